@@ -1,0 +1,126 @@
+// The catalog: features, region groups, plans with their entitlements, price mappings.
+// These zod schemas validate the catalog file (catalog-as-code), the admin API and every JSON
+// column before it is written to D1, so the three can never disagree.
+import { z } from "zod";
+
+export const featureKey = z
+  .string()
+  .regex(/^[a-z][a-z0-9_.-]{0,63}$/, "lowercase letters, digits, '_', '.', '-'; starts with a letter; at most 64");
+export const entityId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, "letters, digits, '_', '.', ':', '@', '-'; at most 128");
+export const countryCode = z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2, upper case");
+/** A region rule names countries (`DE`) or region groups (`EU`): groups are upper case, 3+ characters or known names. */
+export const regionRef = z.string().regex(/^[A-Za-z0-9_-]{2,32}$/);
+
+export const featureType = z.enum(["boolean", "metered", "config"]);
+export const resetPeriod = z.enum(["none", "hour", "day", "week", "month", "year"]);
+export const resetAnchor = z.enum(["calendar", "billing"]);
+export const overagePolicy = z.enum(["block", "allow"]);
+export const failurePolicy = z.enum(["closed", "open"]);
+
+const json: z.ZodType<import("./types").Json> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(json), z.record(z.string(), json)]),
+);
+
+/** A finite, non-negative unit count that JSON and JavaScript can represent exactly. */
+export const units = z.number().finite().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const entitlementSpec = z
+  .object({
+    enabled: z.boolean().default(true),
+    limit: units.nullable().optional().describe("metered: units per period; null = unlimited"),
+    reset: resetPeriod.optional().describe("metered: when the counter resets (default month)"),
+    anchor: resetAnchor.optional().describe("metered: calendar (UTC) or the subscription's billing anchor"),
+    overage: overagePolicy.optional().describe("metered: block (hard limit, default) or allow (soft limit)"),
+    overageCap: units.nullable().optional().describe("with overage allow: at most this many units beyond the limit"),
+    value: json.optional().describe("config: the value"),
+    roles: z.array(z.string().min(1).max(64)).max(64).nullable().optional(),
+    regions: z
+      .object({ allow: z.array(regionRef).max(300).optional(), deny: z.array(regionRef).max(300).optional() })
+      .strict()
+      .nullable()
+      .optional(),
+  })
+  .strict();
+export type EntitlementInput = z.input<typeof entitlementSpec>;
+
+/** In a catalog file an entitlement may be written as `true`/`false` (boolean on/off) or a number (config value or metered limit). */
+export const entitlementShorthand = z.union([z.boolean(), z.number(), z.string(), entitlementSpec]);
+
+export const featureDef = z
+  .object({
+    type: featureType,
+    description: z.string().max(500).default(""),
+    unit: z.string().max(32).optional(),
+    integer: z.boolean().default(true).describe("metered: only whole units"),
+    failurePolicy: failurePolicy.default("closed").describe("answer when neither KV nor D1 can be read"),
+  })
+  .strict();
+
+export const planDef = z
+  .object({
+    name: z.string().min(1).max(200),
+    kind: z.enum(["base", "addon"]).default("base"),
+    description: z.string().max(1000).default(""),
+    entitlements: z.record(featureKey, entitlementShorthand).default({}),
+  })
+  .strict();
+
+export const catalogFile = z
+  .object({
+    $schema: z.string().optional(),
+    regionGroups: z.record(regionRef, z.array(countryCode).min(1)).default({}),
+    features: z.record(featureKey, featureDef),
+    plans: z.record(entityId, planDef).default({}),
+    prices: z.record(z.string().min(1).max(255), entityId).default({}).describe("billing price/product id -> plan id"),
+  })
+  .strict()
+  .superRefine((cat, ctx) => {
+    for (const [planId, plan] of Object.entries(cat.plans)) {
+      for (const [key, ent] of Object.entries(plan.entitlements)) {
+        const feature = cat.features[key];
+        const path = ["plans", planId, "entitlements", key];
+        if (!feature) {
+          ctx.addIssue({ code: "custom", path, message: `unknown feature '${key}'` });
+          continue;
+        }
+        const problem = shorthandProblem(feature.type, ent);
+        if (problem) ctx.addIssue({ code: "custom", path, message: problem });
+        const regions = typeof ent === "object" && ent.regions ? [...(ent.regions.allow ?? []), ...(ent.regions.deny ?? [])] : [];
+        for (const r of regions) {
+          if (!/^[A-Z]{2}$/.test(r) && !cat.regionGroups[r]) ctx.addIssue({ code: "custom", path, message: `unknown region group '${r}'` });
+        }
+      }
+    }
+    for (const [price, planId] of Object.entries(cat.prices)) {
+      if (!cat.plans[planId]) ctx.addIssue({ code: "custom", path: ["prices", price], message: `unknown plan '${planId}'` });
+    }
+  });
+export type CatalogFile = z.output<typeof catalogFile>;
+export type FeatureDef = z.output<typeof featureDef>;
+export type PlanDef = z.output<typeof planDef>;
+
+function shorthandProblem(type: string, ent: z.output<typeof entitlementShorthand>): string | null {
+  if (typeof ent === "boolean") return null;
+  if (typeof ent === "number") return type === "boolean" ? "a boolean feature takes true/false" : null;
+  if (typeof ent === "string") return type === "config" ? null : "only config features take a string value";
+  return specProblem(type, ent);
+}
+
+/** Rules that depend on the feature's type; returns a message, or null when the spec fits. */
+export function specProblem(type: string, spec: z.output<typeof entitlementSpec>): string | null {
+  const meteredOnly = ["limit", "reset", "anchor", "overage", "overageCap"] as const;
+  if (type !== "metered" && meteredOnly.some((k) => spec[k] !== undefined)) return `${meteredOnly.join("/")} apply to metered features only`;
+  if (type !== "config" && spec.value !== undefined) return "value applies to config features only";
+  if (spec.overageCap != null && spec.overage !== "allow") return "overageCap needs overage: allow";
+  return null;
+}
+
+/** Expands the shorthand forms of a catalog file into a full entitlement spec. */
+export function normalizeEntitlement(type: string, ent: z.output<typeof entitlementShorthand>): z.output<typeof entitlementSpec> {
+  if (typeof ent === "boolean") return { enabled: ent };
+  if (typeof ent === "number") return type === "metered" ? { enabled: true, limit: ent } : { enabled: true, value: ent };
+  if (typeof ent === "string") return { enabled: true, value: ent };
+  return ent;
+}

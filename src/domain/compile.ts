@@ -1,0 +1,158 @@
+// compileSnapshot: a customer's D1 rows in, one self-contained snapshot out. Pure.
+//
+// Time-dependent facts (trial end, cancellation, grace, grant expiry, scheduled plan changes) become
+// source windows [from, until) evaluated at check time, so a snapshot that is a little stale still
+// answers correctly, and scheduled changes take effect on time without anyone recompiling.
+import type { CompiledSpec, EntitlementSpec, FailurePolicy, FeatureType, LapseReason, Residency, Snapshot, SnapshotFeature, Source, SubscriptionStatus } from "./types";
+
+export interface FeatureRow { key: string; type: FeatureType; integer: boolean; failurePolicy: FailurePolicy }
+export interface PlanRow { id: string; kind: "base" | "addon"; entitlements: Record<string, EntitlementSpec> }
+export interface SubscriptionRow {
+  id: string;
+  planId: string;
+  status: SubscriptionStatus;
+  startedAt: number;
+  trialEnd: number | null;
+  currentPeriodStart: number | null;
+  currentPeriodEnd: number | null;
+  billingAnchor: number | null;
+  cancelAt: number | null;
+  graceUntil: number | null;
+  endedAt: number | null;
+  scheduledPlanId: string | null;
+  scheduledChangeAt: number | null;
+}
+export interface GrantRow {
+  id: string;
+  featureKey: string;
+  mode: "add" | "replace";
+  spec: EntitlementSpec;
+  startsAt: number | null;
+  expiresAt: number | null;
+  createdAt: number;
+}
+export interface CustomerRows {
+  customer: { id: string; residency: Residency | null; rev: number };
+  catalogRev: number;
+  features: FeatureRow[];
+  regionGroups: Record<string, string[]>;
+  /** Every plan a subscription refers to (current or scheduled). */
+  plans: Record<string, PlanRow>;
+  subscriptions: SubscriptionRow[];
+  /** Approved (active) grants only: pending, rejected and revoked grants never reach a snapshot. */
+  grants: GrantRow[];
+}
+
+export function snapshotVersion(customerRev: number, catalogRev: number): number {
+  return customerRev + catalogRev;
+}
+
+export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapshot {
+  const features: Record<string, SnapshotFeature> = {};
+  for (const f of rows.features) {
+    features[f.key] = { type: f.type, failurePolicy: f.failurePolicy, ...(f.type === "metered" ? { integer: f.integer } : {}), sources: [] };
+  }
+  const add = (key: string, source: Source) => features[key]?.sources.push(source);
+  const expand = (spec: EntitlementSpec, type: FeatureType) => compileSpec(spec, type, rows.regionGroups);
+
+  // Precedence order: base plans, then add-ons by start, then grants by creation.
+  const subs = [...rows.subscriptions].sort((a, b) => rank(a) - rank(b) || a.startedAt - b.startedAt || cmp(a.id, b.id));
+  function rank(s: SubscriptionRow) {
+    return rows.plans[s.planId]?.kind === "addon" ? 1 : 0;
+  }
+  for (const sub of subs) {
+    for (const w of subscriptionWindows(sub)) {
+      const plan = rows.plans[w.planId];
+      if (!plan) continue;
+      for (const [key, spec] of Object.entries(plan.entitlements)) {
+        const type = features[key]?.type;
+        if (!type) continue;
+        add(key, {
+          kind: plan.kind === "addon" ? "addon" : "plan",
+          id: plan.id,
+          subscriptionId: sub.id,
+          mode: "add",
+          from: w.from,
+          until: w.until,
+          lapse: w.lapse,
+          anchorAt: sub.billingAnchor ?? sub.currentPeriodStart ?? sub.startedAt,
+          spec: expand(spec, type),
+        });
+      }
+    }
+  }
+  for (const g of [...rows.grants].sort((a, b) => a.createdAt - b.createdAt || cmp(a.id, b.id))) {
+    const type = features[g.featureKey]?.type;
+    if (!type) continue;
+    add(g.featureKey, { kind: "grant", id: g.id, mode: g.mode, from: g.startsAt, until: g.expiresAt, lapse: "grant_expired", spec: expand(g.spec, type) });
+  }
+  return {
+    format: 1,
+    customerId: rows.customer.id,
+    version: snapshotVersion(rows.customer.rev, rows.catalogRev),
+    compiledAt,
+    residency: rows.customer.residency,
+    features,
+  };
+}
+
+interface Window { planId: string; from: number | null; until: number | null; lapse: LapseReason }
+
+/** The windows in which a subscription grants its plan (two when a plan change is scheduled). */
+export function subscriptionWindows(sub: SubscriptionRow): Window[] {
+  if (sub.status === "canceled" || sub.status === "expired") {
+    // Inactive from the start: kept so a check can say why ("subscription_inactive"), not just "not_entitled".
+    const at = sub.endedAt ?? sub.startedAt;
+    return [{ planId: sub.planId, from: at, until: at, lapse: "subscription_inactive" }];
+  }
+  let until: number | null = minOf(sub.cancelAt, sub.endedAt);
+  let lapse: LapseReason = "subscription_inactive";
+  if (sub.status === "trialing" && sub.trialEnd !== null && (until === null || sub.trialEnd < until)) {
+    until = sub.trialEnd;
+    lapse = "trial_expired";
+  }
+  if (sub.status === "past_due") until = minOf(until, sub.graceUntil ?? sub.startedAt);
+  const change = sub.scheduledPlanId && sub.scheduledChangeAt !== null ? sub.scheduledChangeAt : null;
+  if (change === null || (until !== null && change >= until)) return [{ planId: sub.planId, from: sub.startedAt, until, lapse }];
+  return [
+    { planId: sub.planId, from: sub.startedAt, until: change, lapse },
+    { planId: sub.scheduledPlanId!, from: change, until, lapse },
+  ];
+}
+
+/** Fills defaults and expands region groups into country codes, so evaluation never looks anything up. */
+export function compileSpec(spec: EntitlementSpec, type: FeatureType, groups: Record<string, string[]>): CompiledSpec {
+  const out: CompiledSpec = { enabled: spec.enabled };
+  if (type === "metered") {
+    out.limit = spec.limit ?? null;
+    out.reset = spec.reset ?? "month";
+    out.anchor = spec.anchor ?? "calendar";
+    // Overage is left unset unless stated, so an add-on that says nothing keeps the base plan's policy.
+    if (spec.overage !== undefined) out.overage = spec.overage;
+    if (spec.overageCap != null) out.overageCap = spec.overageCap;
+  }
+  if (type === "config" && spec.value !== undefined) out.value = spec.value;
+  if (spec.roles && spec.roles.length > 0) out.roles = [...spec.roles];
+  const allow = expandRegions(spec.regions?.allow, groups);
+  const deny = expandRegions(spec.regions?.deny, groups);
+  if (allow) out.allow = allow;
+  if (deny) out.deny = deny;
+  return out;
+}
+
+function expandRegions(refs: string[] | undefined, groups: Record<string, string[]>): string[] | undefined {
+  if (!refs || refs.length === 0) return undefined;
+  const out = new Set<string>();
+  for (const ref of refs) for (const c of groups[ref] ?? [ref.toUpperCase()]) out.add(c);
+  return [...out].sort();
+}
+
+function minOf(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,129 @@
+// evaluate: snapshot + request context + instant -> decision. Pure, and O(sources of one feature):
+// the cost does not grow with the number of features in the snapshot.
+//
+// Precedence (README, "Precedence rules"): sources are visited in order base plan, add-ons, grants.
+// - A source counts only inside its window [from, until).
+// - "replace" (grants only) discards everything before it, including a disabling one.
+// - Otherwise the first enabling source sets the entitlement and later enabling ones add to it:
+//   booleans OR; metered limits sum (unlimited wins) in the period of the first; config values,
+//   overage policy, roles and region rules are taken from the latest source that states them.
+import { periodAt } from "./periods";
+import type { CheckContext, CompiledSpec, Effective, Evaluation, LapseReason, Snapshot, SnapshotFeature, Source } from "./types";
+
+export interface Resolution {
+  effective: Effective | null;
+  /** Why the feature is not granted, when a source that would grant it has lapsed. */
+  lapse: LapseReason | null;
+  /** The next instant at which a window opens or closes (Infinity when none). */
+  changeAt: number;
+}
+
+const LAPSE_RANK: Record<LapseReason, number> = { grant_expired: 1, subscription_inactive: 2, trial_expired: 3 };
+
+export function resolveFeature(feature: SnapshotFeature, now: number): Resolution {
+  let spec: CompiledSpec | null = null;
+  let owned = false; // copy-on-write: the common single-source case allocates nothing
+  let sources: Source[] = [];
+  let anchorAt: number | null = null;
+  let lapse: LapseReason | null = null;
+  let changeAt = Infinity;
+  for (const s of feature.sources) {
+    if (s.from !== null && now < s.from) {
+      if (s.from < changeAt) changeAt = s.from;
+      continue;
+    }
+    if (s.until !== null && now >= s.until) {
+      if (s.spec.enabled && (lapse === null || LAPSE_RANK[s.lapse] > LAPSE_RANK[lapse])) lapse = s.lapse;
+      continue;
+    }
+    if (s.until !== null && s.until < changeAt) changeAt = s.until;
+    if (s.mode === "replace" || spec === null || (!spec.enabled && s.spec.enabled)) {
+      spec = s.spec;
+      owned = false;
+      sources = [s];
+      anchorAt = s.anchorAt ?? null;
+      continue;
+    }
+    if (!s.spec.enabled) continue; // a disabling add-on takes nothing away; a "replace" grant does
+    if (!owned) {
+      spec = { ...spec };
+      owned = true;
+    }
+    merge(spec, s.spec);
+    sources.push(s);
+    if (anchorAt === null) anchorAt = s.anchorAt ?? null;
+  }
+  return { effective: spec ? { spec, sources, anchorAt } : null, lapse, changeAt };
+}
+
+function merge(into: CompiledSpec, add: CompiledSpec): void {
+  if (into.limit !== undefined || add.limit !== undefined) {
+    into.limit = into.limit == null || add.limit == null ? null : into.limit + add.limit;
+  }
+  if (add.overage !== undefined) {
+    into.overage = add.overage;
+    into.overageCap = add.overageCap;
+  }
+  if (add.value !== undefined) into.value = add.value;
+  if (add.roles) into.roles = add.roles;
+  if (add.allow || add.deny) {
+    into.allow = add.allow;
+    into.deny = add.deny;
+  }
+}
+
+/** Evaluates one check against a snapshot. Metered features come back with their period; usage is applied by `applyUsage`. */
+export function evaluate(snapshot: Snapshot, ctx: CheckContext, now: number): Evaluation {
+  const key = ctx.feature;
+  // hasOwn: a feature called "constructor" must not find Object.prototype.constructor.
+  const feature = Object.hasOwn(snapshot.features, key) ? snapshot.features[key] : undefined;
+  if (!feature) return { allowed: false, reason: "unknown_feature", feature: key };
+  const { effective, lapse, changeAt } = resolveFeature(feature, now);
+  const expiresAt = changeAt === Infinity ? null : changeAt;
+  const base = { feature: key, type: feature.type, expiresAt };
+  if (!effective || !effective.spec.enabled) return { ...base, allowed: false, reason: lapse ?? "not_entitled" };
+  const spec = effective.spec;
+  const country = ctx.country?.toUpperCase();
+  if ((spec.deny && country && spec.deny.includes(country)) || (spec.allow && !(country && spec.allow.includes(country)))) {
+    return { ...base, allowed: false, reason: "region_blocked", effective };
+  }
+  if (spec.roles && !(ctx.role && spec.roles.includes(ctx.role))) return { ...base, allowed: false, reason: "role_denied", effective };
+  if (feature.type === "config") return { ...base, allowed: true, reason: "ok", value: spec.value ?? null, effective };
+  if (feature.type === "boolean") return { ...base, allowed: true, reason: "ok", effective };
+  const period = periodAt(spec.reset ?? "month", spec.anchor ?? "calendar", effective.anchorAt, now);
+  return {
+    ...base,
+    allowed: true,
+    reason: "ok",
+    limit: spec.limit ?? null,
+    reset: spec.reset,
+    periodStart: period.start,
+    resetsAt: period.end,
+    effective,
+  };
+}
+
+/** The allowance terms a meter needs to decide a consume atomically. */
+export interface Allowance { limit: number | null; overage: "block" | "allow"; overageCap: number | null }
+
+export function allowanceOf(spec: CompiledSpec): Allowance {
+  return { limit: spec.limit ?? null, overage: spec.overage ?? "block", overageCap: spec.overageCap ?? null };
+}
+
+/** Whether `amount` more units fit on top of `used` (hard limit, soft limit, or soft limit up to a cap). */
+export function fits(a: Allowance, used: number, amount: number): boolean {
+  if (a.limit === null) return true;
+  if (used + amount <= a.limit) return true;
+  if (a.overage !== "allow") return false;
+  return a.overageCap === null || used + amount <= a.limit + a.overageCap;
+}
+
+/** Completes a metered evaluation with the customer's usage of the current period. */
+export function applyUsage(ev: Evaluation, used: number, quantity = 1): Evaluation {
+  if (ev.type !== "metered" || !ev.effective) return ev;
+  const a = allowanceOf(ev.effective.spec);
+  const remaining = a.limit === null ? null : Math.max(0, a.limit - used);
+  if (!ev.allowed) return { ...ev, used, remaining };
+  const ok = fits(a, used, quantity);
+  return { ...ev, used, remaining, allowed: ok, reason: ok ? "ok" : "limit_reached" };
+}

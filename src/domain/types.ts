@@ -1,0 +1,143 @@
+// The entitlement model as plain data. Nothing here touches a binding or the clock.
+// Instants are milliseconds since the Unix epoch (UTC) everywhere inside Tollgate;
+// they become ISO-8601 strings only at the HTTP edge.
+
+export type FeatureType = "boolean" | "metered" | "config";
+export type ResetPeriod = "none" | "hour" | "day" | "week" | "month" | "year";
+export type ResetAnchor = "calendar" | "billing";
+export type OveragePolicy = "block" | "allow";
+export type FailurePolicy = "closed" | "open";
+export type SubscriptionStatus = "trialing" | "active" | "past_due" | "canceled" | "expired";
+export type Residency = "eu" | "fedramp";
+export type Scope = "check" | "usage" | "admin";
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/** Every reason a check can answer with. A denial is data (200), never an HTTP error. */
+export const REASONS = [
+  "ok",
+  "unknown_customer",
+  "unknown_feature",
+  "not_entitled",
+  "subscription_inactive",
+  "trial_expired",
+  "grant_expired",
+  "region_blocked",
+  "role_denied",
+  "limit_reached",
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+/** Why a source stopped granting: the reason a check gives when nothing else grants the feature. */
+export type LapseReason = "subscription_inactive" | "trial_expired" | "grant_expired";
+
+/**
+ * What a plan, add-on or grant gives for one feature. Region rules name ISO 3166-1 alpha-2
+ * countries or region groups (expanded by the compiler). `null` limit means unlimited.
+ */
+export interface EntitlementSpec {
+  enabled: boolean;
+  limit?: number | null;
+  reset?: ResetPeriod;
+  anchor?: ResetAnchor;
+  overage?: OveragePolicy;
+  /** With overage "allow": at most this many units beyond the limit (absent: no cap). */
+  overageCap?: number | null;
+  value?: Json;
+  roles?: string[] | null;
+  regions?: { allow?: string[]; deny?: string[] } | null;
+}
+
+/** A compiled entitlement: region groups expanded to country codes, defaults filled in. */
+export interface CompiledSpec {
+  enabled: boolean;
+  limit?: number | null;
+  reset?: ResetPeriod;
+  anchor?: ResetAnchor;
+  overage?: OveragePolicy;
+  overageCap?: number | null;
+  value?: Json;
+  roles?: string[];
+  allow?: string[];
+  deny?: string[];
+}
+
+export type SourceKind = "plan" | "addon" | "grant";
+
+/**
+ * One thing that grants a feature to the customer during a window [from, until).
+ * Sources are stored in precedence order: base plan, add-ons (by start), grants (by creation).
+ */
+export interface Source {
+  kind: SourceKind;
+  /** Plan id for plan/add-on sources, grant id for grants. */
+  id: string;
+  /** The subscription behind a plan/add-on source. */
+  subscriptionId?: string;
+  /** "add" combines with what earlier sources give; "replace" discards it. Plans always add. */
+  mode: "add" | "replace";
+  from: number | null;
+  until: number | null;
+  /** The reason to report once `until` has passed (or the source is inactive from the start). */
+  lapse: LapseReason;
+  /** Billing anchor instant of the subscription, for billing-anchored resets. */
+  anchorAt?: number | null;
+  spec: CompiledSpec;
+}
+
+export interface SnapshotFeature {
+  type: FeatureType;
+  failurePolicy: FailurePolicy;
+  /** Whole units only (metered). */
+  integer?: boolean;
+  sources: Source[];
+}
+
+/**
+ * Everything needed to answer any check for one customer without another read.
+ * Every catalog feature is present (with no sources when the customer has nothing of it),
+ * so "unknown_feature" and "not_entitled" can be told apart from the snapshot alone.
+ */
+export interface Snapshot {
+  format: 1;
+  customerId: string;
+  version: number;
+  compiledAt: number;
+  residency: Residency | null;
+  features: Record<string, SnapshotFeature>;
+}
+
+/** The request context of a check. */
+export interface CheckContext {
+  feature: string;
+  role?: string;
+  country?: string;
+  quantity?: number;
+}
+
+/** The effective entitlement of one feature at one instant, before usage is applied. */
+export interface Effective {
+  spec: CompiledSpec;
+  /** The sources that contributed, in precedence order. */
+  sources: Source[];
+  /** The billing anchor of the first contributing subscription, if any. */
+  anchorAt: number | null;
+}
+
+/** The outcome of evaluating a check, in internal units (ms instants). */
+export interface Evaluation {
+  allowed: boolean;
+  reason: Reason;
+  feature: string;
+  type?: FeatureType;
+  value?: Json;
+  limit?: number | null;
+  reset?: ResetPeriod;
+  used?: number;
+  remaining?: number | null;
+  periodStart?: number | null;
+  resetsAt?: number | null;
+  /** When this answer may change because a time window opens or closes. */
+  expiresAt?: number | null;
+  /** The effective entitlement, kept for metered follow-ups (usage, overage). */
+  effective?: Effective;
+}
