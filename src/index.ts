@@ -1,3 +1,27 @@
-import { DurableObject } from "cloudflare:workers";
-export default { fetch: () => Response.json({ ok: true }) };
-export class CustomerMeter extends DurableObject { async ping() { return 1; } }
+// Worker entry: fetch (the Hono app) and the Durable Object class.
+import { createApp } from "./app";
+import { type Clock, systemClock } from "./clock";
+import type { Env } from "./env";
+import { type Services, createServices } from "./services";
+
+export { CustomerMeter } from "./meter/customer-meter";
+
+export interface WorkerOptions {
+  clock?: Clock;
+}
+
+/** Builds the worker; tests build their own with an injected clock. */
+export function createWorker(opts: WorkerOptions = {}) {
+  let services: Services | undefined;
+  const getServices = (env: Env) =>
+    (services ??= createServices(opts.clock ?? systemClock, { ttlMs: Number(env.SNAPSHOT_CACHE_TTL_MS) || undefined }));
+  const app = createApp(getServices);
+  return {
+    app,
+    getServices,
+    fetch: (request: Request, env: Env, ctx: ExecutionContext) => app.fetch(request, env, ctx),
+  } satisfies ExportedHandler<Env> & Record<string, unknown>;
+}
+
+const worker = createWorker();
+export default { fetch: worker.fetch } satisfies ExportedHandler<Env>;

@@ -1,4 +1,5 @@
 import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 
-await applyD1Migrations(env.DB, (env as unknown as { TEST_SCHEMA: D1Migration[] }).TEST_SCHEMA);
+// schema.sql, read by vitest.config.ts: the same file npm start and deploys apply.
+await applyD1Migrations(env.DB, env.TEST_SCHEMA);

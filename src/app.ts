@@ -1,0 +1,37 @@
+// The Hono app: request id, error envelope, guards, and one sub-app per resource.
+import type { Hono } from "hono";
+import { cors } from "hono/cors";
+import type { AppEnv } from "./env";
+import { MAX_ADMIN_BODY_BYTES, MAX_BODY_BYTES, limitBody, notFound, requireJson } from "./http/guards";
+import { Problem, problemResponse, toProblem } from "./http/problem";
+import { newRouter } from "./http/router";
+import { adminRoutes } from "./routes/admin";
+import { checkRoutes } from "./routes/check";
+import { healthRoutes } from "./routes/health";
+import type { Services } from "./services";
+import { SnapshotUnavailable } from "./store/snapshots";
+
+export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
+  const app = newRouter();
+  app.use("*", async (c, next) => {
+    c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
+    c.set("services", getServices(c.env));
+    await next();
+    c.header("X-Request-Id", c.var.requestId);
+  });
+  app.use("/v1/*", cors({ origin: "*", allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key"], exposeHeaders: ["X-Request-Id"] }));
+  app.use("/v1/*", limitBody(MAX_BODY_BYTES), requireJson);
+  app.use("/admin/*", limitBody(MAX_ADMIN_BODY_BYTES), requireJson);
+
+  app.route("/", healthRoutes);
+  app.route("/v1", checkRoutes);
+  app.route("/admin/v1", adminRoutes);
+
+  app.notFound(notFound(app as unknown as Hono<AppEnv>));
+  app.onError((err, c) => {
+    const problem = err instanceof SnapshotUnavailable ? new Problem(503, "unavailable", "Entitlement data cannot be read right now.", { headers: { "Retry-After": "5" } }) : toProblem(err);
+    if (problem.status >= 500) console.error(JSON.stringify({ msg: "request failed", requestId: c.var.requestId, path: c.req.path, error: err instanceof Error ? err.stack : String(err) }));
+    return problemResponse(c, problem);
+  });
+  return app;
+}

@@ -1,0 +1,57 @@
+// Authentication and roles for the admin API. Operators (people) present a JWT (Cloudflare Access's
+// Cf-Access-Jwt-Assertion, or a Bearer JWT); automation presents an API key with scope "admin"
+// (role admin); the bootstrap key acts as admin. Roles are ordered: viewer < support < approver < admin.
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import type { AppEnv, Env } from "../env";
+import { Problem } from "../http/problem";
+import { authenticateKey, hasScope } from "./middleware";
+import { OPERATOR_ROLES, type OperatorJwtConfig, type OperatorRole, createOperatorVerifier, extractOperatorToken } from "./operator-jwt";
+import type { Principal } from "./principal";
+
+export function roleOf(p: Principal): OperatorRole | null {
+  if (p.kind === "operator") return p.role;
+  if (p.kind === "bootstrap") return "admin";
+  return hasScope(p, "admin") ? "admin" : null;
+}
+
+export function atLeast(role: OperatorRole, needed: OperatorRole): boolean {
+  return OPERATOR_ROLES.indexOf(role) >= OPERATOR_ROLES.indexOf(needed);
+}
+
+let verifier: { key: string; verify: ReturnType<typeof createOperatorVerifier> } | null = null;
+
+/** Operator JWT configuration from vars/secrets; the verifier (and its JWKS cache) lives per isolate. */
+function operatorVerifier(env: Env) {
+  const config: OperatorJwtConfig = {
+    issuer: String(env.OPERATOR_JWT_ISSUER ?? ""),
+    audience: String(env.OPERATOR_JWT_AUDIENCE ?? ""),
+    jwksUrl: env.OPERATOR_JWKS_URL ? String(env.OPERATOR_JWKS_URL) : undefined,
+    localSecret: env.OPERATOR_JWT_SECRET ? String(env.OPERATOR_JWT_SECRET) : undefined,
+  };
+  const key = JSON.stringify(config);
+  if (verifier?.key !== key) verifier = { key, verify: createOperatorVerifier(config) };
+  return verifier.verify;
+}
+
+async function authenticateAdmin(c: Context<AppEnv>): Promise<Principal> {
+  const jwt = extractOperatorToken(c.req.raw.headers);
+  if (jwt) {
+    const result = await operatorVerifier(c.env)(jwt);
+    if (!result.ok) throw new Problem(401, "unauthorized", `Operator token rejected: ${result.reason}.`);
+    return { kind: "operator", ...result.operator };
+  }
+  return authenticateKey(c, c.req.raw.headers.get("Authorization") ?? undefined);
+}
+
+/** Requires an authenticated admin principal with at least `needed`; sets c.var.principal. */
+export function requireRole(needed: OperatorRole) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const principal = c.var.principal ?? (await authenticateAdmin(c));
+    c.set("principal", principal);
+    const role = roleOf(principal);
+    if (!role) throw new Problem(403, "forbidden", "This key lacks the 'admin' scope.");
+    if (!atLeast(role, needed)) throw new Problem(403, "forbidden", `This action needs the '${needed}' role; you have '${role}'.`);
+    await next();
+  });
+}

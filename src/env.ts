@@ -1,0 +1,32 @@
+// Bindings and configuration (wrangler.toml [vars], Worker secrets / .dev.vars), and the Hono
+// context type shared by every sub-app.
+import type { Clock } from "./clock";
+import type { Principal } from "./auth/principal";
+import type { Services } from "./services";
+
+export interface Env {
+  SNAPSHOTS: KVNamespace;
+  DB: D1Database;
+  METER: DurableObjectNamespace<import("./meter/customer-meter").CustomerMeter>;
+  ENVIRONMENT?: string;
+  /** In-isolate snapshot cache TTL in ms (default 5000). */
+  SNAPSHOT_CACHE_TTL_MS?: string;
+  /** "on" routes customers with a residency to their Durable Object jurisdiction (deployed only). */
+  DO_JURISDICTIONS?: string;
+  /** Secret: a bootstrap admin API key, for the first deploy and local development. */
+  ADMIN_BOOTSTRAP_KEY?: string;
+  [key: string]: unknown;
+}
+
+export interface AppVariables {
+  requestId: string;
+  principal: Principal;
+  services: Services;
+}
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: AppVariables;
+}
+
+export type { Clock };

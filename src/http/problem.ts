@@ -1,0 +1,95 @@
+// Every error Tollgate returns is RFC 9457 problem+json, built here and nowhere else.
+// A denial of an entitlement is NOT an error: it is a 200 decision with allowed: false.
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ZodError } from "zod";
+
+/** Problem type slugs; clients match on `type` (urn:tollgate:problem:<slug>). */
+export type ProblemSlug =
+  | "validation" // 400: schema violation, with `errors`
+  | "malformed-json" // 400
+  | "unauthorized" // 401
+  | "forbidden" // 403
+  | "not-found" // 404: route or resource
+  | "method-not-allowed" // 405
+  | "conflict" // 409
+  | "payload-too-large" // 413
+  | "unsupported-media-type" // 415
+  | "unavailable" // 503: the stores needed to answer are down
+  | "internal"; // 500: a bug; details go to the log, never to the client
+
+const TITLES: Record<ProblemSlug, string> = {
+  validation: "Request validation failed",
+  "malformed-json": "Malformed JSON body",
+  unauthorized: "Authentication required",
+  forbidden: "Not allowed",
+  "not-found": "Not found",
+  "method-not-allowed": "Method not allowed",
+  conflict: "Conflict",
+  "payload-too-large": "Payload too large",
+  "unsupported-media-type": "Unsupported media type",
+  unavailable: "Service unavailable",
+  internal: "Internal error",
+};
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  requestId?: string;
+  errors?: FieldError[];
+  [extension: string]: unknown;
+}
+
+/** Thrown anywhere in a request; the app's onError turns it into the response. */
+export class Problem extends Error {
+  constructor(
+    readonly status: number,
+    readonly slug: ProblemSlug,
+    readonly detail: string,
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; [k: string]: unknown } = {},
+  ) {
+    super(detail);
+  }
+}
+
+export function problemResponse(c: Context, p: Problem): Response {
+  const { headers, ...extensions } = p.extra;
+  const body: ProblemBody = {
+    type: `urn:tollgate:problem:${p.slug}`,
+    title: TITLES[p.slug],
+    status: p.status,
+    detail: p.detail,
+    instance: new URL(c.req.url).pathname,
+    requestId: c.get("requestId"),
+    ...extensions,
+  };
+  return new Response(JSON.stringify(body), {
+    status: p.status,
+    headers: { "content-type": "application/problem+json", ...headers },
+  });
+}
+
+export function zodProblem(error: ZodError, where: string): Problem {
+  const errors = error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join("."), message: i.message }));
+  return new Problem(400, "validation", `${errors.length} invalid field(s): ${errors.map((e) => e.path).join(", ")}`, { errors });
+}
+
+/** Maps anything thrown to a Problem; unknown errors become an opaque 500 (logged, never echoed). */
+export function toProblem(err: unknown): Problem {
+  if (err instanceof Problem) return err;
+  if (err instanceof HTTPException) {
+    if (err.status === 400 && /json/i.test(err.message)) return new Problem(400, "malformed-json", "The request body is not valid JSON.");
+    if (err.status === 413) return new Problem(413, "payload-too-large", err.message || "The request body is too large.");
+    const slug: ProblemSlug = err.status === 401 ? "unauthorized" : err.status === 403 ? "forbidden" : err.status === 404 ? "not-found" : err.status >= 500 ? "internal" : "validation";
+    return new Problem(err.status, slug, err.message || TITLES[slug]);
+  }
+  return new Problem(500, "internal", "An unexpected error occurred; it has been logged with the request id.");
+}

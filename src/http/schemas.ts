@@ -1,0 +1,85 @@
+// Wire schemas shared by several routes (and by the OpenAPI document).
+import { z } from "@hono/zod-openapi";
+import { REASONS } from "../domain/types";
+
+export const customerIdParam = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/, "letters, digits, '_', '.', ':', '@', '-'")
+  .openapi({ example: "acme" });
+
+/** Any plausible feature key is accepted: a key missing from the catalog is a 200 "unknown_feature", not a 400. */
+export const featureParam = z.string().min(1).max(128).openapi({ example: "sso" });
+
+/** ISO 3166-1 alpha-2; lower case accepted. */
+export const countryParam = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, "ISO 3166-1 alpha-2 country code")
+  .transform((s) => s.toUpperCase())
+  .openapi({ example: "DE", type: "string" });
+
+export const roleParam = z.string().min(1).max(64).openapi({ example: "admin" });
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    requestId: z.string().optional(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .openapi("Problem");
+
+export const reasonSchema = z.enum(REASONS).openapi("Reason");
+
+export const decisionSchema = z
+  .object({
+    allowed: z.boolean(),
+    reason: reasonSchema,
+    customerId: z.string(),
+    feature: z.string(),
+    type: z.enum(["boolean", "metered", "config"]).optional(),
+    value: z.any().optional(),
+    limit: z.number().nullable().optional(),
+    used: z.number().optional(),
+    remaining: z.number().nullable().optional(),
+    resetsAt: z.string().nullable().optional(),
+    expiresAt: z.string().nullable().optional(),
+    snapshotVersion: z.number().int(),
+    snapshotAgeMs: z.number(),
+    evaluatedAt: z.string(),
+    degraded: z.boolean().optional(),
+    failurePolicy: z.enum(["open", "closed"]).optional(),
+  })
+  .openapi("Decision");
+
+const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemSchema } } });
+
+/** The error responses every authenticated JSON route can give. */
+export const errorResponses = {
+  400: problem("Malformed JSON or a schema violation (with `errors`)"),
+  401: problem("Missing or bad API key"),
+  403: problem("Key without the scope, or bound to another customer"),
+  413: problem("Body too large"),
+  415: problem("Body is not application/json"),
+  503: problem("The stores needed to answer are unavailable"),
+} as const;
+
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { "application/json": { schema } },
+});
+
+export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+type Security = { [scheme: string]: string[] }[];
+/** Public API: an API key as a Bearer token. */
+export const apiKeySecurity: Security = [{ apiKey: [] }];
+/** Admin API: an operator JWT (Cloudflare Access or Bearer) or an API key with scope admin. */
+export const adminSecurity: Security = [{ operatorJwt: [] }, { apiKey: [] }];

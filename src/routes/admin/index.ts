@@ -1,0 +1,10 @@
+// /admin/v1: the admin API, one sub-app per resource.
+import { newRouter } from "../../http/router";
+import { apiKeyRoutes } from "./api-keys";
+import { catalogRoutes } from "./catalog";
+import { customerRoutes } from "./customers";
+
+export const adminRoutes = newRouter();
+adminRoutes.route("/catalog", catalogRoutes);
+adminRoutes.route("/customers", customerRoutes);
+adminRoutes.route("/api-keys", apiKeyRoutes);

@@ -1,0 +1,108 @@
+// POST /v1/check, GET /v1/check, GET /v1/entitlements/{customerId}
+import { createRoute, z } from "@hono/zod-openapi";
+import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
+import { decide, decideAll } from "../decide";
+import type { AppEnv } from "../env";
+import { Problem } from "../http/problem";
+import { newRouter } from "../http/router";
+import { countryParam, customerIdParam, decisionSchema, errorResponses, featureParam, jsonBody, jsonResponse, roleParam, apiKeySecurity } from "../http/schemas";
+import type { Context } from "hono";
+
+const quantity = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const minVersion = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const checkBody = z
+  .object({
+    customerId: customerIdParam,
+    feature: featureParam,
+    role: roleParam.optional(),
+    country: countryParam.optional().describe("The end user's country, when a trusted server relays it; default: the edge's request.cf.country"),
+    quantity: quantity.optional().describe("Metered: whether this many more units fit (default 1)"),
+    minVersion: minVersion.optional().describe("Read-your-writes: never answer from an older snapshot"),
+  })
+  .strict()
+  .openapi("CheckRequest");
+
+const checkQuery = z.object({
+  customerId: customerIdParam,
+  feature: featureParam,
+  role: roleParam.optional(),
+  country: countryParam.optional(),
+  quantity: z.coerce.number().pipe(quantity).optional(),
+  minVersion: z.coerce.number().pipe(minVersion).optional(),
+});
+
+const entitlementsQuery = z.object({
+  role: roleParam.optional(),
+  country: countryParam.optional(),
+  minVersion: z.coerce.number().pipe(minVersion).optional(),
+});
+
+const entitlementsSchema = z
+  .object({
+    customerId: z.string(),
+    snapshotVersion: z.number().int(),
+    snapshotAgeMs: z.number(),
+    evaluatedAt: z.string(),
+    degraded: z.boolean().optional(),
+    features: z.record(z.string(), decisionSchema.omit({ customerId: true, feature: true, snapshotVersion: true, snapshotAgeMs: true, evaluatedAt: true })),
+  })
+  .openapi("Entitlements");
+
+const tags = ["check"];
+
+const postCheck = createRoute({
+  method: "post",
+  path: "/check",
+  tags,
+  security: apiKeySecurity,
+  summary: "May this customer use this feature, here and now?",
+  request: { body: jsonBody(checkBody) },
+  responses: { 200: jsonResponse(decisionSchema, "The decision (a denial is allowed: false with a reason)"), 409: errorResponses[403], ...errorResponses },
+});
+
+const getCheck = createRoute({
+  method: "get",
+  path: "/check",
+  tags,
+  security: apiKeySecurity,
+  summary: "The same check as POST, from query parameters",
+  request: { query: checkQuery },
+  responses: { 200: jsonResponse(decisionSchema, "The decision"), ...errorResponses },
+});
+
+const getEntitlements = createRoute({
+  method: "get",
+  path: "/entitlements/{customerId}",
+  tags,
+  security: apiKeySecurity,
+  summary: "Every feature of the customer, evaluated in the request's context",
+  request: { params: z.object({ customerId: customerIdParam }), query: entitlementsQuery },
+  responses: { 200: jsonResponse(entitlementsSchema, "One decision per catalog feature"), 404: errorResponses[403], ...errorResponses },
+});
+
+const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;
+const deps = (c: Context<AppEnv>) => ({ env: c.env, services: c.var.services, waitUntil: waitUntilOf(c) });
+
+export const checkRoutes = newRouter();
+checkRoutes.use("/check", requireScope("check"));
+checkRoutes.use("/entitlements/*", requireScope("check"));
+checkRoutes
+  .openapi(postCheck, async (c) => {
+    const body = c.req.valid("json");
+    assertCustomerAccess(c.var.principal, body.customerId);
+    return c.json(await decide(deps(c), { ...body, country: body.country ?? edgeCountry(c) }), 200);
+  })
+  .openapi(getCheck, async (c) => {
+    const q = c.req.valid("query");
+    assertCustomerAccess(c.var.principal, q.customerId);
+    return c.json(await decide(deps(c), { ...q, country: q.country ?? edgeCountry(c) }), 200);
+  })
+  .openapi(getEntitlements, async (c) => {
+    const { customerId } = c.req.valid("param");
+    const q = c.req.valid("query");
+    assertCustomerAccess(c.var.principal, customerId);
+    const all = await decideAll(deps(c), { customerId, ...q, country: q.country ?? edgeCountry(c) });
+    if (!all) throw new Problem(404, "not-found", `No customer '${customerId}'.`);
+    return c.json(all, 200);
+  });

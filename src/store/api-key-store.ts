@@ -1,0 +1,62 @@
+// API key verification on the hot path: isolate cache -> KV -> D1 (read-through). A revoked key
+// stops working everywhere within KEY_CACHE_TTL_MS plus KV's propagation (README, "Propagation").
+import { type ApiKeyRecord, hashApiKey, looksLikeApiKey, sameDigest } from "../auth/api-keys";
+import type { Scope } from "../domain/types";
+import type { Env } from "../env";
+import { BoundedCache } from "./bounded-cache";
+import { kvKeys } from "./kv";
+
+export const KEY_CACHE_TTL_MS = 30_000;
+
+interface ApiKeyDbRow {
+  id: string;
+  hash: string;
+  scopes: string;
+  customer_id: string | null;
+  revoked_at: number | null;
+}
+
+export const toApiKeyRecord = (r: ApiKeyDbRow): ApiKeyRecord => ({
+  id: r.id,
+  hash: r.hash,
+  scopes: JSON.parse(r.scopes) as Scope[],
+  customerId: r.customer_id,
+  revokedAt: r.revoked_at,
+});
+
+export class ApiKeyStore {
+  // Unknown keys are cached too (as null), so guessing keys cannot push load onto KV and D1.
+  readonly cache = new BoundedCache<ApiKeyRecord | null>(20_000, 8 * 1024 * 1024);
+
+  /** The active record for a presented key, or null (unknown, malformed or revoked). */
+  async verify(env: Env, presented: string, now: number, waitUntil?: (p: Promise<unknown>) => void): Promise<ApiKeyRecord | null> {
+    if (!looksLikeApiKey(presented)) return null;
+    const hash = await hashApiKey(presented);
+    let entry = this.cache.get(hash);
+    if (!entry || now - entry.storedAt >= KEY_CACHE_TTL_MS) {
+      const record = await this.#lookup(env, hash, waitUntil);
+      this.cache.set(hash, record, now, 256);
+      entry = { value: record, storedAt: now, bytes: 256 };
+    }
+    const record = entry.value;
+    if (!record || record.revokedAt !== null || !sameDigest(record.hash, hash)) return null;
+    return record;
+  }
+
+  async #lookup(env: Env, hash: string, waitUntil?: (p: Promise<unknown>) => void): Promise<ApiKeyRecord | null> {
+    const cached = await env.SNAPSHOTS.get<ApiKeyRecord>(kvKeys.apiKey(hash), "json").catch(() => null);
+    if (cached) return cached;
+    const row = await env.DB.prepare("SELECT id, hash, scopes, customer_id, revoked_at FROM api_keys WHERE hash = ?1").bind(hash).first<ApiKeyDbRow>();
+    if (!row) return null;
+    const record = toApiKeyRecord(row);
+    const write = env.SNAPSHOTS.put(kvKeys.apiKey(hash), JSON.stringify(record)).catch(() => undefined);
+    if (waitUntil) waitUntil(write);
+    return record;
+  }
+
+  /** Called after a key is created or revoked through the admin API. */
+  async publish(env: Env, record: ApiKeyRecord): Promise<void> {
+    await env.SNAPSHOTS.put(kvKeys.apiKey(record.hash), JSON.stringify(record));
+    this.cache.delete(record.hash);
+  }
+}
