@@ -16,6 +16,11 @@ export default defineConfig(async () => {
             OPERATOR_JWT_ISSUER: "https://operators.tollgate.test",
             OPERATOR_JWT_AUDIENCE: "tollgate-admin",
             OPERATOR_JWT_SECRET: "test-operator-secret-at-least-32-bytes-long!!",
+            // Entitlement-token signing keys (test-only): the first signs, both are published in the JWKS.
+            TOKEN_SIGNING_KEYS: JSON.stringify([
+              { kty: "OKP", crv: "Ed25519", kid: "test-ed25519-1", x: "FxY5YxUlfA3ScbMEHRD3TINxPtC8M8ziwIY3oT1-Fp4", d: "UZW6y5_E6ao7dWU7rG81MXBwLxlqOa_EOPzUQ1cYda4" },
+              { kty: "EC", crv: "P-256", kid: "test-es256-2", x: "mSmUBCJF2nnAPNBUHf2lWSYs-Jjw1ekBVCkCybRU3hg", y: "tJeqNmjT57gAvaAEuIxmZNxXec5QAgBLbs4FoTHN-_c", d: "6a_tkkgGix1kLQqGxqLEJ0LZsBxefkbnCSZDchBQawM" },
+            ]),
           },
         },
       }),
