@@ -4,13 +4,17 @@ import { defineConfig } from "vitest/config";
 export default defineConfig(async () => {
   // The tests apply the very same schema.sql that `npm start` and deploys apply: never a copy.
   const schema = await readD1Migrations({ projectPath: new URL(".", import.meta.url).pathname, migrationsDir: ".", migrationsPattern: "schema.sql" });
+  // migrations/ applied in order must yield schema.sql (test/migrations.test.ts, on its own database).
+  const migrations = await readD1Migrations({ projectPath: new URL(".", import.meta.url).pathname, migrationsDir: "migrations" });
   return {
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
+          d1Databases: { MIGRATIONS_DB: "migrations-db" },
           bindings: {
             TEST_SCHEMA: schema,
+            TEST_MIGRATIONS: migrations,
             // Test-only secrets (real deployments set these with `wrangler secret put`).
             ADMIN_BOOTSTRAP_KEY: "tg_test-bootstrap-key-000000000000000000000000",
             OPERATOR_JWT_ISSUER: "https://operators.tollgate.test",

@@ -1,0 +1,202 @@
+-- Tollgate: the whole current D1 schema (the source of record).
+-- Applied by `npm start` (local D1), by the tests (vitest setup) and by deploys.
+-- Instants are INTEGER milliseconds since the Unix epoch (UTC). JSON columns are validated
+-- with zod before they are written. Changes after the first release also get a numbered
+-- file in migrations/ (see README, "Schema changes").
+
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+-- catalog_rev grows on every catalog write; a customer's snapshot version is customers.rev + catalog_rev,
+-- so any change that can affect a customer yields a new, larger version without touching every customer row.
+INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_rev', 0);
+
+CREATE TABLE IF NOT EXISTS features (
+  key TEXT PRIMARY KEY,
+  type TEXT NOT NULL CHECK (type IN ('boolean', 'metered', 'config')),
+  description TEXT NOT NULL DEFAULT '',
+  unit TEXT,
+  integer_only INTEGER NOT NULL DEFAULT 1,
+  failure_policy TEXT NOT NULL DEFAULT 'closed' CHECK (failure_policy IN ('closed', 'open')),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS region_groups (
+  name TEXT PRIMARY KEY,
+  countries TEXT NOT NULL, -- JSON array of ISO 3166-1 alpha-2 codes
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS plans (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('base', 'addon')),
+  description TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS plan_entitlements (
+  plan_id TEXT NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
+  feature_key TEXT NOT NULL REFERENCES features (key),
+  spec TEXT NOT NULL, -- JSON EntitlementSpec
+  PRIMARY KEY (plan_id, feature_key)
+);
+CREATE INDEX IF NOT EXISTS plan_entitlements_feature ON plan_entitlements (feature_key);
+
+CREATE TABLE IF NOT EXISTS price_mappings (
+  price_id TEXT PRIMARY KEY, -- a billing provider's price or product id
+  plan_id TEXT NOT NULL REFERENCES plans (id),
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS customers (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL DEFAULT '',
+  residency TEXT CHECK (residency IN ('eu', 'fedramp')),
+  billing_customer_id TEXT UNIQUE, -- e.g. Stripe's cus_...
+  rev INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS subscriptions (
+  id TEXT PRIMARY KEY,
+  customer_id TEXT NOT NULL REFERENCES customers (id),
+  plan_id TEXT NOT NULL REFERENCES plans (id),
+  status TEXT NOT NULL CHECK (status IN ('trialing', 'active', 'past_due', 'canceled', 'expired')),
+  started_at INTEGER NOT NULL,
+  trial_end INTEGER,
+  current_period_start INTEGER,
+  current_period_end INTEGER,
+  billing_anchor INTEGER,      -- anchors billing-anchored usage resets
+  cancel_at INTEGER,           -- scheduled cancellation (access ends then)
+  grace_until INTEGER,         -- past_due: access continues until then
+  ended_at INTEGER,
+  scheduled_plan_id TEXT REFERENCES plans (id), -- plan change that takes effect at scheduled_change_at
+  scheduled_change_at INTEGER,
+  external_id TEXT UNIQUE,     -- billing provider's subscription id
+  external_updated_at INTEGER, -- provider event time of the last applied change (out-of-order guard)
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS subscriptions_customer ON subscriptions (customer_id);
+CREATE INDEX IF NOT EXISTS subscriptions_plan ON subscriptions (plan_id, customer_id);
+
+-- Overrides (grants): customer-specific entitlements that add to or replace what plans give.
+CREATE TABLE IF NOT EXISTS grants (
+  id TEXT PRIMARY KEY,
+  customer_id TEXT NOT NULL REFERENCES customers (id),
+  feature_key TEXT NOT NULL REFERENCES features (key),
+  mode TEXT NOT NULL CHECK (mode IN ('add', 'replace')),
+  spec TEXT NOT NULL, -- JSON EntitlementSpec
+  reason TEXT NOT NULL,
+  starts_at INTEGER,
+  expires_at INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'rejected', 'revoked')),
+  elevated INTEGER NOT NULL DEFAULT 0, -- gives more than the customer's plans do
+  proposed_by TEXT NOT NULL,
+  decided_by TEXT,
+  decided_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS grants_customer ON grants (customer_id, status);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL UNIQUE, -- hex SHA-256 of the whole key; the key itself is never stored
+  prefix TEXT NOT NULL,      -- first characters, to recognise a key in lists and logs
+  name TEXT NOT NULL DEFAULT '',
+  scopes TEXT NOT NULL,      -- JSON array of 'check' | 'usage' | 'admin'
+  customer_id TEXT REFERENCES customers (id),
+  created_by TEXT NOT NULL DEFAULT 'system',
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+
+-- Usage ledger: every admitted unit, flushed by the customer's Durable Object at least once and
+-- applied idempotently by (customer_id, seq).
+CREATE TABLE IF NOT EXISTS usage_events (
+  customer_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  feature_key TEXT NOT NULL,
+  amount REAL NOT NULL,
+  kind TEXT NOT NULL,
+  period_start INTEGER NOT NULL,
+  period_end INTEGER,
+  occurred_at INTEGER NOT NULL,
+  idempotency_key TEXT,
+  PRIMARY KEY (customer_id, seq)
+);
+CREATE INDEX IF NOT EXISTS usage_events_period ON usage_events (customer_id, feature_key, period_start);
+
+-- Totals of closed periods, written when a counter rolls over.
+CREATE TABLE IF NOT EXISTS usage_periods (
+  customer_id TEXT NOT NULL,
+  feature_key TEXT NOT NULL,
+  period_start INTEGER NOT NULL,
+  period_end INTEGER,
+  total REAL NOT NULL,
+  closed_at INTEGER NOT NULL,
+  PRIMARY KEY (customer_id, feature_key, period_start)
+);
+
+-- Append-only audit trail: the triggers refuse any update or delete.
+CREATE TABLE IF NOT EXISTS audit_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  actor_type TEXT NOT NULL, -- 'operator' | 'api_key' | 'bootstrap' | 'system' | 'webhook'
+  action TEXT NOT NULL,
+  entity_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  customer_id TEXT,
+  before TEXT,
+  after TEXT,
+  reason TEXT,
+  request_id TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_log_customer ON audit_log (customer_id, at);
+CREATE INDEX IF NOT EXISTS audit_log_entity ON audit_log (entity_type, entity_id, at);
+CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, at);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
+-- Every compiled snapshot version, for "what was this customer entitled to at instant T".
+CREATE TABLE IF NOT EXISTS snapshot_history (
+  customer_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  compiled_at INTEGER NOT NULL,
+  snapshot TEXT NOT NULL,
+  PRIMARY KEY (customer_id, version)
+);
+CREATE INDEX IF NOT EXISTS snapshot_history_time ON snapshot_history (customer_id, compiled_at);
+
+-- Billing webhook events already applied (dedupe by provider event id).
+CREATE TABLE IF NOT EXISTS webhook_events (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  received_at INTEGER NOT NULL
+);
+
+-- Long-running recompiles (a plan change with many customers), resumable by cursor.
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  params TEXT NOT NULL, -- JSON
+  cursor TEXT,
+  done INTEGER NOT NULL DEFAULT 0,
+  total INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
