@@ -65,9 +65,10 @@ export async function decide(deps: DecideDeps, input: CheckInput): Promise<Decis
   const snapshot = read.snapshot;
   if (!snapshot) return { allowed: false, reason: "unknown_customer", customerId: input.customerId, feature: input.feature, snapshotVersion: 0, snapshotAgeMs: 0, evaluatedAt: iso(now) };
   let ev = evaluate(snapshot, input, now);
-  if (ev.type === "metered" && ev.effective && deps.services.meter) {
-    const used = await deps.services.meter.used(deps.env, snapshot, [{ feature: input.feature, periodStart: ev.periodStart ?? 0 }], now);
-    ev = applyUsage(ev, used[input.feature] ?? 0, input.quantity ?? 1);
+  if (ev.type === "metered" && ev.allowed && deps.services.meter) {
+    const usage = await deps.services.meter.used(deps.env, snapshot, [{ feature: input.feature, period: periodOf(ev) }], now);
+    const u = usage[input.feature];
+    ev = applyUsage(ev, u?.used ?? 0, input.quantity ?? 1, u?.reserved ?? 0);
   }
   return toDecision(snapshot, ev, now, read.degraded);
 }
@@ -80,13 +81,13 @@ export async function decideAll(deps: DecideDeps, input: Omit<CheckInput, "featu
   if (!snapshot) return null;
   const evs = Object.keys(snapshot.features).map((feature) => evaluate(snapshot, { ...input, feature }, now));
   const metered = evs.filter((e) => e.type === "metered" && e.effective);
-  let used: Record<string, number> = {};
+  let usage: Record<string, { used: number; reserved: number }> = {};
   if (metered.length > 0 && deps.services.meter) {
-    used = await deps.services.meter.used(deps.env, snapshot, metered.map((e) => ({ feature: e.feature, periodStart: e.periodStart ?? 0 })), now);
+    usage = await deps.services.meter.used(deps.env, snapshot, metered.map((e) => ({ feature: e.feature, period: periodOf(e) })), now);
   }
   const features: Record<string, Omit<Decision, "customerId" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">> = {};
   for (let ev of evs) {
-    if (ev.type === "metered" && deps.services.meter) ev = applyUsage(ev, used[ev.feature] ?? 0);
+    if (ev.type === "metered" && deps.services.meter) ev = applyUsage(ev, usage[ev.feature]?.used ?? 0, 1, usage[ev.feature]?.reserved ?? 0);
     const { customerId: _c, snapshotVersion: _v, snapshotAgeMs: _a, evaluatedAt: _e, feature: _f, ...rest } = toDecision(snapshot, ev, now, false);
     features[ev.feature] = rest as (typeof features)[string];
   }
@@ -137,3 +138,5 @@ function failurePolicyDecision(services: Services, input: CheckInput, now: numbe
 }
 
 export const iso = (ms: number) => new Date(ms).toISOString();
+
+const periodOf = (ev: Evaluation) => ({ start: ev.periodStart ?? 0, end: ev.resetsAt ?? null });

@@ -118,12 +118,12 @@ export function fits(a: Allowance, used: number, amount: number): boolean {
   return a.overageCap === null || used + amount <= a.limit + a.overageCap;
 }
 
-/** Completes a metered evaluation with the customer's usage of the current period. */
-export function applyUsage(ev: Evaluation, used: number, quantity = 1): Evaluation {
+/** Completes a metered evaluation with the customer's usage of the current period (reserved units count as used). */
+export function applyUsage(ev: Evaluation, used: number, quantity = 1, reserved = 0): Evaluation {
   if (ev.type !== "metered" || !ev.effective) return ev;
   const a = allowanceOf(ev.effective.spec);
-  const remaining = a.limit === null ? null : Math.max(0, a.limit - used);
+  const remaining = a.limit === null ? null : Math.max(0, a.limit - used - reserved);
   if (!ev.allowed) return { ...ev, used, remaining };
-  const ok = fits(a, used, quantity);
+  const ok = fits(a, used + reserved, quantity);
   return { ...ev, used, remaining, allowed: ok, reason: ok ? "ok" : "limit_reached" };
 }
