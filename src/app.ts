@@ -8,6 +8,8 @@ import { newRouter } from "./http/router";
 import { adminRoutes } from "./routes/admin";
 import { checkRoutes } from "./routes/check";
 import { healthRoutes } from "./routes/health";
+import { tokenRoutes } from "./routes/tokens";
+import { usageRoutes } from "./routes/usage";
 import type { Services } from "./services";
 import { SnapshotUnavailable } from "./store/snapshots";
 
@@ -25,7 +27,9 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
 
   app.route("/", healthRoutes);
   app.route("/v1", checkRoutes);
+  app.route("/v1", usageRoutes);
   app.route("/admin/v1", adminRoutes);
+  app.route("/", tokenRoutes);
 
   app.notFound(notFound(app as unknown as Hono<AppEnv>));
   app.onError((err, c) => {
