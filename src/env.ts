@@ -15,6 +15,10 @@ export interface Env {
   DO_JURISDICTIONS?: string;
   /** Secret: a bootstrap admin API key, for the first deploy and local development. */
   ADMIN_BOOTSTRAP_KEY?: string;
+  /** Secret: JSON array of private JWKs (Ed25519 "OKP" or ES256 "EC"), each with a kid; the first signs tokens. */
+  TOKEN_SIGNING_KEYS?: string;
+  /** The `iss` of entitlement tokens and decision assertions (default "tollgate"). */
+  TOKEN_ISSUER?: string;
   [key: string]: unknown;
 }
 

@@ -7,6 +7,7 @@ import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
 import { countryParam, customerIdParam, decisionSchema, errorResponses, featureParam, jsonBody, jsonResponse, roleParam, apiKeySecurity } from "../http/schemas";
 import type { Context } from "hono";
+import { DEFAULT_ASSERTION_AUDIENCE, signDecisionAssertion } from "../tokens/assertion";
 
 const quantity = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const minVersion = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -19,6 +20,8 @@ export const checkBody = z
     country: countryParam.optional().describe("The end user's country, when a trusted server relays it; default: the edge's request.cf.country"),
     quantity: quantity.optional().describe("Metered: whether this many more units fit (default 1)"),
     minVersion: minVersion.optional().describe("Read-your-writes: never answer from an older snapshot"),
+    assert: z.boolean().optional().describe("Also return `assertion`: a short-lived signed JWS of this decision for a downstream service"),
+    assertAudience: z.string().min(1).max(256).optional().describe(`The assertion's aud (default "${DEFAULT_ASSERTION_AUDIENCE}")`),
   })
   .strict()
   .openapi("CheckRequest");
@@ -51,6 +54,8 @@ const entitlementsSchema = z
 
 const tags = ["check"];
 
+const assertedDecisionSchema = decisionSchema.extend({ assertion: z.string().optional().describe("With assert: true, a compact JWS (verify with /.well-known/jwks.json)") }).openapi("CheckResponse");
+
 const postCheck = createRoute({
   method: "post",
   path: "/check",
@@ -58,7 +63,7 @@ const postCheck = createRoute({
   security: apiKeySecurity,
   summary: "May this customer use this feature, here and now?",
   request: { body: jsonBody(checkBody) },
-  responses: { 200: jsonResponse(decisionSchema, "The decision (a denial is allowed: false with a reason)"), 409: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(assertedDecisionSchema, "The decision (a denial is allowed: false with a reason)"), 409: errorResponses[403], ...errorResponses },
 });
 
 const getCheck = createRoute({
@@ -89,9 +94,12 @@ checkRoutes.use("/check", requireScope("check"));
 checkRoutes.use("/entitlements/*", requireScope("check"));
 checkRoutes
   .openapi(postCheck, async (c) => {
-    const body = c.req.valid("json");
+    const { assert, assertAudience, ...body } = c.req.valid("json");
     assertCustomerAccess(c.var.principal, body.customerId);
-    return c.json(await decide(deps(c), { ...body, country: body.country ?? edgeCountry(c) }), 200);
+    const decision = await decide(deps(c), { ...body, country: body.country ?? edgeCountry(c) });
+    if (!assert) return c.json(decision, 200);
+    const context = { role: body.role, country: body.country ?? edgeCountry(c), quantity: body.quantity };
+    return c.json({ ...decision, assertion: await signDecisionAssertion(c.env, decision, { audience: assertAudience, context }) }, 200);
   })
   .openapi(getCheck, async (c) => {
     const q = c.req.valid("query");
