@@ -24,6 +24,9 @@ export const toApiKeyRecord = (r: ApiKeyDbRow): ApiKeyRecord => ({
   revokedAt: r.revoked_at,
 });
 
+/** Neither KV nor D1 answered and the key was never seen by this isolate: a 503, not a guess. */
+export class KeyStoreUnavailable extends Error {}
+
 export class ApiKeyStore {
   // Unknown keys are cached too (as null), so guessing keys cannot push load onto KV and D1.
   readonly cache = new BoundedCache<ApiKeyRecord | null>(20_000, 8 * 1024 * 1024);
@@ -34,9 +37,15 @@ export class ApiKeyStore {
     const hash = await hashApiKey(presented);
     let entry = this.cache.get(hash);
     if (!entry || now - entry.storedAt >= KEY_CACHE_TTL_MS) {
-      const record = await this.#lookup(env, hash, waitUntil);
-      this.cache.set(hash, record, now, 256);
-      entry = { value: record, storedAt: now, bytes: 256 };
+      try {
+        const record = await this.#lookup(env, hash, waitUntil);
+        this.cache.set(hash, record, now, 256);
+        entry = { value: record, storedAt: now, bytes: 256 };
+      } catch (err) {
+        // Stale-if-error, like snapshots: an outage of KV and D1 must not lock out known keys.
+        console.error(JSON.stringify({ msg: "api key lookup failed", error: String(err) }));
+        if (!entry) throw new KeyStoreUnavailable(String(err));
+      }
     }
     const record = entry.value;
     if (!record || record.revokedAt !== null || !sameDigest(record.hash, hash)) return null;
@@ -44,7 +53,7 @@ export class ApiKeyStore {
   }
 
   async #lookup(env: Env, hash: string, waitUntil?: (p: Promise<unknown>) => void): Promise<ApiKeyRecord | null> {
-    const cached = await env.SNAPSHOTS.get<ApiKeyRecord>(kvKeys.apiKey(hash), "json").catch(() => null);
+    const cached = await env.SNAPSHOTS.get<ApiKeyRecord>(kvKeys.apiKey(hash), "json").catch(() => null); // KV down: D1 decides
     if (cached) return cached;
     const row = await env.DB.prepare("SELECT id, hash, scopes, customer_id, revoked_at FROM api_keys WHERE hash = ?1").bind(hash).first<ApiKeyDbRow>();
     if (!row) return null;
