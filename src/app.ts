@@ -11,6 +11,7 @@ import { healthRoutes } from "./routes/health";
 import { tokenRoutes } from "./routes/tokens";
 import { usageRoutes } from "./routes/usage";
 import type { Services } from "./services";
+import { KeyStoreUnavailable } from "./store/api-key-store";
 import { SnapshotUnavailable } from "./store/snapshots";
 
 export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
@@ -33,7 +34,7 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
 
   app.notFound(notFound(app as unknown as Hono<AppEnv>));
   app.onError((err, c) => {
-    const problem = err instanceof SnapshotUnavailable ? new Problem(503, "unavailable", "Entitlement data cannot be read right now.", { headers: { "Retry-After": "5" } }) : toProblem(err);
+    const problem = err instanceof SnapshotUnavailable || err instanceof KeyStoreUnavailable ? new Problem(503, "unavailable", "Entitlement data cannot be read right now.", { headers: { "Retry-After": "5" } }) : toProblem(err);
     if (problem.status >= 500) console.error(JSON.stringify({ msg: "request failed", requestId: c.var.requestId, path: c.req.path, error: err instanceof Error ? err.stack : String(err) }));
     return problemResponse(c, problem);
   });
