@@ -8,6 +8,7 @@ import { newRouter } from "./http/router";
 import { adminRoutes } from "./routes/admin";
 import { checkRoutes } from "./routes/check";
 import { healthRoutes } from "./routes/health";
+import { ofrepRoutes } from "./routes/ofrep";
 import { tokenRoutes } from "./routes/tokens";
 import { usageRoutes } from "./routes/usage";
 import type { Services } from "./services";
@@ -31,6 +32,8 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
   app.route("/v1", usageRoutes);
   app.route("/admin/v1", adminRoutes);
   app.route("/", tokenRoutes);
+  app.use("/ofrep/*", limitBody(MAX_BODY_BYTES), requireJson);
+  app.route("/ofrep/v1", ofrepRoutes);
 
   app.notFound(notFound(app as unknown as Hono<AppEnv>));
   app.onError((err, c) => {
