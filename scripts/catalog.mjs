@@ -6,10 +6,13 @@
 //   node scripts/catalog.mjs apply FILE [--env E | --url URL --key KEY] [--allow-destructive]
 //
 // Validation is the server's job (the same zod schema as the API): a bad file is a 400 with the
-// offending fields, printed here. Exit codes: 0 ok, 1 failed, 2 usage, 3 refused (destructive).
+// offending fields, printed here. `apply` asks the worker for the diff first and refuses a change
+// that takes a feature or limit away from customers unless --allow-destructive is given (the guard
+// lives here: PUT /admin/v1/catalog itself applies what it is given, audited).
+// Exit codes: 0 ok, 1 failed, 2 usage, 3 refused (destructive).
 import { readFileSync } from "node:fs";
 import { createAdminClient } from "./lib/admin-client.mjs";
-import { formatApplyResult } from "./lib/catalog-report.mjs";
+import { destructiveRefusal, formatApplyResult, formatDiff } from "./lib/catalog-report.mjs";
 import { UsageError, parseCli } from "./lib/cli.mjs";
 import { runMain, targetFrom } from "./lib/node-target.mjs";
 
@@ -24,9 +27,23 @@ async function main() {
   if (!["diff", "apply"].includes(command ?? "") || !file) throw new UsageError("a command (diff or apply) and a FILE are required");
   const catalog = readCatalogFile(file);
   const target = targetFrom(args.options);
-  const client = createAdminClient(target);
+  const client = createAdminClient(target, { onRetry: (ms, status) => console.error(`(${status}: retrying in ${Math.ceil(ms / 1000)} s)`) });
+  const where = { file, target: target.url };
+
+  // The diff is computed by the worker, against the catalog and the subscriptions in its D1.
+  const diff = await client.request("POST", "/admin/v1/catalog/diff", catalog);
+  if (command === "diff") {
+    console.log(args.options.json ? JSON.stringify(diff, null, 2) : formatDiff(diff, where));
+    return 0;
+  }
+  const refusal = destructiveRefusal(diff);
+  if (refusal && !args.options.allowDestructive) {
+    console.error(`${formatDiff(diff, where)}\n\nRefused: nothing was applied.`);
+    return 3;
+  }
+  if (refusal) console.error(`${refusal.replace(/ Review.*$/, "")} Applying anyway (--allow-destructive).`);
   const result = await client.request("PUT", "/admin/v1/catalog", catalog);
-  console.log(formatApplyResult(result, { file, target: target.url }));
+  console.log(formatApplyResult(result, where));
   return 0;
 }
 

@@ -2,11 +2,13 @@
 import { newRouter } from "../../http/router";
 import { apiKeyRoutes } from "./api-keys";
 import { catalogRoutes } from "./catalog";
+import { catalogDiffRoutes } from "./catalog-diff";
 import { customerRoutes } from "./customers";
 import { subscriptionRoutes } from "./subscriptions";
 
 export const adminRoutes = newRouter();
 adminRoutes.route("/catalog", catalogRoutes);
+adminRoutes.route("/catalog/diff", catalogDiffRoutes);
 adminRoutes.route("/customers", customerRoutes);
 adminRoutes.route("/api-keys", apiKeyRoutes);
 adminRoutes.route("/subscriptions", subscriptionRoutes);
