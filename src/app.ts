@@ -7,6 +7,7 @@ import { Problem, problemResponse, toProblem } from "./http/problem";
 import { newRouter } from "./http/router";
 import { adminRoutes } from "./routes/admin";
 import { checkRoutes } from "./routes/check";
+import { documentApi } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { ofrepRoutes } from "./routes/ofrep";
 import { tokenRoutes } from "./routes/tokens";
@@ -34,6 +35,7 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
   app.route("/", tokenRoutes);
   app.use("/ofrep/*", limitBody(MAX_BODY_BYTES), requireJson);
   app.route("/ofrep/v1", ofrepRoutes);
+  documentApi(app);
 
   app.notFound(notFound(app as unknown as Hono<AppEnv>));
   app.onError((err, c) => {

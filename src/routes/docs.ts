@@ -1,0 +1,64 @@
+// GET /openapi.json (OpenAPI 3.1, generated from the same zod schemas that validate requests, so it
+// cannot drift from the code) and GET /docs (Swagger UI over it; its assets load from jsDelivr's CDN).
+import { swaggerUI } from "@hono/swagger-ui";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../env";
+
+const INFO = {
+  title: "Tollgate",
+  version: "0.1.0",
+  description:
+    "Edge entitlement service: checks, usage metering, signed entitlement tokens, OpenFeature (OFREP) and the admin API. " +
+    "Every error is RFC 9457 application/problem+json (except OFREP's own 400/404/500 bodies); a denial is a 200 with allowed: false and a reason.",
+};
+
+/** Adds the security schemes, /openapi.json and /docs to the app (call after every route is mounted or not: the document is built on first request). */
+export function documentApi(app: OpenAPIHono<AppEnv>): void {
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "A Tollgate API key (`Authorization: Bearer tg_...`) with the scope the route needs: check, usage or admin.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "operatorJwt", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "An operator JWT with a role claim (viewer < support < approver < admin), as a Bearer token or Cloudflare Access's Cf-Access-Jwt-Assertion header.",
+  });
+  // Built once per isolate: the routes do not change while it lives.
+  let document: unknown;
+  app.get("/openapi.json", (c) => {
+    if (!document) {
+      nameRecursiveSchemas(app.openAPIRegistry.definitions);
+      document = app.getOpenAPI31Document({ openapi: "3.1.0", info: INFO, servers: [{ url: "/" }] });
+    }
+    c.header("Cache-Control", "public, max-age=300");
+    c.header("Access-Control-Allow-Origin", "*");
+    return c.json(document as object);
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Tollgate API" }));
+}
+
+/**
+ * A recursive schema (z.lazy, e.g. the catalog's JSON value) must be a named component so the
+ * generator can emit a $ref instead of recursing forever. The domain's schemas stay free of OpenAPI
+ * concerns, so names are given here: every z.lazy reachable from a route becomes `Json`, `Json2`, ...
+ */
+function nameRecursiveSchemas(roots: unknown): void {
+  const seen = new Set<object>();
+  let count = 0;
+  const visit = (node: unknown): void => {
+    if (node === null || typeof node !== "object" || seen.has(node)) return;
+    seen.add(node);
+    const zod = (node as { _zod?: { def: Record<string, unknown> & { type: string; getter?: () => unknown } } })._zod;
+    if (!zod) return void Object.values(node).forEach(visit);
+    if (zod.def.type === "lazy") {
+      count += 1;
+      // On a z.lazy, .openapi() also names the original instance: the one the recursion refers to.
+      (node as unknown as { openapi: (name: string) => unknown }).openapi(count === 1 ? "Json" : `Json${count}`);
+      return visit(zod.def.getter!());
+    }
+    for (const value of Object.values(zod.def)) visit(value);
+  };
+  visit(roots);
+}

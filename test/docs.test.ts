@@ -1,0 +1,72 @@
+// /openapi.json is generated from the routes' zod schemas; this test fails when the app serves a
+// route the document does not describe (for example one added with a plain `.get`).
+import { describe, expect, it } from "vitest";
+import { testWorker } from "./helpers";
+
+const w = testWorker();
+const UNDOCUMENTED_BY_DESIGN = new Set(["/docs", "/openapi.json"]);
+const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
+
+/** Hono's `/a/:id{[0-9]+}/` -> OpenAPI's `/a/{id}`. */
+const openapiPath = (p: string) => p.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, "{$1}").replace(/(.)\/$/, "$1");
+
+type Operation = { security?: Record<string, string[]>[]; responses: Record<string, { content?: Record<string, unknown> }>; requestBody?: unknown };
+
+describe("GET /openapi.json", () => {
+  it("describes every route the app serves", async () => {
+    const res = await w.call("GET", "/openapi.json");
+    expect(res.status).toBe(200);
+    const paths = res.json.paths as Record<string, Record<string, Operation>>;
+    const documented = new Set(Object.entries(paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${openapiPath(p)}`)));
+    const served = [...new Set(w.worker.app.routes.filter((r) => METHODS.has(r.method) && !UNDOCUMENTED_BY_DESIGN.has(r.path)).map((r) => `${r.method} ${openapiPath(r.path)}`))];
+    expect(served.length).toBeGreaterThan(15);
+    expect(served.filter((r) => !documented.has(r))).toEqual([]);
+    for (const r of ["POST /v1/check", "POST /v1/tokens", "GET /.well-known/jwks.json", "POST /ofrep/v1/evaluate/flags/{key}", "POST /ofrep/v1/evaluate/flags", "POST /v1/usage", "GET /healthz"]) {
+      expect(documented).toContain(r);
+    }
+  });
+
+  it("is OpenAPI 3.1 with the apiKey and operatorJwt schemes, and every secured operation documents its errors", async () => {
+    const doc = (await w.call("GET", "/openapi.json")).json;
+    expect(doc.openapi).toBe("3.1.0");
+    expect(doc.components.securitySchemes).toEqual({
+      apiKey: expect.objectContaining({ type: "http", scheme: "bearer" }),
+      operatorJwt: expect.objectContaining({ type: "http", scheme: "bearer", bearerFormat: "JWT" }),
+    });
+    expect(doc.components.schemas.Problem.properties).toHaveProperty("type");
+    const undocumentedErrors: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Operation>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        if (!op.security) continue;
+        const schemes = op.security.flatMap((s) => Object.keys(s));
+        expect(schemes.length, `${method} ${path}`).toBeGreaterThan(0);
+        for (const s of schemes) expect(["apiKey", "operatorJwt"]).toContain(s);
+        if (!op.responses["401"] || !op.responses["403"]) undocumentedErrors.push(`${method.toUpperCase()} ${path}`);
+      }
+      if (path.startsWith("/admin/")) for (const op of Object.values(ops)) expect(op.security?.flatMap((s) => Object.keys(s))).toContain("operatorJwt");
+    }
+    expect(undocumentedErrors).toEqual([]);
+  });
+
+  it("is built from the zod schemas that validate the requests", async () => {
+    const doc = (await w.call("GET", "/openapi.json")).json;
+    const check = doc.components.schemas.CheckRequest;
+    expect(check.required).toEqual(expect.arrayContaining(["customerId", "feature"]));
+    expect(Object.keys(check.properties)).toEqual(expect.arrayContaining(["assert", "assertAudience", "quantity", "minVersion"]));
+    expect(check.additionalProperties).toBe(false); // .strict(): unknown fields are a 400, and the document says so
+    expect(doc.components.schemas.TokenRequest.properties.ttlSeconds).toMatchObject({ maximum: 86_400, default: 3600 });
+    const problem = doc.paths["/v1/check"].post.responses["401"].content;
+    expect(Object.keys(problem)).toEqual(["application/problem+json"]);
+    const ofrep = doc.paths["/ofrep/v1/evaluate/flags/{key}"].post.responses;
+    expect(Object.keys(ofrep)).toEqual(expect.arrayContaining(["200", "400", "401", "403", "404", "500"]));
+    expect(doc.paths["/ofrep/v1/evaluate/flags"].post.responses["304"]).toBeDefined();
+  });
+
+  it("/docs serves the interactive reference over /openapi.json", async () => {
+    const res = await w.call("GET", "/docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/html/);
+    expect(res.text).toContain("swagger-ui");
+    expect(res.text).toContain("/openapi.json");
+  });
+});
