@@ -4,6 +4,7 @@ import { apiKeyRoutes } from "./api-keys";
 import { catalogRoutes } from "./catalog";
 import { catalogDiffRoutes } from "./catalog-diff";
 import { customerRoutes } from "./customers";
+import { snapshotRoutes } from "./snapshots";
 import { subscriptionRoutes } from "./subscriptions";
 
 export const adminRoutes = newRouter();
@@ -12,3 +13,4 @@ adminRoutes.route("/catalog/diff", catalogDiffRoutes);
 adminRoutes.route("/customers", customerRoutes);
 adminRoutes.route("/api-keys", apiKeyRoutes);
 adminRoutes.route("/subscriptions", subscriptionRoutes);
+adminRoutes.route("/snapshots", snapshotRoutes);

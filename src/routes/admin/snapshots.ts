@@ -1,0 +1,148 @@
+// Recovery: /admin/v1/snapshots/{verify,rebuild}. KV is never the source of record; these compare
+// every KV snapshot with a fresh compile from D1 (verify) and rewrite the ones that drifted
+// (rebuild), a page of customers per request so a deployment of any size stays under a Worker
+// invocation's limits. scripts/snapshots.mjs drives the pages (progress, resume, rate limits).
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { auditStatement } from "../../admin/commit";
+import { requireRole } from "../../auth/admin";
+import { actorOf } from "../../auth/principal";
+import { entityId } from "../../domain/catalog";
+import { compileSnapshot } from "../../domain/compile";
+import { type Drift, snapshotDrift } from "../../domain/snapshot-drift";
+import type { AppEnv } from "../../env";
+import { Problem } from "../../http/problem";
+import { newRouter } from "../../http/router";
+import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { loadCustomerRows } from "../../store/customer-rows";
+import { kvKeys } from "../../store/kv";
+
+const tags = ["admin: operations"];
+
+// Per customer: one KV read, one D1 batch and, on a rebuild, one KV write and one D1 insert, so
+// 200 customers stay well under the ~1000 subrequests of one invocation.
+const pageInput = {
+  cursor: z.string().max(300).nullable().optional().describe("nextCursor of the previous page; absent: start"),
+  limit: z.number().int().min(1).max(200).default(50).describe("customers in this page"),
+  customerId: entityId.optional().describe("only this customer"),
+  concurrency: z.number().int().min(1).max(16).default(6).describe("customers processed at once"),
+};
+const verifyInput = z.object(pageInput).strict().openapi("SnapshotVerifyInput");
+const rebuildInput = z
+  .object({ ...pageInput, force: z.boolean().default(false).describe("rewrite every snapshot, not only the ones that drifted") })
+  .strict()
+  .openapi("SnapshotRebuildInput");
+
+const driftSchema = z
+  .object({
+    customerId: z.string(),
+    kind: z.enum(["missing", "unreadable", "stale", "ahead", "different"]),
+    kvVersion: z.number().nullable(),
+    freshVersion: z.number(),
+    fields: z.array(z.string()),
+  })
+  .openapi("SnapshotDrift");
+const page = { processed: z.number().int(), nextCursor: z.string().nullable(), total: z.number().int().optional().describe("all customers (first page only)") };
+
+const verify = createRoute({
+  method: "post",
+  path: "/verify",
+  tags,
+  security: adminSecurity,
+  summary: "Compare KV snapshots with a fresh compile from D1 (one page of customers; writes nothing)",
+  request: { body: jsonBody(verifyInput) },
+  responses: { 200: jsonResponse(z.object({ ...page, drift: z.array(driftSchema) }), "The drift in this page"), 404: errorResponses[400], ...errorResponses },
+});
+
+const rebuild = createRoute({
+  method: "post",
+  path: "/rebuild",
+  tags,
+  security: adminSecurity,
+  summary: "Recompile snapshots from D1 and rewrite the ones that drifted (one page of customers)",
+  request: { body: jsonBody(rebuildInput) },
+  responses: {
+    200: jsonResponse(
+      z.object({ ...page, changed: z.number().int().describe("snapshots that had drifted, now rewritten"), rewritten: z.number().int().describe("KV writes (changed, or all with force)"), drift: z.array(driftSchema) }),
+      "What was rewritten",
+    ),
+    404: errorResponses[400],
+    ...errorResponses,
+  },
+});
+
+export const snapshotRoutes = newRouter();
+snapshotRoutes.use("/verify", requireRole("viewer"));
+// Rewriting KV from D1 cannot grant anything D1 does not: support may repair a customer.
+snapshotRoutes.use("/rebuild", requireRole("support"));
+snapshotRoutes
+  .openapi(verify, async (c) => {
+    const input = c.req.valid("json");
+    const { ids, nextCursor, total } = await customerPage(c.env.DB, input);
+    const now = c.var.services.clock.now();
+    const results = await mapLimit(ids, input.concurrency, (id) => driftOf(c, id, now));
+    return c.json({ processed: ids.length, nextCursor, ...(total === undefined ? {} : { total }), drift: results.filter((d): d is Drift => d !== null) }, 200);
+  })
+  .openapi(rebuild, async (c) => {
+    const input = c.req.valid("json");
+    const { ids, nextCursor, total } = await customerPage(c.env.DB, input);
+    const now = c.var.services.clock.now();
+    const results = await mapLimit(ids, input.concurrency, async (id) => {
+      const drift = await driftOf(c, id, now);
+      if (!drift && !input.force) return { drift, written: false };
+      // Through the snapshot store: KV, the snapshot history and this isolate's cache, as after any write.
+      const written = (await c.var.services.snapshots.compile(c.env, id, now)) !== null;
+      return { drift, written };
+    });
+    const drift = results.flatMap((r) => (r.drift && r.written ? [r.drift] : []));
+    const rewritten = results.filter((r) => r.written).length;
+    if (rewritten > 0) {
+      const after = { changed: drift.map((d) => ({ customerId: d.customerId, kind: d.kind })), rewritten, force: input.force };
+      const entry = { action: "snapshots.rebuild", entityType: "snapshot", entityId: input.customerId ?? "all", customerId: input.customerId ?? null, after };
+      await auditStatement(c.env.DB, entry, actorOf(c.var.principal), now, c.var.requestId).run();
+    }
+    return c.json({ processed: ids.length, changed: drift.length, rewritten, nextCursor, ...(total === undefined ? {} : { total }), drift }, 200);
+  });
+
+/** The KV copy against a fresh compile from D1; null when they agree (or the customer is gone). */
+async function driftOf(c: Context<AppEnv>, customerId: string, now: number): Promise<Drift | null> {
+  const [kvText, rows] = await Promise.all([
+    c.env.SNAPSHOTS.get(kvKeys.snapshot(customerId), "text").catch((err) => unavailable("KV", err)),
+    loadCustomerRows(c.env.DB, customerId).catch((err) => unavailable("D1", err)),
+  ]);
+  return rows ? snapshotDrift(customerId, kvText, compileSnapshot(rows, now)) : null;
+}
+
+/** A store that fails mid-page: 503 with Retry-After, which scripts/snapshots.mjs waits out and retries. */
+function unavailable(store: string, err: unknown): never {
+  console.error(JSON.stringify({ msg: "snapshot recovery: store failed", store, error: String(err) }));
+  throw new Problem(503, "unavailable", `${store} cannot be read right now; retry this page.`, { headers: { "Retry-After": "5" } });
+}
+
+/** Customers in id order after the cursor (the last id of the previous page). */
+async function customerPage(db: D1Database, input: { cursor?: string | null; limit: number; customerId?: string }) {
+  if (input.customerId) {
+    if (!(await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(input.customerId).first())) throw new Problem(404, "not-found", `Customer '${input.customerId}' does not exist.`);
+    return { ids: [input.customerId], nextCursor: null, total: 1 };
+  }
+  const rows = await db.prepare("SELECT id FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2").bind(input.cursor ?? "", input.limit + 1).all<{ id: string }>();
+  const ids = rows.results.slice(0, input.limit).map((r) => r.id);
+  const nextCursor = rows.results.length > input.limit ? ids[ids.length - 1]! : null;
+  // Counting reads every row: only on the first page, for the progress bar.
+  const total = input.cursor ? undefined : ((await db.prepare("SELECT COUNT(*) AS n FROM customers").first<number>("n")) ?? 0);
+  return { ids, nextCursor, total };
+}
+
+/** Like Promise.all(items.map(fn)), at most `limit` at a time; results keep the input order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
