@@ -1,0 +1,264 @@
+// Tollgate's client: a thin, typed wrapper over fetch with no runtime dependencies, so it runs in
+// browsers, Node 18+, Deno and Workers alike (import "tollgate/client").
+// - check() answers from a tiny local cache while the last answer is valid: until its expiresAt,
+//   at most `cacheMaxTtlMs` after it was received, never for metered features (usage moves).
+// - Every call is safe to repeat, so network errors, 429 and 5xx are retried with backoff; consume
+//   and record send the SAME idempotency key on every attempt (one is generated when absent), so a
+//   retry after a lost response is replayed by the meter, never counted twice.
+
+export type Reason =
+  | "ok"
+  | "unknown_customer"
+  | "unknown_feature"
+  | "not_entitled"
+  | "subscription_inactive"
+  | "trial_expired"
+  | "grant_expired"
+  | "region_blocked"
+  | "role_denied"
+  | "limit_reached";
+
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+export interface Decision {
+  allowed: boolean;
+  reason: Reason;
+  customerId: string;
+  feature: string;
+  type?: "boolean" | "metered" | "config";
+  value?: Json;
+  limit?: number | null;
+  used?: number;
+  remaining?: number | null;
+  resetsAt?: string | null;
+  expiresAt?: string | null;
+  snapshotVersion: number;
+  snapshotAgeMs: number;
+  evaluatedAt: string;
+  degraded?: boolean;
+  failurePolicy?: "open" | "closed";
+  assertion?: string;
+}
+
+export interface CheckRequest {
+  customerId: string;
+  feature: string;
+  role?: string;
+  country?: string;
+  quantity?: number;
+  minVersion?: number;
+  assert?: boolean;
+  assertAudience?: string;
+}
+
+export interface Entitlements {
+  customerId: string;
+  snapshotVersion: number;
+  snapshotAgeMs: number;
+  evaluatedAt: string;
+  degraded?: boolean;
+  features: Record<string, Omit<Decision, "customerId" | "feature" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">>;
+}
+
+export interface UsageRequest {
+  customerId: string;
+  feature: string;
+  amount?: number;
+  /** Generated when absent; the same key is sent on every retry. */
+  idempotencyKey?: string;
+}
+
+export interface UsageAnswer {
+  customerId: string;
+  feature: string;
+  allowed: boolean;
+  reason: Reason;
+  used: number;
+  limit: number | null;
+  remaining: number | null;
+  resetsAt: string | null;
+  overage: number;
+  reserved: number;
+  /** True when the meter had already applied this idempotency key: the original answer, not counted again. */
+  replayed?: boolean;
+  snapshotVersion: number;
+  /** The key sent (generated when the request had none). */
+  idempotencyKey: string;
+}
+
+export interface TokenRequest {
+  customerId: string;
+  ttlSeconds?: number;
+  audience?: string;
+  features?: string[];
+  role?: string;
+  country?: string;
+}
+
+export interface TokenResponse {
+  token: string;
+  kid: string;
+  issuer: string;
+  audience: string;
+  issuedAt: string;
+  expiresAt: string;
+  snapshotVersion: number;
+}
+
+export interface TollgateClientOptions {
+  /** e.g. https://tollgate.example.com */
+  baseUrl: string;
+  apiKey: string;
+  fetch?: typeof fetch;
+  /** Longest a check answer is reused (default 30 s; 0 disables the cache). */
+  cacheMaxTtlMs?: number;
+  cacheMaxEntries?: number;
+  /** Retries after the first attempt (default 2). */
+  retries?: number;
+  /** First backoff (default 100 ms), doubled per attempt, with jitter, capped by maxBackoffMs (default 2 s). */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** A Retry-After up to this long is waited out (default 5 s); a longer one fails the call at once. */
+  maxRetryAfterMs?: number;
+  /** Injectable for tests: the clock, the wait between attempts, the jitter source. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/** A final HTTP error (the problem+json body as `problem`) or, with status 0, a network failure. */
+export class TollgateError extends Error {
+  constructor(
+    readonly status: number,
+    readonly problem: { type?: string; title?: string; detail?: string; [k: string]: unknown } | null,
+    options?: { cause?: unknown },
+  ) {
+    super(problem?.detail ?? (status === 0 ? "Tollgate could not be reached" : `Tollgate answered ${status}`), options);
+    this.name = "TollgateError";
+  }
+}
+
+const RETRYABLE = (status: number) => status === 429 || status >= 500;
+
+export class TollgateClient {
+  readonly #o: Required<Omit<TollgateClientOptions, "fetch">>;
+  readonly #fetch: typeof fetch;
+  readonly #cache = new Map<string, { decision: Decision; until: number }>();
+
+  constructor(options: TollgateClientOptions) {
+    this.#o = {
+      cacheMaxTtlMs: 30_000,
+      cacheMaxEntries: 1000,
+      retries: 2,
+      backoffMs: 100,
+      maxBackoffMs: 2000,
+      maxRetryAfterMs: 5000,
+      now: () => Date.now(),
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      random: Math.random,
+      ...options,
+      baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    };
+    // Bound: browsers throw "Illegal invocation" when fetch is called as a method of another object.
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** May this customer use this feature now? Served from the local cache while the last answer holds. */
+  async check(input: CheckRequest): Promise<Decision> {
+    const cacheable = input.quantity === undefined && input.minVersion === undefined && !input.assert;
+    const key = cacheKey(input.customerId, input.feature, input.role, input.country);
+    const hit = cacheable ? this.#cache.get(key) : undefined;
+    if (hit && hit.until > this.#o.now()) return hit.decision;
+    const decision = await this.#call<Decision>("POST", "/v1/check", input);
+    if (cacheable) this.#remember(key, decision);
+    return decision;
+  }
+
+  /** Every feature at once; the answers also fill the check cache. */
+  async entitlements(customerId: string, ctx: { role?: string; country?: string; minVersion?: number } = {}): Promise<Entitlements> {
+    const q = new URLSearchParams(Object.entries(ctx).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+    const all = await this.#call<Entitlements>("GET", `/v1/entitlements/${encodeURIComponent(customerId)}${q.toString() ? `?${q}` : ""}`);
+    const { features, ...common } = all;
+    for (const [feature, d] of Object.entries(features)) {
+      this.#remember(cacheKey(customerId, feature, ctx.role, ctx.country), { ...d, ...common, degraded: d.degraded ?? common.degraded, customerId, feature } as Decision);
+    }
+    return all;
+  }
+
+  /** Atomically check and count usage (denied when it does not fit). */
+  consume(input: UsageRequest): Promise<UsageAnswer> {
+    return this.#usage(input, "consume");
+  }
+
+  /** Record usage that already happened (always counted; overage is reported). */
+  record(input: UsageRequest & { timestamp?: string }): Promise<UsageAnswer> {
+    return this.#usage(input, "record");
+  }
+
+  /** A signed entitlement token (verify offline with /.well-known/jwks.json). */
+  token(input: TokenRequest): Promise<TokenResponse> {
+    return this.#call<TokenResponse>("POST", "/v1/tokens", input);
+  }
+
+  /** Forgets cached checks (of one customer, or all). */
+  clearCache(customerId?: string): void {
+    if (customerId === undefined) return this.#cache.clear();
+    for (const [k, v] of this.#cache) if (v.decision.customerId === customerId) this.#cache.delete(k);
+  }
+
+  async #usage(input: UsageRequest & { timestamp?: string }, mode: "consume" | "record"): Promise<UsageAnswer> {
+    const idempotencyKey = input.idempotencyKey ?? crypto.randomUUID();
+    const answer = await this.#call<Omit<UsageAnswer, "idempotencyKey">>("POST", "/v1/usage", { ...input, idempotencyKey, mode });
+    return { ...answer, idempotencyKey };
+  }
+
+  #remember(key: string, d: Decision): void {
+    if (this.#o.cacheMaxTtlMs <= 0 || d.type === undefined || d.type === "metered" || d.degraded) return;
+    // Durations from the server's own instants, applied to the local clock: immune to clock skew.
+    let ttl = this.#o.cacheMaxTtlMs;
+    if (d.expiresAt) ttl = Math.min(ttl, Date.parse(d.expiresAt) - Date.parse(d.evaluatedAt));
+    if (!(ttl > 0)) return;
+    this.#cache.delete(key);
+    this.#cache.set(key, { decision: d, until: this.#o.now() + ttl });
+    if (this.#cache.size > this.#o.cacheMaxEntries) this.#cache.delete(this.#cache.keys().next().value!);
+  }
+
+  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = { method, headers: { Authorization: `Bearer ${this.#o.apiKey}`, Accept: "application/json" } };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      (init.headers as Record<string, string>)["Content-Type"] = "application/json";
+    }
+    for (let attempt = 0; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.#fetch(`${this.#o.baseUrl}${path}`, init);
+      } catch (err) {
+        if (attempt >= this.#o.retries) throw new TollgateError(0, null, { cause: err });
+        await this.#o.sleep(this.#backoff(attempt));
+        continue;
+      }
+      if (res.ok) return (await res.json()) as T;
+      const problem = (await res.json().catch(() => null)) as TollgateError["problem"];
+      const wait = RETRYABLE(res.status) && attempt < this.#o.retries ? this.#waitBefore(res, attempt) : null;
+      if (wait === null) throw new TollgateError(res.status, problem);
+      await this.#o.sleep(wait);
+    }
+  }
+
+  /** Exponential backoff with "equal jitter": half fixed, half random, so retries spread out. */
+  #backoff(attempt: number): number {
+    const ceiling = Math.min(this.#o.maxBackoffMs, this.#o.backoffMs * 2 ** attempt);
+    return Math.round(ceiling / 2 + (this.#o.random() * ceiling) / 2);
+  }
+
+  /** Retry-After (seconds) is honoured; one longer than maxRetryAfterMs means "not now": give up. */
+  #waitBefore(res: Response, attempt: number): number | null {
+    const header = res.headers.get("Retry-After");
+    const seconds = header === null ? NaN : Number(header);
+    if (!Number.isFinite(seconds)) return this.#backoff(attempt);
+    return seconds * 1000 > this.#o.maxRetryAfterMs ? null : Math.max(0, seconds * 1000);
+  }
+}
+
+const cacheKey = (customerId: string, feature: string, role?: string, country?: string) => JSON.stringify([customerId, feature, role ?? null, country?.toUpperCase() ?? null]);
