@@ -84,6 +84,8 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 );
 CREATE INDEX IF NOT EXISTS subscriptions_customer ON subscriptions (customer_id);
 CREATE INDEX IF NOT EXISTS subscriptions_plan ON subscriptions (plan_id, customer_id);
+-- Recompile jobs walk a plan's scheduled subscribers too (src/admin/recompile-jobs.ts).
+CREATE INDEX IF NOT EXISTS subscriptions_scheduled_plan ON subscriptions (scheduled_plan_id, customer_id);
 
 -- Overrides (grants): customer-specific entitlements that add to or replace what plans give.
 CREATE TABLE IF NOT EXISTS grants (

@@ -1,9 +1,16 @@
 // /admin/v1: the admin API, one sub-app per resource.
 import { newRouter } from "../../http/router";
 import { apiKeyRoutes } from "./api-keys";
+import { auditRoutes } from "./audit";
 import { catalogRoutes } from "./catalog";
 import { catalogDiffRoutes } from "./catalog-diff";
+import { customerEntitlementRoutes } from "./customer-entitlements";
 import { customerRoutes } from "./customers";
+import { featureRoutes } from "./features";
+import { grantRoutes } from "./grants";
+import { jobRoutes } from "./jobs";
+import { planRoutes } from "./plans";
+import { regionGroupRoutes } from "./region-groups";
 import { snapshotRoutes } from "./snapshots";
 import { subscriptionRoutes } from "./subscriptions";
 
@@ -14,3 +21,10 @@ adminRoutes.route("/customers", customerRoutes);
 adminRoutes.route("/api-keys", apiKeyRoutes);
 adminRoutes.route("/subscriptions", subscriptionRoutes);
 adminRoutes.route("/snapshots", snapshotRoutes);
+adminRoutes.route("/customers", customerEntitlementRoutes);
+adminRoutes.route("/features", featureRoutes);
+adminRoutes.route("/plans", planRoutes);
+adminRoutes.route("/region-groups", regionGroupRoutes);
+adminRoutes.route("/grants", grantRoutes);
+adminRoutes.route("/audit", auditRoutes);
+adminRoutes.route("/jobs", jobRoutes);

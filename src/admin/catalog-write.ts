@@ -1,0 +1,15 @@
+// A catalog write (features, plans, region groups): the change, its audit entry and the recompile job
+// that propagates it commit in one D1 batch; the first batch of customers is recompiled before the
+// write answers, the rest by the job (see recompile-jobs.ts).
+import type { Context } from "hono";
+import type { AppEnv } from "../env";
+import { type AuditEntry, commitAdminWrite } from "./commit";
+import { type JobView, type RecompileScope, recompileJobStatement, runRecompileBatch, toJobView } from "./recompile-jobs";
+
+export async function commitCatalogWrite(c: Context<AppEnv>, statements: D1PreparedStatement[], audits: AuditEntry[], scope: RecompileScope): Promise<JobView> {
+  const now = c.var.services.clock.now();
+  const job = recompileJobStatement(c.env.DB, scope, now);
+  await commitAdminWrite(c, [...statements, job.statement], audits, { catalog: true });
+  const { job: row } = await runRecompileBatch(c.env, c.var.services, job.id, now);
+  return toJobView(row!);
+}

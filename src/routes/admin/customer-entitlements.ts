@@ -1,0 +1,107 @@
+// /admin/v1/customers/{id}/entitlements: for audits, disputes and support.
+// - /explain: per feature, what the customer has now and why: each plan, add-on and grant with its
+//   window and what it did (from the snapshot the check path reads, explained by src/domain/explain.ts).
+// - ?at=<instant>: what the customer was entitled to then: the latest snapshot compiled at or before
+//   `at` (snapshot_history), evaluated at `at`. Usage counters are not part of history.
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireRole } from "../../auth/admin";
+import { iso, toDecision } from "../../decide";
+import { entityId, featureKey } from "../../domain/catalog";
+import { evaluate } from "../../domain/evaluate";
+import { explainSnapshot, type ExplainedSource } from "../../domain/explain";
+import type { Snapshot } from "../../domain/types";
+import { Problem } from "../../http/problem";
+import { newRouter } from "../../http/router";
+import { adminSecurity, countryParam, errorResponses, jsonResponse, roleParam } from "../../http/schemas";
+
+const tags = ["admin: customers"];
+const idParam = z.object({ id: entityId });
+const context = { role: roleParam.optional(), country: countryParam.optional() };
+const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+
+const explainSchema = z
+  .object({
+    customerId: z.string(),
+    snapshotVersion: z.number().int(),
+    compiledAt: z.string(),
+    evaluatedAt: z.string(),
+    features: z.record(
+      z.string(),
+      z.object({
+        type: z.enum(["boolean", "metered", "config"]),
+        granted: z.boolean().describe("Has the feature at all (before role, region and usage rules)"),
+        check: z.object({ allowed: z.boolean(), reason: z.string() }).describe("A check now, in the ?role=&country= context"),
+        effective: z.any().nullable(),
+        lapse: z.string().nullable(),
+        changesAt: z.string().nullable(),
+        sources: z.array(z.any()),
+      }),
+    ),
+  })
+  .openapi("EntitlementsExplained");
+
+const historySchema = z
+  .object({ customerId: z.string(), at: z.string(), snapshotVersion: z.number().int(), compiledAt: z.string(), features: z.record(z.string(), z.any()) })
+  .openapi("EntitlementsAt");
+
+const explain = createRoute({
+  method: "get",
+  path: "/{id}/entitlements/explain",
+  tags,
+  security: adminSecurity,
+  middleware: [requireRole("viewer")],
+  summary: "Per feature: what the customer has and why (which plan, add-on or grant, until when)",
+  request: { params: idParam, query: z.object({ feature: featureKey.optional(), ...context }) },
+  responses: { 200: jsonResponse(explainSchema, "The explanation"), 404: errorResponses[403], ...errorResponses },
+});
+
+const atInstant = createRoute({
+  method: "get",
+  path: "/{id}/entitlements",
+  tags,
+  security: adminSecurity,
+  middleware: [requireRole("viewer")],
+  summary: "What the customer was entitled to at a past instant (snapshot history)",
+  request: {
+    params: idParam,
+    query: z.object({ at: z.iso.datetime({ offset: true }).optional().describe("Default: now"), ...context }),
+  },
+  responses: { 200: jsonResponse(historySchema, "Entitlements at that instant"), 404: errorResponses[403], ...errorResponses },
+});
+
+const wireSource = (s: ExplainedSource) => ({ ...s, from: isoOrNull(s.from), until: isoOrNull(s.until) });
+
+export const customerEntitlementRoutes = newRouter();
+customerEntitlementRoutes
+  .openapi(explain, async (c) => {
+    const { id } = c.req.valid("param");
+    const q = c.req.valid("query");
+    const now = c.var.services.clock.now();
+    const { snapshot } = await c.var.services.snapshots.read(c.env, id, now);
+    if (!snapshot) throw new Problem(404, "not-found", `No customer '${id}'.`);
+    if (q.feature && !Object.hasOwn(snapshot.features, q.feature)) throw new Problem(404, "not-found", `No feature '${q.feature}' in the catalog.`);
+    const features: z.input<typeof explainSchema>["features"] = {};
+    for (const [key, f] of Object.entries(explainSnapshot(snapshot, now, q.feature))) {
+      const ev = evaluate(snapshot, { feature: key, role: q.role, country: q.country }, now);
+      features[key] = { ...f, check: { allowed: ev.allowed, reason: ev.reason }, changesAt: isoOrNull(f.changesAt), sources: f.sources.map(wireSource) };
+    }
+    return c.json({ customerId: id, snapshotVersion: snapshot.version, compiledAt: iso(snapshot.compiledAt), evaluatedAt: iso(now), features }, 200);
+  })
+  .openapi(atInstant, async (c) => {
+    const { id } = c.req.valid("param");
+    const q = c.req.valid("query");
+    const now = c.var.services.clock.now();
+    const at = q.at === undefined ? now : Date.parse(q.at);
+    if (at > now) throw new Problem(400, "validation", "`at` is in the future: history only answers for the past.", { errors: [{ path: "query.at", message: "must not be in the future" }] });
+    const row = await c.env.DB.prepare("SELECT snapshot FROM snapshot_history WHERE customer_id = ?1 AND compiled_at <= ?2 ORDER BY compiled_at DESC, version DESC LIMIT 1")
+      .bind(id, at)
+      .first<{ snapshot: string }>();
+    if (!row) throw new Problem(404, "not-found", `No snapshot of customer '${id}' was compiled at or before ${iso(at)}.`);
+    const snapshot = JSON.parse(row.snapshot) as Snapshot;
+    const features: Record<string, unknown> = {};
+    for (const key of Object.keys(snapshot.features)) {
+      const { customerId: _c, feature: _f, snapshotVersion: _v, snapshotAgeMs: _a, evaluatedAt: _e, ...rest } = toDecision(snapshot, evaluate(snapshot, { feature: key, role: q.role, country: q.country }, at), at, false);
+      features[key] = rest;
+    }
+    return c.json({ customerId: id, at: iso(at), snapshotVersion: snapshot.version, compiledAt: iso(snapshot.compiledAt), features }, 200);
+  });
