@@ -1,5 +1,5 @@
 // Tollgate's client: a thin, typed wrapper over fetch with no runtime dependencies, so it runs in
-// browsers, Node 18+, Deno and Workers alike (import "tollgate/client").
+// browsers, Node 20+, Deno and Workers alike (import "tollgate/client").
 // - check() answers from a tiny local cache while the last answer is valid: until its expiresAt,
 //   at most `cacheMaxTtlMs` after it was received, never for metered features (usage moves).
 // - Every call is safe to repeat, so network errors, 429 and 5xx are retried with backoff; consume

@@ -49,7 +49,7 @@ const mintToken = createRoute({
   security: apiKeySecurity,
   summary: "Mint a signed entitlement token for offline verification",
   request: { body: jsonBody(tokenRequest) },
-  responses: { 200: jsonResponse(tokenResponse, "The signed token"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(tokenResponse, "The signed token"), 404: { ...errorResponses[403], description: "No such customer" }, ...errorResponses },
 });
 
 const getJwks = createRoute({
