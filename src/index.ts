@@ -2,6 +2,7 @@
 import { createApp } from "./app";
 import { type Clock, systemClock } from "./clock";
 import type { Env } from "./env";
+import { runScheduled } from "./scheduled";
 import { type Services, createServices } from "./services";
 
 export { CustomerMeter } from "./meter/customer-meter";
@@ -20,8 +21,12 @@ export function createWorker(opts: WorkerOptions = {}) {
     app,
     getServices,
     fetch: (request: Request, env: Env, ctx: ExecutionContext) => app.fetch(request, env, ctx),
+    // Cron: records due lifecycle changes in D1 and continues recompile jobs (src/scheduled.ts).
+    scheduled: async (_controller: ScheduledController, env: Env, _ctx: ExecutionContext) => {
+      await runScheduled(env, getServices(env));
+    },
   } satisfies ExportedHandler<Env> & Record<string, unknown>;
 }
 
 const worker = createWorker();
-export default { fetch: worker.fetch } satisfies ExportedHandler<Env>;
+export default { fetch: worker.fetch, scheduled: worker.scheduled } satisfies ExportedHandler<Env>;

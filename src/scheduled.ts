@@ -1,0 +1,106 @@
+// The cron handler's work. Snapshots already enforce every time-dependent change as a time window
+// (compile.ts), so access changes on time whether or not this runs; this makes D1, the source of
+// record, say the same thing: due plan changes, cancellations, trial ends, grace ends and renewals
+// are written to the subscription, audited as actor "system", and the customer's snapshot is
+// recompiled. Then it continues catalog recompile jobs.
+//
+// Bounded: at most `maxChanges` subscriptions per run, read in id-ordered pages (a cursor within the
+// run, so a row that fails is passed over rather than retried forever in the same run). Idempotent:
+// a row that has been brought up to date is no longer due, and two overlapping runs cannot both
+// write one row (compare-and-set in updateSubscriptionStatements; the loser skips it).
+import { continueRecompileJobs, DEFAULT_CRON_BUDGET } from "./admin/recompile-jobs";
+import { dueAudits } from "./admin/subscription-audit";
+import { commitSystemWrite, SYSTEM } from "./admin/system-write";
+import { applyDue } from "./domain/lifecycle";
+import type { Env } from "./env";
+import type { Services } from "./services";
+import type { SubscriptionDbRow } from "./store/customer-rows";
+import { isWriteConflict, toSubscriptionRecord, updateSubscriptionStatements } from "./store/subscriptions";
+
+export const DEFAULT_MAX_CHANGES = 100;
+const PAGE = 50;
+/** Subrequests one lifecycle change costs: its write batch, and the recompile (read batch, KV put, history insert). */
+const SUBREQUESTS_PER_CHANGE = 4;
+
+export interface LifecycleRunReport {
+  /** Subscriptions written. */
+  changed: number;
+  /** Due events recorded (a subscription may have several: a plan change and a renewal). */
+  events: number;
+  /** Skipped because another writer changed the row first (the next run looks again). */
+  conflicts: number;
+  failed: number;
+  /** True when the budget ran out with due rows left: the next run continues. */
+  more: boolean;
+}
+
+// Mirrors nextDue() in domain/lifecycle.ts as a filter (a superset is harmless: applyDue decides).
+// Provider-managed subscriptions (external_id) are recorded by their webhooks, never here.
+const DUE_SQL = `SELECT * FROM subscriptions
+  WHERE id > ?1 AND external_id IS NULL AND status IN ('trialing', 'active', 'past_due') AND (
+    cancel_at <= ?2
+    OR (status = 'trialing' AND trial_end <= ?2)
+    OR (status = 'past_due' AND COALESCE(grace_until, started_at) <= ?2)
+    OR (scheduled_plan_id IS NOT NULL AND scheduled_change_at <= ?2)
+    OR (status = 'active' AND current_period_start IS NOT NULL AND current_period_end > current_period_start AND current_period_end <= ?2))
+  ORDER BY id LIMIT ?3`;
+
+export function maxChangesOf(env: Env): number {
+  const n = Number(env.SCHEDULED_MAX_CHANGES);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_CHANGES;
+}
+
+/** Records every lifecycle event due at `now` (up to the budget). */
+export async function recordDueLifecycle(env: Env, services: Services, now: number, maxChanges = maxChangesOf(env)): Promise<LifecycleRunReport> {
+  const report: LifecycleRunReport = { changed: 0, events: 0, conflicts: 0, failed: 0, more: false };
+  let cursor = "";
+  for (;;) {
+    const page = (await env.DB.prepare(DUE_SQL).bind(cursor, now, PAGE).all<SubscriptionDbRow>()).results;
+    for (const dbRow of page) {
+      if (report.changed + report.conflicts + report.failed >= maxChanges) return { ...report, more: true };
+      cursor = dbRow.id;
+      const before = toSubscriptionRecord(dbRow);
+      const { row, steps } = applyDue(before, now);
+      if (steps.length === 0) continue;
+      const after = { ...row, updatedAt: now };
+      try {
+        const statements = updateSubscriptionStatements(env.DB, before, after, now);
+        await commitSystemWrite(env, services, SYSTEM, { statements, audits: dueAudits(steps), customers: [before.customerId] }, now);
+        report.changed++;
+        report.events += steps.length;
+      } catch (err) {
+        if (isWriteConflict(err)) report.conflicts++;
+        else {
+          report.failed++;
+          console.error(JSON.stringify({ msg: "scheduled lifecycle change failed", subscriptionId: before.id, error: String(err) }));
+        }
+      }
+    }
+    if (page.length < PAGE) return report;
+  }
+}
+
+/** The whole scheduled run: lifecycle first, then recompile jobs with what is left of the budget. */
+export async function runScheduled(env: Env, services: Services) {
+  const now = services.clock.now();
+  const errors: unknown[] = [];
+  let lifecycle: LifecycleRunReport | null = null;
+  let recompileJobs: Awaited<ReturnType<typeof continueRecompileJobs>> | null = null;
+  try {
+    lifecycle = await recordDueLifecycle(env, services, now);
+  } catch (err) {
+    errors.push(err);
+  }
+  // Each lifecycle change recompiles one customer (a few subrequests), taken from the jobs' budget.
+  const spent = lifecycle ? (lifecycle.changed + lifecycle.failed) * SUBREQUESTS_PER_CHANGE : 0;
+  try {
+    recompileJobs = await continueRecompileJobs(env, services, now, Math.max(DEFAULT_CRON_BUDGET - spent, PAGE));
+  } catch (err) {
+    errors.push(err);
+  }
+  const report = { at: new Date(now).toISOString(), lifecycle, recompileJobs };
+  console.log(JSON.stringify({ msg: "scheduled run", ...report, errors: errors.map(String) }));
+  // A failure fails the invocation (visible in Cron Events), after the other part has had its turn.
+  if (errors.length > 0) throw errors[0];
+  return report;
+}
