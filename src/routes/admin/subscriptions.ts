@@ -9,6 +9,7 @@ import { requireRole } from "../../auth/admin";
 import { entityId } from "../../domain/catalog";
 import { type LifecycleAction, transition } from "../../domain/lifecycle";
 import type { AppEnv } from "../../env";
+import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
@@ -71,11 +72,10 @@ const listSubscriptions = createRoute({
       customerId: entityId.optional(),
       status: z.enum(STATUSES).optional(),
       planId: entityId.optional(),
-      limit: z.coerce.number().int().min(1).max(200).default(50),
-      cursor: z.string().max(400).optional().describe("nextCursor of the previous page"),
+      ...pageQuery,
     }),
   },
-  responses: { 200: jsonResponse(z.object({ items: z.array(subscriptionSchema), nextCursor: z.string().nullable() }), "A page"), ...errorResponses },
+  responses: { 200: jsonResponse(pageOf(subscriptionSchema), "A page"), ...errorResponses },
 });
 
 const getSubscription = createRoute({
@@ -139,13 +139,12 @@ subscriptionRoutes
     if (q.customerId) add("customer_id = ?", q.customerId);
     if (q.status) add("status = ?", q.status);
     if (q.planId) add("plan_id = ?", q.planId);
-    if (q.cursor) add("id > ?", decodeCursor(q.cursor));
+    const after = decodeCursor(q.cursor, z.string());
+    if (after !== null) add("id > ?", after);
     args.push(q.limit + 1);
     const sql = `SELECT * FROM subscriptions ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ?${args.length}`;
     const rows = (await c.env.DB.prepare(sql).bind(...args).all<SubscriptionDbRow>()).results;
-    const page = rows.slice(0, q.limit).map(toSubscriptionRecord);
-    const nextCursor = rows.length > q.limit ? encodeCursor(page[page.length - 1]!.id) : null;
-    return c.json({ items: page.map(subscriptionWire), nextCursor }, 200);
+    return c.json(page(rows, q.limit, (r) => r.id, (r) => subscriptionWire(toSubscriptionRecord(r))), 200);
   })
   .openapi(getSubscription, async (c) => c.json(subscriptionWire(await mustRead(c, c.req.valid("param").id)), 200))
   .openapi(changePlan, async (c) => {
@@ -224,14 +223,5 @@ async function assertSameKind(db: D1Database, fromPlan: string, toPlan: string):
   if (!kind(toPlan)) throw new Problem(400, "validation", `Unknown plan '${toPlan}'.`, { errors: [{ path: "json.planId", message: `unknown plan '${toPlan}'` }] });
   if (kind(toPlan) !== kind(fromPlan)) {
     throw new Problem(400, "validation", `Plan '${toPlan}' is an ${kind(toPlan) === "addon" ? "add-on" : "base plan"}; '${fromPlan}' is not.`, { errors: [{ path: "json.planId", message: "must be the same kind (base or add-on) as the current plan" }] });
-  }
-}
-
-const encodeCursor = (id: string) => btoa(id).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
-function decodeCursor(cursor: string): string {
-  try {
-    return atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-  } catch {
-    throw new Problem(400, "validation", "Bad cursor.", { errors: [{ path: "query.cursor", message: "not a cursor from nextCursor" }] });
   }
 }
