@@ -12,6 +12,7 @@ import { healthRoutes } from "./routes/health";
 import { ofrepRoutes } from "./routes/ofrep";
 import { tokenRoutes } from "./routes/tokens";
 import { usageRoutes } from "./routes/usage";
+import { webhookRoutes } from "./routes/webhooks";
 import type { Services } from "./services";
 import { KeyStoreUnavailable } from "./store/api-key-store";
 import { SnapshotUnavailable } from "./store/snapshots";
@@ -31,6 +32,7 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
   app.route("/", healthRoutes);
   app.route("/v1", checkRoutes);
   app.route("/v1", usageRoutes);
+  app.route("/v1/webhooks", webhookRoutes);
   app.route("/admin/v1", adminRoutes);
   app.route("/", tokenRoutes);
   app.use("/ofrep/*", limitBody(MAX_BODY_BYTES), requireJson);

@@ -12,6 +12,7 @@ import { jobRoutes } from "./jobs";
 import { planRoutes } from "./plans";
 import { regionGroupRoutes } from "./region-groups";
 import { snapshotRoutes } from "./snapshots";
+import { priceRoutes } from "./prices";
 import { subscriptionRoutes } from "./subscriptions";
 
 export const adminRoutes = newRouter();
@@ -20,6 +21,7 @@ adminRoutes.route("/catalog/diff", catalogDiffRoutes);
 adminRoutes.route("/customers", customerRoutes);
 adminRoutes.route("/api-keys", apiKeyRoutes);
 adminRoutes.route("/subscriptions", subscriptionRoutes);
+adminRoutes.route("/prices", priceRoutes);
 adminRoutes.route("/snapshots", snapshotRoutes);
 adminRoutes.route("/customers", customerEntitlementRoutes);
 adminRoutes.route("/features", featureRoutes);
