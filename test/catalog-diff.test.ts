@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { formatDiff, destructiveRefusal } from "../scripts/lib/catalog-report.mjs";
+import { compareSpecs } from "../src/domain/catalog-diff";
 import { BOOTSTRAP, createCustomer, createKey, DAY, iso, T0, testWorker, uid } from "./helpers";
 
 const w = testWorker();
@@ -149,5 +150,38 @@ describe("scripts/catalog.mjs output", () => {
     expect(text).toContain(`${p.basic}: limit 1000 -> 500`);
     expect(destructiveRefusal(res.json)).toMatch(/--allow-destructive/);
     expect(destructiveRefusal((await diff(base())).json)).toBeNull();
+  });
+});
+
+describe("compareSpecs (what a holder of the entitlement gains or loses)", () => {
+  const groups = { EU: ["DE", "FR"] };
+  const effects = (b: object, a: object, type = "metered", after = groups) => compareSpecs({ enabled: true, ...b }, { enabled: true, ...a }, type, groups, after);
+
+  it("limits and overage: lower or capped is a loss, higher or unlimited a gain, reset and anchor a change", () => {
+    expect(effects({ limit: 100 }, { limit: null })).toEqual([{ effect: "gain", detail: "limit 100 -> unlimited" }]);
+    expect(effects({ limit: null }, { limit: 100 })).toEqual([{ effect: "loss", detail: "limit unlimited -> 100" }]);
+    expect(effects({ overage: "allow" }, {})).toEqual([{ effect: "loss", detail: "overage allow -> block" }]);
+    expect(effects({ overage: "allow" }, { overage: "allow", overageCap: 5 })).toEqual([{ effect: "loss", detail: "overageCap unlimited -> 5" }]);
+    expect(effects({ reset: "month" }, { reset: "day", anchor: "billing" }).map((e) => e.effect)).toEqual(["change", "change"]);
+    // Defaults are meaning, not text: reset "month" is what an unset reset means.
+    expect(effects({}, { reset: "month", anchor: "calendar" })).toEqual([]);
+  });
+
+  it("roles and regions: a narrower allow-list or a longer deny-list is a loss", () => {
+    expect(effects({}, { roles: ["admin"] }, "boolean")).toEqual([{ effect: "loss", detail: "roles: any -> admin" }]);
+    expect(effects({ roles: ["admin", "owner"] }, { roles: ["admin", "billing"] }, "boolean")).toEqual([
+      { effect: "loss", detail: "roles -owner" },
+      { effect: "gain", detail: "roles +billing" },
+    ]);
+    expect(effects({ regions: { allow: ["EU"] } }, { regions: { allow: ["EU", "CH"] } }, "boolean")).toEqual([{ effect: "gain", detail: "countries allowed +CH" }]);
+    expect(effects({ regions: { deny: ["CN"] } }, { regions: { deny: ["CN", "EU"] } }, "boolean")).toEqual([{ effect: "loss", detail: "countries denied +DE,FR" }]);
+    // The same spec text, but the region group it names lost a country.
+    expect(effects({ regions: { allow: ["EU"] } }, { regions: { allow: ["EU"] } }, "boolean", { EU: ["DE"] })).toEqual([{ effect: "loss", detail: "countries allowed -FR" }]);
+  });
+
+  it("config values and enabling", () => {
+    expect(effects({ value: 10 }, { value: 100 }, "config")).toEqual([{ effect: "change", detail: "value 10 -> 100" }]);
+    expect(effects({ value: { a: 1, b: 2 } }, { value: { b: 2, a: 1 } }, "config")).toEqual([]);
+    expect(compareSpecs({ enabled: false }, { enabled: true }, "boolean", {}, {})).toEqual([{ effect: "gain", detail: "enabled" }]);
   });
 });
