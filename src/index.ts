@@ -3,7 +3,8 @@ import { createApp } from "./app";
 import { type Clock, systemClock } from "./clock";
 import type { Env } from "./env";
 import { runScheduled } from "./scheduled";
-import { type Services, createServices } from "./services";
+import { type Services, createServices, snapshotCacheOptions } from "./services";
+import { benchFetch } from "./bench";
 
 export { CustomerMeter } from "./meter/customer-meter";
 
@@ -15,12 +16,13 @@ export interface WorkerOptions {
 export function createWorker(opts: WorkerOptions = {}) {
   let services: Services | undefined;
   const getServices = (env: Env) =>
-    (services ??= createServices(opts.clock ?? systemClock, { ttlMs: Number(env.SNAPSHOT_CACHE_TTL_MS) || undefined }));
+    (services ??= createServices(opts.clock ?? systemClock, snapshotCacheOptions(env)));
   const app = createApp(getServices);
   return {
     app,
     getServices,
-    fetch: (request: Request, env: Env, ctx: ExecutionContext) => app.fetch(request, env, ctx),
+    // BENCH_INSTRUMENT=on (set only by scripts/bench): counted bindings and the /__bench routes (src/bench).
+    fetch: (request: Request, env: Env, ctx: ExecutionContext) => (env.BENCH_INSTRUMENT === "on" ? benchFetch(request, env, ctx, getServices) : app.fetch(request, env, ctx)),
     // Cron: records due lifecycle changes in D1 and continues recompile jobs (src/scheduled.ts).
     scheduled: async (_controller: ScheduledController, env: Env, _ctx: ExecutionContext) => {
       await runScheduled(env, getServices(env));

@@ -1,0 +1,59 @@
+// The table, the targets and the JSON of a benchmark run.
+
+const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? "-" : n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+const ratio = (n) => (n === null || n === undefined ? "-" : `${n.toFixed(2)}x`);
+const per = (n) => (n === null || n === undefined ? "-" : n === 0 ? "0" : n.toFixed(3));
+
+export function table(rows) {
+  const head = ["scenario", "req/s", "vs base", "paced at", "p50 ms", "p99 ms", "p99 vs base", "errors", "KV/req", "D1/req", "DO/req"];
+  const body = rows.map((r) => [
+    r.name,
+    fmt(r.throughput.rps),
+    r.baseline ? ratio(r.rpsRatio) : "(base)",
+    `${fmt(r.latency.rate)}/s`,
+    fmt(r.latency.p50Ms, 2),
+    fmt(r.latency.p99Ms, 2),
+    r.baseline ? ratio(r.p99Ratio) + (r.sameRate ? "" : "*") : "(base)",
+    fmt(r.errors),
+    per(r.perRequest.kvReads),
+    per(r.perRequest.d1Queries),
+    per(r.perRequest.doCalls),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("  ");
+  return [line(head), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
+}
+
+/** Each target of issue 5, with the measured figure and whether it is met. */
+export function targets(rows, evaluation, memory, hot) {
+  const by = Object.fromEntries(rows.map((r) => [r.name, r]));
+  const out = [];
+  const add = (target, measured, met) => out.push({ target, measured, met });
+  const w = by["check-warm"];
+  if (w) {
+    add("check-warm req/s >= 0.85 x baseline", ratio(w.rpsRatio), w.rpsRatio >= 0.85);
+    add("check-warm p99 <= 1.5 x baseline p99 (same rate)", ratio(w.p99Ratio), w.p99Ratio <= 1.5);
+    add("check-warm: 0 KV reads, 0 D1 queries, 0 DO calls per check", `${per(w.perRequest.kvReads)} / ${per(w.perRequest.d1Queries)} / ${per(w.perRequest.doCalls)}`, w.perRequest.kvReads === 0 && w.perRequest.d1Queries === 0 && w.perRequest.doCalls === 0);
+  }
+  const m = by["check-metered"];
+  if (m) add("check-metered: <= 1 DO call and 0 D1 queries per check", `${per(m.perRequest.doCalls)} DO, ${per(m.perRequest.d1Queries)} D1 (req/s ${ratio(m.rpsRatio)} of baseline)`, m.perRequest.doCalls <= 1 && m.perRequest.d1Queries === 0);
+  const c = by["check-cold"];
+  if (c) add("check-cold: <= 1 KV read and 0 D1 queries per check", `${per(c.perRequest.kvReads)} KV, ${per(c.perRequest.d1Queries)} D1`, c.perRequest.kvReads <= 1 && c.perRequest.d1Queries === 0);
+  const u = by["usage-spread"];
+  if (u) add("usage-spread req/s >= 0.8 x usage-baseline", ratio(u.rpsRatio), u.rpsRatio >= 0.8);
+  if (hot) add("usage-hot: counter == admitted count (no over-admission), <= limit", `counter ${hot.counter}, admitted ${hot.meterAdmitted}, limit ${hot.limit}`, hot.exact);
+  if (evaluation) {
+    const small = evaluation.results[0];
+    add(`evaluation >= 1,000,000 decisions/s (${small.features} features)`, fmt(small.decisionsPerSecond), small.decisionsPerSecond >= 1e6);
+    add("evaluation: 1,000-feature snapshot within 1.5x of 10-feature", ratio(evaluation.largeVsSmall), evaluation.largeVsSmall <= 1.5);
+  }
+  if (memory) {
+    const worst = Math.max(...memory.bounds.map((b) => b.fractionOf128MB));
+    add(`isolate cache bounded (${fmt(memory.cache.maxEntries)} entries, ${fmt(memory.cache.maxMB)} MB accounted)`, `<= ${(worst * 100).toFixed(1)}% of 128 MB at the largest working set (factor ${Math.max(...memory.results.map((r) => r.factor)).toFixed(2)} measured vs ${memory.cache.accountingFactor} accounted)`, memory.accountingHolds);
+  }
+  return out;
+}
+
+export function targetLines(list) {
+  return list.map((t) => `  [${t.met ? "met" : "MISSED"}] ${t.target}: ${t.measured}`).join("\n");
+}

@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// npm run bench [-- options]: Tollgate against the runtime's own limit. See /work/notes or the README
+// section "Benchmark" for what each figure means. Options (defaults in DEFAULTS, --quick in QUICK):
+//   --quick                   CI smoke: tiny sizes and durations; checks the harness works, not the speed
+//   --json FILE               also write the results as JSON
+//   --customers N             customers seeded (check-cold draws from all of them)
+//   --features N              catalog features (half boolean, a quarter config, a quarter metered)
+//   --warm N                  working set of check-warm/-metered, entitlements, usage-spread
+//   --cache-entries N         the isolate snapshot cache size for this run (SNAPSHOT_CACHE_MAX_ENTRIES)
+//   --hot-limit N             usage-hot's limit (reached during the run, so admission is checked at the edge)
+//   --warmup S --duration S --latency-duration S   seconds per phase of each scenario
+//   --connections N           connections at saturation (the paced phase uses as many)
+//   --generator wrk|autocannon   default: wrk if installed, else autocannon
+//   --scenarios a,b,...       a subset (baselines are added when needed)
+//   --no-http | --no-eval | --no-memory   skip a part
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { parseCli } from "../lib/cli.mjs";
+import { pickGenerator, runLoad } from "./load.mjs";
+import { targetLines, table, targets } from "./report.mjs";
+import { scenarios } from "./scenarios.mjs";
+import { HOT_CUSTOMER, HOT_FEATURE, adminCall, seed } from "./seed.mjs";
+import { SERVED_BY, startServer } from "./server.mjs";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const DEFAULTS = { customers: 2000, features: 20, warm: 400, cacheEntries: 500, hotLimit: 15000, warmup: 2, duration: 6, latencyDuration: 5, connections: 32, evalSeconds: 1, memoryCount: 2000 };
+const QUICK = { customers: 60, features: 8, warm: 20, cacheEntries: 30, hotLimit: 300, warmup: 0.5, duration: 1, latencyDuration: 1, connections: 8, evalSeconds: 0.2, memoryCount: 200 };
+const NUMERIC = Object.keys(DEFAULTS);
+const PRODUCTION_CACHE = { maxEntries: 10_000, maxBytes: 32 * 1024 * 1024 }; // src/store/snapshots.ts DEFAULT_SNAPSHOT_CACHE
+
+const execFileP = promisify(execFile);
+const log = (msg) => process.stderr.write(`${msg}\n`);
+
+function options(argv) {
+  const kebab = (k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const { options: o } = parseCli(argv, { flags: ["quick", "no-http", "no-eval", "no-memory"], options: ["json", "generator", "scenarios", ...NUMERIC.map(kebab)] });
+  const base = o.quick ? QUICK : DEFAULTS;
+  const out = { ...o };
+  for (const k of NUMERIC) {
+    out[k] = o[k] === undefined ? base[k] : Number(o[k]);
+    if (!(out[k] > 0)) throw new Error(`--${kebab(k)} must be a positive number`);
+  }
+  if (out.warm > out.cacheEntries) throw new Error("--warm must fit in --cache-entries (check-warm's working set fits the isolate cache)");
+  if (out.customers <= out.cacheEntries) throw new Error("--customers must exceed --cache-entries (check-cold needs more customers than the cache holds)");
+  return out;
+}
+
+/** The top-level [vars] of wrangler.toml, so the bench runs with the configuration the tests use. */
+async function wranglerVars() {
+  const { readFile } = await import("node:fs/promises");
+  const toml = await readFile(join(ROOT, "wrangler.toml"), "utf8");
+  const section = /^\[vars\]\n([\s\S]*?)(?=^\[)/m.exec(toml)?.[1] ?? "";
+  return Object.fromEntries([...section.matchAll(/^([A-Z_][A-Z0-9_]*)\s*=\s*"([^"]*)"/gm)].map((m) => [m[1], m[2]]));
+}
+
+const stats = (server) => adminCall(server.url, "", "GET", "/__bench/stats");
+const delta = (a, b) => Object.fromEntries(Object.keys(b.counts).map((k) => [k, b.counts[k] - a.counts[k]]));
+
+async function measure(server, generator, spec, o, headers, baseline) {
+  const job = { url: server.url, spec, headers, connections: o.connections };
+  const before = await stats(server);
+  const warm = await runLoad(generator, { ...job, seconds: o.warmup });
+  const measured = await stats(server);
+  const throughput = await runLoad(generator, { ...job, seconds: o.duration });
+  // Latency at a fixed rate: half the baseline's maximum, or less when this scenario cannot sustain it.
+  const wanted = baseline ? baseline.latency.rate : throughput.rps / 2;
+  const rate = Math.max(1, Math.round(Math.min(wanted, throughput.rps * 0.75)));
+  const latency = { ...(await runLoad(generator, { ...job, seconds: o.latencyDuration, rate })), rate };
+  const after = await stats(server);
+  // Binding calls per request over the measured phases (warm-up excluded), as the worker counted them.
+  const counts = delta(measured, after);
+  const n = Math.max(1, counts.requests);
+  const perRequest = { kvReads: counts.kvReads / n, kvWrites: counts.kvWrites / n, d1Queries: counts.d1Queries / n, doCalls: counts.doCalls / n };
+  const row = { name: spec.name, what: spec.what, baseline: spec.baseline ?? null, throughput, latency, perRequest, counts, snapshotCache: after.snapshotCache };
+  // Admissions over the whole scenario, warm-up included: as the generator saw them, and as the worker got them from the meter.
+  row.admitted = warm.admitted + throughput.admitted + latency.admitted;
+  row.denied = warm.denied + throughput.denied + latency.denied;
+  row.meterAdmitted = delta(before, after).meterAdmitted;
+  row.errors = warm.errors + throughput.errors + latency.errors;
+  if (baseline) {
+    row.rpsRatio = throughput.rps / baseline.throughput.rps;
+    row.p99Ratio = latency.p99Ms / baseline.latency.p99Ms;
+    row.sameRate = rate === baseline.latency.rate;
+  }
+  return row;
+}
+
+async function runHttp(o) {
+  const generator = pickGenerator(o.generator);
+  const adminKey = `bench-admin-${randomBytes(24).toString("hex")}`;
+  const vars = { ...(await wranglerVars()), ADMIN_BOOTSTRAP_KEY: adminKey, BENCH_INSTRUMENT: "on", SNAPSHOT_CACHE_MAX_ENTRIES: String(o.cacheEntries) };
+  log(`building the worker and starting workerd...`);
+  const server = await startServer({ root: ROOT, vars });
+  try {
+    log(`served by ${SERVED_BY} at ${server.url} (storage in ${server.storage}); load generator: ${generator} (own process)`);
+    log(`seeding ${o.customers} customers, ${o.features} features through the admin API...`);
+    const seeded = await seed({ url: server.url, adminKey, customers: o.customers, features: o.features, hotLimit: o.hotLimit });
+    log(`seeded in ${seeded.seconds.toFixed(1)} s`);
+    const headers = { Authorization: `Bearer ${seeded.apiKey}`, "Content-Type": "application/json" };
+    let list = scenarios({ features: seeded.features, warm: o.warm, customers: o.customers });
+    if (o.scenarios) {
+      const wanted = new Set(o.scenarios.split(","));
+      for (const s of list) if (wanted.has(s.name) && s.baseline) wanted.add(s.baseline);
+      list = list.filter((s) => wanted.has(s.name));
+    }
+    const rows = [];
+    for (const spec of list) {
+      log(`  ${spec.name}: ${spec.what}`);
+      const baseline = spec.baseline ? rows.find((r) => r.name === spec.baseline) : null;
+      rows.push(await measure(server, generator, spec, o, headers, baseline));
+    }
+    let hot = null;
+    const hotRow = rows.find((r) => r.name === "usage-hot");
+    if (hotRow) {
+      const usage = await adminCall(server.url, seeded.apiKey, "GET", `/v1/usage/${HOT_CUSTOMER}?feature=${HOT_FEATURE}`);
+      const counter = usage.features[0].used;
+      // Exact: the meter's counter equals the admissions it answered, and never exceeds the limit. The
+      // generator sees at most that many: requests still in flight when it stops are never read.
+      const exact = counter === hotRow.meterAdmitted && counter <= o.hotLimit && hotRow.admitted <= counter;
+      hot = { counter, meterAdmitted: hotRow.meterAdmitted, admitted: hotRow.admitted, denied: hotRow.denied, limit: o.hotLimit, errors: hotRow.errors, unread: counter - hotRow.admitted, exact };
+    }
+    return { generator, servedBy: SERVED_BY, storage: server.storage, seeding: { method: seeded.method, seconds: seeded.seconds }, rows, hot };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function child(script, args, nodeFlags = []) {
+  const { stdout } = await execFileP(process.execPath, [...nodeFlags, join(ROOT, "scripts", "bench", script), ...args], { cwd: ROOT, maxBuffer: 16 << 20 });
+  return JSON.parse(stdout.trim().split("\n").pop());
+}
+
+async function main() {
+  const o = options(process.argv.slice(2));
+  const started = Date.now();
+  const result = { startedAt: new Date().toISOString(), options: o, machine: { cpus: (await import("node:os")).cpus().length, node: process.version } };
+  if (!o.noEval) {
+    log("pure evaluation in Node (no HTTP)...");
+    result.evaluation = await child("evaluate.mjs", ["--seconds", String(o.evalSeconds)]);
+  }
+  if (!o.noMemory) {
+    log("memory of parsed snapshots...");
+    result.memory = await child("memory.mjs", [JSON.stringify({ ...PRODUCTION_CACHE, accountingFactor: 3 }), String(o.memoryCount)], ["--expose-gc"]);
+  }
+  if (!o.noHttp) Object.assign(result, await runHttp(o));
+  result.targets = targets(result.rows ?? [], result.evaluation, result.memory, result.hot);
+  result.seconds = (Date.now() - started) / 1000;
+  print(result);
+  if (o.json) await writeFile(o.json, `${JSON.stringify(result, null, 2)}\n`);
+  const failures = (result.rows ?? []).filter((r) => r.throughput.requests === 0);
+  if (failures.length > 0 || (result.hot && !result.hot.exact)) process.exitCode = 1;
+}
+
+function print(r) {
+  const out = [];
+  if (r.rows) {
+    out.push(`Tollgate benchmark: served by ${r.servedBy}; load from ${r.generator} in its own process; ${r.machine.cpus} CPUs.`);
+    out.push(`Saturation ${r.options.duration} s with ${r.options.connections} connections after ${r.options.warmup} s warm-up; latency over ${r.options.latencyDuration} s paced at the rate shown (half the baseline's maximum; * = lower, this scenario cannot sustain it).`);
+    out.push(`Seeded ${r.options.customers} customers x ${r.options.features} features via ${r.seeding.method} in ${r.seeding.seconds.toFixed(1)} s; isolate cache ${r.options.cacheEntries} entries, warm set ${r.options.warm}.`);
+    out.push("", table(r.rows), "");
+    if (r.hot) {
+      const h = r.hot;
+      out.push(`usage-hot: meter counter ${h.counter} = ${h.meterAdmitted} admissions answered (limit ${h.limit}): ${h.exact ? "exact, no over-admission" : "MISMATCH"}; the generator read ${h.admitted} admitted + ${h.denied} denied (${h.unread} admitted answers were in flight when it stopped), ${h.errors} errors`);
+    }
+  }
+  if (r.evaluation) out.push(`Pure evaluation (Node ${r.evaluation.node}): ${r.evaluation.results.map((e) => `${e.features} features ${e.decisionsPerSecond.toLocaleString("en-US")}/s (${e.nsPerDecision} ns)`).join(", ")}`);
+  if (r.memory) out.push(`Parsed snapshot heap / JSON length: ${r.memory.results.map((m) => `${m.features} features ${m.factor.toFixed(2)}`).join(", ")} (cache accounts ${r.memory.cache.accountingFactor}x)`);
+  out.push("", "Targets:", targetLines(r.targets), "", `Done in ${r.seconds.toFixed(0)} s.`);
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+await main();

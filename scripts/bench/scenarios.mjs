@@ -1,0 +1,73 @@
+// The scenarios as request templates both load generators understand: a method, a path and a body
+// in which `{c}` is replaced per request by a random customer of a range and `{f}` by a random
+// feature of a list. Each scenario names the baseline it is compared with.
+import { HOT_CUSTOMER, HOT_FEATURE } from "./seed.mjs";
+
+const CHECK_BODY = '{"customerId":"{c}","feature":"{f}"}';
+
+/**
+ * @param {{ features: {key: string, type: string}[], warm: number, customers: number }} s
+ */
+export function scenarios(s) {
+  const keys = (pred) => s.features.filter(pred).map((f) => f.key);
+  const plain = keys((f) => f.type !== "metered");
+  const metered = keys((f) => f.type === "metered");
+  const warm = { prefix: "c", count: s.warm };
+  return [
+    {
+      name: "baseline",
+      what: "constant JSON from the same app (request id, services, CORS, body limit, content type; no auth, no binding)",
+      method: "POST",
+      path: "/v1/__bench/baseline",
+      body: CHECK_BODY,
+      customers: warm,
+      features: plain,
+    },
+    { name: "check-warm", baseline: "baseline", what: "POST /v1/check, boolean + config features, customers that fit the isolate cache", method: "POST", path: "/v1/check", body: CHECK_BODY, customers: warm, features: plain },
+    { name: "check-metered", baseline: "baseline", what: "POST /v1/check, metered features (usage read from the customer's meter)", method: "POST", path: "/v1/check", body: CHECK_BODY, customers: warm, features: metered },
+    { name: "check-cold", baseline: "baseline", what: "POST /v1/check over every customer (more than the isolate cache holds)", method: "POST", path: "/v1/check", body: CHECK_BODY, customers: { prefix: "c", count: s.customers }, features: plain },
+    { name: "entitlements", baseline: "baseline", what: "GET /v1/entitlements/{id}: every feature, one meter read", method: "GET", path: "/v1/entitlements/{c}", body: null, customers: warm, features: plain },
+    {
+      name: "usage-baseline",
+      what: "one bare Durable Object RPC (CustomerMeter.increment) on the customer's meter, through the same app",
+      method: "POST",
+      path: "/v1/__bench/usage-baseline",
+      body: '{"customerId":"{c}"}',
+      customers: warm,
+      features: metered,
+    },
+    { name: "usage-spread", baseline: "usage-baseline", what: "POST /v1/usage consume, amount 1, over many customers", method: "POST", path: "/v1/usage", body: '{"customerId":"{c}","feature":"{f}","amount":1}', customers: warm, features: metered },
+    {
+      name: "usage-hot",
+      baseline: "usage-baseline",
+      what: `POST /v1/usage consume on one customer ('${HOT_CUSTOMER}', ${HOT_FEATURE}, finite limit)`,
+      method: "POST",
+      path: "/v1/usage",
+      body: `{"customerId":"${HOT_CUSTOMER}","feature":"${HOT_FEATURE}","amount":1}`,
+      customers: { prefix: "c", count: 1 },
+      features: [HOT_FEATURE],
+      countAdmitted: true,
+    },
+  ];
+}
+
+/** Splits a template into literal strings and the names of the variables between them. */
+export function templateParts(template) {
+  return template.split(/\{([cf])\}/);
+}
+
+/** A function that draws one request (path and body) from a scenario (for autocannon). */
+export function filler(spec) {
+  const path = templateParts(spec.path);
+  const body = spec.body === null ? null : templateParts(spec.body);
+  const fill = (parts, c, f) => {
+    let out = "";
+    for (let i = 0; i < parts.length; i++) out += i % 2 === 0 ? parts[i] : parts[i] === "c" ? c : f;
+    return out;
+  };
+  return () => {
+    const c = spec.customers.prefix + Math.floor(Math.random() * spec.customers.count);
+    const f = spec.features[Math.floor(Math.random() * spec.features.length)];
+    return { path: fill(path, c, f), body: body && fill(body, c, f) };
+  };
+}

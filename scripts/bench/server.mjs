@@ -1,0 +1,81 @@
+// Builds the worker bundle and serves it on local workerd through the Miniflare API, with local KV,
+// D1 (schema.sql applied) and the CustomerMeter Durable Object (SQLite storage), in memory.
+//
+// Why not `wrangler dev`: on a small machine its proxy caps even a constant route at a few hundred
+// requests per second, while workerd serving the same bundle directly does several thousand, so
+// `wrangler dev` would measure the proxy rather than Tollgate.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+
+const run = promisify(execFile);
+
+export const SERVED_BY = "workerd via the Miniflare API (not `wrangler dev`, whose proxy caps throughput), with local KV, D1 and SQLite Durable Objects";
+
+/** `wrangler deploy --dry-run` bundles exactly what a deploy would upload (top-level environment). */
+export async function buildBundle(root) {
+  const outdir = await mkdtemp(join(tmpdir(), "tollgate-bench-"));
+  const wrangler = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+  await run(process.execPath, [wrangler, "deploy", "--dry-run", "--env=", "--outdir", outdir], { cwd: root, maxBuffer: 16 << 20 });
+  return { dir: outdir, script: join(outdir, "index.js") };
+}
+
+/** The compatibility date and flags from wrangler.toml, so the bench runs what the tests and deploys run. */
+async function compatibility(root) {
+  const toml = await readFile(join(root, "wrangler.toml"), "utf8");
+  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
+  const flags = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(toml)?.[1];
+  return { compatibilityDate: date, compatibilityFlags: flags ? [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) : [] };
+}
+
+/** schema.sql split into statements the way the tests split it (readD1Migrations), applied in one batch. */
+async function applySchema(root, db) {
+  const { readD1Migrations } = await import("@cloudflare/vitest-plugin");
+  const [schema] = await readD1Migrations({ projectPath: root, migrationsDir: ".", migrationsPattern: "schema.sql" });
+  await db.batch(schema.queries.map((q) => db.prepare(q)));
+  return schema.queries.length;
+}
+
+/**
+ * Starts workerd with the bundle. `vars` go in as plain-text bindings (the bootstrap key,
+ * BENCH_INSTRUMENT, cache sizes); nothing here is written to wrangler.toml.
+ */
+export async function startServer({ root, vars, port = 0 }) {
+  const bundle = await buildBundle(root);
+  const compat = await compatibility(root);
+  // This Miniflare's constructor takes its v5 shape; the documented (v4) option names convert to it.
+  const options = convertV4MiniflareOptions({
+    host: "127.0.0.1",
+    port,
+    name: "tollgate",
+    modules: true,
+    scriptPath: bundle.script,
+    modulesRoot: bundle.dir, // module names are relative to it (workerd refuses "..")
+    ...compat,
+    kvNamespaces: ["SNAPSHOTS"],
+    d1Databases: ["DB"],
+    durableObjects: { METER: { className: "CustomerMeter", useSQLite: true } },
+    bindings: vars,
+  });
+  // Storage on tmpfs where there is one: a SQLite commit then costs CPU, not this machine's fsync (a
+  // few ms on a small VM's disk), which would otherwise be the limit of every Durable Object write.
+  const storage = await mkdtemp(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "tollgate-bench-storage-"));
+  options.resourcePersistencePath = storage;
+  const mf = new Miniflare(options);
+  const url = await mf.ready;
+  const statements = await applySchema(root, await mf.getD1Database("DB"));
+  return {
+    url: url.origin,
+    statements,
+    storage,
+    async stop() {
+      await mf.dispose();
+      await rm(bundle.dir, { recursive: true, force: true });
+      await rm(storage, { recursive: true, force: true });
+    },
+  };
+}

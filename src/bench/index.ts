@@ -1,0 +1,61 @@
+// Benchmark mode (BENCH_INSTRUMENT = "on", set by scripts/bench through Miniflare; never in
+// wrangler.toml): the same app as production, served over counted bindings, plus four routes that
+// exist only in this mode:
+//   POST /v1/__bench/baseline        constant JSON, no binding: the runtime's limit for a check. It is
+//                                     under /v1 so it passes the same middleware as /v1/check
+//                                     (request id, services, CORS, body limit, content type); it
+//                                     skips auth, body parsing, the snapshot and the evaluation.
+//   POST /v1/__bench/usage-baseline  one bare Durable Object RPC (CustomerMeter.increment) on the
+//                                     customer's meter: the limit for usage-*.
+//   GET  /__bench/stats              binding counts since the last reset, and the isolate caches.
+//   POST /__bench/reset              zeroes the counts.
+import { createApp } from "../app";
+import type { Env } from "../env";
+import type { Services } from "../services";
+import { counts, instrumented, resetCounts } from "./instrument";
+
+export const BENCH_VAR = "BENCH_INSTRUMENT";
+
+/** A decision-shaped constant, about the size of a real check's answer, so both move the same bytes. */
+const BASELINE_BODY = JSON.stringify({
+  allowed: true,
+  reason: "ok",
+  customerId: "bench-baseline",
+  feature: "baseline",
+  type: "boolean",
+  expiresAt: null,
+  snapshotVersion: 1,
+  snapshotAgeMs: 0,
+  evaluatedAt: "2026-01-01T00:00:00.000Z",
+});
+
+function createBenchApp(getServices: (env: Env) => Services) {
+  const app = createApp(getServices);
+  app.post("/v1/__bench/baseline", (c) => c.body(BASELINE_BODY, 200, { "Content-Type": "application/json" }));
+  app.post("/v1/__bench/usage-baseline", async (c) => {
+    const { customerId } = await c.req.json<{ customerId: string }>();
+    const n = await c.env.METER.get(c.env.METER.idFromName(customerId)).increment();
+    return c.json({ customerId, n }, 200);
+  });
+  app.get("/__bench/stats", (c) => {
+    const s = getServices(c.env);
+    const cache = s.snapshots.cache;
+    return c.json({ counts, snapshotCache: { entries: cache.size, bytes: cache.bytes, maxEntries: cache.maxEntries, maxBytes: cache.maxBytes, ttlMs: s.snapshots.options.ttlMs }, keyCache: { entries: s.keys.cache.size } }, 200);
+  });
+  app.post("/__bench/reset", (c) => {
+    resetCounts();
+    return c.json({ ok: true }, 200);
+  });
+  return app;
+}
+
+const CONTROL_ROUTE = /^[a-z]+:\/\/[^/]+\/__bench\//;
+
+let benchApp: ReturnType<typeof createBenchApp> | undefined;
+
+/** The worker's fetch in benchmark mode: counted bindings, the bench routes, the same services. */
+export function benchFetch(request: Request, env: Env, ctx: ExecutionContext, getServices: (env: Env) => Services): Response | Promise<Response> {
+  benchApp ??= createBenchApp(getServices);
+  if (!CONTROL_ROUTE.test(request.url)) counts.requests++;
+  return benchApp.fetch(request, instrumented(env), ctx);
+}

@@ -1,0 +1,124 @@
+// Benchmark-only: counts what the worker asks of its bindings, so `npm run bench` can report KV reads,
+// D1 queries and Durable Object calls per request. Nothing is mocked: every call goes to the real
+// binding; the wrappers only count on the way through. Used only when BENCH_INSTRUMENT is "on".
+import type { Env } from "../env";
+import type { MeterResult } from "../meter/customer-meter";
+
+export interface BindingCounts {
+  /** Requests served by the app (the /__bench/stats and /__bench/reset calls excluded). */
+  requests: number;
+  kvReads: number;
+  kvWrites: number;
+  kvLists: number;
+  /** Statements run against D1: first/all/run/raw count one each, a batch counts its statements, exec one. */
+  d1Queries: number;
+  /** Method calls on Durable Object stubs (RPC), whatever the method. */
+  doCalls: number;
+  /** Meter answers to usage() that admitted the units (allowed: true), as the Worker received them. */
+  meterAdmitted: number;
+}
+
+export const counts: BindingCounts = { requests: 0, kvReads: 0, kvWrites: 0, kvLists: 0, d1Queries: 0, doCalls: 0, meterAdmitted: 0 };
+
+export function resetCounts(): void {
+  for (const k of Object.keys(counts) as (keyof BindingCounts)[]) counts[k] = 0;
+}
+
+const wrapped = new WeakMap<object, Env>();
+
+/** The same bindings, counted. One wrapper per env object (workerd passes the same env to every request). */
+export function instrumented(env: Env): Env {
+  let out = wrapped.get(env);
+  if (!out) {
+    out = { ...env, SNAPSHOTS: countedKv(env.SNAPSHOTS), DB: countedD1(env.DB), METER: countedNamespace(env.METER) };
+    wrapped.set(env, out);
+  }
+  return out;
+}
+
+function countedKv(kv: KVNamespace): KVNamespace {
+  const counted = {
+    get: (...args: unknown[]) => (counts.kvReads++, (kv.get as (...a: unknown[]) => unknown)(...args)),
+    getWithMetadata: (...args: unknown[]) => (counts.kvReads++, (kv.getWithMetadata as (...a: unknown[]) => unknown)(...args)),
+    put: (...args: unknown[]) => (counts.kvWrites++, (kv.put as (...a: unknown[]) => unknown)(...args)),
+    delete: (...args: unknown[]) => (counts.kvWrites++, (kv.delete as (...a: unknown[]) => unknown)(...args)),
+    list: (...args: unknown[]) => (counts.kvLists++, (kv.list as (...a: unknown[]) => unknown)(...args)),
+  };
+  return counted as unknown as KVNamespace;
+}
+
+/** A prepared statement that counts when it runs; `inner` is the real one (D1 batches need it). */
+class CountedStatement {
+  constructor(readonly inner: D1PreparedStatement) {}
+  bind(...values: unknown[]) {
+    return new CountedStatement(this.inner.bind(...values));
+  }
+  first(col?: string) {
+    counts.d1Queries++;
+    return col === undefined ? this.inner.first() : this.inner.first(col);
+  }
+  all() {
+    counts.d1Queries++;
+    return this.inner.all();
+  }
+  run() {
+    counts.d1Queries++;
+    return this.inner.run();
+  }
+  raw(options?: { columnNames?: false }) {
+    counts.d1Queries++;
+    return this.inner.raw(options);
+  }
+}
+
+function countedD1(db: D1Database): D1Database {
+  const counted = {
+    prepare: (sql: string) => new CountedStatement(db.prepare(sql)),
+    batch: (statements: CountedStatement[]) => {
+      counts.d1Queries += statements.length;
+      return db.batch(statements.map((s) => s.inner));
+    },
+    exec: (sql: string) => {
+      counts.d1Queries++;
+      return db.exec(sql);
+    },
+    dump: () => db.dump(),
+  };
+  return counted as unknown as D1Database;
+}
+
+type Namespace = Env["METER"];
+
+function countedNamespace(ns: Namespace): Namespace {
+  const counted = {
+    idFromName: (name: string) => ns.idFromName(name),
+    idFromString: (id: string) => ns.idFromString(id),
+    newUniqueId: (opts?: DurableObjectNamespaceNewUniqueIdOptions) => ns.newUniqueId(opts),
+    jurisdiction: (j: DurableObjectJurisdiction) => countedNamespace(ns.jurisdiction(j)),
+    get: (id: DurableObjectId, opts?: DurableObjectNamespaceGetDurableObjectOptions) => countedStub(ns.get(id, opts)),
+    getByName: (name: string, opts?: DurableObjectNamespaceGetDurableObjectOptions) => countedStub(ns.getByName(name, opts)),
+  };
+  return counted as unknown as Namespace;
+}
+
+/** Every property of an RPC stub is a remote method; count each call. `then` stays undefined so a stub is never a thenable. */
+function countedStub<T extends object>(stub: T): T {
+  return new Proxy({} as T, {
+    get(_target, prop) {
+      if (prop === "then") return undefined;
+      const target = stub as Record<PropertyKey, (...a: unknown[]) => unknown>;
+      if (typeof target[prop] !== "function") return target[prop];
+      // Called as stub[prop](...) so the RPC receiver is the stub (an RPC method has no .apply of its own).
+      return (...args: unknown[]) => {
+        counts.doCalls++;
+        const result = target[prop]!(...args);
+        return prop === "usage" ? (result as Promise<MeterResult>).then(countAdmission) : result;
+      };
+    },
+  });
+}
+
+function countAdmission(r: MeterResult): MeterResult {
+  if (r.ok && r.answer.allowed && !r.answer.replayed) counts.meterAdmitted++;
+  return r;
+}
