@@ -1,6 +1,7 @@
 // The pure parts of the operations scripts (scripts/lib): arguments, targets, deploy checks, size report.
 import { describe, expect, it } from "vitest";
 import { describeProblem } from "../scripts/lib/admin-client.mjs";
+import { formatApplyResult } from "../scripts/lib/catalog-report.mjs";
 import { LOCAL_URL, parseCli, parseDotenv, resolveTarget, UsageError } from "../scripts/lib/cli.mjs";
 import { missingSecrets, placeholdersIn, SIZE_LIMITS, sizeReport } from "../scripts/lib/deploy-report.mjs";
 
@@ -64,5 +65,18 @@ describe("describeProblem", () => {
   it("prints a problem+json with its offending fields and request id", () => {
     const text = describeProblem(400, { title: "Request validation failed", detail: "1 invalid field(s)", errors: [{ path: "json.features.x.type", message: "Invalid option" }], requestId: "r1" }, "PUT", "/admin/v1/catalog");
     expect(text).toBe("PUT /admin/v1/catalog failed: 400 Request validation failed\n  1 invalid field(s)\n  - json.features.x.type: Invalid option\n  (request id r1)");
+  });
+});
+
+describe("formatApplyResult", () => {
+  const where = { file: "catalog.json", target: "http://127.0.0.1:8787" };
+  const applied = { features: 9, plans: 4, regionGroups: 2, prices: 2 };
+  it("says what was applied and how far the snapshot recompile got", () => {
+    expect(formatApplyResult({ applied, recompiled: 3, job: { id: "job_1", status: "done", done: 3, total: 3 } }, where)).toBe(
+      "Applied catalog.json to http://127.0.0.1:8787: 9 features, 4 plans, 2 region groups, 2 price mappings. 3 customer snapshots recompiled.",
+    );
+    expect(formatApplyResult({ applied, recompiled: 200, job: { id: "job_2", status: "running", done: 200, total: 5000 } }, where)).toContain(
+      "Recompiled 200 of 5000 customer snapshots; job job_2 (running) continues from the cron, or now with POST /admin/v1/jobs/job_2/continue.",
+    );
   });
 });

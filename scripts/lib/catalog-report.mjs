@@ -4,7 +4,11 @@
 export function formatApplyResult(result, { file, target }) {
   const a = result?.applied ?? {};
   const counts = [`${a.features ?? 0} features`, `${a.plans ?? 0} plans`, `${a.regionGroups ?? 0} region groups`, `${a.prices ?? 0} price mappings`];
-  return `Applied ${file} to ${target}: ${counts.join(", ")}; ${result?.recompiled ?? 0} customer snapshots recompiled.`;
+  const head = `Applied ${file} to ${target}: ${counts.join(", ")}.`;
+  const job = result?.job;
+  // Snapshots are recompiled by a job: its first batch before the answer, the rest by the cron.
+  if (!job || job.status === "done") return `${head} ${result?.recompiled ?? 0} customer snapshots recompiled.`;
+  return `${head} Recompiled ${job.done} of ${job.total} customer snapshots; job ${job.id} (${job.status}) continues from the cron, or now with POST /admin/v1/jobs/${job.id}/continue.`;
 }
 
 const OP_MARK = { added: "+", changed: "~", removed: "-", kept: "=" };
