@@ -5,7 +5,7 @@ import { decide, decideAll } from "../decide";
 import type { AppEnv } from "../env";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
-import { countryParam, customerIdParam, decisionSchema, errorResponses, featureParam, jsonBody, jsonResponse, roleParam, apiKeySecurity } from "../http/schemas";
+import { countryParam, customerIdParam, decisionSchema, errorResponses, featureParam, jsonBody, jsonResponse, roleParam, apiKeySecurity, conflictResponse, notFoundResponse } from "../http/schemas";
 import type { Context } from "hono";
 import { DEFAULT_ASSERTION_AUDIENCE, signDecisionAssertion } from "../tokens/assertion";
 
@@ -63,7 +63,7 @@ const postCheck = createRoute({
   security: apiKeySecurity,
   summary: "May this customer use this feature, here and now?",
   request: { body: jsonBody(checkBody) },
-  responses: { 200: jsonResponse(assertedDecisionSchema, "The decision (a denial is allowed: false with a reason)"), 409: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(assertedDecisionSchema, "The decision (a denial is allowed: false with a reason)"), 409: conflictResponse, ...errorResponses },
 });
 
 const getCheck = createRoute({
@@ -83,7 +83,7 @@ const getEntitlements = createRoute({
   security: apiKeySecurity,
   summary: "Every feature of the customer, evaluated in the request's context",
   request: { params: z.object({ customerId: customerIdParam }), query: entitlementsQuery },
-  responses: { 200: jsonResponse(entitlementsSchema, "One decision per catalog feature"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(entitlementsSchema, "One decision per catalog feature"), 404: notFoundResponse, ...errorResponses },
 });
 
 const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;

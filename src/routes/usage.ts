@@ -8,7 +8,7 @@ import type { Snapshot } from "../domain/types";
 import type { AppEnv } from "../env";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
-import { apiKeySecurity, customerIdParam, errorResponses, featureParam, jsonBody, jsonResponse } from "../http/schemas";
+import { apiKeySecurity, customerIdParam, errorResponses, featureParam, jsonBody, jsonResponse, conflictResponse, notFoundResponse } from "../http/schemas";
 import type { MeterResult, UsageAnswer } from "../meter/customer-meter";
 import { meterStub } from "../meter/locate";
 import { checkAmount, meterTerms } from "../meter/terms";
@@ -72,9 +72,9 @@ const usageAnswer = z
 
 const security = apiKeySecurity;
 const tags = ["usage"];
-const conflict = { 409: errorResponses[400] };
+const conflict = { 409: conflictResponse };
 const post = <P extends string, T extends z.ZodType>(path: P, summary: string, body: T) =>
-  createRoute({ method: "post", path, tags, security, summary, request: { body: jsonBody(body) }, responses: { 200: jsonResponse(usageAnswer, "The meter's answer (a denial is allowed: false)"), 404: errorResponses[400], ...conflict, ...errorResponses } });
+  createRoute({ method: "post", path, tags, security, summary, request: { body: jsonBody(body) }, responses: { 200: jsonResponse(usageAnswer, "The meter's answer (a denial is allowed: false)"), 404: notFoundResponse, ...conflict, ...errorResponses } });
 
 const usageRoute = post("/usage", "Consume or record usage of a metered feature", usageBody);
 const reserveRoute = post("/usage/reserve", "Hold units for work whose cost is known later", reserveBody);
@@ -88,7 +88,7 @@ const getUsage = createRoute({
   security,
   summary: "Current period usage per metered feature, and past periods from the D1 ledger",
   request: { params: z.object({ customerId: customerIdParam }), query: z.object({ feature: featureParam.optional() }) },
-  responses: { 200: jsonResponse(z.any(), "Usage"), 404: errorResponses[400], ...errorResponses },
+  responses: { 200: jsonResponse(z.any(), "Usage"), 404: notFoundResponse, ...errorResponses },
 });
 
 async function snapshotFor(c: Context<AppEnv>, customerId: string): Promise<Snapshot> {
