@@ -19,6 +19,12 @@ export interface Env {
   TOKEN_SIGNING_KEYS?: string;
   /** The `iss` of entitlement tokens and decision assertions (default "tollgate"). */
   TOKEN_ISSUER?: string;
+  /** Secret: the Stripe webhook endpoint secret(s), whsec_...; comma-separated during a rotation. */
+  STRIPE_WEBHOOK_SECRET?: string;
+  /** Days a past_due subscription keeps access (default 7). */
+  PAST_DUE_GRACE_DAYS?: string;
+  /** Subscriptions the cron handler changes per run at most (default 100). */
+  SCHEDULED_MAX_CHANGES?: string;
   [key: string]: unknown;
 }
 
