@@ -13,7 +13,7 @@ import { type Drift, snapshotDrift } from "../../domain/snapshot-drift";
 import type { AppEnv } from "../../env";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse } from "../../http/schemas";
 import { loadCustomerRows } from "../../store/customer-rows";
 import { kvKeys } from "../../store/kv";
 
@@ -51,7 +51,7 @@ const verify = createRoute({
   security: adminSecurity,
   summary: "Compare KV snapshots with a fresh compile from D1 (one page of customers; writes nothing)",
   request: { body: jsonBody(verifyInput) },
-  responses: { 200: jsonResponse(z.object({ ...page, drift: z.array(driftSchema) }), "The drift in this page"), 404: errorResponses[400], ...errorResponses },
+  responses: { 200: jsonResponse(z.object({ ...page, drift: z.array(driftSchema) }), "The drift in this page"), 404: notFoundResponse, ...errorResponses },
 });
 
 const rebuild = createRoute({
@@ -66,7 +66,7 @@ const rebuild = createRoute({
       z.object({ ...page, changed: z.number().int().describe("snapshots that had drifted, now rewritten"), rewritten: z.number().int().describe("KV writes (changed, or all with force)"), drift: z.array(driftSchema) }),
       "What was rewritten",
     ),
-    404: errorResponses[400],
+    404: notFoundResponse,
     ...errorResponses,
   },
 });
