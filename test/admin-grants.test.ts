@@ -198,6 +198,7 @@ describe("reject and revoke", () => {
     const customerId = await freeCustomer();
     const { json } = await propose(support, { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY) });
     expectProblem(await decide(approverA, json.grant.id, "revoke"), 409);
+    expectProblem(await w.call("POST", `/admin/v1/grants/${json.grant.id}/approve`, { key: approverA, body: { reason: "ok", extra: 1 } }), 400);
     await decide(approverA, json.grant.id, "approve");
     expect((await check(customerId, "sso")).allowed).toBe(true);
     const revoked = await decide(approverB, json.grant.id, "revoke", "customer churned");

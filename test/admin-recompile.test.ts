@@ -113,3 +113,20 @@ describe("recompile jobs", () => {
     expect(after.done).toBeLessThanOrEqual(few.length);
   });
 });
+
+describe("recompile jobs when KV fails", () => {
+  it("the write still commits and answers with its job; a later run finishes it", async () => {
+    const broken = { ...env.SNAPSHOTS, put: async () => { throw new Error("KV unavailable"); }, get: env.SNAPSHOTS.get.bind(env.SNAPSHOTS) } as unknown as KVNamespace;
+    const failing = testWorker({ env: { ...env, SNAPSHOTS: broken, RECOMPILE_BATCH_SIZE: String(BATCH) } });
+    const plan = uid("plan");
+    await createPlan(w, plan, { sso: false });
+    const few = await seedCustomers(plan, 5);
+    const res = await failing.call("PUT", `/admin/v1/plans/${plan}/entitlements/sso`, { key: BOOTSTRAP, body: true });
+    expect(res.status).toBe(200);
+    expect(res.json.job).toMatchObject({ status: "running", done: 0, total: 5 });
+    expect(await env.DB.prepare("SELECT spec FROM plan_entitlements WHERE plan_id = ?1 AND feature_key = 'sso'").bind(plan).first("spec")).toBe('{"enabled":true}');
+    const done = await w.call("POST", `/admin/v1/jobs/${res.json.job.id}/continue`, { key: BOOTSTRAP });
+    expect(done.json).toMatchObject({ status: "done", done: 5 });
+    for (const id of few) expect((await kvSnapshot(id)).features.sso.sources[0].spec.enabled).toBe(true);
+  });
+});

@@ -4,12 +4,18 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../env";
 import { type AuditEntry, commitAdminWrite } from "./commit";
-import { type JobView, type RecompileScope, recompileJobStatement, runRecompileBatch, toJobView } from "./recompile-jobs";
+import { type JobView, type RecompileScope, readJob, recompileJobStatement, runRecompileBatch, toJobView } from "./recompile-jobs";
 
 export async function commitCatalogWrite(c: Context<AppEnv>, statements: D1PreparedStatement[], audits: AuditEntry[], scope: RecompileScope): Promise<JobView> {
   const now = c.var.services.clock.now();
   const job = recompileJobStatement(c.env.DB, scope, now);
   await commitAdminWrite(c, [...statements, job.statement], audits, { catalog: true });
-  const { job: row } = await runRecompileBatch(c.env, c.var.services, job.id, now);
-  return toJobView(row!);
+  try {
+    const { job: row } = await runRecompileBatch(c.env, c.var.services, job.id, now);
+    return toJobView(row!);
+  } catch (err) {
+    // The write is committed and the job is recorded: the cron (or /continue) picks it up from here.
+    console.error(JSON.stringify({ msg: "inline recompile batch failed", jobId: job.id, requestId: c.var.requestId, error: String(err) }));
+    return toJobView((await readJob(c.env.DB, job.id))!);
+  }
 }

@@ -5,6 +5,11 @@
 // request; the rest run from the scheduled handler (continueRecompileJobs) and from
 // POST /admin/v1/jobs/{id}/continue. Batches are idempotent (recompiling twice writes the same snapshot)
 // and the cursor only moves by compare-and-set, so overlapping runners never double-count progress.
+//
+// Scopes: a feature, region group or catalog file change reaches every customer ("all"); a plan change
+// only the plan's current and scheduled subscribers ("plan"). catalog_rev grows either way, so the
+// snapshots of customers outside a plan's scope keep an older version number until their next
+// recompile; their content is what a fresh compile gives, so no check answers differently.
 import type { Env } from "../env";
 import type { Services } from "../services";
 import { compileMany } from "../store/customer-rows-many";
@@ -39,6 +44,12 @@ export const DEFAULT_BATCH_SIZE = 200;
 const MAX_BATCH_SIZE = 500;
 /** Customers one scheduled invocation recompiles: ~1 KV write each, so it stays under 1000 subrequests. */
 export const DEFAULT_CRON_BUDGET = 800;
+
+/** RECOMPILE_CRON_BUDGET (var) or 800: raise it where the account allows more subrequests per invocation. */
+export function cronBudgetOf(env: Env): number {
+  const n = Number(env.RECOMPILE_CRON_BUDGET);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_CRON_BUDGET;
+}
 
 /** RECOMPILE_BATCH_SIZE (var) or 200: customers per batch, and the number recompiled inside a write request. */
 export function batchSizeOf(env: Env): number {
