@@ -8,7 +8,7 @@
 // run, so a row that fails is passed over rather than retried forever in the same run). Idempotent:
 // a row that has been brought up to date is no longer due, and two overlapping runs cannot both
 // write one row (compare-and-set in updateSubscriptionStatements; the loser skips it).
-import { continueRecompileJobs, DEFAULT_CRON_BUDGET } from "./admin/recompile-jobs";
+import { continueRecompileJobs, cronBudgetOf } from "./admin/recompile-jobs";
 import { dueAudits } from "./admin/subscription-audit";
 import { commitSystemWrite, SYSTEM } from "./admin/system-write";
 import { applyDue } from "./domain/lifecycle";
@@ -94,7 +94,7 @@ export async function runScheduled(env: Env, services: Services) {
   // Each lifecycle change recompiles one customer (a few subrequests), taken from the jobs' budget.
   const spent = lifecycle ? (lifecycle.changed + lifecycle.failed) * SUBREQUESTS_PER_CHANGE : 0;
   try {
-    recompileJobs = await continueRecompileJobs(env, services, now, Math.max(DEFAULT_CRON_BUDGET - spent, PAGE));
+    recompileJobs = await continueRecompileJobs(env, services, now, Math.max(cronBudgetOf(env) - spent, PAGE));
   } catch (err) {
     errors.push(err);
   }
