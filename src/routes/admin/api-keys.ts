@@ -12,7 +12,7 @@ import type { Scope } from "../../domain/types";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { errorResponses, jsonBody, jsonResponse, adminSecurity } from "../../http/schemas";
+import { errorResponses, jsonBody, jsonResponse, adminSecurity, notFoundResponse } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 
 const tags = ["admin: api keys"];
@@ -87,7 +87,7 @@ const getKey = createRoute({
   middleware: [requireRole("viewer")],
   summary: "One API key (never its hash)",
   request: { params: idParam },
-  responses: { 200: jsonResponse(apiKeySchema, "The key"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(apiKeySchema, "The key"), 404: notFoundResponse, ...errorResponses },
 });
 const revokeKey = createRoute({
   method: "post",
@@ -97,7 +97,7 @@ const revokeKey = createRoute({
   middleware: [requireRole("admin")],
   summary: "Revoke an API key (idempotent: revoking again republishes the revocation)",
   request: { params: idParam },
-  responses: { 200: jsonResponse(apiKeySchema, "Revoked"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(apiKeySchema, "Revoked"), 404: notFoundResponse, ...errorResponses },
 });
 
 async function readKey(db: D1Database, id: string): Promise<ApiKeyDbRow> {

@@ -12,7 +12,7 @@ import { explainSnapshot, type ExplainedSource } from "../../domain/explain";
 import type { Snapshot } from "../../domain/types";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, countryParam, errorResponses, jsonResponse, roleParam } from "../../http/schemas";
+import { adminSecurity, countryParam, errorResponses, jsonResponse, roleParam, notFoundResponse } from "../../http/schemas";
 
 const tags = ["admin: customers"];
 const idParam = z.object({ id: entityId });
@@ -52,7 +52,7 @@ const explain = createRoute({
   middleware: [requireRole("viewer")],
   summary: "Per feature: what the customer has and why (which plan, add-on or grant, until when)",
   request: { params: idParam, query: z.object({ feature: featureKey.optional(), ...context }) },
-  responses: { 200: jsonResponse(explainSchema, "The explanation"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(explainSchema, "The explanation"), 404: notFoundResponse, ...errorResponses },
 });
 
 const atInstant = createRoute({
@@ -66,7 +66,7 @@ const atInstant = createRoute({
     params: idParam,
     query: z.object({ at: z.iso.datetime({ offset: true }).optional().describe("Default: now"), ...context }),
   },
-  responses: { 200: jsonResponse(historySchema, "Entitlements at that instant"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(historySchema, "Entitlements at that instant"), 404: notFoundResponse, ...errorResponses },
 });
 
 const wireSource = (s: ExplainedSource) => ({ ...s, from: isoOrNull(s.from), until: isoOrNull(s.until) });

@@ -10,7 +10,7 @@ import { entityId } from "../../domain/catalog";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { errorResponses, jsonBody, jsonResponse, adminSecurity } from "../../http/schemas";
+import { errorResponses, jsonBody, jsonResponse, adminSecurity, notFoundResponse, conflictResponse } from "../../http/schemas";
 import { kvKeys } from "../../store/kv";
 import { SqlFilter } from "../../store/sql-filter";
 
@@ -66,7 +66,7 @@ const createCustomer = createRoute({
   middleware: [requireRole("approver")],
   summary: "Create a customer (optionally with subscriptions)",
   request: { body: jsonBody(customerInput) },
-  responses: { 201: jsonResponse(z.object({ id: z.string(), snapshotVersion: z.number(), subscriptions: z.array(z.string()) }), "Created"), 409: errorResponses[400], ...errorResponses },
+  responses: { 201: jsonResponse(z.object({ id: z.string(), snapshotVersion: z.number(), subscriptions: z.array(z.string()) }), "Created"), 409: conflictResponse, ...errorResponses },
 });
 
 interface CustomerDbRow {
@@ -126,7 +126,7 @@ const getCustomer = createRoute({
   middleware: [requireRole("viewer")],
   summary: "A customer with its subscriptions and live (pending or active) grants",
   request: { params: idParam },
-  responses: { 200: jsonResponse(customerDetail, "The customer"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(customerDetail, "The customer"), 404: notFoundResponse, ...errorResponses },
 });
 const patchCustomer = createRoute({
   method: "patch",
@@ -136,7 +136,7 @@ const patchCustomer = createRoute({
   middleware: [requireRole("approver")],
   summary: "Rename a customer or change its billing id (residency is fixed)",
   request: { params: idParam, body: jsonBody(customerPatch) },
-  responses: { 200: jsonResponse(customerSchema, "Updated"), 404: errorResponses[403], 409: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(customerSchema, "Updated"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },
 });
 const deleteCustomer = createRoute({
   method: "delete",
@@ -146,7 +146,7 @@ const deleteCustomer = createRoute({
   middleware: [requireRole("approver")],
   summary: "Delete a customer that has no subscriptions, grants, API keys or usage",
   request: { params: idParam },
-  responses: { 200: jsonResponse(z.object({ id: z.string(), deleted: z.literal(true) }), "Deleted"), 404: errorResponses[403], 409: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(z.object({ id: z.string(), deleted: z.literal(true) }), "Deleted"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },
 });
 
 async function readCustomer(db: D1Database, id: string): Promise<CustomerDbRow> {

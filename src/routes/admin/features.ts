@@ -9,7 +9,7 @@ import { failurePolicy, featureDef, featureKey, featureType } from "../../domain
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse, conflictResponse } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 import { jobSchema } from "./jobs";
 
@@ -70,7 +70,7 @@ const getFeature = createRoute({
   middleware: viewer,
   summary: "One feature",
   request: { params: keyParam },
-  responses: { 200: jsonResponse(featureSchema, "The feature"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(featureSchema, "The feature"), 404: notFoundResponse, ...errorResponses },
 });
 const createFeature = createRoute({
   tags,
@@ -80,7 +80,7 @@ const createFeature = createRoute({
   middleware: admin,
   summary: "Create a feature (recompiles every customer: see the job)",
   request: { body: jsonBody(featureCreate) },
-  responses: { 201: jsonResponse(written, "Created"), 409: errorResponses[403], ...errorResponses },
+  responses: { 201: jsonResponse(written, "Created"), 409: conflictResponse, ...errorResponses },
 });
 const patchFeature = createRoute({
   tags,
@@ -90,7 +90,7 @@ const patchFeature = createRoute({
   middleware: admin,
   summary: "Change a feature's description, unit, integer rule or failure policy",
   request: { params: keyParam, body: jsonBody(featurePatch) },
-  responses: { 200: jsonResponse(written, "Updated"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(written, "Updated"), 404: notFoundResponse, ...errorResponses },
 });
 const deleteFeature = createRoute({
   tags,
@@ -100,7 +100,7 @@ const deleteFeature = createRoute({
   middleware: admin,
   summary: "Delete a feature no plan or grant refers to",
   request: { params: keyParam },
-  responses: { 200: jsonResponse(written, "Deleted"), 404: errorResponses[403], 409: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(written, "Deleted"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },
 });
 
 async function readFeature(db: D1Database, key: string): Promise<FeatureDbRow> {

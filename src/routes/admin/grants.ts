@@ -18,7 +18,7 @@ import type { AppEnv } from "../../env";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse, conflictResponse } from "../../http/schemas";
 import type { GrantDbRow } from "../../store/customer-rows";
 import { SqlFilter } from "../../store/sql-filter";
 import type { Context } from "hono";
@@ -101,7 +101,7 @@ const getGrant = createRoute({
   middleware: [requireRole("viewer")],
   summary: "One grant",
   request: { params: idParam },
-  responses: { 200: jsonResponse(grantSchema, "The grant"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(grantSchema, "The grant"), 404: notFoundResponse, ...errorResponses },
 });
 const proposeGrant = createRoute({
   ...common,
@@ -120,7 +120,7 @@ const decide = (action: "approve" | "reject" | "revoke", summary: string) =>
     middleware: [requireRole("approver")],
     summary,
     request: { params: idParam, body: optionalBody },
-    responses: { 200: jsonResponse(written, "Decided"), 404: errorResponses[403], 409: errorResponses[403], ...errorResponses },
+    responses: { 200: jsonResponse(written, "Decided"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },
   });
 
 async function readGrant(db: D1Database, id: string): Promise<GrantDbRow> {

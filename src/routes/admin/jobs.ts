@@ -5,7 +5,7 @@ import { requireRole } from "../../auth/admin";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, jsonResponse, notFoundResponse } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 
 const tags = ["admin: jobs"];
@@ -45,7 +45,7 @@ const getJob = createRoute({
   middleware: [requireRole("viewer")],
   summary: "A job's progress",
   request: { params: idParam },
-  responses: { 200: jsonResponse(jobSchema, "The job"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(jobSchema, "The job"), 404: notFoundResponse, ...errorResponses },
 });
 
 const continueJob = createRoute({
@@ -56,7 +56,7 @@ const continueJob = createRoute({
   middleware: [requireRole("admin")],
   summary: "Recompile the job's next batch now (the cron does this too)",
   request: { params: idParam },
-  responses: { 200: jsonResponse(jobSchema, "The job after the batch"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(jobSchema, "The job after the batch"), 404: notFoundResponse, ...errorResponses },
 });
 
 const cursorKey = z.tuple([z.number(), z.string()]);

@@ -11,7 +11,7 @@ import type { EntitlementSpec } from "../../domain/types";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse, conflictResponse } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 import { jobSchema } from "./jobs";
 
@@ -75,7 +75,7 @@ const getPlan = createRoute({
   middleware: viewer,
   summary: "One plan with its entitlements",
   request: { params: idParam },
-  responses: { 200: jsonResponse(planSchema, "The plan"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(planSchema, "The plan"), 404: notFoundResponse, ...errorResponses },
 });
 const createPlan = createRoute({
   ...common,
@@ -84,7 +84,7 @@ const createPlan = createRoute({
   middleware: admin,
   summary: "Create a plan or add-on",
   request: { body: jsonBody(planCreate) },
-  responses: { 201: jsonResponse(written, "Created"), 409: errorResponses[403], ...errorResponses },
+  responses: { 201: jsonResponse(written, "Created"), 409: conflictResponse, ...errorResponses },
 });
 const replacePlan = createRoute({
   ...common,
@@ -93,7 +93,7 @@ const replacePlan = createRoute({
   middleware: admin,
   summary: "Replace a plan and its entitlements (recompiles its customers: see the job)",
   request: { params: idParam, body: jsonBody(planReplace) },
-  responses: { 200: jsonResponse(written, "Replaced"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(written, "Replaced"), 404: notFoundResponse, ...errorResponses },
 });
 const putEntitlement = createRoute({
   ...common,
@@ -102,7 +102,7 @@ const putEntitlement = createRoute({
   middleware: admin,
   summary: "Set one entitlement of a plan",
   request: { params: entitlementParams, body: jsonBody(entitlementShorthand.openapi("PlanEntitlementInput")) },
-  responses: { 200: jsonResponse(written, "Set"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(written, "Set"), 404: notFoundResponse, ...errorResponses },
 });
 const deleteEntitlement = createRoute({
   ...common,
@@ -111,7 +111,7 @@ const deleteEntitlement = createRoute({
   middleware: admin,
   summary: "Remove one entitlement from a plan",
   request: { params: entitlementParams },
-  responses: { 200: jsonResponse(written, "Removed"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(written, "Removed"), 404: notFoundResponse, ...errorResponses },
 });
 const deletePlan = createRoute({
   ...common,
@@ -120,7 +120,7 @@ const deletePlan = createRoute({
   middleware: admin,
   summary: "Delete a plan no subscription or price mapping refers to",
   request: { params: idParam },
-  responses: { 200: jsonResponse(written, "Deleted"), 404: errorResponses[403], 409: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(written, "Deleted"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },
 });
 
 async function readPlans(db: D1Database, rows: PlanDbRow[]): Promise<Plan[]> {

@@ -10,7 +10,7 @@ import { countryCode, regionRef } from "../../domain/catalog";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse, conflictResponse } from "../../http/schemas";
 import { jobSchema } from "./jobs";
 
 const tags = ["admin: region groups"];
@@ -49,7 +49,7 @@ const getGroup = createRoute({
   middleware: viewer,
   summary: "One region group",
   request: { params: nameParam },
-  responses: { 200: jsonResponse(groupSchema, "The region group"), 404: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(groupSchema, "The region group"), 404: notFoundResponse, ...errorResponses },
 });
 const putGroup = createRoute({
   method: "put",
@@ -69,7 +69,7 @@ const deleteGroup = createRoute({
   middleware: admin,
   summary: "Delete a region group no plan or live grant refers to",
   request: { params: nameParam },
-  responses: { 200: jsonResponse(written, "Deleted"), 404: errorResponses[403], 409: errorResponses[403], ...errorResponses },
+  responses: { 200: jsonResponse(written, "Deleted"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },
 });
 
 // Specs that name the group in an allow or deny list (JSON columns, searched inside SQLite).
