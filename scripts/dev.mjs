@@ -106,7 +106,8 @@ async function main() {
   child.on("exit", (code) => process.exit(code ?? 0));
   await waitUntilUp(child);
   log("loading the demo catalog: node scripts/catalog.mjs apply scripts/demo/catalog.json");
-  execFileSync("node", ["scripts/catalog.mjs", "apply", "scripts/demo/catalog.json", "--url", url, "--key", vars.ADMIN_BOOTSTRAP_KEY], { cwd: root, stdio: "inherit" });
+  // Local seeding: the demo file is the truth, even when an edit to it takes something away.
+  execFileSync("node", ["scripts/catalog.mjs", "apply", "scripts/demo/catalog.json", "--allow-destructive", "--url", url, "--key", vars.ADMIN_BOOTSTRAP_KEY], { cwd: root, stdio: "inherit" });
   const customers = await seedCustomers(vars.ADMIN_BOOTSTRAP_KEY);
   const key = await demoKey(vars.ADMIN_BOOTSTRAP_KEY);
   console.log(`
