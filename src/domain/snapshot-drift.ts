@@ -32,9 +32,12 @@ export function snapshotDrift(customerId: string, kvText: string | null, fresh: 
   return { ...base, kind, kvVersion: stored.version, fields };
 }
 
+// `version` is not compared: a catalog write raises every customer's version (catalog_rev), but a plan
+// change recompiles only that plan's customers, so the others keep an older number on identical content,
+// which answers every check the same. The version still decides the kind when content differs.
 function differingFields(a: Snapshot, b: Snapshot): string[] {
   const out: string[] = [];
-  for (const key of ["format", "customerId", "version", "residency"] as const) {
+  for (const key of ["format", "customerId", "residency"] as const) {
     if (canonical(a[key]) !== canonical(b[key])) out.push(key);
   }
   const features = new Set([...Object.keys(a.features ?? {}), ...Object.keys(b.features ?? {})]);
