@@ -108,6 +108,19 @@ describe("time windows", () => {
     expect(ev(change, "calls", {}, T + H)).toMatchObject({ limit: 100 });
   });
 
+  it("a scheduled downgrade is not a lapse: what only the old plan had is not_entitled, before and after the cron records it", () => {
+    const scheduled = rows([sub("big", { scheduledPlanId: "base", scheduledChangeAt: T + H })]);
+    expect(ev(scheduled, "sso", { role: "admin" }, T + H)).toMatchObject({ allowed: false, reason: "not_entitled" });
+    const recorded = rows([sub("base")]);
+    expect(ev(recorded, "sso", { role: "admin" }, T + H).reason).toBe("not_entitled");
+  });
+
+  it("a trial that ran out answers trial_expired before and after it is recorded as expired", () => {
+    expect(ev(rows([sub("big", { status: "trialing", trialEnd: T - 1 })]), "calls").reason).toBe("trial_expired");
+    expect(ev(rows([sub("big", { status: "expired", trialEnd: T - 1, endedAt: T - 1 })]), "calls").reason).toBe("trial_expired");
+    expect(ev(rows([sub("big", { status: "expired", endedAt: T - 1 })]), "calls").reason).toBe("subscription_inactive");
+  });
+
   it("past_due keeps access until grace_until; canceled is inactive at once", () => {
     expect(ev(rows([sub("base", { status: "past_due", graceUntil: T + H })]), "calls", {}, T).allowed).toBe(true);
     expect(ev(rows([sub("base", { status: "past_due", graceUntil: T + H })]), "calls", {}, T + H).reason).toBe("subscription_inactive");

@@ -129,7 +129,8 @@ describe("due changes are recorded", () => {
       await runCron();
       expect(await row(lapsed.subId)).toMatchObject({ status: "expired", ended_at: trialEnd, trial_end: trialEnd });
       expect((await systemAudits(lapsed.subId)).map((a) => a.action)).toEqual(["subscription.trial_expired"]);
-      expect((await check(lapsed.customerId, "audit_export")).allowed).toBe(false);
+      // The same reason before and after the cron recorded it.
+      expect(await check(lapsed.customerId, "audit_export")).toMatchObject({ allowed: false, reason: "trial_expired" });
       expect(await row(converted.subId)).toMatchObject({ status: "active" });
       expect(await systemAudits(converted.subId)).toEqual([]);
       expect((await check(converted.customerId, "audit_export")).allowed).toBe(true);

@@ -113,9 +113,8 @@ describe("plan changes", () => {
     expect(await allowed(customerId, "audit_export")).toMatchObject({ allowed: true, expiresAt: iso(end) });
     w.clock.set(end);
     try {
-      // Denied on time. (The reason is the lapsed pro window's "subscription_inactive" until the cron
-      // records the change and the recompiled snapshot has only the free window: see scheduled.test.ts.)
-      expect((await allowed(customerId, "audit_export")).allowed).toBe(false);
+      // Denied on time, with the reason it will keep once the cron records the change (scheduled.test.ts).
+      expect(await allowed(customerId, "audit_export")).toMatchObject({ allowed: false, reason: "not_entitled" });
       expect((await allowed(customerId, "api_calls")).limit).toBe(100);
     } finally {
       w.clock.set(T0);

@@ -96,14 +96,16 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
   };
 }
 
-interface Window { planId: string; from: number | null; until: number | null; lapse: LapseReason }
+interface Window { planId: string; from: number | null; until: number | null; lapse: LapseReason | null }
 
 /** The windows in which a subscription grants its plan (two when a plan change is scheduled). */
 export function subscriptionWindows(sub: SubscriptionRow): Window[] {
   if (sub.status === "canceled" || sub.status === "expired") {
-    // Inactive from the start: kept so a check can say why ("subscription_inactive"), not just "not_entitled".
+    // Inactive from the start: kept so a check can say why, not just "not_entitled". A trial that ran
+    // out is recorded as "expired" (src/domain/lifecycle.ts): it keeps answering trial_expired.
     const at = sub.endedAt ?? sub.startedAt;
-    return [{ planId: sub.planId, from: at, until: at, lapse: "subscription_inactive" }];
+    const lapse = sub.status === "expired" && sub.trialEnd !== null ? "trial_expired" : "subscription_inactive";
+    return [{ planId: sub.planId, from: at, until: at, lapse }];
   }
   let until: number | null = minOf(sub.cancelAt, sub.endedAt);
   let lapse: LapseReason = "subscription_inactive";
@@ -115,7 +117,9 @@ export function subscriptionWindows(sub: SubscriptionRow): Window[] {
   const change = sub.scheduledPlanId && sub.scheduledChangeAt !== null ? sub.scheduledChangeAt : null;
   if (change === null || (until !== null && change >= until)) return [{ planId: sub.planId, from: sub.startedAt, until, lapse }];
   return [
-    { planId: sub.planId, from: sub.startedAt, until: change, lapse },
+    // The old plan's window closes because the new plan takes over: not a lapse, so a feature only the
+    // old plan had answers not_entitled, exactly as it will once the cron records the change.
+    { planId: sub.planId, from: sub.startedAt, until: change, lapse: null },
     { planId: sub.scheduledPlanId!, from: change, until, lapse },
   ];
 }

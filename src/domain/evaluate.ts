@@ -33,7 +33,7 @@ export function resolveFeature(feature: SnapshotFeature, now: number): Resolutio
       continue;
     }
     if (s.until !== null && now >= s.until) {
-      if (s.spec.enabled && (lapse === null || LAPSE_RANK[s.lapse] > LAPSE_RANK[lapse])) lapse = s.lapse;
+      if (s.spec.enabled && s.lapse && (lapse === null || LAPSE_RANK[s.lapse] > LAPSE_RANK[lapse])) lapse = s.lapse;
       continue;
     }
     if (s.until !== null && s.until < changeAt) changeAt = s.until;

@@ -11,7 +11,8 @@ import type { CompiledSpec, FeatureType, LapseReason, Snapshot, SnapshotFeature,
  * - scheduled: its window has not opened yet
  * - lapsed: its window has closed (`lapse` says why)
  */
-export type SourceState = "contributing" | "replaced" | "no_effect" | "scheduled" | "lapsed";
+/** "superseded": the window closed because a scheduled plan change took over (not a lapse). */
+export type SourceState = "contributing" | "replaced" | "no_effect" | "scheduled" | "lapsed" | "superseded";
 
 export interface ExplainedSource {
   kind: Source["kind"];
@@ -45,12 +46,12 @@ export function explainFeature(feature: SnapshotFeature, now: number): Explained
   const sources = feature.sources.map((s, i): ExplainedSource => {
     let state: SourceState;
     if (s.from !== null && now < s.from) state = "scheduled";
-    else if (!active(s)) state = "lapsed";
+    else if (!active(s)) state = s.lapse ? "lapsed" : "superseded";
     else if (contributing.has(s)) state = "contributing";
     else state = i < lastReplace ? "replaced" : "no_effect";
     const out: ExplainedSource = { kind: s.kind, id: s.id, mode: s.mode, from: s.from, until: s.until, state, spec: s.spec };
     if (s.subscriptionId) out.subscriptionId = s.subscriptionId;
-    if (state === "lapsed") out.lapse = s.lapse;
+    if (state === "lapsed" && s.lapse) out.lapse = s.lapse;
     return out;
   });
   return {

@@ -77,8 +77,11 @@ export interface Source {
   mode: "add" | "replace";
   from: number | null;
   until: number | null;
-  /** The reason to report once `until` has passed (or the source is inactive from the start). */
-  lapse: LapseReason;
+  /**
+   * The reason to report once `until` has passed (or the source is inactive from the start); null when
+   * the window closes because a scheduled plan change replaced it (that is not a lapse).
+   */
+  lapse: LapseReason | null;
   /** Billing anchor instant of the subscription, for billing-anchored resets. */
   anchorAt?: number | null;
   spec: CompiledSpec;
