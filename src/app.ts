@@ -2,7 +2,7 @@
 import type { Hono } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "./env";
-import { MAX_ADMIN_BODY_BYTES, MAX_BODY_BYTES, limitBody, notFound, requireJson } from "./http/guards";
+import { MAX_ADMIN_BODY_BYTES, MAX_BODY_BYTES, MAX_WEBHOOK_BODY_BYTES, limitBody, notFound, requireJson } from "./http/guards";
 import { Problem, problemResponse, toProblem } from "./http/problem";
 import { newRouter } from "./http/router";
 import { adminRoutes } from "./routes/admin";
@@ -26,7 +26,9 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
     c.header("X-Request-Id", c.var.requestId);
   });
   app.use("/v1/*", cors({ origin: "*", allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key"], exposeHeaders: ["X-Request-Id"] }));
-  app.use("/v1/*", limitBody(MAX_BODY_BYTES), requireJson);
+  const apiLimit = limitBody(MAX_BODY_BYTES);
+  const webhookLimit = limitBody(MAX_WEBHOOK_BODY_BYTES);
+  app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/webhooks/") ? webhookLimit : apiLimit)(c, next), requireJson);
   app.use("/admin/*", limitBody(MAX_ADMIN_BODY_BYTES), requireJson);
 
   app.route("/", healthRoutes);

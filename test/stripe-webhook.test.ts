@@ -262,6 +262,13 @@ describe("signatures: verified before anything else", () => {
 });
 
 describe("what is acknowledged and what is refused", () => {
+  it("an event larger than the API's 64 KB body limit is accepted (webhooks allow 1 MB)", async () => {
+    const evt = event("charge.refunded", { id: uid("ch"), object: "charge", metadata: { note: "x".repeat(200_000) } }, T);
+    const res = await deliver(evt);
+    expect(res.status).toBe(200);
+    expect(res.json.outcome).toBe("ignored");
+  });
+
   it("an unknown event type is acknowledged with 200 and ignored (not recorded)", async () => {
     const evt = event("charge.refunded", { id: uid("ch"), object: "charge" }, T);
     const res = await deliver(evt);

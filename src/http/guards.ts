@@ -8,6 +8,7 @@ import { Problem, problemResponse } from "./problem";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 export const MAX_ADMIN_BODY_BYTES = 2 * 1024 * 1024; // a whole catalog file
+export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024; // billing events with expanded objects can exceed 64 KB
 
 const WITH_BODY = new Set(["POST", "PUT", "PATCH"]);
 
