@@ -17,20 +17,8 @@ export async function operatorToken(role: OperatorRole, sub = `op-${role}`, emai
     .sign(new TextEncoder().encode(String(env.OPERATOR_JWT_SECRET)));
 }
 
-export interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  actor_type: string;
-  action: string;
-  entity_type: string;
-  entity_id: string;
-  customer_id: string | null;
-  before: string | null;
-  after: string | null;
-  reason: string | null;
-  request_id: string | null;
-}
+import type { AuditDbRow as AuditRow } from "../src/routes/admin/audit";
+export type { AuditRow };
 
 /** Audit rows of one entity, oldest first, straight from D1. */
 export async function auditOf(entityType: string, entityId: string): Promise<AuditRow[]> {

@@ -126,17 +126,23 @@ function keyOf(c: Context<AppEnv>, bodyKey: string | undefined): string | null {
   return bodyKey ?? header ?? null;
 }
 
+/** What consume/record and reserve share: the idempotency key, the instant, the snapshot and the meter terms. */
+async function prepare(c: Context<AppEnv>, body: { customerId: string; feature: string; amount: number; idempotencyKey?: string }) {
+  const key = keyOf(c, body.idempotencyKey);
+  const now = c.var.services.clock.now();
+  const snapshot = await snapshotFor(c, body.customerId);
+  const t = meterTerms(snapshot, body.feature, now);
+  checkAmount(t, body.amount);
+  return { key, now, snapshot, t };
+}
+
 export const usageRoutes = newRouter();
 usageRoutes.use("/usage", requireScope("usage"));
 usageRoutes.use("/usage/*", requireScope("usage"));
 usageRoutes
   .openapi(usageRoute, async (c) => {
     const body = c.req.valid("json");
-    const key = keyOf(c, body.idempotencyKey);
-    const now = c.var.services.clock.now();
-    const snapshot = await snapshotFor(c, body.customerId);
-    const t = meterTerms(snapshot, body.feature, now);
-    checkAmount(t, body.amount);
+    const { key, now, snapshot, t } = await prepare(c, body);
     let occurredAt = now;
     if (body.timestamp !== undefined) {
       if (body.mode !== "record") throw new Problem(400, "validation", "timestamp applies to mode 'record' only.", { errors: [{ path: "json.timestamp", message: "record only" }] });
@@ -162,11 +168,7 @@ usageRoutes
   })
   .openapi(reserveRoute, async (c) => {
     const body = c.req.valid("json");
-    const key = keyOf(c, body.idempotencyKey);
-    const now = c.var.services.clock.now();
-    const snapshot = await snapshotFor(c, body.customerId);
-    const t = meterTerms(snapshot, body.feature, now);
-    checkAmount(t, body.amount);
+    const { key, now, snapshot, t } = await prepare(c, body);
     const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).reserve({
       customerId: snapshot.customerId,
       feature: body.feature,

@@ -7,7 +7,8 @@ import { newRouter } from "../../http/router";
 import { adminSecurity, errorResponses, jsonResponse } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 
-interface AuditDbRow {
+/** An audit_log row as D1 returns it. */
+export interface AuditDbRow {
   id: number;
   at: number;
   actor: string;
