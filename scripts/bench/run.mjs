@@ -27,7 +27,7 @@ import { HOT_CUSTOMER, HOT_FEATURE, adminCall, seed } from "./seed.mjs";
 import { SERVED_BY, startServer } from "./server.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const DEFAULTS = { customers: 2000, features: 20, warm: 400, cacheEntries: 500, hotLimit: 15000, warmup: 2, duration: 6, latencyDuration: 5, connections: 32, evalSeconds: 1, memoryCount: 2000 };
+const DEFAULTS = { customers: 2000, features: 20, warm: 400, cacheEntries: 500, hotLimit: 15000, warmup: 2, duration: 5, latencyDuration: 4, connections: 32, evalSeconds: 1, memoryCount: 2000 };
 const QUICK = { customers: 60, features: 8, warm: 20, cacheEntries: 30, hotLimit: 300, warmup: 0.5, duration: 1, latencyDuration: 1, connections: 8, evalSeconds: 0.2, memoryCount: 200 };
 const NUMERIC = Object.keys(DEFAULTS);
 const PRODUCTION_CACHE = { maxEntries: 10_000, maxBytes: 32 * 1024 * 1024 }; // src/store/snapshots.ts DEFAULT_SNAPSHOT_CACHE
@@ -57,21 +57,38 @@ async function wranglerVars() {
   return Object.fromEntries([...section.matchAll(/^([A-Z_][A-Z0-9_]*)\s*=\s*"([^"]*)"/gm)].map((m) => [m[1], m[2]]));
 }
 
+async function cpuTimed(server, run) {
+  const c0 = server.cpuSeconds();
+  const r = await run();
+  const c1 = server.cpuSeconds();
+  r.cpuUsPerRequest = c0 === null || c1 === null ? null : ((c1 - c0) / Math.max(1, r.requests)) * 1e6;
+  return r;
+}
+
 const stats = (server) => adminCall(server.url, "", "GET", "/__bench/stats");
 const delta = (a, b) => Object.fromEntries(Object.keys(b.counts).map((k) => [k, b.counts[k] - a.counts[k]]));
 
-async function measure(server, generator, spec, o, headers, baseline) {
+/**
+ * One scenario: warm-up, throughput at saturation, latency paced at a fixed rate. A scenario with a
+ * baseline gets its own baseline measurement right around it (throughput just before, latency at the
+ * same rate just after), so the ratios compare like with like even when the machine is busy.
+ */
+async function measure(server, generator, spec, o, headers, baselineSpec) {
   const job = { url: server.url, spec, headers, connections: o.connections };
+  const base = baselineSpec && { ...job, spec: baselineSpec };
   const before = await stats(server);
   const warm = await runLoad(generator, { ...job, seconds: o.warmup });
+  const pairedThroughput = base && (await cpuTimed(server, () => runLoad(generator, { ...base, seconds: o.duration })));
   const measured = await stats(server);
-  const throughput = await runLoad(generator, { ...job, seconds: o.duration });
-  // Latency at a fixed rate: half the baseline's maximum, or less when this scenario cannot sustain it.
-  const wanted = baseline ? baseline.latency.rate : throughput.rps / 2;
+  // workerd's CPU time per request at saturation (worker, Durable Objects and local KV/D1 are all in it).
+  const throughput = await cpuTimed(server, () => runLoad(generator, { ...job, seconds: o.duration }));
+  // Half the baseline's maximum, or less when this scenario cannot sustain that.
+  const wanted = (pairedThroughput ?? throughput).rps / 2;
   const rate = Math.max(1, Math.round(Math.min(wanted, throughput.rps * 0.75)));
   const latency = { ...(await runLoad(generator, { ...job, seconds: o.latencyDuration, rate })), rate };
   const after = await stats(server);
-  // Binding calls per request over the measured phases (warm-up excluded), as the worker counted them.
+  const pairedLatency = base && { ...(await runLoad(generator, { ...base, seconds: o.latencyDuration, rate })), rate };
+  // Binding calls per request over the measured phases (warm-up and paired baseline excluded), as the worker counted them.
   const counts = delta(measured, after);
   const n = Math.max(1, counts.requests);
   const perRequest = { kvReads: counts.kvReads / n, kvWrites: counts.kvWrites / n, d1Queries: counts.d1Queries / n, doCalls: counts.doCalls / n };
@@ -81,10 +98,12 @@ async function measure(server, generator, spec, o, headers, baseline) {
   row.denied = warm.denied + throughput.denied + latency.denied;
   row.meterAdmitted = delta(before, after).meterAdmitted;
   row.errors = warm.errors + throughput.errors + latency.errors;
-  if (baseline) {
-    row.rpsRatio = throughput.rps / baseline.throughput.rps;
-    row.p99Ratio = latency.p99Ms / baseline.latency.p99Ms;
-    row.sameRate = rate === baseline.latency.rate;
+  if (base) {
+    row.pairedBaseline = { throughput: pairedThroughput, latency: pairedLatency };
+    row.rpsRatio = throughput.rps / pairedThroughput.rps;
+    row.cpuRatio = throughput.cpuUsPerRequest && pairedThroughput.cpuUsPerRequest ? throughput.cpuUsPerRequest / pairedThroughput.cpuUsPerRequest : null;
+    row.p99Ratio = latency.p99Ms / pairedLatency.p99Ms;
+    row.halfBaselineRate = rate === Math.round(wanted);
   }
   return row;
 }
@@ -110,8 +129,8 @@ async function runHttp(o) {
     const rows = [];
     for (const spec of list) {
       log(`  ${spec.name}: ${spec.what}`);
-      const baseline = spec.baseline ? rows.find((r) => r.name === spec.baseline) : null;
-      rows.push(await measure(server, generator, spec, o, headers, baseline));
+      const baselineSpec = spec.baseline ? list.find((s) => s.name === spec.baseline) : null;
+      rows.push(await measure(server, generator, spec, o, headers, baselineSpec));
     }
     let hot = null;
     const hotRow = rows.find((r) => r.name === "usage-hot");
@@ -159,7 +178,8 @@ function print(r) {
   const out = [];
   if (r.rows) {
     out.push(`Tollgate benchmark: served by ${r.servedBy}; load from ${r.generator} in its own process; ${r.machine.cpus} CPUs.`);
-    out.push(`Saturation ${r.options.duration} s with ${r.options.connections} connections after ${r.options.warmup} s warm-up; latency over ${r.options.latencyDuration} s paced at the rate shown (half the baseline's maximum; * = lower, this scenario cannot sustain it).`);
+    out.push(`Each scenario: ${r.options.warmup} s warm-up, ${r.options.duration} s at saturation (${r.options.connections} connections), ${r.options.latencyDuration} s paced at the rate shown (half the baseline's maximum; * = lower, the scenario cannot sustain it).`);
+    out.push("Ratios are against the baseline measured again right around each scenario (throughput just before, latency at the same rate just after).");
     out.push(`Seeded ${r.options.customers} customers x ${r.options.features} features via ${r.seeding.method} in ${r.seeding.seconds.toFixed(1)} s; isolate cache ${r.options.cacheEntries} entries, warm set ${r.options.warm}.`);
     out.push("", table(r.rows), "");
     if (r.hot) {

@@ -88,6 +88,7 @@ export interface CounterView {
 }
 
 const FLUSH_DELAY_MS = 1_000;
+const LAST_SEEN_WRITE_MS = 60_000;
 const FLUSH_BATCH = 200;
 const MAX_BACKOFF_MS = 5 * 60_000;
 export const IDEMPOTENCY_TTL_MS = 48 * 3600_000; // promised: at least 24 h
@@ -232,6 +233,7 @@ export class CustomerMeter extends DurableObject<Env> {
 
   /** Alarms may run more than once: everything here is idempotent. */
   override async alarm(): Promise<void> {
+    this.#alarmAt = null; // this one is running; a new one is set below when needed
     const now = this.#now();
     this.#sql.exec("UPDATE reservations SET state = 'expired', closed_at = ? WHERE state = 'open' AND expires_at <= ?", now, now);
     this.#sql.exec("DELETE FROM reservations WHERE state != 'open' AND closed_at < ?", now - CLOSED_RESERVATION_TTL_MS);
@@ -243,11 +245,11 @@ export class CustomerMeter extends DurableObject<Env> {
       const failures = Number(this.#meta("flush_failures") ?? 0) + 1;
       this.#setMeta("flush_failures", failures);
       console.error(JSON.stringify({ msg: "ledger flush failed; will retry", failures, pending: this.#pending(), error: String(err) }));
-      await this.ctx.storage.setAlarm(Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(failures, 12)));
+      await this.#setAlarm(Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(failures, 12)));
       return;
     }
     const next = this.#sql.exec("SELECT MIN(expires_at) AS t FROM reservations WHERE state = 'open'").one().t;
-    if (next !== null) await this.ctx.storage.setAlarm(Date.now() + Math.max(0, Number(next) - now));
+    if (next !== null) await this.#setAlarm(Date.now() + Math.max(0, Number(next) - now));
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -364,17 +366,27 @@ export class CustomerMeter extends DurableObject<Env> {
     return Number(this.#sql.exec("SELECT COUNT(*) AS n FROM outbox").one().n);
   }
 
+  // The alarm this object has set, kept in memory so a busy meter does not read it back on every
+  // call (undefined: not known since the object started; null: none set).
+  #alarmAt: number | null | undefined = undefined;
+
   async #ensureAlarm(inMs: number | null): Promise<void> {
     if (inMs === null) return;
     const at = Date.now() + inMs;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+    if (this.#alarmAt === undefined) this.#alarmAt = await this.ctx.storage.getAlarm();
+    if (this.#alarmAt === null || this.#alarmAt > at) await this.#setAlarm(at);
+  }
+
+  async #setAlarm(at: number): Promise<void> {
+    this.#alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
   // The meter's clock: the latest instant a caller told it (callers carry the injected clock), moved
   // forward by real time since then. In production this is Date.now(); in tests it is the test's clock.
   #lastSeen = 0;
   #lastSeenReal = 0;
+  #lastSeenStored = 0;
 
   #observe(customerId: string, now: number): void {
     if (this.#lastSeen === 0) {
@@ -383,7 +395,12 @@ export class CustomerMeter extends DurableObject<Env> {
     }
     if (now > this.#lastSeen) {
       this.#lastSeen = now;
-      this.#setMeta("last_seen", now);
+      // Stored at most once a minute: a write on every call (a check's peek included) costs a storage
+      // write each; after a restart the clock resumes from at most a minute back (alarms run that late).
+      if (now - this.#lastSeenStored >= LAST_SEEN_WRITE_MS) {
+        this.#setMeta("last_seen", now);
+        this.#lastSeenStored = now;
+      }
     }
     this.#lastSeenReal = Date.now();
   }

@@ -30,11 +30,15 @@ export class KeyStoreUnavailable extends Error {}
 export class ApiKeyStore {
   // Unknown keys are cached too (as null), so guessing keys cannot push load onto KV and D1.
   readonly cache = new BoundedCache<ApiKeyRecord | null>(20_000, 8 * 1024 * 1024);
+  // SHA-256 of recently presented keys, by key: hashing every request was the largest cost of a
+  // cached check. A hash never changes, so no TTL; bounded like the record cache. (The key is in
+  // this isolate's memory while its requests are served anyway.)
+  readonly #hashes = new BoundedCache<string>(20_000, 8 * 1024 * 1024);
 
   /** The active record for a presented key, or null (unknown, malformed or revoked). */
   async verify(env: Env, presented: string, now: number, waitUntil?: (p: Promise<unknown>) => void): Promise<ApiKeyRecord | null> {
     if (!looksLikeApiKey(presented)) return null;
-    const hash = await hashApiKey(presented);
+    const hash = this.#hashes.get(presented)?.value ?? (await this.#hash(presented));
     let entry = this.cache.get(hash);
     if (!entry || now - entry.storedAt >= KEY_CACHE_TTL_MS) {
       try {
@@ -50,6 +54,12 @@ export class ApiKeyStore {
     const record = entry.value;
     if (!record || record.revokedAt !== null || !sameDigest(record.hash, hash)) return null;
     return record;
+  }
+
+  async #hash(key: string): Promise<string> {
+    const hash = await hashApiKey(key);
+    this.#hashes.set(key, hash, 0, 256);
+    return hash;
   }
 
   async #lookup(env: Env, hash: string, waitUntil?: (p: Promise<unknown>) => void): Promise<ApiKeyRecord | null> {
