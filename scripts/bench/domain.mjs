@@ -1,4 +1,4 @@
-// Loads Tollgate's pure core (src/domain: compileSnapshot, evaluate) into Node: esbuild (wrangler's
+// Loads Tollgate's pure core (src/domain: compileSnapshot, evaluate; the snapshot cache's limits) into Node: esbuild (wrangler's
 // own) bundles the TypeScript to a temporary ES module, which is imported. No bindings, no HTTP.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -9,7 +9,11 @@ import { benchCatalog, benchFeatures } from "./seed.mjs";
 
 export async function loadDomain(root) {
   const esbuild = createRequire(join(root, "node_modules", "wrangler", "package.json"))("esbuild");
-  const entry = `export { compileSnapshot } from "./src/domain/compile.ts"; export { evaluate, applyUsage } from "./src/domain/evaluate.ts";`;
+  const entry = [
+    `export { compileSnapshot } from "./src/domain/compile.ts";`,
+    `export { evaluate, applyUsage } from "./src/domain/evaluate.ts";`,
+    `export { DEFAULT_SNAPSHOT_CACHE, PARSED_BYTES_PER_JSON_CHAR } from "./src/store/snapshots.ts";`,
+  ].join("\n");
   const out = await esbuild.build({ stdin: { contents: entry, resolveDir: root, loader: "ts" }, bundle: true, format: "esm", platform: "neutral", write: false, target: "es2022" });
   const dir = await mkdtemp(join(tmpdir(), "tollgate-domain-"));
   const file = join(dir, "domain.mjs");

@@ -23,12 +23,12 @@ function factorFor(domain, size, count) {
   return { features: size, snapshots: count, jsonBytesEach: Math.round(jsonChars / count), heapBytesEach: Math.round((after - before) / count), factor: (after - before) / jsonChars };
 }
 
-/**
- * @param {{ maxEntries: number, maxBytes: number, accountingFactor: number }} cache the isolate cache's limits
- */
-export async function memoryBench(root, { sizes = [10, 20, 100], count = 2000, cache }) {
+/** The isolate cache's limits as the code has them (src/store/snapshots.ts), and what they hold. */
+export async function memoryBench(root, { sizes = [10, 20, 100], count = 2000 } = {}) {
   if (typeof globalThis.gc !== "function") throw new Error("run with node --expose-gc");
   const domain = await loadDomain(root);
+  const { maxEntries, maxBytes } = domain.DEFAULT_SNAPSHOT_CACHE;
+  const cache = { maxEntries, maxBytes, accountingFactor: domain.PARSED_BYTES_PER_JSON_CHAR };
   const results = sizes.map((size) => factorFor(domain, size, count));
   // The largest working set the cache can hold: entries stop at maxEntries, or accounted bytes
   // (JSON length x accounting factor) at maxBytes, whichever comes first; the real heap is entries x heapBytesEach.
@@ -50,7 +50,6 @@ export async function memoryBench(root, { sizes = [10, 20, 100], count = 2000, c
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const cache = JSON.parse(process.argv[2] ?? '{"maxEntries":10000,"maxBytes":33554432,"accountingFactor":3}');
-  const count = Number(process.argv[3] ?? 2000);
-  console.log(JSON.stringify(await memoryBench(process.cwd(), { cache, count })));
+  const count = Number(process.argv[2] ?? 2000);
+  console.log(JSON.stringify(await memoryBench(process.cwd(), { count })));
 }

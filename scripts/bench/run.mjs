@@ -30,7 +30,6 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const DEFAULTS = { customers: 2000, features: 20, warm: 400, cacheEntries: 500, hotLimit: 15000, warmup: 2, duration: 5, latencyDuration: 4, connections: 32, evalSeconds: 1, memoryCount: 2000 };
 const QUICK = { customers: 60, features: 8, warm: 20, cacheEntries: 30, hotLimit: 300, warmup: 0.5, duration: 1, latencyDuration: 1, connections: 8, evalSeconds: 0.2, memoryCount: 200 };
 const NUMERIC = Object.keys(DEFAULTS);
-const PRODUCTION_CACHE = { maxEntries: 10_000, maxBytes: 32 * 1024 * 1024 }; // src/store/snapshots.ts DEFAULT_SNAPSHOT_CACHE
 
 const execFileP = promisify(execFile);
 const log = (msg) => process.stderr.write(`${msg}\n`);
@@ -163,7 +162,7 @@ async function main() {
   }
   if (!o.noMemory) {
     log("memory of parsed snapshots...");
-    result.memory = await child("memory.mjs", [JSON.stringify({ ...PRODUCTION_CACHE, accountingFactor: 3 }), String(o.memoryCount)], ["--expose-gc"]);
+    result.memory = await child("memory.mjs", [String(o.memoryCount)], ["--expose-gc"]);
   }
   if (!o.noHttp) Object.assign(result, await runHttp(o));
   result.targets = targets(result.rows ?? [], result.evaluation, result.memory, result.hot);
