@@ -83,7 +83,7 @@ async function measure(server, generator, spec, o, headers, baselineSpec) {
   const throughput = await cpuTimed(server, () => runLoad(generator, { ...job, seconds: o.duration }));
   // Half the baseline's maximum, or less when this scenario cannot sustain that.
   const wanted = (pairedThroughput ?? throughput).rps / 2;
-  const rate = Math.max(1, Math.round(Math.min(wanted, throughput.rps * 0.75)));
+  const rate = Math.max(1, Math.round(Math.min(wanted, throughput.rps * 0.6)));
   const latency = { ...(await runLoad(generator, { ...job, seconds: o.latencyDuration, rate })), rate };
   const after = await stats(server);
   const pairedLatency = base && { ...(await runLoad(generator, { ...base, seconds: o.latencyDuration, rate })), rate };

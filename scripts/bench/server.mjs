@@ -65,6 +65,8 @@ export async function startServer({ root, vars, port = 0 }) {
   // few ms on a small VM's disk), which would otherwise be the limit of every Durable Object write.
   const storage = await mkdtemp(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "tollgate-bench-storage-"));
   options.resourcePersistencePath = storage;
+  options.logRequests = false; // otherwise every request is also reported to this Node process
+
   const mf = new Miniflare(options);
   const url = await mf.ready;
   const statements = await applySchema(root, await mf.getD1Database("DB"));
