@@ -93,7 +93,8 @@ async function main() {
   const vars = devVars();
   log("applying schema.sql to the local D1 database");
   execFileSync("wrangler", ["d1", "execute", "DB", "--local", "--file", "schema.sql"], { cwd: root, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
-  log(`starting wrangler dev on ${url} (log: .wrangler/dev.log)`);
+  // The URL is printed only once the demo data is loaded: whoever reads it can use it at once.
+  log(`starting wrangler dev on port ${port} (log: .wrangler/dev.log)`);
   const out = (await import("node:fs")).openSync(join(stateDir, "dev.log"), "w");
   const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"], {
     cwd: root,
