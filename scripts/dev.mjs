@@ -108,7 +108,8 @@ async function main() {
   await waitUntilUp(child);
   log("loading the demo catalog: node scripts/catalog.mjs apply scripts/demo/catalog.json");
   // Local seeding: the demo file is the truth, even when an edit to it takes something away.
-  execFileSync("node", ["scripts/catalog.mjs", "apply", "scripts/demo/catalog.json", "--allow-destructive", "--url", url, "--key", vars.ADMIN_BOOTSTRAP_KEY], { cwd: root, stdio: "inherit" });
+  const applied = execFileSync("node", ["scripts/catalog.mjs", "apply", "scripts/demo/catalog.json", "--allow-destructive", "--url", url, "--key", vars.ADMIN_BOOTSTRAP_KEY], { cwd: root, encoding: "utf8" });
+  log(applied.trim().replaceAll(url, "the local worker"));
   const customers = await seedCustomers(vars.ADMIN_BOOTSTRAP_KEY);
   const key = await demoKey(vars.ADMIN_BOOTSTRAP_KEY);
   console.log(`
