@@ -107,7 +107,7 @@ export async function runWrk({ url, spec, headers, seconds, connections, rate })
     if (!line) throw new Error(`wrk printed no result:\n${stdout}`);
     const r = JSON.parse(line.slice("BENCH_RESULT ".length));
     const secs = r.durationUs / 1e6;
-    return { requests: r.requests, seconds: secs, rps: r.requests / secs, p50Ms: r.p50Us / 1000, p99Ms: r.p99Us / 1000, errors: r.errors, admitted: r.admitted, denied: r.denied };
+    return { requests: r.requests, seconds: secs, rps: r.requests / secs, p50Ms: r.p50Us / 1000, p99Ms: r.p99Us / 1000, errors: r.errors, errorStatuses: r.status, timeouts: r.timeouts, admitted: r.admitted, denied: r.denied };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
