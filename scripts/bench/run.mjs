@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// npm run bench [-- options]: Tollgate against the runtime's own limit. See /work/notes or the README
-// section "Benchmark" for what each figure means. Options (defaults in DEFAULTS, --quick in QUICK):
+// npm run bench [-- options]: Tollgate against the runtime's own limit. README, "Benchmark", says what
+// each figure means. Options (defaults in DEFAULTS, --quick in QUICK):
 //   --quick                   CI smoke: tiny sizes and durations; checks the harness works, not the speed
 //   --json FILE               also write the results as JSON
 //   --customers N             customers seeded (check-cold draws from all of them)
@@ -9,9 +9,12 @@
 //   --cache-entries N         the isolate snapshot cache size for this run (SNAPSHOT_CACHE_MAX_ENTRIES)
 //   --hot-limit N             usage-hot's limit (reached during the run, so admission is checked at the edge)
 //   --warmup S --duration S --latency-duration S   seconds per phase of each scenario
+//   --rounds N                the saturation phase in N alternating rounds with the baseline (ratios: medians)
 //   --connections N           connections at saturation (the paced phase uses as many)
 //   --generator wrk|autocannon   default: wrk if installed, else autocannon
 //   --scenarios a,b,...       a subset (baselines are added when needed)
+//   --eval-seconds S          time per size in the pure evaluation mode
+//   --memory-count N          snapshots parsed per size in the memory measurement
 //   --no-http | --no-eval | --no-memory   skip a part
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -20,15 +23,16 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parseCli } from "../lib/cli.mjs";
-import { pickGenerator, runLoad } from "./load.mjs";
+import { pickGenerator } from "./load.mjs";
+import { measure } from "./measure.mjs";
 import { targetLines, table, targets } from "./report.mjs";
 import { scenarios } from "./scenarios.mjs";
 import { HOT_CUSTOMER, HOT_FEATURE, adminCall, seed } from "./seed.mjs";
 import { SERVED_BY, startServer } from "./server.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const DEFAULTS = { customers: 2000, features: 20, warm: 400, cacheEntries: 500, hotLimit: 15000, warmup: 2, duration: 5, latencyDuration: 4, connections: 32, evalSeconds: 1, memoryCount: 2000 };
-const QUICK = { customers: 60, features: 8, warm: 20, cacheEntries: 30, hotLimit: 300, warmup: 0.5, duration: 1, latencyDuration: 1, connections: 8, evalSeconds: 0.2, memoryCount: 200 };
+const DEFAULTS = { customers: 2000, features: 20, warm: 400, cacheEntries: 500, hotLimit: 15000, warmup: 2, duration: 6, rounds: 3, latencyDuration: 4, connections: 32, evalSeconds: 1, memoryCount: 2000 };
+const QUICK = { customers: 60, features: 8, warm: 20, cacheEntries: 30, hotLimit: 300, warmup: 0.5, duration: 1, rounds: 1, latencyDuration: 1, connections: 8, evalSeconds: 0.2, memoryCount: 200 };
 const NUMERIC = Object.keys(DEFAULTS);
 
 const execFileP = promisify(execFile);
@@ -56,59 +60,6 @@ async function wranglerVars() {
   return Object.fromEntries([...section.matchAll(/^([A-Z_][A-Z0-9_]*)\s*=\s*"([^"]*)"/gm)].map((m) => [m[1], m[2]]));
 }
 
-async function cpuTimed(server, run) {
-  const c0 = server.cpuSeconds();
-  const r = await run();
-  const c1 = server.cpuSeconds();
-  r.cpuUsPerRequest = c0 === null || c1 === null ? null : ((c1 - c0) / Math.max(1, r.requests)) * 1e6;
-  return r;
-}
-
-const stats = (server) => adminCall(server.url, "", "GET", "/__bench/stats");
-const delta = (a, b) => Object.fromEntries(Object.keys(b.counts).map((k) => [k, b.counts[k] - a.counts[k]]));
-
-/**
- * One scenario: warm-up, throughput at saturation, latency paced at a fixed rate. A scenario with a
- * baseline gets its own baseline measurement right around it (throughput just before, latency at the
- * same rate just after), so the ratios compare like with like even when the machine is busy.
- */
-async function measure(server, generator, spec, o, headers, baselineSpec) {
-  const job = { url: server.url, spec, headers, connections: o.connections };
-  const base = baselineSpec && { ...job, spec: baselineSpec };
-  const before = await stats(server);
-  const warm = await runLoad(generator, { ...job, seconds: o.warmup });
-  const pairedThroughput = base && (await cpuTimed(server, () => runLoad(generator, { ...base, seconds: o.duration })));
-  const measured = await stats(server);
-  // workerd's CPU time per request at saturation (worker, Durable Objects and local KV/D1 are all in it).
-  const throughput = await cpuTimed(server, () => runLoad(generator, { ...job, seconds: o.duration }));
-  // Half the baseline's maximum, or less when this scenario cannot sustain that.
-  const wanted = (pairedThroughput ?? throughput).rps / 2;
-  const rate = Math.max(1, Math.round(Math.min(wanted, throughput.rps * 0.6)));
-  const latency = { ...(await runLoad(generator, { ...job, seconds: o.latencyDuration, rate })), rate };
-  const after = await stats(server);
-  const pairedLatency = base && { ...(await runLoad(generator, { ...base, seconds: o.latencyDuration, rate })), rate };
-  // Binding calls per request over the measured phases (warm-up and paired baseline excluded), as the worker counted them.
-  const counts = delta(measured, after);
-  const n = Math.max(1, counts.requests);
-  const perRequest = { kvReads: counts.kvReads / n, kvWrites: counts.kvWrites / n, d1Queries: counts.d1Queries / n, doCalls: counts.doCalls / n };
-  const row = { name: spec.name, what: spec.what, baseline: spec.baseline ?? null, throughput, latency, perRequest, counts, snapshotCache: after.snapshotCache };
-  // How busy workerd was at "saturation" (1 = one core, its single-threaded limit): well below 1, the generator was the limit.
-  row.serverBusy = throughput.cpuUsPerRequest === null ? null : (throughput.rps * throughput.cpuUsPerRequest) / 1e6;
-  // Admissions over the whole scenario, warm-up included: as the generator saw them, and as the worker got them from the meter.
-  row.admitted = warm.admitted + throughput.admitted + latency.admitted;
-  row.denied = warm.denied + throughput.denied + latency.denied;
-  row.meterAdmitted = delta(before, after).meterAdmitted;
-  row.errors = warm.errors + throughput.errors + latency.errors;
-  if (base) {
-    row.pairedBaseline = { throughput: pairedThroughput, latency: pairedLatency };
-    row.rpsRatio = throughput.rps / pairedThroughput.rps;
-    row.cpuRatio = throughput.cpuUsPerRequest && pairedThroughput.cpuUsPerRequest ? throughput.cpuUsPerRequest / pairedThroughput.cpuUsPerRequest : null;
-    row.p99Ratio = latency.p99Ms / pairedLatency.p99Ms;
-    row.halfBaselineRate = rate === Math.round(wanted);
-  }
-  return row;
-}
-
 async function runHttp(o) {
   const generator = pickGenerator(o.generator);
   const adminKey = `bench-admin-${randomBytes(24).toString("hex")}`;
@@ -133,7 +84,7 @@ async function runHttp(o) {
     for (const spec of list) {
       log(`  ${spec.name}: ${spec.what}`);
       const baselineSpec = spec.baseline ? list.find((s) => s.name === spec.baseline) : null;
-      rows.push(await measure(server, generator, spec, o, headers, baselineSpec));
+      rows.push(await measure({ server, generator, spec, baselineSpec, headers, o }));
     }
     let hot = null;
     const hotRow = rows.find((r) => r.name === "usage-hot");
@@ -184,8 +135,8 @@ function print(r) {
   const out = [];
   if (r.rows) {
     out.push(`Tollgate benchmark: served by ${r.servedBy}; load from ${r.generator} in its own process; ${r.machine.cpus} CPUs.`);
-    out.push(`Each scenario: ${r.options.warmup} s warm-up, ${r.options.duration} s at saturation (${r.options.connections} connections), ${r.options.latencyDuration} s paced at the rate shown (half the baseline's maximum; * = lower, the scenario cannot sustain it).`);
-    out.push("Ratios are against the baseline measured again right around each scenario (throughput just before, latency at the same rate just after).");
+    out.push(`Each scenario: ${r.options.warmup} s warm-up, ${r.options.duration} s at saturation (${r.options.connections} connections), ${r.options.latencyDuration} s paced at the rate shown (half the baseline's maximum; * = lower, 60% of what the scenario sustains).`);
+    out.push(`Ratios are against the baseline measured again with each scenario: ${r.options.rounds} alternating rounds at saturation (median of the per-round ratios), then both paced at the same rate.`);
     out.push(`Seeded ${r.options.customers} customers x ${r.options.features} features via ${r.seeding.method} in ${r.seeding.seconds.toFixed(1)} s; isolate cache ${r.options.cacheEntries} entries, warm set ${r.options.warm}.`);
     out.push("", table(r.rows), "");
     const idle = r.rows.filter((row) => row.serverBusy !== null && row.serverBusy < 0.85);
