@@ -23,7 +23,7 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
     c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
     c.set("services", getServices(c.env));
     await next();
-    c.header("X-Request-Id", c.var.requestId);
+    c.header("X-Request-Id", c.get("requestId"));
   });
   app.use("/v1/*", cors({ origin: "*", allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key"], exposeHeaders: ["X-Request-Id"] }));
   const apiLimit = limitBody(MAX_BODY_BYTES);

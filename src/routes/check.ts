@@ -87,7 +87,8 @@ const getEntitlements = createRoute({
 });
 
 const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;
-const deps = (c: Context<AppEnv>) => ({ env: c.env, services: c.var.services, waitUntil: waitUntilOf(c) });
+// c.get rather than c.var on this path: Hono builds a new object from its map on every c.var read.
+const deps = (c: Context<AppEnv>) => ({ env: c.env, services: c.get("services"), waitUntil: waitUntilOf(c) });
 
 export const checkRoutes = newRouter();
 checkRoutes.use("/check", requireScope("check"));
@@ -95,7 +96,7 @@ checkRoutes.use("/entitlements/*", requireScope("check"));
 checkRoutes
   .openapi(postCheck, async (c) => {
     const { assert, assertAudience, ...body } = c.req.valid("json");
-    assertCustomerAccess(c.var.principal, body.customerId);
+    assertCustomerAccess(c.get("principal"), body.customerId);
     const decision = await decide(deps(c), { ...body, country: body.country ?? edgeCountry(c) });
     if (!assert) return c.json(decision, 200);
     const context = { role: body.role, country: body.country ?? edgeCountry(c), quantity: body.quantity };
@@ -103,7 +104,7 @@ checkRoutes
   })
   .openapi(getCheck, async (c) => {
     const q = c.req.valid("query");
-    assertCustomerAccess(c.var.principal, q.customerId);
+    assertCustomerAccess(c.get("principal"), q.customerId);
     return c.json(await decide(deps(c), { ...q, country: q.country ?? edgeCountry(c) }), 200);
   })
   .openapi(getEntitlements, async (c) => {

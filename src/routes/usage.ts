@@ -92,8 +92,10 @@ const getUsage = createRoute({
 });
 
 async function snapshotFor(c: Context<AppEnv>, customerId: string): Promise<Snapshot> {
-  assertCustomerAccess(c.var.principal, customerId);
-  const read = await readSnapshot({ env: c.env, services: c.var.services, waitUntil: waitUntilOf(c) }, customerId, c.var.services.clock.now());
+  // c.get rather than c.var on the consume path: Hono builds a new object from its map on every c.var read.
+  assertCustomerAccess(c.get("principal"), customerId);
+  const services = c.get("services");
+  const read = await readSnapshot({ env: c.env, services, waitUntil: waitUntilOf(c) }, customerId, services.clock.now());
   if (!read.snapshot) throw new Problem(404, "not-found", `No customer '${customerId}'.`);
   return read.snapshot;
 }
@@ -129,7 +131,7 @@ function keyOf(c: Context<AppEnv>, bodyKey: string | undefined): string | null {
 /** What consume/record and reserve share: the idempotency key, the instant, the snapshot and the meter terms. */
 async function prepare(c: Context<AppEnv>, body: { customerId: string; feature: string; amount: number; idempotencyKey?: string }) {
   const key = keyOf(c, body.idempotencyKey);
-  const now = c.var.services.clock.now();
+  const now = c.get("services").clock.now();
   const snapshot = await snapshotFor(c, body.customerId);
   const t = meterTerms(snapshot, body.feature, now);
   checkAmount(t, body.amount);

@@ -42,7 +42,10 @@ export class ApiKeyStore {
     let entry = this.cache.get(hash);
     if (!entry || now - entry.storedAt >= KEY_CACHE_TTL_MS) {
       try {
-        const record = await this.#lookup(env, hash, waitUntil);
+        const found = await this.#lookup(env, hash, waitUntil);
+        // The stored hash is compared with the presented key's in constant time once, as the record
+        // enters the cache; every later hit is found under that same hash.
+        const record = found && sameDigest(found.hash, hash) ? found : null;
         this.cache.set(hash, record, now, 256);
         entry = { value: record, storedAt: now, bytes: 256 };
       } catch (err) {
@@ -52,7 +55,7 @@ export class ApiKeyStore {
       }
     }
     const record = entry.value;
-    if (!record || record.revokedAt !== null || !sameDigest(record.hash, hash)) return null;
+    if (!record || record.revokedAt !== null) return null;
     return record;
   }
 
