@@ -1,6 +1,6 @@
 // One scenario, measured: warm-up, throughput at saturation, latency paced at a fixed rate, and the
-// binding calls the worker made per request. A scenario with a baseline is measured in alternating
-// rounds with it (baseline, scenario, baseline, scenario, ...) and the ratios are medians of the
+// binding calls the worker made per request. Both phases run in rounds; a scenario with a baseline
+// alternates with it (baseline, scenario, baseline, scenario, ...) and its ratios are medians of the
 // per-round ratios, so a machine that gets busier or quieter during the run moves both alike.
 import { runLoad } from "./load.mjs";
 import { adminCall } from "./seed.mjs";
@@ -57,11 +57,18 @@ export async function measure({ server, generator, spec, baselineSpec, headers, 
   // Paced at half the baseline's maximum, or at 60% of this scenario's own when it cannot sustain that.
   const wanted = (pairedThroughput ?? throughput).rps / 2;
   const rate = Math.max(1, Math.round(Math.min(wanted, throughput.rps * 0.6)));
-  const s1 = await stats(server);
-  const latency = { ...(await runLoad(generator, { ...job, seconds: o.latencyDuration, rate })), rate };
+  const latencyRounds = [];
+  const baseLatencyRounds = [];
+  const latencySeconds = Math.max(1, Math.round(o.latencyDuration / o.rounds));
+  for (let i = 0; i < o.rounds; i++) {
+    if (base) baseLatencyRounds.push(await runLoad(generator, { ...base, seconds: latencySeconds, rate }));
+    const s0 = await stats(server);
+    latencyRounds.push(await runLoad(generator, { ...job, seconds: latencySeconds, rate }));
+    counts = add(counts, delta(s0, await stats(server)));
+  }
   const after = await stats(server);
-  counts = add(counts, delta(s1, after));
-  const pairedLatency = base ? { ...(await runLoad(generator, { ...base, seconds: o.latencyDuration, rate })), rate } : null;
+  const latency = { ...fold(latencyRounds), rate };
+  const pairedLatency = base ? { ...fold(baseLatencyRounds), rate } : null;
 
   // Binding calls per request over the measured phases (warm-up and baseline rounds excluded), as the worker counted them.
   const n = Math.max(1, counts.requests);
@@ -89,7 +96,7 @@ export async function measure({ server, generator, spec, baselineSpec, headers, 
     row.rpsRatio = median(ratios);
     row.rpsRatios = ratios;
     row.cpuRatio = cpuRatios.includes(null) ? null : median(cpuRatios);
-    row.p99Ratio = latency.p99Ms / pairedLatency.p99Ms;
+    row.p99Ratio = median(latencyRounds.map((r, i) => r.p99Ms / baseLatencyRounds[i].p99Ms));
     row.halfBaselineRate = rate === Math.round(wanted);
   }
   return row;

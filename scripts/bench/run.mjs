@@ -31,7 +31,7 @@ import { HOT_CUSTOMER, HOT_FEATURE, adminCall, seed } from "./seed.mjs";
 import { SERVED_BY, startServer } from "./server.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const DEFAULTS = { customers: 2000, features: 20, warm: 400, cacheEntries: 500, hotLimit: 15000, warmup: 2, duration: 6, rounds: 3, latencyDuration: 4, connections: 32, evalSeconds: 1, memoryCount: 2000 };
+const DEFAULTS = { customers: 2000, features: 20, warm: 400, cacheEntries: 500, hotLimit: 15000, warmup: 2, duration: 6, rounds: 3, latencyDuration: 6, connections: 32, evalSeconds: 1, memoryCount: 2000 };
 const QUICK = { customers: 60, features: 8, warm: 20, cacheEntries: 30, hotLimit: 300, warmup: 0.5, duration: 1, rounds: 1, latencyDuration: 1, connections: 8, evalSeconds: 0.2, memoryCount: 200 };
 const NUMERIC = Object.keys(DEFAULTS);
 
@@ -136,9 +136,11 @@ function print(r) {
   if (r.rows) {
     out.push(`Tollgate benchmark: served by ${r.servedBy}; load from ${r.generator} in its own process; ${r.machine.cpus} CPUs.`);
     out.push(`Each scenario: ${r.options.warmup} s warm-up, ${r.options.duration} s at saturation (${r.options.connections} connections), ${r.options.latencyDuration} s paced at the rate shown (half the baseline's maximum; * = lower, 60% of what the scenario sustains).`);
-    out.push(`Ratios are against the baseline measured again with each scenario: ${r.options.rounds} alternating rounds at saturation (median of the per-round ratios), then both paced at the same rate.`);
+    out.push(`Ratios are against the baseline measured again with each scenario: ${r.options.rounds} alternating rounds at saturation, then ${r.options.rounds} alternating rounds paced at the same rate; each ratio is the median of the per-round ratios.`);
     out.push(`Seeded ${r.options.customers} customers x ${r.options.features} features via ${r.seeding.method} in ${r.seeding.seconds.toFixed(1)} s; isolate cache ${r.options.cacheEntries} entries, warm set ${r.options.warm}.`);
     out.push("", table(r.rows), "");
+    const failed = r.rows.filter((row) => row.counts.http4xx + row.counts.http5xx > 0);
+    if (failed.length > 0) out.push(`HTTP errors served (counted by the worker): ${failed.map((row) => `${row.name} ${row.counts.http4xx} 4xx, ${row.counts.http5xx} 5xx`).join("; ")}.`);
     const idle = r.rows.filter((row) => row.serverBusy !== null && row.serverBusy < 0.85);
     if (idle.length > 0) out.push(`Note: workerd was under 85% of a core at saturation in ${idle.map((row) => `${row.name} (${Math.round(row.serverBusy * 100)}%)`).join(", ")}: there the load generator (${r.generator}), not the server, set the pace; install wrk (Debian package) for a faster generator.`);
     if (r.hot) {

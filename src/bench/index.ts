@@ -54,8 +54,12 @@ const CONTROL_ROUTE = /^[a-z]+:\/\/[^/]+\/__bench\//;
 let benchApp: ReturnType<typeof createBenchApp> | undefined;
 
 /** The worker's fetch in benchmark mode: counted bindings, the bench routes, the same services. */
-export function benchFetch(request: Request, env: Env, ctx: ExecutionContext, getServices: (env: Env) => Services): Response | Promise<Response> {
+export async function benchFetch(request: Request, env: Env, ctx: ExecutionContext, getServices: (env: Env) => Services): Promise<Response> {
   benchApp ??= createBenchApp(getServices);
-  if (!CONTROL_ROUTE.test(request.url)) counts.requests++;
-  return benchApp.fetch(request, instrumented(env), ctx);
+  if (CONTROL_ROUTE.test(request.url)) return benchApp.fetch(request, instrumented(env), ctx);
+  counts.requests++;
+  const response = await benchApp.fetch(request, instrumented(env), ctx);
+  if (response.status >= 500) counts.http5xx++;
+  else if (response.status >= 400) counts.http4xx++;
+  return response;
 }

@@ -16,9 +16,12 @@ export interface BindingCounts {
   doCalls: number;
   /** Meter answers to usage() that admitted the units (allowed: true), as the Worker received them. */
   meterAdmitted: number;
+  /** Responses with a 4xx or 5xx status (a denial is a 200). */
+  http4xx: number;
+  http5xx: number;
 }
 
-export const counts: BindingCounts = { requests: 0, kvReads: 0, kvWrites: 0, kvLists: 0, d1Queries: 0, doCalls: 0, meterAdmitted: 0 };
+export const counts: BindingCounts = { requests: 0, kvReads: 0, kvWrites: 0, kvLists: 0, d1Queries: 0, doCalls: 0, meterAdmitted: 0, http4xx: 0, http5xx: 0 };
 
 export function resetCounts(): void {
   for (const k of Object.keys(counts) as (keyof BindingCounts)[]) counts[k] = 0;
