@@ -21,14 +21,17 @@ export function createWorker(opts: WorkerOptions = {}) {
   return {
     app,
     getServices,
-    // BENCH_INSTRUMENT=on (set only by scripts/bench): counted bindings and the /__bench routes (src/bench).
-    fetch: (request: Request, env: Env, ctx: ExecutionContext) => (env.BENCH_INSTRUMENT === "on" ? benchFetch(request, env, ctx, getServices) : app.fetch(request, env, ctx)),
+    // BENCH_INSTRUMENT=on (set only by scripts/bench): counted bindings and the unauthenticated /__bench
+    // routes (src/bench). Honoured only in the development environment, never on a deployed worker.
+    fetch: (request: Request, env: Env, ctx: ExecutionContext) => (benchMode(env) ? benchFetch(request, env, ctx, getServices) : app.fetch(request, env, ctx)),
     // Cron: records due lifecycle changes in D1 and continues recompile jobs (src/scheduled.ts).
     scheduled: async (_controller: ScheduledController, env: Env, _ctx: ExecutionContext) => {
       await runScheduled(env, getServices(env));
     },
   } satisfies ExportedHandler<Env> & Record<string, unknown>;
 }
+
+const benchMode = (env: Env) => env.BENCH_INSTRUMENT === "on" && env.ENVIRONMENT === "development";
 
 const worker = createWorker();
 export default { fetch: worker.fetch, scheduled: worker.scheduled } satisfies ExportedHandler<Env>;
