@@ -1,7 +1,7 @@
 // The check path in one place: snapshot (isolate cache -> KV -> D1) -> evaluate (pure) ->
 // [metered: the customer's usage from its meter] -> the wire decision. Routes only validate and call.
 import { applyUsage, evaluate } from "./domain/evaluate";
-import type { Evaluation, FeatureType, Json, Reason, Snapshot } from "./domain/types";
+import type { Decision, Evaluation, Snapshot } from "./domain/types";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
 import type { Services } from "./services";
@@ -16,25 +16,7 @@ export interface CheckInput {
   minVersion?: number;
 }
 
-/** The decision as clients see it (ISO instants). */
-export interface Decision {
-  allowed: boolean;
-  reason: Reason;
-  customerId: string;
-  feature: string;
-  type?: FeatureType;
-  value?: Json;
-  limit?: number | null;
-  used?: number;
-  remaining?: number | null;
-  resetsAt?: string | null;
-  expiresAt?: string | null;
-  snapshotVersion: number;
-  snapshotAgeMs: number;
-  evaluatedAt: string;
-  degraded?: boolean;
-  failurePolicy?: "open" | "closed";
-}
+export type { Decision };
 
 export interface DecideDeps {
   env: Env;

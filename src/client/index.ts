@@ -6,37 +6,12 @@
 //   and record send the SAME idempotency key on every attempt (one is generated when absent), so a
 //   retry after a lost response is replayed by the meter, never counted twice.
 
-export type Reason =
-  | "ok"
-  | "unknown_customer"
-  | "unknown_feature"
-  | "not_entitled"
-  | "subscription_inactive"
-  | "trial_expired"
-  | "grant_expired"
-  | "region_blocked"
-  | "role_denied"
-  | "limit_reached";
+// The wire types are the worker's own (src/domain/types.ts has no binding types): one contract, no drift.
+import type { Decision as WireDecision, Reason } from "../domain/types";
+export type { Json, Reason } from "../domain/types";
 
-export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
-
-export interface Decision {
-  allowed: boolean;
-  reason: Reason;
-  customerId: string;
-  feature: string;
-  type?: "boolean" | "metered" | "config";
-  value?: Json;
-  limit?: number | null;
-  used?: number;
-  remaining?: number | null;
-  resetsAt?: string | null;
-  expiresAt?: string | null;
-  snapshotVersion: number;
-  snapshotAgeMs: number;
-  evaluatedAt: string;
-  degraded?: boolean;
-  failurePolicy?: "open" | "closed";
+/** A check's answer; `assertion` is present when the check asked for one ("assert": true). */
+export interface Decision extends WireDecision {
   assertion?: string;
 }
 

@@ -48,14 +48,7 @@ export interface EntitlementSpec {
 }
 
 /** A compiled entitlement: region groups expanded to country codes, defaults filled in. */
-export interface CompiledSpec {
-  enabled: boolean;
-  limit?: number | null;
-  reset?: ResetPeriod;
-  anchor?: ResetAnchor;
-  overage?: OveragePolicy;
-  overageCap?: number | null;
-  value?: Json;
+export interface CompiledSpec extends Omit<EntitlementSpec, "roles" | "regions"> {
   roles?: string[];
   allow?: string[];
   deny?: string[];
@@ -143,4 +136,27 @@ export interface Evaluation {
   expiresAt?: number | null;
   /** The effective entitlement, kept for metered follow-ups (usage, overage). */
   effective?: Effective;
+}
+
+/**
+ * A decision as clients see it (instants as ISO-8601): the answer of POST /v1/check. Defined here, with no
+ * binding types, so the worker (src/decide.ts) and the client (src/client) share one contract.
+ */
+export interface Decision {
+  allowed: boolean;
+  reason: Reason;
+  customerId: string;
+  feature: string;
+  type?: FeatureType;
+  value?: Json;
+  limit?: number | null;
+  used?: number;
+  remaining?: number | null;
+  resetsAt?: string | null;
+  expiresAt?: string | null;
+  snapshotVersion: number;
+  snapshotAgeMs: number;
+  evaluatedAt: string;
+  degraded?: boolean;
+  failurePolicy?: "open" | "closed";
 }
