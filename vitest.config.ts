@@ -3,9 +3,16 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig(async () => {
   // The tests apply the very same schema.sql that `npm start` and deploys apply: never a copy.
-  const schema = await readD1Migrations({ projectPath: new URL(".", import.meta.url).pathname, migrationsDir: ".", migrationsPattern: "schema.sql" });
+  const schema = await readD1Migrations({
+    projectPath: new URL(".", import.meta.url).pathname,
+    migrationsDir: ".",
+    migrationsPattern: "schema.sql",
+  });
   // migrations/ applied in order must yield schema.sql (test/migrations.test.ts, on its own database).
-  const migrations = await readD1Migrations({ projectPath: new URL(".", import.meta.url).pathname, migrationsDir: "migrations" });
+  const migrations = await readD1Migrations({
+    projectPath: new URL(".", import.meta.url).pathname,
+    migrationsDir: "migrations",
+  });
   return {
     plugins: [
       cloudflareTest({
@@ -22,8 +29,21 @@ export default defineConfig(async () => {
             OPERATOR_JWT_SECRET: "test-operator-secret-at-least-32-bytes-long!!",
             // Entitlement-token signing keys (test-only): the first signs, both are published in the JWKS.
             TOKEN_SIGNING_KEYS: JSON.stringify([
-              { kty: "OKP", crv: "Ed25519", kid: "test-ed25519-1", x: "FxY5YxUlfA3ScbMEHRD3TINxPtC8M8ziwIY3oT1-Fp4", d: "UZW6y5_E6ao7dWU7rG81MXBwLxlqOa_EOPzUQ1cYda4" },
-              { kty: "EC", crv: "P-256", kid: "test-es256-2", x: "mSmUBCJF2nnAPNBUHf2lWSYs-Jjw1ekBVCkCybRU3hg", y: "tJeqNmjT57gAvaAEuIxmZNxXec5QAgBLbs4FoTHN-_c", d: "6a_tkkgGix1kLQqGxqLEJ0LZsBxefkbnCSZDchBQawM" },
+              {
+                kty: "OKP",
+                crv: "Ed25519",
+                kid: "test-ed25519-1",
+                x: "FxY5YxUlfA3ScbMEHRD3TINxPtC8M8ziwIY3oT1-Fp4",
+                d: "UZW6y5_E6ao7dWU7rG81MXBwLxlqOa_EOPzUQ1cYda4",
+              },
+              {
+                kty: "EC",
+                crv: "P-256",
+                kid: "test-es256-2",
+                x: "mSmUBCJF2nnAPNBUHf2lWSYs-Jjw1ekBVCkCybRU3hg",
+                y: "tJeqNmjT57gAvaAEuIxmZNxXec5QAgBLbs4FoTHN-_c",
+                d: "6a_tkkgGix1kLQqGxqLEJ0LZsBxefkbnCSZDchBQawM",
+              },
             ]),
           },
         },

@@ -13,7 +13,7 @@
 import { readFileSync } from "node:fs";
 import { createAdminClient } from "./lib/admin-client.mjs";
 import { destructiveRefusal, formatApplyResult, formatDiff } from "./lib/catalog-report.mjs";
-import { UsageError, parseCli } from "./lib/cli.mjs";
+import { parseCli, UsageError } from "./lib/cli.mjs";
 import { runMain, targetFrom } from "./lib/node-target.mjs";
 
 const USAGE = `usage: node scripts/catalog.mjs <diff|apply> FILE [--env local|staging|production] [--url URL --key KEY] [--allow-destructive] [--json]
@@ -21,13 +21,19 @@ const USAGE = `usage: node scripts/catalog.mjs <diff|apply> FILE [--env local|st
   --env staging|production: TOLLGATE_URL and TOLLGATE_ADMIN_KEY from the environment`;
 
 async function main() {
-  const args = parseCli(process.argv.slice(2), { flags: ["allow-destructive", "json", "help"], options: ["env", "url", "key"] });
+  const args = parseCli(process.argv.slice(2), {
+    flags: ["allow-destructive", "json", "help"],
+    options: ["env", "url", "key"],
+  });
   if (args.options.help) return void console.log(USAGE);
   const [command, file] = args.positionals;
-  if (!["diff", "apply"].includes(command ?? "") || !file) throw new UsageError("a command (diff or apply) and a FILE are required");
+  if (!["diff", "apply"].includes(command ?? "") || !file)
+    throw new UsageError("a command (diff or apply) and a FILE are required");
   const catalog = readCatalogFile(file);
   const target = targetFrom(args.options);
-  const client = createAdminClient(target, { onRetry: (ms, status) => console.error(`(${status}: retrying in ${Math.ceil(ms / 1000)} s)`) });
+  const client = createAdminClient(target, {
+    onRetry: (ms, status) => console.error(`(${status}: retrying in ${Math.ceil(ms / 1000)} s)`),
+  });
   const where = { file, target: target.url };
 
   // The diff is computed by the worker, against the catalog and the subscriptions in its D1.

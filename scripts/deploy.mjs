@@ -18,10 +18,16 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { UsageError, parseCli } from "./lib/cli.mjs";
+import { parseCli, UsageError } from "./lib/cli.mjs";
 import { missingSecrets, placeholdersIn, sizeReport } from "./lib/deploy-report.mjs";
 import { projectRoot, runMain } from "./lib/node-target.mjs";
-import { diffSchemas, formatSchemaDiff, isSchemaObject, migrationNumberingProblems, schemasEqual } from "./lib/schema-diff.mjs";
+import {
+  diffSchemas,
+  formatSchemaDiff,
+  isSchemaObject,
+  migrationNumberingProblems,
+  schemasEqual,
+} from "./lib/schema-diff.mjs";
 
 const USAGE = "usage: npm run deploy -- --env staging|production [--dry-run] [--outdir DIR]";
 const WRANGLER = join(projectRoot, "node_modules", "wrangler", "bin", "wrangler.js");
@@ -35,14 +41,19 @@ async function main() {
   const dry = Boolean(args.options.dryRun);
   const outdir = args.options.outdir ?? join(projectRoot, "dist", env);
   const problems = [];
-  const fail = (msg) => (problems.push(msg), console.log(`  FAIL ${msg}`));
+  const fail = (msg) => {
+    problems.push(msg);
+    console.log(`  FAIL ${msg}`);
+  };
 
   console.log(`Tollgate deploy to ${env}${dry ? " (dry run: no Cloudflare account used)" : ""}\n`);
   const { unstable_readConfig } = await import("wrangler");
   const config = unstable_readConfig({ config: join(projectRoot, "wrangler.toml"), env }, { hideWarnings: true });
 
   console.log("1. Configuration");
-  console.log(`  worker ${config.name}; crons ${JSON.stringify(config.triggers?.crons ?? [])}; observability ${config.observability?.enabled ? "on" : "off"}`);
+  console.log(
+    `  worker ${config.name}; crons ${JSON.stringify(config.triggers?.crons ?? [])}; observability ${config.observability?.enabled ? "on" : "off"}`,
+  );
   const placeholders = placeholdersIn(config);
   if (placeholders.length === 0) console.log("  ok   no placeholders left");
   else if (dry) console.log(`  warn placeholders to replace before a real deploy: ${placeholders.join(", ")}`);
@@ -60,16 +71,21 @@ async function main() {
   bundle(env, outdir, fail);
 
   if (problems.length > 0) {
-    console.log(`\n${problems.length} problem(s); ${dry ? "a real deploy would stop here" : "nothing was changed remotely"}.`);
+    console.log(
+      `\n${problems.length} problem(s); ${dry ? "a real deploy would stop here" : "nothing was changed remotely"}.`,
+    );
     return 1;
   }
   if (dry) {
-    console.log(`\n5. Would apply pending migrations: wrangler d1 migrations apply ${D1_BINDING} --env ${env} --remote`);
+    console.log(
+      `\n5. Would apply pending migrations: wrangler d1 migrations apply ${D1_BINDING} --env ${env} --remote`,
+    );
     console.log(`6. Would deploy: wrangler deploy --env ${env}\n\nDry run passed.`);
     return 0;
   }
   console.log("\n5. Migrations");
-  if (wrangler(["d1", "migrations", "apply", D1_BINDING, "--env", env, "--remote"], { inherit: true }).status !== 0) return 1;
+  if (wrangler(["d1", "migrations", "apply", D1_BINDING, "--env", env, "--remote"], { inherit: true }).status !== 0)
+    return 1;
   console.log("\n6. Deploy");
   if (wrangler(["deploy", "--env", env], { inherit: true }).status !== 0) return 1;
   console.log(`\nDeployed to ${env}. Check it: curl -fsS "$TOLLGATE_URL/readyz"`);
@@ -78,7 +94,8 @@ async function main() {
 
 function checkSecrets(env, required, fail) {
   const res = wrangler(["secret", "list", "--env", env, "--format", "json"]);
-  if (res.status !== 0) return fail(`wrangler secret list failed (logged in? \`npx wrangler login\`):\n${res.stderr.trim()}`);
+  if (res.status !== 0)
+    return fail(`wrangler secret list failed (logged in? \`npx wrangler login\`):\n${res.stderr.trim()}`);
   let listed;
   try {
     listed = JSON.parse(res.stdout);
@@ -86,37 +103,81 @@ function checkSecrets(env, required, fail) {
     return fail("wrangler secret list did not print JSON");
   }
   const missing = missingSecrets(required, listed);
-  if (missing.length > 0) fail(`secrets not set: ${missing.join(", ")}; set each with: npx wrangler secret put NAME --env ${env}`);
+  if (missing.length > 0)
+    fail(`secrets not set: ${missing.join(", ")}; set each with: npx wrangler secret put NAME --env ${env}`);
   else console.log(`  ok   ${required.join(", ")} set`);
   if (env === "production" && !missingSecrets(["ADMIN_BOOTSTRAP_KEY"], listed).length) {
-    console.log(`  warn ADMIN_BOOTSTRAP_KEY is set: once real admin keys exist, npx wrangler secret delete ADMIN_BOOTSTRAP_KEY --env ${env}`);
+    console.log(
+      `  warn ADMIN_BOOTSTRAP_KEY is set: once real admin keys exist, npx wrangler secret delete ADMIN_BOOTSTRAP_KEY --env ${env}`,
+    );
   }
 }
 
 /** Applies migrations/ with wrangler to a throwaway local D1, schema.sql to another, and compares. */
 function checkSchema(env, fail) {
-  const files = readdirSync(join(projectRoot, "migrations")).filter((f) => f.endsWith(".sql")).sort();
+  const files = readdirSync(join(projectRoot, "migrations"))
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
   const numbering = migrationNumberingProblems(files);
   if (numbering.length > 0) fail(`migration files: ${numbering.join("; ")}`);
   else console.log(`  ok   ${files.length} migration(s): ${files.join(", ")}`);
   const dirs = [mkdtempSync(join(tmpdir(), "tollgate-migrations-")), mkdtempSync(join(tmpdir(), "tollgate-schema-"))];
   try {
-    const applied = wrangler(["d1", "migrations", "apply", D1_BINDING, "--env", env, "--local", "--persist-to", dirs[0]]);
-    if (applied.status !== 0) return fail(`wrangler could not apply the migrations:\n${applied.stdout}${applied.stderr}`);
-    const loaded = wrangler(["d1", "execute", D1_BINDING, "--env", env, "--local", "--persist-to", dirs[1], "--file", join(projectRoot, "schema.sql")]);
+    const applied = wrangler([
+      "d1",
+      "migrations",
+      "apply",
+      D1_BINDING,
+      "--env",
+      env,
+      "--local",
+      "--persist-to",
+      dirs[0],
+    ]);
+    if (applied.status !== 0)
+      return fail(`wrangler could not apply the migrations:\n${applied.stdout}${applied.stderr}`);
+    const loaded = wrangler([
+      "d1",
+      "execute",
+      D1_BINDING,
+      "--env",
+      env,
+      "--local",
+      "--persist-to",
+      dirs[1],
+      "--file",
+      join(projectRoot, "schema.sql"),
+    ]);
     if (loaded.status !== 0) return fail(`wrangler could not apply schema.sql:\n${loaded.stderr}`);
     const [fromMigrations, fromSchema] = dirs.map((dir) => dumpSchema(env, dir));
     const diff = diffSchemas(fromSchema, fromMigrations);
-    if (schemasEqual(diff)) console.log(`  ok   applied in order, migrations yield exactly schema.sql (${fromSchema.filter((r) => isSchemaObject(r.name)).length} objects)`);
+    if (schemasEqual(diff))
+      console.log(
+        `  ok   applied in order, migrations yield exactly schema.sql (${fromSchema.filter((r) => isSchemaObject(r.name)).length} objects)`,
+      );
     else fail(`${formatSchemaDiff(diff)}\n  Add a migration for the change (README, "Schema changes").`);
-    console.log(`  remote: only migrations not yet recorded in the database's d1_migrations table are applied (step 5)`);
+    console.log(
+      `  remote: only migrations not yet recorded in the database's d1_migrations table are applied (step 5)`,
+    );
   } finally {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
 }
 
 function dumpSchema(env, dir) {
-  const res = wrangler(["d1", "execute", D1_BINDING, "--env", env, "--local", "--persist-to", dir, "--json", "--command", "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"]);
+  const res = wrangler([
+    "d1",
+    "execute",
+    D1_BINDING,
+    "--env",
+    env,
+    "--local",
+    "--persist-to",
+    dir,
+    "--json",
+    "--command",
+    "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL",
+  ]);
   if (res.status !== 0) throw new Error(`wrangler d1 execute failed: ${res.stderr}`);
   return JSON.parse(res.stdout)[0].results;
 }
@@ -125,7 +186,9 @@ function bundle(env, outdir, fail) {
   rmSync(outdir, { recursive: true, force: true });
   const res = wrangler(["deploy", "--dry-run", "--env", env, "--outdir", outdir]);
   if (res.status !== 0) return fail(`wrangler deploy --dry-run failed:\n${res.stdout}${res.stderr}`);
-  const modules = readdirSync(outdir).filter((f) => !f.endsWith(".map") && f !== "README.md" && statSync(join(outdir, f)).isFile());
+  const modules = readdirSync(outdir).filter(
+    (f) => !f.endsWith(".map") && f !== "README.md" && statSync(join(outdir, f)).isFile(),
+  );
   const files = modules.map((name) => {
     const bytes = readFileSync(join(outdir, name));
     return { name, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };

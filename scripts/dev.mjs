@@ -22,7 +22,11 @@ function devVars() {
   const file = join(root, ".dev.vars");
   if (!existsSync(file)) {
     const { privateKey } = generateKeyPairSync("ed25519");
-    const jwk = { ...privateKey.export({ format: "jwk" }), kid: `local-${randomBytes(4).toString("hex")}`, alg: "EdDSA" };
+    const jwk = {
+      ...privateKey.export({ format: "jwk" }),
+      kid: `local-${randomBytes(4).toString("hex")}`,
+      alg: "EdDSA",
+    };
     writeFileSync(
       file,
       [
@@ -60,16 +64,23 @@ async function waitUntilUp(child, seconds = 120) {
 }
 
 async function admin(key, method, path, body) {
-  const res = await fetch(`${url}${path}`, { method, headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: body && JSON.stringify(body) });
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: body && JSON.stringify(body),
+  });
   return { status: res.status, json: await res.json().catch(() => null) };
 }
 
 async function seedCustomers(key) {
   const customers = JSON.parse(readFileSync(join(root, "scripts/demo/customers.json"), "utf8"));
   for (const { subscriptions, ...customer } of customers) {
-    const subs = subscriptions.map(({ trialEndsInDays, ...s }) => (trialEndsInDays ? { ...s, trialEnd: new Date(Date.now() + trialEndsInDays * 86_400_000).toISOString() } : s));
+    const subs = subscriptions.map(({ trialEndsInDays, ...s }) =>
+      trialEndsInDays ? { ...s, trialEnd: new Date(Date.now() + trialEndsInDays * 86_400_000).toISOString() } : s,
+    );
     const res = await admin(key, "POST", "/admin/v1/customers", { ...customer, subscriptions: subs });
-    if (res.status !== 201 && res.status !== 409) throw new Error(`creating ${customer.id}: ${res.status} ${JSON.stringify(res.json)}`);
+    if (res.status !== 201 && res.status !== 409)
+      throw new Error(`creating ${customer.id}: ${res.status} ${JSON.stringify(res.json)}`);
   }
   return customers.map((c) => c.id);
 }
@@ -79,10 +90,15 @@ async function demoKey(bootstrap) {
   const file = join(stateDir, "demo-api-key");
   if (existsSync(file)) {
     const key = readFileSync(file, "utf8").trim();
-    const probe = await fetch(`${url}/v1/check?customerId=acme&feature=sso`, { headers: { Authorization: `Bearer ${key}` } });
+    const probe = await fetch(`${url}/v1/check?customerId=acme&feature=sso`, {
+      headers: { Authorization: `Bearer ${key}` },
+    });
     if (probe.status === 200) return key;
   }
-  const res = await admin(bootstrap, "POST", "/admin/v1/api-keys", { name: "demo (npm start)", scopes: ["check", "usage"] });
+  const res = await admin(bootstrap, "POST", "/admin/v1/api-keys", {
+    name: "demo (npm start)",
+    scopes: ["check", "usage"],
+  });
   if (res.status !== 201) throw new Error(`creating the demo key: ${res.status} ${JSON.stringify(res.json)}`);
   writeFileSync(file, res.json.key);
   return res.json.key;
@@ -92,15 +108,23 @@ async function main() {
   mkdirSync(stateDir, { recursive: true });
   const vars = devVars();
   log("applying schema.sql to the local D1 database");
-  execFileSync("wrangler", ["d1", "execute", "DB", "--local", "--file", "schema.sql"], { cwd: root, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
+  execFileSync("wrangler", ["d1", "execute", "DB", "--local", "--file", "schema.sql"], {
+    cwd: root,
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+  });
   // The URL is printed only once the demo data is loaded: whoever reads it can use it at once.
   log(`starting wrangler dev on port ${port} (log: .wrangler/dev.log)`);
   const out = (await import("node:fs")).openSync(join(stateDir, "dev.log"), "w");
-  const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"], {
-    cwd: root,
-    stdio: ["ignore", out, out],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-  });
+  const child = spawn(
+    "wrangler",
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"],
+    {
+      cwd: root,
+      stdio: ["ignore", out, out],
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    },
+  );
   const stop = () => child.kill("SIGINT");
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
@@ -108,7 +132,20 @@ async function main() {
   await waitUntilUp(child);
   log("loading the demo catalog: node scripts/catalog.mjs apply scripts/demo/catalog.json");
   // Local seeding: the demo file is the truth, even when an edit to it takes something away.
-  const applied = execFileSync("node", ["scripts/catalog.mjs", "apply", "scripts/demo/catalog.json", "--allow-destructive", "--url", url, "--key", vars.ADMIN_BOOTSTRAP_KEY], { cwd: root, encoding: "utf8" });
+  const applied = execFileSync(
+    "node",
+    [
+      "scripts/catalog.mjs",
+      "apply",
+      "scripts/demo/catalog.json",
+      "--allow-destructive",
+      "--url",
+      url,
+      "--key",
+      vars.ADMIN_BOOTSTRAP_KEY,
+    ],
+    { cwd: root, encoding: "utf8" },
+  );
   log(applied.trim().replaceAll(url, "the local worker"));
   const customers = await seedCustomers(vars.ADMIN_BOOTSTRAP_KEY);
   const key = await demoKey(vars.ADMIN_BOOTSTRAP_KEY);

@@ -13,8 +13,8 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createAdminClient } from "./lib/admin-client.mjs";
-import { UsageError, parseCli } from "./lib/cli.mjs";
-import { runMain, projectRoot, targetFrom } from "./lib/node-target.mjs";
+import { parseCli, UsageError } from "./lib/cli.mjs";
+import { projectRoot, runMain, targetFrom } from "./lib/node-target.mjs";
 import { formatJobSummary, newJobState, renderProgress, runPagedJob } from "./lib/paged-job.mjs";
 
 const USAGE = `usage: node scripts/snapshots.mjs <verify|rebuild> [--env local|staging|production] [--url URL --key KEY]
@@ -41,12 +41,19 @@ async function main() {
   if (maxRps !== undefined && !(maxRps > 0)) throw new UsageError("--max-rps must be a positive number");
 
   // One customer: one request, nothing to resume.
-  const stateFile = o.customer ? null : (o.stateFile ?? join(projectRoot, ".wrangler", `snapshots-${command}-${target.name}.json`));
+  const stateFile = o.customer
+    ? null
+    : (o.stateFile ?? join(projectRoot, ".wrangler", `snapshots-${command}-${target.name}.json`));
   const state = loadState(stateFile, command, target.url, Boolean(o.restart));
   const tty = process.stderr.isTTY;
-  const client = createAdminClient(target, { onRetry: (ms, status) => process.stderr.write(`\n(${status} from the worker: waiting ${Math.ceil(ms / 1000)} s, then retrying)\n`) });
+  const client = createAdminClient(target, {
+    onRetry: (ms, status) =>
+      process.stderr.write(`\n(${status} from the worker: waiting ${Math.ceil(ms / 1000)} s, then retrying)\n`),
+  });
   process.on("SIGINT", () => {
-    process.stderr.write(`\nInterrupted after ${state.processed} customers; ${stateFile ? `run the same command to resume (${stateFile}).` : "nothing to resume."}\n`);
+    process.stderr.write(
+      `\nInterrupted after ${state.processed} customers; ${stateFile ? `run the same command to resume (${stateFile}).` : "nothing to resume."}\n`,
+    );
     process.exit(130);
   });
 
@@ -84,8 +91,11 @@ function loadState(file, command, url, restart) {
       /* no saved run */
     }
     if (saved && !saved.done) {
-      if (saved.target !== url) throw new UsageError(`${file} belongs to a run against ${saved.target}; pass --restart to start over`);
-      process.stderr.write(`Resuming ${command} after customer '${saved.cursor}' (${saved.processed} done; --restart to start over).\n`);
+      if (saved.target !== url)
+        throw new UsageError(`${file} belongs to a run against ${saved.target}; pass --restart to start over`);
+      process.stderr.write(
+        `Resuming ${command} after customer '${saved.cursor}' (${saved.processed} done; --restart to start over).\n`,
+      );
       return saved;
     }
   }

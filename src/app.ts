@@ -2,7 +2,14 @@
 import type { Hono } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "./env";
-import { MAX_ADMIN_BODY_BYTES, MAX_BODY_BYTES, MAX_WEBHOOK_BODY_BYTES, limitBody, notFound, requireJson } from "./http/guards";
+import {
+  limitBody,
+  MAX_ADMIN_BODY_BYTES,
+  MAX_BODY_BYTES,
+  MAX_WEBHOOK_BODY_BYTES,
+  notFound,
+  requireJson,
+} from "./http/guards";
 import { Problem, problemResponse, toProblem } from "./http/problem";
 import { newRouter } from "./http/router";
 import { adminRoutes } from "./routes/admin";
@@ -25,10 +32,21 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
     await next();
     c.header("X-Request-Id", c.get("requestId"));
   });
-  app.use("/v1/*", cors({ origin: "*", allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key"], exposeHeaders: ["X-Request-Id"] }));
+  app.use(
+    "/v1/*",
+    cors({
+      origin: "*",
+      allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key"],
+      exposeHeaders: ["X-Request-Id"],
+    }),
+  );
   const apiLimit = limitBody(MAX_BODY_BYTES);
   const webhookLimit = limitBody(MAX_WEBHOOK_BODY_BYTES);
-  app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/webhooks/") ? webhookLimit : apiLimit)(c, next), requireJson);
+  app.use(
+    "/v1/*",
+    (c, next) => (c.req.path.startsWith("/v1/webhooks/") ? webhookLimit : apiLimit)(c, next),
+    requireJson,
+  );
   app.use("/admin/*", limitBody(MAX_ADMIN_BODY_BYTES), requireJson);
 
   app.route("/", healthRoutes);
@@ -43,8 +61,21 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
 
   app.notFound(notFound(app as unknown as Hono<AppEnv>));
   app.onError((err, c) => {
-    const problem = err instanceof SnapshotUnavailable || err instanceof KeyStoreUnavailable ? new Problem(503, "unavailable", "Entitlement data cannot be read right now.", { headers: { "Retry-After": "5" } }) : toProblem(err);
-    if (problem.status >= 500) console.error(JSON.stringify({ msg: "request failed", requestId: c.var.requestId, path: c.req.path, error: err instanceof Error ? err.stack : String(err) }));
+    const problem =
+      err instanceof SnapshotUnavailable || err instanceof KeyStoreUnavailable
+        ? new Problem(503, "unavailable", "Entitlement data cannot be read right now.", {
+            headers: { "Retry-After": "5" },
+          })
+        : toProblem(err);
+    if (problem.status >= 500)
+      console.error(
+        JSON.stringify({
+          msg: "request failed",
+          requestId: c.var.requestId,
+          path: c.req.path,
+          error: err instanceof Error ? err.stack : String(err),
+        }),
+      );
     return problemResponse(c, problem);
   });
   return app;

@@ -5,7 +5,7 @@ import type { Decision, Evaluation, Snapshot } from "./domain/types";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
 import type { Services } from "./services";
-import { SnapshotUnavailable, VersionNotYetAvailable, type SnapshotRead } from "./store/snapshots";
+import { type SnapshotRead, SnapshotUnavailable, VersionNotYetAvailable } from "./store/snapshots";
 
 export interface CheckInput {
   customerId: string;
@@ -24,12 +24,22 @@ export interface DecideDeps {
   waitUntil?: (p: Promise<unknown>) => void;
 }
 
-export async function readSnapshot(deps: DecideDeps, customerId: string, now: number, minVersion?: number): Promise<SnapshotRead> {
+export async function readSnapshot(
+  deps: DecideDeps,
+  customerId: string,
+  now: number,
+  minVersion?: number,
+): Promise<SnapshotRead> {
   try {
     return await deps.services.snapshots.read(deps.env, customerId, now, { minVersion, waitUntil: deps.waitUntil });
   } catch (err) {
     if (err instanceof VersionNotYetAvailable) {
-      throw new Problem(409, "conflict", `Snapshot version ${minVersion} does not exist yet; the newest is ${err.available}.`, { available: err.available });
+      throw new Problem(
+        409,
+        "conflict",
+        `Snapshot version ${minVersion} does not exist yet; the newest is ${err.available}.`,
+        { available: err.available },
+      );
     }
     throw err;
   }
@@ -45,10 +55,24 @@ export async function decide(deps: DecideDeps, input: CheckInput): Promise<Decis
     throw err;
   }
   const snapshot = read.snapshot;
-  if (!snapshot) return { allowed: false, reason: "unknown_customer", customerId: input.customerId, feature: input.feature, snapshotVersion: 0, snapshotAgeMs: 0, evaluatedAt: iso(now) };
+  if (!snapshot)
+    return {
+      allowed: false,
+      reason: "unknown_customer",
+      customerId: input.customerId,
+      feature: input.feature,
+      snapshotVersion: 0,
+      snapshotAgeMs: 0,
+      evaluatedAt: iso(now),
+    };
   let ev = evaluate(snapshot, input, now);
   if (ev.type === "metered" && ev.allowed && deps.services.meter) {
-    const usage = await deps.services.meter.used(deps.env, snapshot, [{ feature: input.feature, period: periodOf(ev) }], now);
+    const usage = await deps.services.meter.used(
+      deps.env,
+      snapshot,
+      [{ feature: input.feature, period: periodOf(ev) }],
+      now,
+    );
     const u = usage[input.feature];
     ev = applyUsage(ev, u?.used ?? 0, input.quantity ?? 1, u?.reserved ?? 0);
   }
@@ -65,12 +89,28 @@ export async function decideAll(deps: DecideDeps, input: Omit<CheckInput, "featu
   const metered = evs.filter((e) => e.type === "metered" && e.effective);
   let usage: Record<string, { used: number; reserved: number }> = {};
   if (metered.length > 0 && deps.services.meter) {
-    usage = await deps.services.meter.used(deps.env, snapshot, metered.map((e) => ({ feature: e.feature, period: periodOf(e) })), now);
+    usage = await deps.services.meter.used(
+      deps.env,
+      snapshot,
+      metered.map((e) => ({ feature: e.feature, period: periodOf(e) })),
+      now,
+    );
   }
-  const features: Record<string, Omit<Decision, "customerId" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">> = {};
+  const features: Record<
+    string,
+    Omit<Decision, "customerId" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">
+  > = {};
   for (let ev of evs) {
-    if (ev.type === "metered" && deps.services.meter) ev = applyUsage(ev, usage[ev.feature]?.used ?? 0, 1, usage[ev.feature]?.reserved ?? 0);
-    const { customerId: _c, snapshotVersion: _v, snapshotAgeMs: _a, evaluatedAt: _e, feature: _f, ...rest } = toDecision(snapshot, ev, now, false);
+    if (ev.type === "metered" && deps.services.meter)
+      ev = applyUsage(ev, usage[ev.feature]?.used ?? 0, 1, usage[ev.feature]?.reserved ?? 0);
+    const {
+      customerId: _c,
+      snapshotVersion: _v,
+      snapshotAgeMs: _a,
+      evaluatedAt: _e,
+      feature: _f,
+      ...rest
+    } = toDecision(snapshot, ev, now, false);
     features[ev.feature] = rest as (typeof features)[string];
   }
   return {
@@ -84,7 +124,12 @@ export async function decideAll(deps: DecideDeps, input: Omit<CheckInput, "featu
 }
 
 export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degraded: boolean): Decision {
-  const d: Decision = { allowed: ev.allowed, reason: ev.reason, customerId: snapshot.customerId, feature: ev.feature } as Decision;
+  const d: Decision = {
+    allowed: ev.allowed,
+    reason: ev.reason,
+    customerId: snapshot.customerId,
+    feature: ev.feature,
+  } as Decision;
   if (ev.type) d.type = ev.type;
   if (ev.value !== undefined) d.value = ev.value;
   if (ev.type === "metered" && ev.effective) {

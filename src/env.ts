@@ -1,7 +1,8 @@
 // Bindings and configuration (wrangler.toml [vars], Worker secrets / .dev.vars), and the Hono
 // context type shared by every sub-app.
-import type { Clock } from "./clock";
+
 import type { Principal } from "./auth/principal";
+import type { Clock } from "./clock";
 import type { Services } from "./services";
 
 export interface Env {

@@ -1,10 +1,10 @@
 // Worker entry: fetch (the Hono app) and the Durable Object class.
 import { createApp } from "./app";
+import { benchFetch } from "./bench";
 import { type Clock, systemClock } from "./clock";
 import type { Env } from "./env";
 import { runScheduled } from "./scheduled";
-import { type Services, createServices, snapshotCacheOptions } from "./services";
-import { benchFetch } from "./bench";
+import { createServices, type Services, snapshotCacheOptions } from "./services";
 
 export { CustomerMeter } from "./meter/customer-meter";
 
@@ -15,15 +15,15 @@ export interface WorkerOptions {
 /** Builds the worker; tests build their own with an injected clock. */
 export function createWorker(opts: WorkerOptions = {}) {
   let services: Services | undefined;
-  const getServices = (env: Env) =>
-    (services ??= createServices(opts.clock ?? systemClock, snapshotCacheOptions(env)));
+  const getServices = (env: Env) => (services ??= createServices(opts.clock ?? systemClock, snapshotCacheOptions(env)));
   const app = createApp(getServices);
   return {
     app,
     getServices,
     // BENCH_INSTRUMENT=on (set only by scripts/bench): counted bindings and the unauthenticated /__bench
     // routes (src/bench). Honoured only in the development environment, never on a deployed worker.
-    fetch: (request: Request, env: Env, ctx: ExecutionContext) => (benchMode(env) ? benchFetch(request, env, ctx, getServices) : app.fetch(request, env, ctx)),
+    fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
+      benchMode(env) ? benchFetch(request, env, ctx, getServices) : app.fetch(request, env, ctx),
     // Cron: records due lifecycle changes in D1 and continues recompile jobs (src/scheduled.ts).
     scheduled: async (_controller: ScheduledController, env: Env, _ctx: ExecutionContext) => {
       await runScheduled(env, getServices(env));

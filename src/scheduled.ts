@@ -51,7 +51,12 @@ export function maxChangesOf(env: Env): number {
 }
 
 /** Records every lifecycle event due at `now` (up to the budget). */
-export async function recordDueLifecycle(env: Env, services: Services, now: number, maxChanges = maxChangesOf(env)): Promise<LifecycleRunReport> {
+export async function recordDueLifecycle(
+  env: Env,
+  services: Services,
+  now: number,
+  maxChanges = maxChangesOf(env),
+): Promise<LifecycleRunReport> {
   const report: LifecycleRunReport = { changed: 0, events: 0, conflicts: 0, failed: 0, more: false };
   let cursor = "";
   for (;;) {
@@ -65,14 +70,22 @@ export async function recordDueLifecycle(env: Env, services: Services, now: numb
       const after = { ...row, updatedAt: now };
       try {
         const statements = updateSubscriptionStatements(env.DB, before, after, now);
-        await commitSystemWrite(env, services, SYSTEM, { statements, audits: dueAudits(steps), customers: [before.customerId] }, now);
+        await commitSystemWrite(
+          env,
+          services,
+          SYSTEM,
+          { statements, audits: dueAudits(steps), customers: [before.customerId] },
+          now,
+        );
         report.changed++;
         report.events += steps.length;
       } catch (err) {
         if (isWriteConflict(err)) report.conflicts++;
         else {
           report.failed++;
-          console.error(JSON.stringify({ msg: "scheduled lifecycle change failed", subscriptionId: before.id, error: String(err) }));
+          console.error(
+            JSON.stringify({ msg: "scheduled lifecycle change failed", subscriptionId: before.id, error: String(err) }),
+          );
         }
       }
     }

@@ -8,7 +8,12 @@ import { DEFAULT_SNAPSHOT_CACHE, SnapshotStore, type SnapshotStoreOptions } from
 
 /** Reads a customer's usage of the current periods from its meter (one call for many features). */
 export interface UsageReader {
-  used(env: Env, snapshot: Snapshot, items: { feature: string; period: { start: number; end: number | null } }[], now: number): Promise<Record<string, { used: number; reserved: number }>>;
+  used(
+    env: Env,
+    snapshot: Snapshot,
+    items: { feature: string; period: { start: number; end: number | null } }[],
+    now: number,
+  ): Promise<Record<string, { used: number; reserved: number }>>;
 }
 
 export interface Services {
@@ -19,7 +24,12 @@ export interface Services {
 }
 
 export function createServices(clock: Clock, cache: Partial<SnapshotStoreOptions> = {}): Services {
-  return { clock, snapshots: new SnapshotStore({ ...DEFAULT_SNAPSHOT_CACHE, ...cache }), keys: new ApiKeyStore(), meter: meterReader };
+  return {
+    clock,
+    snapshots: new SnapshotStore({ ...DEFAULT_SNAPSHOT_CACHE, ...cache }),
+    keys: new ApiKeyStore(),
+    meter: meterReader,
+  };
 }
 
 /** Snapshot cache options from vars (SNAPSHOT_CACHE_TTL_MS, SNAPSHOT_CACHE_MAX_ENTRIES); an unset or invalid one keeps its default. */

@@ -17,26 +17,48 @@ beforeAll(async () => {
   customerId = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] })).id;
 });
 
-const mint = async (body: Record<string, unknown>) => (await w.call("POST", "/admin/v1/api-keys", { key: admin, body })).json as { id: string; key: string };
-const checkWith = (worker: typeof w, key: string) => worker.call("POST", "/v1/check", { key, body: { customerId, feature: "audit_export" } });
+const mint = async (body: Record<string, unknown>) =>
+  (await w.call("POST", "/admin/v1/api-keys", { key: admin, body })).json as { id: string; key: string };
+const checkWith = (worker: typeof w, key: string) =>
+  worker.call("POST", "/v1/check", { key, body: { customerId, feature: "audit_export" } });
 
 describe("API keys", () => {
   it("lists keys without their hashes, filtered and paged", async () => {
     const bound = await mint({ name: "bound", scopes: ["check"], customerId });
     await mint({ name: "bound 2", scopes: ["check", "usage"], customerId });
-    const first = await w.call("GET", `/admin/v1/api-keys?customerId=${customerId}&limit=1`, { key: await operatorToken("viewer") });
+    const first = await w.call("GET", `/admin/v1/api-keys?customerId=${customerId}&limit=1`, {
+      key: await operatorToken("viewer"),
+    });
     expect(first.status).toBe(200);
     expect(first.json.items).toHaveLength(1);
-    const second = await w.call("GET", `/admin/v1/api-keys?customerId=${customerId}&limit=1&cursor=${first.json.nextCursor}`, { key: admin });
+    const second = await w.call(
+      "GET",
+      `/admin/v1/api-keys?customerId=${customerId}&limit=1&cursor=${first.json.nextCursor}`,
+      { key: admin },
+    );
     expect(second.json.nextCursor).toBeNull();
     const items = [...first.json.items, ...second.json.items];
     expect(items.map((k: { name: string }) => k.name).sort()).toEqual(["bound", "bound 2"]);
     const hash = await hashApiKey(bound.key);
     for (const k of items) {
-      expect(Object.keys(k).sort()).toEqual(["createdAt", "createdBy", "customerId", "id", "name", "prefix", "revokedAt", "scopes"]);
+      expect(Object.keys(k).sort()).toEqual([
+        "createdAt",
+        "createdBy",
+        "customerId",
+        "id",
+        "name",
+        "prefix",
+        "revokedAt",
+        "scopes",
+      ]);
       expect(JSON.stringify(k)).not.toContain(hash);
     }
-    expect((await w.call("GET", `/admin/v1/api-keys/${bound.id}`, { key: admin })).json).toMatchObject({ id: bound.id, prefix: bound.key.slice(0, 10), createdBy: "kim-admin", revokedAt: null });
+    expect((await w.call("GET", `/admin/v1/api-keys/${bound.id}`, { key: admin })).json).toMatchObject({
+      id: bound.id,
+      prefix: bound.key.slice(0, 10),
+      createdBy: "kim-admin",
+      revokedAt: null,
+    });
   });
 
   it("revocation: 401 at once here and for a fresh isolate; an isolate that cached the key stops within 30 s", async () => {
@@ -45,13 +67,18 @@ describe("API keys", () => {
     expect((await checkWith(w, key)).status).toBe(200);
     expect((await checkWith(other, key)).status).toBe(200); // now cached there
 
-    const res = await w.call("POST", `/admin/v1/api-keys/${id}/revoke`, { key: admin, headers: { "X-Audit-Reason": "leaked in a log" } });
+    const res = await w.call("POST", `/admin/v1/api-keys/${id}/revoke`, {
+      key: admin,
+      headers: { "X-Audit-Reason": "leaked in a log" },
+    });
     expect(res.status).toBe(200);
     expect(res.json.revokedAt).toBe(new Date(w.clock.now()).toISOString());
 
     expectProblem(await checkWith(w, key), 401);
     expectProblem(await checkWith(testWorker(), key), 401);
-    expect((await env.SNAPSHOTS.get<{ revokedAt: number | null }>(`key:${await hashApiKey(key)}`, "json"))!.revokedAt).toBe(w.clock.now());
+    expect(
+      (await env.SNAPSHOTS.get<{ revokedAt: number | null }>(`key:${await hashApiKey(key)}`, "json"))!.revokedAt,
+    ).toBe(w.clock.now());
 
     expect((await checkWith(other, key)).status).toBe(200); // within its cache TTL
     other.clock.advance(KEY_CACHE_TTL_MS);
@@ -72,7 +99,9 @@ describe("API keys", () => {
     const again = await w.call("POST", `/admin/v1/api-keys/${id}/revoke`, { key: admin });
     expect(again.json.revokedAt).toBe(first.json.revokedAt);
     expect((await auditOf("api_key", id)).map((a) => a.action)).toEqual(["api_key.create", "api_key.revoke"]);
-    expect(await env.SNAPSHOTS.get(`key:${await hashApiKey(key)}`, "json")).toMatchObject({ revokedAt: Date.parse(first.json.revokedAt) });
+    expect(await env.SNAPSHOTS.get(`key:${await hashApiKey(key)}`, "json")).toMatchObject({
+      revokedAt: Date.parse(first.json.revokedAt),
+    });
     expectProblem(await w.call("POST", "/admin/v1/api-keys/key_nope/revoke", { key: admin }), 404);
   });
 

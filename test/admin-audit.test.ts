@@ -30,29 +30,58 @@ describe("GET /admin/v1/audit", () => {
     w.clock.set(T0 + 1000);
     await w.call("PATCH", `/admin/v1/customers/${customerId}`, { key: bob, body: { name: "One" } });
     w.clock.set(T0 + 2000);
-    const grant = await w.call("POST", "/admin/v1/grants", { key: alice, body: { customerId, feature: "theme", spec: { value: "basic" }, reason: "same as plan" } });
+    const grant = await w.call("POST", "/admin/v1/grants", {
+      key: alice,
+      body: { customerId, feature: "theme", spec: { value: "basic" }, reason: "same as plan" },
+    });
     w.clock.set(T0 + 3000);
-    await w.call("PATCH", `/admin/v1/customers/${customerId}`, { key: alice, body: { name: "Two" }, headers: { "X-Audit-Reason": "typo" } });
+    await w.call("PATCH", `/admin/v1/customers/${customerId}`, {
+      key: alice,
+      body: { name: "Two" },
+      headers: { "X-Audit-Reason": "typo" },
+    });
 
     const all = await audit(`customerId=${customerId}`);
-    expect(all.items.map((e) => e.action)).toEqual(["customer.update", "grant.create", "customer.update", "customer.create"]);
-    expect(all.items[0]).toMatchObject({ actor: "alice <alice@example.com>", actorType: "operator", entityType: "customer", entityId: customerId, customerId, reason: "typo", at: iso(T0 + 3000) });
+    expect(all.items.map((e) => e.action)).toEqual([
+      "customer.update",
+      "grant.create",
+      "customer.update",
+      "customer.create",
+    ]);
+    expect(all.items[0]).toMatchObject({
+      actor: "alice <alice@example.com>",
+      actorType: "operator",
+      entityType: "customer",
+      entityId: customerId,
+      customerId,
+      reason: "typo",
+      at: iso(T0 + 3000),
+    });
     expect(all.items[0].before).toMatchObject({ name: "One" });
     expect(all.items[0].after).toMatchObject({ name: "Two" });
     expect(all.items[0].requestId).toEqual(expect.any(String));
 
     // An operator is found by id alone or as recorded; the filters combine.
-    expect((await audit(`customerId=${customerId}&actor=alice`)).items.map((e) => e.action)).toEqual(["customer.update", "grant.create"]);
-    expect((await audit(`customerId=${customerId}&actor=${encodeURIComponent("alice <alice@example.com>")}`)).items).toHaveLength(2);
+    expect((await audit(`customerId=${customerId}&actor=alice`)).items.map((e) => e.action)).toEqual([
+      "customer.update",
+      "grant.create",
+    ]);
+    expect(
+      (await audit(`customerId=${customerId}&actor=${encodeURIComponent("alice <alice@example.com>")}`)).items,
+    ).toHaveLength(2);
     expect((await audit(`customerId=${customerId}&actor=ali`)).items).toHaveLength(0);
-    expect((await audit(`entityType=grant&entityId=${grant.json.grant.id}`)).items.map((e) => e.action)).toEqual(["grant.create"]);
+    expect((await audit(`entityType=grant&entityId=${grant.json.grant.id}`)).items.map((e) => e.action)).toEqual([
+      "grant.create",
+    ]);
     const window = await audit(`customerId=${customerId}&from=${iso(T0 + 1000)}&to=${iso(T0 + 3000)}`);
     expect(window.items.map((e) => e.at)).toEqual([iso(T0 + 2000), iso(T0 + 1000)]);
 
     const paged: number[] = [];
     let cursor: string | null = null;
     do {
-      const page: { items: any[]; nextCursor: string | null } = await audit(`customerId=${customerId}&limit=3${cursor ? `&cursor=${cursor}` : ""}`);
+      const page: { items: any[]; nextCursor: string | null } = await audit(
+        `customerId=${customerId}&limit=3${cursor ? `&cursor=${cursor}` : ""}`,
+      );
       paged.push(...page.items.map((e) => e.id));
       cursor = page.nextCursor;
     } while (cursor);
@@ -60,14 +89,20 @@ describe("GET /admin/v1/audit", () => {
   });
 
   it("records the request id the response carried", async () => {
-    const key = `f_${uid("x").replace(/[^a-z0-9]/gi, "_").toLowerCase()}`;
+    const key = `f_${uid("x")
+      .replace(/[^a-z0-9]/gi, "_")
+      .toLowerCase()}`;
     const res = await w.call("POST", "/admin/v1/features", { key: alice, body: { key, type: "boolean" } });
     const entry = (await audit(`entityType=feature&entityId=${key}`)).items[0];
     expect(entry.requestId).toBe(res.headers.get("X-Request-Id"));
   });
 
   it("no route changes it, and the table refuses updates and deletes", async () => {
-    for (const method of ["PUT", "PATCH", "DELETE", "POST"]) expectProblem(await w.call(method, "/admin/v1/audit", { key: BOOTSTRAP, body: method === "DELETE" ? undefined : {} }), 405);
+    for (const method of ["PUT", "PATCH", "DELETE", "POST"])
+      expectProblem(
+        await w.call(method, "/admin/v1/audit", { key: BOOTSTRAP, body: method === "DELETE" ? undefined : {} }),
+        405,
+      );
     await expect(env.DB.prepare("UPDATE audit_log SET actor = 'x'").run()).rejects.toThrow(/append-only/);
     await expect(env.DB.prepare("DELETE FROM audit_log").run()).rejects.toThrow(/append-only/);
   });
@@ -83,15 +118,24 @@ describe("GET /admin/v1/customers/{id}/entitlements?at=", () => {
     w.clock.set(T0);
     const planId = uid("plan");
     await createPlan(w, planId, { sso: { enabled: true, roles: ["admin"] }, api_calls: { limit: 10 } });
-    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId, status: "trialing", trialEnd: iso(T0 + 3 * DAY) }] });
+    const c = await createCustomer(w, {
+      id: uid(),
+      subscriptions: [{ planId, status: "trialing", trialEnd: iso(T0 + 3 * DAY) }],
+    });
     w.clock.set(T0 + DAY);
     await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/api_calls`, { key: alice, body: { limit: 500 } });
     w.clock.set(T0 + 5 * DAY);
 
-    const at = (instant: number, extra = "") => w.call("GET", `/admin/v1/customers/${c.id}/entitlements?at=${iso(instant)}${extra}`, { key: viewer });
+    const at = (instant: number, extra = "") =>
+      w.call("GET", `/admin/v1/customers/${c.id}/entitlements?at=${iso(instant)}${extra}`, { key: viewer });
     const early = await at(T0 + DAY / 2, "&role=admin");
     expect(early.status).toBe(200);
-    expect(early.json).toMatchObject({ customerId: c.id, at: iso(T0 + DAY / 2), snapshotVersion: c.snapshotVersion, compiledAt: iso(T0) });
+    expect(early.json).toMatchObject({
+      customerId: c.id,
+      at: iso(T0 + DAY / 2),
+      snapshotVersion: c.snapshotVersion,
+      compiledAt: iso(T0),
+    });
     expect(early.json.features.api_calls).toMatchObject({ allowed: true, limit: 10 });
     expect(early.json.features.sso).toMatchObject({ allowed: true, reason: "ok", expiresAt: iso(T0 + 3 * DAY) });
     expect((await at(T0 + DAY / 2)).json.features.sso.reason).toBe("role_denied");
@@ -105,8 +149,13 @@ describe("GET /admin/v1/customers/{id}/entitlements?at=", () => {
 
     expectProblem(await at(T0 - 1), 404);
     expectProblem(await at(T0 + 6 * DAY), 400);
-    expectProblem(await w.call("GET", `/admin/v1/customers/${uid("nobody")}/entitlements?at=${iso(T0)}`, { key: viewer }), 404);
+    expectProblem(
+      await w.call("GET", `/admin/v1/customers/${uid("nobody")}/entitlements?at=${iso(T0)}`, { key: viewer }),
+      404,
+    );
     // Without `at`: now.
-    expect((await w.call("GET", `/admin/v1/customers/${c.id}/entitlements`, { key: viewer })).json.at).toBe(iso(T0 + 5 * DAY));
+    expect((await w.call("GET", `/admin/v1/customers/${c.id}/entitlements`, { key: viewer })).json.at).toBe(
+      iso(T0 + 5 * DAY),
+    );
   });
 });

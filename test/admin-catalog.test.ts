@@ -15,22 +15,37 @@ beforeAll(async () => {
   checkKey = await createKey(w, ["check"]);
 });
 
-const fkey = () => uid("feat").toLowerCase().replace(/[^a-z0-9_.-]/g, "_");
+const fkey = () =>
+  uid("feat")
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]/g, "_");
 
 describe("features", () => {
   it("creates a feature, audits it with actor, request id and reason, and puts it in every snapshot", async () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
     const key = fkey();
-    const res = await w.call("POST", "/admin/v1/features", { key: admin, body: { key, type: "boolean", description: "New" }, headers: { "X-Audit-Reason": "launch", "cf-ray": `ray-${key}` } });
+    const res = await w.call("POST", "/admin/v1/features", {
+      key: admin,
+      body: { key, type: "boolean", description: "New" },
+      headers: { "X-Audit-Reason": "launch", "cf-ray": `ray-${key}` },
+    });
     expect(res.status).toBe(201);
     expect(res.json.feature).toMatchObject({ key, type: "boolean", description: "New", failurePolicy: "closed" });
     expect(res.json.job).toMatchObject({ kind: "recompile", params: { scope: "all" } });
     const [audit] = await auditOf("feature", key);
-    expect(audit).toMatchObject({ action: "feature.create", actor: "op-catalog-admin <catalog@example.com>", actor_type: "operator", reason: "launch", request_id: `ray-${key}`, before: null });
+    expect(audit).toMatchObject({
+      action: "feature.create",
+      actor: "op-catalog-admin <catalog@example.com>",
+      actor_type: "operator",
+      reason: "launch",
+      request_id: `ray-${key}`,
+      before: null,
+    });
     expect(parsed(audit!.after)).toMatchObject({ key, type: "boolean" });
     // The customer compiled before the feature existed learns about it: unknown_feature becomes not_entitled.
     const job = await w.call("GET", `/admin/v1/jobs/${res.json.job.id}`, { key: admin });
-    for (let i = 0; i < 100 && job.json.status === "running"; i++) job.json = (await w.call("POST", `/admin/v1/jobs/${job.json.id}/continue`, { key: admin })).json;
+    for (let i = 0; i < 100 && job.json.status === "running"; i++)
+      job.json = (await w.call("POST", `/admin/v1/jobs/${job.json.id}/continue`, { key: admin })).json;
     const check = await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: key } });
     expect(check.json).toMatchObject({ allowed: false, reason: "not_entitled" });
   });
@@ -40,14 +55,20 @@ describe("features", () => {
     await w.call("POST", "/admin/v1/features", { key: admin, body: { key, type: "metered" } });
     expectProblem(await w.call("POST", "/admin/v1/features", { key: admin, body: { key, type: "metered" } }), 409);
     expectProblem(await w.call("GET", `/admin/v1/features/${fkey()}`, { key: admin }), 404);
-    const bad = expectProblem(await w.call("POST", "/admin/v1/features", { key: admin, body: { key: "Bad Key", type: "boolean" } }), 400);
+    const bad = expectProblem(
+      await w.call("POST", "/admin/v1/features", { key: admin, body: { key: "Bad Key", type: "boolean" } }),
+      400,
+    );
     expect(bad.errors?.[0]?.path).toBe("json.key");
   });
 
   it("updates a feature (before/after audited) but never its type", async () => {
     const key = fkey();
     await w.call("POST", "/admin/v1/features", { key: admin, body: { key, type: "metered", unit: "calls" } });
-    const res = await w.call("PATCH", `/admin/v1/features/${key}`, { key: admin, body: { failurePolicy: "open", unit: null } });
+    const res = await w.call("PATCH", `/admin/v1/features/${key}`, {
+      key: admin,
+      body: { failurePolicy: "open", unit: null },
+    });
     expect(res.status).toBe(200);
     expect(res.json.feature).toMatchObject({ failurePolicy: "open", unit: null, type: "metered" });
     const audits = await auditOf("feature", key);
@@ -75,14 +96,20 @@ describe("features", () => {
     const all: string[] = [];
     let cursor: string | null = null;
     do {
-      const res: any = await w.call("GET", `/admin/v1/features?type=metered&limit=2${cursor ? `&cursor=${cursor}` : ""}`, { key: admin });
+      const res: any = await w.call(
+        "GET",
+        `/admin/v1/features?type=metered&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+        { key: admin },
+      );
       expect(res.status).toBe(200);
       expect(res.json.items.length).toBeLessThanOrEqual(2);
       for (const f of res.json.items) expect(f.type).toBe("metered");
       all.push(...res.json.items.map((f: { key: string }) => f.key));
       cursor = res.json.nextCursor;
     } while (cursor);
-    const expected = (await env.DB.prepare("SELECT key FROM features WHERE type = 'metered' ORDER BY key").all<{ key: string }>()).results.map((r) => r.key);
+    const expected = (
+      await env.DB.prepare("SELECT key FROM features WHERE type = 'metered' ORDER BY key").all<{ key: string }>()
+    ).results.map((r) => r.key);
     expect(all).toEqual(expected);
     expectProblem(await w.call("GET", "/admin/v1/features?cursor=not-a-cursor", { key: admin }), 400);
     expectProblem(await w.call("GET", "/admin/v1/features?limit=1000", { key: admin }), 400);
@@ -93,10 +120,23 @@ describe("plans", () => {
   it("validates every entitlement against its feature's type and the region groups", async () => {
     const res = await w.call("POST", "/admin/v1/plans", {
       key: admin,
-      body: { id: uid("plan"), name: "Bad", entitlements: { sso: { enabled: true, limit: 5 }, theme: 3, api_calls: { limit: 1, regions: { allow: ["NOWHERE"] } }, nope: true } },
+      body: {
+        id: uid("plan"),
+        name: "Bad",
+        entitlements: {
+          sso: { enabled: true, limit: 5 },
+          theme: 3,
+          api_calls: { limit: 1, regions: { allow: ["NOWHERE"] } },
+          nope: true,
+        },
+      },
     });
     const p = expectProblem(res, 400);
-    expect(p.errors!.map((e) => e.path).sort()).toEqual(["json.entitlements.api_calls", "json.entitlements.nope", "json.entitlements.sso"]);
+    expect(p.errors!.map((e) => e.path).sort()).toEqual([
+      "json.entitlements.api_calls",
+      "json.entitlements.nope",
+      "json.entitlements.sso",
+    ]);
     expect(p.errors!.find((e) => e.path === "json.entitlements.sso")!.message).toMatch(/metered features only/);
   });
 
@@ -104,8 +144,14 @@ describe("plans", () => {
     const planId = uid("plan");
     await createPlan(w, planId, { sso: false, api_calls: { limit: 10 } });
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
-    expect((await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "sso" } })).json.allowed).toBe(false);
-    const res = await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso`, { key: admin, body: true, headers: { "X-Audit-Reason": "sso for all" } });
+    expect(
+      (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "sso" } })).json.allowed,
+    ).toBe(false);
+    const res = await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso`, {
+      key: admin,
+      body: true,
+      headers: { "X-Audit-Reason": "sso for all" },
+    });
     expect(res.status).toBe(200);
     expect(res.json.plan.entitlements).toEqual({ sso: { enabled: true }, api_calls: { enabled: true, limit: 10 } });
     expect(res.json.job).toMatchObject({ status: "done", done: 1, total: 1, params: { scope: "plan", planId } });
@@ -121,11 +167,23 @@ describe("plans", () => {
   it("replaces a plan whole (PUT), and deletes only an unused one", async () => {
     const planId = uid("plan");
     await createPlan(w, planId, { sso: true });
-    const put = await w.call("PUT", `/admin/v1/plans/${planId}`, { key: admin, body: { name: "Renamed", kind: "addon", entitlements: { theme: "dark" } } });
-    expect(put.json.plan).toMatchObject({ name: "Renamed", kind: "addon", entitlements: { theme: { enabled: true, value: "dark" } } });
-    expect((await w.call("GET", `/admin/v1/plans/${planId}`, { key: admin })).json.entitlements).toEqual({ theme: { enabled: true, value: "dark" } });
+    const put = await w.call("PUT", `/admin/v1/plans/${planId}`, {
+      key: admin,
+      body: { name: "Renamed", kind: "addon", entitlements: { theme: "dark" } },
+    });
+    expect(put.json.plan).toMatchObject({
+      name: "Renamed",
+      kind: "addon",
+      entitlements: { theme: { enabled: true, value: "dark" } },
+    });
+    expect((await w.call("GET", `/admin/v1/plans/${planId}`, { key: admin })).json.entitlements).toEqual({
+      theme: { enabled: true, value: "dark" },
+    });
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }, { planId }] });
-    expect(expectProblem(await w.call("DELETE", `/admin/v1/plans/${planId}`, { key: admin }), 409).references).toEqual({ subscriptions: 1, prices: 0 });
+    expect(expectProblem(await w.call("DELETE", `/admin/v1/plans/${planId}`, { key: admin }), 409).references).toEqual({
+      subscriptions: 1,
+      prices: 0,
+    });
     const unused = uid("plan");
     await createPlan(w, unused, {});
     expect((await w.call("DELETE", `/admin/v1/plans/${unused}`, { key: admin })).status).toBe(200);
@@ -137,27 +195,42 @@ describe("plans", () => {
     const res = await w.call("GET", "/admin/v1/plans?kind=addon&limit=200", { key: admin });
     expect(res.status).toBe(200);
     expect(res.json.items.every((p: { kind: string }) => p.kind === "addon")).toBe(true);
-    expect(res.json.items.find((p: { id: string }) => p.id === "extra-calls")).toMatchObject({ entitlements: { api_calls: { limit: 500 } } });
+    expect(res.json.items.find((p: { id: string }) => p.id === "extra-calls")).toMatchObject({
+      entitlements: { api_calls: { limit: 500 } },
+    });
   });
 });
 
 describe("region groups", () => {
   it("a group change reaches checks; a group in use cannot be deleted", async () => {
     const group = `G${Math.random().toString(36).slice(2, 10).toUpperCase()}`;
-    expect((await w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries: ["DE", "FR", "DE"] } })).json.regionGroup.countries).toEqual(["DE", "FR"]);
+    expect(
+      (await w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries: ["DE", "FR", "DE"] } }))
+        .json.regionGroup.countries,
+    ).toEqual(["DE", "FR"]);
     const planId = uid("plan");
     await createPlan(w, planId, { beta_ai: { enabled: true, regions: { allow: [group] } } });
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
-    const at = (country: string) => w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "beta_ai", country } });
+    const at = (country: string) =>
+      w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "beta_ai", country } });
     expect((await at("IT")).json.reason).toBe("region_blocked");
-    const put = await w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries: ["DE", "IT"] } });
-    for (let job = put.json.job; job.status === "running"; ) job = (await w.call("POST", `/admin/v1/jobs/${job.id}/continue`, { key: admin })).json;
+    const put = await w.call("PUT", `/admin/v1/region-groups/${group}`, {
+      key: admin,
+      body: { countries: ["DE", "IT"] },
+    });
+    for (let job = put.json.job; job.status === "running"; )
+      job = (await w.call("POST", `/admin/v1/jobs/${job.id}/continue`, { key: admin })).json;
     expect((await at("IT")).json.allowed).toBe(true);
     const audits = await auditOf("region_group", group);
     expect(audits.map((a) => a.action)).toEqual(["region_group.create", "region_group.update"]);
     expect(parsed(audits[1]!.before).countries).toEqual(["DE", "FR"]);
-    expect(expectProblem(await w.call("DELETE", `/admin/v1/region-groups/${group}`, { key: admin }), 409).references).toEqual({ plans: 1, grants: 0 });
-    expectProblem(await w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries: ["germany"] } }), 400);
+    expect(
+      expectProblem(await w.call("DELETE", `/admin/v1/region-groups/${group}`, { key: admin }), 409).references,
+    ).toEqual({ plans: 1, grants: 0 });
+    expectProblem(
+      await w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries: ["germany"] } }),
+      400,
+    );
   });
 
   it("lists groups by name", async () => {

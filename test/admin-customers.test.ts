@@ -22,12 +22,17 @@ describe("customers", () => {
     const planId = uid("plan");
     await createPlan(w, planId, { sso: true });
     const ids = [];
-    for (let i = 0; i < 5; i++) ids.push((await createCustomer(w, { id: `${planId}-c${i}`, subscriptions: [{ planId }] })).id);
+    for (let i = 0; i < 5; i++)
+      ids.push((await createCustomer(w, { id: `${planId}-c${i}`, subscriptions: [{ planId }] })).id);
     await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res: any = await w.call("GET", `/admin/v1/customers?planId=${planId}&limit=2${cursor ? `&cursor=${cursor}` : ""}`, { key: viewer });
+      const res: any = await w.call(
+        "GET",
+        `/admin/v1/customers?planId=${planId}&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+        { key: viewer },
+      );
       expect(res.json.items.length).toBeLessThanOrEqual(2);
       seen.push(...res.json.items.map((c: { id: string }) => c.id));
       cursor = res.json.nextCursor;
@@ -36,12 +41,27 @@ describe("customers", () => {
   });
 
   it("shows a customer with its subscriptions and live grants; finds it by billing id", async () => {
-    const c = await createCustomer(w, { id: uid(), billingCustomerId: `cus_${uid("b")}`, subscriptions: [{ planId: "free" }] });
-    await w.call("POST", "/admin/v1/grants", { key: await operatorToken("support"), body: { customerId: c.id, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY) } });
+    const c = await createCustomer(w, {
+      id: uid(),
+      billingCustomerId: `cus_${uid("b")}`,
+      subscriptions: [{ planId: "free" }],
+    });
+    await w.call("POST", "/admin/v1/grants", {
+      key: await operatorToken("support"),
+      body: { customerId: c.id, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY) },
+    });
     const res = await w.call("GET", `/admin/v1/customers/${c.id}`, { key: viewer });
-    expect(res.json).toMatchObject({ id: c.id, residency: null, subscriptions: [{ id: c.subscriptions[0], planId: "free", status: "active", scheduledPlanId: null }] });
-    expect(res.json.grants).toEqual([expect.objectContaining({ feature: "sso", status: "pending", elevated: true, expiresAt: iso(T0 + DAY) })]);
-    const byBilling = await w.call("GET", `/admin/v1/customers?billingCustomerId=${res.json.billingCustomerId}`, { key: viewer });
+    expect(res.json).toMatchObject({
+      id: c.id,
+      residency: null,
+      subscriptions: [{ id: c.subscriptions[0], planId: "free", status: "active", scheduledPlanId: null }],
+    });
+    expect(res.json.grants).toEqual([
+      expect.objectContaining({ feature: "sso", status: "pending", elevated: true, expiresAt: iso(T0 + DAY) }),
+    ]);
+    const byBilling = await w.call("GET", `/admin/v1/customers?billingCustomerId=${res.json.billingCustomerId}`, {
+      key: viewer,
+    });
     expect(byBilling.json.items.map((x: { id: string }) => x.id)).toEqual([c.id]);
     expectProblem(await w.call("GET", `/admin/v1/customers/${uid("nobody")}`, { key: viewer }), 404);
   });
@@ -49,16 +69,28 @@ describe("customers", () => {
   it("updates name and billing id (audited, snapshot untouched); residency and a taken billing id are 409s", async () => {
     const c = await createCustomer(w, { id: uid(), name: "Old", residency: "eu", subscriptions: [{ planId: "free" }] });
     const taken = await createCustomer(w, { id: uid(), billingCustomerId: `cus_${uid("t")}` });
-    const res = await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { name: "New", billingCustomerId: "cus_new_" + c.id }, headers: { "X-Audit-Reason": "rebrand" } });
-    expect(res.json).toMatchObject({ name: "New", billingCustomerId: "cus_new_" + c.id, residency: "eu" });
+    const res = await w.call("PATCH", `/admin/v1/customers/${c.id}`, {
+      key: approver,
+      body: { name: "New", billingCustomerId: `cus_new_${c.id}` },
+      headers: { "X-Audit-Reason": "rebrand" },
+    });
+    expect(res.json).toMatchObject({ name: "New", billingCustomerId: `cus_new_${c.id}`, residency: "eu" });
     const last = (await auditOf("customer", c.id)).at(-1)!;
     expect(last).toMatchObject({ action: "customer.update", actor: "ada", reason: "rebrand" });
     expect([parsed(last.before).name, parsed(last.after).name]).toEqual(["Old", "New"]);
     expect((await kvSnapshot(c.id)).version).toBe(c.snapshotVersion);
-    expectProblem(await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { residency: null } }), 409);
-    expect((await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { residency: "eu" } })).status).toBe(200);
+    expectProblem(
+      await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { residency: null } }),
+      409,
+    );
+    expect(
+      (await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { residency: "eu" } })).status,
+    ).toBe(200);
     const tk = (await w.call("GET", `/admin/v1/customers/${taken.id}`, { key: viewer })).json.billingCustomerId;
-    expectProblem(await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { billingCustomerId: tk } }), 409);
+    expectProblem(
+      await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { billingCustomerId: tk } }),
+      409,
+    );
   });
 
   it("deletes only a customer with nothing attached; checks then answer unknown_customer", async () => {
@@ -67,12 +99,19 @@ describe("customers", () => {
     expect(refused.references).toEqual({ subscriptions: 1, grants: 0, apiKeys: 0, usageEvents: 0 });
 
     const bare = await createCustomer(w, { id: uid() });
-    expect((await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: bare.id, feature: "sso" } })).json.reason).toBe("not_entitled");
-    const res = await w.call("DELETE", `/admin/v1/customers/${bare.id}`, { key: approver, headers: { "X-Audit-Reason": "created by mistake" } });
+    expect(
+      (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: bare.id, feature: "sso" } })).json.reason,
+    ).toBe("not_entitled");
+    const res = await w.call("DELETE", `/admin/v1/customers/${bare.id}`, {
+      key: approver,
+      headers: { "X-Audit-Reason": "created by mistake" },
+    });
     expect(res.json).toEqual({ id: bare.id, deleted: true });
     expect(await env.DB.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(bare.id).first()).toBeNull();
     expect(await kvSnapshot(bare.id)).toBeNull();
-    expect((await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: bare.id, feature: "sso" } })).json.reason).toBe("unknown_customer");
+    expect(
+      (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: bare.id, feature: "sso" } })).json.reason,
+    ).toBe("unknown_customer");
     expect((await auditOf("customer", bare.id)).map((a) => [a.action, a.reason])).toEqual([
       ["customer.create", null],
       ["customer.delete", "created by mistake"],

@@ -5,16 +5,52 @@ import type { CompiledSpec, SnapshotFeature, Source } from "../src/domain/types"
 
 const T = Date.parse("2026-03-10T12:00:00Z");
 const H = 3_600_000;
-const plan = (spec: CompiledSpec, window: Partial<Source> = {}): Source => ({ kind: "plan", id: "p", mode: "add", from: null, until: null, lapse: "subscription_inactive", spec, ...window });
-const grant = (spec: CompiledSpec, window: Partial<Source> = {}): Source => ({ kind: "grant", id: "g", mode: "add", from: null, until: null, lapse: "grant_expired", spec, ...window });
-const feature = (type: SnapshotFeature["type"], sources: Source[]): SnapshotFeature => ({ type, failurePolicy: "closed", sources });
-const metered = (limit: number | null, extra: Partial<CompiledSpec> = {}): CompiledSpec => ({ enabled: true, limit, reset: "month", anchor: "calendar", ...extra });
+const plan = (spec: CompiledSpec, window: Partial<Source> = {}): Source => ({
+  kind: "plan",
+  id: "p",
+  mode: "add",
+  from: null,
+  until: null,
+  lapse: "subscription_inactive",
+  spec,
+  ...window,
+});
+const grant = (spec: CompiledSpec, window: Partial<Source> = {}): Source => ({
+  kind: "grant",
+  id: "g",
+  mode: "add",
+  from: null,
+  until: null,
+  lapse: "grant_expired",
+  spec,
+  ...window,
+});
+const feature = (type: SnapshotFeature["type"], sources: Source[]): SnapshotFeature => ({
+  type,
+  failurePolicy: "closed",
+  sources,
+});
+const metered = (limit: number | null, extra: Partial<CompiledSpec> = {}): CompiledSpec => ({
+  enabled: true,
+  limit,
+  reset: "month",
+  anchor: "calendar",
+  ...extra,
+});
 
 describe("grantElevation", () => {
   it("enabling what no plan grants is elevated; what a plan already grants is not", () => {
-    expect(grantElevation(feature("boolean", []), grant({ enabled: true }), T)).toEqual({ elevated: true, gains: ["enables a feature the plans do not grant"], at: T });
-    expect(grantElevation(feature("boolean", [plan({ enabled: true })]), grant({ enabled: true }), T).elevated).toBe(false);
-    expect(grantElevation(feature("boolean", [plan({ enabled: false })]), grant({ enabled: true }), T).elevated).toBe(true);
+    expect(grantElevation(feature("boolean", []), grant({ enabled: true }), T)).toEqual({
+      elevated: true,
+      gains: ["enables a feature the plans do not grant"],
+      at: T,
+    });
+    expect(grantElevation(feature("boolean", [plan({ enabled: true })]), grant({ enabled: true }), T).elevated).toBe(
+      false,
+    );
+    expect(grantElevation(feature("boolean", [plan({ enabled: false })]), grant({ enabled: true }), T).elevated).toBe(
+      true,
+    );
   });
 
   it("taking away is never elevated", () => {
@@ -26,12 +62,20 @@ describe("grantElevation", () => {
   it("metered: adding units, a higher replacement, unlimited, overage and a different reset are elevated", () => {
     const f = feature("metered", [plan(metered(100))]);
     expect(grantElevation(f, grant(metered(1)), T).gains).toEqual(["raises the limit from 100 to 101"]);
-    expect(grantElevation(f, grant(metered(150), { mode: "replace" }), T).gains).toEqual(["raises the limit from 100 to 150"]);
-    expect(grantElevation(f, grant(metered(null), { mode: "replace" }), T).gains).toEqual(["raises the limit from 100 to unlimited"]);
+    expect(grantElevation(f, grant(metered(150), { mode: "replace" }), T).gains).toEqual([
+      "raises the limit from 100 to 150",
+    ]);
+    expect(grantElevation(f, grant(metered(null), { mode: "replace" }), T).gains).toEqual([
+      "raises the limit from 100 to unlimited",
+    ]);
     expect(grantElevation(f, grant(metered(0, { overage: "allow" })), T).gains).toEqual(["allows overage"]);
-    expect(grantElevation(f, grant(metered(100, { reset: "day" }), { mode: "replace" }), T).gains).toEqual(["changes the reset period"]);
+    expect(grantElevation(f, grant(metered(100, { reset: "day" }), { mode: "replace" }), T).gains).toEqual([
+      "changes the reset period",
+    ]);
     const capped = feature("metered", [plan(metered(100, { overage: "allow", overageCap: 10 }))]);
-    expect(grantElevation(capped, grant(metered(0, { overage: "allow", overageCap: 50 })), T).gains).toEqual(["raises the overage cap"]);
+    expect(grantElevation(capped, grant(metered(0, { overage: "allow", overageCap: 50 })), T).gains).toEqual([
+      "raises the overage cap",
+    ]);
     expect(grantElevation(feature("metered", [plan(metered(null))]), grant(metered(5)), T).elevated).toBe(false);
   });
 
@@ -43,23 +87,44 @@ describe("grantElevation", () => {
   it("checks every instant of the grant's window where the plans change", () => {
     const trial = feature("boolean", [plan({ enabled: true }, { until: T + 10 * H, lapse: "trial_expired" })]);
     expect(grantElevation(trial, grant({ enabled: true }, { until: T + 10 * H }), T).elevated).toBe(false);
-    expect(grantElevation(trial, grant({ enabled: true }, { until: T + 11 * H }), T)).toEqual({ elevated: true, gains: ["enables a feature the plans do not grant"], at: T + 10 * H });
+    expect(grantElevation(trial, grant({ enabled: true }, { until: T + 11 * H }), T)).toEqual({
+      elevated: true,
+      gains: ["enables a feature the plans do not grant"],
+      at: T + 10 * H,
+    });
     // A grant that starts after a scheduled upgrade is judged against the upgraded plan.
-    const upgrade = feature("metered", [plan(metered(10), { until: T + 5 * H }), plan(metered(100), { from: T + 5 * H })]);
+    const upgrade = feature("metered", [
+      plan(metered(10), { until: T + 5 * H }),
+      plan(metered(100), { from: T + 5 * H }),
+    ]);
     expect(grantElevation(upgrade, grant(metered(50), { mode: "replace", from: T + 6 * H }), T).elevated).toBe(false);
-    expect(grantElevation(upgrade, grant(metered(50), { mode: "replace" }), T).gains).toEqual(["raises the limit from 10 to 50"]);
+    expect(grantElevation(upgrade, grant(metered(50), { mode: "replace" }), T).gains).toEqual([
+      "raises the limit from 10 to 50",
+    ]);
   });
 });
 
 describe("gainsOf", () => {
   it("roles, regions and config values", () => {
-    expect(gainsOf("boolean", { enabled: true, roles: ["admin"] }, { enabled: true })).toEqual(["widens the allowed roles"]);
-    expect(gainsOf("boolean", { enabled: true, roles: ["admin", "owner"] }, { enabled: true, roles: ["owner"] })).toEqual([]);
-    expect(gainsOf("boolean", { enabled: true, allow: ["DE"] }, { enabled: true, allow: ["DE", "FR"] })).toEqual(["widens the allowed regions"]);
-    expect(gainsOf("boolean", { enabled: true, deny: ["KP", "IR"] }, { enabled: true, deny: ["KP"] })).toEqual(["lifts a region block"]);
+    expect(gainsOf("boolean", { enabled: true, roles: ["admin"] }, { enabled: true })).toEqual([
+      "widens the allowed roles",
+    ]);
+    expect(
+      gainsOf("boolean", { enabled: true, roles: ["admin", "owner"] }, { enabled: true, roles: ["owner"] }),
+    ).toEqual([]);
+    expect(gainsOf("boolean", { enabled: true, allow: ["DE"] }, { enabled: true, allow: ["DE", "FR"] })).toEqual([
+      "widens the allowed regions",
+    ]);
+    expect(gainsOf("boolean", { enabled: true, deny: ["KP", "IR"] }, { enabled: true, deny: ["KP"] })).toEqual([
+      "lifts a region block",
+    ]);
     expect(gainsOf("boolean", { enabled: true }, { enabled: true, deny: ["KP"] })).toEqual([]);
-    expect(gainsOf("config", { enabled: true, value: { a: 1, b: [2] } }, { enabled: true, value: { b: [2], a: 1 } })).toEqual([]);
-    expect(gainsOf("config", { enabled: true, value: 10 }, { enabled: true, value: 5 })).toEqual(["changes the configured value"]);
+    expect(
+      gainsOf("config", { enabled: true, value: { a: 1, b: [2] } }, { enabled: true, value: { b: [2], a: 1 } }),
+    ).toEqual([]);
+    expect(gainsOf("config", { enabled: true, value: 10 }, { enabled: true, value: 5 })).toEqual([
+      "changes the configured value",
+    ]);
     expect(gainsOf("config", null, null)).toEqual([]);
   });
 });

@@ -22,7 +22,8 @@ beforeEach(() => w.clock.set(T0));
 
 const check = async (customerId: string, feature: string, extra: Record<string, unknown> = {}) =>
   (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature, ...extra } })).json;
-const propose = (token: string, body: Record<string, unknown>) => w.call("POST", "/admin/v1/grants", { key: token, body });
+const propose = (token: string, body: Record<string, unknown>) =>
+  w.call("POST", "/admin/v1/grants", { key: token, body });
 const decide = (token: string, id: string, action: "approve" | "reject" | "revoke", reason?: string) =>
   w.call("POST", `/admin/v1/grants/${id}/${action}`, { key: token, ...(reason ? { body: { reason } } : {}) });
 const freeCustomer = async () => (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] })).id;
@@ -30,9 +31,21 @@ const freeCustomer = async () => (await createCustomer(w, { id: uid(), subscript
 describe("four eyes", () => {
   it("support proposes an elevated grant: pending and invisible to checks until a different approver approves", async () => {
     const customerId = await freeCustomer();
-    const proposed = await propose(support, { customerId, feature: "sso", spec: { enabled: true }, reason: "Pilot for ACME", expiresAt: iso(T0 + 7 * DAY) });
+    const proposed = await propose(support, {
+      customerId,
+      feature: "sso",
+      spec: { enabled: true },
+      reason: "Pilot for ACME",
+      expiresAt: iso(T0 + 7 * DAY),
+    });
     expect(proposed.status).toBe(201);
-    expect(proposed.json.grant).toMatchObject({ status: "pending", elevated: true, proposedBy: "operator:sam-support", decidedBy: null, expiresAt: iso(T0 + 7 * DAY) });
+    expect(proposed.json.grant).toMatchObject({
+      status: "pending",
+      elevated: true,
+      proposedBy: "operator:sam-support",
+      decidedBy: null,
+      expiresAt: iso(T0 + 7 * DAY),
+    });
     expect(proposed.json.elevation).toEqual({ elevated: true, gains: ["enables a feature the plans do not grant"] });
     const id = proposed.json.grant.id;
     expect(await check(customerId, "sso")).toMatchObject({ allowed: false, reason: "not_entitled" });
@@ -43,9 +56,18 @@ describe("four eyes", () => {
 
     const approved = await decide(approverA, id, "approve", "checked with sales");
     expect(approved.status).toBe(200);
-    expect(approved.json.grant).toMatchObject({ status: "active", decidedBy: "operator:ann-approver", decidedAt: iso(T0) });
+    expect(approved.json.grant).toMatchObject({
+      status: "active",
+      decidedBy: "operator:ann-approver",
+      decidedAt: iso(T0),
+    });
     const allowed = await check(customerId, "sso");
-    expect(allowed).toMatchObject({ allowed: true, reason: "ok", expiresAt: iso(T0 + 7 * DAY), snapshotVersion: approved.json.snapshotVersion });
+    expect(allowed).toMatchObject({
+      allowed: true,
+      reason: "ok",
+      expiresAt: iso(T0 + 7 * DAY),
+      snapshotVersion: approved.json.snapshotVersion,
+    });
 
     const audits = await auditOf("grant", id);
     expect(audits.map((a) => [a.action, a.actor, a.customer_id])).toEqual([
@@ -53,7 +75,10 @@ describe("four eyes", () => {
       ["grant.approve", "ann-approver", customerId],
     ]);
     expect(audits[0]).toMatchObject({ reason: "Pilot for ACME", before: null });
-    expect(parsed(audits[0]!.after)).toMatchObject({ status: "pending", gains: ["enables a feature the plans do not grant"] });
+    expect(parsed(audits[0]!.after)).toMatchObject({
+      status: "pending",
+      gains: ["enables a feature the plans do not grant"],
+    });
     expect(audits[1]).toMatchObject({ reason: "checked with sales" });
     expect(parsed(audits[1]!.before).status).toBe("pending");
     expect(parsed(audits[1]!.after).status).toBe("active");
@@ -62,7 +87,13 @@ describe("four eyes", () => {
 
   it("an approver's own elevated grant waits for a second person: self-approval is a 403", async () => {
     const customerId = await freeCustomer();
-    const proposed = await propose(approverA, { customerId, feature: "api_calls", spec: { limit: 5000 }, reason: "load test", expiresAt: iso(T0 + DAY) });
+    const proposed = await propose(approverA, {
+      customerId,
+      feature: "api_calls",
+      spec: { limit: 5000 },
+      reason: "load test",
+      expiresAt: iso(T0 + DAY),
+    });
     expect(proposed.json.grant.status).toBe("pending");
     expect(proposed.json.elevation.gains).toEqual(["raises the limit from 100 to 5100"]);
     const self = expectProblem(await decide(approverA, proposed.json.grant.id, "approve"), 403);
@@ -76,7 +107,13 @@ describe("four eyes", () => {
 
   it("an elevated grant is approved by a person: not by an admin API key or the bootstrap key", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, { customerId, feature: "beta_ai", spec: { enabled: true }, reason: "beta", expiresAt: iso(T0 + DAY) });
+    const { json } = await propose(support, {
+      customerId,
+      feature: "beta_ai",
+      spec: { enabled: true },
+      reason: "beta",
+      expiresAt: iso(T0 + DAY),
+    });
     const adminKey = await createKey(w, ["admin"]);
     expect(expectProblem(await decide(adminKey, json.grant.id, "approve"), 403).detail).toMatch(/person/);
     expectProblem(await decide(BOOTSTRAP, json.grant.id, "approve"), 403);
@@ -85,8 +122,17 @@ describe("four eyes", () => {
 
   it("a racing approve and reject: exactly one decision happens, and only it is audited", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, { customerId, feature: "sso", spec: { enabled: true }, reason: "race", expiresAt: iso(T0 + DAY) });
-    const [a, b] = await Promise.all([decide(approverA, json.grant.id, "approve"), decide(approverB, json.grant.id, "reject")]);
+    const { json } = await propose(support, {
+      customerId,
+      feature: "sso",
+      spec: { enabled: true },
+      reason: "race",
+      expiresAt: iso(T0 + DAY),
+    });
+    const [a, b] = await Promise.all([
+      decide(approverA, json.grant.id, "approve"),
+      decide(approverB, json.grant.id, "reject"),
+    ]);
     expect([a.status, b.status].sort()).toEqual([200, 409]);
     const decisions = (await auditOf("grant", json.grant.id)).filter((r) => r.action !== "grant.propose");
     expect(decisions).toHaveLength(1);
@@ -97,12 +143,24 @@ describe("what needs four eyes", () => {
   it("a grant that gives no more than the plans applies at once when an approver makes it", async () => {
     const customerId = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] })).id;
     // Lower limit (replace), a disabling grant, and an add that the plan already covers.
-    const lower = await propose(approverA, { customerId, feature: "api_calls", mode: "replace", spec: { limit: 50, anchor: "billing" }, reason: "abuse" });
-    expect(lower.json).toMatchObject({ grant: { status: "active", elevated: false, decidedBy: "operator:ann-approver" }, elevation: { elevated: false, gains: [] } });
+    const lower = await propose(approverA, {
+      customerId,
+      feature: "api_calls",
+      mode: "replace",
+      spec: { limit: 50, anchor: "billing" },
+      reason: "abuse",
+    });
+    expect(lower.json).toMatchObject({
+      grant: { status: "active", elevated: false, decidedBy: "operator:ann-approver" },
+      elevation: { elevated: false, gains: [] },
+    });
     expect((await check(customerId, "api_calls")).limit).toBe(50);
     const off = await propose(approverA, { customerId, feature: "beta_ai", mode: "replace", spec: { enabled: false } });
     expect(off.json.grant.status).toBe("active");
-    expect(await check(customerId, "beta_ai", { country: "BR" })).toMatchObject({ allowed: false, reason: "not_entitled" });
+    expect(await check(customerId, "beta_ai", { country: "BR" })).toMatchObject({
+      allowed: false,
+      reason: "not_entitled",
+    });
     // The same harmless grant from support still waits for an approver.
     const fromSupport = await propose(support, { customerId, feature: "audit_export", spec: { enabled: true } });
     expect(fromSupport.json.grant).toMatchObject({ status: "pending", elevated: false });
@@ -111,20 +169,41 @@ describe("what needs four eyes", () => {
 
   it("judges the whole window: matching the plans only until a trial ends is elevated", async () => {
     const trialEnd = T0 + 3 * DAY;
-    const customerId = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }] })).id;
-    const within = await propose(approverA, { customerId, feature: "audit_export", spec: { enabled: true }, expiresAt: iso(trialEnd) });
+    const customerId = (
+      await createCustomer(w, {
+        id: uid(),
+        subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }],
+      })
+    ).id;
+    const within = await propose(approverA, {
+      customerId,
+      feature: "audit_export",
+      spec: { enabled: true },
+      expiresAt: iso(trialEnd),
+    });
     expect(within.json.grant).toMatchObject({ status: "active", elevated: false });
-    const beyond = await propose(approverA, { customerId, feature: "audit_export", spec: { enabled: true }, reason: "extend", expiresAt: iso(trialEnd + DAY) });
+    const beyond = await propose(approverA, {
+      customerId,
+      feature: "audit_export",
+      spec: { enabled: true },
+      reason: "extend",
+      expiresAt: iso(trialEnd + DAY),
+    });
     expect(beyond.json.grant).toMatchObject({ status: "pending", elevated: true });
   });
 
   it("widening roles or regions, allowing overage or changing a config value is elevated", async () => {
     const customerId = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] })).id;
     const gains = async (feature: string, spec: unknown, mode = "add") =>
-      (await propose(approverA, { customerId, feature, mode, spec, reason: "r", expiresAt: iso(T0 + DAY) })).json.elevation.gains;
+      (await propose(approverA, { customerId, feature, mode, spec, reason: "r", expiresAt: iso(T0 + DAY) })).json
+        .elevation.gains;
     expect(await gains("sso", { enabled: true, roles: ["member"] })).toEqual(["widens the allowed roles"]);
-    expect(await gains("eu_hosting", { enabled: true, regions: { allow: ["US"] } })).toEqual(["widens the allowed regions"]);
-    expect(await gains("beta_ai", { enabled: true, regions: { deny: ["KP"] } }, "replace")).toEqual(["lifts a region block"]);
+    expect(await gains("eu_hosting", { enabled: true, regions: { allow: ["US"] } })).toEqual([
+      "widens the allowed regions",
+    ]);
+    expect(await gains("beta_ai", { enabled: true, regions: { deny: ["KP"] } }, "replace")).toEqual([
+      "lifts a region block",
+    ]);
     expect(await gains("api_calls", { limit: 0, overage: "allow" })).toEqual(["allows overage"]);
     expect(await gains("max_file_size_mb", { value: 100 })).toEqual([]);
     expect(await gains("max_file_size_mb", { value: 500 })).toEqual(["changes the configured value"]);
@@ -137,25 +216,50 @@ describe("reason, expiry and lifetime", () => {
     const base = { customerId, feature: "sso", spec: { enabled: true } };
     const noReason = expectProblem(await propose(support, { ...base, expiresAt: iso(T0 + DAY) }), 400);
     expect(noReason.errors).toEqual([{ path: "json.reason", message: "an elevated grant needs a reason" }]);
-    expect(expectProblem(await propose(support, { ...base, reason: "r" }), 400).errors).toEqual([{ path: "json.expiresAt", message: "an elevated grant needs an expiry" }]);
-    expect(expectProblem(await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 91 * DAY) }), 400).errors![0]!.message).toMatch(/at most 90 days/);
+    expect(expectProblem(await propose(support, { ...base, reason: "r" }), 400).errors).toEqual([
+      { path: "json.expiresAt", message: "an elevated grant needs an expiry" },
+    ]);
+    expect(
+      expectProblem(await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 91 * DAY) }), 400).errors![0]!
+        .message,
+    ).toMatch(/at most 90 days/);
     expect((await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 90 * DAY) })).status).toBe(201);
     expectProblem(await propose(support, { ...base, reason: "r", expiresAt: iso(T0 - 1) }), 400);
-    expectProblem(await propose(support, { ...base, feature: "sso", spec: { enabled: true, limit: 3 }, reason: "r", expiresAt: iso(T0 + DAY) }), 400);
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM grants WHERE customer_id = ?1").bind(customerId).first("n")).toBe(1);
+    expectProblem(
+      await propose(support, {
+        ...base,
+        feature: "sso",
+        spec: { enabled: true, limit: 3 },
+        reason: "r",
+        expiresAt: iso(T0 + DAY),
+      }),
+      400,
+    );
+    expect(
+      await env.DB.prepare("SELECT COUNT(*) AS n FROM grants WHERE customer_id = ?1").bind(customerId).first("n"),
+    ).toBe(1);
   });
 
   it("GRANT_MAX_LIFETIME_DAYS configures the maximum lifetime", async () => {
     const short = testWorker({ env: { ...env, GRANT_MAX_LIFETIME_DAYS: "7" } });
     const customerId = await freeCustomer();
-    const res = await short.call("POST", "/admin/v1/grants", { key: support, body: { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + 8 * DAY) } });
+    const res = await short.call("POST", "/admin/v1/grants", {
+      key: support,
+      body: { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + 8 * DAY) },
+    });
     expect(expectProblem(res, 400).errors![0]!.message).toMatch(/at most 7 days/);
   });
 
   it("an expired grant stops counting without anyone acting", async () => {
     const customerId = await freeCustomer();
     const expiresAt = T0 + 2 * DAY;
-    const { json } = await propose(support, { customerId, feature: "sso", spec: { enabled: true }, reason: "trial of sso", expiresAt: iso(expiresAt) });
+    const { json } = await propose(support, {
+      customerId,
+      feature: "sso",
+      spec: { enabled: true },
+      reason: "trial of sso",
+      expiresAt: iso(expiresAt),
+    });
     await decide(approverA, json.grant.id, "approve");
     w.clock.set(expiresAt - 1);
     expect(await check(customerId, "sso")).toMatchObject({ allowed: true });
@@ -167,9 +271,17 @@ describe("reason, expiry and lifetime", () => {
 
   it("a pending grant that expired, or became elevated since its proposal, cannot be approved as is", async () => {
     const customerId = await freeCustomer();
-    const late = await propose(support, { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY) });
+    const late = await propose(support, {
+      customerId,
+      feature: "sso",
+      spec: { enabled: true },
+      reason: "r",
+      expiresAt: iso(T0 + DAY),
+    });
     w.clock.set(T0 + 2 * DAY);
-    expect(expectProblem(await decide(approverA, late.json.grant.id, "approve"), 409).errors![0]!.path).toBe("json.expiresAt");
+    expect(expectProblem(await decide(approverA, late.json.grant.id, "approve"), 409).errors![0]!.path).toBe(
+      "json.expiresAt",
+    );
 
     w.clock.set(T0);
     const planId = uid("plan");
@@ -186,24 +298,48 @@ describe("reason, expiry and lifetime", () => {
 describe("reject and revoke", () => {
   it("a rejected grant never counts and cannot be approved later", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY) });
+    const { json } = await propose(support, {
+      customerId,
+      feature: "sso",
+      spec: { enabled: true },
+      reason: "r",
+      expiresAt: iso(T0 + DAY),
+    });
     const rejected = await decide(approverB, json.grant.id, "reject", "not in contract");
     expect(rejected.json.grant).toMatchObject({ status: "rejected", decidedBy: "operator:bob-approver" });
     expectProblem(await decide(approverA, json.grant.id, "approve"), 409);
     expect(await check(customerId, "sso")).toMatchObject({ allowed: false, reason: "not_entitled" });
-    expect((await auditOf("grant", json.grant.id)).at(-1)).toMatchObject({ action: "grant.reject", reason: "not in contract" });
+    expect((await auditOf("grant", json.grant.id)).at(-1)).toMatchObject({
+      action: "grant.reject",
+      reason: "not in contract",
+    });
   });
 
   it("revoking an active grant takes it away at once; only active grants are revoked", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY) });
+    const { json } = await propose(support, {
+      customerId,
+      feature: "sso",
+      spec: { enabled: true },
+      reason: "r",
+      expiresAt: iso(T0 + DAY),
+    });
     expectProblem(await decide(approverA, json.grant.id, "revoke"), 409);
-    expectProblem(await w.call("POST", `/admin/v1/grants/${json.grant.id}/approve`, { key: approverA, body: { reason: "ok", extra: 1 } }), 400);
+    expectProblem(
+      await w.call("POST", `/admin/v1/grants/${json.grant.id}/approve`, {
+        key: approverA,
+        body: { reason: "ok", extra: 1 },
+      }),
+      400,
+    );
     await decide(approverA, json.grant.id, "approve");
     expect((await check(customerId, "sso")).allowed).toBe(true);
     const revoked = await decide(approverB, json.grant.id, "revoke", "customer churned");
     expect(revoked.json.grant.status).toBe("revoked");
-    expect(await check(customerId, "sso")).toMatchObject({ allowed: false, snapshotVersion: revoked.json.snapshotVersion });
+    expect(await check(customerId, "sso")).toMatchObject({
+      allowed: false,
+      snapshotVersion: revoked.json.snapshotVersion,
+    });
     const list = await w.call("GET", `/admin/v1/grants?customerId=${customerId}&status=revoked`, { key: support });
     expect(list.json.items.map((g: { id: string }) => g.id)).toEqual([json.grant.id]);
   });

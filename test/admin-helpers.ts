@@ -18,11 +18,14 @@ export async function operatorToken(role: OperatorRole, sub = `op-${role}`, emai
 }
 
 import type { AuditDbRow as AuditRow } from "../src/routes/admin/audit";
+
 export type { AuditRow };
 
 /** Audit rows of one entity, oldest first, straight from D1. */
 export async function auditOf(entityType: string, entityId: string): Promise<AuditRow[]> {
-  const rows = await env.DB.prepare("SELECT * FROM audit_log WHERE entity_type = ?1 AND entity_id = ?2 ORDER BY id").bind(entityType, entityId).all<AuditRow>();
+  const rows = await env.DB.prepare("SELECT * FROM audit_log WHERE entity_type = ?1 AND entity_id = ?2 ORDER BY id")
+    .bind(entityType, entityId)
+    .all<AuditRow>();
   return rows.results;
 }
 
@@ -33,11 +36,21 @@ export function expectProblem(res: { status: number; headers: Headers; json: any
   expect(res.status).toBe(status);
   expect(res.headers.get("content-type")).toBe("application/problem+json");
   expect(res.json.status).toBe(status);
-  return res.json as { type: string; detail: string; errors?: { path: string; message: string }[]; [k: string]: unknown };
+  return res.json as {
+    type: string;
+    detail: string;
+    errors?: { path: string; message: string }[];
+    [k: string]: unknown;
+  };
 }
 
 /** Creates a plan through the admin API (bootstrap key) and returns its id. */
-export async function createPlan(w: TestWorker, id: string, entitlements: Record<string, unknown>, kind: "base" | "addon" = "base") {
+export async function createPlan(
+  w: TestWorker,
+  id: string,
+  entitlements: Record<string, unknown>,
+  kind: "base" | "addon" = "base",
+) {
   const res = await w.call("POST", "/admin/v1/plans", { key: BOOTSTRAP, body: { id, name: id, kind, entitlements } });
   if (res.status !== 201) throw new Error(`plan create failed: ${res.status} ${res.text}`);
   return res.json;

@@ -19,15 +19,24 @@ async function seedCustomers(plan: string, n: number): Promise<string[]> {
   const prefix = uid("rc");
   const out = Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(4, "0")}`);
   const stmts = out.flatMap((id) => [
-    env.DB.prepare("INSERT INTO customers (id, name, rev, created_at, updated_at) VALUES (?1, '', 1, ?2, ?2)").bind(id, T0),
-    env.DB.prepare("INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) VALUES (?1, ?2, ?3, 'active', ?4, ?4, ?4)").bind(`sub-${id}`, id, plan, T0),
+    env.DB.prepare("INSERT INTO customers (id, name, rev, created_at, updated_at) VALUES (?1, '', 1, ?2, ?2)").bind(
+      id,
+      T0,
+    ),
+    env.DB.prepare(
+      "INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) VALUES (?1, ?2, ?3, 'active', ?4, ?4, ?4)",
+    ).bind(`sub-${id}`, id, plan, T0),
   ]);
   await env.DB.batch(stmts);
   return out;
 }
 
 const newestVersionOf = async (id: string) =>
-  (await env.DB.prepare("SELECT c.rev + m.value AS v FROM customers c, meta m WHERE c.id = ?1 AND m.key = 'catalog_rev'").bind(id).first<{ v: number }>())!.v;
+  (await env.DB.prepare(
+    "SELECT c.rev + m.value AS v FROM customers c, meta m WHERE c.id = ?1 AND m.key = 'catalog_rev'",
+  )
+    .bind(id)
+    .first<{ v: number }>())!.v;
 
 beforeAll(async () => {
   await loadTestCatalog(w);
@@ -45,13 +54,26 @@ describe("recompile jobs", () => {
     const put = await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso`, { key: BOOTSTRAP, body: true });
     expect(put.status).toBe(200);
     const job = put.json.job;
-    expect(job).toMatchObject({ kind: "recompile", params: { scope: "plan", planId }, status: "running", done: BATCH, total: N });
+    expect(job).toMatchObject({
+      kind: "recompile",
+      params: { scope: "plan", planId },
+      status: "running",
+      done: BATCH,
+      total: N,
+    });
     const floor = await newestVersionOf(ids[0]!); // the version every customer of the plan must reach
 
     // Progress is readable, and /continue moves it by exactly one batch.
     const admin = await operatorToken("admin");
-    expect((await w.call("GET", `/admin/v1/jobs/${job.id}`, { key: admin })).json).toMatchObject({ done: BATCH, total: N, status: "running" });
-    expect((await w.call("POST", `/admin/v1/jobs/${job.id}/continue`, { key: admin })).json).toMatchObject({ done: 2 * BATCH, status: "running" });
+    expect((await w.call("GET", `/admin/v1/jobs/${job.id}`, { key: admin })).json).toMatchObject({
+      done: BATCH,
+      total: N,
+      status: "running",
+    });
+    expect((await w.call("POST", `/admin/v1/jobs/${job.id}/continue`, { key: admin })).json).toMatchObject({
+      done: 2 * BATCH,
+      status: "running",
+    });
 
     // The first 80 customers (id order) are new; the rest are not compiled yet.
     expect((await kvSnapshot(ids[2 * BATCH - 1]!)).features.sso.sources[0].spec.enabled).toBe(true);
@@ -71,23 +93,36 @@ describe("recompile jobs", () => {
       expect(snap.features.sso.sources[0]).toMatchObject({ kind: "plan", id: planId, spec: { enabled: true } });
     }
     // The history has the new version too (GET .../entitlements?at= relies on it).
-    const history = await env.DB.prepare("SELECT COUNT(*) AS n FROM snapshot_history WHERE customer_id IN (SELECT value FROM json_each(?1)) AND version >= ?2").bind(JSON.stringify(ids), floor).first<{ n: number }>();
+    const history = await env.DB.prepare(
+      "SELECT COUNT(*) AS n FROM snapshot_history WHERE customer_id IN (SELECT value FROM json_each(?1)) AND version >= ?2",
+    )
+      .bind(JSON.stringify(ids), floor)
+      .first<{ n: number }>();
     expect(history!.n).toBe(N);
     expect(await kvSnapshot(bystander)).toEqual(bystanderBefore);
     // A done job stays done.
-    expect((await w.call("POST", `/admin/v1/jobs/${job.id}/continue`, { key: admin })).json).toMatchObject({ status: "done", done: N });
+    expect((await w.call("POST", `/admin/v1/jobs/${job.id}/continue`, { key: admin })).json).toMatchObject({
+      status: "done",
+      done: N,
+    });
   });
 
   it("a plan nobody is on finishes at once; an unknown job is a 404 problem", async () => {
     const empty = uid("plan");
-    const res = await w.call("POST", "/admin/v1/plans", { key: BOOTSTRAP, body: { id: empty, name: "Empty", entitlements: {} } });
+    const res = await w.call("POST", "/admin/v1/plans", {
+      key: BOOTSTRAP,
+      body: { id: empty, name: "Empty", entitlements: {} },
+    });
     expect(res.json.job).toMatchObject({ status: "done", done: 0, total: 0 });
     expectProblem(await w.call("GET", "/admin/v1/jobs/job_nope", { key: BOOTSTRAP }), 404);
     expectProblem(await w.call("POST", "/admin/v1/jobs/job_nope/continue", { key: BOOTSTRAP }), 404);
   });
 
   it("the catalog file (PUT /catalog) starts a job over every customer and answers after one batch", async () => {
-    const res = await w.call("PUT", "/admin/v1/catalog", { key: BOOTSTRAP, body: (await import("./fixtures/catalog")).testCatalog });
+    const res = await w.call("PUT", "/admin/v1/catalog", {
+      key: BOOTSTRAP,
+      body: (await import("./fixtures/catalog")).testCatalog,
+    });
     expect(res.status).toBe(200);
     const customers = (await env.DB.prepare("SELECT COUNT(*) AS n FROM customers").first<{ n: number }>())!.n;
     expect(res.json.job).toMatchObject({ params: { scope: "all" }, status: "running", done: BATCH });
@@ -116,7 +151,13 @@ describe("recompile jobs", () => {
 
 describe("recompile jobs when KV fails", () => {
   it("the write still commits and answers with its job; a later run finishes it", async () => {
-    const broken = { ...env.SNAPSHOTS, put: async () => { throw new Error("KV unavailable"); }, get: env.SNAPSHOTS.get.bind(env.SNAPSHOTS) } as unknown as KVNamespace;
+    const broken = {
+      ...env.SNAPSHOTS,
+      put: async () => {
+        throw new Error("KV unavailable");
+      },
+      get: env.SNAPSHOTS.get.bind(env.SNAPSHOTS),
+    } as unknown as KVNamespace;
     const failing = testWorker({ env: { ...env, SNAPSHOTS: broken, RECOMPILE_BATCH_SIZE: String(BATCH) } });
     const plan = uid("plan");
     await createPlan(w, plan, { sso: false });
@@ -124,7 +165,11 @@ describe("recompile jobs when KV fails", () => {
     const res = await failing.call("PUT", `/admin/v1/plans/${plan}/entitlements/sso`, { key: BOOTSTRAP, body: true });
     expect(res.status).toBe(200);
     expect(res.json.job).toMatchObject({ status: "running", done: 0, total: 5 });
-    expect(await env.DB.prepare("SELECT spec FROM plan_entitlements WHERE plan_id = ?1 AND feature_key = 'sso'").bind(plan).first("spec")).toBe('{"enabled":true}');
+    expect(
+      await env.DB.prepare("SELECT spec FROM plan_entitlements WHERE plan_id = ?1 AND feature_key = 'sso'")
+        .bind(plan)
+        .first("spec"),
+    ).toBe('{"enabled":true}');
     const done = await w.call("POST", `/admin/v1/jobs/${res.json.job.id}/continue`, { key: BOOTSTRAP });
     expect(done.json).toMatchObject({ status: "done", done: 5 });
     for (const id of few) expect((await kvSnapshot(id)).features.sso.sources[0].spec.enabled).toBe(true);

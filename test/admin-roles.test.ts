@@ -17,7 +17,10 @@ beforeAll(async () => {
   await loadTestCatalog(w);
   for (const role of OPERATOR_ROLES) tokens[role] = await operatorToken(role, `op-roles-${role}`);
   customerId = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] })).id;
-  const grant = await w.call("POST", "/admin/v1/grants", { key: tokens.support, body: { customerId, feature: "theme", spec: { value: "x" }, reason: "r", expiresAt: "2026-03-20T00:00:00Z" } });
+  const grant = await w.call("POST", "/admin/v1/grants", {
+    key: tokens.support,
+    body: { customerId, feature: "theme", spec: { value: "x" }, reason: "r", expiresAt: "2026-03-20T00:00:00Z" },
+  });
   grantId = grant.json.grant.id;
   await createKey(w, ["check"]);
   keyId = (await w.call("GET", "/admin/v1/api-keys?limit=1", { key: BOOTSTRAP })).json.items[0].id;
@@ -46,7 +49,12 @@ const cases: Case[] = [
   ["GET", () => "/admin/v1/jobs", "viewer"],
   ["GET", () => `/admin/v1/jobs/${jobId}`, "viewer"],
   // support: propose grants
-  ["POST", () => "/admin/v1/grants", "support", () => ({ customerId, feature: "theme", spec: { value: "y" }, reason: "r", expiresAt: "2026-03-20T00:00:00Z" })],
+  [
+    "POST",
+    () => "/admin/v1/grants",
+    "support",
+    () => ({ customerId, feature: "theme", spec: { value: "y" }, reason: "r", expiresAt: "2026-03-20T00:00:00Z" }),
+  ],
   // approver: decide grants, change customers (and their subscriptions: see subscriptions.test.ts)
   ["POST", () => `/admin/v1/grants/grant_missing/approve`, "approver"],
   ["POST", () => `/admin/v1/grants/grant_missing/reject`, "approver"],
@@ -104,7 +112,9 @@ describe("admin roles", () => {
     const forged = tokens.admin.slice(0, -4) + (tokens.admin.endsWith("AAAA") ? "BBBB" : "AAAA");
     expectProblem(await w.call("GET", "/admin/v1/features", { key: forged }), 401);
     // Cloudflare Access sends the token in its own header.
-    expect((await w.call("GET", "/admin/v1/features", { headers: { "Cf-Access-Jwt-Assertion": tokens.viewer } })).status).toBe(200);
+    expect(
+      (await w.call("GET", "/admin/v1/features", { headers: { "Cf-Access-Jwt-Assertion": tokens.viewer } })).status,
+    ).toBe(200);
   });
 
   it("an admin-scoped API key acts as admin (automation)", async () => {

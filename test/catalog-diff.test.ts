@@ -2,9 +2,9 @@
 import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { formatDiff, destructiveRefusal } from "../scripts/lib/catalog-report.mjs";
+import { destructiveRefusal, formatDiff } from "../scripts/lib/catalog-report.mjs";
 import { compareSpecs } from "../src/domain/catalog-diff";
-import { BOOTSTRAP, createCustomer, createKey, DAY, iso, T0, testWorker, uid } from "./helpers";
+import { BOOTSTRAP, createCustomer, createKey, DAY, iso, T0, testWorker } from "./helpers";
 
 const w = testWorker();
 // Names unique to this run: the diff compares against everything in D1.
@@ -24,7 +24,12 @@ const base = () => ({
   plans: {
     [p.basic]: {
       name: "Basic",
-      entitlements: { [f.sso]: true, [f.calls]: { limit: 1000, reset: "month" }, [f.size]: 10, [f.geo]: { enabled: true, regions: { allow: [group] } } },
+      entitlements: {
+        [f.sso]: true,
+        [f.calls]: { limit: 1000, reset: "month" },
+        [f.size]: 10,
+        [f.geo]: { enabled: true, regions: { allow: [group] } },
+      },
     },
     [p.addon]: { name: "Add-on", kind: "addon", entitlements: { [f.sso]: true } },
     [p.empty]: { name: "Nobody's plan", entitlements: { [f.sso]: true } },
@@ -38,7 +43,10 @@ beforeAll(async () => {
   const res = await w.call("PUT", "/admin/v1/catalog", { key: BOOTSTRAP, body: base() });
   expect(res.status).toBe(200);
   await createCustomer(w, { id: customers.a, subscriptions: [{ planId: p.basic }] });
-  await createCustomer(w, { id: customers.b, subscriptions: [{ planId: p.basic, status: "trialing", trialEnd: iso(T0 + 14 * DAY) }] });
+  await createCustomer(w, {
+    id: customers.b,
+    subscriptions: [{ planId: p.basic, status: "trialing", trialEnd: iso(T0 + 14 * DAY) }],
+  });
   await createCustomer(w, { id: customers.c, subscriptions: [{ planId: p.basic }, { planId: p.addon }] });
   // A canceled subscription gives nothing: its customer is outside the blast radius.
   await createCustomer(w, { id: customers.gone, subscriptions: [{ planId: p.basic, status: "canceled" }] });
@@ -70,14 +78,28 @@ describe("POST /admin/v1/catalog/diff", () => {
     const res = await diff(destructiveEdit());
     expect(res.status).toBe(200);
     expect(res.json.destructive).toBe(true);
-    const impact = (feature: string, effect: string) => res.json.impact.find((i: { feature: string; effect: string }) => i.feature === feature && i.effect === effect);
+    const impact = (feature: string, effect: string) =>
+      res.json.impact.find((i: { feature: string; effect: string }) => i.feature === feature && i.effect === effect);
     // Live subscriptions only (active, trialing): the canceled customer is not counted.
-    expect(impact(f.sso, "loss")).toMatchObject({ plans: [p.basic, p.empty], customers: 3, examples: [customers.a, customers.b, customers.c].sort(), destructive: true });
+    expect(impact(f.sso, "loss")).toMatchObject({
+      plans: [p.basic, p.empty],
+      customers: 3,
+      examples: [customers.a, customers.b, customers.c].sort(),
+      destructive: true,
+    });
     expect(impact(f.sso, "loss").details).toEqual([`${p.basic}: removed (enabled)`, `${p.empty}: removed (enabled)`]);
-    expect(impact(f.calls, "loss")).toMatchObject({ customers: 3, details: [`${p.basic}: limit 1000 -> 500`], destructive: true });
+    expect(impact(f.calls, "loss")).toMatchObject({
+      customers: 3,
+      details: [`${p.basic}: limit 1000 -> 500`],
+      destructive: true,
+    });
     // A region group losing a country narrows every allow-list that names it.
     expect(impact(f.geo, "loss")).toMatchObject({ customers: 3, details: [`${p.basic}: countries allowed -FR`] });
-    expect(impact(f.size, "change")).toMatchObject({ customers: 3, details: [`${p.basic}: value 10 -> 20`], destructive: false });
+    expect(impact(f.size, "change")).toMatchObject({
+      customers: 3,
+      details: [`${p.basic}: value 10 -> 20`],
+      destructive: false,
+    });
     const change = (id: string) => res.json.changes.find((c: { id: string }) => c.id === id);
     expect(change(`${p.empty}/${f.sso}`)).toMatchObject({ op: "removed", effect: "loss", customers: 0, examples: [] });
     expect(change(group)).toMatchObject({ kind: "regionGroup", op: "changed", details: [`${group} -FR`] });
@@ -92,7 +114,12 @@ describe("POST /admin/v1/catalog/diff", () => {
     const res = await diff(cat);
     expect(res.json.destructive).toBe(false);
     expect(res.json.impact).toEqual([
-      expect.objectContaining({ feature: f.calls, effect: "gain", customers: 3, details: [`${p.basic}: limit 1000 -> unlimited`] }),
+      expect.objectContaining({
+        feature: f.calls,
+        effect: "gain",
+        customers: 3,
+        details: [`${p.basic}: limit 1000 -> unlimited`],
+      }),
       expect.objectContaining({ feature: f.fresh, effect: "gain", customers: 1, examples: [customers.c] }),
     ]);
     expect(res.json.changes).toContainEqual(expect.objectContaining({ kind: "feature", op: "added", id: f.fresh }));
@@ -108,7 +135,13 @@ describe("POST /admin/v1/catalog/diff", () => {
     retyped.plans[p.basic]!.entitlements[f.size] = { limit: 10 } as never;
     const res = await diff(retyped);
     expect(res.json.destructive).toBe(true);
-    expect(res.json.impact).toContainEqual(expect.objectContaining({ feature: f.size, effect: "loss", details: expect.arrayContaining(["type \"config\" -> \"metered\""]) }));
+    expect(res.json.impact).toContainEqual(
+      expect.objectContaining({
+        feature: f.size,
+        effect: "loss",
+        details: expect.arrayContaining(['type "config" -> "metered"']),
+      }),
+    );
   });
 
   it("changes nothing: no catalog write, no audit record, no new catalog revision", async () => {
@@ -135,9 +168,14 @@ describe("POST /admin/v1/catalog/diff", () => {
     expect(checkOnly.status).toBe(403);
     expect(checkOnly.headers.get("content-type")).toBe("application/problem+json");
     expect((await w.call("POST", "/admin/v1/catalog/diff", { body: base() })).status).toBe(401);
-    const bad = await diff({ features: { x: { type: "nope" } }, plans: { q: { name: "Q", entitlements: { y: true } } } });
+    const bad = await diff({
+      features: { x: { type: "nope" } },
+      plans: { q: { name: "Q", entitlements: { y: true } } },
+    });
     expect(bad.status).toBe(400);
-    expect(bad.json.errors.map((e: { path: string }) => e.path)).toEqual(expect.arrayContaining(["json.features.x.type"]));
+    expect(bad.json.errors.map((e: { path: string }) => e.path)).toEqual(
+      expect.arrayContaining(["json.features.x.type"]),
+    );
   });
 });
 
@@ -155,14 +193,20 @@ describe("scripts/catalog.mjs output", () => {
 
 describe("compareSpecs (what a holder of the entitlement gains or loses)", () => {
   const groups = { EU: ["DE", "FR"] };
-  const effects = (b: object, a: object, type = "metered", after = groups) => compareSpecs({ enabled: true, ...b }, { enabled: true, ...a }, type, groups, after);
+  const effects = (b: object, a: object, type = "metered", after = groups) =>
+    compareSpecs({ enabled: true, ...b }, { enabled: true, ...a }, type, groups, after);
 
   it("limits and overage: lower or capped is a loss, higher or unlimited a gain, reset and anchor a change", () => {
     expect(effects({ limit: 100 }, { limit: null })).toEqual([{ effect: "gain", detail: "limit 100 -> unlimited" }]);
     expect(effects({ limit: null }, { limit: 100 })).toEqual([{ effect: "loss", detail: "limit unlimited -> 100" }]);
     expect(effects({ overage: "allow" }, {})).toEqual([{ effect: "loss", detail: "overage allow -> block" }]);
-    expect(effects({ overage: "allow" }, { overage: "allow", overageCap: 5 })).toEqual([{ effect: "loss", detail: "overageCap unlimited -> 5" }]);
-    expect(effects({ reset: "month" }, { reset: "day", anchor: "billing" }).map((e) => e.effect)).toEqual(["change", "change"]);
+    expect(effects({ overage: "allow" }, { overage: "allow", overageCap: 5 })).toEqual([
+      { effect: "loss", detail: "overageCap unlimited -> 5" },
+    ]);
+    expect(effects({ reset: "month" }, { reset: "day", anchor: "billing" }).map((e) => e.effect)).toEqual([
+      "change",
+      "change",
+    ]);
     // Defaults are meaning, not text: reset "month" is what an unset reset means.
     expect(effects({}, { reset: "month", anchor: "calendar" })).toEqual([]);
   });
@@ -173,15 +217,23 @@ describe("compareSpecs (what a holder of the entitlement gains or loses)", () =>
       { effect: "loss", detail: "roles -owner" },
       { effect: "gain", detail: "roles +billing" },
     ]);
-    expect(effects({ regions: { allow: ["EU"] } }, { regions: { allow: ["EU", "CH"] } }, "boolean")).toEqual([{ effect: "gain", detail: "countries allowed +CH" }]);
-    expect(effects({ regions: { deny: ["CN"] } }, { regions: { deny: ["CN", "EU"] } }, "boolean")).toEqual([{ effect: "loss", detail: "countries denied +DE,FR" }]);
+    expect(effects({ regions: { allow: ["EU"] } }, { regions: { allow: ["EU", "CH"] } }, "boolean")).toEqual([
+      { effect: "gain", detail: "countries allowed +CH" },
+    ]);
+    expect(effects({ regions: { deny: ["CN"] } }, { regions: { deny: ["CN", "EU"] } }, "boolean")).toEqual([
+      { effect: "loss", detail: "countries denied +DE,FR" },
+    ]);
     // The same spec text, but the region group it names lost a country.
-    expect(effects({ regions: { allow: ["EU"] } }, { regions: { allow: ["EU"] } }, "boolean", { EU: ["DE"] })).toEqual([{ effect: "loss", detail: "countries allowed -FR" }]);
+    expect(effects({ regions: { allow: ["EU"] } }, { regions: { allow: ["EU"] } }, "boolean", { EU: ["DE"] })).toEqual([
+      { effect: "loss", detail: "countries allowed -FR" },
+    ]);
   });
 
   it("config values and enabling", () => {
     expect(effects({ value: 10 }, { value: 100 }, "config")).toEqual([{ effect: "change", detail: "value 10 -> 100" }]);
     expect(effects({ value: { a: 1, b: 2 } }, { value: { b: 2, a: 1 } }, "config")).toEqual([]);
-    expect(compareSpecs({ enabled: false }, { enabled: true }, "boolean", {}, {})).toEqual([{ effect: "gain", detail: "enabled" }]);
+    expect(compareSpecs({ enabled: false }, { enabled: true }, "boolean", {}, {})).toEqual([
+      { effect: "gain", detail: "enabled" },
+    ]);
   });
 });

@@ -17,7 +17,15 @@ describe("POST /v1/check", () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
     const res = await check({ customerId: c.id, feature: "sso", role: "admin" });
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ allowed: true, reason: "ok", customerId: c.id, feature: "sso", type: "boolean", snapshotVersion: c.snapshotVersion, evaluatedAt: iso(T0) });
+    expect(res.json).toMatchObject({
+      allowed: true,
+      reason: "ok",
+      customerId: c.id,
+      feature: "sso",
+      type: "boolean",
+      snapshotVersion: c.snapshotVersion,
+      evaluatedAt: iso(T0),
+    });
     expect(res.json.snapshotAgeMs).toBe(0);
   });
 
@@ -34,15 +42,30 @@ describe("POST /v1/check", () => {
 
   it("denies a feature the plan does not grant (not_entitled)", async () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
-    expect((await check({ customerId: c.id, feature: "sso", role: "admin" })).json).toMatchObject({ allowed: false, reason: "not_entitled" });
+    expect((await check({ customerId: c.id, feature: "sso", role: "admin" })).json).toMatchObject({
+      allowed: false,
+      reason: "not_entitled",
+    });
   });
 
   it("returns config values, and add-ons add to the base plan", async () => {
-    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }, { planId: "sso-addon" }, { planId: "extra-calls" }] });
-    expect((await check({ customerId: c.id, feature: "max_file_size_mb" })).json).toMatchObject({ allowed: true, type: "config", value: 10 });
+    const c = await createCustomer(w, {
+      id: uid(),
+      subscriptions: [{ planId: "free" }, { planId: "sso-addon" }, { planId: "extra-calls" }],
+    });
+    expect((await check({ customerId: c.id, feature: "max_file_size_mb" })).json).toMatchObject({
+      allowed: true,
+      type: "config",
+      value: 10,
+    });
     expect((await check({ customerId: c.id, feature: "sso" })).json).toMatchObject({ allowed: true, reason: "ok" });
     const calls = await check({ customerId: c.id, feature: "api_calls" });
-    expect(calls.json).toMatchObject({ allowed: true, type: "metered", limit: 600, resetsAt: "2026-04-01T00:00:00.000Z" });
+    expect(calls.json).toMatchObject({
+      allowed: true,
+      type: "metered",
+      limit: 600,
+      resetsAt: "2026-04-01T00:00:00.000Z",
+    });
   });
 
   it("enforces roles (role_denied) and geo rules from the body or the edge (region_blocked)", async () => {
@@ -50,16 +73,29 @@ describe("POST /v1/check", () => {
     expect((await check({ customerId: c.id, feature: "sso", role: "viewer" })).json.reason).toBe("role_denied");
     expect((await check({ customerId: c.id, feature: "sso" })).json.reason).toBe("role_denied");
     // allow-list through a region group
-    expect((await check({ customerId: c.id, feature: "eu_hosting", country: "de" })).json).toMatchObject({ allowed: true, reason: "ok" });
-    expect((await check({ customerId: c.id, feature: "eu_hosting", country: "US" })).json.reason).toBe("region_blocked");
+    expect((await check({ customerId: c.id, feature: "eu_hosting", country: "de" })).json).toMatchObject({
+      allowed: true,
+      reason: "ok",
+    });
+    expect((await check({ customerId: c.id, feature: "eu_hosting", country: "US" })).json.reason).toBe(
+      "region_blocked",
+    );
     // no country at all: an allow-list cannot be satisfied
     expect((await check({ customerId: c.id, feature: "eu_hosting" })).json.reason).toBe("region_blocked");
     // the edge's request.cf.country is used when the body has none; the body wins when present
-    expect((await check({ customerId: c.id, feature: "eu_hosting" }, { cf: { country: "FR" } })).json.allowed).toBe(true);
-    expect((await check({ customerId: c.id, feature: "eu_hosting", country: "US" }, { cf: { country: "FR" } })).json.allowed).toBe(false);
+    expect((await check({ customerId: c.id, feature: "eu_hosting" }, { cf: { country: "FR" } })).json.allowed).toBe(
+      true,
+    );
+    expect(
+      (await check({ customerId: c.id, feature: "eu_hosting", country: "US" }, { cf: { country: "FR" } })).json.allowed,
+    ).toBe(false);
     // deny-list through a group and a single country
-    expect((await check({ customerId: c.id, feature: "beta_ai" }, { cf: { country: "KP" } })).json.reason).toBe("region_blocked");
-    expect((await check({ customerId: c.id, feature: "beta_ai" }, { cf: { country: "CN" } })).json.reason).toBe("region_blocked");
+    expect((await check({ customerId: c.id, feature: "beta_ai" }, { cf: { country: "KP" } })).json.reason).toBe(
+      "region_blocked",
+    );
+    expect((await check({ customerId: c.id, feature: "beta_ai" }, { cf: { country: "CN" } })).json.reason).toBe(
+      "region_blocked",
+    );
     expect((await check({ customerId: c.id, feature: "beta_ai" }, { cf: { country: "BR" } })).json.allowed).toBe(true);
   });
 
@@ -74,29 +110,45 @@ describe("POST /v1/check", () => {
 describe("time windows (injected clock)", () => {
   it("trial: allowed until trialEnd, then trial_expired, and expiresAt says when", async () => {
     const trialEnd = T0 + 3 * DAY;
-    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }] });
+    const c = await createCustomer(w, {
+      id: uid(),
+      subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }],
+    });
     const before = await check({ customerId: c.id, feature: "audit_export" });
     expect(before.json).toMatchObject({ allowed: true, expiresAt: iso(trialEnd) });
     w.clock.set(trialEnd - 1);
     expect((await check({ customerId: c.id, feature: "audit_export" })).json.allowed).toBe(true);
     w.clock.set(trialEnd);
-    expect((await check({ customerId: c.id, feature: "audit_export" })).json).toMatchObject({ allowed: false, reason: "trial_expired" });
+    expect((await check({ customerId: c.id, feature: "audit_export" })).json).toMatchObject({
+      allowed: false,
+      reason: "trial_expired",
+    });
     w.clock.set(T0);
   });
 
   it("canceled and past-due-beyond-grace subscriptions are subscription_inactive", async () => {
     const canceled = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", status: "canceled" }] });
-    expect((await check({ customerId: canceled.id, feature: "audit_export" })).json.reason).toBe("subscription_inactive");
-    const pastDue = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", status: "past_due", graceUntil: iso(T0 + DAY) }] });
+    expect((await check({ customerId: canceled.id, feature: "audit_export" })).json.reason).toBe(
+      "subscription_inactive",
+    );
+    const pastDue = await createCustomer(w, {
+      id: uid(),
+      subscriptions: [{ planId: "pro", status: "past_due", graceUntil: iso(T0 + DAY) }],
+    });
     expect((await check({ customerId: pastDue.id, feature: "audit_export" })).json.allowed).toBe(true);
     w.clock.set(T0 + DAY);
-    expect((await check({ customerId: pastDue.id, feature: "audit_export" })).json.reason).toBe("subscription_inactive");
+    expect((await check({ customerId: pastDue.id, feature: "audit_export" })).json.reason).toBe(
+      "subscription_inactive",
+    );
     w.clock.set(T0);
   });
 
   it("a scheduled cancellation ends access at cancelAt", async () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", cancelAt: iso(T0 + 2 * DAY) }] });
-    expect((await check({ customerId: c.id, feature: "audit_export" })).json).toMatchObject({ allowed: true, expiresAt: iso(T0 + 2 * DAY) });
+    expect((await check({ customerId: c.id, feature: "audit_export" })).json).toMatchObject({
+      allowed: true,
+      expiresAt: iso(T0 + 2 * DAY),
+    });
     w.clock.set(T0 + 2 * DAY);
     expect((await check({ customerId: c.id, feature: "audit_export" })).json.reason).toBe("subscription_inactive");
     w.clock.set(T0);
@@ -110,7 +162,7 @@ describe("auth", () => {
     expect(none.headers.get("content-type")).toBe("application/problem+json");
     expect(none.headers.get("www-authenticate")).toMatch(/Bearer/);
     expect(none.json).toMatchObject({ type: "urn:tollgate:problem:unauthorized", status: 401 });
-    const bad = await check({ customerId: "x", feature: "sso" }, { key: "tg_" + "A".repeat(43) });
+    const bad = await check({ customerId: "x", feature: "sso" }, { key: `tg_${"A".repeat(43)}` });
     expect(bad.status).toBe(401);
     const malformed = await check({ customerId: "x", feature: "sso" }, { key: "hunter2" });
     expect(malformed.status).toBe(401);
@@ -136,13 +188,18 @@ describe("auth", () => {
     const rows = await env.DB.prepare("SELECT * FROM api_keys").all();
     const dump = JSON.stringify(rows.results);
     expect(dump).not.toContain(k);
-    const digest = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(k)))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const digest = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(k)))]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
     expect(dump).toContain(digest);
   });
 
   it("the bootstrap key works and any other long string does not", async () => {
     expect(BOOTSTRAP.length).toBeGreaterThanOrEqual(32);
-    const res = await w.call("POST", "/v1/check", { key: BOOTSTRAP.slice(0, -1) + "x", body: { customerId: "x", feature: "sso" } });
+    const res = await w.call("POST", "/v1/check", {
+      key: `${BOOTSTRAP.slice(0, -1)}x`,
+      body: { customerId: "x", feature: "sso" },
+    });
     expect(res.status).toBe(401);
   });
 });

@@ -4,7 +4,12 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TollgateClient, TollgateError, type Decision as ClientDecision, type TollgateClientOptions } from "../src/client";
+import {
+  type Decision as ClientDecision,
+  TollgateClient,
+  type TollgateClientOptions,
+  TollgateError,
+} from "../src/client";
 import type { Decision as ServerDecision } from "../src/decide";
 import { createCustomer, createKey, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
 
@@ -28,17 +33,33 @@ function harness(faults: Fault[] = [], opts: Partial<TollgateClientOptions> = {}
   const sleeps: number[] = [];
   const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     const req = new Request(input, init);
-    requests.push({ method: req.method, path: new URL(req.url).pathname + new URL(req.url).search, body: init?.body ? JSON.parse(String(init.body)) : undefined });
+    requests.push({
+      method: req.method,
+      path: new URL(req.url).pathname + new URL(req.url).search,
+      body: init?.body ? JSON.parse(String(init.body)) : undefined,
+    });
     const fault = faults.shift();
     if (fault === "network") throw new TypeError("fetch failed");
-    if (fault && fault !== "lost-response") return new Response(JSON.stringify({ type: "urn:test", status: fault.status, detail: "injected" }), { status: fault.status, headers: fault.retryAfter ? { "Retry-After": fault.retryAfter } : {} });
+    if (fault && fault !== "lost-response")
+      return new Response(JSON.stringify({ type: "urn:test", status: fault.status, detail: "injected" }), {
+        status: fault.status,
+        headers: fault.retryAfter ? { "Retry-After": fault.retryAfter } : {},
+      });
     const ctx = createExecutionContext();
     const res = await w.worker.fetch(req, env, ctx);
     await waitOnExecutionContext(ctx);
     if (fault === "lost-response") throw new TypeError("connection reset"); // the server did the work; the answer is lost
     return res;
   };
-  const client = new TollgateClient({ baseUrl: "https://tollgate.test/", apiKey: key, fetch, now: () => w.clock.now(), sleep: async (ms) => void sleeps.push(ms), random: () => 0.5, ...opts });
+  const client = new TollgateClient({
+    baseUrl: "https://tollgate.test/",
+    apiKey: key,
+    fetch,
+    now: () => w.clock.now(),
+    sleep: async (ms) => void sleeps.push(ms),
+    random: () => 0.5,
+    ...opts,
+  });
   return { client, requests, sleeps };
 }
 
@@ -66,14 +87,20 @@ describe("check cache", () => {
 
   it("expires at min(expiresAt, evaluatedAt + cacheMaxTtlMs)", async () => {
     const trialEnd = T0 + 10_000;
-    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }] });
+    const c = await createCustomer(w, {
+      id: uid(),
+      subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }],
+    });
     const { client, requests } = harness([], { cacheMaxTtlMs: 30_000 });
     expect((await client.check({ customerId: c.id, feature: "audit_export" })).allowed).toBe(true);
     w.clock.set(trialEnd - 1);
     expect((await client.check({ customerId: c.id, feature: "audit_export" })).allowed).toBe(true);
     expect(requests).toHaveLength(1);
     w.clock.set(trialEnd);
-    expect(await client.check({ customerId: c.id, feature: "audit_export" })).toMatchObject({ allowed: false, reason: "trial_expired" });
+    expect(await client.check({ customerId: c.id, feature: "audit_export" })).toMatchObject({
+      allowed: false,
+      reason: "trial_expired",
+    });
     expect(requests).toHaveLength(2);
     // Without an expiry, the max TTL bounds it.
     await client.check({ customerId: c.id, feature: "max_file_size_mb" });
@@ -103,8 +130,15 @@ describe("check cache", () => {
     const all = await client.entitlements(c.id, { role: "admin", country: "FR" });
     expect(requests[0]!.path).toBe(`/v1/entitlements/${c.id}?role=admin&country=FR`);
     expect(all.features.sso).toMatchObject({ allowed: true });
-    expect(await client.check({ customerId: c.id, feature: "sso", role: "admin", country: "fr" })).toMatchObject({ allowed: true, customerId: c.id, feature: "sso", snapshotVersion: c.snapshotVersion });
-    expect(await client.check({ customerId: c.id, feature: "theme", role: "admin", country: "FR" })).toMatchObject({ value: { name: "pro", dark: true } });
+    expect(await client.check({ customerId: c.id, feature: "sso", role: "admin", country: "fr" })).toMatchObject({
+      allowed: true,
+      customerId: c.id,
+      feature: "sso",
+      snapshotVersion: c.snapshotVersion,
+    });
+    expect(await client.check({ customerId: c.id, feature: "theme", role: "admin", country: "FR" })).toMatchObject({
+      value: { name: "pro", dark: true },
+    });
     expect(requests).toHaveLength(1);
     await client.check({ customerId: c.id, feature: "api_calls", role: "admin", country: "FR" }); // metered: asked
     expect(requests).toHaveLength(2);
@@ -138,13 +172,20 @@ describe("retries", () => {
   it("does not retry client errors, and stops after the configured retries", async () => {
     const { client, requests } = harness();
     const err = await client.check({ customerId: "has space", feature: "sso" }).catch((e) => e);
-    expect(err).toMatchObject({ name: "TollgateError", status: 400, problem: { type: "urn:tollgate:problem:validation" } });
+    expect(err).toMatchObject({
+      name: "TollgateError",
+      status: 400,
+      problem: { type: "urn:tollgate:problem:validation" },
+    });
     expect(requests).toHaveLength(1);
     const down = harness([{ status: 502 }, { status: 502 }, { status: 502 }], { retries: 2 });
     await expect(down.client.check({ customerId: "x", feature: "sso" })).rejects.toMatchObject({ status: 502 });
     expect(down.requests).toHaveLength(3);
     const offline = harness(["network", "network"], { retries: 1 });
-    await expect(offline.client.check({ customerId: "x", feature: "sso" })).rejects.toMatchObject({ status: 0, message: "Tollgate could not be reached" });
+    await expect(offline.client.check({ customerId: "x", feature: "sso" })).rejects.toMatchObject({
+      status: 0,
+      message: "Tollgate could not be reached",
+    });
   });
 });
 
@@ -166,9 +207,17 @@ describe("usage and tokens against the running worker", () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
     const { client, requests } = harness();
     const k = uid("idem");
-    expect(await client.consume({ customerId: c.id, feature: "api_calls", amount: 60, idempotencyKey: k })).toMatchObject({ allowed: true, used: 60, idempotencyKey: k });
-    expect(await client.consume({ customerId: c.id, feature: "api_calls", amount: 60, idempotencyKey: k })).toMatchObject({ used: 60, replayed: true });
-    expect(await client.consume({ customerId: c.id, feature: "api_calls", amount: 60 })).toMatchObject({ allowed: false, reason: "limit_reached", used: 60 });
+    expect(
+      await client.consume({ customerId: c.id, feature: "api_calls", amount: 60, idempotencyKey: k }),
+    ).toMatchObject({ allowed: true, used: 60, idempotencyKey: k });
+    expect(
+      await client.consume({ customerId: c.id, feature: "api_calls", amount: 60, idempotencyKey: k }),
+    ).toMatchObject({ used: 60, replayed: true });
+    expect(await client.consume({ customerId: c.id, feature: "api_calls", amount: 60 })).toMatchObject({
+      allowed: false,
+      reason: "limit_reached",
+      used: 60,
+    });
     const recorded = await client.record({ customerId: c.id, feature: "api_calls", amount: 60 });
     expect(recorded).toMatchObject({ used: 120, overage: 20 });
     expect(requests.at(-1)!.body).toMatchObject({ mode: "record", idempotencyKey: recorded.idempotencyKey });
@@ -179,7 +228,10 @@ describe("usage and tokens against the running worker", () => {
     const { client } = harness();
     const t = await client.token({ customerId: c.id, ttlSeconds: 300, audience: "desktop" });
     const jwks = (await w.call("GET", "/.well-known/jwks.json")).json;
-    const { payload } = await jwtVerify(t.token, createLocalJWKSet(jwks), { audience: "desktop", currentDate: new Date(T0) });
+    const { payload } = await jwtVerify(t.token, createLocalJWKSet(jwks), {
+      audience: "desktop",
+      currentDate: new Date(T0),
+    });
     expect(payload).toMatchObject({ sub: c.id, exp: T0 / 1000 + 300 });
   });
 });

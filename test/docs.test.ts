@@ -10,18 +10,38 @@ const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 /** Hono's `/a/:id{[0-9]+}/` -> OpenAPI's `/a/{id}`. */
 const openapiPath = (p: string) => p.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, "{$1}").replace(/(.)\/$/, "$1");
 
-type Operation = { security?: Record<string, string[]>[]; responses: Record<string, { content?: Record<string, unknown> }>; requestBody?: unknown };
+type Operation = {
+  security?: Record<string, string[]>[];
+  responses: Record<string, { content?: Record<string, unknown> }>;
+  requestBody?: unknown;
+};
 
 describe("GET /openapi.json", () => {
   it("describes every route the app serves", async () => {
     const res = await w.call("GET", "/openapi.json");
     expect(res.status).toBe(200);
     const paths = res.json.paths as Record<string, Record<string, Operation>>;
-    const documented = new Set(Object.entries(paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${openapiPath(p)}`)));
-    const served = [...new Set(w.worker.app.routes.filter((r) => METHODS.has(r.method) && !UNDOCUMENTED_BY_DESIGN.has(r.path)).map((r) => `${r.method} ${openapiPath(r.path)}`))];
+    const documented = new Set(
+      Object.entries(paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${openapiPath(p)}`)),
+    );
+    const served = [
+      ...new Set(
+        w.worker.app.routes
+          .filter((r) => METHODS.has(r.method) && !UNDOCUMENTED_BY_DESIGN.has(r.path))
+          .map((r) => `${r.method} ${openapiPath(r.path)}`),
+      ),
+    ];
     expect(served.length).toBeGreaterThan(15);
     expect(served.filter((r) => !documented.has(r))).toEqual([]);
-    for (const r of ["POST /v1/check", "POST /v1/tokens", "GET /.well-known/jwks.json", "POST /ofrep/v1/evaluate/flags/{key}", "POST /ofrep/v1/evaluate/flags", "POST /v1/usage", "GET /healthz"]) {
+    for (const r of [
+      "POST /v1/check",
+      "POST /v1/tokens",
+      "GET /.well-known/jwks.json",
+      "POST /ofrep/v1/evaluate/flags/{key}",
+      "POST /ofrep/v1/evaluate/flags",
+      "POST /v1/usage",
+      "GET /healthz",
+    ]) {
       expect(documented).toContain(r);
     }
   });
@@ -43,7 +63,9 @@ describe("GET /openapi.json", () => {
         for (const s of schemes) expect(["apiKey", "operatorJwt"]).toContain(s);
         if (!op.responses["401"] || !op.responses["403"]) undocumentedErrors.push(`${method.toUpperCase()} ${path}`);
       }
-      if (path.startsWith("/admin/")) for (const op of Object.values(ops)) expect(op.security?.flatMap((s) => Object.keys(s))).toContain("operatorJwt");
+      if (path.startsWith("/admin/"))
+        for (const op of Object.values(ops))
+          expect(op.security?.flatMap((s) => Object.keys(s))).toContain("operatorJwt");
     }
     expect(undocumentedErrors).toEqual([]);
   });
@@ -52,7 +74,9 @@ describe("GET /openapi.json", () => {
     const doc = (await w.call("GET", "/openapi.json")).json;
     const check = doc.components.schemas.CheckRequest;
     expect(check.required).toEqual(expect.arrayContaining(["customerId", "feature"]));
-    expect(Object.keys(check.properties)).toEqual(expect.arrayContaining(["assert", "assertAudience", "quantity", "minVersion"]));
+    expect(Object.keys(check.properties)).toEqual(
+      expect.arrayContaining(["assert", "assertAudience", "quantity", "minVersion"]),
+    );
     expect(check.additionalProperties).toBe(false); // .strict(): unknown fields are a 400, and the document says so
     expect(doc.components.schemas.TokenRequest.properties.ttlSeconds).toMatchObject({ maximum: 86_400, default: 3600 });
     const problem = doc.paths["/v1/check"].post.responses["401"].content;

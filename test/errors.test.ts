@@ -13,13 +13,21 @@ beforeAll(async () => {
 const expectProblem = (res: { status: number; headers: Headers; json: any }, status: number, slug: string) => {
   expect(res.status).toBe(status);
   expect(res.headers.get("content-type")).toBe("application/problem+json");
-  expect(res.json).toMatchObject({ type: `urn:tollgate:problem:${slug}`, status, title: expect.any(String), detail: expect.any(String) });
+  expect(res.json).toMatchObject({
+    type: `urn:tollgate:problem:${slug}`,
+    status,
+    title: expect.any(String),
+    detail: expect.any(String),
+  });
   expect(res.json.requestId).toBeTruthy();
 };
 
 describe("problem+json for every kind of bad request", () => {
   it("schema violations are 400 with the offending fields", async () => {
-    const res = await w.call("POST", "/v1/check", { key, body: { customerId: "", feature: 5, quantity: -1, extra: true } });
+    const res = await w.call("POST", "/v1/check", {
+      key,
+      body: { customerId: "", feature: 5, quantity: -1, extra: true },
+    });
     expectProblem(res, 400, "validation");
     const paths = res.json.errors.map((e: { path: string }) => e.path);
     expect(paths).toEqual(expect.arrayContaining(["json.customerId", "json.feature", "json.quantity"]));
@@ -32,15 +40,34 @@ describe("problem+json for every kind of bad request", () => {
   });
 
   it("malformed JSON is 400", async () => {
-    expectProblem(await w.call("POST", "/v1/check", { key, raw: '{"customerId": ', headers: { "Content-Type": "application/json" } }), 400, "malformed-json");
+    expectProblem(
+      await w.call("POST", "/v1/check", {
+        key,
+        raw: '{"customerId": ',
+        headers: { "Content-Type": "application/json" },
+      }),
+      400,
+      "malformed-json",
+    );
   });
 
   it("a body that is not JSON is 415", async () => {
-    expectProblem(await w.call("POST", "/v1/check", { key, raw: "customerId=acme", headers: { "Content-Type": "application/x-www-form-urlencoded" } }), 415, "unsupported-media-type");
+    expectProblem(
+      await w.call("POST", "/v1/check", {
+        key,
+        raw: "customerId=acme",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      }),
+      415,
+      "unsupported-media-type",
+    );
   });
 
   it("a body over the stated size is 413", async () => {
-    const res = await w.call("POST", "/v1/check", { key, body: { customerId: "acme", feature: "sso", pad: "x".repeat(70_000) } });
+    const res = await w.call("POST", "/v1/check", {
+      key,
+      body: { customerId: "acme", feature: "sso", pad: "x".repeat(70_000) },
+    });
     expectProblem(res, 413, "payload-too-large");
     expect(res.json.maxBytes).toBe(64 * 1024);
   });
@@ -54,7 +81,17 @@ describe("problem+json for every kind of bad request", () => {
   });
 
   it("an internal failure is an opaque 500: no stack, no driver message", async () => {
-    const broken = { ...env, DB: { prepare: () => { throw new Error("SQLITE_CORRUPT: secret internals at /src/x.ts:1"); }, batch: async () => { throw new Error("SQLITE_CORRUPT"); } } } as unknown as Cloudflare.Env;
+    const broken = {
+      ...env,
+      DB: {
+        prepare: () => {
+          throw new Error("SQLITE_CORRUPT: secret internals at /src/x.ts:1");
+        },
+        batch: async () => {
+          throw new Error("SQLITE_CORRUPT");
+        },
+      },
+    } as unknown as Cloudflare.Env;
     const res = await w.call("POST", "/admin/v1/customers", { key: BOOTSTRAP, body: { id: "boom" }, env: broken });
     expectProblem(res, 500, "internal");
     expect(res.text).not.toMatch(/SQLITE|src\/|at /);

@@ -1,6 +1,6 @@
 // The pure core: compileSnapshot + evaluate, without bindings. Precedence rules as in the README.
 import { describe, expect, it } from "vitest";
-import { compileSnapshot, type CustomerRows, type GrantRow, type SubscriptionRow } from "../src/domain/compile";
+import { type CustomerRows, compileSnapshot, type GrantRow, type SubscriptionRow } from "../src/domain/compile";
 import { applyUsage, evaluate, fits } from "../src/domain/evaluate";
 import type { EntitlementSpec } from "../src/domain/types";
 
@@ -8,10 +8,34 @@ const T = Date.parse("2026-05-05T10:00:00Z");
 const H = 3600_000;
 
 function sub(planId: string, patch: Partial<SubscriptionRow> = {}): SubscriptionRow {
-  return { id: `sub-${planId}`, planId, status: "active", startedAt: T - 10 * H, trialEnd: null, currentPeriodStart: null, currentPeriodEnd: null, billingAnchor: null, cancelAt: null, graceUntil: null, endedAt: null, scheduledPlanId: null, scheduledChangeAt: null, ...patch };
+  return {
+    id: `sub-${planId}`,
+    planId,
+    status: "active",
+    startedAt: T - 10 * H,
+    trialEnd: null,
+    currentPeriodStart: null,
+    currentPeriodEnd: null,
+    billingAnchor: null,
+    cancelAt: null,
+    graceUntil: null,
+    endedAt: null,
+    scheduledPlanId: null,
+    scheduledChangeAt: null,
+    ...patch,
+  };
 }
 function grant(featureKey: string, spec: EntitlementSpec, patch: Partial<GrantRow> = {}): GrantRow {
-  return { id: `g-${featureKey}-${Math.random()}`, featureKey, mode: "add", spec, startsAt: null, expiresAt: null, createdAt: T - H, ...patch };
+  return {
+    id: `g-${featureKey}-${Math.random()}`,
+    featureKey,
+    mode: "add",
+    spec,
+    startsAt: null,
+    expiresAt: null,
+    createdAt: T - H,
+    ...patch,
+  };
 }
 function rows(subs: SubscriptionRow[], grants: GrantRow[] = []): CustomerRows {
   return {
@@ -24,17 +48,42 @@ function rows(subs: SubscriptionRow[], grants: GrantRow[] = []): CustomerRows {
     ],
     regionGroups: { EU: ["DE", "FR"] },
     plans: {
-      base: { id: "base", kind: "base", entitlements: { sso: { enabled: false }, calls: { enabled: true, limit: 100, reset: "day" }, size: { enabled: true, value: 10 } } },
-      big: { id: "big", kind: "base", entitlements: { sso: { enabled: true, roles: ["admin"] }, calls: { enabled: true, limit: 1000, reset: "month" }, size: { enabled: true, value: 100 } } },
+      base: {
+        id: "base",
+        kind: "base",
+        entitlements: {
+          sso: { enabled: false },
+          calls: { enabled: true, limit: 100, reset: "day" },
+          size: { enabled: true, value: 10 },
+        },
+      },
+      big: {
+        id: "big",
+        kind: "base",
+        entitlements: {
+          sso: { enabled: true, roles: ["admin"] },
+          calls: { enabled: true, limit: 1000, reset: "month" },
+          size: { enabled: true, value: 100 },
+        },
+      },
       ssoAddon: { id: "ssoAddon", kind: "addon", entitlements: { sso: { enabled: true, regions: { allow: ["EU"] } } } },
-      callsAddon: { id: "callsAddon", kind: "addon", entitlements: { calls: { enabled: true, limit: 50 }, size: { enabled: true, value: 20 } } },
-      unlimited: { id: "unlimited", kind: "addon", entitlements: { calls: { enabled: true, limit: null, overage: "allow" } } },
+      callsAddon: {
+        id: "callsAddon",
+        kind: "addon",
+        entitlements: { calls: { enabled: true, limit: 50 }, size: { enabled: true, value: 20 } },
+      },
+      unlimited: {
+        id: "unlimited",
+        kind: "addon",
+        entitlements: { calls: { enabled: true, limit: null, overage: "allow" } },
+      },
     },
     subscriptions: subs,
     grants,
   };
 }
-const ev = (r: CustomerRows, feature: string, ctx: Record<string, unknown> = {}, now = T) => evaluate(compileSnapshot(r, T), { feature, ...ctx }, now);
+const ev = (r: CustomerRows, feature: string, ctx: Record<string, unknown> = {}, now = T) =>
+  evaluate(compileSnapshot(r, T), { feature, ...ctx }, now);
 
 describe("compileSnapshot", () => {
   it("versions as customer rev + catalog rev, lists every catalog feature, expands region groups", () => {
@@ -47,7 +96,10 @@ describe("compileSnapshot", () => {
   });
 
   it("orders base plans before add-ons and grants last, whatever the input order", () => {
-    const snap = compileSnapshot(rows([sub("callsAddon", { startedAt: T - 20 * H }), sub("base")], [grant("calls", { enabled: true, limit: 5 })]), T);
+    const snap = compileSnapshot(
+      rows([sub("callsAddon", { startedAt: T - 20 * H }), sub("base")], [grant("calls", { enabled: true, limit: 5 })]),
+      T,
+    );
     expect(snap.features.calls!.sources.map((s) => s.kind)).toEqual(["plan", "addon", "grant"]);
   });
 });
@@ -67,13 +119,23 @@ describe("precedence", () => {
   });
 
   it("the base plan's period is kept when add-ons add units", () => {
-    expect(ev(rows([sub("base"), sub("callsAddon")]), "calls")).toMatchObject({ reset: "day", resetsAt: Date.parse("2026-05-06T00:00:00Z") });
+    expect(ev(rows([sub("base"), sub("callsAddon")]), "calls")).toMatchObject({
+      reset: "day",
+      resetsAt: Date.parse("2026-05-06T00:00:00Z"),
+    });
   });
 
   it("grants: add adds to the plans, replace discards them (also to take a feature away)", () => {
     expect(ev(rows([sub("base")], [grant("calls", { enabled: true, limit: 25 })]), "calls").limit).toBe(125);
-    expect(ev(rows([sub("base")], [grant("calls", { enabled: true, limit: 7, reset: "hour" }, { mode: "replace" })]), "calls")).toMatchObject({ limit: 7, reset: "hour" });
-    expect(ev(rows([sub("big")], [grant("sso", { enabled: false }, { mode: "replace" })]), "sso", { role: "admin" })).toMatchObject({ allowed: false, reason: "not_entitled" });
+    expect(
+      ev(
+        rows([sub("base")], [grant("calls", { enabled: true, limit: 7, reset: "hour" }, { mode: "replace" })]),
+        "calls",
+      ),
+    ).toMatchObject({ limit: 7, reset: "hour" });
+    expect(
+      ev(rows([sub("big")], [grant("sso", { enabled: false }, { mode: "replace" })]), "sso", { role: "admin" }),
+    ).toMatchObject({ allowed: false, reason: "not_entitled" });
     expect(ev(rows([sub("base")], [grant("sso", { enabled: true })]), "sso")).toMatchObject({ allowed: true });
   });
 
@@ -101,7 +163,10 @@ describe("time windows", () => {
   });
 
   it("trial_expired outranks other lapses; a scheduled plan change switches plans on time", () => {
-    const trial = rows([sub("big", { status: "trialing", trialEnd: T - 1 })], [grant("sso", { enabled: true }, { expiresAt: T - 1 })]);
+    const trial = rows(
+      [sub("big", { status: "trialing", trialEnd: T - 1 })],
+      [grant("sso", { enabled: true }, { expiresAt: T - 1 })],
+    );
     expect(ev(trial, "sso", { role: "admin" }).reason).toBe("trial_expired");
     const change = rows([sub("big", { scheduledPlanId: "base", scheduledChangeAt: T + H })]);
     expect(ev(change, "calls")).toMatchObject({ limit: 1000, expiresAt: T + H });
@@ -117,13 +182,17 @@ describe("time windows", () => {
 
   it("a trial that ran out answers trial_expired before and after it is recorded as expired", () => {
     expect(ev(rows([sub("big", { status: "trialing", trialEnd: T - 1 })]), "calls").reason).toBe("trial_expired");
-    expect(ev(rows([sub("big", { status: "expired", trialEnd: T - 1, endedAt: T - 1 })]), "calls").reason).toBe("trial_expired");
+    expect(ev(rows([sub("big", { status: "expired", trialEnd: T - 1, endedAt: T - 1 })]), "calls").reason).toBe(
+      "trial_expired",
+    );
     expect(ev(rows([sub("big", { status: "expired", endedAt: T - 1 })]), "calls").reason).toBe("subscription_inactive");
   });
 
   it("past_due keeps access until grace_until; canceled is inactive at once", () => {
     expect(ev(rows([sub("base", { status: "past_due", graceUntil: T + H })]), "calls", {}, T).allowed).toBe(true);
-    expect(ev(rows([sub("base", { status: "past_due", graceUntil: T + H })]), "calls", {}, T + H).reason).toBe("subscription_inactive");
+    expect(ev(rows([sub("base", { status: "past_due", graceUntil: T + H })]), "calls", {}, T + H).reason).toBe(
+      "subscription_inactive",
+    );
     expect(ev(rows([sub("base", { status: "canceled" })]), "calls").reason).toBe("subscription_inactive");
   });
 });

@@ -10,7 +10,8 @@ export const BOOTSTRAP = env.ADMIN_BOOTSTRAP_KEY as string;
 
 let seq = 0;
 /** A unique id per call, so test files and tests never share customers. */
-export const uid = (prefix = "cust") => `${prefix}-${Date.now().toString(36)}-${(seq++).toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+export const uid = (prefix = "cust") =>
+  `${prefix}-${Date.now().toString(36)}-${(seq++).toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 
 export type TestWorker = ReturnType<typeof testWorker>;
 
@@ -18,7 +19,18 @@ export function testWorker(opts: { clock?: ManualClock; env?: Cloudflare.Env } =
   const clock = opts.clock ?? new ManualClock(T0);
   const worker = createWorker({ clock });
   const bindings = opts.env ?? env;
-  async function call(method: string, path: string, init: { body?: unknown; key?: string; headers?: Record<string, string>; cf?: Record<string, unknown>; raw?: BodyInit; env?: Cloudflare.Env } = {}) {
+  async function call(
+    method: string,
+    path: string,
+    init: {
+      body?: unknown;
+      key?: string;
+      headers?: Record<string, string>;
+      cf?: Record<string, unknown>;
+      raw?: BodyInit;
+      env?: Cloudflare.Env;
+    } = {},
+  ) {
     const headers: Record<string, string> = { ...init.headers };
     if (init.key) headers.Authorization = `Bearer ${init.key}`;
     let body: BodyInit | undefined = init.raw;
@@ -31,7 +43,7 @@ export function testWorker(opts: { clock?: ManualClock; env?: Cloudflare.Env } =
     const res = await worker.fetch(req, init.env ?? bindings, ctx);
     await waitOnExecutionContext(ctx);
     const text = await res.text();
-    let json: any = undefined;
+    let json: any;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
@@ -55,7 +67,10 @@ export async function createCustomer(w: TestWorker, body: Record<string, unknown
 }
 
 export async function createKey(w: TestWorker, scopes: string[], customerId: string | null = null) {
-  const res = await w.call("POST", "/admin/v1/api-keys", { key: BOOTSTRAP, body: { scopes, customerId, name: "test" } });
+  const res = await w.call("POST", "/admin/v1/api-keys", {
+    key: BOOTSTRAP,
+    body: { scopes, customerId, name: "test" },
+  });
   if (res.status !== 201) throw new Error(`key create failed: ${res.status} ${res.text}`);
   return res.json.key as string;
 }

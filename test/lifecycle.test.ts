@@ -37,7 +37,14 @@ const ok = (t: ReturnType<typeof transition>) => {
 
 describe("transition: plan changes", () => {
   it("changes the plan immediately and drops a scheduled change", () => {
-    const row = ok(transition(sub({ scheduledPlanId: "free", scheduledChangeAt: APR1 }), { type: "change_plan", planId: "team", when: "immediately" }, T0, config));
+    const row = ok(
+      transition(
+        sub({ scheduledPlanId: "free", scheduledChangeAt: APR1 }),
+        { type: "change_plan", planId: "team", when: "immediately" },
+        T0,
+        config,
+      ),
+    );
     expect(row).toMatchObject({ planId: "team", scheduledPlanId: null, scheduledChangeAt: null, status: "active" });
   });
 
@@ -51,32 +58,70 @@ describe("transition: plan changes", () => {
   });
 
   it("refuses: same plan, no period end ahead, a cancellation first, an ended subscription", () => {
-    expect(transition(sub(), { type: "change_plan", planId: "pro", when: "immediately" }, T0, config)).toMatchObject({ ok: false, reason: "same_plan" });
-    expect(transition(sub({ currentPeriodEnd: null }), { type: "change_plan", planId: "free", when: "at_period_end" }, T0, config)).toMatchObject({ ok: false, reason: "no_period_end" });
-    expect(transition(sub({ cancelAt: APR1 }), { type: "change_plan", planId: "free", when: "at_period_end" }, T0, config)).toMatchObject({ ok: false, reason: "cancel_pending" });
+    expect(transition(sub(), { type: "change_plan", planId: "pro", when: "immediately" }, T0, config)).toMatchObject({
+      ok: false,
+      reason: "same_plan",
+    });
+    expect(
+      transition(
+        sub({ currentPeriodEnd: null }),
+        { type: "change_plan", planId: "free", when: "at_period_end" },
+        T0,
+        config,
+      ),
+    ).toMatchObject({ ok: false, reason: "no_period_end" });
+    expect(
+      transition(sub({ cancelAt: APR1 }), { type: "change_plan", planId: "free", when: "at_period_end" }, T0, config),
+    ).toMatchObject({ ok: false, reason: "cancel_pending" });
     for (const status of ["canceled", "expired"] as const) {
-      const t = transition(sub({ status, endedAt: T0 - DAY }), { type: "change_plan", planId: "free", when: "immediately" }, T0, config);
+      const t = transition(
+        sub({ status, endedAt: T0 - DAY }),
+        { type: "change_plan", planId: "free", when: "immediately" },
+        T0,
+        config,
+      );
       expect(t).toMatchObject({ ok: false, reason: "invalid_transition" });
       if (!t.ok) expect(t.detail).toMatch(status);
     }
   });
 
   it("undoes a scheduled change, or says there is none", () => {
-    expect(ok(transition(sub({ scheduledPlanId: "free", scheduledChangeAt: APR1 }), { type: "undo_scheduled_change" }, T0, config))).toMatchObject({ scheduledPlanId: null, scheduledChangeAt: null });
-    expect(transition(sub(), { type: "undo_scheduled_change" }, T0, config)).toMatchObject({ ok: false, reason: "nothing_scheduled" });
+    expect(
+      ok(
+        transition(
+          sub({ scheduledPlanId: "free", scheduledChangeAt: APR1 }),
+          { type: "undo_scheduled_change" },
+          T0,
+          config,
+        ),
+      ),
+    ).toMatchObject({ scheduledPlanId: null, scheduledChangeAt: null });
+    expect(transition(sub(), { type: "undo_scheduled_change" }, T0, config)).toMatchObject({
+      ok: false,
+      reason: "nothing_scheduled",
+    });
   });
 });
 
 describe("transition: cancel and resume", () => {
   it("cancels immediately: canceled, ended now", () => {
-    expect(ok(transition(sub(), { type: "cancel", when: "immediately" }, T0, config))).toMatchObject({ status: "canceled", endedAt: T0 });
+    expect(ok(transition(sub(), { type: "cancel", when: "immediately" }, T0, config))).toMatchObject({
+      status: "canceled",
+      endedAt: T0,
+    });
   });
 
   it("cancels at period end (cancel_at), and resume undoes it", () => {
     const canceling = ok(transition(sub(), { type: "cancel", when: "at_period_end" }, T0, config));
     expect(canceling).toMatchObject({ status: "active", cancelAt: APR1 });
-    expect(transition(canceling, { type: "cancel", when: "at_period_end" }, T0, config)).toMatchObject({ ok: false, reason: "cancel_pending" });
-    expect(ok(transition(canceling, { type: "resume" }, T0, config))).toMatchObject({ status: "active", cancelAt: null });
+    expect(transition(canceling, { type: "cancel", when: "at_period_end" }, T0, config)).toMatchObject({
+      ok: false,
+      reason: "cancel_pending",
+    });
+    expect(ok(transition(canceling, { type: "resume" }, T0, config))).toMatchObject({
+      status: "active",
+      cancelAt: null,
+    });
     expect(transition(sub(), { type: "resume" }, T0, config)).toMatchObject({ ok: false, reason: "nothing_scheduled" });
   });
 
@@ -86,7 +131,9 @@ describe("transition: cancel and resume", () => {
   });
 
   it("refuses anything on a subscription a billing provider manages", () => {
-    expect(transition(sub({ externalId: "sub_stripe" }), { type: "cancel", when: "immediately" }, T0, config)).toMatchObject({ ok: false, reason: "managed_externally" });
+    expect(
+      transition(sub({ externalId: "sub_stripe" }), { type: "cancel", when: "immediately" }, T0, config),
+    ).toMatchObject({ ok: false, reason: "managed_externally" });
   });
 });
 
@@ -95,25 +142,52 @@ describe("transition: trials and past due", () => {
 
   it("converts a trial: active, a new period from now", () => {
     const row = ok(transition(trial, { type: "convert_trial", currentPeriodEnd: T0 + 30 * DAY }, T0, config));
-    expect(row).toMatchObject({ status: "active", currentPeriodStart: T0, currentPeriodEnd: T0 + 30 * DAY, trialEnd: T0 + 5 * DAY });
-    expect(transition(trial, { type: "convert_trial", currentPeriodEnd: T0 }, T0, config)).toMatchObject({ ok: false, reason: "invalid_period" });
-    expect(transition(sub(), { type: "convert_trial", currentPeriodEnd: null }, T0, config)).toMatchObject({ ok: false, reason: "invalid_transition" });
+    expect(row).toMatchObject({
+      status: "active",
+      currentPeriodStart: T0,
+      currentPeriodEnd: T0 + 30 * DAY,
+      trialEnd: T0 + 5 * DAY,
+    });
+    expect(transition(trial, { type: "convert_trial", currentPeriodEnd: T0 }, T0, config)).toMatchObject({
+      ok: false,
+      reason: "invalid_period",
+    });
+    expect(transition(sub(), { type: "convert_trial", currentPeriodEnd: null }, T0, config)).toMatchObject({
+      ok: false,
+      reason: "invalid_transition",
+    });
   });
 
   it("a trial past its end has expired: converting it is refused", () => {
-    expect(transition(trial, { type: "convert_trial", currentPeriodEnd: null }, T0 + 5 * DAY, config)).toMatchObject({ ok: false, reason: "invalid_transition" });
+    expect(transition(trial, { type: "convert_trial", currentPeriodEnd: null }, T0 + 5 * DAY, config)).toMatchObject({
+      ok: false,
+      reason: "invalid_transition",
+    });
   });
 
   it("past_due gets the configured grace; recover clears it", () => {
     const late = ok(transition(sub(), { type: "mark_past_due" }, T0, config));
     expect(late).toMatchObject({ status: "past_due", graceUntil: T0 + 7 * DAY });
-    expect(transition(late, { type: "mark_past_due" }, T0, config)).toMatchObject({ ok: false, reason: "invalid_transition" });
-    expect(ok(transition(late, { type: "recover" }, T0 + DAY, config))).toMatchObject({ status: "active", graceUntil: null });
-    expect(ok(transition(sub(), { type: "mark_past_due" }, T0, { pastDueGraceMs: 0 }))).toMatchObject({ graceUntil: T0 });
+    expect(transition(late, { type: "mark_past_due" }, T0, config)).toMatchObject({
+      ok: false,
+      reason: "invalid_transition",
+    });
+    expect(ok(transition(late, { type: "recover" }, T0 + DAY, config))).toMatchObject({
+      status: "active",
+      graceUntil: null,
+    });
+    expect(ok(transition(sub(), { type: "mark_past_due" }, T0, { pastDueGraceMs: 0 }))).toMatchObject({
+      graceUntil: T0,
+    });
   });
 
   it("records events that were already due before judging the action", () => {
-    const t = transition(sub({ scheduledPlanId: "free", scheduledChangeAt: APR1 }), { type: "change_plan", planId: "team", when: "immediately" }, APR1 + DAY, config);
+    const t = transition(
+      sub({ scheduledPlanId: "free", scheduledChangeAt: APR1 }),
+      { type: "change_plan", planId: "team", when: "immediately" },
+      APR1 + DAY,
+      config,
+    );
     if (!t.ok) throw new Error(t.reason);
     expect(t.due.map((d) => d.event)).toEqual(["plan_changed", "renewed"]);
     expect(t.row).toMatchObject({ planId: "team", currentPeriodStart: APR1, currentPeriodEnd: MAY1 });
@@ -132,27 +206,47 @@ describe("applyDue: what time alone brings, in time order", () => {
       ["plan_changed", APR1],
       ["renewed", APR1],
     ]);
-    expect(row).toMatchObject({ planId: "free", scheduledPlanId: null, currentPeriodStart: APR1, currentPeriodEnd: MAY1 });
+    expect(row).toMatchObject({
+      planId: "free",
+      scheduledPlanId: null,
+      currentPeriodStart: APR1,
+      currentPeriodEnd: MAY1,
+    });
   });
 
   it("a cancellation at the same instant as a plan change wins (as in compile.ts), and ends at cancel_at", () => {
-    const { row, steps } = applyDue(sub({ cancelAt: APR1, scheduledPlanId: "free", scheduledChangeAt: APR1 }), APR1 + 3 * DAY);
+    const { row, steps } = applyDue(
+      sub({ cancelAt: APR1, scheduledPlanId: "free", scheduledChangeAt: APR1 }),
+      APR1 + 3 * DAY,
+    );
     expect(steps.map((s) => s.event)).toEqual(["canceled"]);
     expect(row).toMatchObject({ status: "canceled", endedAt: APR1, planId: "pro" });
   });
 
   it("a trial expires at trial_end; a past_due subscription is canceled at grace_until", () => {
-    expect(applyDue(sub({ status: "trialing", trialEnd: T0 }), T0).row).toMatchObject({ status: "expired", endedAt: T0 });
+    expect(applyDue(sub({ status: "trialing", trialEnd: T0 }), T0).row).toMatchObject({
+      status: "expired",
+      endedAt: T0,
+    });
     expect(applyDue(sub({ status: "trialing", trialEnd: T0 }), T0 - 1).steps).toEqual([]);
-    expect(applyDue(sub({ status: "past_due", graceUntil: T0 }), T0).row).toMatchObject({ status: "canceled", endedAt: T0 });
+    expect(applyDue(sub({ status: "past_due", graceUntil: T0 }), T0).row).toMatchObject({
+      status: "canceled",
+      endedAt: T0,
+    });
     // past_due without grace_until has no access at all (compile.ts): it ends at once.
-    expect(applyDue(sub({ status: "past_due", graceUntil: null }), T0).row).toMatchObject({ status: "canceled", endedAt: MAR1 });
+    expect(applyDue(sub({ status: "past_due", graceUntil: null }), T0).row).toMatchObject({
+      status: "canceled",
+      endedAt: MAR1,
+    });
   });
 
   it("renews period by period until the current period holds now; a trial or past_due does not renew", () => {
     const { row, steps } = applyDue(sub(), Date.parse("2026-06-15T00:00:00Z"));
     expect(steps.map((s) => s.event)).toEqual(["renewed", "renewed", "renewed"]);
-    expect(row).toMatchObject({ currentPeriodStart: Date.parse("2026-06-01T00:00:00Z"), currentPeriodEnd: Date.parse("2026-07-01T00:00:00Z") });
+    expect(row).toMatchObject({
+      currentPeriodStart: Date.parse("2026-06-01T00:00:00Z"),
+      currentPeriodEnd: Date.parse("2026-07-01T00:00:00Z"),
+    });
     expect(applyDue(sub({ status: "trialing", trialEnd: null }), MAY1).steps).toEqual([]);
     expect(applyDue(sub({ status: "past_due", graceUntil: MAY1 + DAY }), MAY1).steps).toEqual([]);
   });
@@ -182,14 +276,20 @@ describe("nextPeriodEnd", () => {
   it("monthly on the anchor, clamping the 31st without drifting", () => {
     const jan31 = Date.parse("2026-01-31T09:00:00Z");
     const feb28 = Date.parse("2026-02-28T09:00:00Z");
-    expect(nextPeriodEnd({ currentPeriodStart: jan31, currentPeriodEnd: feb28, billingAnchor: jan31 })).toBe(Date.parse("2026-03-31T09:00:00Z"));
+    expect(nextPeriodEnd({ currentPeriodStart: jan31, currentPeriodEnd: feb28, billingAnchor: jan31 })).toBe(
+      Date.parse("2026-03-31T09:00:00Z"),
+    );
   });
 
   it("yearly on the anchor; any other length repeats; nothing to renew without a period", () => {
     const y1 = Date.parse("2026-02-01T00:00:00Z");
     const y2 = Date.parse("2027-02-01T00:00:00Z");
-    expect(nextPeriodEnd({ currentPeriodStart: y1, currentPeriodEnd: y2, billingAnchor: y1 })).toBe(Date.parse("2028-02-01T00:00:00Z"));
-    expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0 + 14 * DAY, billingAnchor: null })).toBe(T0 + 28 * DAY);
+    expect(nextPeriodEnd({ currentPeriodStart: y1, currentPeriodEnd: y2, billingAnchor: y1 })).toBe(
+      Date.parse("2028-02-01T00:00:00Z"),
+    );
+    expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0 + 14 * DAY, billingAnchor: null })).toBe(
+      T0 + 28 * DAY,
+    );
     expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: null, billingAnchor: null })).toBeNull();
     expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0, billingAnchor: null })).toBeNull();
   });

@@ -3,12 +3,22 @@
 import { applyD1Migrations, type D1Migration } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { diffSchemas, formatSchemaDiff, migrationNumberingProblems, normalizeSql, schemasEqual } from "../scripts/lib/schema-diff.mjs";
+import {
+  diffSchemas,
+  formatSchemaDiff,
+  migrationNumberingProblems,
+  normalizeSql,
+  schemasEqual,
+} from "../scripts/lib/schema-diff.mjs";
 
 const bindings = env as unknown as { DB: D1Database; MIGRATIONS_DB: D1Database; TEST_MIGRATIONS: D1Migration[] };
 
 const schemaOf = async (db: D1Database) =>
-  (await db.prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name").all<{ type: string; name: string; sql: string }>()).results;
+  (
+    await db
+      .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
+      .all<{ type: string; name: string; sql: string }>()
+  ).results;
 
 beforeAll(async () => {
   await applyD1Migrations(bindings.MIGRATIONS_DB, bindings.TEST_MIGRATIONS);
@@ -28,7 +38,9 @@ describe("schema migrations", () => {
     // On failure: before the first release, `cp schema.sql migrations/0001_initial.sql`; after it,
     // add migrations/NNNN_<what>.sql with the change (README, "Schema changes").
     expect(schemasEqual(diff), formatSchemaDiff(diff)).toBe(true);
-    expect(expected.map((r) => r.name)).toEqual(expect.arrayContaining(["customers", "audit_log", "audit_log_no_update", "subscriptions_plan"]));
+    expect(expected.map((r) => r.name)).toEqual(
+      expect.arrayContaining(["customers", "audit_log", "audit_log_no_update", "subscriptions_plan"]),
+    );
   });
 
   it("seed the same rows (catalog_rev) as schema.sql", async () => {
@@ -38,14 +50,23 @@ describe("schema migrations", () => {
 
   it("keep the append-only audit log triggers working", async () => {
     const db = bindings.MIGRATIONS_DB;
-    await db.prepare("INSERT INTO audit_log (at, actor, actor_type, action, entity_type, entity_id) VALUES (1, 'test', 'system', 'x', 'y', 'z')").run();
+    await db
+      .prepare(
+        "INSERT INTO audit_log (at, actor, actor_type, action, entity_type, entity_id) VALUES (1, 'test', 'system', 'x', 'y', 'z')",
+      )
+      .run();
     await expect(db.prepare("DELETE FROM audit_log").run()).rejects.toThrow(/append-only/);
   });
 
   it("compare statements up to comments, layout and case, but not up to meaning", () => {
     const a = [{ type: "table", name: "t", sql: "CREATE TABLE t (\n  a TEXT, -- note\n  b INTEGER NOT NULL\n)" }];
-    expect(schemasEqual(diffSchemas(a, [{ type: "table", name: "t", sql: "create table t (a text, b integer not null)" }]))).toBe(true);
-    const changed = diffSchemas(a, [{ type: "table", name: "t", sql: "CREATE TABLE t (a TEXT, b INTEGER)" }, { type: "index", name: "t_a", sql: "CREATE INDEX t_a ON t (a)" }]);
+    expect(
+      schemasEqual(diffSchemas(a, [{ type: "table", name: "t", sql: "create table t (a text, b integer not null)" }])),
+    ).toBe(true);
+    const changed = diffSchemas(a, [
+      { type: "table", name: "t", sql: "CREATE TABLE t (a TEXT, b INTEGER)" },
+      { type: "index", name: "t_a", sql: "CREATE INDEX t_a ON t (a)" },
+    ]);
     expect(changed).toMatchObject({ missing: [], extra: ["index t_a"], different: [{ name: "table t" }] });
     expect(formatSchemaDiff(changed)).toContain("~ table t");
     expect(normalizeSql("CREATE INDEX IF NOT EXISTS x ON t ( a )")).toBe("create index x on t(a)");

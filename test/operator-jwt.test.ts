@@ -1,15 +1,39 @@
-import { base64url, createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
+import {
+  base64url,
+  type CryptoKey,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  type JWK,
+  type JWTPayload,
+  SignJWT,
+} from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createOperatorVerifier, extractOperatorToken, OPERATOR_ROLES, type OperatorJwtConfig } from "../src/auth/operator-jwt";
+import {
+  createOperatorVerifier,
+  extractOperatorToken,
+  OPERATOR_ROLES,
+  type OperatorJwtConfig,
+} from "../src/auth/operator-jwt";
 
 const ISSUER = "https://tollgate-test.cloudflareaccess.com";
 const AUDIENCE = "tollgate-admin-aud";
 const SECRET = "local-dev-secret-that-is-long-enough-0123456789";
 const localConfig: OperatorJwtConfig = { issuer: ISSUER, audience: AUDIENCE, localSecret: SECRET };
-const jwksConfig: OperatorJwtConfig = { issuer: ISSUER, audience: AUDIENCE, jwksUrl: "https://tollgate-test.cloudflareaccess.com/cdn-cgi/access/certs" };
+const jwksConfig: OperatorJwtConfig = {
+  issuer: ISSUER,
+  audience: AUDIENCE,
+  jwksUrl: "https://tollgate-test.cloudflareaccess.com/cdn-cgi/access/certs",
+};
 const nowSec = () => Math.floor(Date.now() / 1000);
 
-interface Overrides { iss?: string; aud?: string | string[]; exp?: number; claims?: JWTPayload; sub?: string | null }
+interface Overrides {
+  iss?: string;
+  aud?: string | string[];
+  exp?: number;
+  claims?: JWTPayload;
+  sub?: string | null;
+}
 function build(o: Overrides, alg: string, kid?: string): SignJWT {
   const jwt = new SignJWT({ tollgate_role: "admin", email: "ops@example.com", ...o.claims })
     .setProtectedHeader(kid ? { alg, kid } : { alg })
@@ -48,20 +72,38 @@ describe("local HS256 verifier", () => {
   });
 
   it("rejects unknown roles with no_role", async () => {
-    expect(await verify(await hs256({ claims: { tollgate_role: "superuser" } }))).toEqual({ ok: false, reason: "no_role" });
-    expect(await verify(await hs256({ claims: { tollgate_role: ["root", 3] } }))).toEqual({ ok: false, reason: "no_role" });
-    expect(await verify(await hs256({ claims: { tollgate_role: undefined } }))).toEqual({ ok: false, reason: "no_role" });
+    expect(await verify(await hs256({ claims: { tollgate_role: "superuser" } }))).toEqual({
+      ok: false,
+      reason: "no_role",
+    });
+    expect(await verify(await hs256({ claims: { tollgate_role: ["root", 3] } }))).toEqual({
+      ok: false,
+      reason: "no_role",
+    });
+    expect(await verify(await hs256({ claims: { tollgate_role: undefined } }))).toEqual({
+      ok: false,
+      reason: "no_role",
+    });
   });
 
   it("reads the role from a configured claim", async () => {
     const custom = createOperatorVerifier({ ...localConfig, roleClaim: "groups" });
-    expect(await custom(await hs256({ claims: { groups: ["support"] } }))).toMatchObject({ ok: true, operator: { role: "support" } });
+    expect(await custom(await hs256({ claims: { groups: ["support"] } }))).toMatchObject({
+      ok: true,
+      operator: { role: "support" },
+    });
     expect(await custom(await hs256())).toEqual({ ok: false, reason: "no_role" }); // tollgate_role is not read any more
   });
 
   it("omits a missing or malformed email and requires a subject", async () => {
-    expect(await verify(await hs256({ claims: { email: undefined } }))).toEqual({ ok: true, operator: { id: "op_123", role: "admin" } });
-    expect(await verify(await hs256({ claims: { email: "not an email" } }))).toEqual({ ok: true, operator: { id: "op_123", role: "admin" } });
+    expect(await verify(await hs256({ claims: { email: undefined } }))).toEqual({
+      ok: true,
+      operator: { id: "op_123", role: "admin" },
+    });
+    expect(await verify(await hs256({ claims: { email: "not an email" } }))).toEqual({
+      ok: true,
+      operator: { id: "op_123", role: "admin" },
+    });
     expect(await verify(await hs256({ sub: null }))).toEqual({ ok: false, reason: "invalid_token" });
   });
 
@@ -71,7 +113,12 @@ describe("local HS256 verifier", () => {
   });
 
   it("rejects a token without exp", async () => {
-    const token = await new SignJWT({ tollgate_role: "admin" }).setProtectedHeader({ alg: "HS256" }).setIssuer(ISSUER).setAudience(AUDIENCE).setSubject("op_1").sign(new TextEncoder().encode(SECRET));
+    const token = await new SignJWT({ tollgate_role: "admin" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject("op_1")
+      .sign(new TextEncoder().encode(SECRET));
     expect(await verify(token)).toEqual({ ok: false, reason: "invalid_token" });
   });
 
@@ -82,7 +129,10 @@ describe("local HS256 verifier", () => {
   });
 
   it("rejects a token MACed with another secret", async () => {
-    expect(await verify(await hs256({}, "another-secret-that-is-also-long-enough-000"))).toEqual({ ok: false, reason: "invalid_token" });
+    expect(await verify(await hs256({}, "another-secret-that-is-also-long-enough-000"))).toEqual({
+      ok: false,
+      reason: "invalid_token",
+    });
   });
 
   it("rejects an ES256 token (local verifier accepts HS256 only)", async () => {
@@ -90,7 +140,8 @@ describe("local HS256 verifier", () => {
   });
 
   it("rejects garbage and reports a missing token", async () => {
-    for (const junk of ["abc", "a.b.c", "tg_live_123", "x".repeat(20_000)]) expect(await verify(junk)).toEqual({ ok: false, reason: "invalid_token" });
+    for (const junk of ["abc", "a.b.c", "tg_live_123", "x".repeat(20_000)])
+      expect(await verify(junk)).toEqual({ ok: false, reason: "invalid_token" });
     expect(await verify(null)).toEqual({ ok: false, reason: "missing_token" });
     expect(await verify("")).toEqual({ ok: false, reason: "missing_token" });
   });
@@ -107,7 +158,10 @@ describe("JWKS verifier", () => {
   it("rejects expired, wrong issuer, wrong audience", async () => {
     const verify = jwksVerifier();
     expect(await verify(await es256({ exp: nowSec() - 3600 }))).toEqual({ ok: false, reason: "expired" });
-    expect(await verify(await es256({ iss: "https://other.cloudflareaccess.com" }))).toEqual({ ok: false, reason: "wrong_issuer" });
+    expect(await verify(await es256({ iss: "https://other.cloudflareaccess.com" }))).toEqual({
+      ok: false,
+      reason: "wrong_issuer",
+    });
     expect(await verify(await es256({ aud: "other-aud" }))).toEqual({ ok: false, reason: "wrong_audience" });
   });
 
@@ -149,11 +203,18 @@ describe("configuration", () => {
       { ...localConfig, issuer: "" },
       { ...localConfig, audience: "" },
     ];
-    for (const config of bad) expect(await createOperatorVerifier(config)(token), JSON.stringify(config)).toEqual({ ok: false, reason: "not_configured" });
+    for (const config of bad)
+      expect(await createOperatorVerifier(config)(token), JSON.stringify(config)).toEqual({
+        ok: false,
+        reason: "not_configured",
+      });
   });
 
   it("still reports missing_token first", async () => {
-    expect(await createOperatorVerifier({ issuer: ISSUER, audience: AUDIENCE })(null)).toEqual({ ok: false, reason: "missing_token" });
+    expect(await createOperatorVerifier({ issuer: ISSUER, audience: AUDIENCE })(null)).toEqual({
+      ok: false,
+      reason: "missing_token",
+    });
   });
 });
 
@@ -161,7 +222,11 @@ describe("extractOperatorToken", () => {
   const jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJvcCJ9.c2ln";
 
   it("prefers Cf-Access-Jwt-Assertion over Authorization", () => {
-    expect(extractOperatorToken(new Headers({ "Cf-Access-Jwt-Assertion": "access.jwt.here", Authorization: `Bearer ${jwt}` }))).toBe("access.jwt.here");
+    expect(
+      extractOperatorToken(
+        new Headers({ "Cf-Access-Jwt-Assertion": "access.jwt.here", Authorization: `Bearer ${jwt}` }),
+      ),
+    ).toBe("access.jwt.here");
   });
 
   it("reads a JWT-shaped bearer token", () => {
@@ -170,7 +235,17 @@ describe("extractOperatorToken", () => {
   });
 
   it("ignores API keys and other non-JWT authorization values", () => {
-    for (const value of ["Bearer tg_live_abc123", "Bearer tg_a.b.c", "Bearer notajwt", "Bearer a.b", "Bearer a.b.c.d", "Bearer a+b.c.d", "Basic dXNlcjpwYXNz", `Bearer ${jwt} extra`, ""]) {
+    for (const value of [
+      "Bearer tg_live_abc123",
+      "Bearer tg_a.b.c",
+      "Bearer notajwt",
+      "Bearer a.b",
+      "Bearer a.b.c.d",
+      "Bearer a+b.c.d",
+      "Basic dXNlcjpwYXNz",
+      `Bearer ${jwt} extra`,
+      "",
+    ]) {
       expect(extractOperatorToken(new Headers({ Authorization: value })), value).toBeNull();
     }
     expect(extractOperatorToken(new Headers())).toBeNull();

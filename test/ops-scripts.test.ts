@@ -28,7 +28,11 @@ describe("resolveTarget", () => {
   });
   it("staging/production: TOLLGATE_URL and TOLLGATE_ADMIN_KEY; flags win; a missing one is a usage error", () => {
     const env = { TOLLGATE_URL: "https://tollgate-staging.example.workers.dev/", TOLLGATE_ADMIN_KEY: "tg_admin" };
-    expect(resolveTarget({ env: "staging" }, env)).toEqual({ name: "staging", url: "https://tollgate-staging.example.workers.dev", key: "tg_admin" });
+    expect(resolveTarget({ env: "staging" }, env)).toEqual({
+      name: "staging",
+      url: "https://tollgate-staging.example.workers.dev",
+      key: "tg_admin",
+    });
     expect(resolveTarget({ env: "production", key: "tg_other" }, env).key).toBe("tg_other");
     expect(() => resolveTarget({ env: "production" }, {})).toThrow(/TOLLGATE_URL/);
     expect(() => resolveTarget({ env: "staging" }, { TOLLGATE_URL: "https://x" })).toThrow(/TOLLGATE_ADMIN_KEY/);
@@ -41,7 +45,10 @@ describe("deploy checks", () => {
     const config = {
       kv_namespaces: [{ binding: "SNAPSHOTS", id: "REPLACE_WITH_STAGING_KV_NAMESPACE_ID" }],
       d1_databases: [{ binding: "DB", database_id: "6f0c5f55-0000-4000-8000-000000000000" }],
-      vars: { ENVIRONMENT: "staging", OPERATOR_JWKS_URL: "https://REPLACE_WITH_TEAM.cloudflareaccess.com/cdn-cgi/access/certs" },
+      vars: {
+        ENVIRONMENT: "staging",
+        OPERATOR_JWKS_URL: "https://REPLACE_WITH_TEAM.cloudflareaccess.com/cdn-cgi/access/certs",
+      },
     };
     expect(placeholdersIn(config)).toEqual(["kv_namespaces.SNAPSHOTS.id", "vars.OPERATOR_JWKS_URL"]);
   });
@@ -54,7 +61,10 @@ describe("deploy checks", () => {
     const small = sizeReport([{ name: "index.js", raw: 1_200_000, gzip: 230_000 }]);
     expect(small).toMatchObject({ ok: true, warn: false });
     expect(small.lines.join("\n")).toContain("7.3% of 3 MB (Workers Free), 2.2% of 10 MB (Workers Paid)");
-    expect(sizeReport([{ name: "index.js", raw: 20e6, gzip: SIZE_LIMITS.gzipFree + 1 }])).toMatchObject({ ok: true, warn: true });
+    expect(sizeReport([{ name: "index.js", raw: 20e6, gzip: SIZE_LIMITS.gzipFree + 1 }])).toMatchObject({
+      ok: true,
+      warn: true,
+    });
     const huge = sizeReport([{ name: "index.js", raw: 40e6, gzip: SIZE_LIMITS.gzipPaid + 1 }]);
     expect(huge.ok).toBe(false);
     expect(huge.lines.at(-1)).toContain("TOO LARGE");
@@ -63,8 +73,20 @@ describe("deploy checks", () => {
 
 describe("describeProblem", () => {
   it("prints a problem+json with its offending fields and request id", () => {
-    const text = describeProblem(400, { title: "Request validation failed", detail: "1 invalid field(s)", errors: [{ path: "json.features.x.type", message: "Invalid option" }], requestId: "r1" }, "PUT", "/admin/v1/catalog");
-    expect(text).toBe("PUT /admin/v1/catalog failed: 400 Request validation failed\n  1 invalid field(s)\n  - json.features.x.type: Invalid option\n  (request id r1)");
+    const text = describeProblem(
+      400,
+      {
+        title: "Request validation failed",
+        detail: "1 invalid field(s)",
+        errors: [{ path: "json.features.x.type", message: "Invalid option" }],
+        requestId: "r1",
+      },
+      "PUT",
+      "/admin/v1/catalog",
+    );
+    expect(text).toBe(
+      "PUT /admin/v1/catalog failed: 400 Request validation failed\n  1 invalid field(s)\n  - json.features.x.type: Invalid option\n  (request id r1)",
+    );
   });
 });
 
@@ -72,10 +94,17 @@ describe("formatApplyResult", () => {
   const where = { file: "catalog.json", target: "http://127.0.0.1:8787" };
   const applied = { features: 9, plans: 4, regionGroups: 2, prices: 2 };
   it("says what was applied and how far the snapshot recompile got", () => {
-    expect(formatApplyResult({ applied, recompiled: 3, job: { id: "job_1", status: "done", done: 3, total: 3 } }, where)).toBe(
+    expect(
+      formatApplyResult({ applied, recompiled: 3, job: { id: "job_1", status: "done", done: 3, total: 3 } }, where),
+    ).toBe(
       "Applied catalog.json to http://127.0.0.1:8787: 9 features, 4 plans, 2 region groups, 2 price mappings. 3 customer snapshots recompiled.",
     );
-    expect(formatApplyResult({ applied, recompiled: 200, job: { id: "job_2", status: "running", done: 200, total: 5000 } }, where)).toContain(
+    expect(
+      formatApplyResult(
+        { applied, recompiled: 200, job: { id: "job_2", status: "running", done: 200, total: 5000 } },
+        where,
+      ),
+    ).toContain(
       "Recompiled 200 of 5000 customer snapshots; job job_2 (running) continues from the cron, or now with POST /admin/v1/jobs/job_2/continue.",
     );
   });

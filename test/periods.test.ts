@@ -1,5 +1,5 @@
-import { describe, it, expect } from "vitest";
-import { periodAt, type Period } from "../src/domain/periods";
+import { describe, expect, it } from "vitest";
+import { type Period, periodAt } from "../src/domain/periods";
 import type { ResetAnchor, ResetPeriod } from "../src/domain/types";
 
 const HOUR = 3_600_000;
@@ -109,7 +109,9 @@ describe("calendar anchor", () => {
   it("ignores anchorAt", () => {
     for (const reset of ["hour", "day", "week", "month", "year"] as const) {
       const now = t("2024-05-17T13:14:15.161Z");
-      expect(periodAt(reset, "calendar", t("2023-01-31T07:08:09.010Z"), now)).toEqual(periodAt(reset, "calendar", null, now));
+      expect(periodAt(reset, "calendar", t("2023-01-31T07:08:09.010Z"), now)).toEqual(
+        periodAt(reset, "calendar", null, now),
+      );
     }
   });
 });
@@ -128,7 +130,10 @@ describe("billing anchor, monthly", () => {
   it("anchor on Jan 31 through February of a leap year (2024) into March", () => {
     const a = "2024-01-31T15:20:00.000Z";
     expect(bill("month", a, "2024-02-10T00:00:00.000Z")).toEqual([a, "2024-02-29T15:20:00.000Z"]);
-    expect(bill("month", a, "2024-03-05T00:00:00.000Z")).toEqual(["2024-02-29T15:20:00.000Z", "2024-03-31T15:20:00.000Z"]);
+    expect(bill("month", a, "2024-03-05T00:00:00.000Z")).toEqual([
+      "2024-02-29T15:20:00.000Z",
+      "2024-03-31T15:20:00.000Z",
+    ]);
     expect(starts("month", a, a, 8)).toEqual([
       "2024-01-31T15:20:00.000Z",
       "2024-02-29T15:20:00.000Z",
@@ -144,8 +149,14 @@ describe("billing anchor, monthly", () => {
   it("anchor on Jan 31 through February of a non-leap year (2025) into March", () => {
     const a = "2025-01-31T15:20:00.000Z";
     expect(bill("month", a, "2025-02-28T15:19:59.999Z")).toEqual([a, "2025-02-28T15:20:00.000Z"]);
-    expect(bill("month", a, "2025-02-28T15:20:00.000Z")).toEqual(["2025-02-28T15:20:00.000Z", "2025-03-31T15:20:00.000Z"]);
-    expect(bill("month", a, "2025-03-31T15:19:59.999Z")).toEqual(["2025-02-28T15:20:00.000Z", "2025-03-31T15:20:00.000Z"]);
+    expect(bill("month", a, "2025-02-28T15:20:00.000Z")).toEqual([
+      "2025-02-28T15:20:00.000Z",
+      "2025-03-31T15:20:00.000Z",
+    ]);
+    expect(bill("month", a, "2025-03-31T15:19:59.999Z")).toEqual([
+      "2025-02-28T15:20:00.000Z",
+      "2025-03-31T15:20:00.000Z",
+    ]);
     expect(starts("month", a, a, 5)).toEqual([
       "2025-01-31T15:20:00.000Z",
       "2025-02-28T15:20:00.000Z",
@@ -209,8 +220,14 @@ describe("billing anchor, monthly", () => {
     const a = "2024-03-31T00:00:00.000Z";
     expect(bill("month", a, "2024-03-30T23:59:59.999Z")).toEqual(["2024-02-29T00:00:00.000Z", a]);
     expect(bill("month", a, "2024-02-29T00:00:00.000Z")).toEqual(["2024-02-29T00:00:00.000Z", a]);
-    expect(bill("month", a, "2024-02-15T00:00:00.000Z")).toEqual(["2024-01-31T00:00:00.000Z", "2024-02-29T00:00:00.000Z"]);
-    expect(bill("month", a, "2023-03-01T00:00:00.000Z")).toEqual(["2023-02-28T00:00:00.000Z", "2023-03-31T00:00:00.000Z"]);
+    expect(bill("month", a, "2024-02-15T00:00:00.000Z")).toEqual([
+      "2024-01-31T00:00:00.000Z",
+      "2024-02-29T00:00:00.000Z",
+    ]);
+    expect(bill("month", a, "2023-03-01T00:00:00.000Z")).toEqual([
+      "2023-02-28T00:00:00.000Z",
+      "2023-03-31T00:00:00.000Z",
+    ]);
     // Same day of month as the anchor but an earlier time of day: still the previous period.
     expect(bill("month", "2024-05-15T12:00:00.000Z", "2024-04-15T11:59:59.999Z")).toEqual([
       "2024-03-15T12:00:00.000Z",
@@ -232,8 +249,14 @@ describe("billing anchor, yearly", () => {
       "2029-02-28T08:00:00.000Z",
     ]);
     // 2100 is not a leap year, 2400 is.
-    expect(bill("year", a, "2100-06-01T00:00:00.000Z")).toEqual(["2100-02-28T08:00:00.000Z", "2101-02-28T08:00:00.000Z"]);
-    expect(bill("year", a, "2400-03-01T00:00:00.000Z")).toEqual(["2400-02-29T08:00:00.000Z", "2401-02-28T08:00:00.000Z"]);
+    expect(bill("year", a, "2100-06-01T00:00:00.000Z")).toEqual([
+      "2100-02-28T08:00:00.000Z",
+      "2101-02-28T08:00:00.000Z",
+    ]);
+    expect(bill("year", a, "2400-03-01T00:00:00.000Z")).toEqual([
+      "2400-02-29T08:00:00.000Z",
+      "2401-02-28T08:00:00.000Z",
+    ]);
   });
 
   it("the boundary millisecond starts the new period; the one before ends the old", () => {
@@ -244,8 +267,14 @@ describe("billing anchor, yearly", () => {
 
   it("now before the anchor (negative k)", () => {
     expect(bill("year", a, "2024-02-29T07:59:59.999Z")).toEqual(["2023-02-28T08:00:00.000Z", a]);
-    expect(bill("year", a, "2023-01-15T00:00:00.000Z")).toEqual(["2022-02-28T08:00:00.000Z", "2023-02-28T08:00:00.000Z"]);
-    expect(bill("year", a, "2020-03-01T00:00:00.000Z")).toEqual(["2020-02-29T08:00:00.000Z", "2021-02-28T08:00:00.000Z"]);
+    expect(bill("year", a, "2023-01-15T00:00:00.000Z")).toEqual([
+      "2022-02-28T08:00:00.000Z",
+      "2023-02-28T08:00:00.000Z",
+    ]);
+    expect(bill("year", a, "2020-03-01T00:00:00.000Z")).toEqual([
+      "2020-02-29T08:00:00.000Z",
+      "2021-02-28T08:00:00.000Z",
+    ]);
     // Same month as the anchor, earlier day.
     expect(bill("year", "2024-07-20T00:00:00.000Z", "2030-07-19T23:59:59.999Z")).toEqual([
       "2029-07-20T00:00:00.000Z",
@@ -259,26 +288,53 @@ describe("billing anchor, hour/day/week", () => {
   const a = "2024-03-15T10:17:23.456Z";
 
   it("hour", () => {
-    expect(bill("hour", a, "2024-03-20T05:00:00.000Z")).toEqual(["2024-03-20T04:17:23.456Z", "2024-03-20T05:17:23.456Z"]);
-    expect(bill("hour", a, "2024-03-20T05:17:23.456Z")).toEqual(["2024-03-20T05:17:23.456Z", "2024-03-20T06:17:23.456Z"]);
-    expect(bill("hour", a, "2024-03-20T05:17:23.455Z")).toEqual(["2024-03-20T04:17:23.456Z", "2024-03-20T05:17:23.456Z"]);
+    expect(bill("hour", a, "2024-03-20T05:00:00.000Z")).toEqual([
+      "2024-03-20T04:17:23.456Z",
+      "2024-03-20T05:17:23.456Z",
+    ]);
+    expect(bill("hour", a, "2024-03-20T05:17:23.456Z")).toEqual([
+      "2024-03-20T05:17:23.456Z",
+      "2024-03-20T06:17:23.456Z",
+    ]);
+    expect(bill("hour", a, "2024-03-20T05:17:23.455Z")).toEqual([
+      "2024-03-20T04:17:23.456Z",
+      "2024-03-20T05:17:23.456Z",
+    ]);
   });
 
   it("day", () => {
-    expect(bill("day", a, "2024-03-20T05:00:00.000Z")).toEqual(["2024-03-19T10:17:23.456Z", "2024-03-20T10:17:23.456Z"]);
-    expect(bill("day", a, "2024-03-20T10:17:23.456Z")).toEqual(["2024-03-20T10:17:23.456Z", "2024-03-21T10:17:23.456Z"]);
+    expect(bill("day", a, "2024-03-20T05:00:00.000Z")).toEqual([
+      "2024-03-19T10:17:23.456Z",
+      "2024-03-20T10:17:23.456Z",
+    ]);
+    expect(bill("day", a, "2024-03-20T10:17:23.456Z")).toEqual([
+      "2024-03-20T10:17:23.456Z",
+      "2024-03-21T10:17:23.456Z",
+    ]);
   });
 
   it("week: aligned to the anchor's weekday and time, not to Monday", () => {
-    expect(bill("week", a, "2024-03-25T09:00:00.000Z")).toEqual(["2024-03-22T10:17:23.456Z", "2024-03-29T10:17:23.456Z"]);
+    expect(bill("week", a, "2024-03-25T09:00:00.000Z")).toEqual([
+      "2024-03-22T10:17:23.456Z",
+      "2024-03-29T10:17:23.456Z",
+    ]);
     expect(bill("week", a, "2024-03-22T10:17:23.455Z")).toEqual([a, "2024-03-22T10:17:23.456Z"]);
   });
 
   it("now before the anchor (negative k)", () => {
-    expect(bill("hour", a, "2024-03-15T08:00:00.000Z")).toEqual(["2024-03-15T07:17:23.456Z", "2024-03-15T08:17:23.456Z"]);
+    expect(bill("hour", a, "2024-03-15T08:00:00.000Z")).toEqual([
+      "2024-03-15T07:17:23.456Z",
+      "2024-03-15T08:17:23.456Z",
+    ]);
     expect(bill("hour", a, t(a) - 1)).toEqual(["2024-03-15T09:17:23.456Z", a]);
-    expect(bill("day", a, "2024-03-01T00:00:00.000Z")).toEqual(["2024-02-29T10:17:23.456Z", "2024-03-01T10:17:23.456Z"]);
-    expect(bill("week", a, "2024-03-01T00:00:00.000Z")).toEqual(["2024-02-23T10:17:23.456Z", "2024-03-01T10:17:23.456Z"]);
+    expect(bill("day", a, "2024-03-01T00:00:00.000Z")).toEqual([
+      "2024-02-29T10:17:23.456Z",
+      "2024-03-01T10:17:23.456Z",
+    ]);
+    expect(bill("week", a, "2024-03-01T00:00:00.000Z")).toEqual([
+      "2024-02-23T10:17:23.456Z",
+      "2024-03-01T10:17:23.456Z",
+    ]);
   });
 
   it("anchors before the epoch", () => {
@@ -328,9 +384,11 @@ describe("properties over many instants", () => {
           if (!(p.start <= now && now < p.end)) fail(now, `not inside ${show(p)}`);
           if (periodAt(reset, anchor, anchorAt, p.end).start !== p.end) fail(now, `not contiguous after ${show(p)}`);
           const atStart = periodAt(reset, anchor, anchorAt, p.start);
-          if (atStart.start !== p.start || atStart.end !== p.end) fail(now, `start ${show(p)} maps to ${show(atStart)}`);
+          if (atStart.start !== p.start || atStart.end !== p.end)
+            fail(now, `start ${show(p)} maps to ${show(atStart)}`);
           const atLast = periodAt(reset, anchor, anchorAt, p.end - 1);
-          if (atLast.start !== p.start || atLast.end !== p.end) fail(now, `end - 1 of ${show(p)} maps to ${show(atLast)}`);
+          if (atLast.start !== p.start || atLast.end !== p.end)
+            fail(now, `end - 1 of ${show(p)} maps to ${show(atLast)}`);
           if (!Number.isInteger(p.start) || !Number.isInteger(p.end)) fail(now, `non-integer ${p.start}, ${p.end}`);
 
           // An independent oracle for where a period may start, built on Date objects.
@@ -341,7 +399,8 @@ describe("properties over many instants", () => {
           if (reset === "hour" || reset === "day" || reset === "week") {
             const want = reset === "hour" ? HOUR : reset === "day" ? DAY : WEEK;
             if (length !== want) fail(now, `length ${length} in ${show(p)}`);
-            if ((((p.start - origin) % want) + want) % want !== 0) fail(now, `start ${iso(p.start)} not aligned to origin`);
+            if ((((p.start - origin) % want) + want) % want !== 0)
+              fail(now, `start ${iso(p.start)} not aligned to origin`);
             if (anchorAt === null && reset === "week" && (s.getUTCDay() !== 1 || timeOfDay(p.start) !== 0)) {
               fail(now, `calendar week starts ${iso(p.start)}, not a Monday midnight`);
             }

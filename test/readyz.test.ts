@@ -41,15 +41,22 @@ describe("GET /readyz", () => {
     expect(res.status).toBe(503);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
     expect(res.headers.get("Retry-After")).toBe("5");
-    expect(res.json).toMatchObject({ type: "urn:tollgate:problem:unavailable", status: 503, detail: `Not ready: ${name} failed.` });
+    expect(res.json).toMatchObject({
+      type: "urn:tollgate:problem:unavailable",
+      status: 503,
+      detail: `Not ready: ${name} failed.`,
+    });
     expect(res.json.checks[name]).toEqual({ ok: false, latencyMs: expect.any(Number), error: "failed" });
-    for (const other of ["kv", "d1", "durableObject"].filter((n) => n !== name)) expect(res.json.checks[other].ok).toBe(true);
+    for (const other of ["kv", "d1", "durableObject"].filter((n) => n !== name))
+      expect(res.json.checks[other].ok).toBe(true);
     // The cause is logged, never sent: /readyz needs no credentials.
     expect(res.text).not.toContain("secret internal detail");
   });
 
   it("reports a store that does not answer in time as a timeout", async () => {
-    const res = await w.call("GET", "/readyz", { env: { ...env, READYZ_TIMEOUT_MS: "5", SNAPSHOTS: { get: never } } as unknown as Cloudflare.Env });
+    const res = await w.call("GET", "/readyz", {
+      env: { ...env, READYZ_TIMEOUT_MS: "5", SNAPSHOTS: { get: never } } as unknown as Cloudflare.Env,
+    });
     expect(res.status).toBe(503);
     expect(res.json.checks.kv).toMatchObject({ ok: false, error: "timeout" });
   });

@@ -22,11 +22,20 @@ async function runCron(bindings: Cloudflare.Env = env) {
   await waitOnExecutionContext(ctx);
 }
 
-const check = async (customerId: string, feature: string) => (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature } })).json;
-const row = (id: string) => env.DB.prepare("SELECT * FROM subscriptions WHERE id = ?1").bind(id).first<Record<string, any>>();
+const check = async (customerId: string, feature: string) =>
+  (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature } })).json;
+const row = (id: string) =>
+  env.DB.prepare("SELECT * FROM subscriptions WHERE id = ?1").bind(id).first<Record<string, any>>();
 const systemAudits = async (id: string) =>
-  (await env.DB.prepare("SELECT action, actor, actor_type, before, after, reason FROM audit_log WHERE entity_id = ?1 AND actor = 'system' ORDER BY id").bind(id).all<Record<string, any>>()).results;
-const act = (id: string, action: string, body: Record<string, unknown>) => w.call("POST", `/admin/v1/subscriptions/${id}/${action}`, { key: BOOTSTRAP, body });
+  (
+    await env.DB.prepare(
+      "SELECT action, actor, actor_type, before, after, reason FROM audit_log WHERE entity_id = ?1 AND actor = 'system' ORDER BY id",
+    )
+      .bind(id)
+      .all<Record<string, any>>()
+  ).results;
+const act = (id: string, action: string, body: Record<string, unknown>) =>
+  w.call("POST", `/admin/v1/subscriptions/${id}/${action}`, { key: BOOTSTRAP, body });
 
 async function customerWith(sub: Record<string, unknown>) {
   const c = await createCustomer(w, { id: uid(), subscriptions: [{ id: uid("sub"), ...sub }] });
@@ -46,9 +55,12 @@ async function at<T>(t: number, fn: () => Promise<T>): Promise<T> {
 describe("bounded work", () => {
   // First in the file, so no other test's subscription is due at this instant.
   it("changes at most SCHEDULED_MAX_CHANGES subscriptions per run; the next runs continue", async () => {
-    const subs = await Promise.all(Array.from({ length: 5 }, () => customerWith({ planId: "pro", cancelAt: iso(T0 + HOUR) })));
+    const subs = await Promise.all(
+      Array.from({ length: 5 }, () => customerWith({ planId: "pro", cancelAt: iso(T0 + HOUR) })),
+    );
     const limited = { ...env, SCHEDULED_MAX_CHANGES: "2" };
-    const canceled = async () => (await Promise.all(subs.map((s) => row(s.subId)))).filter((r) => r!.status === "canceled").length;
+    const canceled = async () =>
+      (await Promise.all(subs.map((s) => row(s.subId)))).filter((r) => r!.status === "canceled").length;
     await at(T0 + HOUR, async () => {
       await runCron(limited);
       expect(await canceled()).toBe(2);
@@ -66,7 +78,11 @@ describe("due changes are recorded", () => {
   it("a downgrade scheduled for the period end becomes the plan; the period renews; checks agree before and after", async () => {
     const start = Date.parse("2026-03-01T00:00:00Z");
     const end = Date.parse("2026-04-01T00:00:00Z");
-    const { customerId, subId } = await customerWith({ planId: "pro", startedAt: iso(start), currentPeriodEnd: iso(end) });
+    const { customerId, subId } = await customerWith({
+      planId: "pro",
+      startedAt: iso(start),
+      currentPeriodEnd: iso(end),
+    });
     await act(subId, "change-plan", { planId: "free", when: "at_period_end" });
 
     await at(end - 1, async () => {
@@ -113,9 +129,17 @@ describe("due changes are recorded", () => {
     await act(subId, "cancel", { when: "at_period_end", reason: "customer asked" });
     await at(end + 2 * HOUR, async () => {
       await runCron();
-      expect(await row(subId)).toMatchObject({ status: "canceled", ended_at: end, cancel_at: end, current_period_end: end });
+      expect(await row(subId)).toMatchObject({
+        status: "canceled",
+        ended_at: end,
+        cancel_at: end,
+        current_period_end: end,
+      });
       expect((await systemAudits(subId)).map((a) => a.action)).toEqual(["subscription.canceled"]);
-      expect(await check(customerId, "audit_export")).toMatchObject({ allowed: false, reason: "subscription_inactive" });
+      expect(await check(customerId, "audit_export")).toMatchObject({
+        allowed: false,
+        reason: "subscription_inactive",
+      });
     });
   });
 
@@ -156,14 +180,29 @@ describe("due changes are recorded", () => {
 
   it("renews periods of subscriptions without a billing provider; leaves provider-managed ones alone", async () => {
     const start = Date.parse("2026-01-31T09:00:00Z");
-    const own = await customerWith({ planId: "pro", startedAt: iso(start), currentPeriodEnd: iso(Date.parse("2026-02-28T09:00:00Z")) });
-    const stripe = await customerWith({ planId: "pro", startedAt: iso(start), currentPeriodEnd: iso(Date.parse("2026-02-28T09:00:00Z")), cancelAt: iso(T0) });
-    await env.DB.prepare("UPDATE subscriptions SET external_id = ?2 WHERE id = ?1").bind(stripe.subId, uid("sub_stripe")).run();
+    const own = await customerWith({
+      planId: "pro",
+      startedAt: iso(start),
+      currentPeriodEnd: iso(Date.parse("2026-02-28T09:00:00Z")),
+    });
+    const stripe = await customerWith({
+      planId: "pro",
+      startedAt: iso(start),
+      currentPeriodEnd: iso(Date.parse("2026-02-28T09:00:00Z")),
+      cancelAt: iso(T0),
+    });
+    await env.DB.prepare("UPDATE subscriptions SET external_id = ?2 WHERE id = ?1")
+      .bind(stripe.subId, uid("sub_stripe"))
+      .run();
     const stripeBefore = await row(stripe.subId);
     await at(T0 + DAY, async () => {
       await runCron();
       // Feb 28 -> Mar 31 (the 31st anchor, not Mar 28), then Mar 31 -> Apr 30 is still ahead of now.
-      expect(await row(own.subId)).toMatchObject({ status: "active", current_period_start: Date.parse("2026-02-28T09:00:00Z"), current_period_end: Date.parse("2026-03-31T09:00:00Z") });
+      expect(await row(own.subId)).toMatchObject({
+        status: "active",
+        current_period_start: Date.parse("2026-02-28T09:00:00Z"),
+        current_period_end: Date.parse("2026-03-31T09:00:00Z"),
+      });
       expect((await systemAudits(own.subId)).map((a) => a.action)).toEqual(["subscription.renewed"]);
       expect(await row(stripe.subId)).toEqual(stripeBefore);
       expect(await systemAudits(stripe.subId)).toEqual([]);

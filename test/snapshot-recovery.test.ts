@@ -3,7 +3,13 @@ import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAdminClient, retryAfterMs } from "../scripts/lib/admin-client.mjs";
-import { formatJobSummary, newJobState, renderProgress, runPagedJob, type JobState } from "../scripts/lib/paged-job.mjs";
+import {
+  formatJobSummary,
+  type JobState,
+  newJobState,
+  renderProgress,
+  runPagedJob,
+} from "../scripts/lib/paged-job.mjs";
 import type { Snapshot } from "../src/domain/types";
 import { kvKeys } from "../src/store/kv";
 import { BOOTSTRAP, createCustomer, createKey, loadTestCatalog, testWorker, uid } from "./helpers";
@@ -13,15 +19,20 @@ beforeAll(async () => {
   await loadTestCatalog(w);
 });
 
-const post = (path: string, body: unknown, key = BOOTSTRAP, callEnv?: Cloudflare.Env) => w.call("POST", `/admin/v1/snapshots/${path}`, { key, body, env: callEnv });
+const post = (path: string, body: unknown, key = BOOTSTRAP, callEnv?: Cloudflare.Env) =>
+  w.call("POST", `/admin/v1/snapshots/${path}`, { key, body, env: callEnv });
 const kvSnapshot = async (id: string) => env.SNAPSHOTS.get<Snapshot>(kvKeys.snapshot(id), "json");
 
 /** The three ways a KV copy goes wrong: an old version, a lost key, garbage. */
 async function damagedCustomers() {
   const [stale, missing, garbled, healthy] = [uid(), uid(), uid(), uid()];
-  for (const id of [stale, missing, garbled, healthy]) await createCustomer(w, { id, subscriptions: [{ planId: "pro" }] });
+  for (const id of [stale, missing, garbled, healthy])
+    await createCustomer(w, { id, subscriptions: [{ planId: "pro" }] });
   const good = (await kvSnapshot(stale))!;
-  await env.SNAPSHOTS.put(kvKeys.snapshot(stale), JSON.stringify({ ...good, version: good.version - 1, features: { sso: good.features.sso } }));
+  await env.SNAPSHOTS.put(
+    kvKeys.snapshot(stale),
+    JSON.stringify({ ...good, version: good.version - 1, features: { sso: good.features.sso } }),
+  );
   await env.SNAPSHOTS.delete(kvKeys.snapshot(missing));
   await env.SNAPSHOTS.put(kvKeys.snapshot(garbled), "{not json");
   return { stale, missing, garbled, healthy, version: good.version };
@@ -42,9 +53,15 @@ describe("POST /admin/v1/snapshots/verify", () => {
   it("lists each drifted snapshot with its kind, versions and differing fields, and writes nothing", async () => {
     const d = await damagedCustomers();
     const drift = async (id: string) => (await post("verify", { customerId: id })).json;
-    expect(await drift(d.stale)).toMatchObject({ processed: 1, nextCursor: null, drift: [{ customerId: d.stale, kind: "stale", kvVersion: d.version - 1, freshVersion: d.version }] });
+    expect(await drift(d.stale)).toMatchObject({
+      processed: 1,
+      nextCursor: null,
+      drift: [{ customerId: d.stale, kind: "stale", kvVersion: d.version - 1, freshVersion: d.version }],
+    });
     expect((await drift(d.stale)).drift[0].fields).toEqual(expect.arrayContaining(["features.api_calls"]));
-    expect((await drift(d.missing)).drift).toEqual([{ customerId: d.missing, kind: "missing", kvVersion: null, freshVersion: d.version, fields: [] }]);
+    expect((await drift(d.missing)).drift).toEqual([
+      { customerId: d.missing, kind: "missing", kvVersion: null, freshVersion: d.version, fields: [] },
+    ]);
     expect((await drift(d.garbled)).drift).toMatchObject([{ kind: "unreadable" }]);
     expect((await drift(d.healthy)).drift).toEqual([]);
     // An older version number on identical content (a plan change elsewhere raised catalog_rev) answers
@@ -71,7 +88,14 @@ describe("POST /admin/v1/snapshots/verify", () => {
     expect(unknown.headers.get("content-type")).toBe("application/problem+json");
     const id = uid();
     await createCustomer(w, { id, subscriptions: [{ planId: "free" }] });
-    const kvDown = { ...env, SNAPSHOTS: { get: async () => { throw new Error("KV unavailable"); } } as unknown as KVNamespace } as Cloudflare.Env;
+    const kvDown = {
+      ...env,
+      SNAPSHOTS: {
+        get: async () => {
+          throw new Error("KV unavailable");
+        },
+      } as unknown as KVNamespace,
+    } as Cloudflare.Env;
     const down = await post("verify", { customerId: id }, BOOTSTRAP, kvDown);
     expect(down.status).toBe(503);
     expect(down.headers.get("Retry-After")).toBe("5");
@@ -87,22 +111,45 @@ describe("POST /admin/v1/snapshots/rebuild", () => {
     for (const id of [d.stale, d.missing, d.garbled, d.healthy]) {
       const res = await post("rebuild", { customerId: id }, await operatorToken("support"));
       expect(res.status).toBe(200);
-      expect(res.json).toMatchObject({ processed: 1, changed: id === d.healthy ? 0 : 1, rewritten: id === d.healthy ? 0 : 1, nextCursor: null });
+      expect(res.json).toMatchObject({
+        processed: 1,
+        changed: id === d.healthy ? 0 : 1,
+        rewritten: id === d.healthy ? 0 : 1,
+        nextCursor: null,
+      });
       expect(await kvSnapshot(id)).toMatchObject({ customerId: id, version: d.version });
     }
-    const audit = await env.DB.prepare("SELECT actor, after FROM audit_log WHERE action = 'snapshots.rebuild' AND entity_id = ?1").bind(d.missing).first<{ actor: string; after: string }>();
+    const audit = await env.DB.prepare(
+      "SELECT actor, after FROM audit_log WHERE action = 'snapshots.rebuild' AND entity_id = ?1",
+    )
+      .bind(d.missing)
+      .first<{ actor: string; after: string }>();
     expect(audit!.actor).toBe("op_support");
-    expect(JSON.parse(audit!.after)).toEqual({ changed: [{ customerId: d.missing, kind: "missing" }], rewritten: 1, force: false });
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'snapshots.rebuild' AND entity_id = ?1").bind(d.healthy).first("n")).toBe(0);
+    expect(JSON.parse(audit!.after)).toEqual({
+      changed: [{ customerId: d.missing, kind: "missing" }],
+      rewritten: 1,
+      force: false,
+    });
+    expect(
+      await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'snapshots.rebuild' AND entity_id = ?1")
+        .bind(d.healthy)
+        .first("n"),
+    ).toBe(0);
     // A check is answered from the repaired snapshot.
     const key = await createKey(w, ["check"]);
-    expect((await w.call("POST", "/v1/check", { key, body: { customerId: d.garbled, feature: "audit_export" } })).json).toMatchObject({ allowed: true, snapshotVersion: d.version });
+    expect(
+      (await w.call("POST", "/v1/check", { key, body: { customerId: d.garbled, feature: "audit_export" } })).json,
+    ).toMatchObject({ allowed: true, snapshotVersion: d.version });
   });
 
   it("with force rewrites a healthy snapshot too, without calling it a change; viewers may not rebuild", async () => {
     const id = uid();
     await createCustomer(w, { id, subscriptions: [{ planId: "free" }] });
-    expect((await post("rebuild", { customerId: id, force: true })).json).toMatchObject({ processed: 1, changed: 0, rewritten: 1 });
+    expect((await post("rebuild", { customerId: id, force: true })).json).toMatchObject({
+      processed: 1,
+      changed: 0,
+      rewritten: 1,
+    });
     expect((await post("rebuild", { customerId: id }, await operatorToken("viewer"))).status).toBe(403);
   });
 });
@@ -121,10 +168,16 @@ describe("scripts/snapshots.mjs driver (runPagedJob) against the worker", () => 
     // The run dies after its second page (as if interrupted); the state saved by then resumes it.
     let pagesSaved = 0;
     await expect(
-      runPagedJob({ request, path: "/admin/v1/snapshots/rebuild", body: { limit: 2 }, state, save: (s) => {
-        if (++pagesSaved > 2) throw new Error("interrupted");
-        saved = structuredClone(s);
-      } }),
+      runPagedJob({
+        request,
+        path: "/admin/v1/snapshots/rebuild",
+        body: { limit: 2 },
+        state,
+        save: (s) => {
+          if (++pagesSaved > 2) throw new Error("interrupted");
+          saved = structuredClone(s);
+        },
+      }),
     ).rejects.toThrow("interrupted");
     expect(saved!.processed).toBe(4);
     expect(saved!.cursor).not.toBeNull();
@@ -133,8 +186,14 @@ describe("scripts/snapshots.mjs driver (runPagedJob) against the worker", () => 
     expect(done.total).toBeGreaterThanOrEqual(4);
     expect(done.processed).toBe(done.total);
     // Every drifted snapshot of this file's customers was repaired, whichever run reached it.
-    for (const id of [d.stale, d.missing, d.garbled]) expect(await kvSnapshot(id)).toMatchObject({ version: d.version });
-    const verify = await runPagedJob({ request, path: "/admin/v1/snapshots/verify", body: { limit: 3 }, state: newJobState("verify", "test") });
+    for (const id of [d.stale, d.missing, d.garbled])
+      expect(await kvSnapshot(id)).toMatchObject({ version: d.version });
+    const verify = await runPagedJob({
+      request,
+      path: "/admin/v1/snapshots/verify",
+      body: { limit: 3 },
+      state: newJobState("verify", "test"),
+    });
     expect(verify).toMatchObject({ processed: done.total, byKind: {}, done: true });
     expect(formatJobSummary(verify)).toBe(`Verified ${done.total} snapshots: no drift.`);
   });
@@ -143,7 +202,9 @@ describe("scripts/snapshots.mjs driver (runPagedJob) against the worker", () => 
     const state = { ...newJobState("verify", "t"), total: 5000, processed: 1200, byKind: { stale: 2, missing: 1 } };
     expect(renderProgress(state, 10)).toBe("[==>       ] 1,200/5,000  24%  drift 3");
     state.examples = [{ customerId: "acme", kind: "stale", kvVersion: 3, freshVersion: 5, fields: ["version"] }];
-    expect(formatJobSummary(state)).toBe("Verified 1,200 snapshots: 3 drifted (stale 2, missing 1).\n  stale      acme (KV v3, fresh v5): version\n  ... and 2 more");
+    expect(formatJobSummary(state)).toBe(
+      "Verified 1,200 snapshots: 3 drifted (stale 2, missing 1).\n  stale      acme (KV v3, fresh v5): version\n  ... and 2 more",
+    );
   });
 
   it("paces requests (--max-rps) and waits out 429 Retry-After before retrying", async () => {
@@ -153,13 +214,30 @@ describe("scripts/snapshots.mjs driver (runPagedJob) against the worker", () => 
       slept.push(ms);
       t += ms;
     };
-    const pages = [{ processed: 2, nextCursor: "b" }, { processed: 1, nextCursor: null }];
-    await runPagedJob({ request: async () => pages.shift(), path: "/x", body: {}, state: newJobState("rebuild", "t"), maxRps: 2, now: () => t, sleep });
+    const pages = [
+      { processed: 2, nextCursor: "b" },
+      { processed: 1, nextCursor: null },
+    ];
+    await runPagedJob({
+      request: async () => pages.shift(),
+      path: "/x",
+      body: {},
+      state: newJobState("rebuild", "t"),
+      maxRps: 2,
+      now: () => t,
+      sleep,
+    });
     expect(slept).toEqual([500]);
 
-    const answers = [new Response("{}", { status: 429, headers: { "Retry-After": "3" } }), new Response(JSON.stringify({ ok: 1 }), { status: 200 })];
+    const answers = [
+      new Response("{}", { status: 429, headers: { "Retry-After": "3" } }),
+      new Response(JSON.stringify({ ok: 1 }), { status: 200 }),
+    ];
     const waits: number[] = [];
-    const client = createAdminClient({ url: "http://x", key: "k" }, { fetch: (async () => answers.shift()!) as unknown as typeof fetch, sleep: async (ms) => void waits.push(ms) });
+    const client = createAdminClient(
+      { url: "http://x", key: "k" },
+      { fetch: (async () => answers.shift()!) as unknown as typeof fetch, sleep: async (ms) => void waits.push(ms) },
+    );
     expect(await client.request("POST", "/p", {})).toEqual({ ok: 1 });
     expect(waits).toEqual([3000]);
     expect(retryAfterMs("Wed, 21 Oct 2015 07:28:30 GMT", Date.parse("Wed, 21 Oct 2015 07:28:00 GMT"))).toBe(30_000);

@@ -7,7 +7,11 @@ const BODY = '{"id":"evt_1","type":"customer.subscription.updated","data":{"obje
 const T = 1_760_000_000; // seconds
 const NOW = T * 1000; // ms
 
-const hexOf = (header: string) => header.split(",").find((p) => p.startsWith("v1="))!.slice(3);
+const hexOf = (header: string) =>
+  header
+    .split(",")
+    .find((p) => p.startsWith("v1="))!
+    .slice(3);
 
 describe("verifyStripeSignature", () => {
   it("accepts a valid signature and returns the signed timestamp", async () => {
@@ -31,25 +35,40 @@ describe("verifyStripeSignature", () => {
   it("rejects a tampered body", async () => {
     const header = await signStripePayload(BODY, SECRET, T);
     const tampered = BODY.replace("sub_1", "sub_2");
-    expect(await verifyStripeSignature(tampered, header, [SECRET], NOW)).toEqual({ ok: false, reason: "no_matching_signature" });
+    expect(await verifyStripeSignature(tampered, header, [SECRET], NOW)).toEqual({
+      ok: false,
+      reason: "no_matching_signature",
+    });
     // Whitespace matters: the HMAC is over the raw bytes, not over the parsed JSON.
-    expect(await verifyStripeSignature(`${BODY}\n`, header, [SECRET], NOW)).toEqual({ ok: false, reason: "no_matching_signature" });
+    expect(await verifyStripeSignature(`${BODY}\n`, header, [SECRET], NOW)).toEqual({
+      ok: false,
+      reason: "no_matching_signature",
+    });
   });
 
   it("rejects a signature made with another secret", async () => {
     const header = await signStripePayload(BODY, "whsec_wrong", T);
-    expect(await verifyStripeSignature(BODY, header, [SECRET, OLD_SECRET], NOW)).toEqual({ ok: false, reason: "no_matching_signature" });
+    expect(await verifyStripeSignature(BODY, header, [SECRET, OLD_SECRET], NOW)).toEqual({
+      ok: false,
+      reason: "no_matching_signature",
+    });
   });
 
   it("rejects when no usable secret is configured (empty list, empty string)", async () => {
     const header = await signStripePayload(BODY, SECRET, T);
     expect(await verifyStripeSignature(BODY, header, [], NOW)).toEqual({ ok: false, reason: "no_matching_signature" });
-    expect(await verifyStripeSignature(BODY, header, [""], NOW)).toEqual({ ok: false, reason: "no_matching_signature" });
+    expect(await verifyStripeSignature(BODY, header, [""], NOW)).toEqual({
+      ok: false,
+      reason: "no_matching_signature",
+    });
   });
 
   it("rejects a tampered timestamp (t is part of the signed string)", async () => {
     const header = (await signStripePayload(BODY, SECRET, T)).replace(`t=${T}`, `t=${T + 1}`);
-    expect(await verifyStripeSignature(BODY, header, [SECRET], NOW)).toEqual({ ok: false, reason: "no_matching_signature" });
+    expect(await verifyStripeSignature(BODY, header, [SECRET], NOW)).toEqual({
+      ok: false,
+      reason: "no_matching_signature",
+    });
   });
 
   it("enforces the tolerance in both directions", async () => {
@@ -90,16 +109,25 @@ describe("verifyStripeSignature", () => {
       "garbage",
     ];
     for (const header of malformed) {
-      expect(await verifyStripeSignature(BODY, header, [SECRET], NOW), header).toEqual({ ok: false, reason: "malformed_header" });
+      expect(await verifyStripeSignature(BODY, header, [SECRET], NOW), header).toEqual({
+        ok: false,
+        reason: "malformed_header",
+      });
     }
   });
 
   it("rejects a v0-only header (no downgrade to the test-mode scheme)", async () => {
     const sig = hexOf(await signStripePayload(BODY, SECRET, T));
-    expect(await verifyStripeSignature(BODY, `t=${T},v0=${sig}`, [SECRET], NOW)).toEqual({ ok: false, reason: "malformed_header" });
+    expect(await verifyStripeSignature(BODY, `t=${T},v0=${sig}`, [SECRET], NOW)).toEqual({
+      ok: false,
+      reason: "malformed_header",
+    });
   });
 
   it("treats a v1 value that is not a hex digest as non-matching", async () => {
-    expect(await verifyStripeSignature(BODY, `t=${T},v1=zz`, [SECRET], NOW)).toEqual({ ok: false, reason: "no_matching_signature" });
+    expect(await verifyStripeSignature(BODY, `t=${T},v1=zz`, [SECRET], NOW)).toEqual({
+      ok: false,
+      reason: "no_matching_signature",
+    });
   });
 });

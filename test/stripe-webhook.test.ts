@@ -16,13 +16,30 @@ let checkKey: string;
 beforeAll(async () => {
   await loadTestCatalog(w); // maps price_free -> free, price_pro -> pro
   checkKey = await createKey(w, ["check"]);
-  for (const [price, planId] of [["price_sso_addon", "sso-addon"], ["price_extra_calls", "extra-calls"], ["prod_enterprise", "pro"]]) {
+  for (const [price, planId] of [
+    ["price_sso_addon", "sso-addon"],
+    ["price_extra_calls", "extra-calls"],
+    ["prod_enterprise", "pro"],
+  ]) {
     expect((await w.call("PUT", `/admin/v1/prices/${price}`, { key: BOOTSTRAP, body: { planId } })).status).toBe(200);
   }
 });
 
-interface Item { id?: string; price: string; product?: string }
-function subscription(o: { id: string; customer: string; status: string; items: Item[]; trialEnd?: number; periodEnd?: number; cancelAt?: number; endedAt?: number }) {
+interface Item {
+  id?: string;
+  price: string;
+  product?: string;
+}
+function subscription(o: {
+  id: string;
+  customer: string;
+  status: string;
+  items: Item[];
+  trialEnd?: number;
+  periodEnd?: number;
+  cancelAt?: number;
+  endedAt?: number;
+}) {
   return {
     id: o.id,
     object: "subscription",
@@ -37,45 +54,114 @@ function subscription(o: { id: string; customer: string; status: string; items: 
     cancel_at_period_end: false,
     canceled_at: o.endedAt ?? null,
     ended_at: o.endedAt ?? null,
-    items: { object: "list", data: o.items.map((i, n) => ({ id: i.id ?? `si_${n}`, object: "subscription_item", price: { id: i.price, object: "price", product: i.product ?? "prod_x" } })) },
+    items: {
+      object: "list",
+      data: o.items.map((i, n) => ({
+        id: i.id ?? `si_${n}`,
+        object: "subscription_item",
+        price: { id: i.price, object: "price", product: i.product ?? "prod_x" },
+      })),
+    },
     metadata: {},
   };
 }
-const event = (type: string, object: unknown, created: number, id = uid("evt")) => ({ id, object: "event", api_version: "2024-06-20", type, created, livemode: false, data: { object } });
+const event = (type: string, object: unknown, created: number, id = uid("evt")) => ({
+  id,
+  object: "event",
+  api_version: "2024-06-20",
+  type,
+  created,
+  livemode: false,
+  data: { object },
+});
 
-async function deliver(evt: unknown, opts: { secret?: string; t?: number; header?: string | null; body?: string } = {}) {
+async function deliver(
+  evt: unknown,
+  opts: { secret?: string; t?: number; header?: string | null; body?: string } = {},
+) {
   const body = opts.body ?? JSON.stringify(evt);
-  const header = opts.header !== undefined ? opts.header : await signStripePayload(body, opts.secret ?? SECRET, opts.t ?? w.clock.now() / 1000);
+  const header =
+    opts.header !== undefined
+      ? opts.header
+      : await signStripePayload(body, opts.secret ?? SECRET, opts.t ?? w.clock.now() / 1000);
   const headers: Record<string, string> = { "Content-Type": "application/json; charset=utf-8" };
   if (header !== null) headers["Stripe-Signature"] = header;
   return w.call("POST", "/v1/webhooks/stripe", { raw: body, headers });
 }
 
-const check = async (customerId: string, feature: string) => (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature } })).json;
+const check = async (customerId: string, feature: string) =>
+  (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature } })).json;
 const rowsOf = async (stripeId: string) =>
-  (await env.DB.prepare("SELECT * FROM subscriptions WHERE external_id = ?1 OR external_id LIKE ?2 ORDER BY external_id").bind(stripeId, `${stripeId}/%`).all<Record<string, any>>()).results;
-const auditsOf = async (customerId: string) => (await env.DB.prepare("SELECT * FROM audit_log WHERE customer_id = ?1 ORDER BY id").bind(customerId).all<Record<string, any>>()).results;
-const seen = async (eventId: string) => !!(await env.DB.prepare("SELECT 1 FROM webhook_events WHERE id = ?1").bind(eventId).first());
+  (
+    await env.DB.prepare(
+      "SELECT * FROM subscriptions WHERE external_id = ?1 OR external_id LIKE ?2 ORDER BY external_id",
+    )
+      .bind(stripeId, `${stripeId}/%`)
+      .all<Record<string, any>>()
+  ).results;
+const auditsOf = async (customerId: string) =>
+  (
+    await env.DB.prepare("SELECT * FROM audit_log WHERE customer_id = ?1 ORDER BY id")
+      .bind(customerId)
+      .all<Record<string, any>>()
+  ).results;
+const seen = async (eventId: string) =>
+  !!(await env.DB.prepare("SELECT 1 FROM webhook_events WHERE id = ?1").bind(eventId).first());
 const ids = () => ({ sub: uid("sub_stripe"), cus: uid("cus") });
 
 describe("subscription events", () => {
   it("created -> updated -> deleted: provisions, changes and ends access, audited as webhook:stripe", async () => {
     const { sub, cus } = ids();
-    const created = event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "trialing", trialEnd: T + 14 * 86_400, items: [{ price: "price_pro" }] }), T);
+    const created = event(
+      "customer.subscription.created",
+      subscription({
+        id: sub,
+        customer: cus,
+        status: "trialing",
+        trialEnd: T + 14 * 86_400,
+        items: [{ price: "price_pro" }],
+      }),
+      T,
+    );
     const r1 = await deliver(created);
     expect(r1.status).toBe(200);
     expect(r1.json).toEqual({ received: true, eventId: created.id, outcome: "applied", changed: 1 });
-    expect(await env.DB.prepare("SELECT id, billing_customer_id FROM customers WHERE id = ?1").bind(cus).first()).toEqual({ id: cus, billing_customer_id: cus });
+    expect(
+      await env.DB.prepare("SELECT id, billing_customer_id FROM customers WHERE id = ?1").bind(cus).first(),
+    ).toEqual({ id: cus, billing_customer_id: cus });
     const [base] = await rowsOf(sub);
-    expect(base).toMatchObject({ customer_id: cus, plan_id: "pro", status: "trialing", trial_end: T0 + 14 * DAY, external_id: sub, external_updated_at: T0, current_period_end: T0 + 29 * DAY });
-    expect(await check(cus, "audit_export")).toMatchObject({ allowed: true, expiresAt: new Date(T0 + 14 * DAY).toISOString() });
+    expect(base).toMatchObject({
+      customer_id: cus,
+      plan_id: "pro",
+      status: "trialing",
+      trial_end: T0 + 14 * DAY,
+      external_id: sub,
+      external_updated_at: T0,
+      current_period_end: T0 + 29 * DAY,
+    });
+    expect(await check(cus, "audit_export")).toMatchObject({
+      allowed: true,
+      expiresAt: new Date(T0 + 14 * DAY).toISOString(),
+    });
     expect((await auditsOf(cus)).map((a) => [a.action, a.actor, a.actor_type, a.reason])).toEqual([
       ["customer.create", "webhook:stripe", "webhook", `customer.subscription.created ${created.id}`],
       ["subscription.create", "webhook:stripe", "webhook", `customer.subscription.created ${created.id}`],
     ]);
 
     // Converted and downgraded, with an add-on: base row -> free/active, a second row for the add-on item.
-    const updated = event("customer.subscription.updated", subscription({ id: sub, customer: cus, status: "active", items: [{ id: "si_base", price: "price_free" }, { id: "si_calls", price: "price_extra_calls" }] }), T + 60);
+    const updated = event(
+      "customer.subscription.updated",
+      subscription({
+        id: sub,
+        customer: cus,
+        status: "active",
+        items: [
+          { id: "si_base", price: "price_free" },
+          { id: "si_calls", price: "price_extra_calls" },
+        ],
+      }),
+      T + 60,
+    );
     expect((await deliver(updated)).json).toMatchObject({ outcome: "applied", changed: 2 });
     const rows = await rowsOf(sub);
     expect(rows.map((r) => [r.external_id, r.plan_id, r.status])).toEqual([
@@ -88,7 +174,20 @@ describe("subscription events", () => {
     expect(JSON.parse(update.before)).toMatchObject({ planId: "pro", status: "trialing" });
     expect(JSON.parse(update.after)).toMatchObject({ planId: "free", status: "active" });
 
-    const deleted = event("customer.subscription.deleted", subscription({ id: sub, customer: cus, status: "canceled", endedAt: T + 120, items: [{ id: "si_base", price: "price_free" }, { id: "si_calls", price: "price_extra_calls" }] }), T + 120);
+    const deleted = event(
+      "customer.subscription.deleted",
+      subscription({
+        id: sub,
+        customer: cus,
+        status: "canceled",
+        endedAt: T + 120,
+        items: [
+          { id: "si_base", price: "price_free" },
+          { id: "si_calls", price: "price_extra_calls" },
+        ],
+      }),
+      T + 120,
+    );
     w.clock.set(T0 + 120_000);
     try {
       expect((await deliver(deleted)).json).toMatchObject({ outcome: "applied", changed: 2 });
@@ -106,7 +205,18 @@ describe("subscription events", () => {
   it("attaches to an existing customer by billing id, and maps a product id when the price has no mapping", async () => {
     const { sub, cus } = ids();
     const c = await createCustomer(w, { id: uid(), billingCustomerId: cus });
-    const res = await deliver(event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price: uid("price_new"), product: "prod_enterprise" }] }), T));
+    const res = await deliver(
+      event(
+        "customer.subscription.created",
+        subscription({
+          id: sub,
+          customer: cus,
+          status: "active",
+          items: [{ price: uid("price_new"), product: "prod_enterprise" }],
+        }),
+        T,
+      ),
+    );
     expect(res.json.outcome).toBe("applied");
     expect((await rowsOf(sub))[0]).toMatchObject({ customer_id: c.id, plan_id: "pro" });
     expect(await env.DB.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(cus).first()).toBeNull();
@@ -115,15 +225,39 @@ describe("subscription events", () => {
 
   it("maps Stripe statuses: past_due keeps its first grace, unpaid ends access, incomplete_expired expires", async () => {
     const { sub, cus } = ids();
-    await deliver(event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), T));
-    await deliver(event("customer.subscription.updated", subscription({ id: sub, customer: cus, status: "past_due", items: [{ price: "price_pro" }] }), T + 10));
+    await deliver(
+      event(
+        "customer.subscription.created",
+        subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
+        T,
+      ),
+    );
+    await deliver(
+      event(
+        "customer.subscription.updated",
+        subscription({ id: sub, customer: cus, status: "past_due", items: [{ price: "price_pro" }] }),
+        T + 10,
+      ),
+    );
     expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 10_000 + 7 * DAY });
-    await deliver(event("customer.subscription.updated", subscription({ id: sub, customer: cus, status: "past_due", items: [{ price: "price_pro" }] }), T + 3600));
+    await deliver(
+      event(
+        "customer.subscription.updated",
+        subscription({ id: sub, customer: cus, status: "past_due", items: [{ price: "price_pro" }] }),
+        T + 3600,
+      ),
+    );
     expect((await rowsOf(sub))[0]!.grace_until).toBe(T0 + 10_000 + 7 * DAY); // not extended by a repeat
     expect((await check(cus, "audit_export")).allowed).toBe(true);
     w.clock.set(T0 + 7_200_000);
     try {
-      await deliver(event("customer.subscription.updated", subscription({ id: sub, customer: cus, status: "unpaid", items: [{ price: "price_pro" }] }), T + 7200));
+      await deliver(
+        event(
+          "customer.subscription.updated",
+          subscription({ id: sub, customer: cus, status: "unpaid", items: [{ price: "price_pro" }] }),
+          T + 7200,
+        ),
+      );
       expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 7_200_000 });
       expect((await check(cus, "audit_export")).allowed).toBe(false);
     } finally {
@@ -131,15 +265,44 @@ describe("subscription events", () => {
     }
 
     const other = ids();
-    await deliver(event("customer.subscription.created", subscription({ id: other.sub, customer: other.cus, status: "incomplete", items: [{ price: "price_pro" }] }), T));
+    await deliver(
+      event(
+        "customer.subscription.created",
+        subscription({ id: other.sub, customer: other.cus, status: "incomplete", items: [{ price: "price_pro" }] }),
+        T,
+      ),
+    );
     expect((await check(other.cus, "audit_export")).allowed).toBe(false);
-    await deliver(event("customer.subscription.updated", subscription({ id: other.sub, customer: other.cus, status: "incomplete_expired", items: [{ price: "price_pro" }] }), T + 60));
+    await deliver(
+      event(
+        "customer.subscription.updated",
+        subscription({
+          id: other.sub,
+          customer: other.cus,
+          status: "incomplete_expired",
+          items: [{ price: "price_pro" }],
+        }),
+        T + 60,
+      ),
+    );
     expect((await rowsOf(other.sub))[0]).toMatchObject({ status: "expired", ended_at: T0 + 60_000 });
   });
 
   it("cancel_at from Stripe becomes cancel_at, enforced by the snapshot on time", async () => {
     const { sub, cus } = ids();
-    await deliver(event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", cancelAt: T + 5 * 86_400, items: [{ price: "price_pro" }] }), T));
+    await deliver(
+      event(
+        "customer.subscription.created",
+        subscription({
+          id: sub,
+          customer: cus,
+          status: "active",
+          cancelAt: T + 5 * 86_400,
+          items: [{ price: "price_pro" }],
+        }),
+        T,
+      ),
+    );
     expect((await rowsOf(sub))[0]!.cancel_at).toBe(T0 + 5 * DAY);
     expect((await check(cus, "audit_export")).expiresAt).toBe(new Date(T0 + 5 * DAY).toISOString());
   });
@@ -148,8 +311,16 @@ describe("subscription events", () => {
 describe("invoice events", () => {
   it("payment_failed -> past_due with grace from the event; paid -> active; both API shapes", async () => {
     const { sub, cus } = ids();
-    await deliver(event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), T));
-    const failed = await deliver(event("invoice.payment_failed", { id: uid("in"), object: "invoice", subscription: sub }, T + 100));
+    await deliver(
+      event(
+        "customer.subscription.created",
+        subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
+        T,
+      ),
+    );
+    const failed = await deliver(
+      event("invoice.payment_failed", { id: uid("in"), object: "invoice", subscription: sub }, T + 100),
+    );
     expect(failed.json).toMatchObject({ outcome: "applied", changed: 1 });
     expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 100_000 + 7 * DAY });
     w.clock.set(T0 + 100_000 + 7 * DAY);
@@ -159,9 +330,23 @@ describe("invoice events", () => {
       w.clock.set(T0);
     }
     // API 2025-03-31+: the subscription id lives under parent.subscription_details
-    const paid = await deliver(event("invoice.paid", { id: uid("in"), object: "invoice", parent: { type: "subscription_details", subscription_details: { subscription: sub } } }, T + 200));
+    const paid = await deliver(
+      event(
+        "invoice.paid",
+        {
+          id: uid("in"),
+          object: "invoice",
+          parent: { type: "subscription_details", subscription_details: { subscription: sub } },
+        },
+        T + 200,
+      ),
+    );
     expect(paid.json).toMatchObject({ outcome: "applied", changed: 1 });
-    expect((await rowsOf(sub))[0]).toMatchObject({ status: "active", grace_until: null, external_updated_at: T0 + 200_000 });
+    expect((await rowsOf(sub))[0]).toMatchObject({
+      status: "active",
+      grace_until: null,
+      external_updated_at: T0 + 200_000,
+    });
     expect((await auditsOf(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(2);
   });
 
@@ -175,7 +360,11 @@ describe("invoice events", () => {
 describe("once, in order", () => {
   it("a duplicate delivery is acknowledged and applied once", async () => {
     const { sub, cus } = ids();
-    const evt = event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), T);
+    const evt = event(
+      "customer.subscription.created",
+      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
+      T,
+    );
     expect((await deliver(evt)).json.outcome).toBe("applied");
     const audits = (await auditsOf(cus)).length;
     const again = await deliver(evt);
@@ -184,7 +373,11 @@ describe("once, in order", () => {
     expect(await rowsOf(sub)).toHaveLength(1);
     expect((await auditsOf(cus)).length).toBe(audits);
     // Concurrent duplicates: exactly one applies.
-    const evt2 = event("customer.subscription.updated", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_free" }] }), T + 10);
+    const evt2 = event(
+      "customer.subscription.updated",
+      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_free" }] }),
+      T + 10,
+    );
     const outcomes = (await Promise.all([deliver(evt2), deliver(evt2)])).map((r) => r.json.outcome).sort();
     expect(outcomes).toEqual(["applied", "duplicate"]);
     expect((await auditsOf(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(1);
@@ -192,23 +385,51 @@ describe("once, in order", () => {
 
   it("an older event delivered after a newer one never rolls the subscription back", async () => {
     const { sub, cus } = ids();
-    await deliver(event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_free" }] }), T));
-    const newer = event("customer.subscription.updated", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), T + 100);
-    const older = event("customer.subscription.updated", subscription({ id: sub, customer: cus, status: "past_due", items: [{ price: "price_free" }] }), T + 50);
+    await deliver(
+      event(
+        "customer.subscription.created",
+        subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_free" }] }),
+        T,
+      ),
+    );
+    const newer = event(
+      "customer.subscription.updated",
+      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
+      T + 100,
+    );
+    const older = event(
+      "customer.subscription.updated",
+      subscription({ id: sub, customer: cus, status: "past_due", items: [{ price: "price_free" }] }),
+      T + 50,
+    );
     expect((await deliver(newer)).json.outcome).toBe("applied");
     const res = await deliver(older);
     expect(res.json).toMatchObject({ outcome: "stale", changed: 0 });
-    expect((await rowsOf(sub))[0]).toMatchObject({ plan_id: "pro", status: "active", external_updated_at: T0 + 100_000 });
+    expect((await rowsOf(sub))[0]).toMatchObject({
+      plan_id: "pro",
+      status: "active",
+      external_updated_at: T0 + 100_000,
+    });
     expect(await seen(older.id)).toBe(true); // remembered: a redelivery is a duplicate
     expect((await check(cus, "audit_export")).allowed).toBe(true);
     // A late invoice event is just as stale.
-    expect((await deliver(event("invoice.payment_failed", { id: uid("in"), subscription: sub }, T + 99))).json.outcome).toBe("stale");
+    expect(
+      (await deliver(event("invoice.payment_failed", { id: uid("in"), subscription: sub }, T + 99))).json.outcome,
+    ).toBe("stale");
   });
 
   it("a created event arriving after an update of the same second is ignored", async () => {
     const { sub, cus } = ids();
-    const created = event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "incomplete", items: [{ price: "price_pro" }] }), T);
-    const updated = event("customer.subscription.updated", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), T);
+    const created = event(
+      "customer.subscription.created",
+      subscription({ id: sub, customer: cus, status: "incomplete", items: [{ price: "price_pro" }] }),
+      T,
+    );
+    const updated = event(
+      "customer.subscription.updated",
+      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
+      T,
+    );
     await deliver(updated);
     expect((await deliver(created)).json.outcome).toBe("stale");
     expect((await rowsOf(sub))[0]!.status).toBe("active");
@@ -216,29 +437,47 @@ describe("once, in order", () => {
 });
 
 describe("signatures: verified before anything else", () => {
-  const counts = async () => (await env.DB.prepare("SELECT (SELECT COUNT(*) FROM webhook_events) AS e, (SELECT COUNT(*) FROM subscriptions) AS s, (SELECT COUNT(*) FROM customers) AS c, (SELECT COUNT(*) FROM audit_log) AS a").first())!;
+  const counts = async () =>
+    (await env.DB.prepare(
+      "SELECT (SELECT COUNT(*) FROM webhook_events) AS e, (SELECT COUNT(*) FROM subscriptions) AS s, (SELECT COUNT(*) FROM customers) AS c, (SELECT COUNT(*) FROM audit_log) AS a",
+    ).first())!;
 
   it("a bad signature, a tampered body or a missing header is a 400 problem and changes nothing", async () => {
     const { sub, cus } = ids();
-    const evt = event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), T);
+    const evt = event(
+      "customer.subscription.created",
+      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
+      T,
+    );
     const before = await counts();
     const wrong = await deliver(evt, { secret: "whsec_attacker" });
     expect(wrong.status).toBe(400);
     expect(wrong.headers.get("content-type")).toBe("application/problem+json");
-    expect(wrong.json).toMatchObject({ type: "urn:tollgate:problem:validation", errors: [{ path: "header.stripe-signature", message: "no_matching_signature" }] });
+    expect(wrong.json).toMatchObject({
+      type: "urn:tollgate:problem:validation",
+      errors: [{ path: "header.stripe-signature", message: "no_matching_signature" }],
+    });
     const signed = await signStripePayload(JSON.stringify(evt), SECRET, T);
-    expect((await deliver(evt, { header: signed, body: JSON.stringify(evt).replace("price_pro", "price_free") })).status).toBe(400);
+    expect(
+      (await deliver(evt, { header: signed, body: JSON.stringify(evt).replace("price_pro", "price_free") })).status,
+    ).toBe(400);
     expect((await deliver(evt, { header: null })).json.errors[0].message).toBe("missing_header");
     expect((await deliver(evt, { header: "garbage" })).json.errors[0].message).toBe("malformed_header");
     // Not even JSON: the signature still comes first.
-    expect((await deliver(null, { body: "{not json", secret: "whsec_attacker" })).json.errors[0].message).toBe("no_matching_signature");
+    expect((await deliver(null, { body: "{not json", secret: "whsec_attacker" })).json.errors[0].message).toBe(
+      "no_matching_signature",
+    );
     expect(await counts()).toEqual(before);
     expect(await seen(evt.id)).toBe(false);
   });
 
   it("a stale timestamp (beyond 300 s) is a 400 and changes nothing; within tolerance is fine", async () => {
     const { sub, cus } = ids();
-    const evt = event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), T);
+    const evt = event(
+      "customer.subscription.created",
+      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
+      T,
+    );
     const before = await counts();
     const stale = await deliver(evt, { t: T - 301 });
     expect(stale.status).toBe(400);
@@ -249,21 +488,32 @@ describe("signatures: verified before anything else", () => {
 
   it("accepts the previous secret during a rotation (comma-separated STRIPE_WEBHOOK_SECRET)", async () => {
     const { sub, cus } = ids();
-    const evt = event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), T);
+    const evt = event(
+      "customer.subscription.created",
+      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
+      T,
+    );
     expect((await deliver(evt, { secret: OLD_SECRET })).json.outcome).toBe("applied");
   });
 
   it("without STRIPE_WEBHOOK_SECRET the endpoint answers 503 (Stripe retries) and applies nothing", async () => {
     const bare = testWorker({ env: { ...env, STRIPE_WEBHOOK_SECRET: "" } });
     const body = JSON.stringify(event("customer.subscription.created", {}, T));
-    const res = await bare.call("POST", "/v1/webhooks/stripe", { raw: body, headers: { "Content-Type": "application/json", "Stripe-Signature": await signStripePayload(body, SECRET, T) } });
+    const res = await bare.call("POST", "/v1/webhooks/stripe", {
+      raw: body,
+      headers: { "Content-Type": "application/json", "Stripe-Signature": await signStripePayload(body, SECRET, T) },
+    });
     expect(res.status).toBe(503);
   });
 });
 
 describe("what is acknowledged and what is refused", () => {
   it("an event larger than the API's 64 KB body limit is accepted (webhooks allow 1 MB)", async () => {
-    const evt = event("charge.refunded", { id: uid("ch"), object: "charge", metadata: { note: "x".repeat(200_000) } }, T);
+    const evt = event(
+      "charge.refunded",
+      { id: uid("ch"), object: "charge", metadata: { note: "x".repeat(200_000) } },
+      T,
+    );
     const res = await deliver(evt);
     expect(res.status).toBe(200);
     expect(res.json.outcome).toBe("ignored");
@@ -280,27 +530,49 @@ describe("what is acknowledged and what is refused", () => {
   it("an unmapped price is refused with 422 (not recorded, so Stripe retries) and applies once it is mapped", async () => {
     const { sub, cus } = ids();
     const price = uid("price_unmapped");
-    const evt = event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price, product: uid("prod_unknown") }] }), T);
+    const evt = event(
+      "customer.subscription.created",
+      subscription({ id: sub, customer: cus, status: "active", items: [{ price, product: uid("prod_unknown") }] }),
+      T,
+    );
     const refused = await deliver(evt);
     expect(refused.status).toBe(422);
     expect(refused.json).toMatchObject({ unmappedPrices: [price] });
     expect(await seen(evt.id)).toBe(false);
     expect(await rowsOf(sub)).toEqual([]);
     expect(await env.DB.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(cus).first()).toBeNull();
-    await w.call("PUT", `/admin/v1/prices/${price}`, { key: BOOTSTRAP, body: { planId: "pro", reason: "new Stripe price" } });
+    await w.call("PUT", `/admin/v1/prices/${price}`, {
+      key: BOOTSTRAP,
+      body: { planId: "pro", reason: "new Stripe price" },
+    });
     expect((await deliver(evt)).json.outcome).toBe("applied");
     expect((await check(cus, "audit_export")).allowed).toBe(true);
   });
 
   it("an item without a mapping next to mapped ones is skipped and named in the audit reason", async () => {
     const { sub, cus } = ids();
-    const evt = event("customer.subscription.created", subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }, { id: "si_misc", price: "price_merch" }] }), T);
+    const evt = event(
+      "customer.subscription.created",
+      subscription({
+        id: sub,
+        customer: cus,
+        status: "active",
+        items: [{ price: "price_pro" }, { id: "si_misc", price: "price_merch" }],
+      }),
+      T,
+    );
     expect((await deliver(evt)).json).toMatchObject({ outcome: "applied", changed: 1 });
-    expect((await auditsOf(cus)).at(-1)!.reason).toBe(`customer.subscription.created ${evt.id}; unmapped prices ignored: price_merch`);
+    expect((await auditsOf(cus)).at(-1)!.reason).toBe(
+      `customer.subscription.created ${evt.id}; unmapped prices ignored: price_merch`,
+    );
   });
 
   it("a signed event of an unexpected shape is a 422 and is not recorded", async () => {
-    const evt = event("customer.subscription.updated", { id: uid("sub"), customer: "cus_x", status: "paused_forever", items: { data: [] } }, T);
+    const evt = event(
+      "customer.subscription.updated",
+      { id: uid("sub"), customer: "cus_x", status: "paused_forever", items: { data: [] } },
+      T,
+    );
     const res = await deliver(evt);
     expect(res.status).toBe(422);
     expect(res.json.errors[0].path).toBe("data.object.status");
@@ -323,13 +595,26 @@ describe("price mappings API", () => {
     const price = uid("price_api");
     const viewer = await operator("viewer");
     const approver = await operator("approver");
-    expect((await w.call("PUT", `/admin/v1/prices/${price}`, { key: approver, body: { planId: "pro" } })).status).toBe(403);
-    expect((await w.call("PUT", `/admin/v1/prices/${price}`, { key: BOOTSTRAP, body: { planId: "nope" } })).status).toBe(400);
-    const put = await w.call("PUT", `/admin/v1/prices/${price}`, { key: await operator("admin"), body: { planId: "pro", reason: "launch" } });
+    expect((await w.call("PUT", `/admin/v1/prices/${price}`, { key: approver, body: { planId: "pro" } })).status).toBe(
+      403,
+    );
+    expect(
+      (await w.call("PUT", `/admin/v1/prices/${price}`, { key: BOOTSTRAP, body: { planId: "nope" } })).status,
+    ).toBe(400);
+    const put = await w.call("PUT", `/admin/v1/prices/${price}`, {
+      key: await operator("admin"),
+      body: { planId: "pro", reason: "launch" },
+    });
     expect(put.json).toEqual({ priceId: price, planId: "pro", kind: "base", updatedAt: new Date(T0).toISOString() });
     expect((await w.call("GET", `/admin/v1/prices/${price}`, { key: viewer })).json.planId).toBe("pro");
     await w.call("PUT", `/admin/v1/prices/${price}`, { key: BOOTSTRAP, body: { planId: "free" } });
-    const audits = (await env.DB.prepare("SELECT action, actor, before, after, reason FROM audit_log WHERE entity_type = 'price_mapping' AND entity_id = ?1 ORDER BY id").bind(price).all<Record<string, any>>()).results;
+    const audits = (
+      await env.DB.prepare(
+        "SELECT action, actor, before, after, reason FROM audit_log WHERE entity_type = 'price_mapping' AND entity_id = ?1 ORDER BY id",
+      )
+        .bind(price)
+        .all<Record<string, any>>()
+    ).results;
     expect(audits.map((a) => [a.action, a.actor, a.reason])).toEqual([
       ["price_mapping.put", "op_admin", "launch"],
       ["price_mapping.put", "bootstrap", null],

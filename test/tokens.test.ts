@@ -1,7 +1,14 @@
 // Signed entitlement tokens, the JWKS and decision assertions, verified offline with jose and the
 // JWKS response alone (exactly what a desktop app or an origin service does).
 import { env } from "cloudflare:workers";
-import { type JSONWebKeySet, SignJWT, createLocalJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  generateKeyPair,
+  type JSONWebKeySet,
+  jwtVerify,
+  SignJWT,
+} from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BOOTSTRAP, createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
 
@@ -19,11 +26,17 @@ beforeAll(async () => {
   jwks = (await w.call("GET", "/.well-known/jwks.json")).json;
 });
 
-const mint = (body: Record<string, unknown>, opts: { key?: string; cf?: Record<string, unknown> } = {}) => w.call("POST", "/v1/tokens", { key: opts.key ?? key, body, cf: opts.cf });
+const mint = (body: Record<string, unknown>, opts: { key?: string; cf?: Record<string, unknown> } = {}) =>
+  w.call("POST", "/v1/tokens", { key: opts.key ?? key, body, cf: opts.cf });
 
 /** Offline verification: nothing but the JWKS document and jose. */
 const verify = (token: string, opts: { audience?: string; typ?: string; now?: number } = {}) =>
-  jwtVerify(token, createLocalJWKSet(jwks), { issuer: "tollgate", audience: opts.audience ?? "tollgate:entitlements", typ: opts.typ ?? ENTITLEMENTS_TYP, ...at(opts.now ?? T0) });
+  jwtVerify(token, createLocalJWKSet(jwks), {
+    issuer: "tollgate",
+    audience: opts.audience ?? "tollgate:entitlements",
+    typ: opts.typ ?? ENTITLEMENTS_TYP,
+    ...at(opts.now ?? T0),
+  });
 
 describe("GET /.well-known/jwks.json", () => {
   it("publishes every configured public key, cacheably, and never a private member", async () => {
@@ -34,7 +47,10 @@ describe("GET /.well-known/jwks.json", () => {
       ["test-ed25519-1", "EdDSA"],
       ["test-es256-2", "ES256"],
     ]);
-    for (const k of res.json.keys) expect(Object.keys(k).sort()).toEqual(k.kty === "EC" ? ["alg", "crv", "kid", "kty", "use", "x", "y"] : ["alg", "crv", "kid", "kty", "use", "x"]);
+    for (const k of res.json.keys)
+      expect(Object.keys(k).sort()).toEqual(
+        k.kty === "EC" ? ["alg", "crv", "kid", "kty", "use", "x", "y"] : ["alg", "crv", "kid", "kty", "use", "x"],
+      );
     expect(res.text).not.toMatch(/"d"/);
   });
 
@@ -53,36 +69,86 @@ describe("POST /v1/tokens", () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
     const res = await mint({ customerId: c.id, role: "admin", country: "de" });
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ kid: "test-ed25519-1", issuer: "tollgate", audience: "tollgate:entitlements", issuedAt: iso(T0), expiresAt: iso(T0 + 3600_000), snapshotVersion: c.snapshotVersion });
-    expect(decodeProtectedHeader(res.json.token)).toEqual({ alg: "EdDSA", kid: "test-ed25519-1", typ: ENTITLEMENTS_TYP });
+    expect(res.json).toMatchObject({
+      kid: "test-ed25519-1",
+      issuer: "tollgate",
+      audience: "tollgate:entitlements",
+      issuedAt: iso(T0),
+      expiresAt: iso(T0 + 3600_000),
+      snapshotVersion: c.snapshotVersion,
+    });
+    expect(decodeProtectedHeader(res.json.token)).toEqual({
+      alg: "EdDSA",
+      kid: "test-ed25519-1",
+      typ: ENTITLEMENTS_TYP,
+    });
     const { payload } = await verify(res.json.token);
-    expect(payload).toMatchObject({ iss: "tollgate", sub: c.id, aud: "tollgate:entitlements", iat: T0 / 1000, exp: T0 / 1000 + 3600, snapshotVersion: c.snapshotVersion, context: { role: "admin", country: "DE" } });
+    expect(payload).toMatchObject({
+      iss: "tollgate",
+      sub: c.id,
+      aud: "tollgate:entitlements",
+      iat: T0 / 1000,
+      exp: T0 / 1000 + 3600,
+      snapshotVersion: c.snapshotVersion,
+      context: { role: "admin", country: "DE" },
+    });
     expect(typeof payload.jti).toBe("string");
     const ent = payload.entitlements as Record<string, Record<string, unknown>>;
     expect(ent.sso).toEqual({ type: "boolean", enabled: true, expiresAt: null });
     expect(ent.eu_hosting).toMatchObject({ enabled: true });
-    expect(ent.api_calls).toEqual({ type: "metered", enabled: true, limit: 1000, reset: "month", resetsAt: expect.any(String), expiresAt: null });
-    expect(ent.storage_gb).toMatchObject({ type: "metered", enabled: true, limit: 50, reset: "day", resetsAt: "2026-03-11T00:00:00.000Z" });
+    expect(ent.api_calls).toEqual({
+      type: "metered",
+      enabled: true,
+      limit: 1000,
+      reset: "month",
+      resetsAt: expect.any(String),
+      expiresAt: null,
+    });
+    expect(ent.storage_gb).toMatchObject({
+      type: "metered",
+      enabled: true,
+      limit: 50,
+      reset: "day",
+      resetsAt: "2026-03-11T00:00:00.000Z",
+    });
     expect(ent.theme).toEqual({ type: "config", enabled: true, value: { name: "pro", dark: true }, expiresAt: null });
     expect(ent.max_file_size_mb).toMatchObject({ type: "config", value: 100 });
-    expect(Object.keys(ent).sort()).toEqual(["api_calls", "audit_export", "beta_ai", "eu_hosting", "max_file_size_mb", "seats", "sso", "storage_gb", "theme"]);
+    expect(Object.keys(ent).sort()).toEqual([
+      "api_calls",
+      "audit_export",
+      "beta_ai",
+      "eu_hosting",
+      "max_file_size_mb",
+      "seats",
+      "sso",
+      "storage_gb",
+      "theme",
+    ]);
   });
 
   it("evaluates in the token's context: role and geo rules, with the edge country as default", async () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
-    const { payload } = await verify((await mint({ customerId: c.id, role: "viewer" }, { cf: { country: "US" } })).json.token);
+    const { payload } = await verify(
+      (await mint({ customerId: c.id, role: "viewer" }, { cf: { country: "US" } })).json.token,
+    );
     const ent = payload.entitlements as Record<string, Record<string, unknown>>;
     expect(payload.context).toEqual({ role: "viewer", country: "US" });
     expect(ent.sso).toEqual({ type: "boolean", enabled: false, reason: "role_denied", expiresAt: null });
     expect(ent.eu_hosting).toMatchObject({ enabled: false, reason: "region_blocked" });
     const free = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
-    const f = (await verify((await mint({ customerId: free.id })).json.token)).payload.entitlements as Record<string, Record<string, unknown>>;
+    const f = (await verify((await mint({ customerId: free.id })).json.token)).payload.entitlements as Record<
+      string,
+      Record<string, unknown>
+    >;
     expect(f.sso).toEqual({ type: "boolean", enabled: false, reason: "not_entitled", expiresAt: null });
   });
 
   it("never outlives the earliest expiry among what it grants, and honours a shorter ttl", async () => {
     const trialEnd = T0 + 10 * 60_000 + 500; // rounds DOWN to whole seconds
-    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }] });
+    const c = await createCustomer(w, {
+      id: uid(),
+      subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }],
+    });
     const res = await mint({ customerId: c.id });
     expect(res.json.expiresAt).toBe(iso(T0 + 10 * 60_000));
     const { payload } = await verify(res.json.token);
@@ -90,19 +156,33 @@ describe("POST /v1/tokens", () => {
     expect((payload.entitlements as any).audit_export).toMatchObject({ enabled: true, expiresAt: iso(trialEnd) });
     expect((await mint({ customerId: c.id, ttlSeconds: 120 })).json.expiresAt).toBe(iso(T0 + 120_000));
     // What it does not grant does not bound it: a grant that starts later leaves the ttl alone.
-    const later = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY) }, { planId: "free" }] });
+    const later = await createCustomer(w, {
+      id: uid(),
+      subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY) }, { planId: "free" }],
+    });
     const l = await mint({ customerId: later.id });
     expect(l.json.expiresAt).toBe(iso(T0 + 3600_000));
-    expect(((await verify(l.json.token)).payload.entitlements as any).sso).toMatchObject({ enabled: false, expiresAt: iso(T0 + DAY) });
+    expect(((await verify(l.json.token)).payload.entitlements as any).sso).toMatchObject({
+      enabled: false,
+      expiresAt: iso(T0 + DAY),
+    });
   });
 
   it("limits the token to the requested features and audience; unknown features are data, not errors", async () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
-    const res = await mint({ customerId: c.id, features: ["audit_export", "teleportation", "__proto__"], audience: "desktop-app" });
+    const res = await mint({
+      customerId: c.id,
+      features: ["audit_export", "teleportation", "__proto__"],
+      audience: "desktop-app",
+    });
     expect(res.json.audience).toBe("desktop-app");
     const { payload } = await verify(res.json.token, { audience: "desktop-app" });
     expect(Object.keys(payload.entitlements as object).sort()).toEqual(["__proto__", "audit_export", "teleportation"]);
-    expect((payload.entitlements as any).teleportation).toEqual({ enabled: false, reason: "unknown_feature", expiresAt: null });
+    expect((payload.entitlements as any).teleportation).toEqual({
+      enabled: false,
+      reason: "unknown_feature",
+      expiresAt: null,
+    });
   });
 
   it("rejects a tampered token, a wrong audience, an expired token and an unknown kid", async () => {
@@ -116,18 +196,29 @@ describe("POST /v1/tokens", () => {
     const forged = `${h}.${btoa(JSON.stringify(claims)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}.${s}`;
     await expect(verify(forged)).rejects.toMatchObject({ code: "ERR_JWS_SIGNATURE_VERIFICATION_FAILED" });
     // Wrong audience.
-    await expect(verify(token, { audience: "another-service" })).rejects.toMatchObject({ code: "ERR_JWT_CLAIM_VALIDATION_FAILED", claim: "aud" });
+    await expect(verify(token, { audience: "another-service" })).rejects.toMatchObject({
+      code: "ERR_JWT_CLAIM_VALIDATION_FAILED",
+      claim: "aud",
+    });
     // Expired (the injected clock of the verifier moves past exp; no sleeping).
     await expect(verify(token, { now: T0 + 599_000 })).resolves.toBeTruthy();
     await expect(verify(token, { now: T0 + 600_000 })).rejects.toMatchObject({ code: "ERR_JWT_EXPIRED" });
     // Unknown kid: a key Tollgate never published.
     const rogue = await generateKeyPair("EdDSA", { crv: "Ed25519" });
-    const sign = (kid: string, k: CryptoKey) => new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid, typ: ENTITLEMENTS_TYP }).sign(k);
-    await expect(verify(await sign("rogue-1", rogue.privateKey))).rejects.toMatchObject({ code: "ERR_JWKS_NO_MATCHING_KEY" });
+    const sign = (kid: string, k: CryptoKey) =>
+      new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid, typ: ENTITLEMENTS_TYP }).sign(k);
+    await expect(verify(await sign("rogue-1", rogue.privateKey))).rejects.toMatchObject({
+      code: "ERR_JWKS_NO_MATCHING_KEY",
+    });
     // A known kid on someone else's key is a bad signature, not a match.
-    await expect(verify(await sign("test-ed25519-1", rogue.privateKey))).rejects.toMatchObject({ code: "ERR_JWS_SIGNATURE_VERIFICATION_FAILED" });
+    await expect(verify(await sign("test-ed25519-1", rogue.privateKey))).rejects.toMatchObject({
+      code: "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+    });
     // The assertion type is not an entitlement token (explicit typing).
-    await expect(verify(token, { typ: DECISION_TYP })).rejects.toMatchObject({ code: "ERR_JWT_CLAIM_VALIDATION_FAILED", claim: "typ" });
+    await expect(verify(token, { typ: DECISION_TYP })).rejects.toMatchObject({
+      code: "ERR_JWT_CLAIM_VALIDATION_FAILED",
+      claim: "typ",
+    });
   });
 
   it("rotation: tokens signed by the second key still verify while it is published", async () => {
@@ -140,7 +231,10 @@ describe("POST /v1/tokens", () => {
     expect((await verify(res.json.token)).payload.sub).toBe(c.id); // the JWKS fetched before the rotation
     // The published keys are the public halves of the secret's private keys, nothing more.
     const publicHalf = ({ d: _d, ...rest }: Record<string, string>, alg: string) => ({ ...rest, alg, use: "sig" });
-    expect(jwks.keys).toEqual([publicHalf(keys[0] as Record<string, string>, "EdDSA"), publicHalf(keys[1] as Record<string, string>, "ES256")]);
+    expect(jwks.keys).toEqual([
+      publicHalf(keys[0] as Record<string, string>, "EdDSA"),
+      publicHalf(keys[1] as Record<string, string>, "ES256"),
+    ]);
   });
 
   it("needs the check scope; a customer-bound key mints only for its customer; unknown customers are 404", async () => {
@@ -159,7 +253,9 @@ describe("POST /v1/tokens", () => {
     const tooLong = await mint({ customerId: a.id, ttlSeconds: 86_401 });
     expect(tooLong.status).toBe(400);
     expect(tooLong.json.errors[0].path).toBe("json.ttlSeconds");
-    expect((await mint({ customerId: a.id, ttlSeconds: 86_400 }, { key: BOOTSTRAP })).json.expiresAt).toBe(iso(T0 + DAY));
+    expect((await mint({ customerId: a.id, ttlSeconds: 86_400 }, { key: BOOTSTRAP })).json.expiresAt).toBe(
+      iso(T0 + DAY),
+    );
   });
 });
 
@@ -170,19 +266,48 @@ describe("decision assertions (POST /v1/check with assert: true)", () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
     const plain = await check({ customerId: c.id, feature: "sso", role: "admin" });
     expect(plain.json.assertion).toBeUndefined();
-    const res = await check({ customerId: c.id, feature: "sso", role: "admin", assert: true, assertAudience: "https://reports.example" });
+    const res = await check({
+      customerId: c.id,
+      feature: "sso",
+      role: "admin",
+      assert: true,
+      assertAudience: "https://reports.example",
+    });
     expect(res.json).toMatchObject({ allowed: true, reason: "ok", assertion: expect.any(String) });
-    const { payload, protectedHeader } = await verify(res.json.assertion, { audience: "https://reports.example", typ: DECISION_TYP });
+    const { payload, protectedHeader } = await verify(res.json.assertion, {
+      audience: "https://reports.example",
+      typ: DECISION_TYP,
+    });
     expect(protectedHeader).toMatchObject({ alg: "EdDSA", kid: "test-ed25519-1" });
-    expect(payload).toMatchObject({ iss: "tollgate", sub: c.id, iat: T0 / 1000, exp: T0 / 1000 + 60, context: { role: "admin" } });
-    expect(payload.decision).toEqual({ allowed: true, reason: "ok", feature: "sso", type: "boolean", expiresAt: null, snapshotVersion: c.snapshotVersion });
+    expect(payload).toMatchObject({
+      iss: "tollgate",
+      sub: c.id,
+      iat: T0 / 1000,
+      exp: T0 / 1000 + 60,
+      context: { role: "admin" },
+    });
+    expect(payload.decision).toEqual({
+      allowed: true,
+      reason: "ok",
+      feature: "sso",
+      type: "boolean",
+      expiresAt: null,
+      snapshotVersion: c.snapshotVersion,
+    });
     await expect(verify(res.json.assertion, { typ: DECISION_TYP })).rejects.toMatchObject({ claim: "aud" });
-    await expect(verify(res.json.assertion, { audience: "https://reports.example" })).rejects.toMatchObject({ claim: "typ" });
-    await expect(verify(res.json.assertion, { audience: "https://reports.example", typ: DECISION_TYP, now: T0 + 60_000 })).rejects.toMatchObject({ code: "ERR_JWT_EXPIRED" });
+    await expect(verify(res.json.assertion, { audience: "https://reports.example" })).rejects.toMatchObject({
+      claim: "typ",
+    });
+    await expect(
+      verify(res.json.assertion, { audience: "https://reports.example", typ: DECISION_TYP, now: T0 + 60_000 }),
+    ).rejects.toMatchObject({ code: "ERR_JWT_EXPIRED" });
   });
 
   it("asserts denials too, and never for longer than the decision holds", async () => {
-    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(T0 + 20_000) }] });
+    const c = await createCustomer(w, {
+      id: uid(),
+      subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(T0 + 20_000) }],
+    });
     const res = await check({ customerId: c.id, feature: "audit_export", assert: true });
     const { payload } = await verify(res.json.assertion, { audience: "tollgate:decision", typ: DECISION_TYP });
     expect(payload.exp).toBe(T0 / 1000 + 20);

@@ -13,21 +13,40 @@ beforeAll(async () => {
   key = await createKey(w, ["check", "usage"]);
 });
 
-const use = (body: Record<string, unknown>, headers: Record<string, string> = {}) => w.call("POST", "/v1/usage", { key, body, headers });
+const use = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+  w.call("POST", "/v1/usage", { key, body, headers });
 const meter = (customerId: string) => env.METER.get(env.METER.idFromName(customerId));
-const lab = async (extra: Record<string, unknown> = {}) => (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "meter-lab" }], ...extra })).id;
+const lab = async (extra: Record<string, unknown> = {}) =>
+  (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "meter-lab" }], ...extra })).id;
 const ledgerSum = async (customerId: string, feature: string) =>
-  Number((await env.DB.prepare("SELECT COALESCE(SUM(amount), 0) AS s FROM usage_events WHERE customer_id = ?1 AND feature_key = ?2").bind(customerId, feature).first<{ s: number }>())!.s);
+  Number(
+    (await env.DB.prepare(
+      "SELECT COALESCE(SUM(amount), 0) AS s FROM usage_events WHERE customer_id = ?1 AND feature_key = ?2",
+    )
+      .bind(customerId, feature)
+      .first<{ s: number }>())!.s,
+  );
 
 describe("consume", () => {
   it("counts, answers the contract's fields, and checks then report used and remaining", async () => {
     const id = await lab();
     const first = await use({ customerId: id, feature: "api_calls", amount: 5 });
     expect(first.status).toBe(200);
-    expect(first.json).toMatchObject({ allowed: true, reason: "ok", used: 5, limit: 50, remaining: 45, overage: 0, resetsAt: "2026-03-11T00:00:00.000Z" });
+    expect(first.json).toMatchObject({
+      allowed: true,
+      reason: "ok",
+      used: 5,
+      limit: 50,
+      remaining: 45,
+      overage: 0,
+      resetsAt: "2026-03-11T00:00:00.000Z",
+    });
     const check = await w.call("POST", "/v1/check", { key, body: { customerId: id, feature: "api_calls" } });
     expect(check.json).toMatchObject({ allowed: true, used: 5, remaining: 45, limit: 50 });
-    const tooMany = await w.call("POST", "/v1/check", { key, body: { customerId: id, feature: "api_calls", quantity: 46 } });
+    const tooMany = await w.call("POST", "/v1/check", {
+      key,
+      body: { customerId: id, feature: "api_calls", quantity: 46 },
+    });
     expect(tooMany.json).toMatchObject({ allowed: false, reason: "limit_reached", used: 5, remaining: 45 });
     const all = await w.call("GET", `/v1/entitlements/${id}`, { key });
     expect(all.json.features.api_calls).toMatchObject({ used: 5, remaining: 45 });
@@ -50,11 +69,20 @@ describe("consume", () => {
     await use({ customerId: id, feature: "api_calls", amount: 48 });
     const denied = await use({ customerId: id, feature: "api_calls", amount: 3 });
     expect(denied.json).toMatchObject({ allowed: false, reason: "limit_reached", used: 48, remaining: 2 });
-    expect((await use({ customerId: id, feature: "api_calls", amount: 2 })).json).toMatchObject({ allowed: true, used: 50, remaining: 0 });
+    expect((await use({ customerId: id, feature: "api_calls", amount: 2 })).json).toMatchObject({
+      allowed: true,
+      used: 50,
+      remaining: 0,
+    });
   });
 
   it("not entitled: a denial with the reason, nothing counted", async () => {
-    const id = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(T0 - 1) }] })).id;
+    const id = (
+      await createCustomer(w, {
+        id: uid(),
+        subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(T0 - 1) }],
+      })
+    ).id;
     const res = await use({ customerId: id, feature: "api_calls" });
     expect(res.json).toMatchObject({ allowed: false, reason: "trial_expired", used: 0 });
   });
@@ -63,9 +91,23 @@ describe("consume", () => {
 describe("overage and gauges", () => {
   it("soft limit with a cap: allowed beyond the limit up to the cap, reported as overage", async () => {
     const id = await lab();
-    expect((await use({ customerId: id, feature: "storage_gb", amount: 12.5 })).json).toMatchObject({ allowed: true, used: 12.5, limit: 10, remaining: 0, overage: 2.5 });
-    expect((await use({ customerId: id, feature: "storage_gb", amount: 2.5 })).json).toMatchObject({ allowed: true, used: 15, overage: 5 });
-    expect((await use({ customerId: id, feature: "storage_gb", amount: 0.5 })).json).toMatchObject({ allowed: false, reason: "limit_reached", used: 15 });
+    expect((await use({ customerId: id, feature: "storage_gb", amount: 12.5 })).json).toMatchObject({
+      allowed: true,
+      used: 12.5,
+      limit: 10,
+      remaining: 0,
+      overage: 2.5,
+    });
+    expect((await use({ customerId: id, feature: "storage_gb", amount: 2.5 })).json).toMatchObject({
+      allowed: true,
+      used: 15,
+      overage: 5,
+    });
+    expect((await use({ customerId: id, feature: "storage_gb", amount: 0.5 })).json).toMatchObject({
+      allowed: false,
+      reason: "limit_reached",
+      used: 15,
+    });
   });
 
   it("record: always recorded, and the answer says the customer is over the limit", async () => {
@@ -79,10 +121,24 @@ describe("overage and gauges", () => {
 
   it("gauges take negative amounts and never go below zero; other features refuse them", async () => {
     const id = await lab();
-    expect((await use({ customerId: id, feature: "seats", amount: 3 })).json).toMatchObject({ allowed: true, used: 3, remaining: 0, resetsAt: null });
-    expect((await use({ customerId: id, feature: "seats" })).json).toMatchObject({ allowed: false, reason: "limit_reached" });
-    expect((await use({ customerId: id, feature: "seats", amount: -1 })).json).toMatchObject({ allowed: true, used: 2 });
-    expect((await use({ customerId: id, feature: "seats", amount: -5 })).json).toMatchObject({ allowed: true, used: 0 });
+    expect((await use({ customerId: id, feature: "seats", amount: 3 })).json).toMatchObject({
+      allowed: true,
+      used: 3,
+      remaining: 0,
+      resetsAt: null,
+    });
+    expect((await use({ customerId: id, feature: "seats" })).json).toMatchObject({
+      allowed: false,
+      reason: "limit_reached",
+    });
+    expect((await use({ customerId: id, feature: "seats", amount: -1 })).json).toMatchObject({
+      allowed: true,
+      used: 2,
+    });
+    expect((await use({ customerId: id, feature: "seats", amount: -5 })).json).toMatchObject({
+      allowed: true,
+      used: 0,
+    });
     await meter(id).flush();
     expect(await ledgerSum(id, "seats")).toBe(0); // +3 -1 -2: exactly what was applied
     const neg = await use({ customerId: id, feature: "api_calls", amount: -1 });
@@ -120,7 +176,9 @@ describe("idempotency", () => {
     await use({ customerId: id, feature: "seats", amount: 1, idempotencyKey: "long-lived" });
     clock.advance(24 * 3600_000 + 60_000);
     await runDurableObjectAlarm(meter(id));
-    expect((await use({ customerId: id, feature: "seats", amount: 1, idempotencyKey: "long-lived" })).json).toMatchObject({ used: 1, replayed: true });
+    expect(
+      (await use({ customerId: id, feature: "seats", amount: 1, idempotencyKey: "long-lived" })).json,
+    ).toMatchObject({ used: 1, replayed: true });
     clock.set(T0);
   });
 });
@@ -151,7 +209,11 @@ describe("bad input: a clear problem, and no counter changes", () => {
   });
 
   it("malformed JSON is a 400, not a 500", async () => {
-    const res = await w.call("POST", "/v1/usage", { key, raw: "{not json", headers: { "Content-Type": "application/json" } });
+    const res = await w.call("POST", "/v1/usage", {
+      key,
+      raw: "{not json",
+      headers: { "Content-Type": "application/json" },
+    });
     expect(res.status).toBe(400);
     expect(res.json.type).toBe("urn:tollgate:problem:malformed-json");
   });
@@ -161,15 +223,24 @@ describe("ledger: at least once, applied idempotently, nothing lost", () => {
   it("a failed flush is retried with backoff; after recovery the ledger equals the counters", async () => {
     const id = await lab();
     const stub = meter(id);
-    const failing = { batch: async () => { throw new Error("D1_ERROR: injected outage"); }, prepare: (q: string) => env.DB.prepare(q) } as unknown as D1Database;
-    await runInDurableObject(stub, (m: CustomerMeter) => { m.ledger = failing; });
+    const failing = {
+      batch: async () => {
+        throw new Error("D1_ERROR: injected outage");
+      },
+      prepare: (q: string) => env.DB.prepare(q),
+    } as unknown as D1Database;
+    await runInDurableObject(stub, (m: CustomerMeter) => {
+      m.ledger = failing;
+    });
     for (let i = 0; i < 5; i++) await use({ customerId: id, feature: "api_calls", amount: 2 });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.pending()).toBe(5);
     expect(await ledgerSum(id, "api_calls")).toBe(0);
     const retryAt = await runInDurableObject(stub, (_m, state) => state.storage.getAlarm());
     expect(retryAt).not.toBeNull();
-    await runInDurableObject(stub, (m: CustomerMeter) => { m.ledger = env.DB; });
+    await runInDurableObject(stub, (m: CustomerMeter) => {
+      m.ledger = env.DB;
+    });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.pending()).toBe(0);
     expect(await ledgerSum(id, "api_calls")).toBe(10);
@@ -179,12 +250,22 @@ describe("ledger: at least once, applied idempotently, nothing lost", () => {
     const id = await lab();
     const stub = meter(id);
     // D1 commits the batch, then the answer is lost: the meter must send the same events again.
-    const lossy = { batch: async (s: D1PreparedStatement[]) => { await env.DB.batch(s); throw new Error("network: response lost"); }, prepare: (q: string) => env.DB.prepare(q) } as unknown as D1Database;
-    await runInDurableObject(stub, (m: CustomerMeter) => { m.ledger = lossy; });
+    const lossy = {
+      batch: async (s: D1PreparedStatement[]) => {
+        await env.DB.batch(s);
+        throw new Error("network: response lost");
+      },
+      prepare: (q: string) => env.DB.prepare(q),
+    } as unknown as D1Database;
+    await runInDurableObject(stub, (m: CustomerMeter) => {
+      m.ledger = lossy;
+    });
     for (let i = 0; i < 3; i++) await use({ customerId: id, feature: "api_calls", amount: 3 });
     await runDurableObjectAlarm(stub);
     expect(await stub.pending()).toBe(3);
-    await runInDurableObject(stub, (m: CustomerMeter) => { m.ledger = env.DB; });
+    await runInDurableObject(stub, (m: CustomerMeter) => {
+      m.ledger = env.DB;
+    });
     await runDurableObjectAlarm(stub);
     expect(await stub.pending()).toBe(0);
     expect(await ledgerSum(id, "api_calls")).toBe(9);
@@ -197,25 +278,53 @@ describe("periods", () => {
     const id = await lab();
     await use({ customerId: id, feature: "api_calls", amount: 50 });
     clock.set(Date.parse("2026-03-11T00:00:00.000Z"));
-    expect((await use({ customerId: id, feature: "api_calls", amount: 1 })).json).toMatchObject({ allowed: true, used: 1, resetsAt: "2026-03-12T00:00:00.000Z" });
+    expect((await use({ customerId: id, feature: "api_calls", amount: 1 })).json).toMatchObject({
+      allowed: true,
+      used: 1,
+      resetsAt: "2026-03-12T00:00:00.000Z",
+    });
     await meter(id).flush();
-    const closed = await env.DB.prepare("SELECT period_start, total FROM usage_periods WHERE customer_id = ?1 AND feature_key = 'api_calls'").bind(id).all();
+    const closed = await env.DB.prepare(
+      "SELECT period_start, total FROM usage_periods WHERE customer_id = ?1 AND feature_key = 'api_calls'",
+    )
+      .bind(id)
+      .all();
     expect(closed.results).toEqual([{ period_start: Date.parse("2026-03-10T00:00:00.000Z"), total: 50 }]);
     const usage = await w.call("GET", `/v1/usage/${id}?feature=api_calls`, { key });
-    expect(usage.json.features[0]).toMatchObject({ feature: "api_calls", used: 1, limit: 50, past: [{ periodStart: "2026-03-10T00:00:00.000Z", total: 50 }] });
+    expect(usage.json.features[0]).toMatchObject({
+      feature: "api_calls",
+      used: 1,
+      limit: 50,
+      past: [{ periodStart: "2026-03-10T00:00:00.000Z", total: 50 }],
+    });
     clock.set(T0);
   });
 
   it("a billing anchor on the 31st resets on Feb 28 in 2027 (and Feb 29 in 2028)", async () => {
     const clock = w.clock;
-    for (const [year, feb] of [[2027, "2027-02-28"], [2028, "2028-02-29"]] as const) {
+    for (const [year, feb] of [
+      [2027, "2027-02-28"],
+      [2028, "2028-02-29"],
+    ] as const) {
       clock.set(Date.parse(`${year}-01-31T09:00:00.000Z`));
-      const id = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "meter-billing", billingAnchor: `${year - 1}-12-31T09:00:00.000Z` }] })).id;
-      expect((await use({ customerId: id, feature: "api_calls", amount: 20 })).json).toMatchObject({ used: 20, resetsAt: `${feb}T09:00:00.000Z` });
+      const id = (
+        await createCustomer(w, {
+          id: uid(),
+          subscriptions: [{ planId: "meter-billing", billingAnchor: `${year - 1}-12-31T09:00:00.000Z` }],
+        })
+      ).id;
+      expect((await use({ customerId: id, feature: "api_calls", amount: 20 })).json).toMatchObject({
+        used: 20,
+        resetsAt: `${feb}T09:00:00.000Z`,
+      });
       clock.set(Date.parse(`${feb}T08:59:59.999Z`));
       expect((await use({ customerId: id, feature: "api_calls" })).json.reason).toBe("limit_reached");
       clock.set(Date.parse(`${feb}T09:00:00.000Z`));
-      expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({ allowed: true, used: 1, resetsAt: `${year}-03-31T09:00:00.000Z` });
+      expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({
+        allowed: true,
+        used: 1,
+        resetsAt: `${year}-03-31T09:00:00.000Z`,
+      });
     }
     clock.set(T0);
   });
@@ -225,13 +334,22 @@ describe("periods", () => {
     const id = await lab();
     const boundary = Date.parse("2026-03-11T00:00:00.000Z");
     await use({ customerId: id, feature: "api_calls", amount: 50 });
-    await env.DB.prepare("UPDATE subscriptions SET scheduled_plan_id = 'pro', scheduled_change_at = ?1 WHERE customer_id = ?2").bind(boundary, id).run();
+    await env.DB.prepare(
+      "UPDATE subscriptions SET scheduled_plan_id = 'pro', scheduled_change_at = ?1 WHERE customer_id = ?2",
+    )
+      .bind(boundary, id)
+      .run();
     await w.services().snapshots.compile(env, id, T0);
     clock.set(boundary - 1);
     expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({ allowed: false, limit: 50 });
     clock.set(boundary);
     // pro: 1000 a month, anchored to billing (the subscription started at T0 = Mar 10 12:00)
-    expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({ allowed: true, used: 1, limit: 1000, resetsAt: "2026-04-10T12:00:00.000Z" });
+    expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({
+      allowed: true,
+      used: 1,
+      limit: 1000,
+      resetsAt: "2026-04-10T12:00:00.000Z",
+    });
     clock.set(T0);
   });
 });
@@ -241,9 +359,17 @@ describe("limit changes apply to the next call", () => {
     const id = await lab();
     await use({ customerId: id, feature: "api_calls", amount: 50 });
     expect((await use({ customerId: id, feature: "api_calls" })).json.allowed).toBe(false);
-    await env.DB.prepare("INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) VALUES (?1, ?2, 'extra-calls', 'active', ?3, ?3, ?3)").bind(uid("sub"), id, T0).run();
+    await env.DB.prepare(
+      "INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) VALUES (?1, ?2, 'extra-calls', 'active', ?3, ?3, ?3)",
+    )
+      .bind(uid("sub"), id, T0)
+      .run();
     await w.services().snapshots.compile(env, id, T0);
-    expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({ allowed: true, used: 51, limit: 550 });
+    expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({
+      allowed: true,
+      used: 51,
+      limit: 550,
+    });
   });
 });
 
@@ -257,7 +383,14 @@ describe("reservations", () => {
     expect(r.json).toMatchObject({ allowed: true, used: 0, reserved: 30, remaining: 20, expiresAt: iso(T0 + 60_000) });
     expect((await use({ customerId: id, feature: "api_calls", amount: 21 })).json.reason).toBe("limit_reached");
     const s = await settle({ customerId: id, reservationId: r.json.reservationId, amount: 12 });
-    expect(s.json).toMatchObject({ allowed: true, feature: "api_calls", used: 12, reserved: 0, remaining: 38, settled: 12 });
+    expect(s.json).toMatchObject({
+      allowed: true,
+      feature: "api_calls",
+      used: 12,
+      reserved: 0,
+      remaining: 38,
+      settled: 12,
+    });
     const again = await settle({ customerId: id, reservationId: r.json.reservationId, amount: 12 });
     expect(again.json).toMatchObject({ used: 12, replayed: true });
     expect((await meter(id).counters(T0))[0]?.used).toBe(12);
@@ -269,9 +402,14 @@ describe("reservations", () => {
     const id = await lab();
     const r = await reserve({ customerId: id, feature: "api_calls", amount: 50 });
     expect((await reserve({ customerId: id, feature: "api_calls", amount: 1 })).json.reason).toBe("limit_reached");
-    const rel = await w.call("POST", "/v1/usage/release", { key, body: { customerId: id, reservationId: r.json.reservationId } });
+    const rel = await w.call("POST", "/v1/usage/release", {
+      key,
+      body: { customerId: id, reservationId: r.json.reservationId },
+    });
     expect(rel.json).toMatchObject({ used: 0, reserved: 0, remaining: 50, settled: 0 });
-    expect((await w.call("POST", "/v1/usage/release", { key, body: { customerId: id, reservationId: "res_nope" } })).status).toBe(404);
+    expect(
+      (await w.call("POST", "/v1/usage/release", { key, body: { customerId: id, reservationId: "res_nope" } })).status,
+    ).toBe(404);
   });
 
   it("a reservation not settled in time is released by the alarm", async () => {
@@ -280,7 +418,10 @@ describe("reservations", () => {
     w.clock.advance(31_000);
     await meter(id).peek(id, [], w.clock.now()); // the meter learns the time (a check does this)
     expect(await runDurableObjectAlarm(meter(id))).toBe(true);
-    const state = await runInDurableObject(meter(id), (_m, s) => s.storage.sql.exec("SELECT state FROM reservations").one().state);
+    const state = await runInDurableObject(
+      meter(id),
+      (_m, s) => s.storage.sql.exec("SELECT state FROM reservations").one().state,
+    );
     expect(state).toBe("expired");
     expect((await settle({ customerId: id, reservationId: r.json.reservationId, amount: 1 })).status).toBe(409);
     expect((await use({ customerId: id, feature: "api_calls", amount: 50 })).json.allowed).toBe(true);
@@ -294,11 +435,17 @@ describe("reservations", () => {
     await use({ customerId: id, feature: "api_calls", amount: 40 });
     w.clock.set(Date.parse("2026-03-11T00:01:00.000Z"));
     // New period: used resets, the open hold still counts.
-    expect((await use({ customerId: id, feature: "api_calls", amount: 41 })).json).toMatchObject({ allowed: false, used: 0, reserved: 10 });
+    expect((await use({ customerId: id, feature: "api_calls", amount: 41 })).json).toMatchObject({
+      allowed: false,
+      used: 0,
+      reserved: 10,
+    });
     const s = await settle({ customerId: id, reservationId: r.json.reservationId, amount: 4 });
     expect(s.json).toMatchObject({ used: 4, reserved: 0, resetsAt: "2026-03-12T00:00:00.000Z" });
     await meter(id).flush();
-    const closed = await env.DB.prepare("SELECT total FROM usage_periods WHERE customer_id = ?1").bind(id).first<{ total: number }>();
+    const closed = await env.DB.prepare("SELECT total FROM usage_periods WHERE customer_id = ?1")
+      .bind(id)
+      .first<{ total: number }>();
     expect(closed?.total).toBe(40);
     w.clock.set(T0);
   });
@@ -307,7 +454,10 @@ describe("reservations", () => {
 describe("data residency", () => {
   it("routes a resident customer to its jurisdiction only where jurisdictions are switched on", () => {
     expect(meterLocation({ DO_JURISDICTIONS: "on" }, "acme", "eu")).toEqual({ name: "acme", jurisdiction: "eu" });
-    expect(meterLocation({ DO_JURISDICTIONS: "on" }, "gov", "fedramp")).toEqual({ name: "gov", jurisdiction: "fedramp" });
+    expect(meterLocation({ DO_JURISDICTIONS: "on" }, "gov", "fedramp")).toEqual({
+      name: "gov",
+      jurisdiction: "fedramp",
+    });
     expect(meterLocation({ DO_JURISDICTIONS: "on" }, "acme", null)).toEqual({ name: "acme", jurisdiction: null });
     expect(meterLocation({ DO_JURISDICTIONS: "off" }, "acme", "eu")).toEqual({ name: "acme", jurisdiction: null });
     expect(meterLocation({}, "acme", "eu").jurisdiction).toBeNull();

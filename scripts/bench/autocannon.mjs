@@ -12,7 +12,12 @@ const SELF = fileURLToPath(import.meta.url);
 export async function runAutocannon({ url, spec, headers, seconds, connections, rate }) {
   const job = JSON.stringify({ url, spec, headers, seconds, connections, rate });
   const stdout = await new Promise((resolve, reject) =>
-    execFile(process.execPath, [SELF, job], { maxBuffer: 1 << 20, timeout: (seconds + 30) * 1000 }, (err, out, errOut) => (err ? reject(new Error(`autocannon failed: ${err.message}\n${errOut}`)) : resolve(out))),
+    execFile(
+      process.execPath,
+      [SELF, job],
+      { maxBuffer: 1 << 20, timeout: (seconds + 30) * 1000 },
+      (err, out, errOut) => (err ? reject(new Error(`autocannon failed: ${err.message}\n${errOut}`)) : resolve(out)),
+    ),
   );
   const line = stdout.trim().split("\n").pop();
   return JSON.parse(line);

@@ -14,7 +14,14 @@ export async function loadDomain(root) {
     `export { evaluate, applyUsage } from "./src/domain/evaluate.ts";`,
     `export { DEFAULT_SNAPSHOT_CACHE, PARSED_BYTES_PER_JSON_CHAR } from "./src/store/snapshots.ts";`,
   ].join("\n");
-  const out = await esbuild.build({ stdin: { contents: entry, resolveDir: root, loader: "ts" }, bundle: true, format: "esm", platform: "neutral", write: false, target: "es2022" });
+  const out = await esbuild.build({
+    stdin: { contents: entry, resolveDir: root, loader: "ts" },
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    write: false,
+    target: "es2022",
+  });
   const dir = await mkdtemp(join(tmpdir(), "tollgate-domain-"));
   const file = join(dir, "domain.mjs");
   await writeFile(file, out.outputFiles[0].text);
@@ -33,7 +40,12 @@ export function benchSnapshot(domain, count, customerId = "c0", now = Date.UTC(2
   const features = benchFeatures(count);
   const catalog = benchCatalog(features, 1000);
   // What the admin API stores for the catalog's shorthand (normalizeEntitlement + zod defaults).
-  const entitlements = Object.fromEntries(Object.entries(catalog.plans.bench.entitlements).map(([key, ent]) => [key, ent === true ? { enabled: true } : { enabled: true, ...ent }]));
+  const entitlements = Object.fromEntries(
+    Object.entries(catalog.plans.bench.entitlements).map(([key, ent]) => [
+      key,
+      ent === true ? { enabled: true } : { enabled: true, ...ent },
+    ]),
+  );
   const rows = {
     customer: { id: customerId, residency: null, rev: 1 },
     catalogRev: 1,
@@ -41,7 +53,21 @@ export function benchSnapshot(domain, count, customerId = "c0", now = Date.UTC(2
     regionGroups: catalog.regionGroups,
     plans: { bench: { id: "bench", kind: "base", entitlements } },
     subscriptions: [
-      { id: "sub_1", planId: "bench", status: "active", startedAt: now - 86_400_000, trialEnd: null, currentPeriodStart: null, currentPeriodEnd: null, billingAnchor: null, cancelAt: null, graceUntil: null, endedAt: null, scheduledPlanId: null, scheduledChangeAt: null },
+      {
+        id: "sub_1",
+        planId: "bench",
+        status: "active",
+        startedAt: now - 86_400_000,
+        trialEnd: null,
+        currentPeriodStart: null,
+        currentPeriodEnd: null,
+        billingAnchor: null,
+        cancelAt: null,
+        graceUntil: null,
+        endedAt: null,
+        scheduledPlanId: null,
+        scheduledChangeAt: null,
+      },
     ],
     grants: [],
   };

@@ -16,7 +16,10 @@ function workload(domain, size, distinct) {
   const parsed = JSON.parse(JSON.stringify(snapshot));
   const n = 4096;
   const k = Math.min(distinct ?? features.length, features.length);
-  const contexts = Array.from({ length: n }, (_, i) => ({ feature: features[(i * 7919) % k].key, country: COUNTRIES[i % COUNTRIES.length] }));
+  const contexts = Array.from({ length: n }, (_, i) => ({
+    feature: features[(i * 7919) % k].key,
+    country: COUNTRIES[i % COUNTRIES.length],
+  }));
   return { size, snapshot: parsed, contexts, now, jsonBytes: JSON.stringify(snapshot).length };
 }
 
@@ -45,11 +48,17 @@ export async function evaluationBench(root, { sizes = [10, 100, 1000], seconds =
   const all = [...workloads, narrow];
   for (const w of all) rate(domain, w, Math.min(300, seconds * 300));
   const samples = all.map(() => []);
-  for (let r = 0; r < ROUNDS; r++) all.forEach((w, i) => samples[i].push(rate(domain, w, (seconds * 1000) / ROUNDS)));
+  for (let r = 0; r < ROUNDS; r++)
+    for (const [i, w] of all.entries()) samples[i].push(rate(domain, w, (seconds * 1000) / ROUNDS));
   if (sink < 0) console.log(sink);
   const results = workloads.map((w, i) => {
     const perSecond = median(samples[i]);
-    return { features: w.size, decisionsPerSecond: Math.round(perSecond), nsPerDecision: Math.round(1e9 / perSecond), snapshotJsonBytes: w.jsonBytes };
+    return {
+      features: w.size,
+      decisionsPerSecond: Math.round(perSecond),
+      nsPerDecision: Math.round(1e9 / perSecond),
+      snapshotJsonBytes: w.jsonBytes,
+    };
   });
   const narrowPerSecond = median(samples[samples.length - 1]);
   const small = results[0];
@@ -58,7 +67,12 @@ export async function evaluationBench(root, { sizes = [10, 100, 1000], seconds =
     node: process.version,
     results,
     largeVsSmall: small.decisionsPerSecond / large.decisionsPerSecond,
-    largeNarrow: { features: narrow.size, distinctFeaturesAsked: Math.min(...sizes), decisionsPerSecond: Math.round(narrowPerSecond), vsSmall: small.decisionsPerSecond / narrowPerSecond },
+    largeNarrow: {
+      features: narrow.size,
+      distinctFeaturesAsked: Math.min(...sizes),
+      decisionsPerSecond: Math.round(narrowPerSecond),
+      vsSmall: small.decisionsPerSecond / narrowPerSecond,
+    },
   };
 }
 
@@ -67,6 +81,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const i = process.argv.indexOf(`--${name}`);
     return i === -1 ? d : process.argv[i + 1];
   };
-  const out = await evaluationBench(process.cwd(), { sizes: arg("sizes", "10,100,1000").split(",").map(Number), seconds: Number(arg("seconds", 1)) });
+  const out = await evaluationBench(process.cwd(), {
+    sizes: arg("sizes", "10,100,1000").split(",").map(Number),
+    seconds: Number(arg("seconds", 1)),
+  });
   console.log(JSON.stringify(out));
 }

@@ -78,7 +78,12 @@ export async function measure({ server, generator, spec, baselineSpec, headers, 
     baseline: spec.baseline ?? null,
     throughput,
     latency,
-    perRequest: { kvReads: counts.kvReads / n, kvWrites: counts.kvWrites / n, d1Queries: counts.d1Queries / n, doCalls: counts.doCalls / n },
+    perRequest: {
+      kvReads: counts.kvReads / n,
+      kvWrites: counts.kvWrites / n,
+      d1Queries: counts.d1Queries / n,
+      doCalls: counts.doCalls / n,
+    },
     counts,
     snapshotCache: after.snapshotCache,
     // How busy workerd was at saturation (1 = one core, its single-threaded limit); well below 1, the generator set the pace.
@@ -91,7 +96,9 @@ export async function measure({ server, generator, spec, baselineSpec, headers, 
   };
   if (base) {
     const ratios = scenarioRounds.map((r, i) => r.rps / baseRounds[i].rps);
-    const cpuRatios = scenarioRounds.map((r, i) => (r.cpuUsPerRequest && baseRounds[i].cpuUsPerRequest ? r.cpuUsPerRequest / baseRounds[i].cpuUsPerRequest : null));
+    const cpuRatios = scenarioRounds.map((r, i) =>
+      r.cpuUsPerRequest && baseRounds[i].cpuUsPerRequest ? r.cpuUsPerRequest / baseRounds[i].cpuUsPerRequest : null,
+    );
     row.pairedBaseline = { throughput: pairedThroughput, latency: pairedLatency };
     row.rpsRatio = median(ratios);
     row.rpsRatios = ratios;

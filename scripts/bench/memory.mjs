@@ -20,7 +20,13 @@ function factorFor(domain, size, count) {
   const parsed = texts.map((t) => JSON.parse(t));
   const after = heapAfterGc();
   if (parsed.length !== count) throw new Error("unreachable");
-  return { features: size, snapshots: count, jsonBytesEach: Math.round(jsonChars / count), heapBytesEach: Math.round((after - before) / count), factor: (after - before) / jsonChars };
+  return {
+    features: size,
+    snapshots: count,
+    jsonBytesEach: Math.round(jsonChars / count),
+    heapBytesEach: Math.round((after - before) / count),
+    factor: (after - before) / jsonChars,
+  };
 }
 
 /** The isolate cache's limits as the code has them (src/store/snapshots.ts), and what they hold. */

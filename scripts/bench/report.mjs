@@ -1,11 +1,28 @@
 // The table, the targets and the JSON of a benchmark run.
 
-const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? "-" : n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+const fmt = (n, digits = 0) =>
+  n === null || n === undefined || Number.isNaN(n)
+    ? "-"
+    : n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const ratio = (n) => (n === null || n === undefined ? "-" : `${n.toFixed(2)}x`);
 const per = (n) => (n === null || n === undefined ? "-" : n === 0 ? "0" : n.toFixed(3));
 
 export function table(rows) {
-  const head = ["scenario", "req/s", "vs base", "CPU us/req", "vs base", "paced at", "p50 ms", "p99 ms", "p99 vs base", "errors", "KV/req", "D1/req", "DO/req"];
+  const head = [
+    "scenario",
+    "req/s",
+    "vs base",
+    "CPU us/req",
+    "vs base",
+    "paced at",
+    "p50 ms",
+    "p99 ms",
+    "p99 vs base",
+    "errors",
+    "KV/req",
+    "D1/req",
+    "DO/req",
+  ];
   const body = rows.map((r) => [
     r.name,
     fmt(r.throughput.rps),
@@ -22,7 +39,8 @@ export function table(rows) {
     per(r.perRequest.doCalls),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("  ");
+  const line = (cells) =>
+    cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("  ");
   return [line(head), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
 }
 
@@ -34,27 +52,65 @@ export function targets(rows, evaluation, memory, hot, options = {}) {
   const w = by["check-warm"];
   if (w) {
     add("check-warm req/s >= 0.85 x baseline", ratio(w.rpsRatio), w.rpsRatio >= 0.85);
-    add(`check-warm p99 <= 1.5 x baseline p99 (both at ${fmt(w.latency.rate)}/s)`, ratio(w.p99Ratio), w.p99Ratio <= 1.5);
+    add(
+      `check-warm p99 <= 1.5 x baseline p99 (both at ${fmt(w.latency.rate)}/s)`,
+      ratio(w.p99Ratio),
+      w.p99Ratio <= 1.5,
+    );
     // Each cached snapshot is re-read from KV once its TTL has passed: warm customers / TTL reads per second, whatever the load.
     const ttl = w.snapshotCache?.ttlMs;
-    const refresh = ttl && options.warm ? ` (TTL refreshes: ${options.warm} customers / ${ttl / 1000} s = ${fmt((options.warm * 1000) / ttl)} KV reads/s at ${fmt(w.throughput.rps)} checks/s)` : "";
-    add("check-warm: 0 KV reads, 0 D1 queries, 0 DO calls per check", `${per(w.perRequest.kvReads)} / ${per(w.perRequest.d1Queries)} / ${per(w.perRequest.doCalls)}${refresh}`, w.perRequest.kvReads === 0 && w.perRequest.d1Queries === 0 && w.perRequest.doCalls === 0);
+    const refresh =
+      ttl && options.warm
+        ? ` (TTL refreshes: ${options.warm} customers / ${ttl / 1000} s = ${fmt((options.warm * 1000) / ttl)} KV reads/s at ${fmt(w.throughput.rps)} checks/s)`
+        : "";
+    add(
+      "check-warm: 0 KV reads, 0 D1 queries, 0 DO calls per check",
+      `${per(w.perRequest.kvReads)} / ${per(w.perRequest.d1Queries)} / ${per(w.perRequest.doCalls)}${refresh}`,
+      w.perRequest.kvReads === 0 && w.perRequest.d1Queries === 0 && w.perRequest.doCalls === 0,
+    );
   }
   const m = by["check-metered"];
-  if (m) add("check-metered: <= 1 DO call and 0 D1 queries per check", `${per(m.perRequest.doCalls)} DO, ${per(m.perRequest.d1Queries)} D1 (req/s ${ratio(m.rpsRatio)} of baseline)`, m.perRequest.doCalls <= 1 && m.perRequest.d1Queries === 0);
+  if (m)
+    add(
+      "check-metered: <= 1 DO call and 0 D1 queries per check",
+      `${per(m.perRequest.doCalls)} DO, ${per(m.perRequest.d1Queries)} D1 (req/s ${ratio(m.rpsRatio)} of baseline)`,
+      m.perRequest.doCalls <= 1 && m.perRequest.d1Queries === 0,
+    );
   const c = by["check-cold"];
-  if (c) add("check-cold: <= 1 KV read and 0 D1 queries per check", `${per(c.perRequest.kvReads)} KV, ${per(c.perRequest.d1Queries)} D1`, c.perRequest.kvReads <= 1 && c.perRequest.d1Queries === 0);
+  if (c)
+    add(
+      "check-cold: <= 1 KV read and 0 D1 queries per check",
+      `${per(c.perRequest.kvReads)} KV, ${per(c.perRequest.d1Queries)} D1`,
+      c.perRequest.kvReads <= 1 && c.perRequest.d1Queries === 0,
+    );
   const u = by["usage-spread"];
   if (u) add("usage-spread req/s >= 0.8 x usage-baseline", ratio(u.rpsRatio), u.rpsRatio >= 0.8);
-  if (hot) add("usage-hot: zero over-admission (counter <= limit, = limit once reached; >= every admission read)", `counter ${hot.counter}, limit ${hot.limit}, admissions read ${hot.clientsReadAdmitted}`, hot.exact);
+  if (hot)
+    add(
+      "usage-hot: zero over-admission (counter <= limit, = limit once reached; >= every admission read)",
+      `counter ${hot.counter}, limit ${hot.limit}, admissions read ${hot.clientsReadAdmitted}`,
+      hot.exact,
+    );
   if (evaluation) {
     const small = evaluation.results[0];
-    add(`evaluation >= 1,000,000 decisions/s (${small.features} features)`, fmt(small.decisionsPerSecond), small.decisionsPerSecond >= 1e6);
-    add("evaluation: 1,000-feature snapshot within 1.5x of 10-feature", ratio(evaluation.largeVsSmall), evaluation.largeVsSmall <= 1.5);
+    add(
+      `evaluation >= 1,000,000 decisions/s (${small.features} features)`,
+      fmt(small.decisionsPerSecond),
+      small.decisionsPerSecond >= 1e6,
+    );
+    add(
+      "evaluation: 1,000-feature snapshot within 1.5x of 10-feature",
+      ratio(evaluation.largeVsSmall),
+      evaluation.largeVsSmall <= 1.5,
+    );
   }
   if (memory) {
     const worst = Math.max(...memory.bounds.map((b) => b.fractionOf128MB));
-    add(`isolate cache bounded (${fmt(memory.cache.maxEntries)} entries, ${fmt(memory.cache.maxMB)} MB accounted)`, `<= ${(worst * 100).toFixed(1)}% of 128 MB at the largest working set (factor ${Math.max(...memory.results.map((r) => r.factor)).toFixed(2)} measured vs ${memory.cache.accountingFactor} accounted)`, memory.accountingHolds);
+    add(
+      `isolate cache bounded (${fmt(memory.cache.maxEntries)} entries, ${fmt(memory.cache.maxMB)} MB accounted)`,
+      `<= ${(worst * 100).toFixed(1)}% of 128 MB at the largest working set (factor ${Math.max(...memory.results.map((r) => r.factor)).toFixed(2)} measured vs ${memory.cache.accountingFactor} accounted)`,
+      memory.accountingHolds,
+    );
   }
   return out;
 }

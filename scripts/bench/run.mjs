@@ -25,14 +25,40 @@ import { promisify } from "node:util";
 import { parseCli } from "../lib/cli.mjs";
 import { pickGenerator } from "./load.mjs";
 import { measure } from "./measure.mjs";
-import { targetLines, table, targets } from "./report.mjs";
+import { table, targetLines, targets } from "./report.mjs";
 import { scenarios } from "./scenarios.mjs";
-import { HOT_CUSTOMER, HOT_FEATURE, adminCall, seed } from "./seed.mjs";
+import { adminCall, HOT_CUSTOMER, HOT_FEATURE, seed } from "./seed.mjs";
 import { SERVED_BY, startServer } from "./server.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const DEFAULTS = { customers: 2000, features: 20, warm: 400, cacheEntries: 500, hotLimit: 15000, warmup: 2, duration: 6, rounds: 3, latencyDuration: 6, connections: 32, evalSeconds: 1, memoryCount: 2000 };
-const QUICK = { customers: 60, features: 8, warm: 20, cacheEntries: 30, hotLimit: 300, warmup: 0.5, duration: 1, rounds: 1, latencyDuration: 1, connections: 8, evalSeconds: 0.2, memoryCount: 200 };
+const DEFAULTS = {
+  customers: 2000,
+  features: 20,
+  warm: 400,
+  cacheEntries: 500,
+  hotLimit: 15000,
+  warmup: 2,
+  duration: 6,
+  rounds: 3,
+  latencyDuration: 6,
+  connections: 32,
+  evalSeconds: 1,
+  memoryCount: 2000,
+};
+const QUICK = {
+  customers: 60,
+  features: 8,
+  warm: 20,
+  cacheEntries: 30,
+  hotLimit: 300,
+  warmup: 0.5,
+  duration: 1,
+  rounds: 1,
+  latencyDuration: 1,
+  connections: 8,
+  evalSeconds: 0.2,
+  memoryCount: 200,
+};
 const NUMERIC = Object.keys(DEFAULTS);
 
 const execFileP = promisify(execFile);
@@ -40,15 +66,20 @@ const log = (msg) => process.stderr.write(`${msg}\n`);
 
 function options(argv) {
   const kebab = (k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  const { options: o } = parseCli(argv, { flags: ["quick", "no-http", "no-eval", "no-memory"], options: ["json", "generator", "scenarios", ...NUMERIC.map(kebab)] });
+  const { options: o } = parseCli(argv, {
+    flags: ["quick", "no-http", "no-eval", "no-memory"],
+    options: ["json", "generator", "scenarios", ...NUMERIC.map(kebab)],
+  });
   const base = o.quick ? QUICK : DEFAULTS;
   const out = { ...o };
   for (const k of NUMERIC) {
     out[k] = o[k] === undefined ? base[k] : Number(o[k]);
     if (!(out[k] > 0)) throw new Error(`--${kebab(k)} must be a positive number`);
   }
-  if (out.warm > out.cacheEntries) throw new Error("--warm must fit in --cache-entries (check-warm's working set fits the isolate cache)");
-  if (out.customers <= out.cacheEntries) throw new Error("--customers must exceed --cache-entries (check-cold needs more customers than the cache holds)");
+  if (out.warm > out.cacheEntries)
+    throw new Error("--warm must fit in --cache-entries (check-warm's working set fits the isolate cache)");
+  if (out.customers <= out.cacheEntries)
+    throw new Error("--customers must exceed --cache-entries (check-cold needs more customers than the cache holds)");
   return out;
 }
 
@@ -63,15 +94,28 @@ async function wranglerVars() {
 async function runHttp(o) {
   const generator = pickGenerator(o.generator);
   const adminKey = `bench-admin-${randomBytes(24).toString("hex")}`;
-  const vars = { ...(await wranglerVars()), ADMIN_BOOTSTRAP_KEY: adminKey, BENCH_INSTRUMENT: "on", SNAPSHOT_CACHE_MAX_ENTRIES: String(o.cacheEntries) };
+  const vars = {
+    ...(await wranglerVars()),
+    ADMIN_BOOTSTRAP_KEY: adminKey,
+    BENCH_INSTRUMENT: "on",
+    SNAPSHOT_CACHE_MAX_ENTRIES: String(o.cacheEntries),
+  };
   log(`building the worker and starting workerd...`);
   const server = await startServer({ root: ROOT, vars });
   const interrupted = () => server.stop().finally(() => process.exit(130));
   process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
   try {
-    log(`served by ${SERVED_BY} at ${server.url} (storage in ${server.storage}); load generator: ${generator} (own process)`);
+    log(
+      `served by ${SERVED_BY} at ${server.url} (storage in ${server.storage}); load generator: ${generator} (own process)`,
+    );
     log(`seeding ${o.customers} customers, ${o.features} features through the admin API...`);
-    const seeded = await seed({ url: server.url, adminKey, customers: o.customers, features: o.features, hotLimit: o.hotLimit });
+    const seeded = await seed({
+      url: server.url,
+      adminKey,
+      customers: o.customers,
+      features: o.features,
+      hotLimit: o.hotLimit,
+    });
     log(`seeded in ${seeded.seconds.toFixed(1)} s`);
     const headers = { Authorization: `Bearer ${seeded.apiKey}`, "Content-Type": "application/json" };
     let list = scenarios({ features: seeded.features, warm: o.warm, customers: o.customers });
@@ -89,31 +133,65 @@ async function runHttp(o) {
     let hot = null;
     const hotRow = rows.find((r) => r.name === "usage-hot");
     if (hotRow) {
-      const usage = await adminCall(server.url, seeded.apiKey, "GET", `/v1/usage/${HOT_CUSTOMER}?feature=${HOT_FEATURE}`);
+      const usage = await adminCall(
+        server.url,
+        seeded.apiKey,
+        "GET",
+        `/v1/usage/${HOT_CUSTOMER}?feature=${HOT_FEATURE}`,
+      );
       const counter = usage.features[0].used;
       // No over-admission: the counter never passes the limit and, once requests were denied, sits exactly
       // at it (no admitted unit lost either). Every admission a client read is in the counter; the counter
       // can hold a few more: answers to requests still in flight when the generator stopped, which the
       // worker may not even see (workerd cancels a request whose client went away).
       const reached = hotRow.denied > 0;
-      const exact = counter <= o.hotLimit && (!reached || counter === o.hotLimit) && hotRow.admitted <= counter && hotRow.meterAdmitted <= counter;
-      hot = { counter, limit: o.hotLimit, reached, workerSawAdmitted: hotRow.meterAdmitted, clientsReadAdmitted: hotRow.admitted, clientsReadDenied: hotRow.denied, unreadAdmissions: counter - hotRow.admitted, errors: hotRow.errors, exact };
+      const exact =
+        counter <= o.hotLimit &&
+        (!reached || counter === o.hotLimit) &&
+        hotRow.admitted <= counter &&
+        hotRow.meterAdmitted <= counter;
+      hot = {
+        counter,
+        limit: o.hotLimit,
+        reached,
+        workerSawAdmitted: hotRow.meterAdmitted,
+        clientsReadAdmitted: hotRow.admitted,
+        clientsReadDenied: hotRow.denied,
+        unreadAdmissions: counter - hotRow.admitted,
+        errors: hotRow.errors,
+        exact,
+      };
     }
-    return { generator, servedBy: SERVED_BY, storage: server.storage, seeding: { method: seeded.method, seconds: seeded.seconds }, rows, hot };
+    return {
+      generator,
+      servedBy: SERVED_BY,
+      storage: server.storage,
+      seeding: { method: seeded.method, seconds: seeded.seconds },
+      rows,
+      hot,
+    };
   } finally {
     await server.stop();
   }
 }
 
 async function child(script, args, nodeFlags = []) {
-  const { stdout } = await execFileP(process.execPath, [...nodeFlags, join(ROOT, "scripts", "bench", script), ...args], { cwd: ROOT, maxBuffer: 16 << 20 });
+  const { stdout } = await execFileP(
+    process.execPath,
+    [...nodeFlags, join(ROOT, "scripts", "bench", script), ...args],
+    { cwd: ROOT, maxBuffer: 16 << 20 },
+  );
   return JSON.parse(stdout.trim().split("\n").pop());
 }
 
 async function main() {
   const o = options(process.argv.slice(2));
   const started = Date.now();
-  const result = { startedAt: new Date().toISOString(), options: o, machine: { cpus: (await import("node:os")).cpus().length, node: process.version } };
+  const result = {
+    startedAt: new Date().toISOString(),
+    options: o,
+    machine: { cpus: (await import("node:os")).cpus().length, node: process.version },
+  };
   if (!o.noEval) {
     log("pure evaluation in Node (no HTTP)...");
     result.evaluation = await child("evaluate.mjs", ["--seconds", String(o.evalSeconds)]);
@@ -134,22 +212,44 @@ async function main() {
 function print(r) {
   const out = [];
   if (r.rows) {
-    out.push(`Tollgate benchmark: served by ${r.servedBy}; load from ${r.generator} in its own process; ${r.machine.cpus} CPUs.`);
-    out.push(`Each scenario: ${r.options.warmup} s warm-up, ${r.options.duration} s at saturation (${r.options.connections} connections), ${r.options.latencyDuration} s paced at the rate shown (half the baseline's maximum; * = lower, 60% of what the scenario sustains).`);
-    out.push(`Ratios are against the baseline measured again with each scenario: ${r.options.rounds} alternating rounds at saturation, then ${r.options.rounds} alternating rounds paced at the same rate; each ratio is the median of the per-round ratios.`);
-    out.push(`Seeded ${r.options.customers} customers x ${r.options.features} features via ${r.seeding.method} in ${r.seeding.seconds.toFixed(1)} s; isolate cache ${r.options.cacheEntries} entries, warm set ${r.options.warm}.`);
+    out.push(
+      `Tollgate benchmark: served by ${r.servedBy}; load from ${r.generator} in its own process; ${r.machine.cpus} CPUs.`,
+    );
+    out.push(
+      `Each scenario: ${r.options.warmup} s warm-up, ${r.options.duration} s at saturation (${r.options.connections} connections), ${r.options.latencyDuration} s paced at the rate shown (half the baseline's maximum; * = lower, 60% of what the scenario sustains).`,
+    );
+    out.push(
+      `Ratios are against the baseline measured again with each scenario: ${r.options.rounds} alternating rounds at saturation, then ${r.options.rounds} alternating rounds paced at the same rate; each ratio is the median of the per-round ratios.`,
+    );
+    out.push(
+      `Seeded ${r.options.customers} customers x ${r.options.features} features via ${r.seeding.method} in ${r.seeding.seconds.toFixed(1)} s; isolate cache ${r.options.cacheEntries} entries, warm set ${r.options.warm}.`,
+    );
     out.push("", table(r.rows), "");
     const failed = r.rows.filter((row) => row.counts.http4xx + row.counts.http5xx > 0);
-    if (failed.length > 0) out.push(`HTTP errors served (counted by the worker): ${failed.map((row) => `${row.name} ${row.counts.http4xx} 4xx, ${row.counts.http5xx} 5xx`).join("; ")}.`);
+    if (failed.length > 0)
+      out.push(
+        `HTTP errors served (counted by the worker): ${failed.map((row) => `${row.name} ${row.counts.http4xx} 4xx, ${row.counts.http5xx} 5xx`).join("; ")}.`,
+      );
     const idle = r.rows.filter((row) => row.serverBusy !== null && row.serverBusy < 0.85);
-    if (idle.length > 0) out.push(`Note: workerd was under 85% of a core at saturation in ${idle.map((row) => `${row.name} (${Math.round(row.serverBusy * 100)}%)`).join(", ")}: there the load generator (${r.generator}), not the server, set the pace; install wrk (Debian package) for a faster generator.`);
+    if (idle.length > 0)
+      out.push(
+        `Note: workerd was under 85% of a core at saturation in ${idle.map((row) => `${row.name} (${Math.round(row.serverBusy * 100)}%)`).join(", ")}: there the load generator (${r.generator}), not the server, set the pace; install wrk (Debian package) for a faster generator.`,
+      );
     if (r.hot) {
       const h = r.hot;
-      out.push(`usage-hot: meter counter ${h.counter}, limit ${h.limit}${h.reached ? " (reached)" : ""}: ${h.exact ? "exact, no over-admission" : "MISMATCH"}; clients read ${h.clientsReadAdmitted} admitted + ${h.clientsReadDenied} denied (${h.unreadAdmissions} admissions unread: in flight when the generator stopped), the worker saw ${h.workerSawAdmitted} admissions; ${h.errors} errors`);
+      out.push(
+        `usage-hot: meter counter ${h.counter}, limit ${h.limit}${h.reached ? " (reached)" : ""}: ${h.exact ? "exact, no over-admission" : "MISMATCH"}; clients read ${h.clientsReadAdmitted} admitted + ${h.clientsReadDenied} denied (${h.unreadAdmissions} admissions unread: in flight when the generator stopped), the worker saw ${h.workerSawAdmitted} admissions; ${h.errors} errors`,
+      );
     }
   }
-  if (r.evaluation) out.push(`Pure evaluation (Node ${r.evaluation.node}): ${r.evaluation.results.map((e) => `${e.features} features ${e.decisionsPerSecond.toLocaleString("en-US")}/s (${e.nsPerDecision} ns)`).join(", ")}`);
-  if (r.memory) out.push(`Parsed snapshot heap / JSON length: ${r.memory.results.map((m) => `${m.features} features ${m.factor.toFixed(2)}`).join(", ")} (cache accounts ${r.memory.cache.accountingFactor}x)`);
+  if (r.evaluation)
+    out.push(
+      `Pure evaluation (Node ${r.evaluation.node}): ${r.evaluation.results.map((e) => `${e.features} features ${e.decisionsPerSecond.toLocaleString("en-US")}/s (${e.nsPerDecision} ns)`).join(", ")}`,
+    );
+  if (r.memory)
+    out.push(
+      `Parsed snapshot heap / JSON length: ${r.memory.results.map((m) => `${m.features} features ${m.factor.toFixed(2)}`).join(", ")} (cache accounts ${r.memory.cache.accountingFactor}x)`,
+    );
   out.push("", "Targets:", targetLines(r.targets), "", `Done in ${r.seconds.toFixed(0)} s.`);
   process.stdout.write(`${out.join("\n")}\n`);
 }

@@ -21,13 +21,17 @@ export const customerId = (i) => `c${i}`;
 export function benchCatalog(features, hotLimit) {
   const entitlements = {};
   features.forEach((f, i) => {
-    if (f.type === "boolean") entitlements[f.key] = i % 5 === 0 ? { enabled: true, regions: { deny: ["SANCTIONED"] } } : true;
+    if (f.type === "boolean")
+      entitlements[f.key] = i % 5 === 0 ? { enabled: true, regions: { deny: ["SANCTIONED"] } } : true;
     else if (f.type === "config") entitlements[f.key] = { value: { tier: "gold", n: i } };
     else entitlements[f.key] = { limit: 1e12, reset: "month" };
   });
   return {
     regionGroups: { SANCTIONED: ["KP", "IR"] },
-    features: { ...Object.fromEntries(features.map((f) => [f.key, { type: f.type }])), [HOT_FEATURE]: { type: "metered" } },
+    features: {
+      ...Object.fromEntries(features.map((f) => [f.key, { type: f.type }])),
+      [HOT_FEATURE]: { type: "metered" },
+    },
     plans: {
       bench: { name: "Bench", entitlements },
       hot: { name: "Hot meter", entitlements: { [HOT_FEATURE]: { limit: hotLimit, reset: "month" } } },
@@ -36,7 +40,11 @@ export function benchCatalog(features, hotLimit) {
 }
 
 async function call(url, key, method, path, body) {
-  const res = await fetch(`${url}${path}`, { method, headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return text ? JSON.parse(text) : undefined;
@@ -56,9 +64,14 @@ export async function seed({ url, adminKey, customers, features, hotLimit, concu
   const list = benchFeatures(features);
   const started = Date.now();
   await call(url, adminKey, "PUT", "/admin/v1/catalog", benchCatalog(list, hotLimit));
-  await pool(customers, concurrency, (i) => call(url, adminKey, "POST", "/admin/v1/customers", { id: customerId(i), subscriptions: [{ planId: "bench" }] }));
+  await pool(customers, concurrency, (i) =>
+    call(url, adminKey, "POST", "/admin/v1/customers", { id: customerId(i), subscriptions: [{ planId: "bench" }] }),
+  );
   await call(url, adminKey, "POST", "/admin/v1/customers", { id: HOT_CUSTOMER, subscriptions: [{ planId: "hot" }] });
-  const { key } = await call(url, adminKey, "POST", "/admin/v1/api-keys", { name: "bench", scopes: ["check", "usage"] });
+  const { key } = await call(url, adminKey, "POST", "/admin/v1/api-keys", {
+    name: "bench",
+    scopes: ["check", "usage"],
+  });
   return {
     apiKey: key,
     features: list,

@@ -5,22 +5,26 @@
 // requests per second, while workerd serving the same bundle directly does several thousand, so
 // `wrangler dev` would measure the proxy rather than Tollgate.
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 
 const run = promisify(execFile);
 
-export const SERVED_BY = "workerd via the Miniflare API (not `wrangler dev`, whose proxy caps throughput), with local KV, D1 and SQLite Durable Objects";
+export const SERVED_BY =
+  "workerd via the Miniflare API (not `wrangler dev`, whose proxy caps throughput), with local KV, D1 and SQLite Durable Objects";
 
 /** `wrangler deploy --dry-run` bundles exactly what a deploy would upload (top-level environment). */
 export async function buildBundle(root) {
   const outdir = await mkdtemp(join(tmpdir(), "tollgate-bench-"));
   const wrangler = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
-  await run(process.execPath, [wrangler, "deploy", "--dry-run", "--env=", "--outdir", outdir], { cwd: root, maxBuffer: 16 << 20 });
+  await run(process.execPath, [wrangler, "deploy", "--dry-run", "--env=", "--outdir", outdir], {
+    cwd: root,
+    maxBuffer: 16 << 20,
+  });
   return { dir: outdir, script: join(outdir, "index.js") };
 }
 
@@ -29,7 +33,10 @@ async function compatibility(root) {
   const toml = await readFile(join(root, "wrangler.toml"), "utf8");
   const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
   const flags = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(toml)?.[1];
-  return { compatibilityDate: date, compatibilityFlags: flags ? [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) : [] };
+  return {
+    compatibilityDate: date,
+    compatibilityFlags: flags ? [...flags.matchAll(/"([^"]+)"/g)].map((m) => m[1]) : [],
+  };
 }
 
 /** schema.sql split into statements the way the tests split it (readD1Migrations), applied in one batch. */
@@ -92,7 +99,10 @@ function workerdPid() {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const [comm, rest] = [stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), stat.slice(stat.lastIndexOf(")") + 2).split(" ")];
+      const [comm, rest] = [
+        stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+        stat.slice(stat.lastIndexOf(")") + 2).split(" "),
+      ];
       if (comm === "workerd" && Number(rest[1]) === process.pid) return Number(entry);
     } catch {
       // the process ended while we looked

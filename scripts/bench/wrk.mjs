@@ -15,12 +15,19 @@ const lua = (s) => `[==[${s}]==]`;
 /** Lua expression that concatenates a template's literals with the drawn `c` and `f`. */
 function luaTemplate(template) {
   const parts = templateParts(template);
-  return parts.map((p, i) => (i % 2 === 0 ? lua(p) : p)).filter((p) => p !== "[==[]==]").join(" .. ") || '""';
+  return (
+    parts
+      .map((p, i) => (i % 2 === 0 ? lua(p) : p))
+      .filter((p) => p !== "[==[]==]")
+      .join(" .. ") || '""'
+  );
 }
 
 export function wrkScript(spec, headers, rate) {
   const features = spec.features.map(lua).join(", ");
-  const headerLines = Object.entries(headers).map(([k, v]) => `headers[ ${lua(k)} ] = ${lua(v)}`).join("\n");
+  const headerLines = Object.entries(headers)
+    .map(([k, v]) => `headers[ ${lua(k)} ] = ${lua(v)}`)
+    .join("\n");
   return `
 local features = { ${features} }
 local nf = #features
@@ -99,15 +106,37 @@ export async function runWrk({ url, spec, headers, seconds, connections, rate })
   const script = join(dir, "scenario.lua");
   await writeFile(script, wrkScript(spec, headers, rate));
   try {
-    const args = ["-t1", `-c${connections}`, `-d${Math.max(1, Math.round(seconds))}s`, "--timeout", "5s", "-s", script, url];
+    const args = [
+      "-t1",
+      `-c${connections}`,
+      `-d${Math.max(1, Math.round(seconds))}s`,
+      "--timeout",
+      "5s",
+      "-s",
+      script,
+      url,
+    ];
     const stdout = await new Promise((resolve, reject) =>
-      execFile("wrk", args, { maxBuffer: 1 << 20, timeout: (seconds + 30) * 1000 }, (err, out, errOut) => (err ? reject(new Error(`wrk failed: ${err.message}\n${errOut}`)) : resolve(out))),
+      execFile("wrk", args, { maxBuffer: 1 << 20, timeout: (seconds + 30) * 1000 }, (err, out, errOut) =>
+        err ? reject(new Error(`wrk failed: ${err.message}\n${errOut}`)) : resolve(out),
+      ),
     );
     const line = stdout.split("\n").find((l) => l.startsWith("BENCH_RESULT "));
     if (!line) throw new Error(`wrk printed no result:\n${stdout}`);
     const r = JSON.parse(line.slice("BENCH_RESULT ".length));
     const secs = r.durationUs / 1e6;
-    return { requests: r.requests, seconds: secs, rps: r.requests / secs, p50Ms: r.p50Us / 1000, p99Ms: r.p99Us / 1000, errors: r.errors, errorStatuses: r.status, timeouts: r.timeouts, admitted: r.admitted, denied: r.denied };
+    return {
+      requests: r.requests,
+      seconds: secs,
+      rps: r.requests / secs,
+      p50Ms: r.p50Us / 1000,
+      p99Ms: r.p99Us / 1000,
+      errors: r.errors,
+      errorStatuses: r.status,
+      timeouts: r.timeouts,
+      admitted: r.admitted,
+      denied: r.denied,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -6,5 +6,11 @@ export function describeProblem(status: number, problem: any, method: string, pa
 export function retryAfterMs(header: string | null | undefined, now?: number, fallback?: number): number;
 export function createAdminClient(
   target: { url: string; key: string },
-  opts?: { fetch?: typeof fetch; sleep?: (ms: number) => Promise<void>; maxRetries?: number; maxWaitMs?: number; onRetry?: (ms: number, status: number) => void },
+  opts?: {
+    fetch?: typeof fetch;
+    sleep?: (ms: number) => Promise<void>;
+    maxRetries?: number;
+    maxWaitMs?: number;
+    onRetry?: (ms: number, status: number) => void;
+  },
 ): { request: (method: string, path: string, body?: unknown) => Promise<any>; target: { url: string; key: string } };

@@ -43,7 +43,11 @@ export function createAdminClient(target, opts = {}) {
     for (let attempt = 0; ; attempt++) {
       const headers = { Authorization: `Bearer ${target.key}`, Accept: "application/json, application/problem+json" };
       if (body !== undefined) headers["Content-Type"] = "application/json";
-      const res = await doFetch(`${target.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await doFetch(`${target.url}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       const text = await res.text();
       let json;
       try {
@@ -51,7 +55,11 @@ export function createAdminClient(target, opts = {}) {
       } catch {
         json = { detail: text.slice(0, 500) };
       }
-      if ((res.status === 429 || res.status === 503) && res.headers.get("Retry-After") !== null && attempt < maxRetries) {
+      if (
+        (res.status === 429 || res.status === 503) &&
+        res.headers.get("Retry-After") !== null &&
+        attempt < maxRetries
+      ) {
         const wait = Math.min(maxWaitMs, retryAfterMs(res.headers.get("Retry-After")));
         opts.onRetry?.(wait, res.status);
         await sleep(wait);

@@ -3,7 +3,12 @@
 /** The PUT /admin/v1/catalog answer as one short paragraph. */
 export function formatApplyResult(result, { file, target }) {
   const a = result?.applied ?? {};
-  const counts = [`${a.features ?? 0} features`, `${a.plans ?? 0} plans`, `${a.regionGroups ?? 0} region groups`, `${a.prices ?? 0} price mappings`];
+  const counts = [
+    `${a.features ?? 0} features`,
+    `${a.plans ?? 0} plans`,
+    `${a.regionGroups ?? 0} region groups`,
+    `${a.prices ?? 0} price mappings`,
+  ];
   const head = `Applied ${file} to ${target}: ${counts.join(", ")}.`;
   const job = result?.job;
   // Snapshots are recompiled by a job: its first batch before the answer, the rest by the cron.
@@ -18,16 +23,24 @@ const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 export function formatDiff(diff, { file, target }) {
   const s = diff.summary;
   const lines = [`Catalog diff: ${file} -> ${target}`];
-  lines.push(`  ${s.added} added, ${s.changed} changed, ${s.removed} removed, ${s.kept} kept (in D1, not in the file: apply never deletes)`);
+  lines.push(
+    `  ${s.added} added, ${s.changed} changed, ${s.removed} removed, ${s.kept} kept (in D1, not in the file: apply never deletes)`,
+  );
   if (diff.changes.every((c) => c.op === "kept")) {
     lines.push("", "Nothing to apply.");
     return lines.join("\n");
   }
   if (diff.impact.length > 0) {
     const verb = (n, v) => `${plural(n, "customer")} ${v}${n === 1 ? "s" : ""}`;
-    lines.push("", `Who is affected (${verb(s.customersLosing, "lose")} something, ${verb(s.customersGaining, "gain")} something):`);
+    lines.push(
+      "",
+      `Who is affected (${verb(s.customersLosing, "lose")} something, ${verb(s.customersGaining, "gain")} something):`,
+    );
     for (const i of diff.impact) {
-      const who = i.customers === 0 ? "no customers" : `${plural(i.customers, "customer")}${i.examples.length ? ` (e.g. ${i.examples.join(", ")})` : ""}`;
+      const who =
+        i.customers === 0
+          ? "no customers"
+          : `${plural(i.customers, "customer")}${i.examples.length ? ` (e.g. ${i.examples.join(", ")})` : ""}`;
       lines.push(`  ${i.effect.toUpperCase().padEnd(6)} ${i.feature}: ${who}${i.destructive ? "  [destructive]" : ""}`);
       for (const d of i.details) lines.push(`           ${d}`);
     }

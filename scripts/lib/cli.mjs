@@ -66,7 +66,8 @@ export const ENVIRONMENTS = ["local", "staging", "production"];
  */
 export function resolveTarget(opts, processEnv = {}, devVars = {}) {
   const name = opts.env ?? (opts.url ? "custom" : "local");
-  if (opts.env && !ENVIRONMENTS.includes(opts.env)) throw new UsageError(`--env must be one of ${ENVIRONMENTS.join(", ")}`);
+  if (opts.env && !ENVIRONMENTS.includes(opts.env))
+    throw new UsageError(`--env must be one of ${ENVIRONMENTS.join(", ")}`);
   let url = opts.url;
   let key = opts.key;
   if (name === "local") {
@@ -77,6 +78,9 @@ export function resolveTarget(opts, processEnv = {}, devVars = {}) {
     key ??= processEnv.TOLLGATE_ADMIN_KEY;
   }
   if (!url) throw new UsageError(`no URL for ${name}: pass --url or set TOLLGATE_URL`);
-  if (!key) throw new UsageError(`no admin key for ${name}: pass --key or set ${name === "local" ? "ADMIN_BOOTSTRAP_KEY in .dev.vars" : "TOLLGATE_ADMIN_KEY"}`);
+  if (!key)
+    throw new UsageError(
+      `no admin key for ${name}: pass --key or set ${name === "local" ? "ADMIN_BOOTSTRAP_KEY in .dev.vars" : "TOLLGATE_ADMIN_KEY"}`,
+    );
   return { name, url: url.replace(/\/+$/, ""), key };
 }

@@ -11,9 +11,12 @@ export const PLACEHOLDER = /REPLACE_WITH_/;
 /** Every configuration value of the environment that still holds a REPLACE_WITH_ placeholder. */
 export function placeholdersIn(config) {
   const found = [];
-  for (const kv of config.kv_namespaces ?? []) if (PLACEHOLDER.test(kv.id ?? "")) found.push(`kv_namespaces.${kv.binding}.id`);
-  for (const db of config.d1_databases ?? []) if (PLACEHOLDER.test(db.database_id ?? "")) found.push(`d1_databases.${db.binding}.database_id`);
-  for (const [k, v] of Object.entries(config.vars ?? {})) if (PLACEHOLDER.test(typeof v === "string" ? v : JSON.stringify(v))) found.push(`vars.${k}`);
+  for (const kv of config.kv_namespaces ?? [])
+    if (PLACEHOLDER.test(kv.id ?? "")) found.push(`kv_namespaces.${kv.binding}.id`);
+  for (const db of config.d1_databases ?? [])
+    if (PLACEHOLDER.test(db.database_id ?? "")) found.push(`d1_databases.${db.binding}.database_id`);
+  for (const [k, v] of Object.entries(config.vars ?? {}))
+    if (PLACEHOLDER.test(typeof v === "string" ? v : JSON.stringify(v))) found.push(`vars.${k}`);
   return found;
 }
 
@@ -39,9 +42,14 @@ export function sizeReport(files) {
   const raw = files.reduce((a, f) => a + f.raw, 0);
   const gzip = files.reduce((a, f) => a + f.gzip, 0);
   const lines = ["Bundle size"];
-  for (const f of files) lines.push(`  ${f.name.padEnd(24)} ${formatBytes(f.raw).padStart(10)} raw  ${formatBytes(f.gzip).padStart(10)} gzip`);
+  for (const f of files)
+    lines.push(
+      `  ${f.name.padEnd(24)} ${formatBytes(f.raw).padStart(10)} raw  ${formatBytes(f.gzip).padStart(10)} gzip`,
+    );
   lines.push(`  total ${formatBytes(raw)} raw, ${formatBytes(gzip)} gzip`);
-  lines.push(`  gzip vs limit: ${pct(gzip, SIZE_LIMITS.gzipFree)} of 3 MB (Workers Free), ${pct(gzip, SIZE_LIMITS.gzipPaid)} of 10 MB (Workers Paid)`);
+  lines.push(
+    `  gzip vs limit: ${pct(gzip, SIZE_LIMITS.gzipFree)} of 3 MB (Workers Free), ${pct(gzip, SIZE_LIMITS.gzipPaid)} of 10 MB (Workers Paid)`,
+  );
   lines.push(`  raw vs limit:  ${pct(raw, SIZE_LIMITS.raw)} of 64 MiB uncompressed`);
   const ok = gzip <= SIZE_LIMITS.gzipPaid && raw <= SIZE_LIMITS.raw;
   const warn = gzip > SIZE_LIMITS.gzipFree;

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { AdminApiError } from "./admin-client.mjs";
-import { UsageError, parseDotenv, resolveTarget } from "./cli.mjs";
+import { parseDotenv, resolveTarget, UsageError } from "./cli.mjs";
 
 export const projectRoot = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -31,7 +31,9 @@ export async function runMain(main, usage) {
       console.error(err.message);
       process.exitCode = 1;
     } else if (err?.cause?.code === "ECONNREFUSED") {
-      console.error(`error: cannot connect (${err.cause.address}:${err.cause.port}); is the worker running (npm start)?`);
+      console.error(
+        `error: cannot connect (${err.cause.address}:${err.cause.port}); is the worker running (npm start)?`,
+      );
       process.exitCode = 1;
     } else {
       console.error(`error: ${err?.message ?? err}`);

@@ -5,7 +5,20 @@
 
 /** A fresh run's state; a saved one (from the cursor file) is passed back in to resume. */
 export function newJobState(kind, target, extra = {}) {
-  return { kind, target, cursor: null, done: false, total: null, pages: 0, processed: 0, changed: 0, rewritten: 0, byKind: {}, examples: [], ...extra };
+  return {
+    kind,
+    target,
+    cursor: null,
+    done: false,
+    total: null,
+    pages: 0,
+    processed: 0,
+    changed: 0,
+    rewritten: 0,
+    byKind: {},
+    examples: [],
+    ...extra,
+  };
 }
 
 /**
@@ -66,14 +79,22 @@ const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
 /** The final report of a run. */
 export function formatJobSummary(state) {
   const n = (x) => x.toLocaleString("en-US");
-  const kinds = Object.entries(state.byKind).map(([k, v]) => `${k} ${n(v)}`).join(", ");
+  const kinds = Object.entries(state.byKind)
+    .map(([k, v]) => `${k} ${n(v)}`)
+    .join(", ");
   const lines =
     state.kind === "verify"
-      ? [`Verified ${n(state.processed)} snapshots: ${sum(state.byKind) === 0 ? "no drift." : `${n(sum(state.byKind))} drifted (${kinds}).`}`]
-      : [`Rebuilt ${n(state.processed)} snapshots: ${n(state.changed)} changed${kinds ? ` (${kinds})` : ""}, ${n(state.processed - state.changed)} already right; ${n(state.rewritten)} KV writes.`];
+      ? [
+          `Verified ${n(state.processed)} snapshots: ${sum(state.byKind) === 0 ? "no drift." : `${n(sum(state.byKind))} drifted (${kinds}).`}`,
+        ]
+      : [
+          `Rebuilt ${n(state.processed)} snapshots: ${n(state.changed)} changed${kinds ? ` (${kinds})` : ""}, ${n(state.processed - state.changed)} already right; ${n(state.rewritten)} KV writes.`,
+        ];
   for (const d of state.examples) {
     const versions = d.kvVersion === null ? `fresh v${d.freshVersion}` : `KV v${d.kvVersion}, fresh v${d.freshVersion}`;
-    lines.push(`  ${d.kind.padEnd(10)} ${d.customerId} (${versions})${d.fields.length ? `: ${d.fields.slice(0, 6).join(", ")}${d.fields.length > 6 ? ", ..." : ""}` : ""}`);
+    lines.push(
+      `  ${d.kind.padEnd(10)} ${d.customerId} (${versions})${d.fields.length ? `: ${d.fields.slice(0, 6).join(", ")}${d.fields.length > 6 ? ", ..." : ""}` : ""}`,
+    );
   }
   const listed = state.examples.length;
   if (sum(state.byKind) > listed) lines.push(`  ... and ${n(sum(state.byKind) - listed)} more`);

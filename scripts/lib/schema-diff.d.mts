@@ -1,5 +1,13 @@
-export interface SchemaRow { type: string; name: string; sql: string | null }
-export interface SchemaDiff { missing: string[]; extra: string[]; different: { name: string; expected: string; actual: string }[] }
+export interface SchemaRow {
+  type: string;
+  name: string;
+  sql: string | null;
+}
+export interface SchemaDiff {
+  missing: string[];
+  extra: string[];
+  different: { name: string; expected: string; actual: string }[];
+}
 export function isSchemaObject(name: string): boolean;
 export function normalizeSql(sql: string | null | undefined): string;
 export function diffSchemas(expected: SchemaRow[], actual: SchemaRow[]): SchemaDiff;

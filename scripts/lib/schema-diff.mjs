@@ -29,7 +29,8 @@ export function normalizeSql(sql) {
  * @returns {{ missing: string[], extra: string[], different: { name: string, expected: string, actual: string }[] }}
  */
 export function diffSchemas(expected, actual) {
-  const index = (rows) => new Map(rows.filter((r) => isSchemaObject(r.name)).map((r) => [`${r.type} ${r.name}`, normalizeSql(r.sql)]));
+  const index = (rows) =>
+    new Map(rows.filter((r) => isSchemaObject(r.name)).map((r) => [`${r.type} ${r.name}`, normalizeSql(r.sql)]));
   const a = index(expected);
   const b = index(actual);
   const missing = [...a.keys()].filter((k) => !b.has(k)).sort();
@@ -49,7 +50,8 @@ export function formatSchemaDiff(d, labels = { expected: "schema.sql", actual: "
   const lines = [`${labels.actual} do not yield ${labels.expected}:`];
   for (const k of d.missing) lines.push(`  - ${k}: in ${labels.expected}, missing from ${labels.actual}`);
   for (const k of d.extra) lines.push(`  + ${k}: in ${labels.actual}, not in ${labels.expected}`);
-  for (const x of d.different) lines.push(`  ~ ${x.name}:\n      ${labels.expected}: ${x.expected}\n      ${labels.actual}: ${x.actual}`);
+  for (const x of d.different)
+    lines.push(`  ~ ${x.name}:\n      ${labels.expected}: ${x.expected}\n      ${labels.actual}: ${x.actual}`);
   return lines.join("\n");
 }
 

@@ -4,9 +4,21 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../env";
 import { type AuditEntry, commitAdminWrite } from "./commit";
-import { type JobView, type RecompileScope, readJob, recompileJobStatement, runRecompileBatch, toJobView } from "./recompile-jobs";
+import {
+  type JobView,
+  type RecompileScope,
+  readJob,
+  recompileJobStatement,
+  runRecompileBatch,
+  toJobView,
+} from "./recompile-jobs";
 
-export async function commitCatalogWrite(c: Context<AppEnv>, statements: D1PreparedStatement[], audits: AuditEntry[], scope: RecompileScope): Promise<JobView> {
+export async function commitCatalogWrite(
+  c: Context<AppEnv>,
+  statements: D1PreparedStatement[],
+  audits: AuditEntry[],
+  scope: RecompileScope,
+): Promise<JobView> {
   const now = c.var.services.clock.now();
   const job = recompileJobStatement(c.env.DB, scope, now);
   await commitAdminWrite(c, [...statements, job.statement], audits, { catalog: true });
@@ -15,7 +27,14 @@ export async function commitCatalogWrite(c: Context<AppEnv>, statements: D1Prepa
     return toJobView(row!);
   } catch (err) {
     // The write is committed and the job is recorded: the cron (or /continue) picks it up from here.
-    console.error(JSON.stringify({ msg: "inline recompile batch failed", jobId: job.id, requestId: c.var.requestId, error: String(err) }));
+    console.error(
+      JSON.stringify({
+        msg: "inline recompile batch failed",
+        jobId: job.id,
+        requestId: c.var.requestId,
+        error: String(err),
+      }),
+    );
     return toJobView((await readJob(c.env.DB, job.id))!);
   }
 }

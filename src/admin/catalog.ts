@@ -8,7 +8,9 @@ export function catalogStatements(db: D1Database, cat: CatalogFile, now: number)
   for (const [name, countries] of Object.entries(cat.regionGroups)) {
     out.push(
       db
-        .prepare("INSERT INTO region_groups (name, countries, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET countries = excluded.countries, updated_at = excluded.updated_at")
+        .prepare(
+          "INSERT INTO region_groups (name, countries, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET countries = excluded.countries, updated_at = excluded.updated_at",
+        )
         .bind(name, JSON.stringify([...new Set(countries)].sort()), now),
     );
   }
@@ -35,13 +37,19 @@ export function catalogStatements(db: D1Database, cat: CatalogFile, now: number)
     );
     for (const [key, ent] of Object.entries(plan.entitlements)) {
       const spec = normalizeEntitlement(cat.features[key]!.type, ent);
-      out.push(db.prepare("INSERT INTO plan_entitlements (plan_id, feature_key, spec) VALUES (?1, ?2, ?3)").bind(id, key, JSON.stringify(spec)));
+      out.push(
+        db
+          .prepare("INSERT INTO plan_entitlements (plan_id, feature_key, spec) VALUES (?1, ?2, ?3)")
+          .bind(id, key, JSON.stringify(spec)),
+      );
     }
   }
   for (const [price, planId] of Object.entries(cat.prices)) {
     out.push(
       db
-        .prepare("INSERT INTO price_mappings (price_id, plan_id, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (price_id) DO UPDATE SET plan_id = excluded.plan_id, updated_at = excluded.updated_at")
+        .prepare(
+          "INSERT INTO price_mappings (price_id, plan_id, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (price_id) DO UPDATE SET plan_id = excluded.plan_id, updated_at = excluded.updated_at",
+        )
         .bind(price, planId, now),
     );
   }

@@ -22,13 +22,31 @@ export interface Affected {
   catalog?: boolean;
 }
 
-export function auditStatement(db: D1Database, e: AuditEntry, actor: { actor: string; actorType: string }, at: number, requestId: string | null): D1PreparedStatement {
+export function auditStatement(
+  db: D1Database,
+  e: AuditEntry,
+  actor: { actor: string; actorType: string },
+  at: number,
+  requestId: string | null,
+): D1PreparedStatement {
   return db
     .prepare(
       `INSERT INTO audit_log (at, actor, actor_type, action, entity_type, entity_id, customer_id, before, after, reason, request_id)
        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)`,
     )
-    .bind(at, actor.actor, actor.actorType, e.action, e.entityType, e.entityId, e.customerId ?? null, json(e.before), json(e.after), e.reason ?? null, requestId);
+    .bind(
+      at,
+      actor.actor,
+      actor.actorType,
+      e.action,
+      e.entityType,
+      e.entityId,
+      e.customerId ?? null,
+      json(e.before),
+      json(e.after),
+      e.reason ?? null,
+      requestId,
+    );
 }
 
 const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
@@ -46,7 +64,8 @@ export async function commitAdminWrite(
   const actor = actorOf(c.var.principal);
   const customers = [...new Set(affected.customers ?? [])];
   const batch = [...statements];
-  for (const id of customers) batch.push(db.prepare("UPDATE customers SET rev = rev + 1, updated_at = ?2 WHERE id = ?1").bind(id, now));
+  for (const id of customers)
+    batch.push(db.prepare("UPDATE customers SET rev = rev + 1, updated_at = ?2 WHERE id = ?1").bind(id, now));
   if (affected.catalog) batch.push(db.prepare("UPDATE meta SET value = value + 1 WHERE key = 'catalog_rev'"));
   for (const a of audits) batch.push(auditStatement(db, a, actor, now, c.var.requestId));
   await db.batch(batch);
@@ -54,7 +73,12 @@ export async function commitAdminWrite(
 }
 
 /** Recompiles and publishes snapshots (KV + history + this isolate's cache). */
-export async function recompile(env: Env, services: Services, customerIds: string[], now: number): Promise<Record<string, number>> {
+export async function recompile(
+  env: Env,
+  services: Services,
+  customerIds: string[],
+  now: number,
+): Promise<Record<string, number>> {
   const versions: Record<string, number> = {};
   // Awaited (not waitUntil): when the write answers, KV already holds the new snapshot.
   for (const id of customerIds) {

@@ -2,13 +2,14 @@
 // grant (one that gives more than the customer's plans: src/domain/grant-elevation.ts) a reason and an
 // expiry within GRANT_MAX_LIFETIME_DAYS. Elevation is judged on a snapshot compiled fresh from D1,
 // never on a cached copy, because it decides whether a second person must look.
+
+import type { Principal } from "../auth/principal";
 import { compileSnapshot, compileSpec } from "../domain/compile";
 import { type Elevation, grantElevation } from "../domain/grant-elevation";
 import type { EntitlementSpec } from "../domain/types";
 import type { Env } from "../env";
 import { type FieldError, Problem } from "../http/problem";
 import { loadCustomerRows } from "../store/customer-rows";
-import type { Principal } from "../auth/principal";
 
 export const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
 const DAY_MS = 86_400_000;
@@ -34,21 +35,33 @@ export async function assessElevation(db: D1Database, g: GrantTerms, now: number
   if (!rows) return null;
   const snapshot = compileSnapshot(rows, now);
   const feature = snapshot.features[g.featureKey];
-  if (!feature) throw new Problem(400, "validation", `Unknown feature '${g.featureKey}'.`, { errors: [{ path: "json.feature", message: "unknown feature" }] });
+  if (!feature)
+    throw new Problem(400, "validation", `Unknown feature '${g.featureKey}'.`, {
+      errors: [{ path: "json.feature", message: "unknown feature" }],
+    });
   const spec = compileSpec(g.spec, feature.type, rows.regionGroups);
-  return grantElevation(feature, { kind: "grant", id: "proposed", mode: g.mode, from: g.startsAt, until: g.expiresAt, lapse: "grant_expired", spec }, now);
+  return grantElevation(
+    feature,
+    { kind: "grant", id: "proposed", mode: g.mode, from: g.startsAt, until: g.expiresAt, lapse: "grant_expired", spec },
+    now,
+  );
 }
 
 /** Window and elevation rules; an empty list when the grant may be stored (or approved) at `now`. */
 export function termsErrors(g: GrantTerms, elevated: boolean, now: number, maxLifetimeMs: number): FieldError[] {
   const errors: FieldError[] = [];
-  if (g.expiresAt !== null && g.expiresAt <= now) errors.push({ path: "json.expiresAt", message: "must be in the future" });
-  if (g.startsAt !== null && g.expiresAt !== null && g.expiresAt <= g.startsAt) errors.push({ path: "json.expiresAt", message: "must be after startsAt" });
+  if (g.expiresAt !== null && g.expiresAt <= now)
+    errors.push({ path: "json.expiresAt", message: "must be in the future" });
+  if (g.startsAt !== null && g.expiresAt !== null && g.expiresAt <= g.startsAt)
+    errors.push({ path: "json.expiresAt", message: "must be after startsAt" });
   if (!elevated) return errors;
   if (g.reason.trim() === "") errors.push({ path: "json.reason", message: "an elevated grant needs a reason" });
   if (g.expiresAt === null) errors.push({ path: "json.expiresAt", message: "an elevated grant needs an expiry" });
   else if (g.expiresAt - Math.max(now, g.startsAt ?? now) > maxLifetimeMs) {
-    errors.push({ path: "json.expiresAt", message: `an elevated grant may last at most ${maxLifetimeMs / DAY_MS} days` });
+    errors.push({
+      path: "json.expiresAt",
+      message: `an elevated grant may last at most ${maxLifetimeMs / DAY_MS} days`,
+    });
   }
   return errors;
 }

@@ -11,7 +11,9 @@ export function auditReason(c: Context<AppEnv>): string | null {
   const value = c.req.header(AUDIT_REASON_HEADER)?.trim();
   if (!value) return null;
   if (value.length > MAX_REASON) {
-    throw new Problem(400, "validation", `${AUDIT_REASON_HEADER} is longer than ${MAX_REASON} characters.`, { errors: [{ path: "header.x-audit-reason", message: "too long" }] });
+    throw new Problem(400, "validation", `${AUDIT_REASON_HEADER} is longer than ${MAX_REASON} characters.`, {
+      errors: [{ path: "header.x-audit-reason", message: "too long" }],
+    });
   }
   return value;
 }

@@ -59,7 +59,8 @@ export function batchSizeOf(env: Env): number {
 
 // The customers a scope covers, in id order after a cursor. A plan covers its current and scheduled subscribers.
 function customersAfter(db: D1Database, scope: RecompileScope, cursor: string, limit: number): D1PreparedStatement {
-  if (scope.scope === "all") return db.prepare("SELECT id FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2").bind(cursor, limit);
+  if (scope.scope === "all")
+    return db.prepare("SELECT id FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2").bind(cursor, limit);
   return db
     .prepare(
       `SELECT customer_id AS id FROM subscriptions WHERE plan_id = ?1 AND customer_id > ?2
@@ -76,7 +77,11 @@ function totalSql(scope: RecompileScope): string {
 }
 
 /** The statement that creates a job; put it in the write's own commit batch. */
-export function recompileJobStatement(db: D1Database, scope: RecompileScope, now: number): { id: string; statement: D1PreparedStatement } {
+export function recompileJobStatement(
+  db: D1Database,
+  scope: RecompileScope,
+  now: number,
+): { id: string; statement: D1PreparedStatement } {
   const id = `job_${crypto.randomUUID()}`;
   const sql = `INSERT INTO jobs (id, kind, params, cursor, done, total, status, created_at, updated_at)
                SELECT ?1, 'recompile', ?2, NULL, 0, ${totalSql(scope)}, 'running', ?3, ?3`;
@@ -101,9 +106,15 @@ export async function readJob(db: D1Database, id: string): Promise<JobRow | null
 }
 
 /** Recompiles the next batch of a job and records the progress: the job as it stands after, and how far this run moved it. */
-export async function runRecompileBatch(env: Env, services: Services, jobId: string, now: number, batchSize = batchSizeOf(env)): Promise<{ job: JobRow | null; moved: number }> {
+export async function runRecompileBatch(
+  env: Env,
+  services: Services,
+  jobId: string,
+  now: number,
+  batchSize = batchSizeOf(env),
+): Promise<{ job: JobRow | null; moved: number }> {
   const job = await readJob(env.DB, jobId);
-  if (!job || job.status !== "running") return { job, moved: 0 };
+  if (job?.status !== "running") return { job, moved: 0 };
   const scope = JSON.parse(job.params) as RecompileScope;
   const page = await customersAfter(env.DB, scope, job.cursor ?? "", batchSize).all<{ id: string }>();
   const ids = page.results.map((r) => r.id);
@@ -115,7 +126,14 @@ export async function runRecompileBatch(env: Env, services: Services, jobId: str
     `UPDATE jobs SET cursor = ?2, done = done + ?3, total = MAX(total, done + ?3), status = ?4, updated_at = ?5
      WHERE id = ?1 AND status = 'running' AND cursor IS ?6`,
   )
-    .bind(jobId, ids.length > 0 ? ids[ids.length - 1]! : job.cursor, ids.length, finished ? "done" : "running", now, job.cursor)
+    .bind(
+      jobId,
+      ids.length > 0 ? ids[ids.length - 1]! : job.cursor,
+      ids.length,
+      finished ? "done" : "running",
+      now,
+      job.cursor,
+    )
     .run();
   const moved = advanced.meta.changes > 0 ? ids.length : 0;
   if (moved === 0 && ids.length > 0) console.warn(JSON.stringify({ msg: "recompile batch raced", jobId, compiled }));
@@ -126,9 +144,16 @@ export async function runRecompileBatch(env: Env, services: Services, jobId: str
  * For the scheduled handler: advances running recompile jobs, oldest first, until `budget` customers
  * have been recompiled or no job is left. Returns what it did (for the log).
  */
-export async function continueRecompileJobs(env: Env, services: Services, now: number, budget = DEFAULT_CRON_BUDGET): Promise<{ jobs: string[]; customers: number }> {
+export async function continueRecompileJobs(
+  env: Env,
+  services: Services,
+  now: number,
+  budget = DEFAULT_CRON_BUDGET,
+): Promise<{ jobs: string[]; customers: number }> {
   const size = batchSizeOf(env);
-  const running = await env.DB.prepare("SELECT id FROM jobs WHERE kind = 'recompile' AND status = 'running' ORDER BY created_at, id LIMIT 20").all<{ id: string }>();
+  const running = await env.DB.prepare(
+    "SELECT id FROM jobs WHERE kind = 'recompile' AND status = 'running' ORDER BY created_at, id LIMIT 20",
+  ).all<{ id: string }>();
   const touched = new Set<string>();
   let left = budget;
   let customers = 0;
@@ -138,7 +163,7 @@ export async function continueRecompileJobs(env: Env, services: Services, now: n
       touched.add(id);
       customers += moved;
       left -= Math.max(moved, 1); // a raced or empty batch still spends budget: no spinning
-      if (!job || job.status !== "running") break;
+      if (job?.status !== "running") break;
     }
     if (left <= 0) break;
   }

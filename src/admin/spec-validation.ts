@@ -1,10 +1,11 @@
 // Validation of entitlement specs against the live catalog (feature types, region groups), for the
 // admin API's plan and grant writes. The rules are the catalog file's (src/domain/catalog.ts), so a
 // spec accepted here is one the catalog file would accept too.
+
+import type { z } from "zod";
 import { type entitlementShorthand, normalizeEntitlement, specProblem } from "../domain/catalog";
 import type { EntitlementSpec, FeatureType } from "../domain/types";
 import { type FieldError, Problem } from "../http/problem";
-import type { z } from "zod";
 
 export interface CatalogFacts {
   featureTypes: Map<string, FeatureType>;
@@ -12,7 +13,10 @@ export interface CatalogFacts {
 }
 
 export async function catalogFacts(db: D1Database): Promise<CatalogFacts> {
-  const [features, groups] = await db.batch<Record<string, unknown>>([db.prepare("SELECT key, type FROM features"), db.prepare("SELECT name FROM region_groups")]);
+  const [features, groups] = await db.batch<Record<string, unknown>>([
+    db.prepare("SELECT key, type FROM features"),
+    db.prepare("SELECT name FROM region_groups"),
+  ]);
   return {
     featureTypes: new Map((features!.results as { key: string; type: FeatureType }[]).map((f) => [f.key, f.type])),
     regionGroups: new Set((groups!.results as { name: string }[]).map((g) => g.name)),
@@ -27,13 +31,18 @@ export function specErrors(facts: CatalogFacts, featureKey: string, spec: Entitl
   const problem = specProblem(type, spec as Parameters<typeof specProblem>[1]);
   if (problem) errors.push({ path, message: problem });
   for (const ref of [...(spec.regions?.allow ?? []), ...(spec.regions?.deny ?? [])]) {
-    if (!/^[A-Z]{2}$/.test(ref) && !facts.regionGroups.has(ref)) errors.push({ path, message: `unknown region group '${ref}'` });
+    if (!/^[A-Z]{2}$/.test(ref) && !facts.regionGroups.has(ref))
+      errors.push({ path, message: `unknown region group '${ref}'` });
   }
   return errors;
 }
 
 /** A plan's entitlements (catalog-file shorthand allowed) as full specs, or a 400 naming every bad one. */
-export function normalizePlanEntitlements(facts: CatalogFacts, entitlements: Record<string, z.output<typeof entitlementShorthand>>, where = "json.entitlements"): Record<string, EntitlementSpec> {
+export function normalizePlanEntitlements(
+  facts: CatalogFacts,
+  entitlements: Record<string, z.output<typeof entitlementShorthand>>,
+  where = "json.entitlements",
+): Record<string, EntitlementSpec> {
   const out: Record<string, EntitlementSpec> = {};
   const errors: FieldError[] = [];
   for (const [key, ent] of Object.entries(entitlements)) {
@@ -53,5 +62,8 @@ export function normalizePlanEntitlements(facts: CatalogFacts, entitlements: Rec
 }
 
 export function throwIfAny(errors: FieldError[]): void {
-  if (errors.length > 0) throw new Problem(400, "validation", `${errors.length} invalid field(s): ${errors.map((e) => e.path).join(", ")}`, { errors });
+  if (errors.length > 0)
+    throw new Problem(400, "validation", `${errors.length} invalid field(s): ${errors.map((e) => e.path).join(", ")}`, {
+      errors,
+    });
 }

@@ -17,7 +17,12 @@ export function dueAudits(steps: DueStep<SubscriptionRecord>[]): AuditEntry[] {
   }));
 }
 
-export function subscriptionChangeAudit(action: string, before: SubscriptionRecord | null, after: SubscriptionRecord, reason?: string | null): AuditEntry {
+export function subscriptionChangeAudit(
+  action: string,
+  before: SubscriptionRecord | null,
+  after: SubscriptionRecord,
+  reason?: string | null,
+): AuditEntry {
   return {
     action: `subscription.${action}`,
     entityType: "subscription",

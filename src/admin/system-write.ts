@@ -21,11 +21,18 @@ export interface SystemWrite {
 }
 
 /** Returns each affected customer's new snapshot version. */
-export async function commitSystemWrite(env: Env, services: Services, by: SystemActor, write: SystemWrite, now: number): Promise<Record<string, number>> {
+export async function commitSystemWrite(
+  env: Env,
+  services: Services,
+  by: SystemActor,
+  write: SystemWrite,
+  now: number,
+): Promise<Record<string, number>> {
   const db = env.DB;
   const customers = [...new Set(write.customers)];
   const batch = [...write.statements];
-  for (const id of customers) batch.push(db.prepare("UPDATE customers SET rev = rev + 1, updated_at = ?2 WHERE id = ?1").bind(id, now));
+  for (const id of customers)
+    batch.push(db.prepare("UPDATE customers SET rev = rev + 1, updated_at = ?2 WHERE id = ?1").bind(id, now));
   for (const a of write.audits) batch.push(auditStatement(db, a, by, now, write.requestId ?? null));
   await db.batch(batch);
   return recompile(env, services, customers, now);

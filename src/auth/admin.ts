@@ -6,7 +6,13 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv, Env } from "../env";
 import { Problem } from "../http/problem";
 import { authenticateKey, hasScope } from "./middleware";
-import { OPERATOR_ROLES, type OperatorJwtConfig, type OperatorRole, createOperatorVerifier, extractOperatorToken } from "./operator-jwt";
+import {
+  createOperatorVerifier,
+  extractOperatorToken,
+  OPERATOR_ROLES,
+  type OperatorJwtConfig,
+  type OperatorRole,
+} from "./operator-jwt";
 import type { Principal } from "./principal";
 
 export function roleOf(p: Principal): OperatorRole | null {
@@ -51,7 +57,8 @@ export function requireRole(needed: OperatorRole) {
     c.set("principal", principal);
     const role = roleOf(principal);
     if (!role) throw new Problem(403, "forbidden", "This key lacks the 'admin' scope.");
-    if (!atLeast(role, needed)) throw new Problem(403, "forbidden", `This action needs the '${needed}' role; you have '${role}'.`);
+    if (!atLeast(role, needed))
+      throw new Problem(403, "forbidden", `This action needs the '${needed}' role; you have '${role}'.`);
     await next();
   });
 }

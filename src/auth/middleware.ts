@@ -29,7 +29,8 @@ export async function isBootstrapKey(env: Env, presented: string): Promise<boole
 /** Resolves an API key (or the bootstrap key) to a principal, or throws 401. */
 export async function authenticateKey(c: Context<AppEnv>, header: string | undefined): Promise<Principal> {
   const token = bearerToken(header);
-  if (!token) throw new Problem(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.", { headers: CHALLENGE });
+  if (!token)
+    throw new Problem(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.", { headers: CHALLENGE });
   const { keys, clock } = c.get("services"); // not c.var: that copies every variable on each read
   const record = await keys.verify(c.env, token, clock.now(), waitUntilOf(c));
   if (record) return { kind: "api_key", id: record.id, scopes: record.scopes, customerId: record.customerId };

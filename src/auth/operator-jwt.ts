@@ -3,13 +3,17 @@
  * Production: Cloudflare Access (or any IdP) publishing a JWKS. Local development: an HS256 secret.
  * Every outcome is a value; nothing a client sends can make this throw.
  */
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWSAlgorithm } from "jose";
+import { createRemoteJWKSet, errors, type JWSAlgorithm, type JWTVerifyGetKey, jwtVerify } from "jose";
 import { z } from "zod";
 
 /** Ordered from least to most privileged: the index is the rank. */
 export const OPERATOR_ROLES = ["viewer", "support", "approver", "admin"] as const;
 export type OperatorRole = (typeof OPERATOR_ROLES)[number];
-export interface Operator { id: string; email?: string; role: OperatorRole }
+export interface Operator {
+  id: string;
+  email?: string;
+  role: OperatorRole;
+}
 export interface OperatorJwtConfig {
   issuer: string;
   audience: string;
@@ -20,7 +24,14 @@ export interface OperatorJwtConfig {
   /** The claim that carries the role (default "tollgate_role"); may be a string or an array of strings, the highest role wins. */
   roleClaim?: string;
 }
-export type OperatorAuthFailure = "missing_token" | "invalid_token" | "expired" | "wrong_issuer" | "wrong_audience" | "no_role" | "not_configured";
+export type OperatorAuthFailure =
+  | "missing_token"
+  | "invalid_token"
+  | "expired"
+  | "wrong_issuer"
+  | "wrong_audience"
+  | "no_role"
+  | "not_configured";
 export type OperatorAuthResult = { ok: true; operator: Operator } | { ok: false; reason: OperatorAuthFailure };
 export interface OperatorVerifierOptions {
   /** Key set used instead of fetching `jwksUrl` (tests, or keys from elsewhere): e.g. jose `createLocalJWKSet`. */
@@ -46,7 +57,10 @@ function remoteKeySet(jwksUrl: string): JWTVerifyGetKey | null {
   const url = new URL(jwksUrl);
   if (url.protocol !== "https:") return null; // the keys are the trust anchor: never fetch them in clear
   let set = remoteKeySets.get(url.href);
-  if (!set) remoteKeySets.set(url.href, (set = createRemoteJWKSet(url)));
+  if (!set) {
+    set = createRemoteJWKSet(url);
+    remoteKeySets.set(url.href, set);
+  }
   return set;
 }
 
@@ -92,7 +106,10 @@ function failureFor(err: unknown): OperatorAuthFailure {
 }
 
 /** Builds the verifier once per configuration; `not_configured` is reported per call, never thrown. */
-export function createOperatorVerifier(config: OperatorJwtConfig, opts: OperatorVerifierOptions = {}): (token: string | null) => Promise<OperatorAuthResult> {
+export function createOperatorVerifier(
+  config: OperatorJwtConfig,
+  opts: OperatorVerifierOptions = {},
+): (token: string | null) => Promise<OperatorAuthResult> {
   const roleClaim = config.roleClaim ?? "tollgate_role";
   const wantsJwks = config.jwksUrl !== undefined || opts.jwks !== undefined;
   const secret = config.localSecret === undefined ? undefined : new TextEncoder().encode(config.localSecret);
@@ -102,7 +119,8 @@ export function createOperatorVerifier(config: OperatorJwtConfig, opts: Operator
   let key: JWTVerifyGetKey | Uint8Array | null = null;
   let algorithms = JWKS_ALGORITHMS;
   if (wantsJwks && secret === undefined) key = opts.jwks ?? remoteKeySet(config.jwksUrl!);
-  else if (!wantsJwks && secret !== undefined && secret.byteLength >= MIN_SECRET_BYTES) [key, algorithms] = [secret, LOCAL_ALGORITHMS];
+  else if (!wantsJwks && secret !== undefined && secret.byteLength >= MIN_SECRET_BYTES)
+    [key, algorithms] = [secret, LOCAL_ALGORITHMS];
   if (!config.issuer || !config.audience || !roleClaim) key = null;
 
   return async (token) => {
@@ -121,7 +139,11 @@ export function createOperatorVerifier(config: OperatorJwtConfig, opts: Operator
         requiredClaims: ["exp", "sub"],
       };
       // Two calls only because TypeScript cannot pick the jwtVerify overload for the union type.
-      payload = (key instanceof Uint8Array ? await jwtVerify(token.trim(), key, verifyOptions) : await jwtVerify(token.trim(), key, verifyOptions)).payload;
+      payload = (
+        key instanceof Uint8Array
+          ? await jwtVerify(token.trim(), key, verifyOptions)
+          : await jwtVerify(token.trim(), key, verifyOptions)
+      ).payload;
     } catch (err) {
       return { ok: false, reason: failureFor(err) };
     }

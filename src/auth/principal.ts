@@ -3,6 +3,7 @@
 import type { Scope } from "../domain/types";
 
 import type { OperatorRole } from "./operator-jwt";
+
 export type { OperatorRole };
 
 export type Principal =

@@ -40,7 +40,20 @@ function createBenchApp(getServices: (env: Env) => Services) {
   app.get("/__bench/stats", (c) => {
     const s = getServices(c.env);
     const cache = s.snapshots.cache;
-    return c.json({ counts, snapshotCache: { entries: cache.size, bytes: cache.bytes, maxEntries: cache.maxEntries, maxBytes: cache.maxBytes, ttlMs: s.snapshots.options.ttlMs }, keyCache: { entries: s.keys.cache.size } }, 200);
+    return c.json(
+      {
+        counts,
+        snapshotCache: {
+          entries: cache.size,
+          bytes: cache.bytes,
+          maxEntries: cache.maxEntries,
+          maxBytes: cache.maxBytes,
+          ttlMs: s.snapshots.options.ttlMs,
+        },
+        keyCache: { entries: s.keys.cache.size },
+      },
+      200,
+    );
   });
   app.post("/__bench/reset", (c) => {
     resetCounts();
@@ -54,7 +67,12 @@ const CONTROL_ROUTE = /^[a-z]+:\/\/[^/]+\/__bench\//;
 let benchApp: ReturnType<typeof createBenchApp> | undefined;
 
 /** The worker's fetch in benchmark mode: counted bindings, the bench routes, the same services. */
-export async function benchFetch(request: Request, env: Env, ctx: ExecutionContext, getServices: (env: Env) => Services): Promise<Response> {
+export async function benchFetch(
+  request: Request,
+  env: Env,
+  ctx: ExecutionContext,
+  getServices: (env: Env) => Services,
+): Promise<Response> {
   benchApp ??= createBenchApp(getServices);
   if (CONTROL_ROUTE.test(request.url)) return benchApp.fetch(request, instrumented(env), ctx);
   counts.requests++;

@@ -21,7 +21,17 @@ export interface BindingCounts {
   http5xx: number;
 }
 
-export const counts: BindingCounts = { requests: 0, kvReads: 0, kvWrites: 0, kvLists: 0, d1Queries: 0, doCalls: 0, meterAdmitted: 0, http4xx: 0, http5xx: 0 };
+export const counts: BindingCounts = {
+  requests: 0,
+  kvReads: 0,
+  kvWrites: 0,
+  kvLists: 0,
+  d1Queries: 0,
+  doCalls: 0,
+  meterAdmitted: 0,
+  http4xx: 0,
+  http5xx: 0,
+};
 
 export function resetCounts(): void {
   for (const k of Object.keys(counts) as (keyof BindingCounts)[]) counts[k] = 0;
@@ -40,12 +50,19 @@ export function instrumented(env: Env): Env {
 }
 
 function countedKv(kv: KVNamespace): KVNamespace {
+  const call = (name: keyof KVNamespace, counter: "kvReads" | "kvWrites" | "kvLists") => {
+    const method = kv[name] as (...a: unknown[]) => unknown;
+    return (...args: unknown[]) => {
+      counts[counter]++;
+      return method.apply(kv, args);
+    };
+  };
   const counted = {
-    get: (...args: unknown[]) => (counts.kvReads++, (kv.get as (...a: unknown[]) => unknown)(...args)),
-    getWithMetadata: (...args: unknown[]) => (counts.kvReads++, (kv.getWithMetadata as (...a: unknown[]) => unknown)(...args)),
-    put: (...args: unknown[]) => (counts.kvWrites++, (kv.put as (...a: unknown[]) => unknown)(...args)),
-    delete: (...args: unknown[]) => (counts.kvWrites++, (kv.delete as (...a: unknown[]) => unknown)(...args)),
-    list: (...args: unknown[]) => (counts.kvLists++, (kv.list as (...a: unknown[]) => unknown)(...args)),
+    get: call("get", "kvReads"),
+    getWithMetadata: call("getWithMetadata", "kvReads"),
+    put: call("put", "kvWrites"),
+    delete: call("delete", "kvWrites"),
+    list: call("list", "kvLists"),
   };
   return counted as unknown as KVNamespace;
 }
@@ -99,7 +116,8 @@ function countedNamespace(ns: Namespace): Namespace {
     newUniqueId: (opts?: DurableObjectNamespaceNewUniqueIdOptions) => ns.newUniqueId(opts),
     jurisdiction: (j: DurableObjectJurisdiction) => countedNamespace(ns.jurisdiction(j)),
     get: (id: DurableObjectId, opts?: DurableObjectNamespaceGetDurableObjectOptions) => countedStub(ns.get(id, opts)),
-    getByName: (name: string, opts?: DurableObjectNamespaceGetDurableObjectOptions) => countedStub(ns.getByName(name, opts)),
+    getByName: (name: string, opts?: DurableObjectNamespaceGetDurableObjectOptions) =>
+      countedStub(ns.getByName(name, opts)),
   };
   return counted as unknown as Namespace;
 }

@@ -4,7 +4,9 @@
 import { z } from "zod";
 
 const seconds = z.number().int().nonnegative().nullable().optional();
-const idOrObject = z.union([z.string().min(1), z.looseObject({ id: z.string().min(1) })]).transform((v) => (typeof v === "string" ? v : v.id));
+const idOrObject = z
+  .union([z.string().min(1), z.looseObject({ id: z.string().min(1) })])
+  .transform((v) => (typeof v === "string" ? v : v.id));
 
 export const stripeEvent = z.looseObject({
   id: z.string().min(1).max(255),
@@ -15,7 +17,16 @@ export const stripeEvent = z.looseObject({
 });
 export type StripeEvent = z.output<typeof stripeEvent>;
 
-export const STRIPE_STATUSES = ["incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused"] as const;
+export const STRIPE_STATUSES = [
+  "incomplete",
+  "incomplete_expired",
+  "trialing",
+  "active",
+  "past_due",
+  "canceled",
+  "unpaid",
+  "paused",
+] as const;
 
 export const stripeSubscription = z.looseObject({
   id: z.string().min(1).max(255),
@@ -49,16 +60,27 @@ export const stripeInvoice = z.looseObject({
   id: z.string().min(1),
   subscription: idOrObject.nullable().optional(),
   // Since API version 2025-03-31: invoice.parent.subscription_details.subscription.
-  parent: z.looseObject({ subscription_details: z.looseObject({ subscription: idOrObject.nullable().optional() }).nullable().optional() }).nullable().optional(),
+  parent: z
+    .looseObject({
+      subscription_details: z.looseObject({ subscription: idOrObject.nullable().optional() }).nullable().optional(),
+    })
+    .nullable()
+    .optional(),
 });
 export type StripeInvoice = z.output<typeof stripeInvoice>;
 
-export const subscriptionOfInvoice = (inv: StripeInvoice): string | null => inv.subscription ?? inv.parent?.subscription_details?.subscription ?? null;
+export const subscriptionOfInvoice = (inv: StripeInvoice): string | null =>
+  inv.subscription ?? inv.parent?.subscription_details?.subscription ?? null;
 
-export const SUBSCRIPTION_EVENTS = ["customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted"] as const;
+export const SUBSCRIPTION_EVENTS = [
+  "customer.subscription.created",
+  "customer.subscription.updated",
+  "customer.subscription.deleted",
+] as const;
 export const INVOICE_EVENTS = ["invoice.payment_failed", "invoice.paid"] as const;
 export type SubscriptionEventType = (typeof SUBSCRIPTION_EVENTS)[number];
 export type InvoiceEventType = (typeof INVOICE_EVENTS)[number];
 
-export const isSubscriptionEvent = (t: string): t is SubscriptionEventType => (SUBSCRIPTION_EVENTS as readonly string[]).includes(t);
+export const isSubscriptionEvent = (t: string): t is SubscriptionEventType =>
+  (SUBSCRIPTION_EVENTS as readonly string[]).includes(t);
 export const isInvoiceEvent = (t: string): t is InvoiceEventType => (INVOICE_EVENTS as readonly string[]).includes(t);

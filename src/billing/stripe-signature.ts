@@ -7,7 +7,11 @@
  * Everything is returned as a value: a forged or garbled request is ordinary input, not an exception.
  */
 
-export type StripeSignatureFailure = "missing_header" | "malformed_header" | "timestamp_out_of_tolerance" | "no_matching_signature";
+export type StripeSignatureFailure =
+  | "missing_header"
+  | "malformed_header"
+  | "timestamp_out_of_tolerance"
+  | "no_matching_signature";
 export type StripeSignatureResult = { ok: true; timestamp: number } | { ok: false; reason: StripeSignatureFailure };
 
 /** Stripe's own libraries default to 5 minutes; it bounds how long a captured request can be replayed. */
@@ -19,7 +23,10 @@ const encoder = new TextEncoder();
 const TIMESTAMP = /^\d{1,12}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 
-interface ParsedHeader { timestamp: string; v1: Uint8Array[] }
+interface ParsedHeader {
+  timestamp: string;
+  v1: Uint8Array[];
+}
 
 /** Parses the header strictly; null means malformed. Unknown schemes (v0, future ones) are ignored, never trusted. */
 function parseHeader(header: string): ParsedHeader | null {

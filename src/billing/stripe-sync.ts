@@ -50,8 +50,10 @@ export function planSubscriptionEvent(
   newId: () => string,
 ): SyncPlan {
   // "created" is the first state a subscription has: once any later event has created the rows, it is old news.
-  if (isStale(ctx.eventMs, ctx.existing) || (type === "customer.subscription.created" && ctx.existing.length > 0)) return { outcome: "stale" };
-  const ending = type === "customer.subscription.deleted" || sub.status === "canceled" || sub.status === "incomplete_expired";
+  if (isStale(ctx.eventMs, ctx.existing) || (type === "customer.subscription.created" && ctx.existing.length > 0))
+    return { outcome: "stale" };
+  const ending =
+    type === "customer.subscription.deleted" || sub.status === "canceled" || sub.status === "incomplete_expired";
   const wanted = new Map<string, string>(); // external id -> plan id
   const unmapped: string[] = [];
   for (const item of sub.items.data) {
@@ -89,7 +91,9 @@ export function planSubscriptionEvent(
   for (const prev of ctx.existing) {
     if (wanted.has(prev.externalId!)) continue;
     const ended = prev.status === "canceled" || prev.status === "expired";
-    const after = ended ? { ...prev, externalUpdatedAt: ctx.eventMs } : { ...prev, status: "canceled" as const, endedAt: ctx.eventMs, externalUpdatedAt: ctx.eventMs };
+    const after = ended
+      ? { ...prev, externalUpdatedAt: ctx.eventMs }
+      : { ...prev, status: "canceled" as const, endedAt: ctx.eventMs, externalUpdatedAt: ctx.eventMs };
     updates.push(update(prev, after));
   }
   return { outcome: "apply", inserts, updates, unmapped };
@@ -100,7 +104,8 @@ export function planInvoiceEvent(type: InvoiceEventType, ctx: SyncContext): Sync
   if (isStale(ctx.eventMs, ctx.existing)) return { outcome: "stale" };
   const updates = ctx.existing.map((prev) => {
     let after: SubscriptionRecord = { ...prev, externalUpdatedAt: ctx.eventMs };
-    if (type === "invoice.payment_failed" && (prev.status === "active" || prev.status === "trialing")) after = { ...after, status: "past_due", graceUntil: ctx.eventMs + ctx.graceMs };
+    if (type === "invoice.payment_failed" && (prev.status === "active" || prev.status === "trialing"))
+      after = { ...after, status: "past_due", graceUntil: ctx.eventMs + ctx.graceMs };
     if (type === "invoice.paid" && prev.status === "past_due") after = { ...after, status: "active", graceUntil: null };
     return update(prev, after);
   });
@@ -109,7 +114,16 @@ export function planInvoiceEvent(type: InvoiceEventType, ctx: SyncContext): Sync
 
 type State = Pick<
   SubscriptionRecord,
-  "status" | "trialEnd" | "currentPeriodStart" | "currentPeriodEnd" | "cancelAt" | "graceUntil" | "endedAt" | "scheduledPlanId" | "scheduledChangeAt" | "externalUpdatedAt"
+  | "status"
+  | "trialEnd"
+  | "currentPeriodStart"
+  | "currentPeriodEnd"
+  | "cancelAt"
+  | "graceUntil"
+  | "endedAt"
+  | "scheduledPlanId"
+  | "scheduledChangeAt"
+  | "externalUpdatedAt"
 >;
 
 /**
@@ -118,7 +132,12 @@ type State = Pick<
  *   unpaid, paused, incomplete -> past_due with no grace left (no access; a later "active" restores it);
  *   canceled -> canceled;  incomplete_expired -> expired.
  */
-function stateOf(sub: StripeSubscription, ctx: SyncContext, prev: SubscriptionRecord | undefined, ending: boolean): State {
+function stateOf(
+  sub: StripeSubscription,
+  ctx: SyncContext,
+  prev: SubscriptionRecord | undefined,
+  ending: boolean,
+): State {
   const item = sub.items.data[0];
   const currentPeriodEnd = ms(sub.current_period_end ?? item?.current_period_end);
   const prevGrace = prev?.status === "past_due" ? prev.graceUntil : null;
@@ -146,7 +165,19 @@ function stateOf(sub: StripeSubscription, ctx: SyncContext, prev: SubscriptionRe
   };
 }
 
-const STATE_FIELDS = ["planId", "status", "trialEnd", "currentPeriodStart", "currentPeriodEnd", "billingAnchor", "cancelAt", "graceUntil", "endedAt", "scheduledPlanId", "scheduledChangeAt"] as const;
+const STATE_FIELDS = [
+  "planId",
+  "status",
+  "trialEnd",
+  "currentPeriodStart",
+  "currentPeriodEnd",
+  "billingAnchor",
+  "cancelAt",
+  "graceUntil",
+  "endedAt",
+  "scheduledPlanId",
+  "scheduledChangeAt",
+] as const;
 
 function update(before: SubscriptionRecord, after: SubscriptionRecord): RowUpdate {
   return { before, after, relevant: STATE_FIELDS.some((f) => before[f] !== after[f]) };

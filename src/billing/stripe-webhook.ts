@@ -9,8 +9,20 @@ import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import type { Services } from "../services";
 import type { SubscriptionDbRow } from "../store/customer-rows";
-import { isWriteConflict, type SubscriptionRecord, toSubscriptionRecord, updateSubscriptionStatements } from "../store/subscriptions";
-import { isInvoiceEvent, isSubscriptionEvent, type StripeEvent, stripeInvoice, stripeSubscription, subscriptionOfInvoice } from "./stripe-events";
+import {
+  isWriteConflict,
+  type SubscriptionRecord,
+  toSubscriptionRecord,
+  updateSubscriptionStatements,
+} from "../store/subscriptions";
+import {
+  isInvoiceEvent,
+  isSubscriptionEvent,
+  type StripeEvent,
+  stripeInvoice,
+  stripeSubscription,
+  subscriptionOfInvoice,
+} from "./stripe-events";
 import { type MappedPlan, planInvoiceEvent, planSubscriptionEvent, type SyncPlan } from "./stripe-sync";
 
 /** applied (changed may be 0: nothing to change), duplicate (seen before), stale (older than the rows), ignored (type not handled). */
@@ -22,7 +34,13 @@ export interface WebhookResult {
   changed: number;
 }
 
-export async function applyStripeEvent(env: Env, services: Services, event: StripeEvent, graceMs: number, requestId: string): Promise<WebhookResult> {
+export async function applyStripeEvent(
+  env: Env,
+  services: Services,
+  event: StripeEvent,
+  graceMs: number,
+  requestId: string,
+): Promise<WebhookResult> {
   const db = env.DB;
   const now = services.clock.now();
   const result = (outcome: WebhookOutcome, changed = 0): WebhookResult => ({ eventId: event.id, outcome, changed });
@@ -30,7 +48,9 @@ export async function applyStripeEvent(env: Env, services: Services, event: Stri
   if (await db.prepare("SELECT 1 FROM webhook_events WHERE id = ?1").bind(event.id).first()) return result("duplicate");
 
   const eventMs = event.created * 1000;
-  const recordEvent = db.prepare("INSERT INTO webhook_events (id, type, received_at) VALUES (?1, ?2, ?3)").bind(event.id, event.type, now);
+  const recordEvent = db
+    .prepare("INSERT INTO webhook_events (id, type, received_at) VALUES (?1, ?2, ?3)")
+    .bind(event.id, event.type, now);
   let plan: SyncPlan;
   let customerId: string | null = null;
   // The event id goes first: a concurrent delivery of the same event fails on it (and is answered as
@@ -40,15 +60,38 @@ export async function applyStripeEvent(env: Env, services: Services, event: Stri
   if (isSubscriptionEvent(event.type)) {
     const sub = parse(stripeSubscription, event.data.object, "data.object");
     const existing = await rowsOf(db, sub.id);
-    const prices = await mappedPlans(db, sub.items.data.flatMap((i) => [i.price.id, ...(i.price.product ? [i.price.product] : [])]));
+    const prices = await mappedPlans(
+      db,
+      sub.items.data.flatMap((i) => [i.price.id, ...(i.price.product ? [i.price.product] : [])]),
+    );
     customerId = existing[0]?.customerId ?? (await customerByBillingId(db, sub.customer));
-    plan = planSubscriptionEvent(event.type, sub, customerId ?? sub.customer, prices, { eventMs, existing, graceMs }, () => `sub_${crypto.randomUUID()}`);
+    plan = planSubscriptionEvent(
+      event.type,
+      sub,
+      customerId ?? sub.customer,
+      prices,
+      { eventMs, existing, graceMs },
+      () => `sub_${crypto.randomUUID()}`,
+    );
     if (plan.outcome === "apply" && plan.inserts.length > 0 && customerId === null) {
       // Unknown billing customer: create it, named by Stripe's id. (Link an existing customer first by
       // setting its billingCustomerId through the admin API.)
       customerId = sub.customer;
-      statements.push(db.prepare("INSERT INTO customers (id, name, billing_customer_id, rev, created_at, updated_at) VALUES (?1, '', ?1, 0, ?2, ?2)").bind(customerId, now));
-      audits.push({ action: "customer.create", entityType: "customer", entityId: customerId, customerId, after: { id: customerId, billingCustomerId: customerId }, reason: reasonOf(event) });
+      statements.push(
+        db
+          .prepare(
+            "INSERT INTO customers (id, name, billing_customer_id, rev, created_at, updated_at) VALUES (?1, '', ?1, 0, ?2, ?2)",
+          )
+          .bind(customerId, now),
+      );
+      audits.push({
+        action: "customer.create",
+        entityType: "customer",
+        entityId: customerId,
+        customerId,
+        after: { id: customerId, billingCustomerId: customerId },
+        reason: reasonOf(event),
+      });
     }
   } else {
     const subscriptionId = subscriptionOfInvoice(parse(stripeInvoice, event.data.object, "data.object"));
@@ -59,7 +102,12 @@ export async function applyStripeEvent(env: Env, services: Services, event: Stri
 
   if (plan.outcome === "unmapped") {
     // Not recorded: Stripe retries (for up to three days), and the retry applies once the price is mapped.
-    throw new Problem(422, "validation", `No plan is mapped to price(s) ${plan.prices.join(", ")}; map them with PUT /admin/v1/prices/{priceId}. Stripe will retry.`, { unmappedPrices: plan.prices });
+    throw new Problem(
+      422,
+      "validation",
+      `No plan is mapped to price(s) ${plan.prices.join(", ")}; map them with PUT /admin/v1/prices/{priceId}. Stripe will retry.`,
+      { unmappedPrices: plan.prices },
+    );
   }
   let changed = 0;
   if (plan.outcome === "apply") {
@@ -76,11 +124,22 @@ export async function applyStripeEvent(env: Env, services: Services, event: Stri
     changed = plan.inserts.length + plan.updates.filter((u) => u.relevant).length;
   }
   try {
-    await commitSystemWrite(env, services, STRIPE_WEBHOOK, { statements, audits, customers: changed > 0 && customerId ? [customerId] : [], requestId }, now);
+    await commitSystemWrite(
+      env,
+      services,
+      STRIPE_WEBHOOK,
+      { statements, audits, customers: changed > 0 && customerId ? [customerId] : [], requestId },
+      now,
+    );
   } catch (err) {
     if (/UNIQUE constraint failed: webhook_events\.id/.test(String(err))) return result("duplicate"); // a concurrent delivery won
     if (isWriteConflict(err) || /UNIQUE constraint failed/.test(String(err))) {
-      throw new Problem(409, "conflict", "A concurrent change touched the same subscription; Stripe will retry this event.", { reason: "write_conflict" });
+      throw new Problem(
+        409,
+        "conflict",
+        "A concurrent change touched the same subscription; Stripe will retry this event.",
+        { reason: "write_conflict" },
+      );
     }
     throw err;
   }
@@ -91,15 +150,20 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const errors = r.error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join("."), message: i.message }));
-  throw new Problem(422, "validation", "The event does not have the shape Tollgate expects; it was not applied.", { errors });
+  throw new Problem(422, "validation", "The event does not have the shape Tollgate expects; it was not applied.", {
+    errors,
+  });
 }
 
-const reasonOf = (event: StripeEvent, unmapped: string[] = []) => `${event.type} ${event.id}${unmapped.length ? `; unmapped prices ignored: ${unmapped.join(", ")}` : ""}`;
+const reasonOf = (event: StripeEvent, unmapped: string[] = []) =>
+  `${event.type} ${event.id}${unmapped.length ? `; unmapped prices ignored: ${unmapped.join(", ")}` : ""}`;
 
 /** The base row (external_id = id) and add-on rows ("id/<item>"): a range scan on the unique index. */
 async function rowsOf(db: D1Database, subscriptionId: string): Promise<SubscriptionRecord[]> {
   const rows = await db
-    .prepare("SELECT * FROM subscriptions WHERE external_id = ?1 OR (external_id >= ?1 || '/' AND external_id < ?1 || '0') ORDER BY external_id")
+    .prepare(
+      "SELECT * FROM subscriptions WHERE external_id = ?1 OR (external_id >= ?1 || '/' AND external_id < ?1 || '0') ORDER BY external_id",
+    )
     .bind(subscriptionId)
     .all<SubscriptionDbRow>();
   return rows.results.map(toSubscriptionRecord);
@@ -110,14 +174,23 @@ async function mappedPlans(db: D1Database, ids: string[]): Promise<Record<string
   if (unique.length === 0) return {};
   const marks = unique.map((_, i) => `?${i + 1}`).join(", ");
   const rows = await db
-    .prepare(`SELECT m.price_id, m.plan_id, p.kind FROM price_mappings m JOIN plans p ON p.id = m.plan_id WHERE m.price_id IN (${marks})`)
+    .prepare(
+      `SELECT m.price_id, m.plan_id, p.kind FROM price_mappings m JOIN plans p ON p.id = m.plan_id WHERE m.price_id IN (${marks})`,
+    )
     .bind(...unique)
     .all<{ price_id: string; plan_id: string; kind: "base" | "addon" }>();
   return Object.fromEntries(rows.results.map((r) => [r.price_id, { planId: r.plan_id, kind: r.kind }]));
 }
 
 async function customerByBillingId(db: D1Database, billingId: string): Promise<string | null> {
-  return (await db.prepare("SELECT id FROM customers WHERE billing_customer_id = ?1").bind(billingId).first<{ id: string }>())?.id ?? null;
+  return (
+    (
+      await db
+        .prepare("SELECT id FROM customers WHERE billing_customer_id = ?1")
+        .bind(billingId)
+        .first<{ id: string }>()
+    )?.id ?? null
+  );
 }
 
 function insertStatement(db: D1Database, s: SubscriptionRecord, now: number): D1PreparedStatement {
@@ -127,5 +200,21 @@ function insertStatement(db: D1Database, s: SubscriptionRecord, now: number): D1
          cancel_at, grace_until, ended_at, external_id, external_updated_at, created_at, updated_at)
        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)`,
     )
-    .bind(s.id, s.customerId, s.planId, s.status, s.startedAt, s.trialEnd, s.currentPeriodStart, s.currentPeriodEnd, s.billingAnchor, s.cancelAt, s.graceUntil, s.endedAt, s.externalId, s.externalUpdatedAt, now);
+    .bind(
+      s.id,
+      s.customerId,
+      s.planId,
+      s.status,
+      s.startedAt,
+      s.trialEnd,
+      s.currentPeriodStart,
+      s.currentPeriodEnd,
+      s.billingAnchor,
+      s.cancelAt,
+      s.graceUntil,
+      s.endedAt,
+      s.externalId,
+      s.externalUpdatedAt,
+      now,
+    );
 }

@@ -7,7 +7,8 @@
 //   retry after a lost response is replayed by the meter, never counted twice.
 
 // The wire types are the worker's own (src/domain/types.ts has no binding types): one contract, no drift.
-import type { Decision as WireDecision, Reason } from "../domain/types";
+import type { Reason, Decision as WireDecision } from "../domain/types";
+
 export type { Json, Reason } from "../domain/types";
 
 /** A check's answer; `assertion` is present when the check asked for one ("assert": true). */
@@ -32,7 +33,10 @@ export interface Entitlements {
   snapshotAgeMs: number;
   evaluatedAt: string;
   degraded?: boolean;
-  features: Record<string, Omit<Decision, "customerId" | "feature" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">>;
+  features: Record<
+    string,
+    Omit<Decision, "customerId" | "feature" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">
+  >;
 }
 
 export interface UsageRequest {
@@ -150,12 +154,28 @@ export class TollgateClient {
   }
 
   /** Every feature at once; the answers also fill the check cache. */
-  async entitlements(customerId: string, ctx: { role?: string; country?: string; minVersion?: number } = {}): Promise<Entitlements> {
-    const q = new URLSearchParams(Object.entries(ctx).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
-    const all = await this.#call<Entitlements>("GET", `/v1/entitlements/${encodeURIComponent(customerId)}${q.toString() ? `?${q}` : ""}`);
+  async entitlements(
+    customerId: string,
+    ctx: { role?: string; country?: string; minVersion?: number } = {},
+  ): Promise<Entitlements> {
+    const q = new URLSearchParams(
+      Object.entries(ctx)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, String(v)]),
+    );
+    const all = await this.#call<Entitlements>(
+      "GET",
+      `/v1/entitlements/${encodeURIComponent(customerId)}${q.toString() ? `?${q}` : ""}`,
+    );
     const { features, ...common } = all;
     for (const [feature, d] of Object.entries(features)) {
-      this.#remember(cacheKey(customerId, feature, ctx.role, ctx.country), { ...d, ...common, degraded: d.degraded ?? common.degraded, customerId, feature } as Decision);
+      this.#remember(cacheKey(customerId, feature, ctx.role, ctx.country), {
+        ...d,
+        ...common,
+        degraded: d.degraded ?? common.degraded,
+        customerId,
+        feature,
+      } as Decision);
     }
     return all;
   }
@@ -177,13 +197,20 @@ export class TollgateClient {
 
   /** Forgets cached checks (of one customer, or all). */
   clearCache(customerId?: string): void {
-    if (customerId === undefined) return this.#cache.clear();
+    if (customerId === undefined) {
+      this.#cache.clear();
+      return;
+    }
     for (const [k, v] of this.#cache) if (v.decision.customerId === customerId) this.#cache.delete(k);
   }
 
   async #usage(input: UsageRequest & { timestamp?: string }, mode: "consume" | "record"): Promise<UsageAnswer> {
     const idempotencyKey = input.idempotencyKey ?? crypto.randomUUID();
-    const answer = await this.#call<Omit<UsageAnswer, "idempotencyKey">>("POST", "/v1/usage", { ...input, idempotencyKey, mode });
+    const answer = await this.#call<Omit<UsageAnswer, "idempotencyKey">>("POST", "/v1/usage", {
+      ...input,
+      idempotencyKey,
+      mode,
+    });
     return { ...answer, idempotencyKey };
   }
 
@@ -199,7 +226,10 @@ export class TollgateClient {
   }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const init: RequestInit = { method, headers: { Authorization: `Bearer ${this.#o.apiKey}`, Accept: "application/json" } };
+    const init: RequestInit = {
+      method,
+      headers: { Authorization: `Bearer ${this.#o.apiKey}`, Accept: "application/json" },
+    };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       (init.headers as Record<string, string>)["Content-Type"] = "application/json";
@@ -236,4 +266,5 @@ export class TollgateClient {
   }
 }
 
-const cacheKey = (customerId: string, feature: string, role?: string, country?: string) => JSON.stringify([customerId, feature, role ?? null, country?.toUpperCase() ?? null]);
+const cacheKey = (customerId: string, feature: string, role?: string, country?: string) =>
+  JSON.stringify([customerId, feature, role ?? null, country?.toUpperCase() ?? null]);

@@ -13,8 +13,14 @@ import type { EntitlementSpec } from "./types";
 
 export interface CatalogState {
   regionGroups: Record<string, string[]>;
-  features: Record<string, { type: string; description: string; unit?: string; integer: boolean; failurePolicy: string }>;
-  plans: Record<string, { name: string; kind: string; description: string; entitlements: Record<string, EntitlementSpec> }>;
+  features: Record<
+    string,
+    { type: string; description: string; unit?: string; integer: boolean; failurePolicy: string }
+  >;
+  plans: Record<
+    string,
+    { name: string; kind: string; description: string; entitlements: Record<string, EntitlementSpec> }
+  >;
   prices: Record<string, string>;
 }
 
@@ -37,56 +43,100 @@ export interface CatalogChange {
 export function stateOfFile(cat: CatalogFile): CatalogState {
   const features: CatalogState["features"] = {};
   for (const [key, f] of Object.entries(cat.features)) {
-    features[key] = { type: f.type, description: f.description, ...(f.unit ? { unit: f.unit } : {}), integer: f.integer, failurePolicy: f.failurePolicy };
+    features[key] = {
+      type: f.type,
+      description: f.description,
+      ...(f.unit ? { unit: f.unit } : {}),
+      integer: f.integer,
+      failurePolicy: f.failurePolicy,
+    };
   }
   const plans: CatalogState["plans"] = {};
   for (const [id, p] of Object.entries(cat.plans)) {
     const entitlements: Record<string, EntitlementSpec> = {};
-    for (const [key, ent] of Object.entries(p.entitlements)) entitlements[key] = normalizeEntitlement(cat.features[key]!.type, ent) as EntitlementSpec;
+    for (const [key, ent] of Object.entries(p.entitlements))
+      entitlements[key] = normalizeEntitlement(cat.features[key]!.type, ent) as EntitlementSpec;
     plans[id] = { name: p.name, kind: p.kind, description: p.description, entitlements };
   }
-  const regionGroups = Object.fromEntries(Object.entries(cat.regionGroups).map(([k, v]) => [k, [...new Set(v)].sort()]));
+  const regionGroups = Object.fromEntries(
+    Object.entries(cat.regionGroups).map(([k, v]) => [k, [...new Set(v)].sort()]),
+  );
   return { regionGroups, features, plans, prices: { ...cat.prices } };
 }
 
 /** Every difference between D1 (`before`) and the file (`after`), in a stable order. */
 export function diffCatalog(before: CatalogState, after: CatalogState): CatalogChange[] {
   const out: CatalogChange[] = [];
-  const plansWith = (feature: string) => Object.keys(before.plans).filter((p) => before.plans[p]!.entitlements[feature]);
+  const plansWith = (feature: string) =>
+    Object.keys(before.plans).filter((p) => before.plans[p]!.entitlements[feature]);
 
   for (const key of union(before.features, after.features)) {
     const [b, a] = [before.features[key], after.features[key]];
     if (!b) out.push({ kind: "feature", op: "added", id: key, effect: "change", details: [], plans: [], feature: key });
-    else if (!a) out.push({ kind: "feature", op: "kept", id: key, effect: "change", details: ["not in the file; apply keeps it"], plans: [], feature: key });
+    else if (!a)
+      out.push({
+        kind: "feature",
+        op: "kept",
+        id: key,
+        effect: "change",
+        details: ["not in the file; apply keeps it"],
+        plans: [],
+        feature: key,
+      });
     else {
       const details = fieldChanges(b, a, ["type", "description", "unit", "integer", "failurePolicy"]);
       if (details.length === 0) continue;
       const retyped = b.type !== a.type;
-      out.push({ kind: "feature", op: "changed", id: key, effect: retyped ? "loss" : "change", details, plans: retyped ? plansWith(key) : [], feature: key });
+      out.push({
+        kind: "feature",
+        op: "changed",
+        id: key,
+        effect: retyped ? "loss" : "change",
+        details,
+        plans: retyped ? plansWith(key) : [],
+        feature: key,
+      });
     }
   }
 
   for (const name of union(before.regionGroups, after.regionGroups)) {
     const [b, a] = [before.regionGroups[name], after.regionGroups[name]];
     if (!b) out.push({ kind: "regionGroup", op: "added", id: name, effect: "change", details: [], plans: [] });
-    else if (!a) out.push({ kind: "regionGroup", op: "kept", id: name, effect: "change", details: ["not in the file; apply keeps it"], plans: [] });
+    else if (!a)
+      out.push({
+        kind: "regionGroup",
+        op: "kept",
+        id: name,
+        effect: "change",
+        details: ["not in the file; apply keeps it"],
+        plans: [],
+      });
     else {
       const details = setChanges(name, b, a);
       // Its effect on customers shows up on the entitlements that name the group (below).
-      if (details.length > 0) out.push({ kind: "regionGroup", op: "changed", id: name, effect: "change", details, plans: [] });
+      if (details.length > 0)
+        out.push({ kind: "regionGroup", op: "changed", id: name, effect: "change", details, plans: [] });
     }
   }
 
   for (const id of union(before.plans, after.plans)) {
     const [b, a] = [before.plans[id], after.plans[id]];
     if (!a) {
-      out.push({ kind: "plan", op: "kept", id, effect: "change", details: ["not in the file; apply keeps it and its entitlements"], plans: [] });
+      out.push({
+        kind: "plan",
+        op: "kept",
+        id,
+        effect: "change",
+        details: ["not in the file; apply keeps it and its entitlements"],
+        plans: [],
+      });
       continue;
     }
     if (!b) out.push({ kind: "plan", op: "added", id, effect: "change", details: [], plans: [] });
     else {
       const details = fieldChanges(b, a, ["name", "kind", "description"]);
-      if (details.length > 0) out.push({ kind: "plan", op: "changed", id, effect: "change", details, plans: b.kind !== a.kind ? [id] : [] });
+      if (details.length > 0)
+        out.push({ kind: "plan", op: "changed", id, effect: "change", details, plans: b.kind !== a.kind ? [id] : [] });
     }
     for (const feature of union(b?.entitlements ?? {}, a.entitlements)) {
       const change = entitlementChange(id, feature, b?.entitlements[feature], a.entitlements[feature], before, after);
@@ -98,7 +148,8 @@ export function diffCatalog(before: CatalogState, after: CatalogState): CatalogC
     const [b, a] = [before.prices[price], after.prices[price]];
     if (b === a) continue;
     const op = !b ? "added" : !a ? "kept" : "changed";
-    const details = op === "changed" ? [`plan ${b} -> ${a}`] : op === "kept" ? ["not in the file; apply keeps it"] : [`-> plan ${a}`];
+    const details =
+      op === "changed" ? [`plan ${b} -> ${a}`] : op === "kept" ? ["not in the file; apply keeps it"] : [`-> plan ${a}`];
     out.push({ kind: "price", op, id: price, effect: "change", details, plans: [] });
   }
   return out;
@@ -117,8 +168,15 @@ function entitlementChange(
   if (b && !a) return { ...base, op: "removed", effect: "loss", details: [describeSpec(b)] };
   const type = after.features[feature]?.type ?? before.features[feature]?.type ?? "boolean";
   const effects = compareSpecs(b!, a!, type, before.regionGroups, after.regionGroups);
-  if (effects.length === 0) return canonical(b) === canonical(a) ? null : { ...base, op: "changed", effect: "change", details: ["rewritten, same meaning"] };
-  const effect: Effect = effects.some((e) => e.effect === "loss") ? "loss" : effects.some((e) => e.effect === "gain") ? "gain" : "change";
+  if (effects.length === 0)
+    return canonical(b) === canonical(a)
+      ? null
+      : { ...base, op: "changed", effect: "change", details: ["rewritten, same meaning"] };
+  const effect: Effect = effects.some((e) => e.effect === "loss")
+    ? "loss"
+    : effects.some((e) => e.effect === "gain")
+      ? "gain"
+      : "change";
   return { ...base, op: "changed", effect, details: effects.map((e) => e.detail) };
 }
 
@@ -128,22 +186,40 @@ interface SpecEffect {
 }
 
 /** What changes for a holder of the entitlement, field by field, with region groups expanded. */
-export function compareSpecs(b: EntitlementSpec, a: EntitlementSpec, type: string, groupsBefore: Record<string, string[]>, groupsAfter: Record<string, string[]>): SpecEffect[] {
+export function compareSpecs(
+  b: EntitlementSpec,
+  a: EntitlementSpec,
+  type: string,
+  groupsBefore: Record<string, string[]>,
+  groupsAfter: Record<string, string[]>,
+): SpecEffect[] {
   const out: SpecEffect[] = [];
-  if (b.enabled !== a.enabled) out.push({ effect: a.enabled ? "gain" : "loss", detail: a.enabled ? "enabled" : "disabled" });
+  if (b.enabled !== a.enabled)
+    out.push({ effect: a.enabled ? "gain" : "loss", detail: a.enabled ? "enabled" : "disabled" });
   if (type === "metered") {
     const [lb, la] = [b.limit ?? null, a.limit ?? null];
     if (lb !== la) out.push({ effect: lower(lb, la) ? "loss" : "gain", detail: `limit ${show(lb)} -> ${show(la)}` });
-    if ((b.reset ?? "month") !== (a.reset ?? "month")) out.push({ effect: "change", detail: `reset ${b.reset ?? "month"} -> ${a.reset ?? "month"}` });
-    if ((b.anchor ?? "calendar") !== (a.anchor ?? "calendar")) out.push({ effect: "change", detail: `anchor ${b.anchor ?? "calendar"} -> ${a.anchor ?? "calendar"}` });
-    if ((b.overage ?? "block") !== (a.overage ?? "block")) out.push({ effect: a.overage === "allow" ? "gain" : "loss", detail: `overage ${b.overage ?? "block"} -> ${a.overage ?? "block"}` });
+    if ((b.reset ?? "month") !== (a.reset ?? "month"))
+      out.push({ effect: "change", detail: `reset ${b.reset ?? "month"} -> ${a.reset ?? "month"}` });
+    if ((b.anchor ?? "calendar") !== (a.anchor ?? "calendar"))
+      out.push({ effect: "change", detail: `anchor ${b.anchor ?? "calendar"} -> ${a.anchor ?? "calendar"}` });
+    if ((b.overage ?? "block") !== (a.overage ?? "block"))
+      out.push({
+        effect: a.overage === "allow" ? "gain" : "loss",
+        detail: `overage ${b.overage ?? "block"} -> ${a.overage ?? "block"}`,
+      });
     const [cb, ca] = [b.overageCap ?? null, a.overageCap ?? null];
-    if (cb !== ca) out.push({ effect: lower(cb, ca) ? "loss" : "gain", detail: `overageCap ${show(cb)} -> ${show(ca)}` });
+    if (cb !== ca)
+      out.push({ effect: lower(cb, ca) ? "loss" : "gain", detail: `overageCap ${show(cb)} -> ${show(ca)}` });
   }
-  if (type === "config" && canonical(b.value) !== canonical(a.value)) out.push({ effect: "change", detail: `value ${canonical(b.value)} -> ${canonical(a.value)}` });
+  if (type === "config" && canonical(b.value) !== canonical(a.value))
+    out.push({ effect: "change", detail: `value ${canonical(b.value)} -> ${canonical(a.value)}` });
   out.push(...narrowing("roles", b.roles, a.roles));
-  const expand = (refs: string[] | undefined, groups: Record<string, string[]>) => (refs && refs.length > 0 ? [...new Set(refs.flatMap((r) => groups[r] ?? [r.toUpperCase()]))].sort() : null);
-  out.push(...narrowing("countries allowed", expand(b.regions?.allow, groupsBefore), expand(a.regions?.allow, groupsAfter)));
+  const expand = (refs: string[] | undefined, groups: Record<string, string[]>) =>
+    refs && refs.length > 0 ? [...new Set(refs.flatMap((r) => groups[r] ?? [r.toUpperCase()]))].sort() : null;
+  out.push(
+    ...narrowing("countries allowed", expand(b.regions?.allow, groupsBefore), expand(a.regions?.allow, groupsAfter)),
+  );
   // A deny list works the other way round: more entries allow less.
   const [db, da] = [expand(b.regions?.deny, groupsBefore) ?? [], expand(a.regions?.deny, groupsAfter) ?? []];
   const [denied, undenied] = [da.filter((c) => !db.includes(c)), db.filter((c) => !da.includes(c))];
@@ -178,12 +254,17 @@ function describeSpec(s: EntitlementSpec): string {
 }
 
 function fieldChanges<T extends object>(b: T, a: T, fields: (keyof T & string)[]): string[] {
-  return fields.filter((f) => canonical(b[f]) !== canonical(a[f])).map((f) => `${f} ${canonical(b[f])} -> ${canonical(a[f])}`);
+  return fields
+    .filter((f) => canonical(b[f]) !== canonical(a[f]))
+    .map((f) => `${f} ${canonical(b[f])} -> ${canonical(a[f])}`);
 }
 
 function setChanges(name: string, b: string[], a: string[]): string[] {
   const [added, removed] = [a.filter((x) => !b.includes(x)), b.filter((x) => !a.includes(x))];
-  return [...(added.length ? [`${name} +${added.join(",")}`] : []), ...(removed.length ? [`${name} -${removed.join(",")}`] : [])];
+  return [
+    ...(added.length ? [`${name} +${added.join(",")}`] : []),
+    ...(removed.length ? [`${name} -${removed.join(",")}`] : []),
+  ];
 }
 
 const union = (a: object, b: object) => [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
@@ -192,6 +273,10 @@ const union = (a: object, b: object) => [...new Set([...Object.keys(a), ...Objec
 export function canonical(v: unknown): string {
   if (v === undefined) return "undefined";
   return JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0))) : x,
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.entries(x as Record<string, unknown>).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)),
+        )
+      : x,
   );
 }

@@ -87,14 +87,17 @@ export const catalogFile = z
         }
         const problem = shorthandProblem(feature.type, ent);
         if (problem) ctx.addIssue({ code: "custom", path, message: problem });
-        const regions = typeof ent === "object" && ent.regions ? [...(ent.regions.allow ?? []), ...(ent.regions.deny ?? [])] : [];
+        const regions =
+          typeof ent === "object" && ent.regions ? [...(ent.regions.allow ?? []), ...(ent.regions.deny ?? [])] : [];
         for (const r of regions) {
-          if (!/^[A-Z]{2}$/.test(r) && !cat.regionGroups[r]) ctx.addIssue({ code: "custom", path, message: `unknown region group '${r}'` });
+          if (!/^[A-Z]{2}$/.test(r) && !cat.regionGroups[r])
+            ctx.addIssue({ code: "custom", path, message: `unknown region group '${r}'` });
         }
       }
     }
     for (const [price, planId] of Object.entries(cat.prices)) {
-      if (!cat.plans[planId]) ctx.addIssue({ code: "custom", path: ["prices", price], message: `unknown plan '${planId}'` });
+      if (!cat.plans[planId])
+        ctx.addIssue({ code: "custom", path: ["prices", price], message: `unknown plan '${planId}'` });
     }
   });
 export type CatalogFile = z.output<typeof catalogFile>;
@@ -111,16 +114,21 @@ function shorthandProblem(type: string, ent: z.output<typeof entitlementShorthan
 /** Rules that depend on the feature's type; returns a message, or null when the spec fits. */
 export function specProblem(type: string, spec: z.output<typeof entitlementSpec>): string | null {
   const meteredOnly = ["limit", "reset", "anchor", "overage", "overageCap"] as const;
-  if (type !== "metered" && meteredOnly.some((k) => spec[k] !== undefined)) return `${meteredOnly.join("/")} apply to metered features only`;
+  if (type !== "metered" && meteredOnly.some((k) => spec[k] !== undefined))
+    return `${meteredOnly.join("/")} apply to metered features only`;
   if (type !== "config" && spec.value !== undefined) return "value applies to config features only";
   if (spec.overageCap != null && spec.overage !== "allow") return "overageCap needs overage: allow";
   return null;
 }
 
 /** Expands the shorthand forms of a catalog file into a full entitlement spec. */
-export function normalizeEntitlement(type: string, ent: z.output<typeof entitlementShorthand>): z.output<typeof entitlementSpec> {
+export function normalizeEntitlement(
+  type: string,
+  ent: z.output<typeof entitlementShorthand>,
+): z.output<typeof entitlementSpec> {
   if (typeof ent === "boolean") return { enabled: ent };
-  if (typeof ent === "number") return type === "metered" ? { enabled: true, limit: ent } : { enabled: true, value: ent };
+  if (typeof ent === "number")
+    return type === "metered" ? { enabled: true, limit: ent } : { enabled: true, value: ent };
   if (typeof ent === "string") return { enabled: true, value: ent };
   return ent;
 }

@@ -3,10 +3,30 @@
 // Time-dependent facts (trial end, cancellation, grace, grant expiry, scheduled plan changes) become
 // source windows [from, until) evaluated at check time, so a snapshot that is a little stale still
 // answers correctly, and scheduled changes take effect on time without anyone recompiling.
-import type { CompiledSpec, EntitlementSpec, FailurePolicy, FeatureType, LapseReason, Residency, Snapshot, SnapshotFeature, Source, SubscriptionStatus } from "./types";
+import type {
+  CompiledSpec,
+  EntitlementSpec,
+  FailurePolicy,
+  FeatureType,
+  LapseReason,
+  Residency,
+  Snapshot,
+  SnapshotFeature,
+  Source,
+  SubscriptionStatus,
+} from "./types";
 
-export interface FeatureRow { key: string; type: FeatureType; integer: boolean; failurePolicy: FailurePolicy }
-export interface PlanRow { id: string; kind: "base" | "addon"; entitlements: Record<string, EntitlementSpec> }
+export interface FeatureRow {
+  key: string;
+  type: FeatureType;
+  integer: boolean;
+  failurePolicy: FailurePolicy;
+}
+export interface PlanRow {
+  id: string;
+  kind: "base" | "addon";
+  entitlements: Record<string, EntitlementSpec>;
+}
 export interface SubscriptionRow {
   id: string;
   planId: string;
@@ -50,13 +70,20 @@ export function snapshotVersion(customerRev: number, catalogRev: number): number
 export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapshot {
   const features: Record<string, SnapshotFeature> = {};
   for (const f of rows.features) {
-    features[f.key] = { type: f.type, failurePolicy: f.failurePolicy, ...(f.type === "metered" ? { integer: f.integer } : {}), sources: [] };
+    features[f.key] = {
+      type: f.type,
+      failurePolicy: f.failurePolicy,
+      ...(f.type === "metered" ? { integer: f.integer } : {}),
+      sources: [],
+    };
   }
   const add = (key: string, source: Source) => features[key]?.sources.push(source);
   const expand = (spec: EntitlementSpec, type: FeatureType) => compileSpec(spec, type, rows.regionGroups);
 
   // Precedence order: base plans, then add-ons by start, then grants by creation.
-  const subs = [...rows.subscriptions].sort((a, b) => rank(a) - rank(b) || a.startedAt - b.startedAt || cmp(a.id, b.id));
+  const subs = [...rows.subscriptions].sort(
+    (a, b) => rank(a) - rank(b) || a.startedAt - b.startedAt || cmp(a.id, b.id),
+  );
   function rank(s: SubscriptionRow) {
     return rows.plans[s.planId]?.kind === "addon" ? 1 : 0;
   }
@@ -84,7 +111,15 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
   for (const g of [...rows.grants].sort((a, b) => a.createdAt - b.createdAt || cmp(a.id, b.id))) {
     const type = features[g.featureKey]?.type;
     if (!type) continue;
-    add(g.featureKey, { kind: "grant", id: g.id, mode: g.mode, from: g.startsAt, until: g.expiresAt, lapse: "grant_expired", spec: expand(g.spec, type) });
+    add(g.featureKey, {
+      kind: "grant",
+      id: g.id,
+      mode: g.mode,
+      from: g.startsAt,
+      until: g.expiresAt,
+      lapse: "grant_expired",
+      spec: expand(g.spec, type),
+    });
   }
   return {
     format: 1,
@@ -96,7 +131,12 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
   };
 }
 
-interface Window { planId: string; from: number | null; until: number | null; lapse: LapseReason | null }
+interface Window {
+  planId: string;
+  from: number | null;
+  until: number | null;
+  lapse: LapseReason | null;
+}
 
 /** The windows in which a subscription grants its plan (two when a plan change is scheduled). */
 export function subscriptionWindows(sub: SubscriptionRow): Window[] {
@@ -115,7 +155,8 @@ export function subscriptionWindows(sub: SubscriptionRow): Window[] {
   }
   if (sub.status === "past_due") until = minOf(until, sub.graceUntil ?? sub.startedAt);
   const change = sub.scheduledPlanId && sub.scheduledChangeAt !== null ? sub.scheduledChangeAt : null;
-  if (change === null || (until !== null && change >= until)) return [{ planId: sub.planId, from: sub.startedAt, until, lapse }];
+  if (change === null || (until !== null && change >= until))
+    return [{ planId: sub.planId, from: sub.startedAt, until, lapse }];
   return [
     // The old plan's window closes because the new plan takes over: not a lapse, so a feature only the
     // old plan had answers not_entitled, exactly as it will once the cron records the change.

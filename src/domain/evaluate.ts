@@ -8,7 +8,16 @@
 //   booleans OR; metered limits sum (unlimited wins) in the period of the first; config values,
 //   overage policy, roles and region rules are taken from the latest source that states them.
 import { periodAt } from "./periods";
-import type { CheckContext, CompiledSpec, Effective, Evaluation, LapseReason, Snapshot, SnapshotFeature, Source } from "./types";
+import type {
+  CheckContext,
+  CompiledSpec,
+  Effective,
+  Evaluation,
+  LapseReason,
+  Snapshot,
+  SnapshotFeature,
+  Source,
+} from "./types";
 
 export interface Resolution {
   effective: Effective | null;
@@ -81,13 +90,17 @@ export function evaluate(snapshot: Snapshot, ctx: CheckContext, now: number): Ev
   const { effective, lapse, changeAt } = resolveFeature(feature, now);
   const expiresAt = changeAt === Infinity ? null : changeAt;
   const base = { feature: key, type: feature.type, expiresAt };
-  if (!effective || !effective.spec.enabled) return { ...base, allowed: false, reason: lapse ?? "not_entitled" };
+  if (!effective?.spec.enabled) return { ...base, allowed: false, reason: lapse ?? "not_entitled" };
   const spec = effective.spec;
   const country = ctx.country?.toUpperCase();
-  if ((spec.deny && country && spec.deny.includes(country)) || (spec.allow && !(country && spec.allow.includes(country)))) {
+  if (
+    (spec.deny && country && spec.deny.includes(country)) ||
+    (spec.allow && !(country && spec.allow.includes(country)))
+  ) {
     return { ...base, allowed: false, reason: "region_blocked", effective };
   }
-  if (spec.roles && !(ctx.role && spec.roles.includes(ctx.role))) return { ...base, allowed: false, reason: "role_denied", effective };
+  if (spec.roles && !(ctx.role && spec.roles.includes(ctx.role)))
+    return { ...base, allowed: false, reason: "role_denied", effective };
   if (feature.type === "config") return { ...base, allowed: true, reason: "ok", value: spec.value ?? null, effective };
   if (feature.type === "boolean") return { ...base, allowed: true, reason: "ok", effective };
   const period = periodAt(spec.reset ?? "month", spec.anchor ?? "calendar", effective.anchorAt, now);
@@ -104,7 +117,11 @@ export function evaluate(snapshot: Snapshot, ctx: CheckContext, now: number): Ev
 }
 
 /** The allowance terms a meter needs to decide a consume atomically. */
-export interface Allowance { limit: number | null; overage: "block" | "allow"; overageCap: number | null }
+export interface Allowance {
+  limit: number | null;
+  overage: "block" | "allow";
+  overageCap: number | null;
+}
 
 export function allowanceOf(spec: CompiledSpec): Allowance {
   return { limit: spec.limit ?? null, overage: spec.overage ?? "block", overageCap: spec.overageCap ?? null };

@@ -49,7 +49,15 @@ export function explainFeature(feature: SnapshotFeature, now: number): Explained
     else if (!active(s)) state = s.lapse ? "lapsed" : "superseded";
     else if (contributing.has(s)) state = "contributing";
     else state = i < lastReplace ? "replaced" : "no_effect";
-    const out: ExplainedSource = { kind: s.kind, id: s.id, mode: s.mode, from: s.from, until: s.until, state, spec: s.spec };
+    const out: ExplainedSource = {
+      kind: s.kind,
+      id: s.id,
+      mode: s.mode,
+      from: s.from,
+      until: s.until,
+      state,
+      spec: s.spec,
+    };
     if (s.subscriptionId) out.subscriptionId = s.subscriptionId;
     if (state === "lapsed" && s.lapse) out.lapse = s.lapse;
     return out;

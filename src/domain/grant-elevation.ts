@@ -41,16 +41,20 @@ export function gainsOf(type: FeatureType, base: CompiledSpec | null, next: Comp
   if (!base) return ["enables a feature the plans do not grant"];
   const out: string[] = [];
   if (type === "metered") {
-    if (moreUnits(base.limit, next.limit)) out.push(`raises the limit from ${base.limit} to ${next.limit ?? "unlimited"}`);
+    if (moreUnits(base.limit, next.limit))
+      out.push(`raises the limit from ${base.limit} to ${next.limit ?? "unlimited"}`);
     if (base.reset !== next.reset || base.anchor !== next.anchor) out.push("changes the reset period");
     const baseOverage = base.overage ?? "block";
     if (baseOverage === "block" && next.overage === "allow") out.push("allows overage");
-    else if (baseOverage === "allow" && next.overage === "allow" && moreUnits(base.overageCap, next.overageCap)) out.push("raises the overage cap");
+    else if (baseOverage === "allow" && next.overage === "allow" && moreUnits(base.overageCap, next.overageCap))
+      out.push("raises the overage cap");
   }
   if (type === "config" && canonical(base.value) !== canonical(next.value)) out.push("changes the configured value");
-  if (base.roles && (!next.roles || next.roles.some((r) => !base.roles!.includes(r)))) out.push("widens the allowed roles");
-  if (base.allow && (!next.allow || next.allow.some((c) => !base.allow!.includes(c)))) out.push("widens the allowed regions");
-  if (base.deny && base.deny.some((c) => !next.deny?.includes(c))) out.push("lifts a region block");
+  if (base.roles && (!next.roles || next.roles.some((r) => !base.roles!.includes(r))))
+    out.push("widens the allowed roles");
+  if (base.allow && (!next.allow || next.allow.some((c) => !base.allow!.includes(c))))
+    out.push("widens the allowed regions");
+  if (base.deny?.some((c) => !next.deny?.includes(c))) out.push("lifts a region block");
   return out;
 }
 

@@ -69,20 +69,32 @@ export const MAX_DUE_STEPS = 400;
  * Applies an operator's action. The subscription first catches up with time (applyDue), so an action
  * is judged on the state the snapshot already enforces, not on a record the cron has not reached yet.
  */
-export function transition<S extends LifecycleSubscription>(sub: S, action: LifecycleAction, now: number, config: LifecycleConfig): Transition<S> {
-  if (sub.externalId !== null) return refuse("managed_externally", "A billing provider manages this subscription; change it there.");
+export function transition<S extends LifecycleSubscription>(
+  sub: S,
+  action: LifecycleAction,
+  now: number,
+  config: LifecycleConfig,
+): Transition<S> {
+  if (sub.externalId !== null)
+    return refuse("managed_externally", "A billing provider manages this subscription; change it there.");
   const { row: s, steps: due } = applyDue(sub, now);
   const result = decide(s, action, now, config);
   return typeof result === "string" ? refuse(result, explain(result, s, action)) : { ok: true, row: result, due };
 }
 
-function decide<S extends LifecycleSubscription>(s: S, action: LifecycleAction, now: number, config: LifecycleConfig): S | Refusal {
+function decide<S extends LifecycleSubscription>(
+  s: S,
+  action: LifecycleAction,
+  now: number,
+  config: LifecycleConfig,
+): S | Refusal {
   const live = isLive(s.status);
   switch (action.type) {
     case "change_plan": {
       if (!live) return "invalid_transition";
       if (action.planId === s.planId) return "same_plan";
-      if (action.when === "immediately") return { ...s, planId: action.planId, scheduledPlanId: null, scheduledChangeAt: null };
+      if (action.when === "immediately")
+        return { ...s, planId: action.planId, scheduledPlanId: null, scheduledChangeAt: null };
       const end = periodEnd(s, now);
       if (end === null) return "no_period_end";
       if (s.cancelAt !== null && s.cancelAt <= end) return "cancel_pending";
@@ -90,10 +102,13 @@ function decide<S extends LifecycleSubscription>(s: S, action: LifecycleAction, 
     }
     case "undo_scheduled_change":
       if (!live) return "invalid_transition";
-      return s.scheduledPlanId === null ? "nothing_scheduled" : { ...s, scheduledPlanId: null, scheduledChangeAt: null };
+      return s.scheduledPlanId === null
+        ? "nothing_scheduled"
+        : { ...s, scheduledPlanId: null, scheduledChangeAt: null };
     case "cancel": {
       if (!live) return "invalid_transition";
-      if (action.when === "immediately") return { ...s, status: "canceled", endedAt: now, scheduledPlanId: null, scheduledChangeAt: null };
+      if (action.when === "immediately")
+        return { ...s, status: "canceled", endedAt: now, scheduledPlanId: null, scheduledChangeAt: null };
       const end = periodEnd(s, now);
       if (end === null) return "no_period_end";
       if (s.cancelAt !== null && s.cancelAt <= end) return "cancel_pending";
@@ -126,7 +141,11 @@ function periodEnd(s: LifecycleSubscription, now: number): number | null {
  * order compile.ts uses: a plan change at or after the end never takes effect). Subscriptions a
  * billing provider manages are left alone: the provider's webhooks record their changes.
  */
-export function applyDue<S extends LifecycleSubscription>(sub: S, now: number, maxSteps = MAX_DUE_STEPS): { row: S; steps: DueStep<S>[] } {
+export function applyDue<S extends LifecycleSubscription>(
+  sub: S,
+  now: number,
+  maxSteps = MAX_DUE_STEPS,
+): { row: S; steps: DueStep<S>[] } {
   const steps: DueStep<S>[] = [];
   if (sub.externalId !== null) return { row: sub, steps };
   let s = sub;
@@ -180,7 +199,9 @@ function applyEvent<S extends LifecycleSubscription>(s: S, event: DueEvent, at: 
  * 31st to short months without drifting); any other period renews with the same length in ms.
  * Null when there is nothing to renew (no period, or a period that does not move forward).
  */
-export function nextPeriodEnd(s: Pick<SubscriptionRow, "currentPeriodStart" | "currentPeriodEnd" | "billingAnchor">): number | null {
+export function nextPeriodEnd(
+  s: Pick<SubscriptionRow, "currentPeriodStart" | "currentPeriodEnd" | "billingAnchor">,
+): number | null {
   const { currentPeriodStart: start, currentPeriodEnd: end } = s;
   if (start === null || end === null || end <= start) return null;
   const anchor = s.billingAnchor ?? start;

@@ -22,13 +22,15 @@ export function snapshotDrift(customerId: string, kvText: string | null, fresh: 
   let stored: Snapshot;
   try {
     stored = JSON.parse(kvText) as Snapshot;
-    if (typeof stored !== "object" || stored === null || typeof stored.version !== "number") throw new Error("not a snapshot");
+    if (typeof stored !== "object" || stored === null || typeof stored.version !== "number")
+      throw new Error("not a snapshot");
   } catch {
     return { ...base, kind: "unreadable", kvVersion: null, fields: [] };
   }
   const fields = differingFields(stored, fresh);
   if (fields.length === 0) return null;
-  const kind: DriftKind = stored.version < fresh.version ? "stale" : stored.version > fresh.version ? "ahead" : "different";
+  const kind: DriftKind =
+    stored.version < fresh.version ? "stale" : stored.version > fresh.version ? "ahead" : "different";
   return { ...base, kind, kvVersion: stored.version, fields };
 }
 

@@ -27,7 +27,9 @@ export const requireJson = createMiddleware<AppEnv>(async (c, next) => {
     const type = c.req.header("Content-Type");
     const hasBody = c.req.header("Content-Length") !== "0" && c.req.raw.body !== null;
     if (hasBody && !(type && /^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type))) {
-      throw new Problem(415, "unsupported-media-type", "Send the body as application/json.", { headers: { "Accept-Post": "application/json" } });
+      throw new Problem(415, "unsupported-media-type", "Send the body as application/json.", {
+        headers: { "Accept-Post": "application/json" },
+      });
     }
   }
   await next();
@@ -39,12 +41,25 @@ export function notFound(app: Hono<AppEnv>) {
   return (c: Context<AppEnv>): Response => {
     table ??= app.routes
       .filter((r) => r.method !== "ALL")
-      .map((r) => ({ method: r.method, re: new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\/:[^/]+/g, "/[^/]+").replace(/\/\*$/, "(/.*)?")}/?$`) }));
+      .map((r) => ({
+        method: r.method,
+        re: new RegExp(
+          `^${r.path
+            .replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+            .replace(/\/:[^/]+/g, "/[^/]+")
+            .replace(/\/\*$/, "(/.*)?")}/?$`,
+        ),
+      }));
     const path = c.req.path;
     const allowed = [...new Set(table.filter((r) => r.re.test(path)).map((r) => r.method))];
     if (allowed.length > 0) {
       if (allowed.includes("GET")) allowed.push("HEAD");
-      return problemResponse(c, new Problem(405, "method-not-allowed", `${c.req.method} is not allowed on ${path}.`, { headers: { Allow: allowed.join(", ") } }));
+      return problemResponse(
+        c,
+        new Problem(405, "method-not-allowed", `${c.req.method} is not allowed on ${path}.`, {
+          headers: { Allow: allowed.join(", ") },
+        }),
+      );
     }
     return problemResponse(c, new Problem(404, "not-found", `No route ${c.req.method} ${path}.`));
   };

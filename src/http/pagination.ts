@@ -11,7 +11,8 @@ export const pageQuery = {
   cursor: z.string().max(1024).optional().openapi({ description: "The nextCursor of the previous page" }),
 };
 
-export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() });
 
 export function encodeCursor(key: unknown): string {
   let s = "";
@@ -24,16 +25,25 @@ export function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>
   if (cursor === undefined) return null;
   try {
     const bin = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
-    const parsed = schema.safeParse(JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (ch) => ch.charCodeAt(0)))));
+    const parsed = schema.safeParse(
+      JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (ch) => ch.charCodeAt(0)))),
+    );
     if (parsed.success) return parsed.data;
   } catch {
     /* fall through */
   }
-  throw new Problem(400, "validation", "The cursor is not one this API issued.", { errors: [{ path: "query.cursor", message: "invalid cursor" }] });
+  throw new Problem(400, "validation", "The cursor is not one this API issued.", {
+    errors: [{ path: "query.cursor", message: "invalid cursor" }],
+  });
 }
 
 /** Rows were fetched with LIMIT limit + 1: the extra row only says that another page exists. */
-export function page<R, I>(rows: R[], limit: number, keyOf: (row: R) => unknown, map: (row: R) => I): { items: I[]; nextCursor: string | null } {
+export function page<R, I>(
+  rows: R[],
+  limit: number,
+  keyOf: (row: R) => unknown,
+  map: (row: R) => I,
+): { items: I[]; nextCursor: string | null } {
   const more = rows.length > limit;
   const shown = more ? rows.slice(0, limit) : rows;
   return { items: shown.map(map), nextCursor: more ? encodeCursor(keyOf(shown[shown.length - 1]!)) : null };

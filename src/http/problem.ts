@@ -79,16 +79,29 @@ export function problemResponse(c: Context, p: Problem): Response {
 
 export function zodProblem(error: ZodError, where: string): Problem {
   const errors = error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join("."), message: i.message }));
-  return new Problem(400, "validation", `${errors.length} invalid field(s): ${errors.map((e) => e.path).join(", ")}`, { errors });
+  return new Problem(400, "validation", `${errors.length} invalid field(s): ${errors.map((e) => e.path).join(", ")}`, {
+    errors,
+  });
 }
 
 /** Maps anything thrown to a Problem; unknown errors become an opaque 500 (logged, never echoed). */
 export function toProblem(err: unknown): Problem {
   if (err instanceof Problem) return err;
   if (err instanceof HTTPException) {
-    if (err.status === 400 && /json/i.test(err.message)) return new Problem(400, "malformed-json", "The request body is not valid JSON.");
-    if (err.status === 413) return new Problem(413, "payload-too-large", err.message || "The request body is too large.");
-    const slug: ProblemSlug = err.status === 401 ? "unauthorized" : err.status === 403 ? "forbidden" : err.status === 404 ? "not-found" : err.status >= 500 ? "internal" : "validation";
+    if (err.status === 400 && /json/i.test(err.message))
+      return new Problem(400, "malformed-json", "The request body is not valid JSON.");
+    if (err.status === 413)
+      return new Problem(413, "payload-too-large", err.message || "The request body is too large.");
+    const slug: ProblemSlug =
+      err.status === 401
+        ? "unauthorized"
+        : err.status === 403
+          ? "forbidden"
+          : err.status === 404
+            ? "not-found"
+            : err.status >= 500
+              ? "internal"
+              : "validation";
     return new Problem(err.status, slug, err.message || TITLES[slug]);
   }
   return new Problem(500, "internal", "An unexpected error occurred; it has been logged with the request id.");

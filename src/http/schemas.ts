@@ -57,10 +57,15 @@ export const decisionSchema = z
   .openapi("Decision");
 
 /** A documented problem+json response. */
-export const problemResponse = (description: string) => ({ description, content: { "application/problem+json": { schema: problemSchema } } });
+export const problemResponse = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: problemSchema } },
+});
 const problem = problemResponse;
 export const notFoundResponse = problemResponse("No such customer, feature or resource");
-export const conflictResponse = problemResponse("Conflicts with the current state (idempotency key reused with another body, closed reservation, version not yet available)");
+export const conflictResponse = problemResponse(
+  "Conflicts with the current state (idempotency key reused with another body, closed reservation, version not yet available)",
+);
 
 /** The error responses every authenticated JSON route can give. */
 export const errorResponses = {

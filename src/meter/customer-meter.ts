@@ -57,7 +57,11 @@ export interface UsageAnswer {
   feature?: string;
 }
 
-export type MeterError = "idempotency_conflict" | "reservation_not_found" | "reservation_closed" | "amount_exceeds_reservation";
+export type MeterError =
+  | "idempotency_conflict"
+  | "reservation_not_found"
+  | "reservation_closed"
+  | "amount_exceeds_reservation";
 export type MeterResult = { ok: true; answer: UsageAnswer } | { ok: false; error: MeterError; detail: string };
 
 /** How a feature's period is computed: kept with a reservation so settling needs no snapshot. */
@@ -110,7 +114,7 @@ export class CustomerMeter extends DurableObject<Env> {
     super(ctx, env);
     this.ledger = env.DB;
     this.#sql = ctx.storage.sql;
-    ctx.blockConcurrencyWhile(async () => this.#migrate());
+    void ctx.blockConcurrencyWhile(async () => this.#migrate());
   }
 
   #migrate(): void {
@@ -179,7 +183,15 @@ export class CustomerMeter extends DurableObject<Env> {
       const id = `res_${crypto.randomUUID()}`;
       const expiresAt = call.now + call.ttlSeconds * 1000;
       const terms = JSON.stringify({ allowance: call.allowance, ...call.terms });
-      this.#sql.exec("INSERT INTO reservations (id, feature, amount, expires_at, state, terms, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?)", id, call.feature, call.amount, expiresAt, terms, call.now);
+      this.#sql.exec(
+        "INSERT INTO reservations (id, feature, amount, expires_at, state, terms, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?)",
+        id,
+        call.feature,
+        call.amount,
+        expiresAt,
+        terms,
+        call.now,
+      );
       reserved += call.amount;
       extra = { reservationId: id, expiresAt };
     }
@@ -201,10 +213,15 @@ export class CustomerMeter extends DurableObject<Env> {
   }
 
   /** Current usage of the given features (a check's read). Rolls counters over lazily like any touch. */
-  async peek(customerId: string, items: { feature: string; period: MeterPeriod }[], now: number): Promise<Record<string, { used: number; reserved: number }>> {
+  async peek(
+    customerId: string,
+    items: { feature: string; period: MeterPeriod }[],
+    now: number,
+  ): Promise<Record<string, { used: number; reserved: number }>> {
     this.#observe(customerId, now);
     const out: Record<string, { used: number; reserved: number }> = {};
-    for (const { feature, period } of items) out[feature] = { used: this.#counter(feature, period, now).used, reserved: this.#reserved(feature, now) };
+    for (const { feature, period } of items)
+      out[feature] = { used: this.#counter(feature, period, now).used, reserved: this.#reserved(feature, now) };
     return out;
   }
 
@@ -213,7 +230,13 @@ export class CustomerMeter extends DurableObject<Env> {
     return this.#sql
       .exec("SELECT feature, used, period_start, period_end FROM counters ORDER BY feature")
       .toArray()
-      .map((r) => ({ feature: String(r.feature), used: Number(r.used), reserved: this.#reserved(String(r.feature), now), periodStart: Number(r.period_start), periodEnd: r.period_end === null ? null : Number(r.period_end) }));
+      .map((r) => ({
+        feature: String(r.feature),
+        used: Number(r.used),
+        reserved: this.#reserved(String(r.feature), now),
+        periodStart: Number(r.period_start),
+        periodEnd: r.period_end === null ? null : Number(r.period_end),
+      }));
   }
 
   /** Flushes the outbox now (ops and tests); the alarm does the same on its own. */
@@ -233,18 +256,29 @@ export class CustomerMeter extends DurableObject<Env> {
 
   /** The benchmark's usage-baseline: a bare RPC that increments a number in SQLite storage. */
   async increment(): Promise<number> {
-    return Number(this.#sql.exec("INSERT INTO bench (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1 RETURNING n").one().n);
+    return Number(
+      this.#sql
+        .exec("INSERT INTO bench (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1 RETURNING n")
+        .one().n,
+    );
   }
 
   /** Alarms may run more than once: everything here is idempotent. */
   override async alarm(): Promise<void> {
     this.#alarmAt = null; // this one is running; a new one is set below when needed
     const now = this.#now();
-    this.#sql.exec("UPDATE reservations SET state = 'expired', closed_at = ? WHERE state = 'open' AND expires_at <= ?", now, now);
+    this.#sql.exec(
+      "UPDATE reservations SET state = 'expired', closed_at = ? WHERE state = 'open' AND expires_at <= ?",
+      now,
+      now,
+    );
     // Garbage collection at most once a minute: a busy meter's alarm runs every few seconds, and the
     // idempotency table (no index on created_at) would be scanned every time.
     if (now - this.#collectedAt >= COLLECT_INTERVAL_MS) {
-      this.#sql.exec("DELETE FROM reservations WHERE state != 'open' AND closed_at < ?", now - CLOSED_RESERVATION_TTL_MS);
+      this.#sql.exec(
+        "DELETE FROM reservations WHERE state != 'open' AND closed_at < ?",
+        now - CLOSED_RESERVATION_TTL_MS,
+      );
       this.#sql.exec("DELETE FROM idempotency WHERE created_at < ?", now - IDEMPOTENCY_TTL_MS);
       this.#collectedAt = now;
     }
@@ -254,7 +288,14 @@ export class CustomerMeter extends DurableObject<Env> {
     } catch (err) {
       const failures = Number(this.#meta("flush_failures") ?? 0) + 1;
       this.#setMeta("flush_failures", failures);
-      console.error(JSON.stringify({ msg: "ledger flush failed; will retry", failures, pending: this.#pending(), error: String(err) }));
+      console.error(
+        JSON.stringify({
+          msg: "ledger flush failed; will retry",
+          failures,
+          pending: this.#pending(),
+          error: String(err),
+        }),
+      );
       await this.#setAlarm(Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(failures, 12)));
       return;
     }
@@ -265,16 +306,36 @@ export class CustomerMeter extends DurableObject<Env> {
   // ---- internals -----------------------------------------------------------------------------
 
   /** The counter of a feature in `period`, rolled over lazily: the closed period's total goes to the ledger. */
-  #counter(feature: string, period: MeterPeriod, now: number): { used: number; periodStart: number; periodEnd: number | null } {
-    const row = this.#sql.exec("SELECT used, period_start, period_end FROM counters WHERE feature = ?", feature).toArray()[0] as Row | undefined;
+  #counter(
+    feature: string,
+    period: MeterPeriod,
+    now: number,
+  ): { used: number; periodStart: number; periodEnd: number | null } {
+    const row = this.#sql
+      .exec("SELECT used, period_start, period_end FROM counters WHERE feature = ?", feature)
+      .toArray()[0] as Row | undefined;
     if (!row) {
-      this.#sql.exec("INSERT INTO counters (feature, period_start, period_end, used) VALUES (?, ?, ?, 0)", feature, period.start, period.end);
+      this.#sql.exec(
+        "INSERT INTO counters (feature, period_start, period_end, used) VALUES (?, ?, ?, 0)",
+        feature,
+        period.start,
+        period.end,
+      );
       return { used: 0, periodStart: period.start, periodEnd: period.end };
     }
-    const current = { used: Number(row.used), periodStart: Number(row.period_start), periodEnd: row.period_end === null ? null : Number(row.period_end) };
+    const current = {
+      used: Number(row.used),
+      periodStart: Number(row.period_start),
+      periodEnd: row.period_end === null ? null : Number(row.period_end),
+    };
     if (period.start <= current.periodStart) return current; // same period (or a caller whose clock is behind)
     this.#event("close", feature, current.used, { start: current.periodStart, end: current.periodEnd }, now, null);
-    this.#sql.exec("UPDATE counters SET used = 0, period_start = ?, period_end = ? WHERE feature = ?", period.start, period.end, feature);
+    this.#sql.exec(
+      "UPDATE counters SET used = 0, period_start = ?, period_end = ? WHERE feature = ?",
+      period.start,
+      period.end,
+      feature,
+    );
     return { used: 0, periodStart: period.start, periodEnd: period.end };
   }
 
@@ -283,23 +344,55 @@ export class CustomerMeter extends DurableObject<Env> {
     const next = call.gauge ? Math.max(0, used + call.amount) : used + call.amount;
     const delta = next - used;
     this.#sql.exec("UPDATE counters SET used = ? WHERE feature = ?", next, call.feature);
-    if (delta !== 0) this.#event(call.mode, call.feature, delta, { start: counter.periodStart, end: counter.periodEnd }, call.occurredAt, call.idempotencyKey);
+    if (delta !== 0)
+      this.#event(
+        call.mode,
+        call.feature,
+        delta,
+        { start: counter.periodStart, end: counter.periodEnd },
+        call.occurredAt,
+        call.idempotencyKey,
+      );
     return next;
   }
 
   #reserved(feature: string, now: number): number {
-    return Number(this.#sql.exec("SELECT COALESCE(SUM(amount), 0) AS r FROM reservations WHERE feature = ? AND state = 'open' AND expires_at > ?", feature, now).one().r);
+    return Number(
+      this.#sql
+        .exec(
+          "SELECT COALESCE(SUM(amount), 0) AS r FROM reservations WHERE feature = ? AND state = 'open' AND expires_at > ?",
+          feature,
+          now,
+        )
+        .one().r,
+    );
   }
 
   async #close(call: SettleCall, to: "settled" | "released"): Promise<MeterResult> {
     this.#observe(call.customerId, call.now);
-    const r = this.#sql.exec("SELECT feature, amount, expires_at, state, terms, answer FROM reservations WHERE id = ?", call.reservationId).toArray()[0] as Row | undefined;
+    const r = this.#sql
+      .exec(
+        "SELECT feature, amount, expires_at, state, terms, answer FROM reservations WHERE id = ?",
+        call.reservationId,
+      )
+      .toArray()[0] as Row | undefined;
     if (!r) return { ok: false, error: "reservation_not_found", detail: `No reservation '${call.reservationId}'.` };
-    if (r.state === to && r.answer) return { ok: true, answer: { ...(JSON.parse(String(r.answer)) as UsageAnswer), replayed: true } };
+    if (r.state === to && r.answer)
+      return { ok: true, answer: { ...(JSON.parse(String(r.answer)) as UsageAnswer), replayed: true } };
     const expired = r.state === "expired" || (r.state === "open" && Number(r.expires_at) <= call.now);
-    if (r.state !== "open" || expired) return { ok: false, error: "reservation_closed", detail: `Reservation '${call.reservationId}' is ${expired ? "expired" : r.state}.` };
+    if (r.state !== "open" || expired)
+      return {
+        ok: false,
+        error: "reservation_closed",
+        detail: `Reservation '${call.reservationId}' is ${expired ? "expired" : r.state}.`,
+      };
     const amount = to === "settled" ? (call.amount ?? Number(r.amount)) : 0;
-    if (amount > Number(r.amount)) return { ok: false, error: "amount_exceeds_reservation", detail: `Settle at most the reserved ${Number(r.amount)}.` };
+    if (amount > Number(r.amount))
+      return {
+        ok: false,
+        error: "amount_exceeds_reservation",
+        detail: `Settle at most the reserved ${Number(r.amount)}.`,
+      };
     const feature = String(r.feature);
     const terms = JSON.parse(String(r.terms)) as PeriodTerms & { allowance: Allowance };
     // Charged to the period in which it settles: a reservation open across a reset is carried over.
@@ -308,17 +401,36 @@ export class CustomerMeter extends DurableObject<Env> {
     if (amount > 0) {
       used += amount;
       this.#sql.exec("UPDATE counters SET used = ? WHERE feature = ?", used, feature);
-      this.#event("settle", feature, amount, { start: counter.periodStart, end: counter.periodEnd }, call.now, call.reservationId);
+      this.#event(
+        "settle",
+        feature,
+        amount,
+        { start: counter.periodStart, end: counter.periodEnd },
+        call.now,
+        call.reservationId,
+      );
     }
     this.#sql.exec("UPDATE reservations SET state = ?, closed_at = ? WHERE id = ?", to, call.now, call.reservationId);
     const reserved = this.#reserved(feature, call.now);
-    const answer = { ...this.#answer(true, "ok", used, reserved, terms.allowance, counter), reservationId: call.reservationId, settled: amount, feature };
+    const answer = {
+      ...this.#answer(true, "ok", used, reserved, terms.allowance, counter),
+      reservationId: call.reservationId,
+      settled: amount,
+      feature,
+    };
     this.#sql.exec("UPDATE reservations SET answer = ? WHERE id = ?", JSON.stringify(answer), call.reservationId);
     await this.#ensureAlarm(this.#flushDelay());
     return { ok: true, answer };
   }
 
-  #answer(allowed: boolean, reason: UsageAnswer["reason"], used: number, reserved: number, a: Allowance, counter: { periodStart: number; periodEnd: number | null }): UsageAnswer {
+  #answer(
+    allowed: boolean,
+    reason: UsageAnswer["reason"],
+    used: number,
+    reserved: number,
+    a: Allowance,
+    counter: { periodStart: number; periodEnd: number | null },
+  ): UsageAnswer {
     return {
       allowed,
       reason,
@@ -334,18 +446,48 @@ export class CustomerMeter extends DurableObject<Env> {
 
   #replay(key: string | null, fingerprint: string): MeterResult | null {
     if (!key) return null;
-    const row = this.#sql.exec("SELECT fingerprint, answer FROM idempotency WHERE key = ?", key).toArray()[0] as Row | undefined;
+    const row = this.#sql.exec("SELECT fingerprint, answer FROM idempotency WHERE key = ?", key).toArray()[0] as
+      | Row
+      | undefined;
     if (!row) return null;
-    if (row.fingerprint !== fingerprint) return { ok: false, error: "idempotency_conflict", detail: `Idempotency key '${key}' was used with a different request.` };
+    if (row.fingerprint !== fingerprint)
+      return {
+        ok: false,
+        error: "idempotency_conflict",
+        detail: `Idempotency key '${key}' was used with a different request.`,
+      };
     return { ok: true, answer: { ...(JSON.parse(String(row.answer)) as UsageAnswer), replayed: true } };
   }
 
   #remember(key: string | null, fingerprint: string, answer: UsageAnswer, now: number): void {
-    if (key) this.#sql.exec("INSERT INTO idempotency (key, fingerprint, answer, created_at) VALUES (?, ?, ?, ?)", key, fingerprint, JSON.stringify(answer), now);
+    if (key)
+      this.#sql.exec(
+        "INSERT INTO idempotency (key, fingerprint, answer, created_at) VALUES (?, ?, ?, ?)",
+        key,
+        fingerprint,
+        JSON.stringify(answer),
+        now,
+      );
   }
 
-  #event(kind: string, feature: string, amount: number, period: MeterPeriod, occurredAt: number, key: string | null): void {
-    this.#sql.exec("INSERT INTO outbox (kind, feature, amount, period_start, period_end, occurred_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)", kind, feature, amount, period.start, period.end, occurredAt, key);
+  #event(
+    kind: string,
+    feature: string,
+    amount: number,
+    period: MeterPeriod,
+    occurredAt: number,
+    key: string | null,
+  ): void {
+    this.#sql.exec(
+      "INSERT INTO outbox (kind, feature, amount, period_start, period_end, occurred_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      kind,
+      feature,
+      amount,
+      period.start,
+      period.end,
+      occurredAt,
+      key,
+    );
   }
 
   /** Sends the outbox to D1 in batches. INSERT OR IGNORE on (customer_id, seq) makes a repeated flush harmless. */
@@ -360,11 +502,25 @@ export class CustomerMeter extends DurableObject<Env> {
       const statements = rows.map((r) =>
         r.kind === "close"
           ? db
-              .prepare("INSERT OR IGNORE INTO usage_periods (customer_id, feature_key, period_start, period_end, total, closed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+              .prepare(
+                "INSERT OR IGNORE INTO usage_periods (customer_id, feature_key, period_start, period_end, total, closed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+              )
               .bind(customerId, r.feature, r.period_start, r.period_end, r.amount, r.occurred_at)
           : db
-              .prepare("INSERT OR IGNORE INTO usage_events (customer_id, seq, feature_key, amount, kind, period_start, period_end, occurred_at, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
-              .bind(customerId, r.seq, r.feature, r.amount, r.kind, r.period_start, r.period_end, r.occurred_at, r.idempotency_key),
+              .prepare(
+                "INSERT OR IGNORE INTO usage_events (customer_id, seq, feature_key, amount, kind, period_start, period_end, occurred_at, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+              )
+              .bind(
+                customerId,
+                r.seq,
+                r.feature,
+                r.amount,
+                r.kind,
+                r.period_start,
+                r.period_end,
+                r.occurred_at,
+                r.idempotency_key,
+              ),
       );
       await db.batch(statements);
       this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", rows[rows.length - 1]!.seq);
@@ -382,7 +538,9 @@ export class CustomerMeter extends DurableObject<Env> {
 
   #flushDelay(): number {
     // Jitter, so meters that got busy together do not all flush in the same instant.
-    return Date.now() - this.#lastFlushAt < BUSY_FLUSH_DELAY_MS ? BUSY_FLUSH_DELAY_MS * (1 + Math.random() / 5) : FLUSH_DELAY_MS;
+    return Date.now() - this.#lastFlushAt < BUSY_FLUSH_DELAY_MS
+      ? BUSY_FLUSH_DELAY_MS * (1 + Math.random() / 5)
+      : FLUSH_DELAY_MS;
   }
 
   // The alarm this object has set, kept in memory so a busy meter does not read it back on every
@@ -435,6 +593,10 @@ export class CustomerMeter extends DurableObject<Env> {
   }
 
   #setMeta(key: string, value: SqlStorageValue): void {
-    this.#sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+    this.#sql.exec(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      key,
+      value,
+    );
   }
 }

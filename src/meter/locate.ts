@@ -13,7 +13,11 @@ export interface MeterLocation {
   jurisdiction: Residency | null;
 }
 
-export function meterLocation(env: Pick<Env, "DO_JURISDICTIONS">, customerId: string, residency: Residency | null): MeterLocation {
+export function meterLocation(
+  env: Pick<Env, "DO_JURISDICTIONS">,
+  customerId: string,
+  residency: Residency | null,
+): MeterLocation {
   const enforce = env.DO_JURISDICTIONS === "on";
   return { name: customerId, jurisdiction: enforce && residency ? residency : null };
 }

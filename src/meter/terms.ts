@@ -1,6 +1,6 @@
 // From a snapshot to the terms a meter call needs: is the customer entitled, with which allowance,
 // in which period. Pure; the usage routes validate, call this, then make one Durable Object call.
-import { allowanceOf, resolveFeature, type Allowance } from "../domain/evaluate";
+import { type Allowance, allowanceOf, resolveFeature } from "../domain/evaluate";
 import { periodAt } from "../domain/periods";
 import type { LapseReason, Snapshot, SnapshotFeature } from "../domain/types";
 import { Problem } from "../http/problem";
@@ -21,12 +21,21 @@ export interface MeterTerms {
 export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterTerms {
   const feature = Object.hasOwn(snapshot.features, key) ? snapshot.features[key] : undefined;
   if (!feature) throw new Problem(404, "not-found", `Unknown feature '${key}'.`);
-  if (feature.type !== "metered") throw new Problem(400, "validation", `'${key}' is a ${feature.type} feature; usage applies to metered features.`, { errors: [{ path: "json.feature", message: "not a metered feature" }] });
+  if (feature.type !== "metered")
+    throw new Problem(400, "validation", `'${key}' is a ${feature.type} feature; usage applies to metered features.`, {
+      errors: [{ path: "json.feature", message: "not a metered feature" }],
+    });
   const { effective, lapse } = resolveFeature(feature, now);
   const entitled = !!effective && effective.spec.enabled;
   // Without an entitlement the customer's allowance is nothing; the period falls back to the calendar month.
-  const spec = entitled ? effective.spec : { enabled: false, limit: 0, reset: feature.sources[0]?.spec.reset ?? "month", anchor: "calendar" as const };
-  const terms: PeriodTerms = { reset: spec.reset ?? "month", anchor: spec.anchor ?? "calendar", anchorAt: effective?.anchorAt ?? null };
+  const spec = entitled
+    ? effective.spec
+    : { enabled: false, limit: 0, reset: feature.sources[0]?.spec.reset ?? "month", anchor: "calendar" as const };
+  const terms: PeriodTerms = {
+    reset: spec.reset ?? "month",
+    anchor: spec.anchor ?? "calendar",
+    anchorAt: effective?.anchorAt ?? null,
+  };
   return {
     feature,
     entitled,

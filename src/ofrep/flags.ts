@@ -46,7 +46,8 @@ function metadataOf(d: FeatureDecision, snapshotVersion?: number): FlagMetadata 
 }
 
 export function flagOf(key: string, d: FeatureDecision, snapshotVersion?: number): OfrepSuccess | OfrepFailure {
-  if (d.reason === "unknown_feature") return { key, errorCode: "FLAG_NOT_FOUND", errorDetails: `No feature '${key}' in the catalog.` };
+  if (d.reason === "unknown_feature")
+    return { key, errorCode: "FLAG_NOT_FOUND", errorDetails: `No feature '${key}' in the catalog.` };
   const metadata = metadataOf(d, snapshotVersion);
   if (d.reason === "unknown_customer") return { key, reason: "DEFAULT", variant: d.reason, metadata };
   if (!d.type) {
@@ -54,7 +55,8 @@ export function flagOf(key: string, d: FeatureDecision, snapshotVersion?: number
     return { key, value: d.allowed, reason: "DEFAULT", variant: d.reason, metadata };
   }
   if (d.type === "config") {
-    if (!d.allowed || d.value === undefined || d.value === null) return { key, reason: "DEFAULT", variant: d.reason, metadata };
+    if (!d.allowed || d.value === undefined || d.value === null)
+      return { key, reason: "DEFAULT", variant: d.reason, metadata };
     return { key, value: d.value as Json, reason: "TARGETING_MATCH", variant: d.reason, metadata };
   }
   return { key, value: d.allowed, reason: "TARGETING_MATCH", variant: d.reason, metadata };
@@ -69,23 +71,46 @@ export interface EvaluationContext {
 }
 
 /** The OFREP context -> Tollgate's check context: targetingKey is the customer; country and role feed geo and role rules. */
-export function parseContext(context: Record<string, unknown> | undefined): { ok: true; value: EvaluationContext } | { ok: false; errorCode: "TARGETING_KEY_MISSING" | "INVALID_CONTEXT"; errorDetails: string } {
+export function parseContext(
+  context: Record<string, unknown> | undefined,
+):
+  | { ok: true; value: EvaluationContext }
+  | { ok: false; errorCode: "TARGETING_KEY_MISSING" | "INVALID_CONTEXT"; errorDetails: string } {
   const { targetingKey, country, role } = context ?? {};
   if (targetingKey === undefined || targetingKey === null || targetingKey === "") {
-    return { ok: false, errorCode: "TARGETING_KEY_MISSING", errorDetails: "context.targetingKey (the Tollgate customer id) is required." };
+    return {
+      ok: false,
+      errorCode: "TARGETING_KEY_MISSING",
+      errorDetails: "context.targetingKey (the Tollgate customer id) is required.",
+    };
   }
   // The same rules as the check API's fields, so a context valid here is valid there.
   const customerId = customerIdParam.safeParse(targetingKey);
-  if (!customerId.success) return { ok: false, errorCode: "INVALID_CONTEXT", errorDetails: "context.targetingKey is not a valid customer id." };
+  if (!customerId.success)
+    return {
+      ok: false,
+      errorCode: "INVALID_CONTEXT",
+      errorDetails: "context.targetingKey is not a valid customer id.",
+    };
   const value: EvaluationContext = { customerId: customerId.data };
   if (country !== undefined) {
     const parsed = countryParam.safeParse(country);
-    if (!parsed.success) return { ok: false, errorCode: "INVALID_CONTEXT", errorDetails: "context.country must be an ISO 3166-1 alpha-2 code." };
+    if (!parsed.success)
+      return {
+        ok: false,
+        errorCode: "INVALID_CONTEXT",
+        errorDetails: "context.country must be an ISO 3166-1 alpha-2 code.",
+      };
     value.country = parsed.data;
   }
   if (role !== undefined) {
     const parsed = roleParam.safeParse(role);
-    if (!parsed.success) return { ok: false, errorCode: "INVALID_CONTEXT", errorDetails: "context.role must be a string of 1 to 64 characters." };
+    if (!parsed.success)
+      return {
+        ok: false,
+        errorCode: "INVALID_CONTEXT",
+        errorDetails: "context.role must be a string of 1 to 64 characters.",
+      };
     value.role = parsed.data;
   }
   return { ok: true, value };

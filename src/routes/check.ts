@@ -1,12 +1,24 @@
 // POST /v1/check, GET /v1/check, GET /v1/entitlements/{customerId}
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
 import { decide, decideAll } from "../decide";
 import type { AppEnv } from "../env";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
-import { countryParam, customerIdParam, decisionSchema, errorResponses, featureParam, jsonBody, jsonResponse, roleParam, apiKeySecurity, conflictResponse, notFoundResponse } from "../http/schemas";
-import type { Context } from "hono";
+import {
+  apiKeySecurity,
+  conflictResponse,
+  countryParam,
+  customerIdParam,
+  decisionSchema,
+  errorResponses,
+  featureParam,
+  jsonBody,
+  jsonResponse,
+  notFoundResponse,
+  roleParam,
+} from "../http/schemas";
 import { DEFAULT_ASSERTION_AUDIENCE, signDecisionAssertion } from "../tokens/assertion";
 
 const quantity = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -17,11 +29,21 @@ export const checkBody = z
     customerId: customerIdParam,
     feature: featureParam,
     role: roleParam.optional(),
-    country: countryParam.optional().describe("The end user's country, when a trusted server relays it; default: the edge's request.cf.country"),
+    country: countryParam
+      .optional()
+      .describe("The end user's country, when a trusted server relays it; default: the edge's request.cf.country"),
     quantity: quantity.optional().describe("Metered: whether this many more units fit (default 1)"),
     minVersion: minVersion.optional().describe("Read-your-writes: never answer from an older snapshot"),
-    assert: z.boolean().optional().describe("Also return `assertion`: a short-lived signed JWS of this decision for a downstream service"),
-    assertAudience: z.string().min(1).max(256).optional().describe(`The assertion's aud (default "${DEFAULT_ASSERTION_AUDIENCE}")`),
+    assert: z
+      .boolean()
+      .optional()
+      .describe("Also return `assertion`: a short-lived signed JWS of this decision for a downstream service"),
+    assertAudience: z
+      .string()
+      .min(1)
+      .max(256)
+      .optional()
+      .describe(`The assertion's aud (default "${DEFAULT_ASSERTION_AUDIENCE}")`),
   })
   .strict()
   .openapi("CheckRequest");
@@ -48,13 +70,26 @@ const entitlementsSchema = z
     snapshotAgeMs: z.number(),
     evaluatedAt: z.string(),
     degraded: z.boolean().optional(),
-    features: z.record(z.string(), decisionSchema.omit({ customerId: true, feature: true, snapshotVersion: true, snapshotAgeMs: true, evaluatedAt: true })),
+    features: z.record(
+      z.string(),
+      decisionSchema.omit({
+        customerId: true,
+        feature: true,
+        snapshotVersion: true,
+        snapshotAgeMs: true,
+        evaluatedAt: true,
+      }),
+    ),
   })
   .openapi("Entitlements");
 
 const tags = ["check"];
 
-const assertedDecisionSchema = decisionSchema.extend({ assertion: z.string().optional().describe("With assert: true, a compact JWS (verify with /.well-known/jwks.json)") }).openapi("CheckResponse");
+const assertedDecisionSchema = decisionSchema
+  .extend({
+    assertion: z.string().optional().describe("With assert: true, a compact JWS (verify with /.well-known/jwks.json)"),
+  })
+  .openapi("CheckResponse");
 
 const postCheck = createRoute({
   method: "post",
@@ -63,7 +98,11 @@ const postCheck = createRoute({
   security: apiKeySecurity,
   summary: "May this customer use this feature, here and now?",
   request: { body: jsonBody(checkBody) },
-  responses: { 200: jsonResponse(assertedDecisionSchema, "The decision (a denial is allowed: false with a reason)"), 409: conflictResponse, ...errorResponses },
+  responses: {
+    200: jsonResponse(assertedDecisionSchema, "The decision (a denial is allowed: false with a reason)"),
+    409: conflictResponse,
+    ...errorResponses,
+  },
 });
 
 const getCheck = createRoute({
@@ -83,7 +122,11 @@ const getEntitlements = createRoute({
   security: apiKeySecurity,
   summary: "Every feature of the customer, evaluated in the request's context",
   request: { params: z.object({ customerId: customerIdParam }), query: entitlementsQuery },
-  responses: { 200: jsonResponse(entitlementsSchema, "One decision per catalog feature"), 404: notFoundResponse, ...errorResponses },
+  responses: {
+    200: jsonResponse(entitlementsSchema, "One decision per catalog feature"),
+    404: notFoundResponse,
+    ...errorResponses,
+  },
 });
 
 const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;
@@ -100,7 +143,10 @@ checkRoutes
     const decision = await decide(deps(c), { ...body, country: body.country ?? edgeCountry(c) });
     if (!assert) return c.json(decision, 200);
     const context = { role: body.role, country: body.country ?? edgeCountry(c), quantity: body.quantity };
-    return c.json({ ...decision, assertion: await signDecisionAssertion(c.env, decision, { audience: assertAudience, context }) }, 200);
+    return c.json(
+      { ...decision, assertion: await signDecisionAssertion(c.env, decision, { audience: assertAudience, context }) },
+      200,
+    );
   })
   .openapi(getCheck, async (c) => {
     const q = c.req.valid("query");

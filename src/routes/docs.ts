@@ -17,13 +17,15 @@ export function documentApi(app: OpenAPIHono<AppEnv>): void {
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
     type: "http",
     scheme: "bearer",
-    description: "A Tollgate API key (`Authorization: Bearer tg_...`) with the scope the route needs: check, usage or admin.",
+    description:
+      "A Tollgate API key (`Authorization: Bearer tg_...`) with the scope the route needs: check, usage or admin.",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "operatorJwt", {
     type: "http",
     scheme: "bearer",
     bearerFormat: "JWT",
-    description: "An operator JWT with a role claim (viewer < support < approver < admin), as a Bearer token or Cloudflare Access's Cf-Access-Jwt-Assertion header.",
+    description:
+      "An operator JWT with a role claim (viewer < support < approver < admin), as a Bearer token or Cloudflare Access's Cf-Access-Jwt-Assertion header.",
   });
   // Built once per isolate: the routes do not change while it lives.
   let document: unknown;
@@ -51,12 +53,16 @@ function nameRecursiveSchemas(roots: unknown): void {
     if (node === null || typeof node !== "object" || seen.has(node)) return;
     seen.add(node);
     const zod = (node as { _zod?: { def: Record<string, unknown> & { type: string; getter?: () => unknown } } })._zod;
-    if (!zod) return void Object.values(node).forEach(visit);
+    if (!zod) {
+      for (const value of Object.values(node)) visit(value);
+      return;
+    }
     if (zod.def.type === "lazy") {
       count += 1;
       // On a z.lazy, .openapi() also names the original instance: the one the recursion refers to.
       (node as unknown as { openapi: (name: string) => unknown }).openapi(count === 1 ? "Json" : `Json${count}`);
-      return visit(zod.def.getter!());
+      visit(zod.def.getter?.());
+      return;
     }
     for (const value of Object.values(zod.def)) visit(value);
   };

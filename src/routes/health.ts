@@ -11,7 +11,12 @@ const banner = createRoute({
   path: "/",
   tags: ["health"],
   summary: "Service banner, with where the API description lives",
-  responses: { 200: jsonResponse(z.object({ service: z.literal("tollgate"), docs: z.string(), openapi: z.string() }), "The banner") },
+  responses: {
+    200: jsonResponse(
+      z.object({ service: z.literal("tollgate"), docs: z.string(), openapi: z.string() }),
+      "The banner",
+    ),
+  },
 });
 
 const healthz = createRoute({
@@ -22,7 +27,11 @@ const healthz = createRoute({
   responses: { 200: jsonResponse(z.object({ ok: z.literal(true) }), "Alive") },
 });
 
-const probeResult = z.object({ ok: z.boolean(), latencyMs: z.number(), error: z.enum(["failed", "timeout"]).optional() });
+const probeResult = z.object({
+  ok: z.boolean(),
+  latencyMs: z.number(),
+  error: z.enum(["failed", "timeout"]).optional(),
+});
 const checks = z.object({ kv: probeResult, d1: probeResult, durableObject: probeResult });
 
 const readyz = createRoute({
@@ -32,7 +41,10 @@ const readyz = createRoute({
   summary: "Readiness: reads KV, D1 and a Durable Object, and reports each with its latency",
   responses: {
     200: jsonResponse(z.object({ ok: z.literal(true), checks }), "Every store answers"),
-    503: { description: "A store failed or timed out (problem+json with `checks`)", content: { "application/problem+json": { schema: problemSchema.extend({ checks }) } } },
+    503: {
+      description: "A store failed or timed out (problem+json with `checks`)",
+      content: { "application/problem+json": { schema: problemSchema.extend({ checks }) } },
+    },
   },
 });
 
@@ -44,8 +56,14 @@ export const healthRoutes = newRouter()
     const [kv, d1, durableObject] = await Promise.all(PROBES.map((p) => probe(p.name, () => p.run(c.env), timeoutMs)));
     const result = { kv: kv!, d1: d1!, durableObject: durableObject! };
     c.header("Cache-Control", "no-store");
-    const failed = Object.entries(result).filter(([, r]) => !r.ok).map(([name]) => name);
-    if (failed.length > 0) throw new Problem(503, "unavailable", `Not ready: ${failed.join(", ")} failed.`, { checks: result, headers: { "Retry-After": "5", "Cache-Control": "no-store" } });
+    const failed = Object.entries(result)
+      .filter(([, r]) => !r.ok)
+      .map(([name]) => name);
+    if (failed.length > 0)
+      throw new Problem(503, "unavailable", `Not ready: ${failed.join(", ")} failed.`, {
+        checks: result,
+        headers: { "Retry-After": "5", "Cache-Control": "no-store" },
+      });
     return c.json({ ok: true as const, checks: result }, 200);
   });
 
@@ -60,7 +78,11 @@ const PROBES: { name: string; run: (env: Env) => Promise<unknown> }[] = [
   { name: "durableObject", run: (env) => env.METER.get(env.METER.idFromName("_readyz")).ping() },
 ];
 
-async function probe(name: string, run: () => Promise<unknown>, timeoutMs: number): Promise<z.infer<typeof probeResult>> {
+async function probe(
+  name: string,
+  run: () => Promise<unknown>,
+  timeoutMs: number,
+): Promise<z.infer<typeof probeResult>> {
   // Wall time, not the injected clock: latency is what this reports. (In Workers, Date.now() advances across I/O.)
   const started = Date.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -68,7 +90,9 @@ async function probe(name: string, run: () => Promise<unknown>, timeoutMs: numbe
   try {
     const outcome = await Promise.race([run().then(() => "ok" as const), timeout]);
     if (outcome === "timeout") console.error(JSON.stringify({ msg: "readyz probe timed out", probe: name, timeoutMs }));
-    return outcome === "ok" ? { ok: true, latencyMs: Date.now() - started } : { ok: false, latencyMs: Date.now() - started, error: "timeout" };
+    return outcome === "ok"
+      ? { ok: true, latencyMs: Date.now() - started }
+      : { ok: false, latencyMs: Date.now() - started, error: "timeout" };
   } catch (err) {
     // The detail goes to the log only: /readyz is unauthenticated.
     console.error(JSON.stringify({ msg: "readyz probe failed", probe: name, error: String(err) }));

@@ -21,7 +21,10 @@ const metadata = z.record(z.string(), z.union([z.string(), z.number(), z.boolean
 const context = z
   .object({
     targetingKey: z.string().optional().describe("The Tollgate customer id (required)"),
-    country: z.string().optional().describe("ISO 3166-1 alpha-2; feeds geo rules (default: the edge's request.cf.country)"),
+    country: z
+      .string()
+      .optional()
+      .describe("ISO 3166-1 alpha-2; feeds geo rules (default: the edge's request.cf.country)"),
     role: z.string().optional().describe("The end user's role; feeds role rules"),
   })
   .catchall(z.unknown())
@@ -30,22 +33,43 @@ const evaluationRequest = z.object({ context: context.optional() }).openapi("Ofr
 const evaluationSuccess = z
   .object({
     key: z.string(),
-    value: z.any().optional().describe("boolean for boolean and metered features, the config value for config features; absent: use the code default"),
+    value: z
+      .any()
+      .optional()
+      .describe(
+        "boolean for boolean and metered features, the config value for config features; absent: use the code default",
+      ),
     reason: z.enum(["TARGETING_MATCH", "DEFAULT"]),
     variant: z.string().describe("Tollgate's reason (ok, not_entitled, role_denied, limit_reached, ...)"),
     metadata,
   })
   .openapi("OfrepEvaluationSuccess");
 const evaluationFailure = z
-  .object({ key: z.string(), errorCode: z.enum(["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL"]), errorDetails: z.string().optional() })
+  .object({
+    key: z.string(),
+    errorCode: z.enum(["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL"]),
+    errorDetails: z.string().optional(),
+  })
   .openapi("OfrepEvaluationFailure");
-const flagNotFound = z.object({ key: z.string(), errorCode: z.literal("FLAG_NOT_FOUND"), errorDetails: z.string().optional() }).openapi("OfrepFlagNotFound");
-const bulkSuccess = z.object({ flags: z.array(z.union([evaluationSuccess, evaluationFailure])), metadata: metadata.optional() }).openapi("OfrepBulkEvaluationSuccess");
-const bulkFailure = z.object({ errorCode: z.string(), errorDetails: z.string().optional() }).openapi("OfrepBulkEvaluationFailure");
+const flagNotFound = z
+  .object({ key: z.string(), errorCode: z.literal("FLAG_NOT_FOUND"), errorDetails: z.string().optional() })
+  .openapi("OfrepFlagNotFound");
+const bulkSuccess = z
+  .object({ flags: z.array(z.union([evaluationSuccess, evaluationFailure])), metadata: metadata.optional() })
+  .openapi("OfrepBulkEvaluationSuccess");
+const bulkFailure = z
+  .object({ errorCode: z.string(), errorDetails: z.string().optional() })
+  .openapi("OfrepBulkEvaluationFailure");
 const generalError = z.object({ errorDetails: z.string().optional() }).openapi("OfrepGeneralError");
 
 const body = { required: false, content: { "application/json": { schema: evaluationRequest } } };
-const common = { 401: errorResponses[401], 403: errorResponses[403], 413: errorResponses[413], 415: errorResponses[415], 500: jsonResponse(generalError, "Internal error, or the stores needed to answer are down") };
+const common = {
+  401: errorResponses[401],
+  403: errorResponses[403],
+  413: errorResponses[413],
+  415: errorResponses[415],
+  500: jsonResponse(generalError, "Internal error, or the stores needed to answer are down"),
+};
 const tags = ["OFREP"];
 
 const evaluateFlag = createRoute({
@@ -55,7 +79,12 @@ const evaluateFlag = createRoute({
   security: apiKeySecurity,
   summary: "OFREP single flag evaluation (the flag key is the feature key)",
   request: { params: z.object({ key: z.string().min(1).openapi({ example: "sso" }) }), body },
-  responses: { 200: jsonResponse(evaluationSuccess, "The evaluated flag"), 400: jsonResponse(evaluationFailure, "Bad context or body"), 404: jsonResponse(flagNotFound, "No such feature"), ...common },
+  responses: {
+    200: jsonResponse(evaluationSuccess, "The evaluated flag"),
+    400: jsonResponse(evaluationFailure, "Bad context or body"),
+    404: jsonResponse(flagNotFound, "No such feature"),
+    ...common,
+  },
 });
 
 const evaluateFlags = createRoute({
@@ -66,7 +95,10 @@ const evaluateFlags = createRoute({
   summary: "OFREP bulk evaluation: every catalog feature for the context (ETag / If-None-Match)",
   request: { headers: z.object({ "if-none-match": z.string().optional() }), body },
   responses: {
-    200: { ...jsonResponse(bulkSuccess, "Every flag"), headers: { ETag: { schema: { type: "string" }, description: "Changes whenever any flag's evaluation does" } } },
+    200: {
+      ...jsonResponse(bulkSuccess, "Every flag"),
+      headers: { ETag: { schema: { type: "string" }, description: "Changes whenever any flag's evaluation does" } },
+    },
     304: { description: "Not modified since the ETag sent in If-None-Match" },
     400: jsonResponse(bulkFailure, "Bad context or body"),
     ...common,
@@ -79,12 +111,22 @@ const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | u
 /** A body that is JSON but not an evaluation request: a bad context, or not parseable as one. */
 function invalidBody(issues: { path: PropertyKey[] }[]) {
   const inContext = issues.some((i) => i.path[0] === "context");
-  return { errorCode: inContext ? ("INVALID_CONTEXT" as const) : ("PARSE_ERROR" as const), errorDetails: inContext ? "context must be an object of attributes." : "The body must be an object { context }." };
+  return {
+    errorCode: inContext ? ("INVALID_CONTEXT" as const) : ("PARSE_ERROR" as const),
+    errorDetails: inContext ? "context must be an object of attributes." : "The body must be an object { context }.",
+  };
 }
 
 export const ofrepRoutes = newRouter();
 // OFREP web providers run in browsers: allow the headers they send and expose the ETag they poll with.
-ofrepRoutes.use("*", cors({ origin: "*", allowHeaders: ["Authorization", "Content-Type", "If-None-Match"], exposeHeaders: ["ETag", "X-Request-Id"] }));
+ofrepRoutes.use(
+  "*",
+  cors({
+    origin: "*",
+    allowHeaders: ["Authorization", "Content-Type", "If-None-Match"],
+    exposeHeaders: ["ETag", "X-Request-Id"],
+  }),
+);
 ofrepRoutes.use("*", requireScope("check"));
 ofrepRoutes
   .openapi(
@@ -94,7 +136,11 @@ ofrepRoutes
       const ctx = parseContext(c.req.valid("json")?.context);
       if (!ctx.ok) return c.json({ key, errorCode: ctx.errorCode, errorDetails: ctx.errorDetails }, 400);
       assertCustomerAccess(c.var.principal, ctx.value.customerId);
-      const decision = await decide(deps(c), { ...ctx.value, feature: key, country: ctx.value.country ?? edgeCountry(c) });
+      const decision = await decide(deps(c), {
+        ...ctx.value,
+        feature: key,
+        country: ctx.value.country ?? edgeCountry(c),
+      });
       const flag = flagOf(key, decision);
       return isFailure(flag) ? c.json({ ...flag, errorCode: "FLAG_NOT_FOUND" as const }, 404) : c.json(flag, 200);
     },
@@ -110,7 +156,10 @@ ofrepRoutes
       assertCustomerAccess(c.var.principal, ctx.value.customerId);
       const all = await decideAll(deps(c), { ...ctx.value, country: ctx.value.country ?? edgeCountry(c) });
       const payload = all
-        ? { flags: Object.entries(all.features).map(([key, d]) => flagOf(key, d, all.snapshotVersion)), ...(all.degraded ? { metadata: { degraded: true } } : {}) }
+        ? {
+            flags: Object.entries(all.features).map(([key, d]) => flagOf(key, d, all.snapshotVersion)),
+            ...(all.degraded ? { metadata: { degraded: true } } : {}),
+          }
         : { flags: [], metadata: { reason: "unknown_customer" } };
       const etag = await etagOf(JSON.stringify(payload));
       c.header("ETag", etag);
@@ -125,18 +174,39 @@ ofrepRoutes
 
 // OFREP's error bodies for what goes wrong inside these routes; auth failures stay problem+json.
 ofrepRoutes.onError((err, c) => {
-  const problem = err instanceof SnapshotUnavailable || err instanceof KeyStoreUnavailable ? new Problem(503, "unavailable", "Entitlement data cannot be read right now.") : toProblem(err);
+  const problem =
+    err instanceof SnapshotUnavailable || err instanceof KeyStoreUnavailable
+      ? new Problem(503, "unavailable", "Entitlement data cannot be read right now.")
+      : toProblem(err);
   const key = c.req.param("key");
-  if (problem.slug === "malformed-json") return c.json({ ...(key === undefined ? {} : { key }), errorCode: "PARSE_ERROR", errorDetails: "The request body is not valid JSON." }, 400);
+  if (problem.slug === "malformed-json")
+    return c.json(
+      {
+        ...(key === undefined ? {} : { key }),
+        errorCode: "PARSE_ERROR",
+        errorDetails: "The request body is not valid JSON.",
+      },
+      400,
+    );
   if (problem.status < 500) return problemResponse(c, problem);
-  if (problem.status === 500) console.error(JSON.stringify({ msg: "request failed", requestId: c.var.requestId, path: c.req.path, error: err instanceof Error ? err.stack : String(err) }));
+  if (problem.status === 500)
+    console.error(
+      JSON.stringify({
+        msg: "request failed",
+        requestId: c.var.requestId,
+        path: c.req.path,
+        error: err instanceof Error ? err.stack : String(err),
+      }),
+    );
   return c.json({ errorDetails: problem.detail }, 500, problem.status === 503 ? { "Retry-After": "5" } : {});
 });
 
 /** A strong ETag over the exact response body: it changes whenever any flag's evaluation does. */
 async function etagOf(body: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)));
-  return `"${btoa(String.fromCharCode(...digest.slice(0, 18))).replace(/\+/g, "-").replace(/\//g, "_")}"`;
+  return `"${btoa(String.fromCharCode(...digest.slice(0, 18)))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")}"`;
 }
 
 /** If-None-Match (RFC 9110 section 13.1.2): a list of tags or "*", compared weakly. */

@@ -7,9 +7,24 @@ import { iso, readSnapshot } from "../decide";
 import type { AppEnv } from "../env";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
-import { apiKeySecurity, countryParam, customerIdParam, errorResponses, featureParam, jsonBody, jsonResponse, roleParam } from "../http/schemas";
-import { DEFAULT_TOKEN_AUDIENCE, DEFAULT_TOKEN_TTL_SECONDS, ENTITLEMENT_TOKEN_TYPE, MAX_TOKEN_TTL_SECONDS, entitlementClaims } from "../tokens/claims";
-import { issuerOf, seconds, signJws, signingRing } from "../tokens/sign";
+import {
+  apiKeySecurity,
+  countryParam,
+  customerIdParam,
+  errorResponses,
+  featureParam,
+  jsonBody,
+  jsonResponse,
+  roleParam,
+} from "../http/schemas";
+import {
+  DEFAULT_TOKEN_AUDIENCE,
+  DEFAULT_TOKEN_TTL_SECONDS,
+  ENTITLEMENT_TOKEN_TYPE,
+  entitlementClaims,
+  MAX_TOKEN_TTL_SECONDS,
+} from "../tokens/claims";
+import { issuerOf, seconds, signingRing, signJws } from "../tokens/sign";
 
 /** Verifiers may cache the key set this long; a new key must be published at least this long before it signs. */
 export const JWKS_MAX_AGE_SECONDS = 300;
@@ -17,9 +32,20 @@ export const JWKS_MAX_AGE_SECONDS = 300;
 const tokenRequest = z
   .object({
     customerId: customerIdParam,
-    ttlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS).default(DEFAULT_TOKEN_TTL_SECONDS).describe("Upper bound; the token ends sooner when something it grants does"),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_TOKEN_TTL_SECONDS)
+      .default(DEFAULT_TOKEN_TTL_SECONDS)
+      .describe("Upper bound; the token ends sooner when something it grants does"),
     audience: z.string().min(1).max(256).optional().describe(`The aud claim (default "${DEFAULT_TOKEN_AUDIENCE}")`),
-    features: z.array(featureParam).min(1).max(500).optional().describe("Only these features (default: every catalog feature)"),
+    features: z
+      .array(featureParam)
+      .min(1)
+      .max(500)
+      .optional()
+      .describe("Only these features (default: every catalog feature)"),
     role: roleParam.optional(),
     country: countryParam.optional().describe("Default: the edge's request.cf.country"),
   })
@@ -28,7 +54,7 @@ const tokenRequest = z
 
 const tokenResponse = z
   .object({
-    token: z.string().describe("Compact JWS (typ " + ENTITLEMENT_TOKEN_TYPE + "); verify with /.well-known/jwks.json"),
+    token: z.string().describe(`Compact JWS (typ ${ENTITLEMENT_TOKEN_TYPE}); verify with /.well-known/jwks.json`),
     kid: z.string(),
     issuer: z.string(),
     audience: z.string(),
@@ -39,7 +65,15 @@ const tokenResponse = z
   .openapi("TokenResponse");
 
 const publicJwk = z
-  .object({ kty: z.enum(["OKP", "EC"]), crv: z.enum(["Ed25519", "P-256"]), x: z.string(), y: z.string().optional(), kid: z.string(), alg: z.enum(["EdDSA", "ES256"]), use: z.literal("sig") })
+  .object({
+    kty: z.enum(["OKP", "EC"]),
+    crv: z.enum(["Ed25519", "P-256"]),
+    x: z.string(),
+    y: z.string().optional(),
+    kid: z.string(),
+    alg: z.enum(["EdDSA", "ES256"]),
+    use: z.literal("sig"),
+  })
   .openapi("PublicJwk");
 
 const mintToken = createRoute({
@@ -49,7 +83,11 @@ const mintToken = createRoute({
   security: apiKeySecurity,
   summary: "Mint a signed entitlement token for offline verification",
   request: { body: jsonBody(tokenRequest) },
-  responses: { 200: jsonResponse(tokenResponse, "The signed token"), 404: { ...errorResponses[403], description: "No such customer" }, ...errorResponses },
+  responses: {
+    200: jsonResponse(tokenResponse, "The signed token"),
+    404: { ...errorResponses[403], description: "No such customer" },
+    ...errorResponses,
+  },
 });
 
 const getJwks = createRoute({
@@ -57,7 +95,10 @@ const getJwks = createRoute({
   path: "/.well-known/jwks.json",
   tags: ["tokens"],
   summary: "Public keys that verify entitlement tokens and decision assertions",
-  responses: { 200: jsonResponse(z.object({ keys: z.array(publicJwk) }).openapi("Jwks"), "The JWK Set (RFC 7517)"), 503: errorResponses[503] },
+  responses: {
+    200: jsonResponse(z.object({ keys: z.array(publicJwk) }).openapi("Jwks"), "The JWK Set (RFC 7517)"),
+    503: errorResponses[503],
+  },
 });
 
 const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;
@@ -70,15 +111,41 @@ tokenRoutes
     assertCustomerAccess(c.var.principal, customerId);
     const ring = await signingRing(c.env);
     const now = c.var.services.clock.now();
-    const read = await readSnapshot({ env: c.env, services: c.var.services, waitUntil: waitUntilOf(c) }, customerId, now);
+    const read = await readSnapshot(
+      { env: c.env, services: c.var.services, waitUntil: waitUntilOf(c) },
+      customerId,
+      now,
+    );
     if (!read.snapshot) throw new Problem(404, "not-found", `No customer '${customerId}'.`);
     // A stale copy (KV and D1 down) may still grant what was revoked: never sign it for an hour.
-    if (read.degraded) throw new Problem(503, "unavailable", "Entitlement data cannot be read right now.", { headers: { "Retry-After": "5" } });
-    const { claims, expiresAt } = entitlementClaims(read.snapshot, { role, country: country ?? edgeCountry(c), features, ttlSeconds }, now);
+    if (read.degraded)
+      throw new Problem(503, "unavailable", "Entitlement data cannot be read right now.", {
+        headers: { "Retry-After": "5" },
+      });
+    const { claims, expiresAt } = entitlementClaims(
+      read.snapshot,
+      { role, country: country ?? edgeCountry(c), features, ttlSeconds },
+      now,
+    );
     const { sub, ...payload } = claims;
     const issuer = issuerOf(c.env);
-    const token = await signJws(ring, payload, { issuer, subject: sub, audience, typ: ENTITLEMENT_TOKEN_TYPE, issuedAt: now, expiresAt });
-    const body = { token, kid: ring.signer.kid, issuer, audience, issuedAt: iso(seconds(now) * 1000), expiresAt: iso(seconds(expiresAt) * 1000), snapshotVersion: claims.snapshotVersion };
+    const token = await signJws(ring, payload, {
+      issuer,
+      subject: sub,
+      audience,
+      typ: ENTITLEMENT_TOKEN_TYPE,
+      issuedAt: now,
+      expiresAt,
+    });
+    const body = {
+      token,
+      kid: ring.signer.kid,
+      issuer,
+      audience,
+      issuedAt: iso(seconds(now) * 1000),
+      expiresAt: iso(seconds(expiresAt) * 1000),
+      snapshotVersion: claims.snapshotVersion,
+    };
     return c.json(body, 200);
   })
   .openapi(getJwks, async (c) => {

@@ -8,7 +8,16 @@ import type { Snapshot } from "../domain/types";
 import type { AppEnv } from "../env";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
-import { apiKeySecurity, customerIdParam, errorResponses, featureParam, jsonBody, jsonResponse, conflictResponse, notFoundResponse } from "../http/schemas";
+import {
+  apiKeySecurity,
+  conflictResponse,
+  customerIdParam,
+  errorResponses,
+  featureParam,
+  jsonBody,
+  jsonResponse,
+  notFoundResponse,
+} from "../http/schemas";
 import type { MeterResult, UsageAnswer } from "../meter/customer-meter";
 import { meterStub } from "../meter/locate";
 import { checkAmount, meterTerms } from "../meter/terms";
@@ -18,7 +27,11 @@ const amount = z
   .finite()
   .refine((n) => Math.abs(n) <= Number.MAX_SAFE_INTEGER, "must be within ±2^53-1")
   .openapi({ example: 1 });
-const idempotencyKey = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 export const usageBody = z
@@ -27,7 +40,10 @@ export const usageBody = z
     feature: featureParam,
     amount: amount.default(1).describe("Units; negative only for gauges (features without reset)"),
     idempotencyKey: idempotencyKey.optional().describe("Or the Idempotency-Key header; remembered at least 24 h"),
-    mode: z.enum(["consume", "record"]).default("consume").describe("consume: atomic check-and-increment; record: already happened, always recorded"),
+    mode: z
+      .enum(["consume", "record"])
+      .default("consume")
+      .describe("consume: atomic check-and-increment; record: already happened, always recorded"),
     timestamp: z.iso.datetime({ offset: true }).optional().describe("record only: when the usage happened"),
   })
   .strict()
@@ -45,7 +61,11 @@ const reserveBody = z
   .openapi("ReserveRequest");
 
 const settleBody = z
-  .object({ customerId: customerIdParam, reservationId: z.string().min(1).max(100), amount: amount.refine((n) => n >= 0, "must not be negative") })
+  .object({
+    customerId: customerIdParam,
+    reservationId: z.string().min(1).max(100),
+    amount: amount.refine((n) => n >= 0, "must not be negative"),
+  })
   .strict()
   .openapi("SettleRequest");
 const releaseBody = settleBody.omit({ amount: true }).openapi("ReleaseRequest");
@@ -74,7 +94,20 @@ const security = apiKeySecurity;
 const tags = ["usage"];
 const conflict = { 409: conflictResponse };
 const post = <P extends string, T extends z.ZodType>(path: P, summary: string, body: T) =>
-  createRoute({ method: "post", path, tags, security, summary, request: { body: jsonBody(body) }, responses: { 200: jsonResponse(usageAnswer, "The meter's answer (a denial is allowed: false)"), 404: notFoundResponse, ...conflict, ...errorResponses } });
+  createRoute({
+    method: "post",
+    path,
+    tags,
+    security,
+    summary,
+    request: { body: jsonBody(body) },
+    responses: {
+      200: jsonResponse(usageAnswer, "The meter's answer (a denial is allowed: false)"),
+      404: notFoundResponse,
+      ...conflict,
+      ...errorResponses,
+    },
+  });
 
 const usageRoute = post("/usage", "Consume or record usage of a metered feature", usageBody);
 const reserveRoute = post("/usage/reserve", "Hold units for work whose cost is known later", reserveBody);
@@ -95,15 +128,31 @@ async function snapshotFor(c: Context<AppEnv>, customerId: string): Promise<Snap
   // c.get rather than c.var on the consume path: Hono builds a new object from its map on every c.var read.
   assertCustomerAccess(c.get("principal"), customerId);
   const services = c.get("services");
-  const read = await readSnapshot({ env: c.env, services, waitUntil: waitUntilOf(c) }, customerId, services.clock.now());
+  const read = await readSnapshot(
+    { env: c.env, services, waitUntil: waitUntilOf(c) },
+    customerId,
+    services.clock.now(),
+  );
   if (!read.snapshot) throw new Problem(404, "not-found", `No customer '${customerId}'.`);
   return read.snapshot;
 }
 
-function answer(c: Context<AppEnv>, snapshot: Snapshot, feature: string, result: MeterResult, denial: string | null = null) {
+function answer(
+  c: Context<AppEnv>,
+  snapshot: Snapshot,
+  feature: string,
+  result: MeterResult,
+  denial: string | null = null,
+) {
   if (!result.ok) {
-    const status = result.error === "reservation_not_found" ? 404 : result.error === "amount_exceeds_reservation" ? 400 : 409;
-    throw new Problem(status, status === 404 ? "not-found" : status === 400 ? "validation" : "conflict", result.detail, { code: result.error });
+    const status =
+      result.error === "reservation_not_found" ? 404 : result.error === "amount_exceeds_reservation" ? 400 : 409;
+    throw new Problem(
+      status,
+      status === 404 ? "not-found" : status === 400 ? "validation" : "conflict",
+      result.detail,
+      { code: result.error },
+    );
   }
   const a: UsageAnswer = result.answer;
   return c.json(
@@ -123,13 +172,22 @@ function answer(c: Context<AppEnv>, snapshot: Snapshot, feature: string, result:
 
 function keyOf(c: Context<AppEnv>, bodyKey: string | undefined): string | null {
   const header = c.req.header("Idempotency-Key");
-  if (header !== undefined && !idempotencyKey.safeParse(header).success) throw new Problem(400, "validation", "Invalid Idempotency-Key header.", { errors: [{ path: "header.Idempotency-Key", message: "printable ASCII, 1-255 characters" }] });
-  if (header !== undefined && bodyKey !== undefined && header !== bodyKey) throw new Problem(400, "validation", "Idempotency-Key header and body idempotencyKey differ.", { errors: [{ path: "json.idempotencyKey", message: "differs from the header" }] });
+  if (header !== undefined && !idempotencyKey.safeParse(header).success)
+    throw new Problem(400, "validation", "Invalid Idempotency-Key header.", {
+      errors: [{ path: "header.Idempotency-Key", message: "printable ASCII, 1-255 characters" }],
+    });
+  if (header !== undefined && bodyKey !== undefined && header !== bodyKey)
+    throw new Problem(400, "validation", "Idempotency-Key header and body idempotencyKey differ.", {
+      errors: [{ path: "json.idempotencyKey", message: "differs from the header" }],
+    });
   return bodyKey ?? header ?? null;
 }
 
 /** What consume/record and reserve share: the idempotency key, the instant, the snapshot and the meter terms. */
-async function prepare(c: Context<AppEnv>, body: { customerId: string; feature: string; amount: number; idempotencyKey?: string }) {
+async function prepare(
+  c: Context<AppEnv>,
+  body: { customerId: string; feature: string; amount: number; idempotencyKey?: string },
+) {
   const key = keyOf(c, body.idempotencyKey);
   const now = c.get("services").clock.now();
   const snapshot = await snapshotFor(c, body.customerId);
@@ -147,9 +205,15 @@ usageRoutes
     const { key, now, snapshot, t } = await prepare(c, body);
     let occurredAt = now;
     if (body.timestamp !== undefined) {
-      if (body.mode !== "record") throw new Problem(400, "validation", "timestamp applies to mode 'record' only.", { errors: [{ path: "json.timestamp", message: "record only" }] });
+      if (body.mode !== "record")
+        throw new Problem(400, "validation", "timestamp applies to mode 'record' only.", {
+          errors: [{ path: "json.timestamp", message: "record only" }],
+        });
       occurredAt = Date.parse(body.timestamp);
-      if (occurredAt > now + MAX_CLOCK_SKEW_MS) throw new Problem(400, "validation", "timestamp is in the future.", { errors: [{ path: "json.timestamp", message: "in the future" }] });
+      if (occurredAt > now + MAX_CLOCK_SKEW_MS)
+        throw new Problem(400, "validation", "timestamp is in the future.", {
+          errors: [{ path: "json.timestamp", message: "in the future" }],
+        });
     }
     const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).usage({
       customerId: snapshot.customerId,
@@ -161,7 +225,8 @@ usageRoutes
       allowance: t.allowance,
       entitled: t.entitled,
       period: t.period,
-      occurredPeriod: occurredAt === now ? undefined : periodAt(t.terms.reset, t.terms.anchor, t.terms.anchorAt, occurredAt),
+      occurredPeriod:
+        occurredAt === now ? undefined : periodAt(t.terms.reset, t.terms.anchor, t.terms.anchorAt, occurredAt),
       occurredAt,
       now,
       gauge: t.gauge,
@@ -189,13 +254,22 @@ usageRoutes
   .openapi(settleRoute, async (c) => {
     const body = c.req.valid("json");
     const snapshot = await snapshotFor(c, body.customerId);
-    const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).settle({ customerId: snapshot.customerId, reservationId: body.reservationId, amount: body.amount, now: c.var.services.clock.now() });
+    const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).settle({
+      customerId: snapshot.customerId,
+      reservationId: body.reservationId,
+      amount: body.amount,
+      now: c.var.services.clock.now(),
+    });
     return answer(c, snapshot, result.ok ? featureOf(result.answer) : "", result);
   })
   .openapi(releaseRoute, async (c) => {
     const body = c.req.valid("json");
     const snapshot = await snapshotFor(c, body.customerId);
-    const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).release({ customerId: snapshot.customerId, reservationId: body.reservationId, now: c.var.services.clock.now() });
+    const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).release({
+      customerId: snapshot.customerId,
+      reservationId: body.reservationId,
+      now: c.var.services.clock.now(),
+    });
     return answer(c, snapshot, result.ok ? featureOf(result.answer) : "", result);
   })
   .openapi(getUsage, async (c) => {
@@ -203,11 +277,17 @@ usageRoutes
     const { feature } = c.req.valid("query");
     const now = c.var.services.clock.now();
     const snapshot = await snapshotFor(c, customerId);
-    const keys = Object.keys(snapshot.features).filter((k) => snapshot.features[k]!.type === "metered" && (!feature || k === feature));
+    const keys = Object.keys(snapshot.features).filter(
+      (k) => snapshot.features[k]!.type === "metered" && (!feature || k === feature),
+    );
     if (feature && keys.length === 0) throw new Problem(404, "not-found", `No metered feature '${feature}'.`);
     const terms = Object.fromEntries(keys.map((k) => [k, meterTerms(snapshot, k, now)]));
     const stub = meterStub(c.env, customerId, snapshot.residency);
-    const current = await stub.peek(customerId, keys.map((k) => ({ feature: k, period: terms[k]!.period })), now);
+    const current = await stub.peek(
+      customerId,
+      keys.map((k) => ({ feature: k, period: terms[k]!.period })),
+      now,
+    );
     const history = await c.env.DB.prepare(
       `SELECT feature_key, period_start, MAX(period_end) AS period_end, SUM(amount) AS total FROM usage_events
        WHERE customer_id = ?1 AND (?2 IS NULL OR feature_key = ?2) GROUP BY feature_key, period_start ORDER BY feature_key, period_start DESC`,
@@ -230,10 +310,22 @@ usageRoutes
         resetsAt: t.period.end === null ? null : iso(t.period.end),
         past: history.results
           .filter((h) => h.feature_key === k && h.period_start < t.period.start)
-          .map((h) => ({ periodStart: iso(h.period_start), periodEnd: h.period_end === null ? null : iso(h.period_end), total: h.total })),
+          .map((h) => ({
+            periodStart: iso(h.period_start),
+            periodEnd: h.period_end === null ? null : iso(h.period_end),
+            total: h.total,
+          })),
       };
     });
-    return c.json({ customerId, evaluatedAt: iso(now), features, ledgerNote: "past periods come from the D1 ledger, flushed by the meter within seconds" }, 200);
+    return c.json(
+      {
+        customerId,
+        evaluatedAt: iso(now),
+        features,
+        ledgerNote: "past periods come from the D1 ledger, flushed by the meter within seconds",
+      },
+      200,
+    );
   });
 
 // settle/release requests do not name the feature; the meter's answer does.

@@ -16,15 +16,25 @@ const stripeWebhook = createRoute({
   security: [], // authenticated by the Stripe-Signature header, not a key
   summary: "Stripe events: customer.subscription.created|updated|deleted, invoice.payment_failed|paid",
   // No body schema on purpose: the body is read raw and verified before it is parsed.
-  request: { headers: z.object({ "stripe-signature": z.string().optional().describe("t=<unix seconds>,v1=<hex HMAC-SHA256>") }) },
+  request: {
+    headers: z.object({ "stripe-signature": z.string().optional().describe("t=<unix seconds>,v1=<hex HMAC-SHA256>") }),
+  },
   responses: {
     200: jsonResponse(
-      z.object({ received: z.literal(true), eventId: z.string(), outcome: z.enum(["applied", "duplicate", "stale", "ignored"]), changed: z.number() }),
+      z.object({
+        received: z.literal(true),
+        eventId: z.string(),
+        outcome: z.enum(["applied", "duplicate", "stale", "ignored"]),
+        changed: z.number(),
+      }),
       "Acknowledged: applied, already applied (duplicate), older than what is recorded (stale), or a type Tollgate does not handle (ignored)",
     ),
     400: errorResponses[400],
     409: { ...errorResponses[400], description: "A concurrent change: Stripe retries" },
-    422: { ...errorResponses[400], description: "Signed, but not applicable: a price with no plan mapping, or an unexpected shape. Stripe retries" },
+    422: {
+      ...errorResponses[400],
+      description: "Signed, but not applicable: a price with no plan mapping, or an unexpected shape. Stripe retries",
+    },
     503: { ...errorResponses[503], description: "STRIPE_WEBHOOK_SECRET is not configured" },
   },
 });
@@ -35,12 +45,22 @@ webhookRoutes.openapi(stripeWebhook, async (c) => {
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
-  if (secrets.length === 0) throw new Problem(503, "unavailable", "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).", { headers: { "Retry-After": "300" } });
+  if (secrets.length === 0)
+    throw new Problem(503, "unavailable", "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).", {
+      headers: { "Retry-After": "300" },
+    });
   const raw = await c.req.text();
-  const verified = await verifyStripeSignature(raw, c.req.header("Stripe-Signature") ?? null, secrets, c.var.services.clock.now());
+  const verified = await verifyStripeSignature(
+    raw,
+    c.req.header("Stripe-Signature") ?? null,
+    secrets,
+    c.var.services.clock.now(),
+  );
   if (!verified.ok) {
     // The reason helps whoever sets up the endpoint (wrong secret vs clock skew); it reveals nothing a forger can use.
-    throw new Problem(400, "validation", `Stripe-Signature rejected: ${verified.reason}.`, { errors: [{ path: "header.stripe-signature", message: verified.reason }] });
+    throw new Problem(400, "validation", `Stripe-Signature rejected: ${verified.reason}.`, {
+      errors: [{ path: "header.stripe-signature", message: verified.reason }],
+    });
   }
   let json: unknown;
   try {

@@ -36,7 +36,12 @@ export class ApiKeyStore {
   readonly #hashes = new BoundedCache<string>(20_000, 8 * 1024 * 1024);
 
   /** The active record for a presented key, or null (unknown, malformed or revoked). */
-  async verify(env: Env, presented: string, now: number, waitUntil?: (p: Promise<unknown>) => void): Promise<ApiKeyRecord | null> {
+  async verify(
+    env: Env,
+    presented: string,
+    now: number,
+    waitUntil?: (p: Promise<unknown>) => void,
+  ): Promise<ApiKeyRecord | null> {
     if (!looksLikeApiKey(presented)) return null;
     const hash = this.#hashes.get(presented)?.value ?? (await this.#hash(presented));
     let entry = this.cache.get(hash);
@@ -68,7 +73,9 @@ export class ApiKeyStore {
   async #lookup(env: Env, hash: string, waitUntil?: (p: Promise<unknown>) => void): Promise<ApiKeyRecord | null> {
     const cached = await env.SNAPSHOTS.get<ApiKeyRecord>(kvKeys.apiKey(hash), "json").catch(() => null); // KV down: D1 decides
     if (cached) return cached;
-    const row = await env.DB.prepare("SELECT id, hash, scopes, customer_id, revoked_at FROM api_keys WHERE hash = ?1").bind(hash).first<ApiKeyDbRow>();
+    const row = await env.DB.prepare("SELECT id, hash, scopes, customer_id, revoked_at FROM api_keys WHERE hash = ?1")
+      .bind(hash)
+      .first<ApiKeyDbRow>();
     if (!row) return null;
     const record = toApiKeyRecord(row);
     const write = env.SNAPSHOTS.put(kvKeys.apiKey(hash), JSON.stringify(record)).catch(() => undefined);

@@ -3,8 +3,14 @@ import type { EntitlementSpec } from "../domain/types";
 
 export interface CatalogExport {
   regionGroups: Record<string, string[]>;
-  features: Record<string, { type: string; description: string; unit?: string; integer: boolean; failurePolicy: string }>;
-  plans: Record<string, { name: string; kind: string; description: string; entitlements: Record<string, EntitlementSpec> }>;
+  features: Record<
+    string,
+    { type: string; description: string; unit?: string; integer: boolean; failurePolicy: string }
+  >;
+  plans: Record<
+    string,
+    { name: string; kind: string; description: string; entitlements: Record<string, EntitlementSpec> }
+  >;
   prices: Record<string, string>;
 }
 
@@ -17,9 +23,23 @@ export async function readCatalog(db: D1Database): Promise<CatalogExport> {
     db.prepare("SELECT price_id, plan_id FROM price_mappings ORDER BY price_id"),
   ]);
   const out: CatalogExport = { regionGroups: {}, features: {}, plans: {}, prices: {} };
-  for (const g of groups!.results as { name: string; countries: string }[]) out.regionGroups[g.name] = JSON.parse(g.countries) as string[];
-  for (const f of features!.results as { key: string; type: string; description: string; unit: string | null; integer_only: number; failure_policy: string }[]) {
-    out.features[f.key] = { type: f.type, description: f.description, ...(f.unit ? { unit: f.unit } : {}), integer: f.integer_only === 1, failurePolicy: f.failure_policy };
+  for (const g of groups!.results as { name: string; countries: string }[])
+    out.regionGroups[g.name] = JSON.parse(g.countries) as string[];
+  for (const f of features!.results as {
+    key: string;
+    type: string;
+    description: string;
+    unit: string | null;
+    integer_only: number;
+    failure_policy: string;
+  }[]) {
+    out.features[f.key] = {
+      type: f.type,
+      description: f.description,
+      ...(f.unit ? { unit: f.unit } : {}),
+      integer: f.integer_only === 1,
+      failurePolicy: f.failure_policy,
+    };
   }
   for (const p of plans!.results as { id: string; name: string; kind: string; description: string }[]) {
     out.plans[p.id] = { name: p.name, kind: p.kind, description: p.description, entitlements: {} };

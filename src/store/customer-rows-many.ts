@@ -33,22 +33,44 @@ export async function loadManyCustomerRows(db: D1Database, customerIds: string[]
   ]);
   // Catalog parts are shared by every customer of the batch (compileSnapshot never mutates its input).
   const catalogRev = (meta!.results[0] as { value: number } | undefined)?.value ?? 0;
-  const featureRows = (features!.results as { key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }[]).map((f) => ({
+  const featureRows = (
+    features!.results as { key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }[]
+  ).map((f) => ({
     key: f.key,
     type: f.type,
     integer: f.integer_only === 1,
     failurePolicy: f.failure_policy,
   }));
-  const regionGroups = Object.fromEntries((groups!.results as { name: string; countries: string }[]).map((g) => [g.name, JSON.parse(g.countries) as string[]]));
+  const regionGroups = Object.fromEntries(
+    (groups!.results as { name: string; countries: string }[]).map((g) => [
+      g.name,
+      JSON.parse(g.countries) as string[],
+    ]),
+  );
   const plans: CustomerRows["plans"] = {};
-  for (const r of ents!.results as { id: string; kind: "base" | "addon"; feature_key: string | null; spec: string | null }[]) {
-    const plan = (plans[r.id] ??= { id: r.id, kind: r.kind, entitlements: {} });
+  for (const r of ents!.results as {
+    id: string;
+    kind: "base" | "addon";
+    feature_key: string | null;
+    spec: string | null;
+  }[]) {
+    const plan = plans[r.id] ?? { id: r.id, kind: r.kind, entitlements: {} };
+    plans[r.id] = plan;
     if (r.feature_key && r.spec) plan.entitlements[r.feature_key] = JSON.parse(r.spec) as EntitlementSpec;
   }
   for (const c of customers!.results as { id: string; residency: Residency | null; rev: number }[]) {
-    out.set(c.id, { customer: { id: c.id, residency: c.residency, rev: c.rev }, catalogRev, features: featureRows, regionGroups, plans, subscriptions: [], grants: [] });
+    out.set(c.id, {
+      customer: { id: c.id, residency: c.residency, rev: c.rev },
+      catalogRev,
+      features: featureRows,
+      regionGroups,
+      plans,
+      subscriptions: [],
+      grants: [],
+    });
   }
-  for (const s of subs!.results as unknown as SubscriptionDbRow[]) out.get(s.customer_id)?.subscriptions.push(toSubscriptionRow(s));
+  for (const s of subs!.results as unknown as SubscriptionDbRow[])
+    out.get(s.customer_id)?.subscriptions.push(toSubscriptionRow(s));
   for (const g of grants!.results as unknown as GrantDbRow[]) out.get(g.customer_id)?.grants.push(toGrantRow(g));
   return out;
 }

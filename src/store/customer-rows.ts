@@ -87,20 +87,33 @@ export async function loadCustomerRows(db: D1Database, customerId: string): Prom
   const c = customer?.results[0] as { id: string; residency: Residency | null; rev: number } | undefined;
   if (!c) return null;
   const plans: CustomerRows["plans"] = {};
-  for (const r of ents!.results as { id: string; kind: "base" | "addon"; feature_key: string | null; spec: string | null }[]) {
-    const plan = (plans[r.id] ??= { id: r.id, kind: r.kind, entitlements: {} });
+  for (const r of ents!.results as {
+    id: string;
+    kind: "base" | "addon";
+    feature_key: string | null;
+    spec: string | null;
+  }[]) {
+    const plan = plans[r.id] ?? { id: r.id, kind: r.kind, entitlements: {} };
+    plans[r.id] = plan;
     if (r.feature_key && r.spec) plan.entitlements[r.feature_key] = JSON.parse(r.spec) as EntitlementSpec;
   }
   return {
     customer: { id: c.id, residency: c.residency, rev: c.rev },
-    catalogRev: ((meta!.results[0] as { value: number } | undefined)?.value ?? 0),
-    features: (features!.results as { key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }[]).map((f) => ({
+    catalogRev: (meta!.results[0] as { value: number } | undefined)?.value ?? 0,
+    features: (
+      features!.results as { key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }[]
+    ).map((f) => ({
       key: f.key,
       type: f.type,
       integer: f.integer_only === 1,
       failurePolicy: f.failure_policy,
     })),
-    regionGroups: Object.fromEntries((groups!.results as { name: string; countries: string }[]).map((g) => [g.name, JSON.parse(g.countries) as string[]])),
+    regionGroups: Object.fromEntries(
+      (groups!.results as { name: string; countries: string }[]).map((g) => [
+        g.name,
+        JSON.parse(g.countries) as string[],
+      ]),
+    ),
     plans,
     subscriptions: (subs!.results as unknown as SubscriptionDbRow[]).map(toSubscriptionRow),
     grants: (grants!.results as unknown as GrantDbRow[]).map(toGrantRow),

@@ -61,7 +61,12 @@ export class SnapshotStore {
     this.cache = new BoundedCache(options.maxEntries, options.maxBytes);
   }
 
-  async read(env: Env, customerId: string, now: number, opts: { minVersion?: number; waitUntil?: WaitUntil } = {}): Promise<SnapshotRead> {
+  async read(
+    env: Env,
+    customerId: string,
+    now: number,
+    opts: { minVersion?: number; waitUntil?: WaitUntil } = {},
+  ): Promise<SnapshotRead> {
     const min = opts.minVersion ?? 0;
     const hit = this.cache.get(customerId);
     if (hit && now - hit.storedAt < this.options.ttlMs && (hit.value === null ? min === 0 : hit.value.version >= min)) {
@@ -116,10 +121,14 @@ export class SnapshotStore {
     const text = JSON.stringify(snapshot);
     const write = Promise.all([
       env.SNAPSHOTS.put(kvKeys.snapshot(customerId), text),
-      env.DB.prepare("INSERT OR IGNORE INTO snapshot_history (customer_id, version, compiled_at, snapshot) VALUES (?1, ?2, ?3, ?4)")
+      env.DB.prepare(
+        "INSERT OR IGNORE INTO snapshot_history (customer_id, version, compiled_at, snapshot) VALUES (?1, ?2, ?3, ?4)",
+      )
         .bind(customerId, snapshot.version, now, text)
         .run(),
-    ]).catch((err) => console.error(JSON.stringify({ msg: "snapshot write-back failed", customerId, error: String(err) })));
+    ]).catch((err) =>
+      console.error(JSON.stringify({ msg: "snapshot write-back failed", customerId, error: String(err) })),
+    );
     if (waitUntil) waitUntil(write);
     else await write;
     this.#remember(customerId, snapshot, now, text.length);

@@ -46,7 +46,12 @@ const MUTABLE: [column: string, field: keyof SubscriptionRecord][] = [
  * deliveries) cannot both win: the loser's whole D1 batch, audit record included, rolls back with a
  * WriteConflict (see isWriteConflict). Put both statements in the same batch, in this order.
  */
-export function updateSubscriptionStatements(db: D1Database, before: SubscriptionRecord, after: SubscriptionRecord, now: number): D1PreparedStatement[] {
+export function updateSubscriptionStatements(
+  db: D1Database,
+  before: SubscriptionRecord,
+  after: SubscriptionRecord,
+  now: number,
+): D1PreparedStatement[] {
   const n = MUTABLE.length;
   const set = MUTABLE.map(([col], i) => `${col} = ?${i + 2}`).join(", ");
   const same = MUTABLE.map(([col], i) => `${col} IS ?${i + 2 + n}`).join(" AND ");
@@ -66,7 +71,9 @@ export function conflictGuard(db: D1Database): D1PreparedStatement {
 
 /** The error D1 reports when conflictGuard fired: someone else changed the row first. */
 export function isWriteConflict(err: unknown): boolean {
-  return /NOT NULL constraint failed: meta\.value/.test(String(err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : err));
+  return /NOT NULL constraint failed: meta\.value/.test(
+    String(err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : err),
+  );
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -3,7 +3,7 @@
 // instead of calling Tollgate again.
 import type { Decision } from "../decide";
 import type { Env } from "../env";
-import { issuerOf, signJws, signingRing } from "./sign";
+import { issuerOf, signingRing, signJws } from "./sign";
 
 export const ASSERTION_TTL_SECONDS = 60;
 export const DEFAULT_ASSERTION_AUDIENCE = "tollgate:decision";
@@ -16,7 +16,11 @@ export interface AssertionContext {
   quantity?: number;
 }
 
-export async function signDecisionAssertion(env: Env, decision: Decision, opts: { audience?: string; context: AssertionContext }): Promise<string> {
+export async function signDecisionAssertion(
+  env: Env,
+  decision: Decision,
+  opts: { audience?: string; context: AssertionContext },
+): Promise<string> {
   const ring = await signingRing(env);
   const evaluatedAt = Date.parse(decision.evaluatedAt);
   // An answer that changes sooner (a trial ends in 20 s) must not be asserted for longer.
@@ -24,12 +28,16 @@ export async function signDecisionAssertion(env: Env, decision: Decision, opts: 
   if (decision.expiresAt) expiresAt = Math.min(expiresAt, Date.parse(decision.expiresAt));
   const { customerId, snapshotAgeMs: _age, evaluatedAt: _at, ...rest } = decision;
   const context = Object.fromEntries(Object.entries(opts.context).filter(([, v]) => v !== undefined));
-  return signJws(ring, { decision: rest, context }, {
-    issuer: issuerOf(env),
-    subject: customerId,
-    audience: opts.audience ?? DEFAULT_ASSERTION_AUDIENCE,
-    typ: DECISION_ASSERTION_TYPE,
-    issuedAt: evaluatedAt,
-    expiresAt,
-  });
+  return signJws(
+    ring,
+    { decision: rest, context },
+    {
+      issuer: issuerOf(env),
+      subject: customerId,
+      audience: opts.audience ?? DEFAULT_ASSERTION_AUDIENCE,
+      typ: DECISION_ASSERTION_TYPE,
+      issuedAt: evaluatedAt,
+      expiresAt,
+    },
+  );
 }

@@ -57,7 +57,11 @@ function featureClaim(ev: Evaluation): FeatureClaim {
 }
 
 /** The claims and the expiry (ms) of a token minted at `now`. */
-export function entitlementClaims(snapshot: Snapshot, scope: TokenScope, now: number): { claims: EntitlementClaims; expiresAt: number } {
+export function entitlementClaims(
+  snapshot: Snapshot,
+  scope: TokenScope,
+  now: number,
+): { claims: EntitlementClaims; expiresAt: number } {
   const keys = scope.features ?? Object.keys(snapshot.features);
   const entries: [string, FeatureClaim][] = [];
   let expiresAt = now + scope.ttlSeconds * 1000;

@@ -47,7 +47,8 @@ let cached: { secret: string; result: Promise<KeyRingResult> } | null = null;
 
 /** The key ring for this secret value, imported once per isolate. */
 export function loadKeyRing(secret: string | undefined): Promise<KeyRingResult> {
-  if (!secret) return Promise.resolve({ ok: false, reason: "not_configured", detail: "the secret TOKEN_SIGNING_KEYS is not set" });
+  if (!secret)
+    return Promise.resolve({ ok: false, reason: "not_configured", detail: "the secret TOKEN_SIGNING_KEYS is not set" });
   if (cached?.secret !== secret) cached = { secret, result: buildKeyRing(secret) };
   return cached.result;
 }
@@ -61,21 +62,32 @@ async function buildKeyRing(secret: string): Promise<KeyRingResult> {
   }
   const parsed = keySet.safeParse(json);
   // The zod message could echo key material: report only where the problem is.
-  if (!parsed.success) return { ok: false, reason: "invalid_key", detail: `TOKEN_SIGNING_KEYS: bad member at ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}` };
+  if (!parsed.success)
+    return {
+      ok: false,
+      reason: "invalid_key",
+      detail: `TOKEN_SIGNING_KEYS: bad member at ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`,
+    };
   const jwks = parsed.data;
-  if (new Set(jwks.map((k) => k.kid)).size !== jwks.length) return { ok: false, reason: "duplicate_kid", detail: "TOKEN_SIGNING_KEYS has two keys with one kid" };
+  if (new Set(jwks.map((k) => k.kid)).size !== jwks.length)
+    return { ok: false, reason: "duplicate_kid", detail: "TOKEN_SIGNING_KEYS has two keys with one kid" };
   const first = jwks[0]!;
   const alg: SigningAlg = first.kty === "OKP" ? "EdDSA" : "ES256";
   let key: CryptoKey;
   try {
     key = (await importJWK(first, alg)) as CryptoKey;
   } catch (err) {
-    return { ok: false, reason: "invalid_key", detail: `TOKEN_SIGNING_KEYS: key '${first.kid}' cannot be imported (${(err as Error).name})` };
+    return {
+      ok: false,
+      reason: "invalid_key",
+      detail: `TOKEN_SIGNING_KEYS: key '${first.kid}' cannot be imported (${(err as Error).name})`,
+    };
   }
-  const published = jwks.map((k): PublicJwk =>
-    k.kty === "OKP"
-      ? { kty: "OKP", crv: "Ed25519", x: k.x, kid: k.kid, alg: "EdDSA", use: "sig" }
-      : { kty: "EC", crv: "P-256", x: k.x, y: k.y, kid: k.kid, alg: "ES256", use: "sig" },
+  const published = jwks.map(
+    (k): PublicJwk =>
+      k.kty === "OKP"
+        ? { kty: "OKP", crv: "Ed25519", x: k.x, kid: k.kid, alg: "EdDSA", use: "sig" }
+        : { kty: "EC", crv: "P-256", x: k.x, y: k.y, kid: k.kid, alg: "ES256", use: "sig" },
   );
   return { ok: true, ring: { signer: { kid: first.kid, alg, key }, jwks: { keys: published } } };
 }

@@ -12,7 +12,7 @@ import type { Scope } from "../../domain/types";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { errorResponses, jsonBody, jsonResponse, adminSecurity, notFoundResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 
 const tags = ["admin: api keys"];
@@ -20,8 +20,14 @@ const tags = ["admin: api keys"];
 export const apiKeyInput = z
   .object({
     name: z.string().max(200).default(""),
-    scopes: z.array(z.enum(["check", "usage", "admin"])).min(1).max(3),
-    customerId: entityId.nullable().default(null).describe("Bind the key to one customer: it may only ask about that customer"),
+    scopes: z
+      .array(z.enum(["check", "usage", "admin"]))
+      .min(1)
+      .max(3),
+    customerId: entityId
+      .nullable()
+      .default(null)
+      .describe("Bind the key to one customer: it may only ask about that customer"),
   })
   .strict()
   .openapi("ApiKeyInput");
@@ -35,7 +41,16 @@ const createKey = createRoute({
   summary: "Create an API key (the key is in this response only)",
   request: { body: jsonBody(apiKeyInput) },
   responses: {
-    201: jsonResponse(z.object({ id: z.string(), key: z.string(), prefix: z.string(), scopes: z.array(z.string()), customerId: z.string().nullable() }), "Created: store the key now"),
+    201: jsonResponse(
+      z.object({
+        id: z.string(),
+        key: z.string(),
+        prefix: z.string(),
+        scopes: z.array(z.string()),
+        customerId: z.string().nullable(),
+      }),
+      "Created: store the key now",
+    ),
     ...errorResponses,
   },
 });
@@ -53,7 +68,16 @@ interface ApiKeyDbRow {
 }
 
 const apiKeySchema = z
-  .object({ id: z.string(), prefix: z.string(), name: z.string(), scopes: z.array(z.string()), customerId: z.string().nullable(), createdBy: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() })
+  .object({
+    id: z.string(),
+    prefix: z.string(),
+    name: z.string(),
+    scopes: z.array(z.string()),
+    customerId: z.string().nullable(),
+    createdBy: z.string(),
+    createdAt: z.string(),
+    revokedAt: z.string().nullable(),
+  })
   .openapi("ApiKey");
 type ApiKeyView = z.output<typeof apiKeySchema>;
 /** Everything about a key except its hash (which would let anyone with read access probe for it). */
@@ -76,7 +100,9 @@ const listKeys = createRoute({
   security: adminSecurity,
   middleware: [requireRole("viewer")],
   summary: "API keys (never their hashes), newest first",
-  request: { query: z.object({ customerId: entityId.optional(), revoked: z.enum(["true", "false"]).optional(), ...pageQuery }) },
+  request: {
+    query: z.object({ customerId: entityId.optional(), revoked: z.enum(["true", "false"]).optional(), ...pageQuery }),
+  },
   responses: { 200: jsonResponse(pageOf(apiKeySchema), "A page of keys"), ...errorResponses },
 });
 const getKey = createRoute({
@@ -112,7 +138,9 @@ apiKeyRoutes
     const body = c.req.valid("json");
     const db = c.env.DB;
     if (body.customerId && !(await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(body.customerId).first())) {
-      throw new Problem(400, "validation", `Unknown customer '${body.customerId}'.`, { errors: [{ path: "json.customerId", message: "unknown customer" }] });
+      throw new Problem(400, "validation", `Unknown customer '${body.customerId}'.`, {
+        errors: [{ path: "json.customerId", message: "unknown customer" }],
+      });
     }
     const key = generateApiKey();
     const hash = await hashApiKey(key);
@@ -120,10 +148,16 @@ apiKeyRoutes
     const scopes = [...new Set(body.scopes)];
     const now = c.var.services.clock.now();
     const stmt = db
-      .prepare("INSERT INTO api_keys (id, hash, prefix, name, scopes, customer_id, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+      .prepare(
+        "INSERT INTO api_keys (id, hash, prefix, name, scopes, customer_id, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+      )
       .bind(id, hash, displayPrefix(key), body.name, JSON.stringify(scopes), body.customerId, c.var.principal.id, now);
     const safe = { id, prefix: displayPrefix(key), name: body.name, scopes, customerId: body.customerId };
-    await commitAdminWrite(c, [stmt], [{ action: "api_key.create", entityType: "api_key", entityId: id, customerId: body.customerId, after: safe }]);
+    await commitAdminWrite(
+      c,
+      [stmt],
+      [{ action: "api_key.create", entityType: "api_key", entityId: id, customerId: body.customerId, after: safe }],
+    );
     await c.var.services.keys.publish(c.env, { id, hash, scopes, customerId: body.customerId, revokedAt: null });
     return c.json({ id, key, prefix: safe.prefix, scopes, customerId: body.customerId }, 201);
   })
@@ -134,8 +168,13 @@ apiKeyRoutes
       .when(q.customerId, "customer_id = ?")
       .when(q.revoked, q.revoked === "true" ? "revoked_at IS NOT NULL" : "revoked_at IS NULL")
       .when(after, "(created_at, id) < (?, ?)", after?.[0], after?.[1]);
-    const rows = await c.env.DB.prepare(`SELECT * FROM api_keys ${f.sql} ORDER BY created_at DESC, id DESC LIMIT ?`).bind(...f.params, q.limit + 1).all<ApiKeyDbRow>();
-    return c.json(page(rows.results, q.limit, (r) => [r.created_at, r.id], toView), 200);
+    const rows = await c.env.DB.prepare(`SELECT * FROM api_keys ${f.sql} ORDER BY created_at DESC, id DESC LIMIT ?`)
+      .bind(...f.params, q.limit + 1)
+      .all<ApiKeyDbRow>();
+    return c.json(
+      page(rows.results, q.limit, (r) => [r.created_at, r.id], toView),
+      200,
+    );
   })
   .openapi(getKey, async (c) => c.json(toView(await readKey(c.env.DB, c.req.valid("param").id)), 200))
   .openapi(revokeKey, async (c) => {
@@ -145,10 +184,33 @@ apiKeyRoutes
       const now = c.var.services.clock.now();
       after = { ...before, revoked_at: now };
       // "AND revoked_at IS NULL": a racing second revoke keeps the first instant.
-      const stmt = c.env.DB.prepare("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL").bind(before.id, now);
-      await commitAdminWrite(c, [stmt], [{ action: "api_key.revoke", entityType: "api_key", entityId: before.id, customerId: before.customer_id, before: toView(before), after: toView(after), reason: auditReason(c) }]);
+      const stmt = c.env.DB.prepare("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL").bind(
+        before.id,
+        now,
+      );
+      await commitAdminWrite(
+        c,
+        [stmt],
+        [
+          {
+            action: "api_key.revoke",
+            entityType: "api_key",
+            entityId: before.id,
+            customerId: before.customer_id,
+            before: toView(before),
+            after: toView(after),
+            reason: auditReason(c),
+          },
+        ],
+      );
     }
     // Always (re)published: if a previous revoke committed to D1 but failed to reach KV, repeating it repairs KV.
-    await c.var.services.keys.publish(c.env, { id: after.id, hash: after.hash, scopes: JSON.parse(after.scopes) as Scope[], customerId: after.customer_id, revokedAt: after.revoked_at });
+    await c.var.services.keys.publish(c.env, {
+      id: after.id,
+      hash: after.hash,
+      scopes: JSON.parse(after.scopes) as Scope[],
+      customerId: after.customer_id,
+      revokedAt: after.revoked_at,
+    });
     return c.json(toView(after), 200);
   });

@@ -92,6 +92,11 @@ export const auditRoutes = newRouter().openapi(listAudit, async (c) => {
     .when(q.from, "at >= ?")
     .when(q.to, "at < ?")
     .when(before, "id < ?");
-  const rows = await c.env.DB.prepare(`SELECT * FROM audit_log ${f.sql} ORDER BY id DESC LIMIT ?`).bind(...f.params, q.limit + 1).all<AuditDbRow>();
-  return c.json(page(rows.results, q.limit, (r) => r.id, toView), 200);
+  const rows = await c.env.DB.prepare(`SELECT * FROM audit_log ${f.sql} ORDER BY id DESC LIMIT ?`)
+    .bind(...f.params, q.limit + 1)
+    .all<AuditDbRow>();
+  return c.json(
+    page(rows.results, q.limit, (r) => r.id, toView),
+    200,
+  );
 });

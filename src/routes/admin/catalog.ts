@@ -5,7 +5,7 @@ import { commitCatalogWrite } from "../../admin/catalog-write";
 import { requireRole } from "../../auth/admin";
 import { catalogFile } from "../../domain/catalog";
 import { newRouter } from "../../http/router";
-import { errorResponses, jsonBody, jsonResponse, adminSecurity } from "../../http/schemas";
+import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
 import { readCatalog } from "../../store/catalog-reader";
 import { jobSchema } from "./jobs";
 
@@ -18,7 +18,17 @@ const putCatalog = createRoute({
   security: adminSecurity,
   summary: "Apply a catalog file (upsert; never deletes)",
   request: { body: jsonBody(catalogFile.openapi("CatalogFile")) },
-  responses: { 200: jsonResponse(z.object({ applied: z.object({ features: z.number(), plans: z.number(), regionGroups: z.number(), prices: z.number() }), recompiled: z.number().describe("Customers recompiled before answering; the job does the rest"), job: jobSchema }), "Applied"), ...errorResponses },
+  responses: {
+    200: jsonResponse(
+      z.object({
+        applied: z.object({ features: z.number(), plans: z.number(), regionGroups: z.number(), prices: z.number() }),
+        recompiled: z.number().describe("Customers recompiled before answering; the job does the rest"),
+        job: jobSchema,
+      }),
+      "Applied",
+    ),
+    ...errorResponses,
+  },
 });
 
 const getCatalog = createRoute({
@@ -39,8 +49,18 @@ catalogRoutes
     const before = await readCatalog(c.env.DB);
     // Every customer's snapshot version grew with catalog_rev: a recompile job covers them all, the
     // first batch before answering, the rest from the cron or POST /admin/v1/jobs/{id}/continue.
-    const job = await commitCatalogWrite(c, catalogStatements(c.env.DB, cat, now), [{ action: "catalog.apply", entityType: "catalog", entityId: "catalog", before, after: cat }], { scope: "all" });
-    const applied = { features: Object.keys(cat.features).length, plans: Object.keys(cat.plans).length, regionGroups: Object.keys(cat.regionGroups).length, prices: Object.keys(cat.prices).length };
+    const job = await commitCatalogWrite(
+      c,
+      catalogStatements(c.env.DB, cat, now),
+      [{ action: "catalog.apply", entityType: "catalog", entityId: "catalog", before, after: cat }],
+      { scope: "all" },
+    );
+    const applied = {
+      features: Object.keys(cat.features).length,
+      plans: Object.keys(cat.plans).length,
+      regionGroups: Object.keys(cat.regionGroups).length,
+      prices: Object.keys(cat.prices).length,
+    };
     return c.json({ applied, recompiled: job.done, job }, 200);
   })
   .openapi(getCatalog, async (c) => c.json(await readCatalog(c.env.DB), 200));

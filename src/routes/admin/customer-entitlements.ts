@@ -8,11 +8,18 @@ import { requireRole } from "../../auth/admin";
 import { iso, toDecision } from "../../decide";
 import { entityId, featureKey } from "../../domain/catalog";
 import { evaluate } from "../../domain/evaluate";
-import { explainSnapshot, type ExplainedSource } from "../../domain/explain";
+import { type ExplainedSource, explainSnapshot } from "../../domain/explain";
 import type { Snapshot } from "../../domain/types";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, countryParam, errorResponses, jsonResponse, roleParam, notFoundResponse } from "../../http/schemas";
+import {
+  adminSecurity,
+  countryParam,
+  errorResponses,
+  jsonResponse,
+  notFoundResponse,
+  roleParam,
+} from "../../http/schemas";
 
 const tags = ["admin: customers"];
 const idParam = z.object({ id: entityId });
@@ -30,7 +37,9 @@ const explainSchema = z
       z.object({
         type: z.enum(["boolean", "metered", "config"]),
         granted: z.boolean().describe("Has the feature at all (before role, region and usage rules)"),
-        check: z.object({ allowed: z.boolean(), reason: z.string() }).describe("A check now, in the ?role=&country= context"),
+        check: z
+          .object({ allowed: z.boolean(), reason: z.string() })
+          .describe("A check now, in the ?role=&country= context"),
         effective: z.any().nullable(),
         lapse: z.string().nullable(),
         changesAt: z.string().nullable(),
@@ -41,7 +50,13 @@ const explainSchema = z
   .openapi("EntitlementsExplained");
 
 const historySchema = z
-  .object({ customerId: z.string(), at: z.string(), snapshotVersion: z.number().int(), compiledAt: z.string(), features: z.record(z.string(), z.any()) })
+  .object({
+    customerId: z.string(),
+    at: z.string(),
+    snapshotVersion: z.number().int(),
+    compiledAt: z.string(),
+    features: z.record(z.string(), z.any()),
+  })
   .openapi("EntitlementsAt");
 
 const explain = createRoute({
@@ -66,7 +81,11 @@ const atInstant = createRoute({
     params: idParam,
     query: z.object({ at: z.iso.datetime({ offset: true }).optional().describe("Default: now"), ...context }),
   },
-  responses: { 200: jsonResponse(historySchema, "Entitlements at that instant"), 404: notFoundResponse, ...errorResponses },
+  responses: {
+    200: jsonResponse(historySchema, "Entitlements at that instant"),
+    404: notFoundResponse,
+    ...errorResponses,
+  },
 });
 
 const wireSource = (s: ExplainedSource) => ({ ...s, from: isoOrNull(s.from), until: isoOrNull(s.until) });
@@ -79,29 +98,66 @@ customerEntitlementRoutes
     const now = c.var.services.clock.now();
     const { snapshot } = await c.var.services.snapshots.read(c.env, id, now);
     if (!snapshot) throw new Problem(404, "not-found", `No customer '${id}'.`);
-    if (q.feature && !Object.hasOwn(snapshot.features, q.feature)) throw new Problem(404, "not-found", `No feature '${q.feature}' in the catalog.`);
+    if (q.feature && !Object.hasOwn(snapshot.features, q.feature))
+      throw new Problem(404, "not-found", `No feature '${q.feature}' in the catalog.`);
     const features: z.input<typeof explainSchema>["features"] = {};
     for (const [key, f] of Object.entries(explainSnapshot(snapshot, now, q.feature))) {
       const ev = evaluate(snapshot, { feature: key, role: q.role, country: q.country }, now);
-      features[key] = { ...f, check: { allowed: ev.allowed, reason: ev.reason }, changesAt: isoOrNull(f.changesAt), sources: f.sources.map(wireSource) };
+      features[key] = {
+        ...f,
+        check: { allowed: ev.allowed, reason: ev.reason },
+        changesAt: isoOrNull(f.changesAt),
+        sources: f.sources.map(wireSource),
+      };
     }
-    return c.json({ customerId: id, snapshotVersion: snapshot.version, compiledAt: iso(snapshot.compiledAt), evaluatedAt: iso(now), features }, 200);
+    return c.json(
+      {
+        customerId: id,
+        snapshotVersion: snapshot.version,
+        compiledAt: iso(snapshot.compiledAt),
+        evaluatedAt: iso(now),
+        features,
+      },
+      200,
+    );
   })
   .openapi(atInstant, async (c) => {
     const { id } = c.req.valid("param");
     const q = c.req.valid("query");
     const now = c.var.services.clock.now();
     const at = q.at === undefined ? now : Date.parse(q.at);
-    if (at > now) throw new Problem(400, "validation", "`at` is in the future: history only answers for the past.", { errors: [{ path: "query.at", message: "must not be in the future" }] });
-    const row = await c.env.DB.prepare("SELECT snapshot FROM snapshot_history WHERE customer_id = ?1 AND compiled_at <= ?2 ORDER BY compiled_at DESC, version DESC LIMIT 1")
+    if (at > now)
+      throw new Problem(400, "validation", "`at` is in the future: history only answers for the past.", {
+        errors: [{ path: "query.at", message: "must not be in the future" }],
+      });
+    const row = await c.env.DB.prepare(
+      "SELECT snapshot FROM snapshot_history WHERE customer_id = ?1 AND compiled_at <= ?2 ORDER BY compiled_at DESC, version DESC LIMIT 1",
+    )
       .bind(id, at)
       .first<{ snapshot: string }>();
-    if (!row) throw new Problem(404, "not-found", `No snapshot of customer '${id}' was compiled at or before ${iso(at)}.`);
+    if (!row)
+      throw new Problem(404, "not-found", `No snapshot of customer '${id}' was compiled at or before ${iso(at)}.`);
     const snapshot = JSON.parse(row.snapshot) as Snapshot;
     const features: Record<string, unknown> = {};
     for (const key of Object.keys(snapshot.features)) {
-      const { customerId: _c, feature: _f, snapshotVersion: _v, snapshotAgeMs: _a, evaluatedAt: _e, ...rest } = toDecision(snapshot, evaluate(snapshot, { feature: key, role: q.role, country: q.country }, at), at, false);
+      const {
+        customerId: _c,
+        feature: _f,
+        snapshotVersion: _v,
+        snapshotAgeMs: _a,
+        evaluatedAt: _e,
+        ...rest
+      } = toDecision(snapshot, evaluate(snapshot, { feature: key, role: q.role, country: q.country }, at), at, false);
       features[key] = rest;
     }
-    return c.json({ customerId: id, at: iso(at), snapshotVersion: snapshot.version, compiledAt: iso(snapshot.compiledAt), features }, 200);
+    return c.json(
+      {
+        customerId: id,
+        at: iso(at),
+        snapshotVersion: snapshot.version,
+        compiledAt: iso(snapshot.compiledAt),
+        features,
+      },
+      200,
+    );
   });

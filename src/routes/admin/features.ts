@@ -9,7 +9,14 @@ import { failurePolicy, featureDef, featureKey, featureType } from "../../domain
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse, conflictResponse } from "../../http/schemas";
+import {
+  adminSecurity,
+  conflictResponse,
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  notFoundResponse,
+} from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 import { jobSchema } from "./jobs";
 
@@ -27,7 +34,16 @@ interface FeatureDbRow {
 }
 
 const featureSchema = z
-  .object({ key: z.string(), type: featureType, description: z.string(), unit: z.string().nullable(), integer: z.boolean(), failurePolicy, createdAt: z.string(), updatedAt: z.string() })
+  .object({
+    key: z.string(),
+    type: featureType,
+    description: z.string(),
+    unit: z.string().nullable(),
+    integer: z.boolean(),
+    failurePolicy,
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
   .openapi("Feature");
 type FeatureView = z.output<typeof featureSchema>;
 
@@ -44,7 +60,12 @@ const toView = (r: FeatureDbRow): FeatureView => ({
 
 const featureCreate = featureDef.extend({ key: featureKey }).strict().openapi("FeatureInput");
 const featurePatch = z
-  .object({ description: z.string().max(500).optional(), unit: z.string().max(32).nullable().optional(), integer: z.boolean().optional(), failurePolicy: failurePolicy.optional() })
+  .object({
+    description: z.string().max(500).optional(),
+    unit: z.string().max(32).nullable().optional(),
+    integer: z.boolean().optional(),
+    failurePolicy: failurePolicy.optional(),
+  })
   .strict()
   .openapi("FeaturePatch");
 const keyParam = z.object({ key: featureKey });
@@ -115,20 +136,50 @@ featureRoutes
     const q = c.req.valid("query");
     const after = decodeCursor(q.cursor, z.string());
     const f = new SqlFilter().when(q.type, "type = ?").when(after, "key > ?");
-    const rows = await c.env.DB.prepare(`SELECT * FROM features ${f.sql} ORDER BY key LIMIT ?`).bind(...f.params, q.limit + 1).all<FeatureDbRow>();
-    return c.json(page(rows.results, q.limit, (r) => r.key, toView), 200);
+    const rows = await c.env.DB.prepare(`SELECT * FROM features ${f.sql} ORDER BY key LIMIT ?`)
+      .bind(...f.params, q.limit + 1)
+      .all<FeatureDbRow>();
+    return c.json(
+      page(rows.results, q.limit, (r) => r.key, toView),
+      200,
+    );
   })
   .openapi(getFeature, async (c) => c.json(toView(await readFeature(c.env.DB, c.req.valid("param").key)), 200))
   .openapi(createFeature, async (c) => {
     const body = c.req.valid("json");
     const db = c.env.DB;
     const now = c.var.services.clock.now();
-    if (await db.prepare("SELECT 1 FROM features WHERE key = ?1").bind(body.key).first()) throw new Problem(409, "conflict", `Feature '${body.key}' exists.`);
+    if (await db.prepare("SELECT 1 FROM features WHERE key = ?1").bind(body.key).first())
+      throw new Problem(409, "conflict", `Feature '${body.key}' exists.`);
     const stmt = db
-      .prepare("INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)")
+      .prepare(
+        "INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+      )
       .bind(body.key, body.type, body.description, body.unit ?? null, body.integer ? 1 : 0, body.failurePolicy, now);
-    const after: FeatureDbRow = { key: body.key, type: body.type, description: body.description, unit: body.unit ?? null, integer_only: body.integer ? 1 : 0, failure_policy: body.failurePolicy, created_at: now, updated_at: now };
-    const job = await commitCatalogWrite(c, [stmt], [{ action: "feature.create", entityType: "feature", entityId: body.key, after: toView(after), reason: auditReason(c) }], { scope: "all" });
+    const after: FeatureDbRow = {
+      key: body.key,
+      type: body.type,
+      description: body.description,
+      unit: body.unit ?? null,
+      integer_only: body.integer ? 1 : 0,
+      failure_policy: body.failurePolicy,
+      created_at: now,
+      updated_at: now,
+    };
+    const job = await commitCatalogWrite(
+      c,
+      [stmt],
+      [
+        {
+          action: "feature.create",
+          entityType: "feature",
+          entityId: body.key,
+          after: toView(after),
+          reason: auditReason(c),
+        },
+      ],
+      { scope: "all" },
+    );
     return c.json({ feature: toView(after), job }, 201);
   })
   .openapi(patchFeature, async (c) => {
@@ -144,15 +195,24 @@ featureRoutes
       failure_policy: body.failurePolicy ?? before.failure_policy,
       updated_at: now,
     };
-    const stmt = c.env.DB.prepare("UPDATE features SET description = ?2, unit = ?3, integer_only = ?4, failure_policy = ?5, updated_at = ?6 WHERE key = ?1").bind(
-      key,
-      after.description,
-      after.unit,
-      after.integer_only,
-      after.failure_policy,
-      now,
+    const stmt = c.env.DB.prepare(
+      "UPDATE features SET description = ?2, unit = ?3, integer_only = ?4, failure_policy = ?5, updated_at = ?6 WHERE key = ?1",
+    ).bind(key, after.description, after.unit, after.integer_only, after.failure_policy, now);
+    const job = await commitCatalogWrite(
+      c,
+      [stmt],
+      [
+        {
+          action: "feature.update",
+          entityType: "feature",
+          entityId: key,
+          before: toView(before),
+          after: toView(after),
+          reason: auditReason(c),
+        },
+      ],
+      { scope: "all" },
     );
-    const job = await commitCatalogWrite(c, [stmt], [{ action: "feature.update", entityType: "feature", entityId: key, before: toView(before), after: toView(after), reason: auditReason(c) }], { scope: "all" });
     return c.json({ feature: toView(after), job }, 200);
   })
   .openapi(deleteFeature, async (c) => {
@@ -160,13 +220,33 @@ featureRoutes
     const db = c.env.DB;
     const before = await readFeature(db, key);
     const refs = await db
-      .prepare("SELECT (SELECT COUNT(*) FROM plan_entitlements WHERE feature_key = ?1) AS plans, (SELECT COUNT(*) FROM grants WHERE feature_key = ?1) AS grants")
+      .prepare(
+        "SELECT (SELECT COUNT(*) FROM plan_entitlements WHERE feature_key = ?1) AS plans, (SELECT COUNT(*) FROM grants WHERE feature_key = ?1) AS grants",
+      )
       .bind(key)
       .first<{ plans: number; grants: number }>();
     if (refs && (refs.plans > 0 || refs.grants > 0)) {
-      throw new Problem(409, "conflict", `Feature '${key}' is used by ${refs.plans} plan entitlement(s) and ${refs.grants} grant(s); remove those first.`, { references: refs });
+      throw new Problem(
+        409,
+        "conflict",
+        `Feature '${key}' is used by ${refs.plans} plan entitlement(s) and ${refs.grants} grant(s); remove those first.`,
+        { references: refs },
+      );
     }
     const stmt = db.prepare("DELETE FROM features WHERE key = ?1").bind(key);
-    const job = await commitCatalogWrite(c, [stmt], [{ action: "feature.delete", entityType: "feature", entityId: key, before: toView(before), reason: auditReason(c) }], { scope: "all" });
+    const job = await commitCatalogWrite(
+      c,
+      [stmt],
+      [
+        {
+          action: "feature.delete",
+          entityType: "feature",
+          entityId: key,
+          before: toView(before),
+          reason: auditReason(c),
+        },
+      ],
+      { scope: "all" },
+    );
     return c.json({ feature: null, job }, 200);
   });

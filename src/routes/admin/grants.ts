@@ -8,8 +8,15 @@
 //   are checked again at approval: the customer's plans may have changed since the proposal.
 // - Pending grants are rejected, active ones revoked. Expiry needs no one: the snapshot holds the window.
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { type AuditEntry, commitAdminWrite } from "../../admin/commit";
-import { assessElevation, type GrantTerms, identityOf, maxGrantLifetimeMs, termsErrors } from "../../admin/grant-policy";
+import {
+  assessElevation,
+  type GrantTerms,
+  identityOf,
+  maxGrantLifetimeMs,
+  termsErrors,
+} from "../../admin/grant-policy";
 import { catalogFacts, specErrors, throwIfAny } from "../../admin/spec-validation";
 import { requireRole, roleOf } from "../../auth/admin";
 import { entitlementSpec, entityId, featureKey } from "../../domain/catalog";
@@ -18,10 +25,16 @@ import type { AppEnv } from "../../env";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse, conflictResponse } from "../../http/schemas";
+import {
+  adminSecurity,
+  conflictResponse,
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  notFoundResponse,
+} from "../../http/schemas";
 import type { GrantDbRow } from "../../store/customer-rows";
 import { SqlFilter } from "../../store/sql-filter";
-import type { Context } from "hono";
 
 const tags = ["admin: grants"];
 const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
@@ -75,12 +88,22 @@ const grantInput = z
     spec: entitlementSpec,
     reason: z.string().max(1000).default("").describe("Required when the grant is elevated"),
     startsAt: instant.nullable().optional(),
-    expiresAt: instant.nullable().optional().describe("Required when the grant is elevated, at most GRANT_MAX_LIFETIME_DAYS ahead"),
+    expiresAt: instant
+      .nullable()
+      .optional()
+      .describe("Required when the grant is elevated, at most GRANT_MAX_LIFETIME_DAYS ahead"),
   })
   .strict()
   .openapi("GrantInput");
-const decisionInput = z.object({ reason: z.string().max(1000).optional() }).strict().openapi("GrantDecision");
-const written = z.object({ grant: grantSchema, elevation: z.object({ elevated: z.boolean(), gains: z.array(z.string()) }).optional(), snapshotVersion: z.number().optional() });
+const decisionInput = z
+  .object({ reason: z.string().max(1000).optional() })
+  .strict()
+  .openapi("GrantDecision");
+const written = z.object({
+  grant: grantSchema,
+  elevation: z.object({ elevated: z.boolean(), gains: z.array(z.string()) }).optional(),
+  snapshotVersion: z.number().optional(),
+});
 const idParam = z.object({ id: z.string().min(1).max(128) });
 const common = { tags, security: adminSecurity };
 const optionalBody = { required: false, content: { "application/json": { schema: decisionInput } } };
@@ -91,7 +114,14 @@ const listGrants = createRoute({
   path: "/",
   middleware: [requireRole("viewer")],
   summary: "Grants, newest first",
-  request: { query: z.object({ customerId: entityId.optional(), status: z.enum(statuses).optional(), feature: featureKey.optional(), ...pageQuery }) },
+  request: {
+    query: z.object({
+      customerId: entityId.optional(),
+      status: z.enum(statuses).optional(),
+      feature: featureKey.optional(),
+      ...pageQuery,
+    }),
+  },
   responses: { 200: jsonResponse(pageOf(grantSchema), "A page of grants"), ...errorResponses },
 });
 const getGrant = createRoute({
@@ -120,7 +150,12 @@ const decide = (action: "approve" | "reject" | "revoke", summary: string) =>
     middleware: [requireRole("approver")],
     summary,
     request: { params: idParam, body: optionalBody },
-    responses: { 200: jsonResponse(written, "Decided"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },
+    responses: {
+      200: jsonResponse(written, "Decided"),
+      404: notFoundResponse,
+      409: conflictResponse,
+      ...errorResponses,
+    },
   });
 
 async function readGrant(db: D1Database, id: string): Promise<GrantDbRow> {
@@ -144,9 +179,23 @@ const termsOf = (r: GrantDbRow): GrantTerms => ({
  * The CASE turns a status that changed meanwhile (a racing decision) into a CHECK violation, which
  * aborts the whole batch, audit entry included: the log never records a decision that did not happen.
  */
-async function transition(c: Context<AppEnv>, before: GrantDbRow, from: GrantDbRow["status"][], to: GrantDbRow["status"], action: string, extra: Partial<GrantDbRow> = {}) {
+async function transition(
+  c: Context<AppEnv>,
+  before: GrantDbRow,
+  from: GrantDbRow["status"][],
+  to: GrantDbRow["status"],
+  action: string,
+  extra: Partial<GrantDbRow> = {},
+) {
   const now = c.var.services.clock.now();
-  const after: GrantDbRow = { ...before, ...extra, status: to, decided_by: identityOf(c.var.principal), decided_at: now, updated_at: now };
+  const after: GrantDbRow = {
+    ...before,
+    ...extra,
+    status: to,
+    decided_by: identityOf(c.var.principal),
+    decided_at: now,
+    updated_at: now,
+  };
   const stmt = c.env.DB.prepare(
     `UPDATE grants SET status = CASE WHEN status IN (SELECT value FROM json_each(?2)) THEN ?3 ELSE 'changed-meanwhile' END,
        elevated = ?4, decided_by = ?5, decided_at = ?6, updated_at = ?6 WHERE id = ?1`,
@@ -154,13 +203,22 @@ async function transition(c: Context<AppEnv>, before: GrantDbRow, from: GrantDbR
   const body = (await c.req.json().catch(() => ({}))) as { reason?: unknown };
   const parsed = decisionInput.safeParse(body ?? {});
   const reason = parsed.success ? (parsed.data.reason ?? null) : null;
-  const audit: AuditEntry = { action, entityType: "grant", entityId: before.id, customerId: before.customer_id, before: toView(before), after: toView(after), reason };
+  const audit: AuditEntry = {
+    action,
+    entityType: "grant",
+    entityId: before.id,
+    customerId: before.customer_id,
+    before: toView(before),
+    after: toView(after),
+    reason,
+  };
   const visible = before.status === "active" || to === "active";
   let versions: Record<string, number>;
   try {
     versions = await commitAdminWrite(c, [stmt], [audit], { customers: visible ? [before.customer_id] : [] });
   } catch (err) {
-    if (/CHECK constraint/i.test(String(err))) throw new Problem(409, "conflict", `Grant '${before.id}' was decided by someone else meanwhile.`);
+    if (/CHECK constraint/i.test(String(err)))
+      throw new Problem(409, "conflict", `Grant '${before.id}' was decided by someone else meanwhile.`);
     throw err;
   }
   const v = versions[before.customer_id];
@@ -177,8 +235,13 @@ grantRoutes
       .when(q.status, "status = ?")
       .when(q.feature, "feature_key = ?")
       .when(after, "(created_at, id) < (?, ?)", after?.[0], after?.[1]);
-    const rows = await c.env.DB.prepare(`SELECT * FROM grants ${f.sql} ORDER BY created_at DESC, id DESC LIMIT ?`).bind(...f.params, q.limit + 1).all<GrantDbRow>();
-    return c.json(page(rows.results, q.limit, (r) => [r.created_at, r.id], toView), 200);
+    const rows = await c.env.DB.prepare(`SELECT * FROM grants ${f.sql} ORDER BY created_at DESC, id DESC LIMIT ?`)
+      .bind(...f.params, q.limit + 1)
+      .all<GrantDbRow>();
+    return c.json(
+      page(rows.results, q.limit, (r) => [r.created_at, r.id], toView),
+      200,
+    );
   })
   .openapi(getGrant, async (c) => c.json(toView(await readGrant(c.env.DB, c.req.valid("param").id)), 200))
   .openapi(proposeGrant, async (c) => {
@@ -186,9 +249,20 @@ grantRoutes
     const db = c.env.DB;
     const now = c.var.services.clock.now();
     throwIfAny(specErrors(await catalogFacts(db), body.feature, body.spec as EntitlementSpec, "json.spec"));
-    const terms: GrantTerms = { customerId: body.customerId, featureKey: body.feature, mode: body.mode, spec: body.spec as EntitlementSpec, reason: body.reason.trim(), startsAt: body.startsAt ?? null, expiresAt: body.expiresAt ?? null };
+    const terms: GrantTerms = {
+      customerId: body.customerId,
+      featureKey: body.feature,
+      mode: body.mode,
+      spec: body.spec as EntitlementSpec,
+      reason: body.reason.trim(),
+      startsAt: body.startsAt ?? null,
+      expiresAt: body.expiresAt ?? null,
+    };
     const elevation = await assessElevation(db, terms, now);
-    if (!elevation) throw new Problem(400, "validation", `Unknown customer '${body.customerId}'.`, { errors: [{ path: "json.customerId", message: "unknown customer" }] });
+    if (!elevation)
+      throw new Problem(400, "validation", `Unknown customer '${body.customerId}'.`, {
+        errors: [{ path: "json.customerId", message: "unknown customer" }],
+      });
     throwIfAny(termsErrors(terms, elevation.elevated, now, maxGrantLifetimeMs(c.env)));
     const me = identityOf(c.var.principal);
     const applies = !elevation.elevated && roleOf(c.var.principal) !== "support";
@@ -214,33 +288,78 @@ grantRoutes
         `INSERT INTO grants (id, customer_id, feature_key, mode, spec, reason, starts_at, expires_at, status, elevated, proposed_by, decided_by, decided_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)`,
       )
-      .bind(row.id, row.customer_id, row.feature_key, row.mode, row.spec, row.reason, row.starts_at, row.expires_at, row.status, row.elevated, row.proposed_by, row.decided_by, row.decided_at, now);
-    const audit: AuditEntry = { action: applies ? "grant.create" : "grant.propose", entityType: "grant", entityId: row.id, customerId: row.customer_id, after: { ...toView(row), gains: elevation.gains }, reason: row.reason || null };
+      .bind(
+        row.id,
+        row.customer_id,
+        row.feature_key,
+        row.mode,
+        row.spec,
+        row.reason,
+        row.starts_at,
+        row.expires_at,
+        row.status,
+        row.elevated,
+        row.proposed_by,
+        row.decided_by,
+        row.decided_at,
+        now,
+      );
+    const audit: AuditEntry = {
+      action: applies ? "grant.create" : "grant.propose",
+      entityType: "grant",
+      entityId: row.id,
+      customerId: row.customer_id,
+      after: { ...toView(row), gains: elevation.gains },
+      reason: row.reason || null,
+    };
     const versions = await commitAdminWrite(c, [stmt], [audit], { customers: applies ? [row.customer_id] : [] });
     const v = versions[row.customer_id];
-    return c.json({ grant: toView(row), elevation: { elevated: elevation.elevated, gains: elevation.gains }, ...(v !== undefined ? { snapshotVersion: v } : {}) }, 201);
+    return c.json(
+      {
+        grant: toView(row),
+        elevation: { elevated: elevation.elevated, gains: elevation.gains },
+        ...(v !== undefined ? { snapshotVersion: v } : {}),
+      },
+      201,
+    );
   })
   .openapi(decide("approve", "Approve a pending grant (a different person than the proposer)"), async (c) => {
     const before = await readGrant(c.env.DB, c.req.valid("param").id);
-    if (before.status !== "pending") throw new Problem(409, "conflict", `Grant '${before.id}' is ${before.status}, not pending.`);
+    if (before.status !== "pending")
+      throw new Problem(409, "conflict", `Grant '${before.id}' is ${before.status}, not pending.`);
     const principal = c.var.principal;
-    if (identityOf(principal) === before.proposed_by) throw new Problem(403, "forbidden", "Four eyes: a grant is approved by someone other than its proposer.");
+    if (identityOf(principal) === before.proposed_by)
+      throw new Problem(403, "forbidden", "Four eyes: a grant is approved by someone other than its proposer.");
     const now = c.var.services.clock.now();
     const terms = termsOf(before);
     const elevation = await assessElevation(c.env.DB, terms, now);
     if (!elevation) throw new Problem(404, "not-found", `No customer '${terms.customerId}'.`);
-    if (elevation.elevated && principal.kind !== "operator") throw new Problem(403, "forbidden", "An elevated grant is approved by a person: use an operator token, not an API key.");
+    if (elevation.elevated && principal.kind !== "operator")
+      throw new Problem(
+        403,
+        "forbidden",
+        "An elevated grant is approved by a person: use an operator token, not an API key.",
+      );
     const errors = termsErrors(terms, elevation.elevated, now, maxGrantLifetimeMs(c.env));
-    if (errors.length > 0) throw new Problem(409, "conflict", "The grant can no longer be approved as proposed; propose it again.", { errors });
+    if (errors.length > 0)
+      throw new Problem(409, "conflict", "The grant can no longer be approved as proposed; propose it again.", {
+        errors,
+      });
     return transition(c, before, ["pending"], "active", "grant.approve", { elevated: elevation.elevated ? 1 : 0 });
   })
   .openapi(decide("reject", "Reject a pending grant"), async (c) => {
     const before = await readGrant(c.env.DB, c.req.valid("param").id);
-    if (before.status !== "pending") throw new Problem(409, "conflict", `Grant '${before.id}' is ${before.status}, not pending.`);
+    if (before.status !== "pending")
+      throw new Problem(409, "conflict", `Grant '${before.id}' is ${before.status}, not pending.`);
     return transition(c, before, ["pending"], "rejected", "grant.reject");
   })
   .openapi(decide("revoke", "Revoke an active grant (checks stop seeing it)"), async (c) => {
     const before = await readGrant(c.env.DB, c.req.valid("param").id);
-    if (before.status !== "active") throw new Problem(409, "conflict", `Grant '${before.id}' is ${before.status}; only an active grant is revoked (reject a pending one).`);
+    if (before.status !== "active")
+      throw new Problem(
+        409,
+        "conflict",
+        `Grant '${before.id}' is ${before.status}; only an active grant is revoked (reject a pending one).`,
+      );
     return transition(c, before, ["active"], "revoked", "grant.revoke");
   });

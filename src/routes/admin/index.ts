@@ -10,9 +10,9 @@ import { featureRoutes } from "./features";
 import { grantRoutes } from "./grants";
 import { jobRoutes } from "./jobs";
 import { planRoutes } from "./plans";
+import { priceRoutes } from "./prices";
 import { regionGroupRoutes } from "./region-groups";
 import { snapshotRoutes } from "./snapshots";
-import { priceRoutes } from "./prices";
 import { subscriptionRoutes } from "./subscriptions";
 
 export const adminRoutes = newRouter();

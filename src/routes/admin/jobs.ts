@@ -1,6 +1,6 @@
 // /admin/v1/jobs: progress of recompile jobs, and a way to push one forward without waiting for the cron.
 import { createRoute, z } from "@hono/zod-openapi";
-import { readJob, runRecompileBatch, toJobView, type JobRow } from "../../admin/recompile-jobs";
+import { type JobRow, readJob, runRecompileBatch, toJobView } from "../../admin/recompile-jobs";
 import { requireRole } from "../../auth/admin";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -66,11 +66,16 @@ jobRoutes
   .openapi(listJobs, async (c) => {
     const q = c.req.valid("query");
     const after = decodeCursor(q.cursor, cursorKey);
-    const f = new SqlFilter().when(q.status, "status = ?").when(after, "(created_at, id) < (?, ?)", after?.[0], after?.[1]);
+    const f = new SqlFilter()
+      .when(q.status, "status = ?")
+      .when(after, "(created_at, id) < (?, ?)", after?.[0], after?.[1]);
     const rows = await c.env.DB.prepare(`SELECT * FROM jobs ${f.sql} ORDER BY created_at DESC, id DESC LIMIT ?`)
       .bind(...f.params, q.limit + 1)
       .all<JobRow>();
-    return c.json(page(rows.results, q.limit, (r) => [r.created_at, r.id], toJobView), 200);
+    return c.json(
+      page(rows.results, q.limit, (r) => [r.created_at, r.id], toJobView),
+      200,
+    );
   })
   .openapi(getJob, async (c) => {
     const { id } = c.req.valid("param");

@@ -11,7 +11,14 @@ import type { EntitlementSpec } from "../../domain/types";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse, conflictResponse } from "../../http/schemas";
+import {
+  adminSecurity,
+  conflictResponse,
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  notFoundResponse,
+} from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 import { jobSchema } from "./jobs";
 
@@ -126,11 +133,14 @@ const deletePlan = createRoute({
 async function readPlans(db: D1Database, rows: PlanDbRow[]): Promise<Plan[]> {
   if (rows.length === 0) return [];
   const ents = await db
-    .prepare("SELECT plan_id, feature_key, spec FROM plan_entitlements WHERE plan_id IN (SELECT value FROM json_each(?1)) ORDER BY feature_key")
+    .prepare(
+      "SELECT plan_id, feature_key, spec FROM plan_entitlements WHERE plan_id IN (SELECT value FROM json_each(?1)) ORDER BY feature_key",
+    )
     .bind(JSON.stringify(rows.map((r) => r.id)))
     .all<{ plan_id: string; feature_key: string; spec: string }>();
   const plans = new Map(rows.map((r) => [r.id, { ...r, entitlements: {} as Record<string, EntitlementSpec> }]));
-  for (const e of ents.results) plans.get(e.plan_id)!.entitlements[e.feature_key] = JSON.parse(e.spec) as EntitlementSpec;
+  for (const e of ents.results)
+    plans.get(e.plan_id)!.entitlements[e.feature_key] = JSON.parse(e.spec) as EntitlementSpec;
   return [...plans.values()];
 }
 
@@ -140,15 +150,28 @@ async function readPlan(db: D1Database, id: string): Promise<Plan> {
   return (await readPlans(db, [row]))[0]!;
 }
 
-function entitlementStatements(db: D1Database, id: string, entitlements: Record<string, EntitlementSpec>): D1PreparedStatement[] {
+function entitlementStatements(
+  db: D1Database,
+  id: string,
+  entitlements: Record<string, EntitlementSpec>,
+): D1PreparedStatement[] {
   return [
     db.prepare("DELETE FROM plan_entitlements WHERE plan_id = ?1").bind(id),
-    ...Object.entries(entitlements).map(([key, spec]) => db.prepare("INSERT INTO plan_entitlements (plan_id, feature_key, spec) VALUES (?1, ?2, ?3)").bind(id, key, JSON.stringify(spec))),
+    ...Object.entries(entitlements).map(([key, spec]) =>
+      db
+        .prepare("INSERT INTO plan_entitlements (plan_id, feature_key, spec) VALUES (?1, ?2, ?3)")
+        .bind(id, key, JSON.stringify(spec)),
+    ),
   ];
 }
 
 /** Writes `after` over `before` (null: a new plan): plan row + its exact entitlements, audited, then the job. */
-async function writePlan(c: Parameters<typeof commitCatalogWrite>[0], action: string, before: Plan | null, after: Plan) {
+async function writePlan(
+  c: Parameters<typeof commitCatalogWrite>[0],
+  action: string,
+  before: Plan | null,
+  after: Plan,
+) {
   const db = c.env.DB;
   const row = db
     .prepare(
@@ -156,8 +179,18 @@ async function writePlan(c: Parameters<typeof commitCatalogWrite>[0], action: st
        ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, description = excluded.description, updated_at = excluded.updated_at`,
     )
     .bind(after.id, after.name, after.kind, after.description, after.created_at, after.updated_at);
-  const audit = { action, entityType: "plan", entityId: after.id, before: before ? toView(before) : null, after: toView(after), reason: auditReason(c) };
-  return commitCatalogWrite(c, [row, ...entitlementStatements(db, after.id, after.entitlements)], [audit], { scope: "plan", planId: after.id });
+  const audit = {
+    action,
+    entityType: "plan",
+    entityId: after.id,
+    before: before ? toView(before) : null,
+    after: toView(after),
+    reason: auditReason(c),
+  };
+  return commitCatalogWrite(c, [row, ...entitlementStatements(db, after.id, after.entitlements)], [audit], {
+    scope: "plan",
+    planId: after.id,
+  });
 }
 
 export const planRoutes = newRouter();
@@ -166,18 +199,34 @@ planRoutes
     const q = c.req.valid("query");
     const after = decodeCursor(q.cursor, z.string());
     const f = new SqlFilter().when(q.kind, "kind = ?").when(after, "id > ?");
-    const rows = await c.env.DB.prepare(`SELECT * FROM plans ${f.sql} ORDER BY id LIMIT ?`).bind(...f.params, q.limit + 1).all<PlanDbRow>();
-    const shown = page(rows.results, q.limit, (r) => r.id, (r) => r);
+    const rows = await c.env.DB.prepare(`SELECT * FROM plans ${f.sql} ORDER BY id LIMIT ?`)
+      .bind(...f.params, q.limit + 1)
+      .all<PlanDbRow>();
+    const shown = page(
+      rows.results,
+      q.limit,
+      (r) => r.id,
+      (r) => r,
+    );
     return c.json({ items: (await readPlans(c.env.DB, shown.items)).map(toView), nextCursor: shown.nextCursor }, 200);
   })
   .openapi(getPlan, async (c) => c.json(toView(await readPlan(c.env.DB, c.req.valid("param").id)), 200))
   .openapi(createPlan, async (c) => {
     const body = c.req.valid("json");
     const db = c.env.DB;
-    if (await db.prepare("SELECT 1 FROM plans WHERE id = ?1").bind(body.id).first()) throw new Problem(409, "conflict", `Plan '${body.id}' exists.`);
+    if (await db.prepare("SELECT 1 FROM plans WHERE id = ?1").bind(body.id).first())
+      throw new Problem(409, "conflict", `Plan '${body.id}' exists.`);
     const entitlements = normalizePlanEntitlements(await catalogFacts(db), body.entitlements);
     const now = c.var.services.clock.now();
-    const after: Plan = { id: body.id, name: body.name, kind: body.kind, description: body.description, entitlements, created_at: now, updated_at: now };
+    const after: Plan = {
+      id: body.id,
+      name: body.name,
+      kind: body.kind,
+      description: body.description,
+      entitlements,
+      created_at: now,
+      updated_at: now,
+    };
     const job = await writePlan(c, "plan.create", null, after);
     return c.json({ plan: toView(after), job }, 201);
   })
@@ -186,7 +235,14 @@ planRoutes
     const body = c.req.valid("json");
     const before = await readPlan(c.env.DB, id);
     const entitlements = normalizePlanEntitlements(await catalogFacts(c.env.DB), body.entitlements);
-    const after: Plan = { ...before, name: body.name, kind: body.kind, description: body.description, entitlements, updated_at: c.var.services.clock.now() };
+    const after: Plan = {
+      ...before,
+      name: body.name,
+      kind: body.kind,
+      description: body.description,
+      entitlements,
+      updated_at: c.var.services.clock.now(),
+    };
     const job = await writePlan(c, "plan.update", before, after);
     return c.json({ plan: toView(after), job }, 200);
   })
@@ -194,14 +250,19 @@ planRoutes
     const { id, feature } = c.req.valid("param");
     const before = await readPlan(c.env.DB, id);
     const set = normalizePlanEntitlements(await catalogFacts(c.env.DB), { [feature]: c.req.valid("json") }, "json");
-    const after: Plan = { ...before, entitlements: { ...before.entitlements, ...set }, updated_at: c.var.services.clock.now() };
+    const after: Plan = {
+      ...before,
+      entitlements: { ...before.entitlements, ...set },
+      updated_at: c.var.services.clock.now(),
+    };
     const job = await writePlan(c, "plan.entitlement.set", before, after);
     return c.json({ plan: toView(after), job }, 200);
   })
   .openapi(deleteEntitlement, async (c) => {
     const { id, feature } = c.req.valid("param");
     const before = await readPlan(c.env.DB, id);
-    if (!Object.hasOwn(before.entitlements, feature)) throw new Problem(404, "not-found", `Plan '${id}' has no entitlement for '${feature}'.`);
+    if (!Object.hasOwn(before.entitlements, feature))
+      throw new Problem(404, "not-found", `Plan '${id}' has no entitlement for '${feature}'.`);
     const { [feature]: _removed, ...rest } = before.entitlements;
     const after: Plan = { ...before, entitlements: rest, updated_at: c.var.services.clock.now() };
     const job = await writePlan(c, "plan.entitlement.delete", before, after);
@@ -219,9 +280,22 @@ planRoutes
       .bind(id)
       .first<{ subscriptions: number; prices: number }>();
     if (refs && (refs.subscriptions > 0 || refs.prices > 0)) {
-      throw new Problem(409, "conflict", `Plan '${id}' is used by ${refs.subscriptions} subscription(s) and ${refs.prices} price mapping(s).`, { references: refs });
+      throw new Problem(
+        409,
+        "conflict",
+        `Plan '${id}' is used by ${refs.subscriptions} subscription(s) and ${refs.prices} price mapping(s).`,
+        { references: refs },
+      );
     }
-    const stmts = [db.prepare("DELETE FROM plan_entitlements WHERE plan_id = ?1").bind(id), db.prepare("DELETE FROM plans WHERE id = ?1").bind(id)];
-    const job = await commitCatalogWrite(c, stmts, [{ action: "plan.delete", entityType: "plan", entityId: id, before: toView(before), reason: auditReason(c) }], { scope: "plan", planId: id });
+    const stmts = [
+      db.prepare("DELETE FROM plan_entitlements WHERE plan_id = ?1").bind(id),
+      db.prepare("DELETE FROM plans WHERE id = ?1").bind(id),
+    ];
+    const job = await commitCatalogWrite(
+      c,
+      stmts,
+      [{ action: "plan.delete", entityType: "plan", entityId: id, before: toView(before), reason: auditReason(c) }],
+      { scope: "plan", planId: id },
+    );
     return c.json({ plan: null, job }, 200);
   });

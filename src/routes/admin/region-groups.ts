@@ -10,7 +10,14 @@ import { countryCode, regionRef } from "../../domain/catalog";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse, conflictResponse } from "../../http/schemas";
+import {
+  adminSecurity,
+  conflictResponse,
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  notFoundResponse,
+} from "../../http/schemas";
 import { jobSchema } from "./jobs";
 
 const tags = ["admin: region groups"];
@@ -21,12 +28,21 @@ interface GroupDbRow {
   updated_at: number;
 }
 
-const groupSchema = z.object({ name: z.string(), countries: z.array(z.string()), updatedAt: z.string() }).openapi("RegionGroup");
+const groupSchema = z
+  .object({ name: z.string(), countries: z.array(z.string()), updatedAt: z.string() })
+  .openapi("RegionGroup");
 type GroupView = z.output<typeof groupSchema>;
-const toView = (r: GroupDbRow): GroupView => ({ name: r.name, countries: JSON.parse(r.countries) as string[], updatedAt: new Date(r.updated_at).toISOString() });
+const toView = (r: GroupDbRow): GroupView => ({
+  name: r.name,
+  countries: JSON.parse(r.countries) as string[],
+  updatedAt: new Date(r.updated_at).toISOString(),
+});
 
 const nameParam = z.object({ name: regionRef });
-const groupInput = z.object({ countries: z.array(countryCode).min(1).max(300) }).strict().openapi("RegionGroupInput");
+const groupInput = z
+  .object({ countries: z.array(countryCode).min(1).max(300) })
+  .strict()
+  .openapi("RegionGroupInput");
 const written = z.object({ regionGroup: groupSchema.nullable(), job: jobSchema });
 const viewer = [requireRole("viewer")];
 const admin = [requireRole("admin")];
@@ -81,8 +97,13 @@ regionGroupRoutes
   .openapi(listGroups, async (c) => {
     const q = c.req.valid("query");
     const after = decodeCursor(q.cursor, z.string()) ?? "";
-    const rows = await c.env.DB.prepare("SELECT * FROM region_groups WHERE name > ?1 ORDER BY name LIMIT ?2").bind(after, q.limit + 1).all<GroupDbRow>();
-    return c.json(page(rows.results, q.limit, (r) => r.name, toView), 200);
+    const rows = await c.env.DB.prepare("SELECT * FROM region_groups WHERE name > ?1 ORDER BY name LIMIT ?2")
+      .bind(after, q.limit + 1)
+      .all<GroupDbRow>();
+    return c.json(
+      page(rows.results, q.limit, (r) => r.name, toView),
+      200,
+    );
   })
   .openapi(getGroup, async (c) => {
     const { name } = c.req.valid("param");
@@ -98,9 +119,18 @@ regionGroupRoutes
     const before = await db.prepare("SELECT * FROM region_groups WHERE name = ?1").bind(name).first<GroupDbRow>();
     const after: GroupDbRow = { name, countries: JSON.stringify([...new Set(countries)].sort()), updated_at: now };
     const stmt = db
-      .prepare("INSERT INTO region_groups (name, countries, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET countries = excluded.countries, updated_at = excluded.updated_at")
+      .prepare(
+        "INSERT INTO region_groups (name, countries, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET countries = excluded.countries, updated_at = excluded.updated_at",
+      )
       .bind(name, after.countries, now);
-    const audit = { action: before ? "region_group.update" : "region_group.create", entityType: "region_group", entityId: name, before: before ? toView(before) : null, after: toView(after), reason: auditReason(c) };
+    const audit = {
+      action: before ? "region_group.update" : "region_group.create",
+      entityType: "region_group",
+      entityId: name,
+      before: before ? toView(before) : null,
+      after: toView(after),
+      reason: auditReason(c),
+    };
     const job = await commitCatalogWrite(c, [stmt], [audit], { scope: "all" });
     return c.json({ regionGroup: toView(after), job }, 200);
   })
@@ -117,9 +147,27 @@ regionGroupRoutes
       .bind(name)
       .first<{ plans: number; grants: number }>();
     if (refs && (refs.plans > 0 || refs.grants > 0)) {
-      throw new Problem(409, "conflict", `Region group '${name}' is named by ${refs.plans} plan entitlement(s) and ${refs.grants} live grant(s).`, { references: refs });
+      throw new Problem(
+        409,
+        "conflict",
+        `Region group '${name}' is named by ${refs.plans} plan entitlement(s) and ${refs.grants} live grant(s).`,
+        { references: refs },
+      );
     }
     const stmt = db.prepare("DELETE FROM region_groups WHERE name = ?1").bind(name);
-    const job = await commitCatalogWrite(c, [stmt], [{ action: "region_group.delete", entityType: "region_group", entityId: name, before: toView(before), reason: auditReason(c) }], { scope: "all" });
+    const job = await commitCatalogWrite(
+      c,
+      [stmt],
+      [
+        {
+          action: "region_group.delete",
+          entityType: "region_group",
+          entityId: name,
+          before: toView(before),
+          reason: auditReason(c),
+        },
+      ],
+      { scope: "all" },
+    );
     return c.json({ regionGroup: null, job }, 200);
   });

@@ -29,7 +29,10 @@ const pageInput = {
 };
 const verifyInput = z.object(pageInput).strict().openapi("SnapshotVerifyInput");
 const rebuildInput = z
-  .object({ ...pageInput, force: z.boolean().default(false).describe("rewrite every snapshot, not only the ones that drifted") })
+  .object({
+    ...pageInput,
+    force: z.boolean().default(false).describe("rewrite every snapshot, not only the ones that drifted"),
+  })
   .strict()
   .openapi("SnapshotRebuildInput");
 
@@ -42,7 +45,11 @@ const driftSchema = z
     fields: z.array(z.string()),
   })
   .openapi("SnapshotDrift");
-const page = { processed: z.number().int(), nextCursor: z.string().nullable(), total: z.number().int().optional().describe("all customers (first page only)") };
+const page = {
+  processed: z.number().int(),
+  nextCursor: z.string().nullable(),
+  total: z.number().int().optional().describe("all customers (first page only)"),
+};
 
 const verify = createRoute({
   method: "post",
@@ -51,7 +58,11 @@ const verify = createRoute({
   security: adminSecurity,
   summary: "Compare KV snapshots with a fresh compile from D1 (one page of customers; writes nothing)",
   request: { body: jsonBody(verifyInput) },
-  responses: { 200: jsonResponse(z.object({ ...page, drift: z.array(driftSchema) }), "The drift in this page"), 404: notFoundResponse, ...errorResponses },
+  responses: {
+    200: jsonResponse(z.object({ ...page, drift: z.array(driftSchema) }), "The drift in this page"),
+    404: notFoundResponse,
+    ...errorResponses,
+  },
 });
 
 const rebuild = createRoute({
@@ -63,7 +74,12 @@ const rebuild = createRoute({
   request: { body: jsonBody(rebuildInput) },
   responses: {
     200: jsonResponse(
-      z.object({ ...page, changed: z.number().int().describe("snapshots that had drifted, now rewritten"), rewritten: z.number().int().describe("KV writes (changed, or all with force)"), drift: z.array(driftSchema) }),
+      z.object({
+        ...page,
+        changed: z.number().int().describe("snapshots that had drifted, now rewritten"),
+        rewritten: z.number().int().describe("KV writes (changed, or all with force)"),
+        drift: z.array(driftSchema),
+      }),
       "What was rewritten",
     ),
     404: notFoundResponse,
@@ -81,7 +97,15 @@ snapshotRoutes
     const { ids, nextCursor, total } = await customerPage(c.env.DB, input);
     const now = c.var.services.clock.now();
     const results = await mapLimit(ids, input.concurrency, (id) => driftOf(c, id, now));
-    return c.json({ processed: ids.length, nextCursor, ...(total === undefined ? {} : { total }), drift: results.filter((d): d is Drift => d !== null) }, 200);
+    return c.json(
+      {
+        processed: ids.length,
+        nextCursor,
+        ...(total === undefined ? {} : { total }),
+        drift: results.filter((d): d is Drift => d !== null),
+      },
+      200,
+    );
   })
   .openapi(rebuild, async (c) => {
     const input = c.req.valid("json");
@@ -97,11 +121,31 @@ snapshotRoutes
     const drift = results.flatMap((r) => (r.drift && r.written ? [r.drift] : []));
     const rewritten = results.filter((r) => r.written).length;
     if (rewritten > 0) {
-      const after = { changed: drift.map((d) => ({ customerId: d.customerId, kind: d.kind })), rewritten, force: input.force };
-      const entry = { action: "snapshots.rebuild", entityType: "snapshot", entityId: input.customerId ?? "all", customerId: input.customerId ?? null, after };
+      const after = {
+        changed: drift.map((d) => ({ customerId: d.customerId, kind: d.kind })),
+        rewritten,
+        force: input.force,
+      };
+      const entry = {
+        action: "snapshots.rebuild",
+        entityType: "snapshot",
+        entityId: input.customerId ?? "all",
+        customerId: input.customerId ?? null,
+        after,
+      };
       await auditStatement(c.env.DB, entry, actorOf(c.var.principal), now, c.var.requestId).run();
     }
-    return c.json({ processed: ids.length, changed: drift.length, rewritten, nextCursor, ...(total === undefined ? {} : { total }), drift }, 200);
+    return c.json(
+      {
+        processed: ids.length,
+        changed: drift.length,
+        rewritten,
+        nextCursor,
+        ...(total === undefined ? {} : { total }),
+        drift,
+      },
+      200,
+    );
   });
 
 /** The KV copy against a fresh compile from D1; null when they agree (or the customer is gone). */
@@ -116,20 +160,28 @@ async function driftOf(c: Context<AppEnv>, customerId: string, now: number): Pro
 /** A store that fails mid-page: 503 with Retry-After, which scripts/snapshots.mjs waits out and retries. */
 function unavailable(store: string, err: unknown): never {
   console.error(JSON.stringify({ msg: "snapshot recovery: store failed", store, error: String(err) }));
-  throw new Problem(503, "unavailable", `${store} cannot be read right now; retry this page.`, { headers: { "Retry-After": "5" } });
+  throw new Problem(503, "unavailable", `${store} cannot be read right now; retry this page.`, {
+    headers: { "Retry-After": "5" },
+  });
 }
 
 /** Customers in id order after the cursor (the last id of the previous page). */
 async function customerPage(db: D1Database, input: { cursor?: string | null; limit: number; customerId?: string }) {
   if (input.customerId) {
-    if (!(await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(input.customerId).first())) throw new Problem(404, "not-found", `Customer '${input.customerId}' does not exist.`);
+    if (!(await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(input.customerId).first()))
+      throw new Problem(404, "not-found", `Customer '${input.customerId}' does not exist.`);
     return { ids: [input.customerId], nextCursor: null, total: 1 };
   }
-  const rows = await db.prepare("SELECT id FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2").bind(input.cursor ?? "", input.limit + 1).all<{ id: string }>();
+  const rows = await db
+    .prepare("SELECT id FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2")
+    .bind(input.cursor ?? "", input.limit + 1)
+    .all<{ id: string }>();
   const ids = rows.results.slice(0, input.limit).map((r) => r.id);
   const nextCursor = rows.results.length > input.limit ? ids[ids.length - 1]! : null;
   // Counting reads every row: only on the first page, for the progress bar.
-  const total = input.cursor ? undefined : ((await db.prepare("SELECT COUNT(*) AS n FROM customers").first<number>("n")) ?? 0);
+  const total = input.cursor
+    ? undefined
+    : ((await db.prepare("SELECT COUNT(*) AS n FROM customers").first<number>("n")) ?? 0);
   return { ids, nextCursor, total };
 }
 

@@ -14,7 +14,14 @@ import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
 import type { SubscriptionDbRow } from "../../store/customer-rows";
-import { isWriteConflict, readSubscription, type SubscriptionRecord, subscriptionWire, toSubscriptionRecord, updateSubscriptionStatements } from "../../store/subscriptions";
+import {
+  isWriteConflict,
+  readSubscription,
+  type SubscriptionRecord,
+  subscriptionWire,
+  toSubscriptionRecord,
+  updateSubscriptionStatements,
+} from "../../store/subscriptions";
 import { assertPlansExist, insertSubscription, subscriptionInput } from "./customers";
 
 const tags = ["admin: subscriptions"];
@@ -44,9 +51,13 @@ const subscriptionSchema = z
     updatedAt: z.string(),
   })
   .openapi("Subscription");
-const changed = z.object({ subscription: subscriptionSchema, snapshotVersion: z.number() }).openapi("SubscriptionChanged");
+const changed = z
+  .object({ subscription: subscriptionSchema, snapshotVersion: z.number() })
+  .openapi("SubscriptionChanged");
 const idParam = z.object({ id: entityId });
-const conflict = { 409: { ...errorResponses[400], description: "Refused transition (`reason`: invalid_transition, same_plan, ...)" } };
+const conflict = {
+  409: { ...errorResponses[400], description: "Refused transition (`reason`: invalid_transition, same_plan, ...)" },
+};
 const notFound = { 404: { ...errorResponses[400], description: "No such subscription" } };
 const approver = requireRole("approver");
 
@@ -103,12 +114,28 @@ function actionRoute<B extends z.ZodObject>(path: string, summary: string, body:
 }
 
 const reasonOnly = z.object({ reason }).strict();
-const changePlan = actionRoute("change-plan", "Upgrade or downgrade: now, or at the end of the current period", z.object({ planId: entityId, when, reason }).strict());
+const changePlan = actionRoute(
+  "change-plan",
+  "Upgrade or downgrade: now, or at the end of the current period",
+  z.object({ planId: entityId, when, reason }).strict(),
+);
 const undoChange = actionRoute("undo-scheduled-change", "Drop a plan change scheduled for the period end", reasonOnly);
-const cancel = actionRoute("cancel", "Cancel now, or at the end of the current period (cancelAt)", z.object({ when, reason }).strict());
+const cancel = actionRoute(
+  "cancel",
+  "Cancel now, or at the end of the current period (cancelAt)",
+  z.object({ when, reason }).strict(),
+);
 const resume = actionRoute("resume", "Undo a scheduled cancellation", reasonOnly);
-const convertTrial = actionRoute("convert-trial", "Convert a trial to active (a new period starts now)", z.object({ currentPeriodEnd: instant.nullable().default(null), reason }).strict());
-const pastDue = actionRoute("past-due", "A payment failed: past_due, with access until now + PAST_DUE_GRACE_DAYS", reasonOnly);
+const convertTrial = actionRoute(
+  "convert-trial",
+  "Convert a trial to active (a new period starts now)",
+  z.object({ currentPeriodEnd: instant.nullable().default(null), reason }).strict(),
+);
+const pastDue = actionRoute(
+  "past-due",
+  "A payment failed: past_due, with access until now + PAST_DUE_GRACE_DAYS",
+  reasonOnly,
+);
 const recover = actionRoute("recover", "The overdue payment arrived: back to active", reasonOnly);
 
 export const subscriptionRoutes = newRouter();
@@ -118,14 +145,19 @@ subscriptionRoutes
     const { customerId, reason: why, ...input } = c.req.valid("json");
     const db = c.env.DB;
     if (!(await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(customerId).first())) {
-      throw new Problem(400, "validation", `Unknown customer '${customerId}'.`, { errors: [{ path: "json.customerId", message: "unknown customer" }] });
+      throw new Problem(400, "validation", `Unknown customer '${customerId}'.`, {
+        errors: [{ path: "json.customerId", message: "unknown customer" }],
+      });
     }
-    if (input.id && (await readSubscription(db, input.id))) throw new Problem(409, "conflict", `Subscription '${input.id}' exists.`, { reason: "exists" });
+    if (input.id && (await readSubscription(db, input.id)))
+      throw new Problem(409, "conflict", `Subscription '${input.id}' exists.`, { reason: "exists" });
     await assertPlansExist(db, [input.planId]);
     const now = c.var.services.clock.now();
     const { id, stmt } = insertSubscription(db, customerId, input, now);
     const row = createdRecord(id, customerId, input, now);
-    const versions = await commitAdminWrite(c, [stmt], [subscriptionChangeAudit("create", null, row, why)], { customers: [customerId] });
+    const versions = await commitAdminWrite(c, [stmt], [subscriptionChangeAudit("create", null, row, why)], {
+      customers: [customerId],
+    });
     return c.json({ subscription: subscriptionWire(row), snapshotVersion: versions[customerId] ?? 0 }, 201);
   })
   .openapi(listSubscriptions, async (c) => {
@@ -143,15 +175,29 @@ subscriptionRoutes
     if (after !== null) add("id > ?", after);
     args.push(q.limit + 1);
     const sql = `SELECT * FROM subscriptions ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ?${args.length}`;
-    const rows = (await c.env.DB.prepare(sql).bind(...args).all<SubscriptionDbRow>()).results;
-    return c.json(page(rows, q.limit, (r) => r.id, (r) => subscriptionWire(toSubscriptionRecord(r))), 200);
+    const rows = (
+      await c.env.DB.prepare(sql)
+        .bind(...args)
+        .all<SubscriptionDbRow>()
+    ).results;
+    return c.json(
+      page(
+        rows,
+        q.limit,
+        (r) => r.id,
+        (r) => subscriptionWire(toSubscriptionRecord(r)),
+      ),
+      200,
+    );
   })
   .openapi(getSubscription, async (c) => c.json(subscriptionWire(await mustRead(c, c.req.valid("param").id)), 200))
   .openapi(changePlan, async (c) => {
     const { planId, when: at, reason: why } = c.req.valid("json");
     return applyAction(c, c.req.valid("param").id, { type: "change_plan", planId, when: at }, why);
   })
-  .openapi(undoChange, async (c) => applyAction(c, c.req.valid("param").id, { type: "undo_scheduled_change" }, c.req.valid("json").reason))
+  .openapi(undoChange, async (c) =>
+    applyAction(c, c.req.valid("param").id, { type: "undo_scheduled_change" }, c.req.valid("json").reason),
+  )
   .openapi(cancel, async (c) => {
     const { when: at, reason: why } = c.req.valid("json");
     return applyAction(c, c.req.valid("param").id, { type: "cancel", when: at }, why);
@@ -161,11 +207,20 @@ subscriptionRoutes
     const { currentPeriodEnd, reason: why } = c.req.valid("json");
     return applyAction(c, c.req.valid("param").id, { type: "convert_trial", currentPeriodEnd }, why);
   })
-  .openapi(pastDue, async (c) => applyAction(c, c.req.valid("param").id, { type: "mark_past_due" }, c.req.valid("json").reason))
-  .openapi(recover, async (c) => applyAction(c, c.req.valid("param").id, { type: "recover" }, c.req.valid("json").reason));
+  .openapi(pastDue, async (c) =>
+    applyAction(c, c.req.valid("param").id, { type: "mark_past_due" }, c.req.valid("json").reason),
+  )
+  .openapi(recover, async (c) =>
+    applyAction(c, c.req.valid("param").id, { type: "recover" }, c.req.valid("json").reason),
+  );
 
 /** The row insertSubscription writes (its defaults), for the audit record and the answer. */
-function createdRecord(id: string, customerId: string, s: z.output<typeof subscriptionInput>, now: number): SubscriptionRecord {
+function createdRecord(
+  id: string,
+  customerId: string,
+  s: z.output<typeof subscriptionInput>,
+  now: number,
+): SubscriptionRecord {
   const startedAt = s.startedAt ?? now;
   return {
     id,
@@ -208,9 +263,17 @@ async function applyAction(c: Context<AppEnv>, id: string, action: LifecycleActi
   const audits = [...dueAudits(result.due), subscriptionChangeAudit(action.type, before, after, why)];
   let versions: Record<string, number>;
   try {
-    versions = await commitAdminWrite(c, updateSubscriptionStatements(db, before, after, now), audits, { customers: [before.customerId] });
+    versions = await commitAdminWrite(c, updateSubscriptionStatements(db, before, after, now), audits, {
+      customers: [before.customerId],
+    });
   } catch (err) {
-    if (isWriteConflict(err)) throw new Problem(409, "conflict", "The subscription changed while this request was applied; read it again and retry.", { reason: "write_conflict" });
+    if (isWriteConflict(err))
+      throw new Problem(
+        409,
+        "conflict",
+        "The subscription changed while this request was applied; read it again and retry.",
+        { reason: "write_conflict" },
+      );
     throw err;
   }
   return c.json({ subscription: subscriptionWire(after), snapshotVersion: versions[before.customerId] ?? 0 }, 200);
@@ -218,10 +281,23 @@ async function applyAction(c: Context<AppEnv>, id: string, action: LifecycleActi
 
 /** A base plan changes to a base plan, an add-on to an add-on: anything else would change what the subscription is. */
 async function assertSameKind(db: D1Database, fromPlan: string, toPlan: string): Promise<void> {
-  const rows = (await db.prepare("SELECT id, kind FROM plans WHERE id IN (?1, ?2)").bind(fromPlan, toPlan).all<{ id: string; kind: string }>()).results;
+  const rows = (
+    await db
+      .prepare("SELECT id, kind FROM plans WHERE id IN (?1, ?2)")
+      .bind(fromPlan, toPlan)
+      .all<{ id: string; kind: string }>()
+  ).results;
   const kind = (id: string) => rows.find((r) => r.id === id)?.kind;
-  if (!kind(toPlan)) throw new Problem(400, "validation", `Unknown plan '${toPlan}'.`, { errors: [{ path: "json.planId", message: `unknown plan '${toPlan}'` }] });
+  if (!kind(toPlan))
+    throw new Problem(400, "validation", `Unknown plan '${toPlan}'.`, {
+      errors: [{ path: "json.planId", message: `unknown plan '${toPlan}'` }],
+    });
   if (kind(toPlan) !== kind(fromPlan)) {
-    throw new Problem(400, "validation", `Plan '${toPlan}' is an ${kind(toPlan) === "addon" ? "add-on" : "base plan"}; '${fromPlan}' is not.`, { errors: [{ path: "json.planId", message: "must be the same kind (base or add-on) as the current plan" }] });
+    throw new Problem(
+      400,
+      "validation",
+      `Plan '${toPlan}' is an ${kind(toPlan) === "addon" ? "add-on" : "base plan"}; '${fromPlan}' is not.`,
+      { errors: [{ path: "json.planId", message: "must be the same kind (base or add-on) as the current plan" }] },
+    );
   }
 }
