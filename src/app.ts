@@ -1,7 +1,7 @@
 // The Hono app: request id, error envelope, guards, and one sub-app per resource.
 import type { Hono } from "hono";
 import { cors } from "hono/cors";
-import type { AppEnv } from "./env";
+import type { AppEnv } from "./app-env";
 import {
   limitBody,
   MAX_ADMIN_BODY_BYTES,
@@ -10,7 +10,7 @@ import {
   notFound,
   requireJson,
 } from "./http/guards";
-import { Problem, problemResponse, toProblem } from "./http/problem";
+import { problemResponse, toProblem } from "./http/problem";
 import { newRouter } from "./http/router";
 import { adminRoutes } from "./routes/admin";
 import { checkRoutes } from "./routes/check";
@@ -21,8 +21,6 @@ import { tokenRoutes } from "./routes/tokens";
 import { usageRoutes } from "./routes/usage";
 import { webhookRoutes } from "./routes/webhooks";
 import type { Services } from "./services";
-import { KeyStoreUnavailable } from "./store/api-key-store";
-import { SnapshotUnavailable } from "./store/snapshots";
 
 export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
   const app = newRouter();
@@ -61,12 +59,7 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
 
   app.notFound(notFound(app as unknown as Hono<AppEnv>));
   app.onError((err, c) => {
-    const problem =
-      err instanceof SnapshotUnavailable || err instanceof KeyStoreUnavailable
-        ? new Problem(503, "unavailable", "Entitlement data cannot be read right now.", {
-            headers: { "Retry-After": "5" },
-          })
-        : toProblem(err);
+    const problem = toProblem(err);
     if (problem.status >= 500)
       console.error(
         JSON.stringify({

@@ -35,7 +35,6 @@ export async function readSnapshot(
   } catch (err) {
     if (err instanceof VersionNotYetAvailable) {
       throw new Problem(
-        409,
         "conflict",
         `Snapshot version ${minVersion} does not exist yet; the newest is ${err.available}.`,
         { available: err.available },

@@ -1,9 +1,5 @@
-// Bindings and configuration (wrangler.toml [vars], Worker secrets / .dev.vars), and the Hono
-// context type shared by every sub-app.
-
-import type { Principal } from "./auth/principal";
-import type { Clock } from "./clock";
-import type { Services } from "./services";
+// Bindings and configuration (wrangler.toml [vars], Worker secrets / .dev.vars). A leaf: the Hono
+// context type that sits on top of the services is in app-env.ts.
 
 export interface Env {
   SNAPSHOTS: KVNamespace;
@@ -28,16 +24,3 @@ export interface Env {
   SCHEDULED_MAX_CHANGES?: string;
   [key: string]: unknown;
 }
-
-export interface AppVariables {
-  requestId: string;
-  principal: Principal;
-  services: Services;
-}
-
-export interface AppEnv {
-  Bindings: Env;
-  Variables: AppVariables;
-}
-
-export type { Clock };

@@ -8,14 +8,15 @@
 // run, so a row that fails is passed over rather than retried forever in the same run). Idempotent:
 // a row that has been brought up to date is no longer due, and two overlapping runs cannot both
 // write one row (compare-and-set in updateSubscriptionStatements; the loser skips it).
-import { continueRecompileJobs, cronBudgetOf } from "./admin/recompile-jobs";
-import { dueAudits } from "./admin/subscription-audit";
-import { commitSystemWrite, SYSTEM } from "./admin/system-write";
+
 import { applyDue } from "./domain/lifecycle";
 import type { Env } from "./env";
 import type { Services } from "./services";
 import type { SubscriptionDbRow } from "./store/customer-rows";
 import { isWriteConflict, toSubscriptionRecord, updateSubscriptionStatements } from "./store/subscriptions";
+import { continueRecompileJobs, cronBudgetOf } from "./write/recompile-jobs";
+import { dueAudits } from "./write/subscription-audit";
+import { commitSystemWrite, SYSTEM } from "./write/system-write";
 
 export const DEFAULT_MAX_CHANGES = 100;
 const PAGE = 50;

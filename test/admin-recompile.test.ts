@@ -3,7 +3,7 @@
 // rest; at the end every customer's snapshot in KV is the new one, and the counts add up.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { continueRecompileJobs, readJob } from "../src/admin/recompile-jobs";
+import { continueRecompileJobs, readJob } from "../src/write/recompile-jobs";
 import { createPlan, expectProblem, kvSnapshot, operatorToken } from "./admin-helpers";
 import { BOOTSTRAP, loadTestCatalog, T0, testWorker, uid } from "./helpers";
 

@@ -3,7 +3,8 @@
 // (role admin); the bootstrap key acts as admin. Roles are ordered: viewer < support < approver < admin.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { AppEnv, Env } from "../env";
+import type { AppEnv } from "../app-env";
+import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import { authenticateKey, hasScope } from "./middleware";
 import {
@@ -44,7 +45,7 @@ async function authenticateAdmin(c: Context<AppEnv>): Promise<Principal> {
   const jwt = extractOperatorToken(c.req.raw.headers);
   if (jwt) {
     const result = await operatorVerifier(c.env)(jwt);
-    if (!result.ok) throw new Problem(401, "unauthorized", `Operator token rejected: ${result.reason}.`);
+    if (!result.ok) throw new Problem("unauthorized", `Operator token rejected: ${result.reason}.`);
     return { kind: "operator", ...result.operator };
   }
   return authenticateKey(c, c.req.raw.headers.get("Authorization") ?? undefined);
@@ -56,9 +57,9 @@ export function requireRole(needed: OperatorRole) {
     const principal = c.var.principal ?? (await authenticateAdmin(c));
     c.set("principal", principal);
     const role = roleOf(principal);
-    if (!role) throw new Problem(403, "forbidden", "This key lacks the 'admin' scope.");
+    if (!role) throw new Problem("forbidden", "This key lacks the 'admin' scope.");
     if (!atLeast(role, needed))
-      throw new Problem(403, "forbidden", `This action needs the '${needed}' role; you have '${role}'.`);
+      throw new Problem("forbidden", `This action needs the '${needed}' role; you have '${role}'.`);
     await next();
   });
 }

@@ -2,8 +2,9 @@
 // a key without the scope, or bound to another customer: 403.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../app-env";
 import type { Scope } from "../domain/types";
-import type { AppEnv, Env } from "../env";
+import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import { hashApiKey, sameDigest } from "./api-keys";
 import type { Principal } from "./principal";
@@ -30,12 +31,12 @@ export async function isBootstrapKey(env: Env, presented: string): Promise<boole
 export async function authenticateKey(c: Context<AppEnv>, header: string | undefined): Promise<Principal> {
   const token = bearerToken(header);
   if (!token)
-    throw new Problem(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.", { headers: CHALLENGE });
+    throw new Problem("unauthorized", "Send an API key as 'Authorization: Bearer <key>'.", { headers: CHALLENGE });
   const { keys, clock } = c.get("services"); // not c.var: that copies every variable on each read
   const record = await keys.verify(c.env, token, clock.now(), waitUntilOf(c));
   if (record) return { kind: "api_key", id: record.id, scopes: record.scopes, customerId: record.customerId };
   if (await isBootstrapKey(c.env, token)) return { kind: "bootstrap", id: "bootstrap" };
-  throw new Problem(401, "unauthorized", "The API key is unknown, malformed or revoked.", { headers: CHALLENGE });
+  throw new Problem("unauthorized", "The API key is unknown, malformed or revoked.", { headers: CHALLENGE });
 }
 
 export function hasScope(p: Principal, scope: Scope): boolean {
@@ -47,7 +48,7 @@ export function hasScope(p: Principal, scope: Scope): boolean {
 export function requireScope(scope: Scope) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const principal = await authenticateKey(c, c.req.header("Authorization"));
-    if (!hasScope(principal, scope)) throw new Problem(403, "forbidden", `This key lacks the '${scope}' scope.`);
+    if (!hasScope(principal, scope)) throw new Problem("forbidden", `This key lacks the '${scope}' scope.`);
     c.set("principal", principal);
     await next();
   });
@@ -56,7 +57,7 @@ export function requireScope(scope: Scope) {
 /** A key bound to one customer may only ask about that customer. */
 export function assertCustomerAccess(p: Principal, customerId: string): void {
   if (p.kind === "api_key" && p.customerId !== null && p.customerId !== customerId) {
-    throw new Problem(403, "forbidden", "This key is bound to another customer.");
+    throw new Problem("forbidden", "This key is bound to another customer.");
   }
 }
 

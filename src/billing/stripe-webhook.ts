@@ -2,9 +2,6 @@
 // stripe-sync.ts), then commit the rows, their audit records and the event id in ONE D1 batch, so
 // an event is either applied and remembered, or neither (and Stripe's retry tries again).
 import type { z } from "zod";
-import type { AuditEntry } from "../admin/commit";
-import { subscriptionChangeAudit } from "../admin/subscription-audit";
-import { commitSystemWrite, STRIPE_WEBHOOK } from "../admin/system-write";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import type { Services } from "../services";
@@ -15,6 +12,9 @@ import {
   toSubscriptionRecord,
   updateSubscriptionStatements,
 } from "../store/subscriptions";
+import type { AuditEntry } from "../write/commit";
+import { subscriptionChangeAudit } from "../write/subscription-audit";
+import { commitSystemWrite, STRIPE_WEBHOOK } from "../write/system-write";
 import {
   isInvoiceEvent,
   isSubscriptionEvent,
@@ -103,8 +103,7 @@ export async function applyStripeEvent(
   if (plan.outcome === "unmapped") {
     // Not recorded: Stripe retries (for up to three days), and the retry applies once the price is mapped.
     throw new Problem(
-      422,
-      "validation",
+      "unprocessable",
       `No plan is mapped to price(s) ${plan.prices.join(", ")}; map them with PUT /admin/v1/prices/{priceId}. Stripe will retry.`,
       { unmappedPrices: plan.prices },
     );
@@ -135,7 +134,6 @@ export async function applyStripeEvent(
     if (/UNIQUE constraint failed: webhook_events\.id/.test(String(err))) return result("duplicate"); // a concurrent delivery won
     if (isWriteConflict(err) || /UNIQUE constraint failed/.test(String(err))) {
       throw new Problem(
-        409,
         "conflict",
         "A concurrent change touched the same subscription; Stripe will retry this event.",
         { reason: "write_conflict" },
@@ -150,7 +148,7 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const errors = r.error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join("."), message: i.message }));
-  throw new Problem(422, "validation", "The event does not have the shape Tollgate expects; it was not applied.", {
+  throw new Problem("unprocessable", "The event does not have the shape Tollgate expects; it was not applied.", {
     errors,
   });
 }

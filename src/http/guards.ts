@@ -3,7 +3,7 @@
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../env";
+import type { AppEnv } from "../app-env";
 import { Problem, problemResponse } from "./problem";
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -16,7 +16,7 @@ export function limitBody(maxSize: number) {
   return bodyLimit({
     maxSize,
     onError: () => {
-      throw new Problem(413, "payload-too-large", `The request body exceeds ${maxSize} bytes.`, { maxBytes: maxSize });
+      throw new Problem("payload-too-large", `The request body exceeds ${maxSize} bytes.`, { maxBytes: maxSize });
     },
   });
 }
@@ -27,7 +27,7 @@ export const requireJson = createMiddleware<AppEnv>(async (c, next) => {
     const type = c.req.header("Content-Type");
     const hasBody = c.req.header("Content-Length") !== "0" && c.req.raw.body !== null;
     if (hasBody && !(type && /^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type))) {
-      throw new Problem(415, "unsupported-media-type", "Send the body as application/json.", {
+      throw new Problem("unsupported-media-type", "Send the body as application/json.", {
         headers: { "Accept-Post": "application/json" },
       });
     }
@@ -56,11 +56,11 @@ export function notFound(app: Hono<AppEnv>) {
       if (allowed.includes("GET")) allowed.push("HEAD");
       return problemResponse(
         c,
-        new Problem(405, "method-not-allowed", `${c.req.method} is not allowed on ${path}.`, {
+        new Problem("method-not-allowed", `${c.req.method} is not allowed on ${path}.`, {
           headers: { Allow: allowed.join(", ") },
         }),
       );
     }
-    return problemResponse(c, new Problem(404, "not-found", `No route ${c.req.method} ${path}.`));
+    return problemResponse(c, new Problem("not-found", `No route ${c.req.method} ${path}.`));
   };
 }

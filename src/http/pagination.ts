@@ -32,7 +32,7 @@ export function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>
   } catch {
     /* fall through */
   }
-  throw new Problem(400, "validation", "The cursor is not one this API issued.", {
+  throw new Problem("validation", "The cursor is not one this API issued.", {
     errors: [{ path: "query.cursor", message: "invalid cursor" }],
   });
 }

@@ -3,6 +3,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
+import { StoreUnavailable } from "../store/errors";
 
 /** Problem type slugs; clients match on `type` (urn:tollgate:problem:<slug>). */
 export type ProblemSlug =
@@ -15,6 +16,7 @@ export type ProblemSlug =
   | "conflict" // 409
   | "payload-too-large" // 413
   | "unsupported-media-type" // 415
+  | "unprocessable" // 422: well-formed and authentic, but Tollgate cannot apply it (billing events)
   | "unavailable" // 503: the stores needed to answer are down
   | "internal"; // 500: a bug; details go to the log, never to the client
 
@@ -28,8 +30,25 @@ const TITLES: Record<ProblemSlug, string> = {
   conflict: "Conflict",
   "payload-too-large": "Payload too large",
   "unsupported-media-type": "Unsupported media type",
+  unprocessable: "Unprocessable content",
   unavailable: "Service unavailable",
   internal: "Internal error",
+};
+
+/** The status of each problem kind: a slug implies its status, so the two can never disagree. */
+export const STATUS: Record<ProblemSlug, number> = {
+  validation: 400,
+  "malformed-json": 400,
+  unauthorized: 401,
+  forbidden: 403,
+  "not-found": 404,
+  "method-not-allowed": 405,
+  conflict: 409,
+  "payload-too-large": 413,
+  "unsupported-media-type": 415,
+  unprocessable: 422,
+  unavailable: 503,
+  internal: 500,
 };
 
 export interface FieldError {
@@ -50,15 +69,21 @@ export interface ProblemBody {
 
 /** Thrown anywhere in a request; the app's onError turns it into the response. */
 export class Problem extends Error {
-  constructor(
-    readonly status: number,
-    readonly slug: ProblemSlug,
-    readonly detail: string,
-    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; [k: string]: unknown } = {},
-  ) {
+  readonly status: number;
+  readonly slug: ProblemSlug;
+  readonly detail: string;
+  readonly extra: ProblemExtra;
+
+  constructor(slug: ProblemSlug, detail: string, extra: ProblemExtra = {}) {
     super(detail);
+    this.slug = slug;
+    this.status = STATUS[slug];
+    this.detail = detail;
+    this.extra = extra;
   }
 }
+
+export type ProblemExtra = { errors?: FieldError[]; headers?: Record<string, string>; [k: string]: unknown };
 
 export function problemResponse(c: Context, p: Problem): Response {
   const { headers, ...extensions } = p.extra;
@@ -79,7 +104,7 @@ export function problemResponse(c: Context, p: Problem): Response {
 
 export function zodProblem(error: ZodError, where: string): Problem {
   const errors = error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join("."), message: i.message }));
-  return new Problem(400, "validation", `${errors.length} invalid field(s): ${errors.map((e) => e.path).join(", ")}`, {
+  return new Problem("validation", `${errors.length} invalid field(s): ${errors.map((e) => e.path).join(", ")}`, {
     errors,
   });
 }
@@ -89,20 +114,27 @@ export function toProblem(err: unknown): Problem {
   if (err instanceof Problem) return err;
   if (err instanceof HTTPException) {
     if (err.status === 400 && /json/i.test(err.message))
-      return new Problem(400, "malformed-json", "The request body is not valid JSON.");
-    if (err.status === 413)
-      return new Problem(413, "payload-too-large", err.message || "The request body is too large.");
-    const slug: ProblemSlug =
-      err.status === 401
-        ? "unauthorized"
-        : err.status === 403
-          ? "forbidden"
-          : err.status === 404
-            ? "not-found"
-            : err.status >= 500
-              ? "internal"
-              : "validation";
-    return new Problem(err.status, slug, err.message || TITLES[slug]);
+      return new Problem("malformed-json", "The request body is not valid JSON.");
+    if (err.status === 413) return new Problem("payload-too-large", err.message || "The request body is too large.");
+    const slug = slugOfStatus(err.status);
+    return new Problem(slug, err.message || TITLES[slug]);
   }
-  return new Problem(500, "internal", "An unexpected error occurred; it has been logged with the request id.");
+  if (err instanceof StoreUnavailable)
+    return new Problem("unavailable", "Entitlement data cannot be read right now.", {
+      headers: { "Retry-After": "5" },
+    });
+  return new Problem("internal", "An unexpected error occurred; it has been logged with the request id.");
+}
+
+function slugOfStatus(status: number): ProblemSlug {
+  switch (status) {
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not-found";
+    default:
+      return status >= 500 ? "internal" : "validation";
+  }
 }

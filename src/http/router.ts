@@ -1,7 +1,7 @@
 // One way to make a router: an OpenAPIHono whose validation failures become problem+json 400s, so
 // every sub-app validates with zod and documents itself in /openapi.json from the same schemas.
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../env";
+import type { AppEnv } from "../app-env";
 import { zodProblem } from "./problem";
 
 export function newRouter() {

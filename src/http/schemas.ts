@@ -57,13 +57,13 @@ export const decisionSchema = z
   .openapi("Decision");
 
 /** A documented problem+json response. */
-export const problemResponse = (description: string) => ({
+export const problemDoc = (description: string) => ({
   description,
   content: { "application/problem+json": { schema: problemSchema } },
 });
-const problem = problemResponse;
-export const notFoundResponse = problemResponse("No such customer, feature or resource");
-export const conflictResponse = problemResponse(
+const problem = problemDoc;
+export const notFoundResponse = problemDoc("No such customer, feature or resource");
+export const conflictResponse = problemDoc(
   "Conflicts with the current state (idempotency key reused with another body, closed reservation, version not yet available)",
 );
 

@@ -20,9 +20,9 @@ export interface MeterTerms {
 /** Usage is server-to-server reporting: region and role rules, which describe end users, do not apply. */
 export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterTerms {
   const feature = Object.hasOwn(snapshot.features, key) ? snapshot.features[key] : undefined;
-  if (!feature) throw new Problem(404, "not-found", `Unknown feature '${key}'.`);
+  if (!feature) throw new Problem("not-found", `Unknown feature '${key}'.`);
   if (feature.type !== "metered")
-    throw new Problem(400, "validation", `'${key}' is a ${feature.type} feature; usage applies to metered features.`, {
+    throw new Problem("validation", `'${key}' is a ${feature.type} feature; usage applies to metered features.`, {
       errors: [{ path: "json.feature", message: "not a metered feature" }],
     });
   const { effective, lapse } = resolveFeature(feature, now);
@@ -49,7 +49,7 @@ export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterT
 
 /** The amount rules: whole units where the feature says so, negative only for gauges. */
 export function checkAmount(t: MeterTerms, amount: number, path = "json.amount"): void {
-  const bad = (message: string) => new Problem(400, "validation", message, { errors: [{ path, message }] });
+  const bad = (message: string) => new Problem("validation", message, { errors: [{ path, message }] });
   if (amount === 0) throw bad("amount must not be 0");
   if (t.feature.integer !== false && !Number.isInteger(amount)) throw bad("this feature counts whole units");
   if (amount < 0 && !t.gauge) throw bad("negative amounts apply only to features without reset (gauges such as seats)");

@@ -1,9 +1,9 @@
 // POST /v1/check, GET /v1/check, GET /v1/entitlements/{customerId}
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
 import { decide, decideAll } from "../decide";
-import type { AppEnv } from "../env";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
 import {
@@ -158,6 +158,6 @@ checkRoutes
     const q = c.req.valid("query");
     assertCustomerAccess(c.var.principal, customerId);
     const all = await decideAll(deps(c), { customerId, ...q, country: q.country ?? edgeCountry(c) });
-    if (!all) throw new Problem(404, "not-found", `No customer '${customerId}'.`);
+    if (!all) throw new Problem("not-found", `No customer '${customerId}'.`);
     return c.json(all, 200);
   });

@@ -2,7 +2,7 @@
 // cannot drift from the code) and GET /docs (Swagger UI over it; its assets load from jsDelivr's CDN).
 import { swaggerUI } from "@hono/swagger-ui";
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../env";
+import type { AppEnv } from "../app-env";
 
 const INFO = {
   title: "Tollgate",

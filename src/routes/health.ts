@@ -60,7 +60,7 @@ export const healthRoutes = newRouter()
       .filter(([, r]) => !r.ok)
       .map(([name]) => name);
     if (failed.length > 0)
-      throw new Problem(503, "unavailable", `Not ready: ${failed.join(", ")} failed.`, {
+      throw new Problem("unavailable", `Not ready: ${failed.join(", ")} failed.`, {
         checks: result,
         headers: { "Retry-After": "5", "Cache-Control": "no-store" },
       });

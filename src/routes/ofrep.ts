@@ -7,9 +7,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { cors } from "hono/cors";
+import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
 import { decide, decideAll } from "../decide";
-import type { AppEnv } from "../env";
 import { Problem, problemResponse, toProblem } from "../http/problem";
 import { newRouter } from "../http/router";
 import { apiKeySecurity, errorResponses, jsonResponse } from "../http/schemas";
@@ -176,7 +176,7 @@ ofrepRoutes
 ofrepRoutes.onError((err, c) => {
   const problem =
     err instanceof SnapshotUnavailable || err instanceof KeyStoreUnavailable
-      ? new Problem(503, "unavailable", "Entitlement data cannot be read right now.")
+      ? new Problem("unavailable", "Entitlement data cannot be read right now.")
       : toProblem(err);
   const key = c.req.param("key");
   if (problem.slug === "malformed-json")

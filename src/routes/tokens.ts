@@ -2,9 +2,9 @@
 // public keys that verify it, and decision assertions, offline).
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
 import { iso, readSnapshot } from "../decide";
-import type { AppEnv } from "../env";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
 import {
@@ -116,10 +116,10 @@ tokenRoutes
       customerId,
       now,
     );
-    if (!read.snapshot) throw new Problem(404, "not-found", `No customer '${customerId}'.`);
+    if (!read.snapshot) throw new Problem("not-found", `No customer '${customerId}'.`);
     // A stale copy (KV and D1 down) may still grant what was revoked: never sign it for an hour.
     if (read.degraded)
-      throw new Problem(503, "unavailable", "Entitlement data cannot be read right now.", {
+      throw new Problem("unavailable", "Entitlement data cannot be read right now.", {
         headers: { "Retry-After": "5" },
       });
     const { claims, expiresAt } = entitlementClaims(

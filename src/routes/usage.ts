@@ -1,12 +1,12 @@
 // POST /v1/usage, GET /v1/usage/{customerId}, POST /v1/usage/reserve|settle|release (scope usage)
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
 import { iso, readSnapshot } from "../decide";
 import { periodAt } from "../domain/periods";
 import type { Snapshot } from "../domain/types";
-import type { AppEnv } from "../env";
-import { Problem } from "../http/problem";
+import { Problem, type ProblemSlug } from "../http/problem";
 import { newRouter } from "../http/router";
 import {
   apiKeySecurity,
@@ -18,7 +18,7 @@ import {
   jsonResponse,
   notFoundResponse,
 } from "../http/schemas";
-import type { MeterResult, UsageAnswer } from "../meter/customer-meter";
+import type { MeterError, MeterResult, UsageAnswer } from "../meter/customer-meter";
 import { meterStub } from "../meter/locate";
 import { checkAmount, meterTerms } from "../meter/terms";
 
@@ -133,7 +133,7 @@ async function snapshotFor(c: Context<AppEnv>, customerId: string): Promise<Snap
     customerId,
     services.clock.now(),
   );
-  if (!read.snapshot) throw new Problem(404, "not-found", `No customer '${customerId}'.`);
+  if (!read.snapshot) throw new Problem("not-found", `No customer '${customerId}'.`);
   return read.snapshot;
 }
 
@@ -144,16 +144,7 @@ function answer(
   result: MeterResult,
   denial: string | null = null,
 ) {
-  if (!result.ok) {
-    const status =
-      result.error === "reservation_not_found" ? 404 : result.error === "amount_exceeds_reservation" ? 400 : 409;
-    throw new Problem(
-      status,
-      status === 404 ? "not-found" : status === 400 ? "validation" : "conflict",
-      result.detail,
-      { code: result.error },
-    );
-  }
+  if (!result.ok) throw new Problem(meterProblem(result.error), result.detail, { code: result.error });
   const a: UsageAnswer = result.answer;
   return c.json(
     {
@@ -173,11 +164,11 @@ function answer(
 function keyOf(c: Context<AppEnv>, bodyKey: string | undefined): string | null {
   const header = c.req.header("Idempotency-Key");
   if (header !== undefined && !idempotencyKey.safeParse(header).success)
-    throw new Problem(400, "validation", "Invalid Idempotency-Key header.", {
+    throw new Problem("validation", "Invalid Idempotency-Key header.", {
       errors: [{ path: "header.Idempotency-Key", message: "printable ASCII, 1-255 characters" }],
     });
   if (header !== undefined && bodyKey !== undefined && header !== bodyKey)
-    throw new Problem(400, "validation", "Idempotency-Key header and body idempotencyKey differ.", {
+    throw new Problem("validation", "Idempotency-Key header and body idempotencyKey differ.", {
       errors: [{ path: "json.idempotencyKey", message: "differs from the header" }],
     });
   return bodyKey ?? header ?? null;
@@ -206,12 +197,12 @@ usageRoutes
     let occurredAt = now;
     if (body.timestamp !== undefined) {
       if (body.mode !== "record")
-        throw new Problem(400, "validation", "timestamp applies to mode 'record' only.", {
+        throw new Problem("validation", "timestamp applies to mode 'record' only.", {
           errors: [{ path: "json.timestamp", message: "record only" }],
         });
       occurredAt = Date.parse(body.timestamp);
       if (occurredAt > now + MAX_CLOCK_SKEW_MS)
-        throw new Problem(400, "validation", "timestamp is in the future.", {
+        throw new Problem("validation", "timestamp is in the future.", {
           errors: [{ path: "json.timestamp", message: "in the future" }],
         });
     }
@@ -280,7 +271,7 @@ usageRoutes
     const keys = Object.keys(snapshot.features).filter(
       (k) => snapshot.features[k]!.type === "metered" && (!feature || k === feature),
     );
-    if (feature && keys.length === 0) throw new Problem(404, "not-found", `No metered feature '${feature}'.`);
+    if (feature && keys.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
     const terms = Object.fromEntries(keys.map((k) => [k, meterTerms(snapshot, k, now)]));
     const stub = meterStub(c.env, customerId, snapshot.residency);
     const current = await stub.peek(
@@ -330,3 +321,20 @@ usageRoutes
 
 // settle/release requests do not name the feature; the meter's answer does.
 const featureOf = (a: UsageAnswer) => a.feature ?? "";
+
+/** The problem kind of each meter refusal; exhaustive, so a new MeterError cannot go unmapped. */
+function meterProblem(error: MeterError): ProblemSlug {
+  switch (error) {
+    case "reservation_not_found":
+      return "not-found";
+    case "amount_exceeds_reservation":
+      return "validation";
+    case "idempotency_conflict":
+    case "reservation_closed":
+      return "conflict";
+    default: {
+      const unreachable: never = error;
+      return unreachable;
+    }
+  }
+}

@@ -1,13 +1,13 @@
 // POST /v1/webhooks/stripe: billing provisioning from Stripe. The signature over the RAW body is
 // verified before anything is parsed; a bad or stale signature is a 400 that changes nothing.
 import { createRoute, z } from "@hono/zod-openapi";
-import { lifecycleConfig } from "../admin/lifecycle-config";
 import { stripeEvent } from "../billing/stripe-events";
 import { verifyStripeSignature } from "../billing/stripe-signature";
 import { applyStripeEvent } from "../billing/stripe-webhook";
 import { Problem, zodProblem } from "../http/problem";
 import { newRouter } from "../http/router";
 import { errorResponses, jsonResponse } from "../http/schemas";
+import { lifecycleConfig } from "../write/lifecycle-config";
 
 const stripeWebhook = createRoute({
   method: "post",
@@ -46,7 +46,7 @@ webhookRoutes.openapi(stripeWebhook, async (c) => {
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
   if (secrets.length === 0)
-    throw new Problem(503, "unavailable", "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).", {
+    throw new Problem("unavailable", "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).", {
       headers: { "Retry-After": "300" },
     });
   const raw = await c.req.text();
@@ -58,7 +58,7 @@ webhookRoutes.openapi(stripeWebhook, async (c) => {
   );
   if (!verified.ok) {
     // The reason helps whoever sets up the endpoint (wrong secret vs clock skew); it reveals nothing a forger can use.
-    throw new Problem(400, "validation", `Stripe-Signature rejected: ${verified.reason}.`, {
+    throw new Problem("validation", `Stripe-Signature rejected: ${verified.reason}.`, {
       errors: [{ path: "header.stripe-signature", message: verified.reason }],
     });
   }
@@ -66,7 +66,7 @@ webhookRoutes.openapi(stripeWebhook, async (c) => {
   try {
     json = JSON.parse(raw);
   } catch {
-    throw new Problem(400, "malformed-json", "The request body is not valid JSON.");
+    throw new Problem("malformed-json", "The request body is not valid JSON.");
   }
   const event = stripeEvent.safeParse(json);
   if (!event.success) throw zodProblem(event.error, "json");

@@ -4,7 +4,10 @@ import { type ApiKeyRecord, hashApiKey, looksLikeApiKey, sameDigest } from "../a
 import type { Scope } from "../domain/types";
 import type { Env } from "../env";
 import { BoundedCache } from "./bounded-cache";
+import { KeyStoreUnavailable } from "./errors";
 import { kvKeys } from "./kv";
+
+export { KeyStoreUnavailable };
 
 export const KEY_CACHE_TTL_MS = 30_000;
 
@@ -23,9 +26,6 @@ export const toApiKeyRecord = (r: ApiKeyDbRow): ApiKeyRecord => ({
   customerId: r.customer_id,
   revokedAt: r.revoked_at,
 });
-
-/** Neither KV nor D1 answered and the key was never seen by this isolate: a 503, not a guess. */
-export class KeyStoreUnavailable extends Error {}
 
 export class ApiKeyStore {
   // Unknown keys are cached too (as null), so guessing keys cannot push load onto KV and D1.

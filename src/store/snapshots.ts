@@ -5,7 +5,10 @@ import type { FailurePolicy, Snapshot } from "../domain/types";
 import type { Env } from "../env";
 import { BoundedCache } from "./bounded-cache";
 import { loadCustomerRows } from "./customer-rows";
+import { SnapshotUnavailable } from "./errors";
 import { kvKeys } from "./kv";
+
+export { SnapshotUnavailable };
 
 export type SnapshotSource = "isolate" | "kv" | "d1" | "stale";
 
@@ -38,9 +41,6 @@ export const DEFAULT_SNAPSHOT_CACHE: SnapshotStoreOptions = {
  * snapshots of 10 to 100 features; 1.5 keeps the bound an upper bound.
  */
 export const PARSED_BYTES_PER_JSON_CHAR = 1.5;
-
-/** Neither KV nor D1 could be read and no copy was left in the isolate. */
-export class SnapshotUnavailable extends Error {}
 
 /** The caller asked for a version newer than the source of record has. */
 export class VersionNotYetAvailable extends Error {

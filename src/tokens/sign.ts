@@ -14,7 +14,7 @@ export async function signingRing(env: Env): Promise<KeyRing> {
   const result = await loadKeyRing(env.TOKEN_SIGNING_KEYS);
   if (result.ok) return result.ring;
   console.error(JSON.stringify({ msg: "token signing unavailable", reason: result.reason, detail: result.detail }));
-  throw new Problem(503, "unavailable", "Token signing is not configured on this deployment.");
+  throw new Problem("unavailable", "Token signing is not configured on this deployment.");
 }
 
 export interface JwsOptions {

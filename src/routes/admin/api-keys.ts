@@ -3,17 +3,17 @@
 // KV (key:<hash> with revokedAt), which the check path reads before D1: it refuses the key at once in
 // this isolate, within KEY_CACHE_TTL_MS (30 s) in other isolates, plus KV propagation (~60 s) elsewhere.
 import { createRoute, z } from "@hono/zod-openapi";
-import { commitAdminWrite } from "../../admin/commit";
-import { auditReason } from "../../admin/reason";
 import { requireRole } from "../../auth/admin";
 import { displayPrefix, generateApiKey, hashApiKey } from "../../auth/api-keys";
 import { entityId } from "../../domain/catalog";
 import type { Scope } from "../../domain/types";
+import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
+import { commitAdminWrite } from "../../write/commit";
 
 const tags = ["admin: api keys"];
 
@@ -128,7 +128,7 @@ const revokeKey = createRoute({
 
 async function readKey(db: D1Database, id: string): Promise<ApiKeyDbRow> {
   const row = await db.prepare("SELECT * FROM api_keys WHERE id = ?1").bind(id).first<ApiKeyDbRow>();
-  if (!row) throw new Problem(404, "not-found", `No API key '${id}'.`);
+  if (!row) throw new Problem("not-found", `No API key '${id}'.`);
   return row;
 }
 
@@ -138,7 +138,7 @@ apiKeyRoutes
     const body = c.req.valid("json");
     const db = c.env.DB;
     if (body.customerId && !(await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(body.customerId).first())) {
-      throw new Problem(400, "validation", `Unknown customer '${body.customerId}'.`, {
+      throw new Problem("validation", `Unknown customer '${body.customerId}'.`, {
         errors: [{ path: "json.customerId", message: "unknown customer" }],
       });
     }

@@ -1,12 +1,12 @@
 // PUT /admin/v1/catalog: apply a catalog file (catalog-as-code). GET: the catalog as a file.
 import { createRoute, z } from "@hono/zod-openapi";
-import { catalogStatements } from "../../admin/catalog";
-import { commitCatalogWrite } from "../../admin/catalog-write";
 import { requireRole } from "../../auth/admin";
 import { catalogFile } from "../../domain/catalog";
 import { newRouter } from "../../http/router";
 import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
 import { readCatalog } from "../../store/catalog-reader";
+import { catalogStatements } from "../../store/catalog-writer";
+import { commitCatalogWrite } from "../../write/catalog-write";
 import { jobSchema } from "./jobs";
 
 const tags = ["admin: catalog"];

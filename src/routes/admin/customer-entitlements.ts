@@ -97,9 +97,9 @@ customerEntitlementRoutes
     const q = c.req.valid("query");
     const now = c.var.services.clock.now();
     const { snapshot } = await c.var.services.snapshots.read(c.env, id, now);
-    if (!snapshot) throw new Problem(404, "not-found", `No customer '${id}'.`);
+    if (!snapshot) throw new Problem("not-found", `No customer '${id}'.`);
     if (q.feature && !Object.hasOwn(snapshot.features, q.feature))
-      throw new Problem(404, "not-found", `No feature '${q.feature}' in the catalog.`);
+      throw new Problem("not-found", `No feature '${q.feature}' in the catalog.`);
     const features: z.input<typeof explainSchema>["features"] = {};
     for (const [key, f] of Object.entries(explainSnapshot(snapshot, now, q.feature))) {
       const ev = evaluate(snapshot, { feature: key, role: q.role, country: q.country }, now);
@@ -127,7 +127,7 @@ customerEntitlementRoutes
     const now = c.var.services.clock.now();
     const at = q.at === undefined ? now : Date.parse(q.at);
     if (at > now)
-      throw new Problem(400, "validation", "`at` is in the future: history only answers for the past.", {
+      throw new Problem("validation", "`at` is in the future: history only answers for the past.", {
         errors: [{ path: "query.at", message: "must not be in the future" }],
       });
     const row = await c.env.DB.prepare(
@@ -135,8 +135,7 @@ customerEntitlementRoutes
     )
       .bind(id, at)
       .first<{ snapshot: string }>();
-    if (!row)
-      throw new Problem(404, "not-found", `No snapshot of customer '${id}' was compiled at or before ${iso(at)}.`);
+    if (!row) throw new Problem("not-found", `No snapshot of customer '${id}' was compiled at or before ${iso(at)}.`);
     const snapshot = JSON.parse(row.snapshot) as Snapshot;
     const features: Record<string, unknown> = {};
     for (const key of Object.keys(snapshot.features)) {

@@ -3,10 +3,9 @@
 // undoes a mistaken creation; a customer with a history is ended through its subscriptions instead,
 // so the audit trail and snapshot history keep meaning something.
 import { createRoute, z } from "@hono/zod-openapi";
-import { commitAdminWrite } from "../../admin/commit";
-import { auditReason } from "../../admin/reason";
 import { requireRole } from "../../auth/admin";
 import { entityId } from "../../domain/catalog";
+import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
@@ -20,6 +19,7 @@ import {
 } from "../../http/schemas";
 import { kvKeys } from "../../store/kv";
 import { SqlFilter } from "../../store/sql-filter";
+import { commitAdminWrite } from "../../write/commit";
 
 const tags = ["admin: customers"];
 const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
@@ -208,7 +208,7 @@ const deleteCustomer = createRoute({
 
 async function readCustomer(db: D1Database, id: string): Promise<CustomerDbRow> {
   const row = await db.prepare("SELECT * FROM customers WHERE id = ?1").bind(id).first<CustomerDbRow>();
-  if (!row) throw new Problem(404, "not-found", `No customer '${id}'.`);
+  if (!row) throw new Problem("not-found", `No customer '${id}'.`);
   return row;
 }
 
@@ -219,7 +219,7 @@ customerRoutes
     const db = c.env.DB;
     const now = c.var.services.clock.now();
     if (await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(body.id).first())
-      throw new Problem(409, "conflict", `Customer '${body.id}' exists.`);
+      throw new Problem("conflict", `Customer '${body.id}' exists.`);
     await assertPlansExist(
       db,
       body.subscriptions.map((s) => s.planId),
@@ -309,14 +309,14 @@ customerRoutes
     const before = await readCustomer(db, id);
     // The customer's meter (Durable Object) lives in the residency's jurisdiction: moving it would lose its counters.
     if (body.residency !== undefined && body.residency !== before.residency)
-      throw new Problem(409, "conflict", "A customer's residency is fixed at creation.");
+      throw new Problem("conflict", "A customer's residency is fixed at creation.");
     const billing = body.billingCustomerId === undefined ? before.billing_customer_id : body.billingCustomerId;
     if (
       billing !== null &&
       billing !== before.billing_customer_id &&
       (await db.prepare("SELECT 1 FROM customers WHERE billing_customer_id = ?1").bind(billing).first())
     ) {
-      throw new Problem(409, "conflict", `Billing customer '${billing}' belongs to another customer.`);
+      throw new Problem("conflict", `Billing customer '${billing}' belongs to another customer.`);
     }
     const after: CustomerDbRow = {
       ...before,
@@ -358,7 +358,6 @@ customerRoutes
       .first<Record<string, number>>();
     if (refs && Object.values(refs).some((n) => n > 0)) {
       throw new Problem(
-        409,
         "conflict",
         `Customer '${id}' has ${Object.entries(refs)
           .map(([k, n]) => `${n} ${k}`)
@@ -389,7 +388,7 @@ customerRoutes
 export async function assertPlansExist(db: D1Database, planIds: string[]): Promise<void> {
   for (const id of new Set(planIds)) {
     if (!(await db.prepare("SELECT 1 FROM plans WHERE id = ?1").bind(id).first()))
-      throw new Problem(400, "validation", `Unknown plan '${id}'.`, {
+      throw new Problem("validation", `Unknown plan '${id}'.`, {
         errors: [{ path: "planId", message: `unknown plan '${id}'` }],
       });
   }

@@ -2,10 +2,9 @@
 // snapshot (so "unknown_feature" and "not_entitled" stay distinct), so each write recompiles every
 // customer through a recompile job. A feature's type never changes in place: specs depend on it.
 import { createRoute, z } from "@hono/zod-openapi";
-import { commitCatalogWrite } from "../../admin/catalog-write";
-import { auditReason } from "../../admin/reason";
 import { requireRole } from "../../auth/admin";
 import { failurePolicy, featureDef, featureKey, featureType } from "../../domain/catalog";
+import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
@@ -18,6 +17,7 @@ import {
   notFoundResponse,
 } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
+import { commitCatalogWrite } from "../../write/catalog-write";
 import { jobSchema } from "./jobs";
 
 const tags = ["admin: features"];
@@ -126,7 +126,7 @@ const deleteFeature = createRoute({
 
 async function readFeature(db: D1Database, key: string): Promise<FeatureDbRow> {
   const row = await db.prepare("SELECT * FROM features WHERE key = ?1").bind(key).first<FeatureDbRow>();
-  if (!row) throw new Problem(404, "not-found", `No feature '${key}'.`);
+  if (!row) throw new Problem("not-found", `No feature '${key}'.`);
   return row;
 }
 
@@ -150,7 +150,7 @@ featureRoutes
     const db = c.env.DB;
     const now = c.var.services.clock.now();
     if (await db.prepare("SELECT 1 FROM features WHERE key = ?1").bind(body.key).first())
-      throw new Problem(409, "conflict", `Feature '${body.key}' exists.`);
+      throw new Problem("conflict", `Feature '${body.key}' exists.`);
     const stmt = db
       .prepare(
         "INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -227,7 +227,6 @@ featureRoutes
       .first<{ plans: number; grants: number }>();
     if (refs && (refs.plans > 0 || refs.grants > 0)) {
       throw new Problem(
-        409,
         "conflict",
         `Feature '${key}' is used by ${refs.plans} plan entitlement(s) and ${refs.grants} grant(s); remove those first.`,
         { references: refs },

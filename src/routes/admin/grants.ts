@@ -9,19 +9,10 @@
 // - Pending grants are rejected, active ones revoked. Expiry needs no one: the snapshot holds the window.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { type AuditEntry, commitAdminWrite } from "../../admin/commit";
-import {
-  assessElevation,
-  type GrantTerms,
-  identityOf,
-  maxGrantLifetimeMs,
-  termsErrors,
-} from "../../admin/grant-policy";
-import { catalogFacts, specErrors, throwIfAny } from "../../admin/spec-validation";
+import type { AppEnv } from "../../app-env";
 import { requireRole, roleOf } from "../../auth/admin";
 import { entitlementSpec, entityId, featureKey } from "../../domain/catalog";
 import type { EntitlementSpec } from "../../domain/types";
-import type { AppEnv } from "../../env";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
@@ -35,6 +26,15 @@ import {
 } from "../../http/schemas";
 import type { GrantDbRow } from "../../store/customer-rows";
 import { SqlFilter } from "../../store/sql-filter";
+import { type AuditEntry, commitAdminWrite } from "../../write/commit";
+import {
+  assessElevation,
+  type GrantTerms,
+  identityOf,
+  maxGrantLifetimeMs,
+  termsErrors,
+} from "../../write/grant-policy";
+import { catalogFacts, specErrors, throwIfAny } from "../../write/spec-validation";
 
 const tags = ["admin: grants"];
 const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
@@ -160,7 +160,7 @@ const decide = (action: "approve" | "reject" | "revoke", summary: string) =>
 
 async function readGrant(db: D1Database, id: string): Promise<GrantDbRow> {
   const row = await db.prepare("SELECT * FROM grants WHERE id = ?1").bind(id).first<GrantDbRow>();
-  if (!row) throw new Problem(404, "not-found", `No grant '${id}'.`);
+  if (!row) throw new Problem("not-found", `No grant '${id}'.`);
   return row;
 }
 
@@ -218,7 +218,7 @@ async function transition(
     versions = await commitAdminWrite(c, [stmt], [audit], { customers: visible ? [before.customer_id] : [] });
   } catch (err) {
     if (/CHECK constraint/i.test(String(err)))
-      throw new Problem(409, "conflict", `Grant '${before.id}' was decided by someone else meanwhile.`);
+      throw new Problem("conflict", `Grant '${before.id}' was decided by someone else meanwhile.`);
     throw err;
   }
   const v = versions[before.customer_id];
@@ -260,7 +260,7 @@ grantRoutes
     };
     const elevation = await assessElevation(db, terms, now);
     if (!elevation)
-      throw new Problem(400, "validation", `Unknown customer '${body.customerId}'.`, {
+      throw new Problem("validation", `Unknown customer '${body.customerId}'.`, {
         errors: [{ path: "json.customerId", message: "unknown customer" }],
       });
     throwIfAny(termsErrors(terms, elevation.elevated, now, maxGrantLifetimeMs(c.env)));
@@ -326,23 +326,22 @@ grantRoutes
   .openapi(decide("approve", "Approve a pending grant (a different person than the proposer)"), async (c) => {
     const before = await readGrant(c.env.DB, c.req.valid("param").id);
     if (before.status !== "pending")
-      throw new Problem(409, "conflict", `Grant '${before.id}' is ${before.status}, not pending.`);
+      throw new Problem("conflict", `Grant '${before.id}' is ${before.status}, not pending.`);
     const principal = c.var.principal;
     if (identityOf(principal) === before.proposed_by)
-      throw new Problem(403, "forbidden", "Four eyes: a grant is approved by someone other than its proposer.");
+      throw new Problem("forbidden", "Four eyes: a grant is approved by someone other than its proposer.");
     const now = c.var.services.clock.now();
     const terms = termsOf(before);
     const elevation = await assessElevation(c.env.DB, terms, now);
-    if (!elevation) throw new Problem(404, "not-found", `No customer '${terms.customerId}'.`);
+    if (!elevation) throw new Problem("not-found", `No customer '${terms.customerId}'.`);
     if (elevation.elevated && principal.kind !== "operator")
       throw new Problem(
-        403,
         "forbidden",
         "An elevated grant is approved by a person: use an operator token, not an API key.",
       );
     const errors = termsErrors(terms, elevation.elevated, now, maxGrantLifetimeMs(c.env));
     if (errors.length > 0)
-      throw new Problem(409, "conflict", "The grant can no longer be approved as proposed; propose it again.", {
+      throw new Problem("conflict", "The grant can no longer be approved as proposed; propose it again.", {
         errors,
       });
     return transition(c, before, ["pending"], "active", "grant.approve", { elevated: elevation.elevated ? 1 : 0 });
@@ -350,14 +349,13 @@ grantRoutes
   .openapi(decide("reject", "Reject a pending grant"), async (c) => {
     const before = await readGrant(c.env.DB, c.req.valid("param").id);
     if (before.status !== "pending")
-      throw new Problem(409, "conflict", `Grant '${before.id}' is ${before.status}, not pending.`);
+      throw new Problem("conflict", `Grant '${before.id}' is ${before.status}, not pending.`);
     return transition(c, before, ["pending"], "rejected", "grant.reject");
   })
   .openapi(decide("revoke", "Revoke an active grant (checks stop seeing it)"), async (c) => {
     const before = await readGrant(c.env.DB, c.req.valid("param").id);
     if (before.status !== "active")
       throw new Problem(
-        409,
         "conflict",
         `Grant '${before.id}' is ${before.status}; only an active grant is revoked (reject a pending one).`,
       );

@@ -1,12 +1,12 @@
 // /admin/v1/jobs: progress of recompile jobs, and a way to push one forward without waiting for the cron.
 import { createRoute, z } from "@hono/zod-openapi";
-import { type JobRow, readJob, runRecompileBatch, toJobView } from "../../admin/recompile-jobs";
 import { requireRole } from "../../auth/admin";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { adminSecurity, errorResponses, jsonResponse, notFoundResponse } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
+import { type JobRow, readJob, runRecompileBatch, toJobView } from "../../write/recompile-jobs";
 
 const tags = ["admin: jobs"];
 
@@ -24,7 +24,7 @@ export const jobSchema = z
   .openapi("Job");
 
 const idParam = z.object({ id: z.string().min(1).max(128) });
-const notFound = (id: string) => new Problem(404, "not-found", `No job '${id}'.`);
+const notFound = (id: string) => new Problem("not-found", `No job '${id}'.`);
 
 const listJobs = createRoute({
   method: "get",

@@ -2,12 +2,10 @@
 // spec is checked against its feature's type (specProblem) and the known region groups. A write
 // recompiles the plan's customers (current and scheduled subscribers) through a recompile job.
 import { createRoute, z } from "@hono/zod-openapi";
-import { commitCatalogWrite } from "../../admin/catalog-write";
-import { auditReason } from "../../admin/reason";
-import { catalogFacts, normalizePlanEntitlements } from "../../admin/spec-validation";
 import { requireRole } from "../../auth/admin";
 import { entitlementShorthand, entityId, featureKey, planDef } from "../../domain/catalog";
 import type { EntitlementSpec } from "../../domain/types";
+import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
@@ -20,6 +18,8 @@ import {
   notFoundResponse,
 } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
+import { commitCatalogWrite } from "../../write/catalog-write";
+import { catalogFacts, normalizePlanEntitlements } from "../../write/spec-validation";
 import { jobSchema } from "./jobs";
 
 const tags = ["admin: plans"];
@@ -146,7 +146,7 @@ async function readPlans(db: D1Database, rows: PlanDbRow[]): Promise<Plan[]> {
 
 async function readPlan(db: D1Database, id: string): Promise<Plan> {
   const row = await db.prepare("SELECT * FROM plans WHERE id = ?1").bind(id).first<PlanDbRow>();
-  if (!row) throw new Problem(404, "not-found", `No plan '${id}'.`);
+  if (!row) throw new Problem("not-found", `No plan '${id}'.`);
   return (await readPlans(db, [row]))[0]!;
 }
 
@@ -215,7 +215,7 @@ planRoutes
     const body = c.req.valid("json");
     const db = c.env.DB;
     if (await db.prepare("SELECT 1 FROM plans WHERE id = ?1").bind(body.id).first())
-      throw new Problem(409, "conflict", `Plan '${body.id}' exists.`);
+      throw new Problem("conflict", `Plan '${body.id}' exists.`);
     const entitlements = normalizePlanEntitlements(await catalogFacts(db), body.entitlements);
     const now = c.var.services.clock.now();
     const after: Plan = {
@@ -262,7 +262,7 @@ planRoutes
     const { id, feature } = c.req.valid("param");
     const before = await readPlan(c.env.DB, id);
     if (!Object.hasOwn(before.entitlements, feature))
-      throw new Problem(404, "not-found", `Plan '${id}' has no entitlement for '${feature}'.`);
+      throw new Problem("not-found", `Plan '${id}' has no entitlement for '${feature}'.`);
     const { [feature]: _removed, ...rest } = before.entitlements;
     const after: Plan = { ...before, entitlements: rest, updated_at: c.var.services.clock.now() };
     const job = await writePlan(c, "plan.entitlement.delete", before, after);
@@ -281,7 +281,6 @@ planRoutes
       .first<{ subscriptions: number; prices: number }>();
     if (refs && (refs.subscriptions > 0 || refs.prices > 0)) {
       throw new Problem(
-        409,
         "conflict",
         `Plan '${id}' is used by ${refs.subscriptions} subscription(s) and ${refs.prices} price mapping(s).`,
         { references: refs },

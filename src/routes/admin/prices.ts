@@ -1,13 +1,13 @@
 // /admin/v1/prices: which plan a billing provider's price (or product) id provisions. The Stripe
 // webhook reads this mapping; the catalog file's `prices` section writes the same table.
 import { createRoute, z } from "@hono/zod-openapi";
-import { commitAdminWrite } from "../../admin/commit";
 import { requireRole } from "../../auth/admin";
 import { entityId } from "../../domain/catalog";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { commitAdminWrite } from "../../write/commit";
 
 const tags = ["admin: prices"];
 const priceId = z
@@ -96,7 +96,7 @@ priceRoutes
   .openapi(getPrice, async (c) => {
     const id = c.req.valid("param").priceId;
     const row = await read(c.env.DB, id);
-    if (!row) throw new Problem(404, "not-found", `No mapping for price '${id}'.`);
+    if (!row) throw new Problem("not-found", `No mapping for price '${id}'.`);
     return c.json(toWire(row), 200);
   })
   .openapi(putPrice, async (c) => {
@@ -104,7 +104,7 @@ priceRoutes
     const { planId, reason } = c.req.valid("json");
     const db = c.env.DB;
     if (!(await db.prepare("SELECT 1 FROM plans WHERE id = ?1").bind(planId).first())) {
-      throw new Problem(400, "validation", `Unknown plan '${planId}'.`, {
+      throw new Problem("validation", `Unknown plan '${planId}'.`, {
         errors: [{ path: "json.planId", message: `unknown plan '${planId}'` }],
       });
     }
@@ -136,7 +136,7 @@ priceRoutes
     const id = c.req.valid("param").priceId;
     const db = c.env.DB;
     const before = await read(db, id);
-    if (!before) throw new Problem(404, "not-found", `No mapping for price '${id}'.`);
+    if (!before) throw new Problem("not-found", `No mapping for price '${id}'.`);
     await commitAdminWrite(
       c,
       [db.prepare("DELETE FROM price_mappings WHERE price_id = ?1").bind(id)],

@@ -3,10 +3,9 @@
 // every customer (recompile job); a group still referred to cannot be deleted (the compiler would
 // otherwise read its name as a country code).
 import { createRoute, z } from "@hono/zod-openapi";
-import { commitCatalogWrite } from "../../admin/catalog-write";
-import { auditReason } from "../../admin/reason";
 import { requireRole } from "../../auth/admin";
 import { countryCode, regionRef } from "../../domain/catalog";
+import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
@@ -18,6 +17,7 @@ import {
   jsonResponse,
   notFoundResponse,
 } from "../../http/schemas";
+import { commitCatalogWrite } from "../../write/catalog-write";
 import { jobSchema } from "./jobs";
 
 const tags = ["admin: region groups"];
@@ -108,7 +108,7 @@ regionGroupRoutes
   .openapi(getGroup, async (c) => {
     const { name } = c.req.valid("param");
     const row = await c.env.DB.prepare("SELECT * FROM region_groups WHERE name = ?1").bind(name).first<GroupDbRow>();
-    if (!row) throw new Problem(404, "not-found", `No region group '${name}'.`);
+    if (!row) throw new Problem("not-found", `No region group '${name}'.`);
     return c.json(toView(row), 200);
   })
   .openapi(putGroup, async (c) => {
@@ -138,7 +138,7 @@ regionGroupRoutes
     const { name } = c.req.valid("param");
     const db = c.env.DB;
     const before = await db.prepare("SELECT * FROM region_groups WHERE name = ?1").bind(name).first<GroupDbRow>();
-    if (!before) throw new Problem(404, "not-found", `No region group '${name}'.`);
+    if (!before) throw new Problem("not-found", `No region group '${name}'.`);
     const refs = await db
       .prepare(
         `SELECT (SELECT COUNT(*) FROM plan_entitlements e WHERE ${NAMES_GROUP("e")}) AS plans,
@@ -148,7 +148,6 @@ regionGroupRoutes
       .first<{ plans: number; grants: number }>();
     if (refs && (refs.plans > 0 || refs.grants > 0)) {
       throw new Problem(
-        409,
         "conflict",
         `Region group '${name}' is named by ${refs.plans} plan entitlement(s) and ${refs.grants} live grant(s).`,
         { references: refs },

@@ -4,18 +4,18 @@
 // invocation's limits. scripts/snapshots.mjs drives the pages (progress, resume, rate limits).
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { auditStatement } from "../../admin/commit";
+import type { AppEnv } from "../../app-env";
 import { requireRole } from "../../auth/admin";
 import { actorOf } from "../../auth/principal";
 import { entityId } from "../../domain/catalog";
 import { compileSnapshot } from "../../domain/compile";
 import { type Drift, snapshotDrift } from "../../domain/snapshot-drift";
-import type { AppEnv } from "../../env";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse } from "../../http/schemas";
 import { loadCustomerRows } from "../../store/customer-rows";
 import { kvKeys } from "../../store/kv";
+import { auditStatement } from "../../write/commit";
 
 const tags = ["admin: operations"];
 
@@ -160,7 +160,7 @@ async function driftOf(c: Context<AppEnv>, customerId: string, now: number): Pro
 /** A store that fails mid-page: 503 with Retry-After, which scripts/snapshots.mjs waits out and retries. */
 function unavailable(store: string, err: unknown): never {
   console.error(JSON.stringify({ msg: "snapshot recovery: store failed", store, error: String(err) }));
-  throw new Problem(503, "unavailable", `${store} cannot be read right now; retry this page.`, {
+  throw new Problem("unavailable", `${store} cannot be read right now; retry this page.`, {
     headers: { "Retry-After": "5" },
   });
 }
@@ -169,7 +169,7 @@ function unavailable(store: string, err: unknown): never {
 async function customerPage(db: D1Database, input: { cursor?: string | null; limit: number; customerId?: string }) {
   if (input.customerId) {
     if (!(await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(input.customerId).first()))
-      throw new Problem(404, "not-found", `Customer '${input.customerId}' does not exist.`);
+      throw new Problem("not-found", `Customer '${input.customerId}' does not exist.`);
     return { ids: [input.customerId], nextCursor: null, total: 1 };
   }
   const rows = await db

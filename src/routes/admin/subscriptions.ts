@@ -2,13 +2,10 @@
 // trials, past due). The rules live in domain/lifecycle.ts; this file loads, calls, writes, maps.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { commitAdminWrite } from "../../admin/commit";
-import { lifecycleConfig } from "../../admin/lifecycle-config";
-import { dueAudits, subscriptionChangeAudit } from "../../admin/subscription-audit";
+import type { AppEnv } from "../../app-env";
 import { requireRole } from "../../auth/admin";
 import { entityId } from "../../domain/catalog";
 import { type LifecycleAction, transition } from "../../domain/lifecycle";
-import type { AppEnv } from "../../env";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
@@ -22,6 +19,9 @@ import {
   toSubscriptionRecord,
   updateSubscriptionStatements,
 } from "../../store/subscriptions";
+import { commitAdminWrite } from "../../write/commit";
+import { lifecycleConfig } from "../../write/lifecycle-config";
+import { dueAudits, subscriptionChangeAudit } from "../../write/subscription-audit";
 import { assertPlansExist, insertSubscription, subscriptionInput } from "./customers";
 
 const tags = ["admin: subscriptions"];
@@ -145,12 +145,12 @@ subscriptionRoutes
     const { customerId, reason: why, ...input } = c.req.valid("json");
     const db = c.env.DB;
     if (!(await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(customerId).first())) {
-      throw new Problem(400, "validation", `Unknown customer '${customerId}'.`, {
+      throw new Problem("validation", `Unknown customer '${customerId}'.`, {
         errors: [{ path: "json.customerId", message: "unknown customer" }],
       });
     }
     if (input.id && (await readSubscription(db, input.id)))
-      throw new Problem(409, "conflict", `Subscription '${input.id}' exists.`, { reason: "exists" });
+      throw new Problem("conflict", `Subscription '${input.id}' exists.`, { reason: "exists" });
     await assertPlansExist(db, [input.planId]);
     const now = c.var.services.clock.now();
     const { id, stmt } = insertSubscription(db, customerId, input, now);
@@ -246,7 +246,7 @@ function createdRecord(
 
 async function mustRead(c: Context<AppEnv>, id: string): Promise<SubscriptionRecord> {
   const sub = await readSubscription(c.env.DB, id);
-  if (!sub) throw new Problem(404, "not-found", `No subscription '${id}'.`);
+  if (!sub) throw new Problem("not-found", `No subscription '${id}'.`);
   return sub;
 }
 
@@ -257,7 +257,7 @@ async function applyAction(c: Context<AppEnv>, id: string, action: LifecycleActi
   const before = await mustRead(c, id);
   if (action.type === "change_plan") await assertSameKind(db, before.planId, action.planId);
   const result = transition(before, action, now, lifecycleConfig(c.env));
-  if (!result.ok) throw new Problem(409, "conflict", result.detail, { reason: result.reason });
+  if (!result.ok) throw new Problem("conflict", result.detail, { reason: result.reason });
   const after = { ...result.row, updatedAt: now };
   // Events that were already due are recorded first, so the log reads in the order things happened.
   const audits = [...dueAudits(result.due), subscriptionChangeAudit(action.type, before, after, why)];
@@ -269,7 +269,6 @@ async function applyAction(c: Context<AppEnv>, id: string, action: LifecycleActi
   } catch (err) {
     if (isWriteConflict(err))
       throw new Problem(
-        409,
         "conflict",
         "The subscription changed while this request was applied; read it again and retry.",
         { reason: "write_conflict" },
@@ -289,12 +288,11 @@ async function assertSameKind(db: D1Database, fromPlan: string, toPlan: string):
   ).results;
   const kind = (id: string) => rows.find((r) => r.id === id)?.kind;
   if (!kind(toPlan))
-    throw new Problem(400, "validation", `Unknown plan '${toPlan}'.`, {
+    throw new Problem("validation", `Unknown plan '${toPlan}'.`, {
       errors: [{ path: "json.planId", message: `unknown plan '${toPlan}'` }],
     });
   if (kind(toPlan) !== kind(fromPlan)) {
     throw new Problem(
-      400,
       "validation",
       `Plan '${toPlan}' is an ${kind(toPlan) === "addon" ? "add-on" : "base plan"}; '${fromPlan}' is not.`,
       { errors: [{ path: "json.planId", message: "must be the same kind (base or add-on) as the current plan" }] },

@@ -36,7 +36,7 @@ export async function assessElevation(db: D1Database, g: GrantTerms, now: number
   const snapshot = compileSnapshot(rows, now);
   const feature = snapshot.features[g.featureKey];
   if (!feature)
-    throw new Problem(400, "validation", `Unknown feature '${g.featureKey}'.`, {
+    throw new Problem("validation", `Unknown feature '${g.featureKey}'.`, {
       errors: [{ path: "json.feature", message: "unknown feature" }],
     });
   const spec = compileSpec(g.spec, feature.type, rows.regionGroups);

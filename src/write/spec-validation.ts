@@ -63,7 +63,7 @@ export function normalizePlanEntitlements(
 
 export function throwIfAny(errors: FieldError[]): void {
   if (errors.length > 0)
-    throw new Problem(400, "validation", `${errors.length} invalid field(s): ${errors.map((e) => e.path).join(", ")}`, {
+    throw new Problem("validation", `${errors.length} invalid field(s): ${errors.map((e) => e.path).join(", ")}`, {
       errors,
     });
 }

@@ -1,8 +1,9 @@
 // The one way an admin write reaches D1: the change, the revision bumps and its audit records in a
 // single D1 batch (atomic), then the affected snapshots are recompiled and written to KV.
 import type { Context } from "hono";
+import type { AppEnv } from "../app-env";
 import { actorOf } from "../auth/principal";
-import type { AppEnv, Env } from "../env";
+import type { Env } from "../env";
 import type { Services } from "../services";
 
 export interface AuditEntry {

@@ -2,7 +2,7 @@
 // that propagates it commit in one D1 batch; the first batch of customers is recompiled before the
 // write answers, the rest by the job (see recompile-jobs.ts).
 import type { Context } from "hono";
-import type { AppEnv } from "../env";
+import type { AppEnv } from "../app-env";
 import { type AuditEntry, commitAdminWrite } from "./commit";
 import {
   type JobView,
