@@ -1,6 +1,7 @@
 // The check path in one place: snapshot (isolate cache -> KV -> D1) -> evaluate (pure) ->
 // [metered: the customer's usage from its meter] -> the wire decision. Routes only validate and call.
 import { applyUsage, evaluate } from "./domain/evaluate";
+import { iso } from "./domain/time";
 import type { Decision, Evaluation, Snapshot } from "./domain/types";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
@@ -162,7 +163,5 @@ function failurePolicyDecision(services: Services, input: CheckInput, now: numbe
     failurePolicy: policy,
   };
 }
-
-export const iso = (ms: number) => new Date(ms).toISOString();
 
 const periodOf = (ev: Evaluation) => ({ start: ev.periodStart ?? 0, end: ev.resetsAt ?? null });

@@ -23,7 +23,6 @@ export interface LifecycleConfig {
 }
 
 export const DEFAULT_PAST_DUE_GRACE_DAYS = 7;
-export const DAY_MS = 86_400_000;
 
 export type When = "immediately" | "at_period_end";
 

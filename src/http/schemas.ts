@@ -1,5 +1,8 @@
 // Wire schemas shared by several routes (and by the OpenAPI document).
 import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env";
+import { entityId } from "../domain/catalog";
 import { REASONS } from "../domain/types";
 
 export const customerIdParam = z
@@ -18,6 +21,18 @@ export const countryParam = z
   .regex(/^[A-Za-z]{2}$/, "ISO 3166-1 alpha-2 country code")
   .transform((s) => s.toUpperCase())
   .openapi({ example: "DE", type: "string" });
+
+/** An instant in a request: ISO 8601 with an offset, parsed to ms since the epoch. */
+export const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
+
+/** `{id}` of a named entity (customer, plan, subscription): the catalog's id rules. */
+export const idParam = z.object({ id: entityId });
+
+/** `{id}` of something Tollgate generated (grant, API key, job): any short opaque string. */
+export const opaqueIdParam = z.object({ id: z.string().min(1).max(128) });
+
+/** The country the edge saw (`request.cf.country`); undefined locally, where `cf` is a placeholder. */
+export const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;
 
 export const roleParam = z.string().min(1).max(64).openapi({ example: "admin" });
 

@@ -12,6 +12,7 @@ import {
   countryParam,
   customerIdParam,
   decisionSchema,
+  edgeCountry,
   errorResponses,
   featureParam,
   jsonBody,
@@ -129,7 +130,6 @@ const getEntitlements = createRoute({
   },
 });
 
-const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;
 // c.get rather than c.var on this path: Hono builds a new object from its map on every c.var read.
 const deps = (c: Context<AppEnv>) => ({ env: c.env, services: c.get("services"), waitUntil: waitUntilOf(c) });
 

@@ -12,7 +12,7 @@ import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middlew
 import { decide, decideAll } from "../decide";
 import { Problem, problemResponse, toProblem } from "../http/problem";
 import { newRouter } from "../http/router";
-import { apiKeySecurity, errorResponses, jsonResponse } from "../http/schemas";
+import { apiKeySecurity, edgeCountry, errorResponses, jsonResponse } from "../http/schemas";
 import { flagOf, isFailure, parseContext } from "../ofrep/flags";
 import { KeyStoreUnavailable } from "../store/api-key-store";
 import { SnapshotUnavailable } from "../store/snapshots";
@@ -106,7 +106,6 @@ const evaluateFlags = createRoute({
 });
 
 const deps = (c: Context<AppEnv>) => ({ env: c.env, services: c.var.services, waitUntil: waitUntilOf(c) });
-const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;
 
 /** A body that is JSON but not an evaluation request: a bad context, or not parseable as one. */
 function invalidBody(issues: { path: PropertyKey[] }[]) {

@@ -4,13 +4,15 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
-import { iso, readSnapshot } from "../decide";
+import { readSnapshot } from "../decide";
+import { iso } from "../domain/time";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
 import {
   apiKeySecurity,
   countryParam,
   customerIdParam,
+  edgeCountry,
   errorResponses,
   featureParam,
   jsonBody,
@@ -100,8 +102,6 @@ const getJwks = createRoute({
     503: errorResponses[503],
   },
 });
-
-const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;
 
 export const tokenRoutes = newRouter();
 tokenRoutes.use("/v1/tokens", requireScope("check"));

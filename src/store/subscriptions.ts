@@ -1,5 +1,6 @@
 // Subscriptions in D1: read one, write a lifecycle change with an optimistic guard, and the wire form.
 import type { LifecycleSubscription } from "../domain/lifecycle";
+import { isoOrNull } from "../domain/time";
 import { type SubscriptionDbRow, toSubscriptionRow } from "./customer-rows";
 
 /** A subscription row with everything the lifecycle, the webhooks and the wire need. */
@@ -76,8 +77,6 @@ export function isWriteConflict(err: unknown): boolean {
   );
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
 /** The wire form: instants as ISO-8601 strings. */
 export function subscriptionWire(s: SubscriptionRecord) {
   return {
@@ -85,19 +84,19 @@ export function subscriptionWire(s: SubscriptionRecord) {
     customerId: s.customerId,
     planId: s.planId,
     status: s.status,
-    startedAt: iso(s.startedAt)!,
-    trialEnd: iso(s.trialEnd),
-    currentPeriodStart: iso(s.currentPeriodStart),
-    currentPeriodEnd: iso(s.currentPeriodEnd),
-    billingAnchor: iso(s.billingAnchor),
-    cancelAt: iso(s.cancelAt),
-    graceUntil: iso(s.graceUntil),
-    endedAt: iso(s.endedAt),
+    startedAt: isoOrNull(s.startedAt)!,
+    trialEnd: isoOrNull(s.trialEnd),
+    currentPeriodStart: isoOrNull(s.currentPeriodStart),
+    currentPeriodEnd: isoOrNull(s.currentPeriodEnd),
+    billingAnchor: isoOrNull(s.billingAnchor),
+    cancelAt: isoOrNull(s.cancelAt),
+    graceUntil: isoOrNull(s.graceUntil),
+    endedAt: isoOrNull(s.endedAt),
     scheduledPlanId: s.scheduledPlanId,
-    scheduledChangeAt: iso(s.scheduledChangeAt),
+    scheduledChangeAt: isoOrNull(s.scheduledChangeAt),
     externalId: s.externalId,
-    createdAt: iso(s.createdAt)!,
-    updatedAt: iso(s.updatedAt)!,
+    createdAt: isoOrNull(s.createdAt)!,
+    updatedAt: isoOrNull(s.updatedAt)!,
   };
 }
 

@@ -2,6 +2,7 @@
 // evaluator as a check, and an expiry that never outlives the earliest expiry among what it grants.
 // Pure: snapshot + context + instant in, claims out.
 import { evaluate } from "../domain/evaluate";
+import { iso } from "../domain/time";
 import type { Evaluation, FeatureType, Json, Reason, ResetPeriod, Snapshot } from "../domain/types";
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
@@ -40,8 +41,6 @@ export interface TokenScope {
   features?: string[];
   ttlSeconds: number;
 }
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 function featureClaim(ev: Evaluation): FeatureClaim {
   const claim: FeatureClaim = { enabled: ev.allowed, expiresAt: ev.expiresAt == null ? null : iso(ev.expiresAt) };

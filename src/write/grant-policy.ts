@@ -6,13 +6,13 @@
 import type { Principal } from "../auth/principal";
 import { compileSnapshot, compileSpec } from "../domain/compile";
 import { type Elevation, grantElevation } from "../domain/grant-elevation";
+import { DAY_MS } from "../domain/time";
 import type { EntitlementSpec } from "../domain/types";
 import type { Env } from "../env";
 import { type FieldError, Problem } from "../http/problem";
 import { loadCustomerRows } from "../store/customer-rows";
 
 export const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
-const DAY_MS = 86_400_000;
 
 export interface GrantTerms {
   customerId: string;

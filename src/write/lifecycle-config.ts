@@ -1,5 +1,6 @@
 // Lifecycle configuration from vars: PAST_DUE_GRACE_DAYS (default 7; 0 means no grace at all).
-import { DAY_MS, DEFAULT_PAST_DUE_GRACE_DAYS, type LifecycleConfig } from "../domain/lifecycle";
+import { DEFAULT_PAST_DUE_GRACE_DAYS, type LifecycleConfig } from "../domain/lifecycle";
+import { DAY_MS } from "../domain/time";
 import type { Env } from "../env";
 
 export function lifecycleConfig(env: Env): LifecycleConfig {

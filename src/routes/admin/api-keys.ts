@@ -11,7 +11,14 @@ import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse } from "../../http/schemas";
+import {
+  adminSecurity,
+  errorResponses,
+  jsonBody,
+  jsonResponse,
+  notFoundResponse,
+  opaqueIdParam,
+} from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 import { commitAdminWrite } from "../../write/commit";
 
@@ -91,7 +98,6 @@ const toView = (r: ApiKeyDbRow): ApiKeyView => ({
   createdAt: new Date(r.created_at).toISOString(),
   revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at).toISOString(),
 });
-const idParam = z.object({ id: z.string().min(1).max(128) });
 
 const listKeys = createRoute({
   method: "get",
@@ -112,7 +118,7 @@ const getKey = createRoute({
   security: adminSecurity,
   middleware: [requireRole("viewer")],
   summary: "One API key (never its hash)",
-  request: { params: idParam },
+  request: { params: opaqueIdParam },
   responses: { 200: jsonResponse(apiKeySchema, "The key"), 404: notFoundResponse, ...errorResponses },
 });
 const revokeKey = createRoute({
@@ -122,7 +128,7 @@ const revokeKey = createRoute({
   security: adminSecurity,
   middleware: [requireRole("admin")],
   summary: "Revoke an API key (idempotent: revoking again republishes the revocation)",
-  request: { params: idParam },
+  request: { params: opaqueIdParam },
   responses: { 200: jsonResponse(apiKeySchema, "Revoked"), 404: notFoundResponse, ...errorResponses },
 });
 

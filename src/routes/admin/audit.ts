@@ -4,7 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireRole } from "../../auth/admin";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, instant, jsonResponse } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 
 /** An audit_log row as D1 returns it. */
@@ -54,8 +54,6 @@ const toView = (r: AuditDbRow): z.output<typeof entrySchema> => ({
   reason: r.reason,
   requestId: r.request_id,
 });
-
-const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
 const listAudit = createRoute({
   method: "get",

@@ -5,10 +5,11 @@
 //   `at` (snapshot_history), evaluated at `at`. Usage counters are not part of history.
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireRole } from "../../auth/admin";
-import { iso, toDecision } from "../../decide";
+import { toDecision } from "../../decide";
 import { entityId, featureKey } from "../../domain/catalog";
 import { evaluate } from "../../domain/evaluate";
 import { type ExplainedSource, explainSnapshot } from "../../domain/explain";
+import { iso, isoOrNull } from "../../domain/time";
 import type { Snapshot } from "../../domain/types";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
@@ -16,15 +17,14 @@ import {
   adminSecurity,
   countryParam,
   errorResponses,
+  idParam,
   jsonResponse,
   notFoundResponse,
   roleParam,
 } from "../../http/schemas";
 
 const tags = ["admin: customers"];
-const idParam = z.object({ id: entityId });
 const context = { role: roleParam.optional(), country: countryParam.optional() };
-const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 const explainSchema = z
   .object({

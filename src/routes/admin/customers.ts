@@ -13,6 +13,8 @@ import {
   adminSecurity,
   conflictResponse,
   errorResponses,
+  idParam,
+  instant,
   jsonBody,
   jsonResponse,
   notFoundResponse,
@@ -22,7 +24,6 @@ import { SqlFilter } from "../../store/sql-filter";
 import { commitAdminWrite } from "../../write/commit";
 
 const tags = ["admin: customers"];
-const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
 export const subscriptionInput = z
   .object({
@@ -151,7 +152,6 @@ const customerPatch = z
   })
   .strict()
   .openapi("CustomerPatch");
-const idParam = z.object({ id: entityId });
 
 const listCustomers = createRoute({
   method: "get",

@@ -12,6 +12,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { requireRole, roleOf } from "../../auth/admin";
 import { entitlementSpec, entityId, featureKey } from "../../domain/catalog";
+import { isoOrNull } from "../../domain/time";
 import type { EntitlementSpec } from "../../domain/types";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -20,9 +21,11 @@ import {
   adminSecurity,
   conflictResponse,
   errorResponses,
+  instant,
   jsonBody,
   jsonResponse,
   notFoundResponse,
+  opaqueIdParam,
 } from "../../http/schemas";
 import type { GrantDbRow } from "../../store/customer-rows";
 import { SqlFilter } from "../../store/sql-filter";
@@ -37,8 +40,6 @@ import {
 import { catalogFacts, specErrors, throwIfAny } from "../../write/spec-validation";
 
 const tags = ["admin: grants"];
-const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const statuses = ["pending", "active", "rejected", "revoked"] as const;
 
 const grantSchema = z
@@ -69,15 +70,15 @@ const toView = (r: GrantDbRow): GrantView => ({
   mode: r.mode,
   spec: JSON.parse(r.spec) as EntitlementSpec,
   reason: r.reason,
-  startsAt: iso(r.starts_at),
-  expiresAt: iso(r.expires_at),
+  startsAt: isoOrNull(r.starts_at),
+  expiresAt: isoOrNull(r.expires_at),
   status: r.status,
   elevated: r.elevated === 1,
   proposedBy: r.proposed_by,
   decidedBy: r.decided_by,
-  decidedAt: iso(r.decided_at),
-  createdAt: iso(r.created_at)!,
-  updatedAt: iso(r.updated_at)!,
+  decidedAt: isoOrNull(r.decided_at),
+  createdAt: isoOrNull(r.created_at)!,
+  updatedAt: isoOrNull(r.updated_at)!,
 });
 
 const grantInput = z
@@ -104,7 +105,6 @@ const written = z.object({
   elevation: z.object({ elevated: z.boolean(), gains: z.array(z.string()) }).optional(),
   snapshotVersion: z.number().optional(),
 });
-const idParam = z.object({ id: z.string().min(1).max(128) });
 const common = { tags, security: adminSecurity };
 const optionalBody = { required: false, content: { "application/json": { schema: decisionInput } } };
 
@@ -130,7 +130,7 @@ const getGrant = createRoute({
   path: "/{id}",
   middleware: [requireRole("viewer")],
   summary: "One grant",
-  request: { params: idParam },
+  request: { params: opaqueIdParam },
   responses: { 200: jsonResponse(grantSchema, "The grant"), 404: notFoundResponse, ...errorResponses },
 });
 const proposeGrant = createRoute({
@@ -149,7 +149,7 @@ const decide = (action: "approve" | "reject" | "revoke", summary: string) =>
     path: `/{id}/${action}`,
     middleware: [requireRole("approver")],
     summary,
-    request: { params: idParam, body: optionalBody },
+    request: { params: opaqueIdParam, body: optionalBody },
     responses: {
       200: jsonResponse(written, "Decided"),
       404: notFoundResponse,

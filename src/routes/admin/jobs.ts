@@ -4,7 +4,7 @@ import { requireRole } from "../../auth/admin";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonResponse, notFoundResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, jsonResponse, notFoundResponse, opaqueIdParam } from "../../http/schemas";
 import { SqlFilter } from "../../store/sql-filter";
 import { type JobRow, readJob, runRecompileBatch, toJobView } from "../../write/recompile-jobs";
 
@@ -23,7 +23,6 @@ export const jobSchema = z
   })
   .openapi("Job");
 
-const idParam = z.object({ id: z.string().min(1).max(128) });
 const notFound = (id: string) => new Problem("not-found", `No job '${id}'.`);
 
 const listJobs = createRoute({
@@ -44,7 +43,7 @@ const getJob = createRoute({
   security: adminSecurity,
   middleware: [requireRole("viewer")],
   summary: "A job's progress",
-  request: { params: idParam },
+  request: { params: opaqueIdParam },
   responses: { 200: jsonResponse(jobSchema, "The job"), 404: notFoundResponse, ...errorResponses },
 });
 
@@ -55,7 +54,7 @@ const continueJob = createRoute({
   security: adminSecurity,
   middleware: [requireRole("admin")],
   summary: "Recompile the job's next batch now (the cron does this too)",
-  request: { params: idParam },
+  request: { params: opaqueIdParam },
   responses: { 200: jsonResponse(jobSchema, "The job after the batch"), 404: notFoundResponse, ...errorResponses },
 });
 

@@ -13,6 +13,7 @@ import {
   adminSecurity,
   conflictResponse,
   errorResponses,
+  idParam,
   jsonBody,
   jsonResponse,
   notFoundResponse,
@@ -59,7 +60,6 @@ const toView = (p: Plan): z.output<typeof planSchema> => ({
 
 const planCreate = planDef.extend({ id: entityId }).strict().openapi("PlanInput");
 const planReplace = planDef.openapi("PlanReplace");
-const idParam = z.object({ id: entityId });
 const entitlementParams = z.object({ id: entityId, feature: featureKey });
 const written = z.object({ plan: planSchema.nullable(), job: jobSchema });
 const viewer = [requireRole("viewer")];

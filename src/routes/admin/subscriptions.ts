@@ -9,7 +9,7 @@ import { type LifecycleAction, transition } from "../../domain/lifecycle";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { adminSecurity, errorResponses, idParam, instant, jsonBody, jsonResponse } from "../../http/schemas";
 import type { SubscriptionDbRow } from "../../store/customer-rows";
 import {
   isWriteConflict,
@@ -26,7 +26,6 @@ import { assertPlansExist, insertSubscription, subscriptionInput } from "./custo
 
 const tags = ["admin: subscriptions"];
 const STATUSES = ["trialing", "active", "past_due", "canceled", "expired"] as const;
-const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 const reason = z.string().min(1).max(1000).optional().describe("Recorded in the audit log");
 const when = z.enum(["immediately", "at_period_end"]);
 
@@ -54,7 +53,6 @@ const subscriptionSchema = z
 const changed = z
   .object({ subscription: subscriptionSchema, snapshotVersion: z.number() })
   .openapi("SubscriptionChanged");
-const idParam = z.object({ id: entityId });
 const conflict = {
   409: { ...errorResponses[400], description: "Refused transition (`reason`: invalid_transition, same_plan, ...)" },
 };
