@@ -1,8 +1,7 @@
 // /admin/v1/plans: plans and add-ons with their entitlements. Reads: viewer. Writes: admin. Every
 // spec is checked against its feature's type (specProblem) and the known region groups. A write
 // recompiles the plan's customers (current and scheduled subscribers) through a recompile job.
-import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../../auth/admin";
+import { z } from "@hono/zod-openapi";
 import { entitlementShorthand, entityId, featureKey, planDef } from "../../domain/catalog";
 import type { EntitlementSpec } from "../../domain/types";
 import { auditReason } from "../../http/audit-reason";
@@ -22,8 +21,7 @@ import { SqlFilter } from "../../store/sql-filter";
 import { commitCatalogWrite } from "../../write/catalog-write";
 import { catalogFacts, normalizePlanEntitlements } from "../../write/spec-validation";
 import { jobSchema } from "./jobs";
-
-const tags = ["admin: plans"];
+import { adminRoute } from "./route";
 
 interface PlanDbRow {
   id: string;
@@ -62,69 +60,53 @@ const planCreate = planDef.extend({ id: entityId }).strict().openapi("PlanInput"
 const planReplace = planDef.openapi("PlanReplace");
 const entitlementParams = z.object({ id: entityId, feature: featureKey });
 const written = z.object({ plan: planSchema.nullable(), job: jobSchema });
-const viewer = [requireRole("viewer")];
-const admin = [requireRole("admin")];
-const common = { tags, security: adminSecurity };
+const route = adminRoute("admin: plans");
 
-const listPlans = createRoute({
-  ...common,
+const listPlans = route("viewer", {
   method: "get",
   path: "/",
-  middleware: viewer,
   summary: "Plans with their entitlements, by id",
   request: { query: z.object({ kind: z.enum(["base", "addon"]).optional(), ...pageQuery }) },
   responses: { 200: jsonResponse(pageOf(planSchema), "A page of plans"), ...errorResponses },
 });
-const getPlan = createRoute({
-  ...common,
+const getPlan = route("viewer", {
   method: "get",
   path: "/{id}",
-  middleware: viewer,
   summary: "One plan with its entitlements",
   request: { params: idParam },
   responses: { 200: jsonResponse(planSchema, "The plan"), 404: notFoundResponse, ...errorResponses },
 });
-const createPlan = createRoute({
-  ...common,
+const createPlan = route("admin", {
   method: "post",
   path: "/",
-  middleware: admin,
   summary: "Create a plan or add-on",
   request: { body: jsonBody(planCreate) },
   responses: { 201: jsonResponse(written, "Created"), 409: conflictResponse, ...errorResponses },
 });
-const replacePlan = createRoute({
-  ...common,
+const replacePlan = route("admin", {
   method: "put",
   path: "/{id}",
-  middleware: admin,
   summary: "Replace a plan and its entitlements (recompiles its customers: see the job)",
   request: { params: idParam, body: jsonBody(planReplace) },
   responses: { 200: jsonResponse(written, "Replaced"), 404: notFoundResponse, ...errorResponses },
 });
-const putEntitlement = createRoute({
-  ...common,
+const putEntitlement = route("admin", {
   method: "put",
   path: "/{id}/entitlements/{feature}",
-  middleware: admin,
   summary: "Set one entitlement of a plan",
   request: { params: entitlementParams, body: jsonBody(entitlementShorthand.openapi("PlanEntitlementInput")) },
   responses: { 200: jsonResponse(written, "Set"), 404: notFoundResponse, ...errorResponses },
 });
-const deleteEntitlement = createRoute({
-  ...common,
+const deleteEntitlement = route("admin", {
   method: "delete",
   path: "/{id}/entitlements/{feature}",
-  middleware: admin,
   summary: "Remove one entitlement from a plan",
   request: { params: entitlementParams },
   responses: { 200: jsonResponse(written, "Removed"), 404: notFoundResponse, ...errorResponses },
 });
-const deletePlan = createRoute({
-  ...common,
+const deletePlan = route("admin", {
   method: "delete",
   path: "/{id}",
-  middleware: admin,
   summary: "Delete a plan no subscription or price mapping refers to",
   request: { params: idParam },
   responses: { 200: jsonResponse(written, "Deleted"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },

@@ -1,0 +1,16 @@
+// The one way an admin route is declared: its tag, the least role it needs, and the OpenAPI spec.
+// The role check is route middleware (requireRole), so it is enforced before validation and documented
+// in one place; every admin route shares the security schemes.
+import { createRoute, type RouteConfig } from "@hono/zod-openapi";
+import { requireRole } from "../../auth/admin";
+import type { OperatorRole } from "../../auth/operator-jwt";
+import { adminSecurity } from "../../http/schemas";
+
+type AdminRouteSpec = Omit<RouteConfig, "tags" | "security" | "middleware">;
+
+/** `adminRoute(tag)` returns a declarer for one resource's routes: `route("viewer", { method, path, ... })`. */
+export function adminRoute(tag: string) {
+  const tags = [tag];
+  return <P extends string, R extends AdminRouteSpec & { path: P }>(role: OperatorRole, spec: R) =>
+    createRoute({ ...spec, tags, security: adminSecurity, middleware: [requireRole(role)] as const });
+}
