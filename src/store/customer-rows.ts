@@ -1,7 +1,10 @@
-// D1 -> CustomerRows: everything compileSnapshot needs for one customer, read in one batch
-// (one round trip, one consistent view). Row types mirror schema.sql; mappers turn them into domain rows.
+// D1 -> CustomerRows: everything compileSnapshot needs for one customer or a batch of customers, read
+// in one D1 batch (one round trip, one consistent view). Row types mirror schema.sql; mappers turn them
+// into domain rows. Customers are bound as one JSON array (`IN (SELECT value FROM json_each(?1))`)
+// because D1 binds at most 100 parameters; one customer is the batch of one.
 import type { CustomerRows, GrantRow, SubscriptionRow } from "../domain/compile";
 import type { EntitlementSpec, FailurePolicy, FeatureType, Residency, SubscriptionStatus } from "../domain/types";
+import { batchRows, query } from "./batch";
 
 export interface SubscriptionDbRow {
   id: string;
@@ -68,54 +71,66 @@ export const toGrantRow = (r: GrantDbRow): GrantRow => ({
   createdAt: r.created_at,
 });
 
+const IDS = "(SELECT value FROM json_each(?1))";
+
+/** The snapshot inputs of one customer; null when there is no such customer. */
 export async function loadCustomerRows(db: D1Database, customerId: string): Promise<CustomerRows | null> {
-  const [customer, meta, features, groups, subs, ents, grants] = await db.batch<Record<string, unknown>>([
-    db.prepare("SELECT id, residency, rev FROM customers WHERE id = ?1").bind(customerId),
-    db.prepare("SELECT value FROM meta WHERE key = 'catalog_rev'"),
-    db.prepare("SELECT key, type, integer_only, failure_policy FROM features"),
-    db.prepare("SELECT name, countries FROM region_groups"),
-    db.prepare("SELECT * FROM subscriptions WHERE customer_id = ?1").bind(customerId),
-    db
-      .prepare(
-        `SELECT p.id, p.kind, e.feature_key, e.spec FROM plans p LEFT JOIN plan_entitlements e ON e.plan_id = p.id
-         WHERE p.id IN (SELECT plan_id FROM subscriptions WHERE customer_id = ?1
-                        UNION SELECT scheduled_plan_id FROM subscriptions WHERE customer_id = ?1)`,
-      )
-      .bind(customerId),
-    db.prepare("SELECT * FROM grants WHERE customer_id = ?1 AND status = 'active'").bind(customerId),
+  return (await loadManyCustomerRows(db, [customerId])).get(customerId) ?? null;
+}
+
+/** The snapshot inputs of each of `customerIds` that exists, by id. */
+export async function loadManyCustomerRows(db: D1Database, customerIds: string[]): Promise<Map<string, CustomerRows>> {
+  const out = new Map<string, CustomerRows>();
+  if (customerIds.length === 0) return out;
+  const ids = JSON.stringify(customerIds);
+  const [customers, meta, features, groups, subs, ents, grants] = await batchRows(db, [
+    query<{ id: string; residency: Residency | null; rev: number }>(
+      db.prepare(`SELECT id, residency, rev FROM customers WHERE id IN ${IDS}`).bind(ids),
+    ),
+    query<{ value: number }>(db.prepare("SELECT value FROM meta WHERE key = 'catalog_rev'")),
+    query<{ key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }>(
+      db.prepare("SELECT key, type, integer_only, failure_policy FROM features"),
+    ),
+    query<{ name: string; countries: string }>(db.prepare("SELECT name, countries FROM region_groups")),
+    query<SubscriptionDbRow>(db.prepare(`SELECT * FROM subscriptions WHERE customer_id IN ${IDS}`).bind(ids)),
+    query<{ id: string; kind: "base" | "addon"; feature_key: string | null; spec: string | null }>(
+      db
+        .prepare(
+          `SELECT p.id, p.kind, e.feature_key, e.spec FROM plans p LEFT JOIN plan_entitlements e ON e.plan_id = p.id
+           WHERE p.id IN (SELECT plan_id FROM subscriptions WHERE customer_id IN ${IDS}
+                          UNION SELECT scheduled_plan_id FROM subscriptions WHERE customer_id IN ${IDS})`,
+        )
+        .bind(ids),
+    ),
+    query<GrantDbRow>(db.prepare(`SELECT * FROM grants WHERE customer_id IN ${IDS} AND status = 'active'`).bind(ids)),
   ]);
-  const c = customer?.results[0] as { id: string; residency: Residency | null; rev: number } | undefined;
-  if (!c) return null;
+  // Catalog parts are shared by every customer of the batch (compileSnapshot never mutates its input).
+  const catalogRev = meta[0]?.value ?? 0;
+  const featureRows = features.map((f) => ({
+    key: f.key,
+    type: f.type,
+    integer: f.integer_only === 1,
+    failurePolicy: f.failure_policy,
+  }));
+  const regionGroups = Object.fromEntries(groups.map((g) => [g.name, JSON.parse(g.countries) as string[]]));
   const plans: CustomerRows["plans"] = {};
-  for (const r of ents!.results as {
-    id: string;
-    kind: "base" | "addon";
-    feature_key: string | null;
-    spec: string | null;
-  }[]) {
+  for (const r of ents) {
     const plan = plans[r.id] ?? { id: r.id, kind: r.kind, entitlements: {} };
     plans[r.id] = plan;
     if (r.feature_key && r.spec) plan.entitlements[r.feature_key] = JSON.parse(r.spec) as EntitlementSpec;
   }
-  return {
-    customer: { id: c.id, residency: c.residency, rev: c.rev },
-    catalogRev: (meta!.results[0] as { value: number } | undefined)?.value ?? 0,
-    features: (
-      features!.results as { key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }[]
-    ).map((f) => ({
-      key: f.key,
-      type: f.type,
-      integer: f.integer_only === 1,
-      failurePolicy: f.failure_policy,
-    })),
-    regionGroups: Object.fromEntries(
-      (groups!.results as { name: string; countries: string }[]).map((g) => [
-        g.name,
-        JSON.parse(g.countries) as string[],
-      ]),
-    ),
-    plans,
-    subscriptions: (subs!.results as unknown as SubscriptionDbRow[]).map(toSubscriptionRow),
-    grants: (grants!.results as unknown as GrantDbRow[]).map(toGrantRow),
-  };
+  for (const c of customers) {
+    out.set(c.id, {
+      customer: { id: c.id, residency: c.residency, rev: c.rev },
+      catalogRev,
+      features: featureRows,
+      regionGroups,
+      plans,
+      subscriptions: [],
+      grants: [],
+    });
+  }
+  for (const s of subs) out.get(s.customer_id)?.subscriptions.push(toSubscriptionRow(s));
+  for (const g of grants) out.get(g.customer_id)?.grants.push(toGrantRow(g));
+  return out;
 }

@@ -1,5 +1,6 @@
 // The check path's read of a customer snapshot: bounded isolate cache (short TTL) -> KV -> compile
-// from D1 (read-through, written back to KV). Also the write path used after every admin change.
+// from D1 (read-through, published back through snapshot-publisher.ts). Also the write path used
+// after every admin change.
 import { compileSnapshot } from "../domain/compile";
 import type { FailurePolicy, Snapshot } from "../domain/types";
 import type { Env } from "../env";
@@ -7,6 +8,7 @@ import { BoundedCache } from "./bounded-cache";
 import { loadCustomerRows } from "./customer-rows";
 import { SnapshotUnavailable } from "./errors";
 import { kvKeys } from "./kv";
+import { publishSnapshots } from "./snapshot-publisher";
 
 export { SnapshotUnavailable };
 
@@ -110,7 +112,7 @@ export class SnapshotStore {
     }
   }
 
-  /** Compiles from D1, writes KV and the snapshot history, refreshes the isolate cache. */
+  /** Compiles from D1, publishes it (snapshot history, then KV), refreshes the isolate cache. */
   async compile(env: Env, customerId: string, now: number, waitUntil?: WaitUntil): Promise<Snapshot | null> {
     const rows = await loadCustomerRows(env.DB, customerId);
     if (!rows) {
@@ -119,14 +121,9 @@ export class SnapshotStore {
     }
     const snapshot = compileSnapshot(rows, now);
     const text = JSON.stringify(snapshot);
-    const write = Promise.all([
-      env.SNAPSHOTS.put(kvKeys.snapshot(customerId), text),
-      env.DB.prepare(
-        "INSERT OR IGNORE INTO snapshot_history (customer_id, version, compiled_at, snapshot) VALUES (?1, ?2, ?3, ?4)",
-      )
-        .bind(customerId, snapshot.version, now, text)
-        .run(),
-    ]).catch((err) =>
+    // A failed publish is logged, not thrown: the caller still gets the fresh snapshot, and KV keeps the
+    // older one until the next compile.
+    const write = publishSnapshots(env, [{ customerId, version: snapshot.version, text }], now).catch((err) =>
       console.error(JSON.stringify({ msg: "snapshot write-back failed", customerId, error: String(err) })),
     );
     if (waitUntil) waitUntil(write);

@@ -12,7 +12,7 @@
 // recompile; their content is what a fresh compile gives, so no check answers differently.
 import type { Env } from "../env";
 import type { Services } from "../services";
-import { compileMany } from "../store/customer-rows-many";
+import { compileMany } from "../store/snapshot-publisher";
 
 export type RecompileScope = { scope: "all" } | { scope: "plan"; planId: string };
 export type JobStatus = "running" | "done" | "failed";
