@@ -58,8 +58,9 @@ export type Transition<S extends LifecycleSubscription> =
   | { ok: true; row: S; due: DueStep<S>[] }
   | { ok: false; reason: Refusal; detail: string };
 
-const LIVE: ReadonlySet<SubscriptionStatus> = new Set(["trialing", "active", "past_due"]);
-export const isLive = (status: SubscriptionStatus) => LIVE.has(status);
+/** The statuses in which a subscription gives access (store/catalog.ts asks D1 the same question). */
+export const LIVE_STATUSES: ReadonlySet<SubscriptionStatus> = new Set(["trialing", "active", "past_due"]);
+export const isLive = (status: SubscriptionStatus) => LIVE_STATUSES.has(status);
 
 /** At most this many due events per call: a subscription left alone for years renews once per period. */
 export const MAX_DUE_STEPS = 400;

@@ -5,6 +5,7 @@ import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
 import { jsonResponse, problemSchema } from "../http/schemas";
+import { readCatalogRev } from "../store/catalog";
 
 const banner = createRoute({
   method: "get",
@@ -74,7 +75,7 @@ export const healthRoutes = newRouter()
  */
 const PROBES: { name: string; run: (env: Env) => Promise<unknown> }[] = [
   { name: "kv", run: (env) => env.SNAPSHOTS.get("readyz:probe") },
-  { name: "d1", run: (env) => env.DB.prepare("SELECT value FROM meta WHERE key = 'catalog_rev'").first() },
+  { name: "d1", run: (env) => readCatalogRev(env.DB) },
   { name: "durableObject", run: (env) => env.METER.get(env.METER.idFromName("_readyz")).ping() },
 ];
 

@@ -1,13 +1,14 @@
 // POST /admin/v1/catalog/diff: what PUT /admin/v1/catalog would change, and its blast radius (how
 // many customers gain or lose which feature or limit, with examples). Read-only: viewer role.
-import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../../auth/admin";
+import { z } from "@hono/zod-openapi";
 import { catalogFile } from "../../domain/catalog";
 import { type CatalogChange, diffCatalog, stateOfFile } from "../../domain/catalog-diff";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
-import { readCatalog } from "../../store/catalog-reader";
+import { errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { customersOnPlans, readCatalog } from "../../store/catalog";
+import { adminRoute } from "./route";
 
+// Customer ids shown per change and per impact.
 const EXAMPLES = 5;
 
 const reach = { customers: z.number().int(), examples: z.array(z.string()) };
@@ -49,18 +50,17 @@ const diffResult = z
   })
   .openapi("CatalogDiff");
 
-const postDiff = createRoute({
+const route = adminRoute("admin: catalog");
+
+const postDiff = route("viewer", {
   method: "post",
   path: "/",
-  tags: ["admin: catalog"],
-  security: adminSecurity,
   summary: "What applying this catalog file would change, and whom it affects (changes nothing)",
   request: { body: jsonBody(catalogFile.openapi("CatalogFile")) },
   responses: { 200: jsonResponse(diffResult, "The difference"), ...errorResponses },
 });
 
 export const catalogDiffRoutes = newRouter();
-catalogDiffRoutes.use("/", requireRole("viewer"));
 catalogDiffRoutes.openapi(postDiff, async (c) => {
   const changes = diffCatalog(await readCatalog(c.env.DB), stateOfFile(c.req.valid("json")));
   const impact = impactOf(changes);
@@ -69,7 +69,7 @@ catalogDiffRoutes.openapi(postDiff, async (c) => {
     ...impact.map((i) => i.plans),
     ...["loss", "gain"].map((e) => unionOfPlans(impact.filter((i) => i.effect === e))),
   ];
-  const reached = await customersOn(c.env.DB, groups, c.var.services.clock.now());
+  const reached = await customersOnPlans(c.env.DB, groups, c.var.services.clock.now(), EXAMPLES);
   const at = (i: number) => reached[i] ?? { customers: 0, examples: [] };
   const impacts = impact.map((i, n) => ({
     ...i,
@@ -133,36 +133,3 @@ function impactOf(changes: CatalogChange[]): Impact[] {
 }
 
 const unionOfPlans = (items: { plans: string[] }[]) => [...new Set(items.flatMap((i) => i.plans))];
-
-/**
- * For each group of plans: how many distinct customers hold one of them now (a live subscription, or
- * one scheduled to switch to it), and a few of their ids. Two queries whatever the number of groups.
- */
-async function customersOn(
-  db: D1Database,
-  groups: string[][],
-  now: number,
-): Promise<{ customers: number; examples: string[] }[]> {
-  const out = groups.map(() => ({ customers: 0, examples: [] as string[] }));
-  const wanted = groups.map((plans, g) => ({ g, plans })).filter((x) => x.plans.length > 0);
-  if (wanted.length === 0) return out;
-  const cte = `WITH g AS (SELECT CAST(j.key AS INTEGER) AS g, p.value AS plan_id FROM json_each(?1) j, json_each(j.value) p),
-    live AS (SELECT customer_id, plan_id FROM subscriptions WHERE ${LIVE}
-             UNION SELECT customer_id, scheduled_plan_id FROM subscriptions WHERE ${LIVE} AND scheduled_plan_id IS NOT NULL),
-    hit AS (SELECT DISTINCT g.g, live.customer_id FROM g JOIN live ON live.plan_id = g.plan_id)`;
-  const groupsJson = JSON.stringify(Object.fromEntries(wanted.map((x) => [x.g, x.plans])));
-  const [counts, examples] = await db.batch<{ g: number; n?: number; customer_id?: string }>([
-    db.prepare(`${cte} SELECT g, COUNT(*) AS n FROM hit GROUP BY g`).bind(groupsJson, now),
-    db
-      .prepare(
-        `${cte} SELECT g, customer_id FROM (SELECT g, customer_id, ROW_NUMBER() OVER (PARTITION BY g ORDER BY customer_id) AS rn FROM hit) WHERE rn <= ${EXAMPLES} ORDER BY g, customer_id`,
-      )
-      .bind(groupsJson, now),
-  ]);
-  for (const r of counts!.results) out[r.g]!.customers = r.n ?? 0;
-  for (const r of examples!.results) out[r.g]!.examples.push(r.customer_id!);
-  return out;
-}
-
-/** A subscription that gives access now (or will, by a scheduled change): mirrors subscriptionWindows. */
-const LIVE = `status IN ('trialing', 'active', 'past_due') AND (ended_at IS NULL OR ended_at > ?2) AND (cancel_at IS NULL OR cancel_at > ?2)`;

@@ -1,21 +1,18 @@
 // PUT /admin/v1/catalog: apply a catalog file (catalog-as-code). GET: the catalog as a file.
-import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../../auth/admin";
+import { z } from "@hono/zod-openapi";
 import { catalogFile } from "../../domain/catalog";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
-import { readCatalog } from "../../store/catalog-reader";
-import { catalogStatements } from "../../store/catalog-writer";
+import { errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
+import { catalogStatements, readCatalog } from "../../store/catalog";
 import { commitCatalogWrite } from "../../write/catalog-write";
 import { jobSchema } from "./jobs";
+import { adminRoute } from "./route";
 
-const tags = ["admin: catalog"];
+const route = adminRoute("admin: catalog");
 
-const putCatalog = createRoute({
+const putCatalog = route("admin", {
   method: "put",
   path: "/",
-  tags,
-  security: adminSecurity,
   summary: "Apply a catalog file (upsert; never deletes)",
   request: { body: jsonBody(catalogFile.openapi("CatalogFile")) },
   responses: {
@@ -31,17 +28,14 @@ const putCatalog = createRoute({
   },
 });
 
-const getCatalog = createRoute({
+const getCatalog = route("viewer", {
   method: "get",
   path: "/",
-  tags,
-  security: adminSecurity,
   summary: "The current catalog, in the catalog file format",
   responses: { 200: jsonResponse(z.any(), "The catalog"), ...errorResponses },
 });
 
 export const catalogRoutes = newRouter();
-catalogRoutes.use("/", async (c, next) => requireRole(c.req.method === "GET" ? "viewer" : "admin")(c, next));
 catalogRoutes
   .openapi(putCatalog, async (c) => {
     const cat = c.req.valid("json");

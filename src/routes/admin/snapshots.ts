@@ -2,22 +2,23 @@
 // every KV snapshot with a fresh compile from D1 (verify) and rewrite the ones that drifted
 // (rebuild), a page of customers per request so a deployment of any size stays under a Worker
 // invocation's limits. scripts/snapshots.mjs drives the pages (progress, resume, rate limits).
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
-import { requireRole } from "../../auth/admin";
 import { actorOf } from "../../auth/principal";
 import { entityId } from "../../domain/catalog";
 import { compileSnapshot } from "../../domain/compile";
 import { type Drift, snapshotDrift } from "../../domain/snapshot-drift";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonBody, jsonResponse, notFoundResponse } from "../../http/schemas";
+import { errorResponses, jsonBody, jsonResponse, notFoundResponse } from "../../http/schemas";
+import { countCustomers, customerExists, customerIdsAfter } from "../../store/customer-ids";
 import { loadCustomerRows } from "../../store/customer-rows";
 import { kvKeys } from "../../store/kv";
 import { auditStatement } from "../../write/commit";
+import { adminRoute } from "./route";
 
-const tags = ["admin: operations"];
+const route = adminRoute("admin: operations");
 
 // Per customer: one KV read, one D1 batch and, on a rebuild, one KV write and one D1 insert, so
 // 200 customers stay well under the ~1000 subrequests of one invocation.
@@ -51,11 +52,9 @@ const page = {
   total: z.number().int().optional().describe("all customers (first page only)"),
 };
 
-const verify = createRoute({
+const verify = route("viewer", {
   method: "post",
   path: "/verify",
-  tags,
-  security: adminSecurity,
   summary: "Compare KV snapshots with a fresh compile from D1 (one page of customers; writes nothing)",
   request: { body: jsonBody(verifyInput) },
   responses: {
@@ -65,11 +64,10 @@ const verify = createRoute({
   },
 });
 
-const rebuild = createRoute({
+// Rewriting KV from D1 cannot grant anything D1 does not: support may repair a customer.
+const rebuild = route("support", {
   method: "post",
   path: "/rebuild",
-  tags,
-  security: adminSecurity,
   summary: "Recompile snapshots from D1 and rewrite the ones that drifted (one page of customers)",
   request: { body: jsonBody(rebuildInput) },
   responses: {
@@ -88,9 +86,6 @@ const rebuild = createRoute({
 });
 
 export const snapshotRoutes = newRouter();
-snapshotRoutes.use("/verify", requireRole("viewer"));
-// Rewriting KV from D1 cannot grant anything D1 does not: support may repair a customer.
-snapshotRoutes.use("/rebuild", requireRole("support"));
 snapshotRoutes
   .openapi(verify, async (c) => {
     const input = c.req.valid("json");
@@ -168,20 +163,15 @@ function unavailable(store: string, err: unknown): never {
 /** Customers in id order after the cursor (the last id of the previous page). */
 async function customerPage(db: D1Database, input: { cursor?: string | null; limit: number; customerId?: string }) {
   if (input.customerId) {
-    if (!(await db.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(input.customerId).first()))
+    if (!(await customerExists(db, input.customerId)))
       throw new Problem("not-found", `Customer '${input.customerId}' does not exist.`);
     return { ids: [input.customerId], nextCursor: null, total: 1 };
   }
-  const rows = await db
-    .prepare("SELECT id FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2")
-    .bind(input.cursor ?? "", input.limit + 1)
-    .all<{ id: string }>();
-  const ids = rows.results.slice(0, input.limit).map((r) => r.id);
-  const nextCursor = rows.results.length > input.limit ? ids[ids.length - 1]! : null;
+  const fetched = await customerIdsAfter(db, input.cursor ?? "", input.limit + 1);
+  const ids = fetched.slice(0, input.limit);
+  const nextCursor = fetched.length > input.limit ? (ids[ids.length - 1] ?? null) : null;
   // Counting reads every row: only on the first page, for the progress bar.
-  const total = input.cursor
-    ? undefined
-    : ((await db.prepare("SELECT COUNT(*) AS n FROM customers").first<number>("n")) ?? 0);
+  const total = input.cursor ? undefined : await countCustomers(db);
   return { ids, nextCursor, total };
 }
 

@@ -1,0 +1,141 @@
+// The catalog as a whole, in D1: read as a catalog file (GET /admin/v1/catalog, audits, diffs), written
+// from one (PUT /admin/v1/catalog: upserts only, composed from the resource stores' statements), its
+// revision, and which customers hold a set of plans (the catalog diff's blast radius). Applying a file
+// never deletes a feature or plan it leaves out: that is a destructive change, guarded by
+// `scripts/catalog apply --allow-destructive`.
+import { type CatalogFile, normalizeEntitlement } from "../domain/catalog";
+import { LIVE_STATUSES } from "../domain/lifecycle";
+import type { EntitlementSpec, FailurePolicy, FeatureType } from "../domain/types";
+import { batchRows, query } from "./batch";
+import { upsertFeatureStatement } from "./features";
+import { putPlanStatements } from "./plans";
+import { putPriceMappingStatement } from "./prices";
+import { putRegionGroupStatement, regionGroupOf } from "./region-groups";
+
+export interface CatalogExport {
+  regionGroups: Record<string, string[]>;
+  features: Record<
+    string,
+    { type: string; description: string; unit?: string; integer: boolean; failurePolicy: string }
+  >;
+  plans: Record<
+    string,
+    { name: string; kind: string; description: string; entitlements: Record<string, EntitlementSpec> }
+  >;
+  prices: Record<string, string>;
+}
+
+/** The whole catalog in the catalog file format, from one consistent read. */
+export async function readCatalog(db: D1Database): Promise<CatalogExport> {
+  const [groups, features, plans, ents, prices] = await batchRows(db, [
+    query<{ name: string; countries: string }>(db.prepare("SELECT name, countries FROM region_groups ORDER BY name")),
+    query<{
+      key: string;
+      type: FeatureType;
+      description: string;
+      unit: string | null;
+      integer_only: number;
+      failure_policy: FailurePolicy;
+    }>(db.prepare("SELECT key, type, description, unit, integer_only, failure_policy FROM features ORDER BY key")),
+    query<{ id: string; name: string; kind: string; description: string }>(
+      db.prepare("SELECT id, name, kind, description FROM plans ORDER BY id"),
+    ),
+    query<{ plan_id: string; feature_key: string; spec: string }>(
+      db.prepare("SELECT plan_id, feature_key, spec FROM plan_entitlements ORDER BY plan_id, feature_key"),
+    ),
+    query<{ price_id: string; plan_id: string }>(
+      db.prepare("SELECT price_id, plan_id FROM price_mappings ORDER BY price_id"),
+    ),
+  ]);
+  const out: CatalogExport = { regionGroups: {}, features: {}, plans: {}, prices: {} };
+  for (const g of groups) out.regionGroups[g.name] = JSON.parse(g.countries) as string[];
+  for (const f of features) {
+    out.features[f.key] = {
+      type: f.type,
+      description: f.description,
+      ...(f.unit ? { unit: f.unit } : {}),
+      integer: f.integer_only === 1,
+      failurePolicy: f.failure_policy,
+    };
+  }
+  for (const p of plans) {
+    out.plans[p.id] = { name: p.name, kind: p.kind, description: p.description, entitlements: {} };
+  }
+  for (const e of ents) {
+    const plan = out.plans[e.plan_id];
+    if (plan) plan.entitlements[e.feature_key] = JSON.parse(e.spec) as EntitlementSpec;
+  }
+  for (const p of prices) out.prices[p.price_id] = p.plan_id;
+  return out;
+}
+
+/** The statements that apply a catalog file (the zod schema has checked it refers only to what it defines). */
+export function catalogStatements(db: D1Database, cat: CatalogFile, now: number): D1PreparedStatement[] {
+  const out: D1PreparedStatement[] = [];
+  for (const [name, countries] of Object.entries(cat.regionGroups))
+    out.push(putRegionGroupStatement(db, regionGroupOf(name, countries, now)));
+  for (const [key, f] of Object.entries(cat.features)) out.push(upsertFeatureStatement(db, key, f, now));
+  for (const [id, plan] of Object.entries(cat.plans)) {
+    const entitlements: Record<string, EntitlementSpec> = {};
+    for (const [key, ent] of Object.entries(plan.entitlements)) {
+      const feature = cat.features[key];
+      if (!feature) throw new Error(`plan '${id}' names unknown feature '${key}'`); // the schema refuses this
+      entitlements[key] = normalizeEntitlement(feature.type, ent);
+    }
+    const { name, kind, description } = plan;
+    out.push(...putPlanStatements(db, { id, name, kind, description, entitlements, createdAt: now, updatedAt: now }));
+  }
+  for (const [price, planId] of Object.entries(cat.prices)) out.push(putPriceMappingStatement(db, price, planId, now));
+  return out;
+}
+
+/** The catalog revision (0 before the first catalog write); also proves D1 answers with its schema applied. */
+export async function readCatalogRev(db: D1Database): Promise<number> {
+  return (await db.prepare("SELECT value FROM meta WHERE key = 'catalog_rev'").first<number>("value")) ?? 0;
+}
+
+/**
+ * A subscription that gives access now (or will, by a scheduled change): a live status (the domain's
+ * LIVE_STATUSES, bound as ?3) not yet ended or cancelled at ?2. Mirrors subscriptionWindows.
+ */
+const LIVE = `status IN (SELECT value FROM json_each(?3)) AND (ended_at IS NULL OR ended_at > ?2) AND (cancel_at IS NULL OR cancel_at > ?2)`;
+
+/**
+ * For each group of plans: how many distinct customers hold one of them now (a live subscription, or
+ * one scheduled to switch to it), and the first `examples` of their ids. Two queries whatever the
+ * number of groups.
+ */
+export async function customersOnPlans(
+  db: D1Database,
+  groups: string[][],
+  now: number,
+  examples: number,
+): Promise<{ customers: number; examples: string[] }[]> {
+  const out = groups.map(() => ({ customers: 0, examples: [] as string[] }));
+  const wanted = groups.map((plans, g) => ({ g, plans })).filter((x) => x.plans.length > 0);
+  if (wanted.length === 0) return out;
+  const cte = `WITH g AS (SELECT CAST(j.key AS INTEGER) AS g, p.value AS plan_id FROM json_each(?1) j, json_each(j.value) p),
+    live AS (SELECT customer_id, plan_id FROM subscriptions WHERE ${LIVE}
+             UNION SELECT customer_id, scheduled_plan_id FROM subscriptions WHERE ${LIVE} AND scheduled_plan_id IS NOT NULL),
+    hit AS (SELECT DISTINCT g.g, live.customer_id FROM g JOIN live ON live.plan_id = g.plan_id)`;
+  const groupsJson = JSON.stringify(Object.fromEntries(wanted.map((x) => [x.g, x.plans])));
+  const live = JSON.stringify([...LIVE_STATUSES]);
+  const [counts, firsts] = await batchRows(db, [
+    query<{ g: number; n: number }>(
+      db.prepare(`${cte} SELECT g, COUNT(*) AS n FROM hit GROUP BY g`).bind(groupsJson, now, live),
+    ),
+    query<{ g: number; customer_id: string }>(
+      db
+        .prepare(
+          `${cte} SELECT g, customer_id FROM (SELECT g, customer_id, ROW_NUMBER() OVER (PARTITION BY g ORDER BY customer_id) AS rn FROM hit) WHERE rn <= ?4 ORDER BY g, customer_id`,
+        )
+        .bind(groupsJson, now, live, examples),
+    ),
+  ]);
+  for (const r of counts) {
+    const entry = out[r.g];
+    if (entry) entry.customers = r.n;
+  }
+  for (const r of firsts) out[r.g]?.examples.push(r.customer_id);
+  return out;
+}

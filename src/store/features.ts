@@ -1,0 +1,107 @@
+// Features in D1 (table `features`): read, list, what refers to one, and the statements that write
+// one. Statements are returned, not run, so a write joins its audit rows and recompile job in one
+// batch (write/catalog-write.ts).
+import type { FeatureDef } from "../domain/catalog";
+import type { FailurePolicy, FeatureType } from "../domain/types";
+import { SqlFilter } from "./sql-filter";
+
+export interface FeatureDbRow {
+  key: string;
+  type: FeatureType;
+  description: string;
+  unit: string | null;
+  integer_only: number;
+  failure_policy: FailurePolicy;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Feature {
+  key: string;
+  type: FeatureType;
+  description: string;
+  unit: string | null;
+  integer: boolean;
+  failurePolicy: FailurePolicy;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export const toFeature = (r: FeatureDbRow): Feature => ({
+  key: r.key,
+  type: r.type,
+  description: r.description,
+  unit: r.unit,
+  integer: r.integer_only === 1,
+  failurePolicy: r.failure_policy,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export async function readFeature(db: D1Database, key: string): Promise<Feature | null> {
+  const row = await db.prepare("SELECT * FROM features WHERE key = ?1").bind(key).first<FeatureDbRow>();
+  return row ? toFeature(row) : null;
+}
+
+export async function featureExists(db: D1Database, key: string): Promise<boolean> {
+  return (await db.prepare("SELECT 1 FROM features WHERE key = ?1").bind(key).first()) !== null;
+}
+
+/** At most `limit` features in key order after `after`, optionally of one type. */
+export async function listFeatures(
+  db: D1Database,
+  filter: { type?: FeatureType; after?: string | null },
+  limit: number,
+): Promise<Feature[]> {
+  const f = new SqlFilter().when(filter.type, "type = ?").when(filter.after, "key > ?");
+  const rows = await db
+    .prepare(`SELECT * FROM features ${f.sql} ORDER BY key LIMIT ?`)
+    .bind(...f.params, limit)
+    .all<FeatureDbRow>();
+  return rows.results.map(toFeature);
+}
+
+/** How many plan entitlements and grants (of any status) name the feature. */
+export async function featureReferences(db: D1Database, key: string): Promise<{ plans: number; grants: number }> {
+  const refs = await db
+    .prepare(
+      `SELECT (SELECT COUNT(*) FROM plan_entitlements WHERE feature_key = ?1) AS plans,
+              (SELECT COUNT(*) FROM grants WHERE feature_key = ?1) AS grants`,
+    )
+    .bind(key)
+    .first<{ plans: number; grants: number }>();
+  return refs ?? { plans: 0, grants: 0 };
+}
+
+export function insertFeatureStatement(db: D1Database, f: Feature): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+    )
+    .bind(f.key, f.type, f.description, f.unit, f.integer ? 1 : 0, f.failurePolicy, f.createdAt, f.updatedAt);
+}
+
+/** Everything but the key and the type (a feature's type never changes in place: specs depend on it). */
+export function updateFeatureStatement(db: D1Database, f: Feature): D1PreparedStatement {
+  return db
+    .prepare(
+      "UPDATE features SET description = ?2, unit = ?3, integer_only = ?4, failure_policy = ?5, updated_at = ?6 WHERE key = ?1",
+    )
+    .bind(f.key, f.description, f.unit, f.integer ? 1 : 0, f.failurePolicy, f.updatedAt);
+}
+
+/** The catalog file's write: creates the feature or overwrites it, type included (keeps created_at). */
+export function upsertFeatureStatement(db: D1Database, key: string, f: FeatureDef, now: number): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+       ON CONFLICT (key) DO UPDATE SET type = excluded.type, description = excluded.description, unit = excluded.unit,
+         integer_only = excluded.integer_only, failure_policy = excluded.failure_policy, updated_at = excluded.updated_at`,
+    )
+    .bind(key, f.type, f.description, f.unit ?? null, f.integer ? 1 : 0, f.failurePolicy, now);
+}
+
+export function deleteFeatureStatement(db: D1Database, key: string): D1PreparedStatement {
+  return db.prepare("DELETE FROM features WHERE key = ?1").bind(key);
+}

@@ -1,0 +1,122 @@
+// Plans in D1 (tables `plans` and `plan_entitlements`): read one or a page with their entitlements,
+// what refers to one, and the statements that write one. A plan is written whole (its row and its
+// exact set of entitlements); statements are returned, not run, so a write joins its audit rows and
+// recompile job in one batch (write/catalog-write.ts).
+import type { EntitlementSpec } from "../domain/types";
+import { SqlFilter } from "./sql-filter";
+
+export type PlanKind = "base" | "addon";
+
+interface PlanDbRow {
+  id: string;
+  name: string;
+  kind: PlanKind;
+  description: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A plan's own row, without its entitlements. */
+export interface PlanHead {
+  id: string;
+  name: string;
+  kind: PlanKind;
+  description: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Plan extends PlanHead {
+  entitlements: Record<string, EntitlementSpec>;
+}
+
+const toPlanHead = (r: PlanDbRow): PlanHead => ({
+  id: r.id,
+  name: r.name,
+  kind: r.kind,
+  description: r.description,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export async function planExists(db: D1Database, id: string): Promise<boolean> {
+  return (await db.prepare("SELECT 1 FROM plans WHERE id = ?1").bind(id).first()) !== null;
+}
+
+export async function readPlan(db: D1Database, id: string): Promise<Plan | null> {
+  const row = await db.prepare("SELECT * FROM plans WHERE id = ?1").bind(id).first<PlanDbRow>();
+  if (!row) return null;
+  const [plan] = await withEntitlements(db, [toPlanHead(row)]);
+  return plan ?? null;
+}
+
+/** At most `limit` plans in id order after `after`, optionally of one kind (entitlements: withEntitlements). */
+export async function listPlans(
+  db: D1Database,
+  filter: { kind?: PlanKind; after?: string | null },
+  limit: number,
+): Promise<PlanHead[]> {
+  const f = new SqlFilter().when(filter.kind, "kind = ?").when(filter.after, "id > ?");
+  const rows = await db
+    .prepare(`SELECT * FROM plans ${f.sql} ORDER BY id LIMIT ?`)
+    .bind(...f.params, limit)
+    .all<PlanDbRow>();
+  return rows.results.map(toPlanHead);
+}
+
+/** The plans with their entitlements (by feature key), in one query whatever their number. */
+export async function withEntitlements(db: D1Database, heads: PlanHead[]): Promise<Plan[]> {
+  if (heads.length === 0) return [];
+  const ents = await db
+    .prepare(
+      "SELECT plan_id, feature_key, spec FROM plan_entitlements WHERE plan_id IN (SELECT value FROM json_each(?1)) ORDER BY feature_key",
+    )
+    .bind(JSON.stringify(heads.map((h) => h.id)))
+    .all<{ plan_id: string; feature_key: string; spec: string }>();
+  const plans = new Map(heads.map((h) => [h.id, { ...h, entitlements: {} as Record<string, EntitlementSpec> }]));
+  for (const e of ents.results) {
+    const plan = plans.get(e.plan_id);
+    if (plan) plan.entitlements[e.feature_key] = JSON.parse(e.spec) as EntitlementSpec;
+  }
+  return [...plans.values()];
+}
+
+/** How many subscriptions (current or scheduled plan) and price mappings refer to the plan. */
+export async function planReferences(db: D1Database, id: string): Promise<{ subscriptions: number; prices: number }> {
+  const refs = await db
+    .prepare(
+      `SELECT (SELECT COUNT(*) FROM subscriptions WHERE plan_id = ?1 OR scheduled_plan_id = ?1) AS subscriptions,
+              (SELECT COUNT(*) FROM price_mappings WHERE plan_id = ?1) AS prices`,
+    )
+    .bind(id)
+    .first<{ subscriptions: number; prices: number }>();
+  return refs ?? { subscriptions: 0, prices: 0 };
+}
+
+/**
+ * Creates the plan or overwrites it (its created_at kept), with exactly `plan.entitlements`: the admin
+ * API's writes and the catalog file use the same statements. Specs are stored as given (normalised).
+ */
+export function putPlanStatements(db: D1Database, plan: Plan): D1PreparedStatement[] {
+  return [
+    db
+      .prepare(
+        `INSERT INTO plans (id, name, kind, description, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, description = excluded.description, updated_at = excluded.updated_at`,
+      )
+      .bind(plan.id, plan.name, plan.kind, plan.description, plan.createdAt, plan.updatedAt),
+    db.prepare("DELETE FROM plan_entitlements WHERE plan_id = ?1").bind(plan.id),
+    ...Object.entries(plan.entitlements).map(([key, spec]) =>
+      db
+        .prepare("INSERT INTO plan_entitlements (plan_id, feature_key, spec) VALUES (?1, ?2, ?3)")
+        .bind(plan.id, key, JSON.stringify(spec)),
+    ),
+  ];
+}
+
+export function deletePlanStatements(db: D1Database, id: string): D1PreparedStatement[] {
+  return [
+    db.prepare("DELETE FROM plan_entitlements WHERE plan_id = ?1").bind(id),
+    db.prepare("DELETE FROM plans WHERE id = ?1").bind(id),
+  ];
+}
