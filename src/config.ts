@@ -16,15 +16,15 @@ import { DAY_MS } from "./domain/time";
 import type { Env } from "./env";
 import { DEFAULT_SNAPSHOT_CACHE } from "./store/snapshots";
 
-export const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
-export const DEFAULT_RECOMPILE_BATCH_SIZE = 200;
-/** A batch larger than this would risk the CPU and subrequest limits of the write request it runs in. */
-export const MAX_RECOMPILE_BATCH_SIZE = 500;
+const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
+const DEFAULT_RECOMPILE_BATCH_SIZE = 200;
+/** RECOMPILE_BATCH_SIZE is capped: the first batch of a job runs inside the write request itself. */
+const MAX_RECOMPILE_BATCH_SIZE = 500;
 /** Customers one scheduled invocation recompiles: ~1 KV write each, so it stays under 1000 subrequests. */
-export const DEFAULT_RECOMPILE_CRON_BUDGET = 800;
-export const DEFAULT_SCHEDULED_MAX_CHANGES = 100;
-export const DEFAULT_READYZ_TIMEOUT_MS = 2_000;
-export const DEFAULT_TOKEN_ISSUER = "tollgate";
+const DEFAULT_RECOMPILE_CRON_BUDGET = 800;
+const DEFAULT_SCHEDULED_MAX_CHANGES = 100;
+const DEFAULT_READYZ_TIMEOUT_MS = 2_000;
+const DEFAULT_TOKEN_ISSUER = "tollgate";
 
 export interface Config {
   /** ENVIRONMENT as set ("development" at the top level of wrangler.toml, "staging", "production"). */
