@@ -1,26 +1,32 @@
-// Bindings and configuration (wrangler.toml [vars], Worker secrets / .dev.vars). A leaf: the Hono
-// context type that sits on top of the services is in app-env.ts.
+// The worker's bindings, vars and secrets, as the runtime hands them over. What wrangler.toml declares
+// (SNAPSHOTS, DB, METER, the [vars] of each environment, the required secrets TOKEN_SIGNING_KEYS and
+// STRIPE_WEBHOOK_SECRET) is generated into worker-configuration.d.ts as CloudflareBindings by
+// `npm run cf-typegen`: regenerate it after changing wrangler.toml, never edit it. This adds what
+// wrangler.toml does not name. No index signature, so a variable the code reads must be declared here
+// or there. Values are raw: src/config.ts parses the vars once, with their defaults.
+// A leaf: it imports nothing of the app (the generated METER type names CustomerMeter by import()).
 
-export interface Env {
-  SNAPSHOTS: KVNamespace;
-  DB: D1Database;
-  METER: DurableObjectNamespace<import("./meter/customer-meter").CustomerMeter>;
-  ENVIRONMENT?: string;
-  /** In-isolate snapshot cache TTL in ms (default 5000). */
-  SNAPSHOT_CACHE_TTL_MS?: string;
-  /** "on" routes customers with a residency to their Durable Object jurisdiction (deployed only). */
-  DO_JURISDICTIONS?: string;
-  /** Secret: a bootstrap admin API key, for the first deploy and local development. */
+export interface Env extends CloudflareBindings {
+  /** Secret: a bootstrap admin API key (at least 32 characters), for the first deploy and local development. */
   ADMIN_BOOTSTRAP_KEY?: string;
-  /** Secret: JSON array of private JWKs (Ed25519 "OKP" or ES256 "EC"), each with a kid; the first signs tokens. */
-  TOKEN_SIGNING_KEYS?: string;
+  /** Secret: an HS256 key for operator JWTs without an identity provider (local development); never with OPERATOR_JWKS_URL. */
+  OPERATOR_JWT_SECRET?: string;
   /** The `iss` of entitlement tokens and decision assertions (default "tollgate"). */
   TOKEN_ISSUER?: string;
-  /** Secret: the Stripe webhook endpoint secret(s), whsec_...; comma-separated during a rotation. */
-  STRIPE_WEBHOOK_SECRET?: string;
-  /** Days a past_due subscription keeps access (default 7). */
+  /** Maximum entries of the in-isolate snapshot cache, a positive integer (default 10000). */
+  SNAPSHOT_CACHE_MAX_ENTRIES?: string;
+  /** Days a past_due subscription keeps access, 0 for none (default 7). */
   PAST_DUE_GRACE_DAYS?: string;
+  /** Days an elevated grant may last at most (default 90). */
+  GRANT_MAX_LIFETIME_DAYS?: string;
+  /** Customers per recompile batch, and recompiled inside the write request (default 200, at most 500). */
+  RECOMPILE_BATCH_SIZE?: string;
+  /** Customers one cron run recompiles (default 800): raise it where the account allows more subrequests. */
+  RECOMPILE_CRON_BUDGET?: string;
   /** Subscriptions the cron handler changes per run at most (default 100). */
   SCHEDULED_MAX_CHANGES?: string;
-  [key: string]: unknown;
+  /** How long /readyz waits for each store, in ms (default 2000). */
+  READYZ_TIMEOUT_MS?: string;
+  /** "on": benchmark mode (src/bench), set only by scripts/bench and honoured only where ENVIRONMENT is "development". */
+  BENCH_INSTRUMENT?: string;
 }

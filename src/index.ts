@@ -2,9 +2,10 @@
 import { createApp } from "./app";
 import { benchFetch } from "./bench";
 import { type Clock, systemClock } from "./clock";
+import { configOf } from "./config";
 import type { Env } from "./env";
 import { runScheduled } from "./scheduled";
-import { createServices, type Services, snapshotCacheOptions } from "./services";
+import { createServices, type Services } from "./services";
 
 export { CustomerMeter } from "./meter/customer-meter";
 
@@ -15,7 +16,8 @@ export interface WorkerOptions {
 /** Builds the worker; tests build their own with an injected clock. */
 export function createWorker(opts: WorkerOptions = {}) {
   let services: Services | undefined;
-  const getServices = (env: Env) => (services ??= createServices(opts.clock ?? systemClock, snapshotCacheOptions(env)));
+  const getServices = (env: Env) =>
+    (services ??= createServices(opts.clock ?? systemClock, configOf(env).snapshotCache));
   const app = createApp(getServices);
   return {
     app,
@@ -23,15 +25,13 @@ export function createWorker(opts: WorkerOptions = {}) {
     // BENCH_INSTRUMENT=on (set only by scripts/bench): counted bindings and the unauthenticated /__bench
     // routes (src/bench). Honoured only in the development environment, never on a deployed worker.
     fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
-      benchMode(env) ? benchFetch(request, env, ctx, getServices) : app.fetch(request, env, ctx),
+      configOf(env).bench ? benchFetch(request, env, ctx, getServices) : app.fetch(request, env, ctx),
     // Cron: records due lifecycle changes in D1 and continues recompile jobs (src/scheduled.ts).
     scheduled: async (_controller: ScheduledController, env: Env, _ctx: ExecutionContext) => {
       await runScheduled(env, getServices(env));
     },
   } satisfies ExportedHandler<Env> & Record<string, unknown>;
 }
-
-const benchMode = (env: Env) => env.BENCH_INSTRUMENT === "on" && env.ENVIRONMENT === "development";
 
 const worker = createWorker();
 export default { fetch: worker.fetch, scheduled: worker.scheduled } satisfies ExportedHandler<Env>;

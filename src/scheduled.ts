@@ -9,16 +9,16 @@
 // a row that has been brought up to date is no longer due, and two overlapping runs cannot both
 // write one row (compare-and-set in updateSubscriptionStatements; the loser skips it).
 
+import { configOf } from "./config";
 import { applyDue } from "./domain/lifecycle";
 import type { Env } from "./env";
 import type { Services } from "./services";
 import type { SubscriptionDbRow } from "./store/customer-rows";
 import { isWriteConflict, toSubscriptionRecord, updateSubscriptionStatements } from "./store/subscriptions";
-import { continueRecompileJobs, cronBudgetOf } from "./write/recompile-jobs";
+import { continueRecompileJobs } from "./write/recompile-jobs";
 import { dueAudits } from "./write/subscription-audit";
 import { commitSystemWrite, SYSTEM } from "./write/system-write";
 
-export const DEFAULT_MAX_CHANGES = 100;
 const PAGE = 50;
 /** Subrequests one lifecycle change costs: its write batch, and the recompile (read batch, KV put, history insert). */
 const SUBREQUESTS_PER_CHANGE = 4;
@@ -46,17 +46,12 @@ const DUE_SQL = `SELECT * FROM subscriptions
     OR (status = 'active' AND current_period_start IS NOT NULL AND current_period_end > current_period_start AND current_period_end <= ?2))
   ORDER BY id LIMIT ?3`;
 
-export function maxChangesOf(env: Env): number {
-  const n = Number(env.SCHEDULED_MAX_CHANGES);
-  return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_CHANGES;
-}
-
 /** Records every lifecycle event due at `now` (up to the budget). */
 export async function recordDueLifecycle(
   env: Env,
   services: Services,
   now: number,
-  maxChanges = maxChangesOf(env),
+  maxChanges = configOf(env).scheduled.maxChanges,
 ): Promise<LifecycleRunReport> {
   const report: LifecycleRunReport = { changed: 0, events: 0, conflicts: 0, failed: 0, more: false };
   let cursor = "";
@@ -107,8 +102,9 @@ export async function runScheduled(env: Env, services: Services) {
   }
   // Each lifecycle change recompiles one customer (a few subrequests), taken from the jobs' budget.
   const spent = lifecycle ? (lifecycle.changed + lifecycle.failed) * SUBREQUESTS_PER_CHANGE : 0;
+  const budget = Math.max(configOf(env).recompile.cronBudget - spent, PAGE);
   try {
-    recompileJobs = await continueRecompileJobs(env, services, now, Math.max(cronBudgetOf(env) - spent, PAGE));
+    recompileJobs = await continueRecompileJobs(env, services, now, budget);
   } catch (err) {
     errors.push(err);
   }

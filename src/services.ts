@@ -31,13 +31,3 @@ export function createServices(clock: Clock, cache: Partial<SnapshotStoreOptions
     meter: meterReader,
   };
 }
-
-/** Snapshot cache options from vars (SNAPSHOT_CACHE_TTL_MS, SNAPSHOT_CACHE_MAX_ENTRIES); an unset or invalid one keeps its default. */
-export function snapshotCacheOptions(env: Env): Partial<SnapshotStoreOptions> {
-  const out: Partial<SnapshotStoreOptions> = {};
-  const ttlMs = Number(env.SNAPSHOT_CACHE_TTL_MS);
-  if (ttlMs > 0) out.ttlMs = ttlMs;
-  const maxEntries = Number(env.SNAPSHOT_CACHE_MAX_ENTRIES);
-  if (Number.isInteger(maxEntries) && maxEntries > 0) out.maxEntries = maxEntries;
-  return out;
-}

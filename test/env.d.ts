@@ -1,7 +1,10 @@
-// The test environment is the worker's Env plus the schema the vitest config reads from schema.sql.
+// The test environment is the worker's Env plus the test-only bindings of vitest.config.ts: the schema
+// read from schema.sql, and the migrations with the database test/migrations.test.ts applies them to.
 type TollgateEnv = import("../src/env").Env;
 declare namespace Cloudflare {
   interface Env extends TollgateEnv {
     TEST_SCHEMA: import("cloudflare:test").D1Migration[];
+    TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    MIGRATIONS_DB: D1Database;
   }
 }

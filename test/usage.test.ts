@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { configOf } from "../src/config";
 import type { CustomerMeter } from "../src/meter/customer-meter";
 import { meterLocation } from "../src/meter/locate";
 import { BOOTSTRAP, createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
@@ -453,14 +454,15 @@ describe("reservations", () => {
 
 describe("data residency", () => {
   it("routes a resident customer to its jurisdiction only where jurisdictions are switched on", () => {
-    expect(meterLocation({ DO_JURISDICTIONS: "on" }, "acme", "eu")).toEqual({ name: "acme", jurisdiction: "eu" });
-    expect(meterLocation({ DO_JURISDICTIONS: "on" }, "gov", "fedramp")).toEqual({
+    const vars = (DO_JURISDICTIONS?: string) => configOf({ ...env, DO_JURISDICTIONS } as Cloudflare.Env);
+    expect(meterLocation(vars("on"), "acme", "eu")).toEqual({ name: "acme", jurisdiction: "eu" });
+    expect(meterLocation(vars("on"), "gov", "fedramp")).toEqual({
       name: "gov",
       jurisdiction: "fedramp",
     });
-    expect(meterLocation({ DO_JURISDICTIONS: "on" }, "acme", null)).toEqual({ name: "acme", jurisdiction: null });
-    expect(meterLocation({ DO_JURISDICTIONS: "off" }, "acme", "eu")).toEqual({ name: "acme", jurisdiction: null });
-    expect(meterLocation({}, "acme", "eu").jurisdiction).toBeNull();
+    expect(meterLocation(vars("on"), "acme", null)).toEqual({ name: "acme", jurisdiction: null });
+    expect(meterLocation(vars("off"), "acme", "eu")).toEqual({ name: "acme", jurisdiction: null });
+    expect(meterLocation(vars(undefined), "acme", "eu").jurisdiction).toBeNull();
   });
 
   it("a resident customer is metered locally (local workerd has no jurisdictions)", async () => {

@@ -4,16 +4,11 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
+import { configOf } from "../config";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import { authenticateKey, hasScope } from "./middleware";
-import {
-  createOperatorVerifier,
-  extractOperatorToken,
-  OPERATOR_ROLES,
-  type OperatorJwtConfig,
-  type OperatorRole,
-} from "./operator-jwt";
+import { createOperatorVerifier, extractOperatorToken, OPERATOR_ROLES, type OperatorRole } from "./operator-jwt";
 import type { Principal } from "./principal";
 
 export function roleOf(p: Principal): OperatorRole | null {
@@ -28,14 +23,9 @@ export function atLeast(role: OperatorRole, needed: OperatorRole): boolean {
 
 let verifier: { key: string; verify: ReturnType<typeof createOperatorVerifier> } | null = null;
 
-/** Operator JWT configuration from vars/secrets; the verifier (and its JWKS cache) lives per isolate. */
+/** The verifier for this env's operator JWT configuration; it (and its JWKS cache) lives per isolate. */
 function operatorVerifier(env: Env) {
-  const config: OperatorJwtConfig = {
-    issuer: String(env.OPERATOR_JWT_ISSUER ?? ""),
-    audience: String(env.OPERATOR_JWT_AUDIENCE ?? ""),
-    jwksUrl: env.OPERATOR_JWKS_URL ? String(env.OPERATOR_JWKS_URL) : undefined,
-    localSecret: env.OPERATOR_JWT_SECRET ? String(env.OPERATOR_JWT_SECRET) : undefined,
-  };
+  const config = configOf(env).operatorJwt;
   const key = JSON.stringify(config);
   if (verifier?.key !== key) verifier = { key, verify: createOperatorVerifier(config) };
   return verifier.verify;

@@ -5,6 +5,7 @@
 // Local workerd throws "Jurisdiction restrictions are not implemented" on namespace.jurisdiction(),
 // so the deployed path is switched on by configuration (DO_JURISDICTIONS = "on" in wrangler.toml's
 // staging/production environments) and this one resolver is the only place that decides.
+import { type Config, configOf } from "../config";
 import type { Residency } from "../domain/types";
 import type { Env } from "../env";
 
@@ -14,16 +15,15 @@ export interface MeterLocation {
 }
 
 export function meterLocation(
-  env: Pick<Env, "DO_JURISDICTIONS">,
+  { doJurisdictions }: Pick<Config, "doJurisdictions">,
   customerId: string,
   residency: Residency | null,
 ): MeterLocation {
-  const enforce = env.DO_JURISDICTIONS === "on";
-  return { name: customerId, jurisdiction: enforce && residency ? residency : null };
+  return { name: customerId, jurisdiction: doJurisdictions && residency ? residency : null };
 }
 
 export function meterStub(env: Env, customerId: string, residency: Residency | null) {
-  const loc = meterLocation(env, customerId, residency);
+  const loc = meterLocation(configOf(env), customerId, residency);
   const ns = loc.jurisdiction ? env.METER.jurisdiction(loc.jurisdiction) : env.METER;
   return ns.get(ns.idFromName(loc.name));
 }

@@ -1,6 +1,7 @@
 // GET / (service banner), GET /healthz (liveness: no bindings), GET /readyz (readiness: touches KV,
 // D1 and a Durable Object, each with its latency; 503 when one of them fails).
 import { createRoute, z } from "@hono/zod-openapi";
+import { configOf } from "../config";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
@@ -53,7 +54,7 @@ export const healthRoutes = newRouter()
   .openapi(banner, (c) => c.json({ service: "tollgate" as const, docs: "/docs", openapi: "/openapi.json" }, 200))
   .openapi(healthz, (c) => c.json({ ok: true as const }, 200))
   .openapi(readyz, async (c) => {
-    const timeoutMs = Number(c.env.READYZ_TIMEOUT_MS) || 2_000;
+    const { timeoutMs } = configOf(c.env).readyz;
     const [kv, d1, durableObject] = await Promise.all(PROBES.map((p) => probe(p.name, () => p.run(c.env), timeoutMs)));
     const result = { kv: kv!, d1: d1!, durableObject: durableObject! };
     c.header("Cache-Control", "no-store");

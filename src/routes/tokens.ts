@@ -4,6 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
+import { configOf } from "../config";
 import { readSnapshot } from "../decide";
 import { iso } from "../domain/time";
 import { Problem } from "../http/problem";
@@ -26,7 +27,7 @@ import {
   entitlementClaims,
   MAX_TOKEN_TTL_SECONDS,
 } from "../tokens/claims";
-import { issuerOf, seconds, signingRing, signJws } from "../tokens/sign";
+import { seconds, signingRing, signJws } from "../tokens/sign";
 
 /** Verifiers may cache the key set this long; a new key must be published at least this long before it signs. */
 export const JWKS_MAX_AGE_SECONDS = 300;
@@ -128,7 +129,7 @@ tokenRoutes
       now,
     );
     const { sub, ...payload } = claims;
-    const issuer = issuerOf(c.env);
+    const issuer = configOf(c.env).tokens.issuer;
     const token = await signJws(ring, payload, {
       issuer,
       subject: sub,

@@ -4,10 +4,10 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { stripeEvent } from "../billing/stripe-events";
 import { verifyStripeSignature } from "../billing/stripe-signature";
 import { applyStripeEvent } from "../billing/stripe-webhook";
+import { configOf } from "../config";
 import { Problem, zodProblem } from "../http/problem";
 import { newRouter } from "../http/router";
 import { errorResponses, jsonResponse } from "../http/schemas";
-import { lifecycleConfig } from "../write/lifecycle-config";
 
 const stripeWebhook = createRoute({
   method: "post",
@@ -41,10 +41,8 @@ const stripeWebhook = createRoute({
 
 export const webhookRoutes = newRouter();
 webhookRoutes.openapi(stripeWebhook, async (c) => {
-  const secrets = String(c.env.STRIPE_WEBHOOK_SECRET ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+  const config = configOf(c.env);
+  const secrets = config.stripe.webhookSecrets;
   if (secrets.length === 0)
     throw new Problem("unavailable", "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).", {
       headers: { "Retry-After": "300" },
@@ -70,7 +68,7 @@ webhookRoutes.openapi(stripeWebhook, async (c) => {
   }
   const event = stripeEvent.safeParse(json);
   if (!event.success) throw zodProblem(event.error, "json");
-  const graceMs = lifecycleConfig(c.env).pastDueGraceMs;
+  const graceMs = config.lifecycle.pastDueGraceMs;
   const result = await applyStripeEvent(c.env, c.var.services, event.data, graceMs, c.var.requestId);
   return c.json({ received: true as const, ...result }, 200);
 });

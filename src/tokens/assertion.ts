@@ -1,9 +1,10 @@
 // Decision assertions: a check with "assert": true also returns a short-lived, audience-bound JWS of
 // that one decision, so the origin service it is forwarded to can verify it locally with the JWKS
 // instead of calling Tollgate again.
+import { configOf } from "../config";
 import type { Decision } from "../decide";
 import type { Env } from "../env";
-import { issuerOf, signingRing, signJws } from "./sign";
+import { signingRing, signJws } from "./sign";
 
 export const ASSERTION_TTL_SECONDS = 60;
 export const DEFAULT_ASSERTION_AUDIENCE = "tollgate:decision";
@@ -32,7 +33,7 @@ export async function signDecisionAssertion(
     ring,
     { decision: rest, context },
     {
-      issuer: issuerOf(env),
+      issuer: configOf(env).tokens.issuer,
       subject: customerId,
       audience: opts.audience ?? DEFAULT_ASSERTION_AUDIENCE,
       typ: DECISION_ASSERTION_TYPE,

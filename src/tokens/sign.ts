@@ -5,10 +5,6 @@ import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import { type KeyRing, loadKeyRing } from "./keys";
 
-export const DEFAULT_ISSUER = "tollgate";
-
-export const issuerOf = (env: Env) => env.TOKEN_ISSUER || DEFAULT_ISSUER;
-
 /** The key ring, or a 503 problem (the reason goes to the log, never to the client). */
 export async function signingRing(env: Env): Promise<KeyRing> {
   const result = await loadKeyRing(env.TOKEN_SIGNING_KEYS);

@@ -1,18 +1,16 @@
 // The rules a grant must meet before it is stored or approved: a valid window, and for an elevated
 // grant (one that gives more than the customer's plans: src/domain/grant-elevation.ts) a reason and an
-// expiry within GRANT_MAX_LIFETIME_DAYS. Elevation is judged on a snapshot compiled fresh from D1,
-// never on a cached copy, because it decides whether a second person must look.
+// expiry within GRANT_MAX_LIFETIME_DAYS (config.grants.maxLifetimeMs, passed in by the routes). Elevation is
+// judged on a snapshot compiled fresh from D1, never on a cached copy, because it decides whether a second
+// person must look.
 
 import type { Principal } from "../auth/principal";
 import { compileSnapshot, compileSpec } from "../domain/compile";
 import { type Elevation, grantElevation } from "../domain/grant-elevation";
 import { DAY_MS } from "../domain/time";
 import type { EntitlementSpec } from "../domain/types";
-import type { Env } from "../env";
 import { type FieldError, Problem } from "../http/problem";
 import { loadCustomerRows } from "../store/customer-rows";
-
-export const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
 
 export interface GrantTerms {
   customerId: string;
@@ -22,11 +20,6 @@ export interface GrantTerms {
   reason: string;
   startsAt: number | null;
   expiresAt: number | null;
-}
-
-export function maxGrantLifetimeMs(env: Env): number {
-  const days = Number(env.GRANT_MAX_LIFETIME_DAYS);
-  return (Number.isFinite(days) && days > 0 ? days : DEFAULT_GRANT_MAX_LIFETIME_DAYS) * DAY_MS;
 }
 
 /** Whether the grant gives the customer more than its plans do, over the grant's whole window; null: no such customer. */

@@ -10,6 +10,7 @@
 // only the plan's current and scheduled subscribers ("plan"). catalog_rev grows either way, so the
 // snapshots of customers outside a plan's scope keep an older version number until their next
 // recompile; their content is what a fresh compile gives, so no check answers differently.
+import { configOf } from "../config";
 import type { Env } from "../env";
 import type { Services } from "../services";
 import { compileMany } from "../store/snapshot-publisher";
@@ -38,23 +39,6 @@ export interface JobView {
   total: number;
   createdAt: string;
   updatedAt: string;
-}
-
-export const DEFAULT_BATCH_SIZE = 200;
-const MAX_BATCH_SIZE = 500;
-/** Customers one scheduled invocation recompiles: ~1 KV write each, so it stays under 1000 subrequests. */
-export const DEFAULT_CRON_BUDGET = 800;
-
-/** RECOMPILE_CRON_BUDGET (var) or 800: raise it where the account allows more subrequests per invocation. */
-export function cronBudgetOf(env: Env): number {
-  const n = Number(env.RECOMPILE_CRON_BUDGET);
-  return Number.isInteger(n) && n > 0 ? n : DEFAULT_CRON_BUDGET;
-}
-
-/** RECOMPILE_BATCH_SIZE (var) or 200: customers per batch, and the number recompiled inside a write request. */
-export function batchSizeOf(env: Env): number {
-  const n = Number(env.RECOMPILE_BATCH_SIZE);
-  return Number.isInteger(n) && n > 0 ? Math.min(n, MAX_BATCH_SIZE) : DEFAULT_BATCH_SIZE;
 }
 
 // The customers a scope covers, in id order after a cursor. A plan covers its current and scheduled subscribers.
@@ -111,7 +95,7 @@ export async function runRecompileBatch(
   services: Services,
   jobId: string,
   now: number,
-  batchSize = batchSizeOf(env),
+  batchSize = configOf(env).recompile.batchSize,
 ): Promise<{ job: JobRow | null; moved: number }> {
   const job = await readJob(env.DB, jobId);
   if (job?.status !== "running") return { job, moved: 0 };
@@ -148,9 +132,9 @@ export async function continueRecompileJobs(
   env: Env,
   services: Services,
   now: number,
-  budget = DEFAULT_CRON_BUDGET,
+  budget = configOf(env).recompile.cronBudget,
 ): Promise<{ jobs: string[]; customers: number }> {
-  const size = batchSizeOf(env);
+  const size = configOf(env).recompile.batchSize;
   const running = await env.DB.prepare(
     "SELECT id FROM jobs WHERE kind = 'recompile' AND status = 'running' ORDER BY created_at, id LIMIT 20",
   ).all<{ id: string }>();

@@ -11,6 +11,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { requireRole, roleOf } from "../../auth/admin";
+import { configOf } from "../../config";
 import { entitlementSpec, entityId, featureKey } from "../../domain/catalog";
 import { isoOrNull } from "../../domain/time";
 import type { EntitlementSpec } from "../../domain/types";
@@ -30,13 +31,7 @@ import {
 import type { GrantDbRow } from "../../store/customer-rows";
 import { SqlFilter } from "../../store/sql-filter";
 import { type AuditEntry, commitAdminWrite } from "../../write/commit";
-import {
-  assessElevation,
-  type GrantTerms,
-  identityOf,
-  maxGrantLifetimeMs,
-  termsErrors,
-} from "../../write/grant-policy";
+import { assessElevation, type GrantTerms, identityOf, termsErrors } from "../../write/grant-policy";
 import { catalogFacts, specErrors, throwIfAny } from "../../write/spec-validation";
 
 const tags = ["admin: grants"];
@@ -263,7 +258,7 @@ grantRoutes
       throw new Problem("validation", `Unknown customer '${body.customerId}'.`, {
         errors: [{ path: "json.customerId", message: "unknown customer" }],
       });
-    throwIfAny(termsErrors(terms, elevation.elevated, now, maxGrantLifetimeMs(c.env)));
+    throwIfAny(termsErrors(terms, elevation.elevated, now, configOf(c.env).grants.maxLifetimeMs));
     const me = identityOf(c.var.principal);
     const applies = !elevation.elevated && roleOf(c.var.principal) !== "support";
     const row: GrantDbRow = {
@@ -339,7 +334,7 @@ grantRoutes
         "forbidden",
         "An elevated grant is approved by a person: use an operator token, not an API key.",
       );
-    const errors = termsErrors(terms, elevation.elevated, now, maxGrantLifetimeMs(c.env));
+    const errors = termsErrors(terms, elevation.elevated, now, configOf(c.env).grants.maxLifetimeMs);
     if (errors.length > 0)
       throw new Problem("conflict", "The grant can no longer be approved as proposed; propose it again.", {
         errors,

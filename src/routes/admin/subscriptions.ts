@@ -4,6 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { requireRole } from "../../auth/admin";
+import { configOf } from "../../config";
 import { entityId } from "../../domain/catalog";
 import { type LifecycleAction, transition } from "../../domain/lifecycle";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
@@ -20,7 +21,6 @@ import {
   updateSubscriptionStatements,
 } from "../../store/subscriptions";
 import { commitAdminWrite } from "../../write/commit";
-import { lifecycleConfig } from "../../write/lifecycle-config";
 import { dueAudits, subscriptionChangeAudit } from "../../write/subscription-audit";
 import { assertPlansExist, insertSubscription, subscriptionInput } from "./customers";
 
@@ -254,7 +254,7 @@ async function applyAction(c: Context<AppEnv>, id: string, action: LifecycleActi
   const now = c.var.services.clock.now();
   const before = await mustRead(c, id);
   if (action.type === "change_plan") await assertSameKind(db, before.planId, action.planId);
-  const result = transition(before, action, now, lifecycleConfig(c.env));
+  const result = transition(before, action, now, configOf(c.env).lifecycle);
   if (!result.ok) throw new Problem("conflict", result.detail, { reason: result.reason });
   const after = { ...result.row, updatedAt: now };
   // Events that were already due are recorded first, so the log reads in the order things happened.

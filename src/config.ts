@@ -1,0 +1,139 @@
+// The worker's configuration: every var the code reads (wrangler.toml's and those src/env.ts adds), read
+// by one zod schema into a typed object with the defaults applied. Memoised per env object: workerd hands
+// an isolate the same env for every request, and a test that passes {...env, X: "..."} gets its own
+// parse, so nothing leaks between env objects.
+//
+// No field can fail: an unset or invalid value keeps its default (PAST_DUE_GRACE_DAYS also logs it),
+// because a typo in a var must never turn a check or a webhook into a 500. Numbers are read the way
+// JavaScript's Number() reads them (so " 12 " and "1e3" count), then checked by each field's own rule.
+// Bindings (DB, SNAPSHOTS, METER) are not configuration, and neither are ADMIN_BOOTSTRAP_KEY and
+// TOKEN_SIGNING_KEYS: each is used whole by one module that caches what it derives per secret value
+// (auth/middleware.ts, tokens/keys.ts).
+import { z } from "zod";
+import type { OperatorJwtConfig } from "./auth/operator-jwt";
+import { DEFAULT_PAST_DUE_GRACE_DAYS, type LifecycleConfig } from "./domain/lifecycle";
+import { DAY_MS } from "./domain/time";
+import type { Env } from "./env";
+import { DEFAULT_SNAPSHOT_CACHE } from "./store/snapshots";
+
+const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
+const DEFAULT_RECOMPILE_BATCH_SIZE = 200;
+/** RECOMPILE_BATCH_SIZE is capped: the first batch of a job runs inside the write request itself. */
+const MAX_RECOMPILE_BATCH_SIZE = 500;
+/** Customers one scheduled invocation recompiles: ~1 KV write each, so it stays under 1000 subrequests. */
+const DEFAULT_RECOMPILE_CRON_BUDGET = 800;
+const DEFAULT_SCHEDULED_MAX_CHANGES = 100;
+const DEFAULT_READYZ_TIMEOUT_MS = 2_000;
+const DEFAULT_TOKEN_ISSUER = "tollgate";
+
+export interface Config {
+  /** ENVIRONMENT as set ("development" at the top level of wrangler.toml, "staging", "production"). */
+  environment: string | undefined;
+  /** The in-isolate snapshot cache (the other options are not configurable: store/snapshots.ts). */
+  snapshotCache: { ttlMs: number; maxEntries: number };
+  lifecycle: LifecycleConfig;
+  grants: { maxLifetimeMs: number };
+  /** Customers per recompile batch (also recompiled inside the write request), and per cron run. */
+  recompile: { batchSize: number; cronBudget: number };
+  /** Subscriptions the cron handler changes per run at most. */
+  scheduled: { maxChanges: number };
+  readyz: { timeoutMs: number };
+  operatorJwt: OperatorJwtConfig;
+  /** The `iss` of entitlement tokens and decision assertions. */
+  tokens: { issuer: string };
+  /** The Stripe webhook endpoint secrets: more than one during a rotation. */
+  stripe: { webhookSecrets: string[] };
+  /** Customers with a residency get their meter in that Durable Object jurisdiction (meter/locate.ts). */
+  doJurisdictions: boolean;
+  /** Benchmark mode (src/bench): BENCH_INSTRUMENT = "on", honoured only in the development environment. */
+  bench: boolean;
+}
+
+const isPositiveInteger = (n: number) => Number.isInteger(n) && n > 0;
+
+/** A var as the runtime hands it over: usually a string, JSON for a non-string [vars] value, or absent. */
+const anyVar = z.unknown().optional();
+
+/** A var as Number() reads it (unset reads as NaN), kept when `valid`, else `fallback`. */
+const numberVar = (fallback: number, valid: (n: number) => boolean) =>
+  anyVar.transform((raw) => {
+    const n = Number(raw);
+    return valid(n) ? n : fallback;
+  });
+
+/** A var as a string; unset or empty is undefined. */
+const stringVar = anyVar.transform((raw) => (raw ? String(raw) : undefined));
+
+// Grace 0 is meaningful ("no grace at all"), so unlike the others a bad value is also logged: a typo must
+// not silently mean no grace, or forever.
+const pastDueGraceMs = anyVar.transform((raw) => {
+  const days = raw === undefined || raw === "" ? DEFAULT_PAST_DUE_GRACE_DAYS : Number(raw);
+  if (Number.isFinite(days) && days >= 0) return Math.round(days * DAY_MS);
+  console.warn(
+    JSON.stringify({ msg: "PAST_DUE_GRACE_DAYS is not a non-negative number; using the default", value: raw }),
+  );
+  return DEFAULT_PAST_DUE_GRACE_DAYS * DAY_MS;
+});
+
+const configSchema = z
+  .object({
+    ENVIRONMENT: anyVar.transform((raw) => (typeof raw === "string" ? raw : undefined)),
+    SNAPSHOT_CACHE_TTL_MS: numberVar(DEFAULT_SNAPSHOT_CACHE.ttlMs, (n) => n > 0),
+    SNAPSHOT_CACHE_MAX_ENTRIES: numberVar(DEFAULT_SNAPSHOT_CACHE.maxEntries, isPositiveInteger),
+    PAST_DUE_GRACE_DAYS: pastDueGraceMs,
+    GRANT_MAX_LIFETIME_DAYS: numberVar(DEFAULT_GRANT_MAX_LIFETIME_DAYS, (n) => Number.isFinite(n) && n > 0),
+    RECOMPILE_BATCH_SIZE: numberVar(DEFAULT_RECOMPILE_BATCH_SIZE, isPositiveInteger),
+    RECOMPILE_CRON_BUDGET: numberVar(DEFAULT_RECOMPILE_CRON_BUDGET, isPositiveInteger),
+    SCHEDULED_MAX_CHANGES: numberVar(DEFAULT_SCHEDULED_MAX_CHANGES, isPositiveInteger),
+    // Any non-zero number is kept, a negative one too (it times every probe out at once).
+    READYZ_TIMEOUT_MS: numberVar(DEFAULT_READYZ_TIMEOUT_MS, (n) => n !== 0 && !Number.isNaN(n)),
+    OPERATOR_JWT_ISSUER: anyVar.transform((raw) => String(raw ?? "")),
+    OPERATOR_JWT_AUDIENCE: anyVar.transform((raw) => String(raw ?? "")),
+    OPERATOR_JWKS_URL: stringVar,
+    OPERATOR_JWT_SECRET: stringVar,
+    TOKEN_ISSUER: stringVar,
+    STRIPE_WEBHOOK_SECRET: anyVar.transform((raw) =>
+      String(raw ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    ),
+    DO_JURISDICTIONS: anyVar.transform((raw) => raw === "on"),
+    BENCH_INSTRUMENT: anyVar.transform((raw) => raw === "on"),
+  })
+  .transform(
+    (v): Config => ({
+      environment: v.ENVIRONMENT,
+      snapshotCache: { ttlMs: v.SNAPSHOT_CACHE_TTL_MS, maxEntries: v.SNAPSHOT_CACHE_MAX_ENTRIES },
+      lifecycle: { pastDueGraceMs: v.PAST_DUE_GRACE_DAYS },
+      grants: { maxLifetimeMs: v.GRANT_MAX_LIFETIME_DAYS * DAY_MS },
+      recompile: {
+        batchSize: Math.min(v.RECOMPILE_BATCH_SIZE, MAX_RECOMPILE_BATCH_SIZE),
+        cronBudget: v.RECOMPILE_CRON_BUDGET,
+      },
+      scheduled: { maxChanges: v.SCHEDULED_MAX_CHANGES },
+      readyz: { timeoutMs: v.READYZ_TIMEOUT_MS },
+      operatorJwt: {
+        issuer: v.OPERATOR_JWT_ISSUER,
+        audience: v.OPERATOR_JWT_AUDIENCE,
+        jwksUrl: v.OPERATOR_JWKS_URL,
+        localSecret: v.OPERATOR_JWT_SECRET,
+      },
+      tokens: { issuer: v.TOKEN_ISSUER ?? DEFAULT_TOKEN_ISSUER },
+      stripe: { webhookSecrets: v.STRIPE_WEBHOOK_SECRET },
+      doJurisdictions: v.DO_JURISDICTIONS,
+      bench: v.BENCH_INSTRUMENT && v.ENVIRONMENT === "development",
+    }),
+  );
+
+const parsed = new WeakMap<Env, Config>();
+
+/** The configuration of this env object, parsed on first use. */
+export function configOf(env: Env): Config {
+  let config = parsed.get(env);
+  if (!config) {
+    config = configSchema.parse(env);
+    parsed.set(env, config);
+  }
+  return config;
+}

@@ -1,0 +1,112 @@
+// src/config.ts: every variable's default and the rule that keeps it; one parse per env object.
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { type Config, configOf } from "../src/config";
+import { DAY_MS } from "../src/domain/time";
+import type { Env } from "../src/env";
+
+/** The configuration of an env that sets only `vars` (no bindings: config never reads them). */
+const of = (vars: Record<string, unknown>) => configOf(vars as unknown as Env);
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("configOf", () => {
+  it("has a default for everything", () => {
+    expect(of({})).toEqual({
+      environment: undefined,
+      snapshotCache: { ttlMs: 5_000, maxEntries: 10_000 },
+      lifecycle: { pastDueGraceMs: 7 * DAY_MS },
+      grants: { maxLifetimeMs: 90 * DAY_MS },
+      recompile: { batchSize: 200, cronBudget: 800 },
+      scheduled: { maxChanges: 100 },
+      readyz: { timeoutMs: 2_000 },
+      operatorJwt: { issuer: "", audience: "", jwksUrl: undefined, localSecret: undefined },
+      tokens: { issuer: "tollgate" },
+      stripe: { webhookSecrets: [] },
+      doJurisdictions: false,
+      bench: false,
+    } satisfies Config);
+  });
+
+  it("reads wrangler.toml's vars and the test secrets", () => {
+    const config = configOf(env);
+    expect(config.environment).toBe("development");
+    expect(config.snapshotCache.ttlMs).toBe(5_000);
+    expect(config.doJurisdictions).toBe(false);
+    expect(config.operatorJwt).toMatchObject({
+      issuer: env.OPERATOR_JWT_ISSUER,
+      audience: env.OPERATOR_JWT_AUDIENCE,
+      localSecret: env.OPERATOR_JWT_SECRET,
+    });
+  });
+
+  // [variable, value, what the config holds]: a number as Number() reads it, or the default.
+  const numbers: [string, unknown, (c: Config) => number, number][] = [
+    ["SNAPSHOT_CACHE_TTL_MS", "250", (c) => c.snapshotCache.ttlMs, 250],
+    ["SNAPSHOT_CACHE_TTL_MS", "1.5", (c) => c.snapshotCache.ttlMs, 1.5],
+    ["SNAPSHOT_CACHE_TTL_MS", "0", (c) => c.snapshotCache.ttlMs, 5_000],
+    ["SNAPSHOT_CACHE_TTL_MS", "soon", (c) => c.snapshotCache.ttlMs, 5_000],
+    ["SNAPSHOT_CACHE_MAX_ENTRIES", " 50 ", (c) => c.snapshotCache.maxEntries, 50],
+    ["SNAPSHOT_CACHE_MAX_ENTRIES", "1.5", (c) => c.snapshotCache.maxEntries, 10_000],
+    ["PAST_DUE_GRACE_DAYS", "2", (c) => c.lifecycle.pastDueGraceMs, 2 * DAY_MS],
+    ["PAST_DUE_GRACE_DAYS", "0", (c) => c.lifecycle.pastDueGraceMs, 0],
+    ["PAST_DUE_GRACE_DAYS", "0.5", (c) => c.lifecycle.pastDueGraceMs, DAY_MS / 2],
+    ["PAST_DUE_GRACE_DAYS", "", (c) => c.lifecycle.pastDueGraceMs, 7 * DAY_MS],
+    ["GRANT_MAX_LIFETIME_DAYS", "7", (c) => c.grants.maxLifetimeMs, 7 * DAY_MS],
+    ["GRANT_MAX_LIFETIME_DAYS", "1.5", (c) => c.grants.maxLifetimeMs, 1.5 * DAY_MS],
+    ["GRANT_MAX_LIFETIME_DAYS", "0", (c) => c.grants.maxLifetimeMs, 90 * DAY_MS],
+    ["RECOMPILE_BATCH_SIZE", "3", (c) => c.recompile.batchSize, 3],
+    ["RECOMPILE_BATCH_SIZE", 300, (c) => c.recompile.batchSize, 300],
+    ["RECOMPILE_BATCH_SIZE", "900", (c) => c.recompile.batchSize, 500],
+    ["RECOMPILE_BATCH_SIZE", "2.5", (c) => c.recompile.batchSize, 200],
+    ["RECOMPILE_CRON_BUDGET", "1000", (c) => c.recompile.cronBudget, 1_000],
+    ["RECOMPILE_CRON_BUDGET", "-5", (c) => c.recompile.cronBudget, 800],
+    ["SCHEDULED_MAX_CHANGES", "2", (c) => c.scheduled.maxChanges, 2],
+    ["SCHEDULED_MAX_CHANGES", "many", (c) => c.scheduled.maxChanges, 100],
+    ["READYZ_TIMEOUT_MS", "5", (c) => c.readyz.timeoutMs, 5],
+    ["READYZ_TIMEOUT_MS", "0", (c) => c.readyz.timeoutMs, 2_000],
+    ["READYZ_TIMEOUT_MS", "fast", (c) => c.readyz.timeoutMs, 2_000],
+  ];
+  it.each(numbers)("%s = %j", (name, value, read, expected) => {
+    expect(read(of({ [name]: value }))).toBe(expected);
+  });
+
+  it("logs a PAST_DUE_GRACE_DAYS that is not a non-negative number, and keeps the default", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    expect(of({ PAST_DUE_GRACE_DAYS: "-1" }).lifecycle.pastDueGraceMs).toBe(7 * DAY_MS);
+    expect(of({ PAST_DUE_GRACE_DAYS: "a week" }).lifecycle.pastDueGraceMs).toBe(7 * DAY_MS);
+    expect(warn).toHaveBeenCalledTimes(2);
+  });
+
+  it("reads strings: empty is unset; the Stripe secrets are comma-separated", () => {
+    expect(of({ TOKEN_ISSUER: "" }).tokens.issuer).toBe("tollgate");
+    expect(of({ TOKEN_ISSUER: "https://tollgate.example" }).tokens.issuer).toBe("https://tollgate.example");
+    expect(of({ OPERATOR_JWKS_URL: "" }).operatorJwt.jwksUrl).toBeUndefined();
+    expect(of({ STRIPE_WEBHOOK_SECRET: " whsec_a, whsec_b,," }).stripe.webhookSecrets).toEqual(["whsec_a", "whsec_b"]);
+    expect(of({ DO_JURISDICTIONS: "on" }).doJurisdictions).toBe(true);
+    expect(of({ DO_JURISDICTIONS: "yes" }).doJurisdictions).toBe(false);
+  });
+
+  it("honours BENCH_INSTRUMENT only in the development environment", () => {
+    expect(of({ BENCH_INSTRUMENT: "on", ENVIRONMENT: "development" }).bench).toBe(true);
+    expect(of({ BENCH_INSTRUMENT: "on", ENVIRONMENT: "staging" }).bench).toBe(false);
+    expect(of({ BENCH_INSTRUMENT: "on" }).bench).toBe(false);
+    expect(of({ ENVIRONMENT: "development" }).bench).toBe(false);
+  });
+
+  it("never fails, whatever the vars hold", () => {
+    const odd = { SNAPSHOT_CACHE_TTL_MS: {}, PAST_DUE_GRACE_DAYS: [], TOKEN_ISSUER: 7, ENVIRONMENT: null };
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    expect(() => of(odd)).not.toThrow();
+  });
+
+  it("parses an env object once, and never lends its config to another", () => {
+    const first = { ...env, SCHEDULED_MAX_CHANGES: "2" } as Cloudflare.Env;
+    expect(configOf(first)).toBe(configOf(first));
+    expect(configOf({ ...first, SCHEDULED_MAX_CHANGES: "3" }).scheduled.maxChanges).toBe(3);
+    expect(configOf(first).scheduled.maxChanges).toBe(2);
+    expect(configOf(env).scheduled.maxChanges).toBe(100);
+  });
+});
