@@ -66,13 +66,9 @@ export async function decide(deps: DecideDeps, input: CheckInput): Promise<Decis
       evaluatedAt: iso(now),
     };
   let ev = evaluate(snapshot, input, now);
-  if (ev.type === "metered" && ev.allowed && deps.services.meter) {
-    const usage = await deps.services.meter.used(
-      deps.env,
-      snapshot,
-      [{ feature: input.feature, period: periodOf(ev) }],
-      now,
-    );
+  if (ev.type === "metered" && ev.allowed) {
+    const items = [{ feature: input.feature, period: periodOf(ev) }];
+    const usage = await deps.services.meter.peek(deps.env, snapshot, items, now);
     const u = usage[input.feature];
     ev = applyUsage(ev, u?.used ?? 0, input.quantity ?? 1, u?.reserved ?? 0);
   }
@@ -88,21 +84,16 @@ export async function decideAll(deps: DecideDeps, input: Omit<CheckInput, "featu
   const evs = Object.keys(snapshot.features).map((feature) => evaluate(snapshot, { ...input, feature }, now));
   const metered = evs.filter((e) => e.type === "metered" && e.effective);
   let usage: Record<string, { used: number; reserved: number }> = {};
-  if (metered.length > 0 && deps.services.meter) {
-    usage = await deps.services.meter.used(
-      deps.env,
-      snapshot,
-      metered.map((e) => ({ feature: e.feature, period: periodOf(e) })),
-      now,
-    );
+  if (metered.length > 0) {
+    const items = metered.map((e) => ({ feature: e.feature, period: periodOf(e) }));
+    usage = await deps.services.meter.peek(deps.env, snapshot, items, now);
   }
   const features: Record<
     string,
     Omit<Decision, "customerId" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">
   > = {};
   for (let ev of evs) {
-    if (ev.type === "metered" && deps.services.meter)
-      ev = applyUsage(ev, usage[ev.feature]?.used ?? 0, 1, usage[ev.feature]?.reserved ?? 0);
+    if (ev.type === "metered") ev = applyUsage(ev, usage[ev.feature]?.used ?? 0, 1, usage[ev.feature]?.reserved ?? 0);
     const {
       customerId: _c,
       snapshotVersion: _v,
