@@ -7,6 +7,11 @@
 // - Otherwise the first enabling source sets the entitlement and later enabling ones add to it:
 //   booleans OR; metered limits sum (unlimited wins) in the period of the first; config values,
 //   overage policy, roles and region rules are taken from the latest source that states them.
+//
+// Metered features take two steps: `evaluate` answers everything the snapshot knows and returns the
+// feature's period but no usage; the caller reads the usage of that period from the customer's
+// meter (one Durable Object RPC) and `applyUsage` completes the same Evaluation. The split is what
+// keeps the evaluator pure: the I/O sits between two pure calls, in the check path (check-path.ts).
 import { periodAt } from "./periods";
 import type {
   CheckContext,

@@ -2,8 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
-import { readSnapshot } from "../decide";
+import { assertCustomerAccess, requireScope } from "../auth/middleware";
+import { checkDeps, requireSnapshot } from "../check-path";
 import { headroom } from "../domain/evaluate";
 import { periodAt } from "../domain/periods";
 import { iso, isoOrNull } from "../domain/time";
@@ -129,14 +129,8 @@ const getUsage = createRoute({
 async function snapshotFor(c: Context<AppEnv>, customerId: string): Promise<Snapshot> {
   // c.get rather than c.var on the consume path: Hono builds a new object from its map on every c.var read.
   assertCustomerAccess(c.get("principal"), customerId);
-  const services = c.get("services");
-  const read = await readSnapshot(
-    { env: c.env, services, waitUntil: waitUntilOf(c) },
-    customerId,
-    services.clock.now(),
-  );
-  if (!read.snapshot) throw new Problem("not-found", `No customer '${customerId}'.`);
-  return read.snapshot;
+  const deps = checkDeps(c);
+  return (await requireSnapshot(deps, customerId, deps.services.clock.now())).snapshot;
 }
 
 function answer(

@@ -1,7 +1,7 @@
 // Decision assertions: a check with "assert": true also returns a short-lived, audience-bound JWS of
 // that one decision, so the origin service it is forwarded to can verify it locally with the JWKS
 // instead of calling Tollgate again.
-import type { Decision } from "../decide";
+import type { Decision } from "../domain/types";
 import type { Env } from "../env";
 import { issuerOf, signingRing, signJws } from "./sign";
 
