@@ -1,6 +1,6 @@
-// Worker entry: fetch (the Hono app) and the Durable Object class.
+// Worker entry: fetch (the Hono app), scheduled (cron) and the Durable Object class. The benchmark
+// has its own entry (src/bench/worker.ts), so nothing of bench mode is in this bundle.
 import { createApp } from "./app";
-import { benchFetch } from "./bench";
 import { type Clock, systemClock } from "./clock";
 import { configOf } from "./config";
 import type { Env } from "./env";
@@ -22,10 +22,7 @@ export function createWorker(opts: WorkerOptions = {}) {
   return {
     app,
     getServices,
-    // BENCH_INSTRUMENT=on (set only by scripts/bench): counted bindings and the unauthenticated /__bench
-    // routes (src/bench). Honoured only in the development environment, never on a deployed worker.
-    fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
-      configOf(env).bench ? benchFetch(request, env, ctx, getServices) : app.fetch(request, env, ctx),
+    fetch: (request: Request, env: Env, ctx: ExecutionContext) => app.fetch(request, env, ctx),
     // Cron: records due lifecycle changes in D1 and continues recompile jobs (src/scheduled.ts).
     scheduled: async (_controller: ScheduledController, env: Env, _ctx: ExecutionContext) => {
       await runScheduled(env, getServices(env));

@@ -10,7 +10,7 @@ import {
   type TollgateClientOptions,
   TollgateError,
 } from "../src/client";
-import type { Decision as ServerDecision } from "../src/decide";
+import type { Decision as ServerDecision } from "../src/domain/types";
 import { createCustomer, createKey, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
 
 // The client's wire types are hand-written (no server imports at runtime); they must accept what the server sends.

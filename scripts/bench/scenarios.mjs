@@ -65,7 +65,7 @@ export function scenarios(s) {
     },
     {
       name: "usage-baseline",
-      what: "one bare Durable Object RPC (CustomerMeter.increment) on the customer's meter, through the same app",
+      what: "one bare Durable Object RPC (BenchCustomerMeter.increment) on the customer's meter, through the same app",
       method: "POST",
       path: "/v1/__bench/usage-baseline",
       body: '{"customerId":"{c}"}',

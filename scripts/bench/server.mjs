@@ -1,5 +1,7 @@
 // Builds the worker bundle and serves it on local workerd through the Miniflare API, with local KV,
-// D1 (schema.sql applied) and the CustomerMeter Durable Object (SQLite storage), in memory.
+// D1 (schema.sql applied) and the CustomerMeter Durable Object (SQLite storage), in memory. The bundle
+// is the bench entry (src/bench/worker.ts): the production worker plus bench mode, with
+// BenchCustomerMeter exported as CustomerMeter; src/index.ts, the production entry, has neither.
 //
 // Why not `wrangler dev`: on a small machine its proxy caps even a constant route at a few hundred
 // requests per second, while workerd serving the same bundle directly does several thousand, so
@@ -8,7 +10,7 @@ import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 
@@ -17,15 +19,20 @@ const run = promisify(execFile);
 export const SERVED_BY =
   "workerd via the Miniflare API (not `wrangler dev`, whose proxy caps throughput), with local KV, D1 and SQLite Durable Objects";
 
-/** `wrangler deploy --dry-run` bundles exactly what a deploy would upload (top-level environment). */
-export async function buildBundle(root) {
+export const BENCH_ENTRY = "src/bench/worker.ts";
+
+/**
+ * `wrangler deploy --dry-run` bundles the way a deploy would (top-level environment, same build
+ * settings), from the bench entry instead of wrangler.toml's main.
+ */
+export async function buildBundle(root, entry = BENCH_ENTRY) {
   const outdir = await mkdtemp(join(tmpdir(), "tollgate-bench-"));
   const wrangler = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
-  await run(process.execPath, [wrangler, "deploy", "--dry-run", "--env=", "--outdir", outdir], {
+  await run(process.execPath, [wrangler, "deploy", entry, "--dry-run", "--env=", "--outdir", outdir], {
     cwd: root,
     maxBuffer: 16 << 20,
   });
-  return { dir: outdir, script: join(outdir, "index.js") };
+  return { dir: outdir, script: join(outdir, basename(entry).replace(/\.ts$/, ".js")) };
 }
 
 /** The compatibility date and flags from wrangler.toml, so the bench runs what the tests and deploys run. */

@@ -1,11 +1,11 @@
 // Benchmark mode (BENCH_INSTRUMENT = "on", set by scripts/bench through Miniflare; never in
-// wrangler.toml): the same app as production, served over counted bindings, plus four routes that
-// exist only in this mode:
+// wrangler.toml), served only by the bench entry (src/bench/worker.ts): the same app as production,
+// over counted bindings, plus four routes that exist only in this mode:
 //   POST /v1/__bench/baseline        constant JSON, no binding: the runtime's limit for a check. It is
 //                                     under /v1 so it passes the same middleware as /v1/check
 //                                     (request id, services, CORS, body limit, content type); it
 //                                     skips auth, body parsing, the snapshot and the evaluation.
-//   POST /v1/__bench/usage-baseline  one bare Durable Object RPC (CustomerMeter.increment) on the
+//   POST /v1/__bench/usage-baseline  one bare Durable Object RPC (BenchCustomerMeter.increment) on the
 //                                     customer's meter: the limit for usage-*.
 //   GET  /__bench/stats              binding counts since the last reset, and the isolate caches.
 //   POST /__bench/reset              zeroes the counts.
@@ -13,8 +13,7 @@ import { createApp } from "../app";
 import type { Env } from "../env";
 import type { Services } from "../services";
 import { counts, instrumented, resetCounts } from "./instrument";
-
-export const BENCH_VAR = "BENCH_INSTRUMENT";
+import type { BenchCustomerMeter } from "./meter";
 
 /** A decision-shaped constant, about the size of a real check's answer, so both move the same bytes. */
 const BASELINE_BODY = JSON.stringify({
@@ -34,7 +33,9 @@ function createBenchApp(getServices: (env: Env) => Services) {
   app.post("/v1/__bench/baseline", (c) => c.body(BASELINE_BODY, 200, { "Content-Type": "application/json" }));
   app.post("/v1/__bench/usage-baseline", async (c) => {
     const { customerId } = await c.req.json<{ customerId: string }>();
-    const n = await c.env.METER.get(c.env.METER.idFromName(customerId)).increment();
+    // In the bench entry the CustomerMeter class is BenchCustomerMeter (src/bench/worker.ts); Env names the production one.
+    const meters = c.env.METER as unknown as DurableObjectNamespace<BenchCustomerMeter>;
+    const n = await meters.get(meters.idFromName(customerId)).increment();
     return c.json({ customerId, n }, 200);
   });
   app.get("/__bench/stats", (c) => {

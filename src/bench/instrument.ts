@@ -2,7 +2,7 @@
 // D1 queries and Durable Object calls per request. Nothing is mocked: every call goes to the real
 // binding; the wrappers only count on the way through. Used only when BENCH_INSTRUMENT is "on".
 import type { Env } from "../env";
-import type { MeterResult } from "../meter/customer-meter";
+import type { MeterResult } from "../meter/protocol";
 
 export interface BindingCounts {
   /** Requests served by the app (the /__bench/stats and /__bench/reset calls excluded). */

@@ -7,6 +7,11 @@
 // - Otherwise the first enabling source sets the entitlement and later enabling ones add to it:
 //   booleans OR; metered limits sum (unlimited wins) in the period of the first; config values,
 //   overage policy, roles and region rules are taken from the latest source that states them.
+//
+// Metered features take two steps: `evaluate` answers everything the snapshot knows and returns the
+// feature's period but no usage; the caller reads the usage of that period from the customer's
+// meter (one Durable Object RPC) and `applyUsage` completes the same Evaluation. The split is what
+// keeps the evaluator pure: the I/O sits between two pure calls, in the check path (check-path.ts).
 import { periodAt } from "./periods";
 import type {
   CheckContext,
@@ -135,11 +140,24 @@ export function fits(a: Allowance, used: number, amount: number): boolean {
   return a.overageCap === null || used + amount <= a.limit + a.overageCap;
 }
 
+/**
+ * What is left of a limit and how far usage went past it (soft limits). Reserved units count
+ * against what remains but are not overage until charged. An unlimited allowance: null and 0.
+ */
+export function headroom(
+  limit: number | null,
+  used: number,
+  reserved: number,
+): { remaining: number | null; overage: number } {
+  if (limit === null) return { remaining: null, overage: 0 };
+  return { remaining: Math.max(0, limit - used - reserved), overage: Math.max(0, used - limit) };
+}
+
 /** Completes a metered evaluation with the customer's usage of the current period (reserved units count as used). */
 export function applyUsage(ev: Evaluation, used: number, quantity = 1, reserved = 0): Evaluation {
   if (ev.type !== "metered" || !ev.effective) return ev;
   const a = allowanceOf(ev.effective.spec);
-  const remaining = a.limit === null ? null : Math.max(0, a.limit - used - reserved);
+  const { remaining } = headroom(a.limit, used, reserved);
   if (!ev.allowed) return { ...ev, used, remaining };
   const ok = fits(a, used + reserved, quantity);
   return { ...ev, used, remaining, allowed: ok, reason: ok ? "ok" : "limit_reached" };

@@ -140,7 +140,7 @@ export interface Evaluation {
 
 /**
  * A decision as clients see it (instants as ISO-8601): the answer of POST /v1/check. Defined here, with no
- * binding types, so the worker (src/decide.ts) and the client (src/client) share one contract.
+ * binding types, so the worker (src/check-path.ts) and the client (src/client) share one contract.
  */
 export interface Decision {
   allowed: boolean;

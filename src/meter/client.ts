@@ -1,12 +1,48 @@
-// The Worker's side of the meter: one RPC per call to the customer's Durable Object.
-import type { Snapshot } from "../domain/types";
+// The Worker's side of the meter: one Durable Object RPC per call to the customer's CustomerMeter.
+// Both paths use it: the check path reads usage (peek), the usage routes consume, record, reserve,
+// settle and release. No route builds a meter stub itself (meter/locate.ts does, for this client);
+// only /readyz pings a fixed probe object directly.
+//
+// Every call also carries the customer id, although the object is addressed by it: the meter writes
+// that id into every ledger row it flushes to D1, also from its alarm, which no caller drives, so
+// it keeps the id it is told first (MeterClock.observe). Runtimes since March 2026 expose the name
+// as `ctx.id.name` inside the object; moving to it is left for a change of its own, checked on
+// jurisdiction namespaces, in the tests' and the bench's workerd and with meters that already exist.
+import type { Residency } from "../domain/types";
 import type { Env } from "../env";
-import type { UsageReader } from "../services";
 import { meterStub } from "./locate";
+import type { FeatureUsage, MeterResult, PeekItem, ReserveCall, SettleCall, UsageCall } from "./protocol";
 
-/** A check of metered features reads the usage of all of them in one Durable Object call. */
-export const meterReader: UsageReader = {
-  async used(env: Env, snapshot: Snapshot, items, now) {
-    return meterStub(env, snapshot.customerId, snapshot.residency).peek(snapshot.customerId, items, now);
-  },
-};
+/** Whose meter: the id names the object, the residency picks its jurisdiction. A Snapshot is one. */
+export interface MeterOwner {
+  customerId: string;
+  residency: Residency | null;
+}
+
+type Call<T> = Omit<T, "customerId">;
+
+export class MeterClient {
+  /** Usage of the current period of each feature, in one call (a check of many features reads them at once). */
+  peek(env: Env, owner: MeterOwner, items: PeekItem[], now: number): Promise<Record<string, FeatureUsage>> {
+    return stub(env, owner).peek(owner.customerId, items, now);
+  }
+
+  /** consume (atomic check-and-increment) or record (already happened). */
+  usage(env: Env, owner: MeterOwner, call: Call<UsageCall>): Promise<MeterResult> {
+    return stub(env, owner).usage({ customerId: owner.customerId, ...call });
+  }
+
+  reserve(env: Env, owner: MeterOwner, call: Call<ReserveCall>): Promise<MeterResult> {
+    return stub(env, owner).reserve({ customerId: owner.customerId, ...call });
+  }
+
+  settle(env: Env, owner: MeterOwner, call: Call<SettleCall>): Promise<MeterResult> {
+    return stub(env, owner).settle({ customerId: owner.customerId, ...call });
+  }
+
+  release(env: Env, owner: MeterOwner, call: Call<SettleCall>): Promise<MeterResult> {
+    return stub(env, owner).release({ customerId: owner.customerId, ...call });
+  }
+}
+
+const stub = (env: Env, owner: MeterOwner) => meterStub(env, owner.customerId, owner.residency);

@@ -4,7 +4,7 @@ import { type Allowance, allowanceOf, resolveFeature } from "../domain/evaluate"
 import { periodAt } from "../domain/periods";
 import type { LapseReason, Snapshot, SnapshotFeature } from "../domain/types";
 import { Problem } from "../http/problem";
-import type { MeterPeriod, PeriodTerms } from "./customer-meter";
+import type { MeterPeriod, PeriodTerms } from "./protocol";
 
 export interface MeterTerms {
   feature: SnapshotFeature;

@@ -6,8 +6,7 @@
 //   the flag defers to the caller's code default (OFREP's "codeDefaultFlag": no `value`).
 // Tollgate's own reason travels as the variant and in metadata, so "role_denied" and "not_entitled"
 // stay distinguishable in OpenFeature telemetry.
-import type { Decision } from "../decide";
-import type { Json } from "../domain/types";
+import type { Decision, Json } from "../domain/types";
 import { countryParam, customerIdParam, roleParam } from "../http/schemas";
 
 export type OfrepErrorCode = "PARSE_ERROR" | "TARGETING_KEY_MISSING" | "INVALID_CONTEXT" | "GENERAL" | "FLAG_NOT_FOUND";
@@ -29,7 +28,7 @@ export interface OfrepFailure {
   errorDetails?: string;
 }
 
-/** What one feature's decision needs to become a flag (a check's Decision, or one entry of decideAll). */
+/** What one feature's decision needs to become a flag (a check's Decision, or one entry of evaluateAll). */
 export type FeatureDecision = Pick<Decision, "allowed" | "reason"> & Partial<Decision>;
 
 /** OFREP metadata values are primitives only: nulls and absent fields are left out. */

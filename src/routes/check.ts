@@ -1,10 +1,7 @@
 // POST /v1/check, GET /v1/check, GET /v1/entitlements/{customerId}
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
-import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
-import { decide, decideAll } from "../decide";
-import { Problem } from "../http/problem";
+import { assertCustomerAccess, requireScope } from "../auth/middleware";
+import { checkDeps, evaluateAll, evaluateCheck } from "../check-path";
 import { newRouter } from "../http/router";
 import {
   apiKeySecurity,
@@ -130,9 +127,6 @@ const getEntitlements = createRoute({
   },
 });
 
-// c.get rather than c.var on this path: Hono builds a new object from its map on every c.var read.
-const deps = (c: Context<AppEnv>) => ({ env: c.env, services: c.get("services"), waitUntil: waitUntilOf(c) });
-
 export const checkRoutes = newRouter();
 checkRoutes.use("/check", requireScope("check"));
 checkRoutes.use("/entitlements/*", requireScope("check"));
@@ -140,7 +134,7 @@ checkRoutes
   .openapi(postCheck, async (c) => {
     const { assert, assertAudience, ...body } = c.req.valid("json");
     assertCustomerAccess(c.get("principal"), body.customerId);
-    const decision = await decide(deps(c), { ...body, country: body.country ?? edgeCountry(c) });
+    const decision = await evaluateCheck(checkDeps(c), { ...body, country: body.country ?? edgeCountry(c) });
     if (!assert) return c.json(decision, 200);
     const context = { role: body.role, country: body.country ?? edgeCountry(c), quantity: body.quantity };
     return c.json(
@@ -151,13 +145,12 @@ checkRoutes
   .openapi(getCheck, async (c) => {
     const q = c.req.valid("query");
     assertCustomerAccess(c.get("principal"), q.customerId);
-    return c.json(await decide(deps(c), { ...q, country: q.country ?? edgeCountry(c) }), 200);
+    return c.json(await evaluateCheck(checkDeps(c), { ...q, country: q.country ?? edgeCountry(c) }), 200);
   })
   .openapi(getEntitlements, async (c) => {
     const { customerId } = c.req.valid("param");
     const q = c.req.valid("query");
     assertCustomerAccess(c.var.principal, customerId);
-    const all = await decideAll(deps(c), { customerId, ...q, country: q.country ?? edgeCountry(c) });
-    if (!all) throw new Problem("not-found", `No customer '${customerId}'.`);
+    const all = await evaluateAll(checkDeps(c), { customerId, ...q, country: q.country ?? edgeCountry(c) });
     return c.json(all, 200);
   });

@@ -5,11 +5,9 @@
 // defines its own error bodies (application/json, not problem+json) for 400/404/500; 401/403/413/415
 // keep Tollgate's problem+json, which OFREP leaves unspecified.
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { cors } from "hono/cors";
-import type { AppEnv } from "../app-env";
-import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
-import { decide, decideAll } from "../decide";
+import { assertCustomerAccess, requireScope } from "../auth/middleware";
+import { checkDeps, evaluateAll, evaluateCheck, UnknownCustomer } from "../check-path";
 import { Problem, problemResponse, toProblem } from "../http/problem";
 import { newRouter } from "../http/router";
 import { apiKeySecurity, edgeCountry, errorResponses, jsonResponse } from "../http/schemas";
@@ -105,8 +103,6 @@ const evaluateFlags = createRoute({
   },
 });
 
-const deps = (c: Context<AppEnv>) => ({ env: c.env, services: c.var.services, waitUntil: waitUntilOf(c) });
-
 /** A body that is JSON but not an evaluation request: a bad context, or not parseable as one. */
 function invalidBody(issues: { path: PropertyKey[] }[]) {
   const inContext = issues.some((i) => i.path[0] === "context");
@@ -135,7 +131,7 @@ ofrepRoutes
       const ctx = parseContext(c.req.valid("json")?.context);
       if (!ctx.ok) return c.json({ key, errorCode: ctx.errorCode, errorDetails: ctx.errorDetails }, 400);
       assertCustomerAccess(c.var.principal, ctx.value.customerId);
-      const decision = await decide(deps(c), {
+      const decision = await evaluateCheck(checkDeps(c), {
         ...ctx.value,
         feature: key,
         country: ctx.value.country ?? edgeCountry(c),
@@ -153,7 +149,8 @@ ofrepRoutes
       const ctx = parseContext(c.req.valid("json")?.context);
       if (!ctx.ok) return c.json({ errorCode: ctx.errorCode, errorDetails: ctx.errorDetails }, 400);
       assertCustomerAccess(c.var.principal, ctx.value.customerId);
-      const all = await decideAll(deps(c), { ...ctx.value, country: ctx.value.country ?? edgeCountry(c) });
+      const input = { ...ctx.value, country: ctx.value.country ?? edgeCountry(c) };
+      const all = await evaluateAll(checkDeps(c), input).catch(noneIfUnknown);
       const payload = all
         ? {
             flags: Object.entries(all.features).map(([key, d]) => flagOf(key, d, all.snapshotVersion)),
@@ -170,6 +167,12 @@ ofrepRoutes
       if (!result.success) return c.json(invalidBody(result.error.issues), 400);
     },
   );
+
+/** OFREP answers an unknown customer (targetingKey) with no flags, not with an error. */
+function noneIfUnknown(err: unknown): null {
+  if (err instanceof UnknownCustomer) return null;
+  throw err;
+}
 
 // OFREP's error bodies for what goes wrong inside these routes; auth failures stay problem+json.
 ofrepRoutes.onError((err, c) => {

@@ -1,11 +1,9 @@
 // POST /v1/tokens (a signed copy of a customer's entitlements) and GET /.well-known/jwks.json (the
 // public keys that verify it, and decision assertions, offline).
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
-import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
+import { assertCustomerAccess, requireScope } from "../auth/middleware";
+import { checkDeps, requireSnapshot } from "../check-path";
 import { configOf } from "../config";
-import { readSnapshot } from "../decide";
 import { iso } from "../domain/time";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
@@ -112,12 +110,7 @@ tokenRoutes
     assertCustomerAccess(c.var.principal, customerId);
     const ring = await signingRing(c.env);
     const now = c.var.services.clock.now();
-    const read = await readSnapshot(
-      { env: c.env, services: c.var.services, waitUntil: waitUntilOf(c) },
-      customerId,
-      now,
-    );
-    if (!read.snapshot) throw new Problem("not-found", `No customer '${customerId}'.`);
+    const read = await requireSnapshot(checkDeps(c), customerId, now);
     // A stale copy (KV and D1 down) may still grant what was revoked: never sign it for an hour.
     if (read.degraded)
       throw new Problem("unavailable", "Entitlement data cannot be read right now.", {

@@ -2,10 +2,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { assertCustomerAccess, requireScope, waitUntilOf } from "../auth/middleware";
-import { readSnapshot } from "../decide";
+import { assertCustomerAccess, requireScope } from "../auth/middleware";
+import { checkDeps, requireSnapshot } from "../check-path";
+import { headroom } from "../domain/evaluate";
 import { periodAt } from "../domain/periods";
-import { iso } from "../domain/time";
+import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
 import { Problem, type ProblemSlug } from "../http/problem";
 import { newRouter } from "../http/router";
@@ -19,9 +20,9 @@ import {
   jsonResponse,
   notFoundResponse,
 } from "../http/schemas";
-import type { MeterError, MeterResult, UsageAnswer } from "../meter/customer-meter";
-import { meterStub } from "../meter/locate";
-import { checkAmount, meterTerms } from "../meter/terms";
+import type { FeatureUsage, MeterError, MeterResult, UsageAnswer } from "../meter/protocol";
+import { checkAmount, type MeterTerms, meterTerms } from "../meter/terms";
+import { type LedgerPeriod, ledgerPeriods } from "../store/usage-ledger";
 
 const amount = z
   .number()
@@ -128,14 +129,8 @@ const getUsage = createRoute({
 async function snapshotFor(c: Context<AppEnv>, customerId: string): Promise<Snapshot> {
   // c.get rather than c.var on the consume path: Hono builds a new object from its map on every c.var read.
   assertCustomerAccess(c.get("principal"), customerId);
-  const services = c.get("services");
-  const read = await readSnapshot(
-    { env: c.env, services, waitUntil: waitUntilOf(c) },
-    customerId,
-    services.clock.now(),
-  );
-  if (!read.snapshot) throw new Problem("not-found", `No customer '${customerId}'.`);
-  return read.snapshot;
+  const deps = checkDeps(c);
+  return (await requireSnapshot(deps, customerId, deps.services.clock.now())).snapshot;
 }
 
 function answer(
@@ -165,13 +160,13 @@ function answer(
 function keyOf(c: Context<AppEnv>, bodyKey: string | undefined): string | null {
   const header = c.req.header("Idempotency-Key");
   if (header !== undefined && !idempotencyKey.safeParse(header).success)
-    throw new Problem("validation", "Invalid Idempotency-Key header.", {
-      errors: [{ path: "header.Idempotency-Key", message: "printable ASCII, 1-255 characters" }],
-    });
+    throw invalid("Invalid Idempotency-Key header.", "header.Idempotency-Key", "printable ASCII, 1-255 characters");
   if (header !== undefined && bodyKey !== undefined && header !== bodyKey)
-    throw new Problem("validation", "Idempotency-Key header and body idempotencyKey differ.", {
-      errors: [{ path: "json.idempotencyKey", message: "differs from the header" }],
-    });
+    throw invalid(
+      "Idempotency-Key header and body idempotencyKey differ.",
+      "json.idempotencyKey",
+      "differs from the header",
+    );
   return bodyKey ?? header ?? null;
 }
 
@@ -188,6 +183,22 @@ async function prepare(
   return { key, now, snapshot, t };
 }
 
+/** settle and release: the request names the reservation, the meter's answer names the feature. */
+async function closeReservation(
+  c: Context<AppEnv>,
+  how: "settle" | "release",
+  body: { customerId: string; reservationId: string; amount?: number },
+) {
+  const snapshot = await snapshotFor(c, body.customerId);
+  const { reservationId, amount } = body;
+  const result = await c.var.services.meter[how](c.env, snapshot, {
+    reservationId,
+    amount,
+    now: c.var.services.clock.now(),
+  });
+  return answer(c, snapshot, result.ok ? (result.answer.feature ?? "") : "", result);
+}
+
 export const usageRoutes = newRouter();
 usageRoutes.use("/usage", requireScope("usage"));
 usageRoutes.use("/usage/*", requireScope("usage"));
@@ -198,17 +209,12 @@ usageRoutes
     let occurredAt = now;
     if (body.timestamp !== undefined) {
       if (body.mode !== "record")
-        throw new Problem("validation", "timestamp applies to mode 'record' only.", {
-          errors: [{ path: "json.timestamp", message: "record only" }],
-        });
+        throw invalid("timestamp applies to mode 'record' only.", "json.timestamp", "record only");
       occurredAt = Date.parse(body.timestamp);
       if (occurredAt > now + MAX_CLOCK_SKEW_MS)
-        throw new Problem("validation", "timestamp is in the future.", {
-          errors: [{ path: "json.timestamp", message: "in the future" }],
-        });
+        throw invalid("timestamp is in the future.", "json.timestamp", "in the future");
     }
-    const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).usage({
-      customerId: snapshot.customerId,
+    const result = await c.get("services").meter.usage(c.env, snapshot, {
       feature: body.feature,
       amount: body.amount,
       mode: body.mode,
@@ -228,8 +234,7 @@ usageRoutes
   .openapi(reserveRoute, async (c) => {
     const body = c.req.valid("json");
     const { key, now, snapshot, t } = await prepare(c, body);
-    const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).reserve({
-      customerId: snapshot.customerId,
+    const result = await c.get("services").meter.reserve(c.env, snapshot, {
       feature: body.feature,
       amount: body.amount,
       ttlSeconds: body.ttlSeconds,
@@ -243,72 +248,21 @@ usageRoutes
     });
     return answer(c, snapshot, body.feature, result, t.denial);
   })
-  .openapi(settleRoute, async (c) => {
-    const body = c.req.valid("json");
-    const snapshot = await snapshotFor(c, body.customerId);
-    const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).settle({
-      customerId: snapshot.customerId,
-      reservationId: body.reservationId,
-      amount: body.amount,
-      now: c.var.services.clock.now(),
-    });
-    return answer(c, snapshot, result.ok ? featureOf(result.answer) : "", result);
-  })
-  .openapi(releaseRoute, async (c) => {
-    const body = c.req.valid("json");
-    const snapshot = await snapshotFor(c, body.customerId);
-    const result = await meterStub(c.env, snapshot.customerId, snapshot.residency).release({
-      customerId: snapshot.customerId,
-      reservationId: body.reservationId,
-      now: c.var.services.clock.now(),
-    });
-    return answer(c, snapshot, result.ok ? featureOf(result.answer) : "", result);
-  })
+  .openapi(settleRoute, async (c) => closeReservation(c, "settle", c.req.valid("json")))
+  .openapi(releaseRoute, async (c) => closeReservation(c, "release", c.req.valid("json")))
   .openapi(getUsage, async (c) => {
     const { customerId } = c.req.valid("param");
     const { feature } = c.req.valid("query");
     const now = c.var.services.clock.now();
     const snapshot = await snapshotFor(c, customerId);
-    const keys = Object.keys(snapshot.features).filter(
-      (k) => snapshot.features[k]!.type === "metered" && (!feature || k === feature),
-    );
-    if (feature && keys.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
-    const terms = Object.fromEntries(keys.map((k) => [k, meterTerms(snapshot, k, now)]));
-    const stub = meterStub(c.env, customerId, snapshot.residency);
-    const current = await stub.peek(
-      customerId,
-      keys.map((k) => ({ feature: k, period: terms[k]!.period })),
-      now,
-    );
-    const history = await c.env.DB.prepare(
-      `SELECT feature_key, period_start, MAX(period_end) AS period_end, SUM(amount) AS total FROM usage_events
-       WHERE customer_id = ?1 AND (?2 IS NULL OR feature_key = ?2) GROUP BY feature_key, period_start ORDER BY feature_key, period_start DESC`,
-    )
-      .bind(customerId, feature ?? null)
-      .all<{ feature_key: string; period_start: number; period_end: number | null; total: number }>();
-    const features = keys.map((k) => {
-      const t = terms[k]!;
-      const u = current[k] ?? { used: 0, reserved: 0 };
-      const limit = t.allowance.limit;
-      return {
-        feature: k,
-        entitled: t.entitled,
-        used: u.used,
-        reserved: u.reserved,
-        limit,
-        remaining: limit === null ? null : Math.max(0, limit - u.used - u.reserved),
-        overage: limit === null ? 0 : Math.max(0, u.used - limit),
-        periodStart: iso(t.period.start),
-        resetsAt: t.period.end === null ? null : iso(t.period.end),
-        past: history.results
-          .filter((h) => h.feature_key === k && h.period_start < t.period.start)
-          .map((h) => ({
-            periodStart: iso(h.period_start),
-            periodEnd: h.period_end === null ? null : iso(h.period_end),
-            total: h.total,
-          })),
-      };
-    });
+    const metered = Object.keys(snapshot.features)
+      .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
+      .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
+    if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
+    const items = metered.map(({ key, t }) => ({ feature: key, period: t.period }));
+    const current = await c.var.services.meter.peek(c.env, snapshot, items, now);
+    const history = await ledgerPeriods(c.env.DB, customerId, feature ?? null);
+    const features = metered.map(({ key, t }) => featureUsage(key, t, current[key] ?? NO_USAGE, history));
     return c.json(
       {
         customerId,
@@ -320,8 +274,28 @@ usageRoutes
     );
   });
 
-// settle/release requests do not name the feature; the meter's answer does.
-const featureOf = (a: UsageAnswer) => a.feature ?? "";
+const NO_USAGE: FeatureUsage = { used: 0, reserved: 0 };
+
+/** One feature of GET /v1/usage: the current period from the meter, past ones from the D1 ledger. */
+function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: LedgerPeriod[]) {
+  const limit = t.allowance.limit;
+  return {
+    feature: key,
+    entitled: t.entitled,
+    used: u.used,
+    reserved: u.reserved,
+    limit,
+    ...headroom(limit, u.used, u.reserved),
+    periodStart: iso(t.period.start),
+    resetsAt: isoOrNull(t.period.end),
+    past: history
+      .filter((h) => h.feature === key && h.periodStart < t.period.start)
+      .map((h) => ({ periodStart: iso(h.periodStart), periodEnd: isoOrNull(h.periodEnd), total: h.total })),
+  };
+}
+
+const invalid = (detail: string, path: string, message: string) =>
+  new Problem("validation", detail, { errors: [{ path, message }] });
 
 /** The problem kind of each meter refusal; exhaustive, so a new MeterError cannot go unmapped. */
 function meterProblem(error: MeterError): ProblemSlug {

@@ -2,7 +2,7 @@
 // that one decision, so the origin service it is forwarded to can verify it locally with the JWKS
 // instead of calling Tollgate again.
 import { configOf } from "../config";
-import type { Decision } from "../decide";
+import type { Decision } from "../domain/types";
 import type { Env } from "../env";
 import { signingRing, signJws } from "./sign";
 

@@ -5,7 +5,7 @@
 //   `at` (snapshot_history), evaluated at `at`. Usage counters are not part of history.
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireRole } from "../../auth/admin";
-import { toDecision } from "../../decide";
+import { toDecision } from "../../check-path";
 import { entityId, featureKey } from "../../domain/catalog";
 import { evaluate } from "../../domain/evaluate";
 import { type ExplainedSource, explainSnapshot } from "../../domain/explain";

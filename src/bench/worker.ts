@@ -1,0 +1,30 @@
+// The benchmark's worker entry: scripts/bench bundles this file instead of src/index.ts (wrangler's
+// main), so bench mode is not in the production bundle at all. It is the production worker plus
+// counted bindings, the /__bench routes (src/bench/index.ts) and BenchCustomerMeter as the meter
+// class: exported under the production class's name, which wrangler.toml's METER binding and
+// migrations name (wrangler refuses a bundle that does not export it).
+//
+// Guarded all the same: bench mode is served only with BENCH_INSTRUMENT = "on" (set by scripts/bench)
+// in the development environment, so this entry deployed by mistake is the plain worker, never the
+// unauthenticated /__bench routes.
+import { configOf } from "../config";
+import type { Env } from "../env";
+import { createWorker, type WorkerOptions } from "../index";
+import { benchFetch } from "./index";
+
+export { BenchCustomerMeter as CustomerMeter } from "./meter";
+
+export const benchMode = (env: Env) => configOf(env).bench;
+
+/** The production worker, served in bench mode where benchMode allows it. */
+export function createBenchWorker(opts: WorkerOptions = {}) {
+  const worker = createWorker(opts);
+  return {
+    ...worker,
+    fetch: (request: Request, env: Env, ctx: ExecutionContext) =>
+      benchMode(env) ? benchFetch(request, env, ctx, worker.getServices) : worker.fetch(request, env, ctx),
+  } satisfies ExportedHandler<Env> & Record<string, unknown>;
+}
+
+const worker = createBenchWorker();
+export default { fetch: worker.fetch, scheduled: worker.scheduled } satisfies ExportedHandler<Env>;

@@ -1,0 +1,186 @@
+// The check path in one place: snapshot (isolate cache -> KV -> D1) -> evaluate (pure) ->
+// [metered: the customer's usage from its meter] -> the wire decision. Routes only validate and call.
+// Also the two things every route that reads a customer's entitlements needs: the dependency bag
+// (checkDeps) and "the snapshot, or 404" (requireSnapshot).
+import type { Context } from "hono";
+import type { AppEnv } from "./app-env";
+import { waitUntilOf } from "./auth/middleware";
+import { applyUsage, evaluate } from "./domain/evaluate";
+import { iso } from "./domain/time";
+import type { Decision, Evaluation, Snapshot } from "./domain/types";
+import type { Env } from "./env";
+import { Problem } from "./http/problem";
+import type { FeatureUsage } from "./meter/protocol";
+import type { Services } from "./services";
+import { type SnapshotRead, SnapshotUnavailable, VersionNotYetAvailable } from "./store/snapshots";
+
+export interface CheckInput {
+  customerId: string;
+  feature: string;
+  role?: string;
+  country?: string;
+  quantity?: number;
+  minVersion?: number;
+}
+
+export interface CheckDeps {
+  env: Env;
+  services: Services;
+  waitUntil?: (p: Promise<unknown>) => void;
+}
+
+/** The check path's dependencies from a request. c.get, not c.var: Hono builds a new object from its map on every c.var read. */
+export const checkDeps = (c: Context<AppEnv>): CheckDeps => ({
+  env: c.env,
+  services: c.get("services"),
+  waitUntil: waitUntilOf(c),
+});
+
+/** A read that found the customer. */
+export type KnownSnapshot = SnapshotRead & { snapshot: Snapshot };
+
+/** No such customer: a 404 for the routes that need one. OFREP's bulk evaluation answers it with no flags instead. */
+export class UnknownCustomer extends Problem {
+  constructor(readonly customerId: string) {
+    super("not-found", `No customer '${customerId}'.`);
+  }
+}
+
+/** The customer's snapshot; throws UnknownCustomer (404), or a 409 when `minVersion` does not exist yet. */
+export async function requireSnapshot(
+  deps: CheckDeps,
+  customerId: string,
+  now: number,
+  minVersion?: number,
+): Promise<KnownSnapshot> {
+  const read = await readSnapshot(deps, customerId, now, minVersion);
+  if (!read.snapshot) throw new UnknownCustomer(customerId);
+  return read as KnownSnapshot;
+}
+
+/** One check: the decision for one feature (an unknown customer is a denial, not an error). */
+export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise<Decision> {
+  const now = deps.services.clock.now();
+  let read: SnapshotRead;
+  try {
+    read = await readSnapshot(deps, input.customerId, now, input.minVersion);
+  } catch (err) {
+    // KV and D1 both failed and the isolate holds no copy. The policies were learnt by the
+    // SnapshotStore from every snapshot it loaded (SnapshotStore.failurePolicies), because at this
+    // point nothing else that knows them can be read.
+    if (err instanceof SnapshotUnavailable) return failurePolicyDecision(deps.services, input, now);
+    throw err;
+  }
+  const snapshot = read.snapshot;
+  if (!snapshot) return unknownCustomerDecision(input, now);
+  let ev = evaluate(snapshot, input, now);
+  if (ev.type === "metered" && ev.allowed) {
+    const items = [{ feature: input.feature, period: periodOf(ev) }];
+    const usage = await deps.services.meter.peek(deps.env, snapshot, items, now);
+    ev = withUsage(ev, usage[input.feature], input.quantity ?? 1);
+  }
+  return toDecision(snapshot, ev, now, read.degraded);
+}
+
+type FeatureDecision = Omit<Decision, "customerId" | "feature" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">;
+
+/** Every feature of the customer, evaluated in one context (for rendering a UI in one call). Throws UnknownCustomer. */
+export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feature" | "quantity">) {
+  const now = deps.services.clock.now();
+  const read = await requireSnapshot(deps, input.customerId, now, input.minVersion);
+  const snapshot = read.snapshot;
+  const evs = Object.keys(snapshot.features).map((feature) => evaluate(snapshot, { ...input, feature }, now));
+  const items = evs
+    .filter((e) => e.type === "metered" && e.effective)
+    .map((e) => ({ feature: e.feature, period: periodOf(e) }));
+  const usage = items.length === 0 ? {} : await deps.services.meter.peek(deps.env, snapshot, items, now);
+  const features: Record<string, FeatureDecision> = {};
+  for (const ev of evs)
+    features[ev.feature] = featureDecision(toDecision(snapshot, withUsage(ev, usage[ev.feature], 1), now, false));
+  return {
+    customerId: snapshot.customerId,
+    snapshotVersion: snapshot.version,
+    snapshotAgeMs: Math.max(0, now - snapshot.compiledAt),
+    evaluatedAt: iso(now),
+    ...(read.degraded ? { degraded: true } : {}),
+    features,
+  };
+}
+
+export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degraded: boolean): Decision {
+  const d: Decision = {
+    allowed: ev.allowed,
+    reason: ev.reason,
+    customerId: snapshot.customerId,
+    feature: ev.feature,
+  } as Decision;
+  if (ev.type) d.type = ev.type;
+  if (ev.value !== undefined) d.value = ev.value;
+  if (ev.type === "metered" && ev.effective) {
+    d.limit = ev.limit ?? null;
+    if (ev.used !== undefined) {
+      d.used = ev.used;
+      d.remaining = ev.remaining ?? null;
+    }
+    d.resetsAt = ev.resetsAt == null ? null : iso(ev.resetsAt);
+  }
+  if (ev.expiresAt !== undefined) d.expiresAt = ev.expiresAt === null ? null : iso(ev.expiresAt);
+  d.snapshotVersion = snapshot.version;
+  d.snapshotAgeMs = Math.max(0, now - snapshot.compiledAt);
+  d.evaluatedAt = iso(now);
+  if (degraded) d.degraded = true;
+  return d;
+}
+
+/** The snapshot read with the 409 for a version that does not exist yet; a missing customer is a null snapshot. */
+async function readSnapshot(deps: CheckDeps, customerId: string, now: number, minVersion?: number) {
+  try {
+    return await deps.services.snapshots.read(deps.env, customerId, now, { minVersion, waitUntil: deps.waitUntil });
+  } catch (err) {
+    if (err instanceof VersionNotYetAvailable) {
+      const detail = `Snapshot version ${minVersion} does not exist yet; the newest is ${err.available}.`;
+      throw new Problem("conflict", detail, { available: err.available });
+    }
+    throw err;
+  }
+}
+
+/** One entry of evaluateAll: a decision without what the envelope says once for all features. */
+function featureDecision(d: Decision): FeatureDecision {
+  const { customerId: _c, snapshotVersion: _v, snapshotAgeMs: _a, evaluatedAt: _e, feature: _f, ...rest } = d;
+  return rest;
+}
+
+/** Completes a metered evaluation with the meter's answer (a feature it was not asked about used nothing). */
+const withUsage = (ev: Evaluation, u: FeatureUsage | undefined, quantity: number) =>
+  applyUsage(ev, u?.used ?? 0, quantity, u?.reserved ?? 0);
+
+function unknownCustomerDecision(input: CheckInput, now: number): Decision {
+  return {
+    allowed: false,
+    reason: "unknown_customer",
+    customerId: input.customerId,
+    feature: input.feature,
+    snapshotVersion: 0,
+    snapshotAgeMs: 0,
+    evaluatedAt: iso(now),
+  };
+}
+
+/** Neither KV nor D1 answered and no copy was in the isolate: the feature's failure policy decides. */
+function failurePolicyDecision(services: Services, input: CheckInput, now: number): Decision {
+  const policy = services.snapshots.failurePolicies.get(input.feature) ?? "closed";
+  return {
+    allowed: policy === "open",
+    reason: policy === "open" ? "ok" : "not_entitled",
+    customerId: input.customerId,
+    feature: input.feature,
+    snapshotVersion: 0,
+    snapshotAgeMs: 0,
+    evaluatedAt: iso(now),
+    degraded: true,
+    failurePolicy: policy,
+  };
+}
+
+const periodOf = (ev: Evaluation) => ({ start: ev.periodStart ?? 0, end: ev.resetsAt ?? null });

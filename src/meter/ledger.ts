@@ -1,0 +1,84 @@
+// The meter's ledger outbox: every change to a counter is queued here in the same synchronous step
+// as the change itself (one SQLite transaction, no await between), and flushed to D1 later by the
+// meter's alarm. A flush is at least once: rows leave the outbox only after D1 acknowledged the
+// batch, and D1 applies them idempotently by (customer_id, seq) (store/usage-ledger.ts), so a retry
+// after a lost acknowledgement never double counts.
+//
+// Separate from the Durable Object so the meter's decisions and the ledger's delivery can be read
+// (and changed) apart. It owns the outbox table's rows, not its schema (meter/schema.ts).
+import { type LedgerEntry, ledgerStatements } from "../store/usage-ledger";
+import type { MeterPeriod } from "./protocol";
+
+/** consume/record/settle: a change applied to a counter; close: the total of a period that ended. */
+export type LedgerKind = "consume" | "record" | "settle" | "close";
+
+const FLUSH_DELAY_MS = 1_000; // a quiet meter's ledger reaches D1 within about a second
+// A meter that flushed less than this ago batches instead: each flush is one D1 write plus an alarm,
+// and a customer with a few consumes per second would otherwise pay one per second (the bench's
+// usage-spread measures it; README "Metered usage" states both delays).
+const BUSY_FLUSH_DELAY_MS = 5_000;
+const FLUSH_BATCH = 200;
+
+export class LedgerOutbox {
+  readonly #sql: SqlStorage;
+  #lastFlushAt = 0;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  /** Queues one entry; `key` is the request's idempotency key (or the reservation id of a settle). */
+  add(kind: LedgerKind, feature: string, amount: number, period: MeterPeriod, occurredAt: number, key: string | null) {
+    this.#sql.exec(
+      "INSERT INTO outbox (kind, feature, amount, period_start, period_end, occurred_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      kind,
+      feature,
+      amount,
+      period.start,
+      period.end,
+      occurredAt,
+      key,
+    );
+  }
+
+  pending(): number {
+    return Number(this.#sql.exec("SELECT COUNT(*) AS n FROM outbox").one().n);
+  }
+
+  /** How soon the next flush should run: soon when quiet, batched when busy. */
+  flushDelay(): number {
+    // Jitter, so meters that got busy together do not all flush in the same instant.
+    return Date.now() - this.#lastFlushAt < BUSY_FLUSH_DELAY_MS
+      ? BUSY_FLUSH_DELAY_MS * (1 + Math.random() / 5)
+      : FLUSH_DELAY_MS;
+  }
+
+  /** Sends the outbox to `db` in batches until it is empty; throws (keeping the rest) when D1 fails. */
+  async flush(db: D1Database, customerId: string): Promise<number> {
+    let flushed = 0;
+    for (;;) {
+      const entries = this.#next();
+      const last = entries.at(-1);
+      if (last === undefined) return flushed;
+      await db.batch(ledgerStatements(db, customerId, entries));
+      this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
+      flushed += entries.length;
+      this.#lastFlushAt = Date.now();
+    }
+  }
+
+  #next(): LedgerEntry[] {
+    return this.#sql
+      .exec("SELECT * FROM outbox ORDER BY seq LIMIT ?", FLUSH_BATCH)
+      .toArray()
+      .map((r) => ({
+        seq: Number(r.seq),
+        kind: String(r.kind),
+        feature: String(r.feature),
+        amount: Number(r.amount),
+        period: { start: Number(r.period_start), end: r.period_end === null ? null : Number(r.period_end) },
+        occurredAt: Number(r.occurred_at),
+        idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
+      }));
+  }
+}

@@ -1,0 +1,99 @@
+// The meter's RPC contract: what the Worker sends to a customer's Durable Object and what it answers.
+// In its own file so the Worker side (meter/client.ts, meter/terms.ts, routes, the bench counters)
+// depends on the shape of the calls, not on the Durable Object class that implements them.
+// Instants are epoch milliseconds; the routes turn them into ISO strings for the wire.
+//
+// Errors do not cross RPC with their properties intact, so refusals come back as values
+// (MeterResult { ok: false, error }) and the routes map them to problems (routes/usage.ts).
+import type { Allowance } from "../domain/evaluate";
+import type { ResetAnchor, ResetPeriod } from "../domain/types";
+
+export interface MeterPeriod {
+  start: number;
+  end: number | null;
+}
+
+/** What the Worker sends: the decision's inputs, computed from the customer's snapshot. */
+export interface UsageCall {
+  customerId: string;
+  feature: string;
+  amount: number;
+  mode: "consume" | "record";
+  idempotencyKey: string | null;
+  /** Canonical form of the request: the same key with another fingerprint is a conflict. */
+  fingerprint: string;
+  allowance: Allowance;
+  /** Whether the customer is entitled to the feature at all (a record is kept even when not). */
+  entitled: boolean;
+  /** The current period of the feature. */
+  period: MeterPeriod;
+  /** The period the usage happened in (record with a timestamp); defaults to `period`. */
+  occurredPeriod?: MeterPeriod;
+  occurredAt: number;
+  now: number;
+  /** A gauge (reset "none") takes negative amounts and never goes below zero. */
+  gauge: boolean;
+}
+
+export interface UsageAnswer {
+  allowed: boolean;
+  reason: "ok" | "limit_reached" | "not_entitled";
+  used: number;
+  reserved: number;
+  limit: number | null;
+  remaining: number | null;
+  periodStart: number;
+  resetsAt: number | null;
+  overage: number;
+  replayed?: boolean;
+  reservationId?: string;
+  expiresAt?: number;
+  settled?: number;
+  /** Set on settle/release answers, whose requests do not name the feature. */
+  feature?: string;
+}
+
+export type MeterError =
+  | "idempotency_conflict"
+  | "reservation_not_found"
+  | "reservation_closed"
+  | "amount_exceeds_reservation";
+export type MeterResult = { ok: true; answer: UsageAnswer } | { ok: false; error: MeterError; detail: string };
+
+/** How a feature's period is computed: kept with a reservation so settling needs no snapshot. */
+export interface PeriodTerms {
+  reset: ResetPeriod;
+  anchor: ResetAnchor;
+  anchorAt: number | null;
+}
+
+export interface ReserveCall extends Omit<UsageCall, "mode" | "occurredPeriod" | "occurredAt" | "gauge"> {
+  ttlSeconds: number;
+  terms: PeriodTerms;
+}
+
+export interface SettleCall {
+  customerId: string;
+  reservationId: string;
+  /** The actual amount to charge (settle only; at most the reserved amount). */
+  amount?: number;
+  now: number;
+}
+
+/** One feature a read asks about (a check, GET /v1/usage): its current period. */
+export interface PeekItem {
+  feature: string;
+  period: MeterPeriod;
+}
+
+/** A feature's usage of its current period; reserved units are held, not yet charged. */
+export interface FeatureUsage {
+  used: number;
+  reserved: number;
+}
+
+export interface CounterView extends FeatureUsage {
+  feature: string;
+  periodStart: number;
+  periodEnd: number | null;
+}

@@ -1,0 +1,53 @@
+// The meter's own SQLite schema, versioned: each Durable Object carries its tables with it, so a
+// schema change cannot be applied once like a D1 migration; every meter upgrades itself when it
+// next starts (the constructor runs this under blockConcurrencyWhile, before any call is served).
+//
+// To change the schema, append a version to MIGRATIONS; never edit one that has shipped. The
+// version a meter is at is the `schema_version` row of its `meta` table. Meters created before
+// versioning have the version 1 tables but no row: they are recognised as version 1.
+//
+// Tables (version 1):
+//   counters      one row per metered feature: its current period and usage
+//   idempotency   answers by idempotency key (kept >= 24 h)
+//   reservations  held units: open, then settled, released or expired
+//   outbox        ledger entries not yet in D1 (meter/ledger.ts)
+//   meta          key/value: customer_id, last_seen, flush_failures, schema_version
+const MIGRATIONS: readonly string[] = [
+  // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
+  `
+  CREATE TABLE IF NOT EXISTS counters (feature TEXT PRIMARY KEY, period_start INTEGER NOT NULL, period_end INTEGER, used REAL NOT NULL);
+  CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, answer TEXT NOT NULL, created_at INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, feature TEXT NOT NULL, amount REAL NOT NULL, expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL, terms TEXT NOT NULL, answer TEXT, created_at INTEGER NOT NULL, closed_at INTEGER);
+  CREATE INDEX IF NOT EXISTS reservations_open ON reservations (state, feature, expires_at);
+  CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, feature TEXT NOT NULL, amount REAL NOT NULL,
+    period_start INTEGER NOT NULL, period_end INTEGER, occurred_at INTEGER NOT NULL, idempotency_key TEXT);
+  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
+  `,
+];
+
+/** The version the code expects; a meter below it is migrated on start. */
+export const METER_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the meter's tables to the current version. Synchronous: SQLite storage calls do not await. */
+export function migrateMeterSchema(sql: SqlStorage): void {
+  const { version, recorded } = readVersion(sql);
+  if (recorded && version >= METER_SCHEMA_VERSION) return;
+  for (const step of MIGRATIONS.slice(version)) sql.exec(step);
+  sql.exec(
+    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    METER_SCHEMA_VERSION,
+  );
+}
+
+/** 0 for a new meter; 1 for one created before versioning (its tables, no version row). */
+export function schemaVersion(sql: SqlStorage): number {
+  return readVersion(sql).version;
+}
+
+function readVersion(sql: SqlStorage): { version: number; recorded: boolean } {
+  const hasMeta = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
+  if (!hasMeta) return { version: 0, recorded: false };
+  const row = sql.exec("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0];
+  return row ? { version: Number(row.value), recorded: true } : { version: 1, recorded: false };
+}
