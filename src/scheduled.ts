@@ -14,9 +14,9 @@ import type { Env } from "./env";
 import type { Services } from "./services";
 import type { SubscriptionDbRow } from "./store/customer-rows";
 import { isWriteConflict, toSubscriptionRecord, updateSubscriptionStatements } from "./store/subscriptions";
+import { commitWrite, SYSTEM } from "./write/commit";
 import { continueRecompileJobs, cronBudgetOf } from "./write/recompile-jobs";
 import { dueAudits } from "./write/subscription-audit";
-import { commitSystemWrite, SYSTEM } from "./write/system-write";
 
 export const DEFAULT_MAX_CHANGES = 100;
 const PAGE = 50;
@@ -71,7 +71,7 @@ export async function recordDueLifecycle(
       const after = { ...row, updatedAt: now };
       try {
         const statements = updateSubscriptionStatements(env.DB, before, after, now);
-        await commitSystemWrite(
+        await commitWrite(
           env,
           services,
           SYSTEM,
