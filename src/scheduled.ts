@@ -15,9 +15,9 @@ import type { Env } from "./env";
 import type { Services } from "./services";
 import type { SubscriptionDbRow } from "./store/customer-rows";
 import { isWriteConflict, toSubscriptionRecord, updateSubscriptionStatements } from "./store/subscriptions";
+import { commitWrite, SYSTEM } from "./write/commit";
 import { continueRecompileJobs } from "./write/recompile-jobs";
 import { dueAudits } from "./write/subscription-audit";
-import { commitSystemWrite, SYSTEM } from "./write/system-write";
 
 const PAGE = 50;
 /** Subrequests one lifecycle change costs: its write batch, and the recompile (read batch, KV put, history insert). */
@@ -66,7 +66,7 @@ export async function recordDueLifecycle(
       const after = { ...row, updatedAt: now };
       try {
         const statements = updateSubscriptionStatements(env.DB, before, after, now);
-        await commitSystemWrite(
+        await commitWrite(
           env,
           services,
           SYSTEM,

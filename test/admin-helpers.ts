@@ -17,7 +17,7 @@ export async function operatorToken(role: OperatorRole, sub = `op-${role}`, emai
     .sign(new TextEncoder().encode(String(env.OPERATOR_JWT_SECRET)));
 }
 
-import type { AuditDbRow as AuditRow } from "../src/routes/admin/audit";
+import type { AuditDbRow as AuditRow } from "../src/store/audit";
 
 export type { AuditRow };
 

@@ -12,9 +12,8 @@ import {
   toSubscriptionRecord,
   updateSubscriptionStatements,
 } from "../store/subscriptions";
-import type { AuditEntry } from "../write/commit";
+import { type AuditEntry, commitWrite, STRIPE_WEBHOOK } from "../write/commit";
 import { subscriptionChangeAudit } from "../write/subscription-audit";
-import { commitSystemWrite, STRIPE_WEBHOOK } from "../write/system-write";
 import {
   isInvoiceEvent,
   isSubscriptionEvent,
@@ -123,7 +122,7 @@ export async function applyStripeEvent(
     changed = plan.inserts.length + plan.updates.filter((u) => u.relevant).length;
   }
   try {
-    await commitSystemWrite(
+    await commitWrite(
       env,
       services,
       STRIPE_WEBHOOK,

@@ -78,11 +78,12 @@ export function transition<S extends LifecycleSubscription>(
   if (sub.externalId !== null)
     return refuse("managed_externally", "A billing provider manages this subscription; change it there.");
   const { row: s, steps: due } = applyDue(sub, now);
-  const result = decide(s, action, now, config);
+  const result = applyAction(s, action, now, config);
   return typeof result === "string" ? refuse(result, explain(result, s, action)) : { ok: true, row: result, due };
 }
 
-function decide<S extends LifecycleSubscription>(
+/** The action itself, on a subscription that is up to date with time: the changed row, or why not. */
+function applyAction<S extends LifecycleSubscription>(
   s: S,
   action: LifecycleAction,
   now: number,

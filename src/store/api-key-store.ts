@@ -1,8 +1,8 @@
 // API key verification on the hot path: isolate cache -> KV -> D1 (read-through). A revoked key
 // stops working everywhere within KEY_CACHE_TTL_MS plus KV's propagation (README, "Propagation").
 import { type ApiKeyRecord, hashApiKey, looksLikeApiKey, sameDigest } from "../auth/api-keys";
-import type { Scope } from "../domain/types";
 import type { Env } from "../env";
+import { readApiKeyByHash, toApiKeyRecord } from "./api-keys";
 import { BoundedCache } from "./bounded-cache";
 import { KeyStoreUnavailable } from "./errors";
 import { kvKeys } from "./kv";
@@ -10,22 +10,6 @@ import { kvKeys } from "./kv";
 export { KeyStoreUnavailable };
 
 export const KEY_CACHE_TTL_MS = 30_000;
-
-interface ApiKeyDbRow {
-  id: string;
-  hash: string;
-  scopes: string;
-  customer_id: string | null;
-  revoked_at: number | null;
-}
-
-export const toApiKeyRecord = (r: ApiKeyDbRow): ApiKeyRecord => ({
-  id: r.id,
-  hash: r.hash,
-  scopes: JSON.parse(r.scopes) as Scope[],
-  customerId: r.customer_id,
-  revokedAt: r.revoked_at,
-});
 
 export class ApiKeyStore {
   // Unknown keys are cached too (as null), so guessing keys cannot push load onto KV and D1.
@@ -73,9 +57,7 @@ export class ApiKeyStore {
   async #lookup(env: Env, hash: string, waitUntil?: (p: Promise<unknown>) => void): Promise<ApiKeyRecord | null> {
     const cached = await env.SNAPSHOTS.get<ApiKeyRecord>(kvKeys.apiKey(hash), "json").catch(() => null); // KV down: D1 decides
     if (cached) return cached;
-    const row = await env.DB.prepare("SELECT id, hash, scopes, customer_id, revoked_at FROM api_keys WHERE hash = ?1")
-      .bind(hash)
-      .first<ApiKeyDbRow>();
+    const row = await readApiKeyByHash(env.DB, hash);
     if (!row) return null;
     const record = toApiKeyRecord(row);
     const write = env.SNAPSHOTS.put(kvKeys.apiKey(hash), JSON.stringify(record)).catch(() => undefined);

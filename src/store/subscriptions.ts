@@ -1,6 +1,9 @@
-// Subscriptions in D1: read one, write a lifecycle change with an optimistic guard, and the wire form.
+// Subscriptions in D1: create, read and list them, write a lifecycle change with an optimistic guard,
+// and the wire form. Statements that are part of a write are returned, not run, so the caller can put
+// them in one batch with the audit records (src/write/commit.ts).
 import type { LifecycleSubscription } from "../domain/lifecycle";
-import { isoOrNull } from "../domain/time";
+import { iso, isoOrNull } from "../domain/time";
+import type { SubscriptionStatus } from "../domain/types";
 import { type SubscriptionDbRow, toSubscriptionRow } from "./customer-rows";
 
 /** A subscription row with everything the lifecycle, the webhooks and the wire need. */
@@ -23,6 +26,115 @@ export const toSubscriptionRecord = (r: SubscriptionDbRow): SubscriptionRecord =
 export async function readSubscription(db: D1Database, id: string): Promise<SubscriptionRecord | null> {
   const row = await db.prepare("SELECT * FROM subscriptions WHERE id = ?1").bind(id).first<SubscriptionDbRow>();
   return row ? toSubscriptionRecord(row) : null;
+}
+
+export interface SubscriptionFilter {
+  customerId?: string;
+  status?: SubscriptionStatus;
+  planId?: string;
+  /** Keyset cursor: subscriptions with a greater id. */
+  afterId: string | null;
+  /** Rows to read (a page reads one more than it shows: http/pagination.ts). */
+  limit: number;
+}
+
+/** Subscriptions, by id. */
+export async function listSubscriptions(db: D1Database, q: SubscriptionFilter): Promise<SubscriptionRecord[]> {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    args.push(value);
+    where.push(sql.replace("?", `?${args.length}`));
+  };
+  if (q.customerId) add("customer_id = ?", q.customerId);
+  if (q.status) add("status = ?", q.status);
+  if (q.planId) add("plan_id = ?", q.planId);
+  if (q.afterId !== null) add("id > ?", q.afterId);
+  args.push(q.limit);
+  const sql = `SELECT * FROM subscriptions ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ?${args.length}`;
+  const rows = await db
+    .prepare(sql)
+    .bind(...args)
+    .all<SubscriptionDbRow>();
+  return rows.results.map(toSubscriptionRecord);
+}
+
+/** What an operator gives for a new subscription; everything but the plan has a default. */
+export interface NewSubscription {
+  id?: string;
+  planId: string;
+  status: SubscriptionStatus;
+  startedAt?: number;
+  trialEnd?: number | null;
+  currentPeriodStart?: number | null;
+  currentPeriodEnd?: number | null;
+  billingAnchor?: number | null;
+  cancelAt?: number | null;
+  graceUntil?: number | null;
+}
+
+/**
+ * The record a new subscription is stored as: it starts now unless told otherwise, and its first
+ * period and billing anchor start when it does. No id given: a fresh `sub_<uuid>`.
+ */
+export function newSubscriptionRecord(customerId: string, s: NewSubscription, now: number): SubscriptionRecord {
+  const startedAt = s.startedAt ?? now;
+  return {
+    id: s.id ?? `sub_${crypto.randomUUID()}`,
+    customerId,
+    planId: s.planId,
+    status: s.status,
+    startedAt,
+    trialEnd: s.trialEnd ?? null,
+    currentPeriodStart: s.currentPeriodStart ?? startedAt,
+    currentPeriodEnd: s.currentPeriodEnd ?? null,
+    billingAnchor: s.billingAnchor ?? startedAt,
+    cancelAt: s.cancelAt ?? null,
+    graceUntil: s.graceUntil ?? null,
+    endedAt: null,
+    scheduledPlanId: null,
+    scheduledChangeAt: null,
+    externalId: null,
+    externalUpdatedAt: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** Inserts a record made by newSubscriptionRecord (the columns an operator can set; the rest start empty). */
+export function insertSubscriptionStatement(db: D1Database, s: SubscriptionRecord): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, trial_end, current_period_start, current_period_end,
+         billing_anchor, cancel_at, grace_until, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`,
+    )
+    .bind(
+      s.id,
+      s.customerId,
+      s.planId,
+      s.status,
+      s.startedAt,
+      s.trialEnd,
+      s.currentPeriodStart,
+      s.currentPeriodEnd,
+      s.billingAnchor,
+      s.cancelAt,
+      s.graceUntil,
+      s.createdAt,
+      s.updatedAt,
+    );
+}
+
+/**
+ * The kind (base or add-on) of each of these plans that exists; a missing id is an unknown plan. (Read
+ * here, not with the catalog, because a subscription's plan is checked when the subscription is written.)
+ */
+export async function planKinds(db: D1Database, planIds: string[]): Promise<Map<string, "base" | "addon">> {
+  const rows = await db
+    .prepare("SELECT id, kind FROM plans WHERE id IN (SELECT value FROM json_each(?1))")
+    .bind(JSON.stringify([...new Set(planIds)]))
+    .all<{ id: string; kind: "base" | "addon" }>();
+  return new Map(rows.results.map((r) => [r.id, r.kind]));
 }
 
 // Every column a change may touch, paired with the record field that holds it.
@@ -84,7 +196,7 @@ export function subscriptionWire(s: SubscriptionRecord) {
     customerId: s.customerId,
     planId: s.planId,
     status: s.status,
-    startedAt: isoOrNull(s.startedAt)!,
+    startedAt: iso(s.startedAt),
     trialEnd: isoOrNull(s.trialEnd),
     currentPeriodStart: isoOrNull(s.currentPeriodStart),
     currentPeriodEnd: isoOrNull(s.currentPeriodEnd),
@@ -95,8 +207,8 @@ export function subscriptionWire(s: SubscriptionRecord) {
     scheduledPlanId: s.scheduledPlanId,
     scheduledChangeAt: isoOrNull(s.scheduledChangeAt),
     externalId: s.externalId,
-    createdAt: isoOrNull(s.createdAt)!,
-    updatedAt: isoOrNull(s.updatedAt)!,
+    createdAt: iso(s.createdAt),
+    updatedAt: iso(s.updatedAt),
   };
 }
 

@@ -1,20 +1,21 @@
-// The one way an admin write reaches D1: the change, the revision bumps and its audit records in a
-// single D1 batch (atomic), then the affected snapshots are recompiled and written to KV.
+// The one way a write reaches D1, whoever makes it (an operator through the admin API, the cron
+// handler, a billing webhook): the change, the revision bumps and its audit records in a single D1
+// batch (atomic), then the affected snapshots are recompiled and written to KV.
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { actorOf } from "../auth/principal";
 import type { Env } from "../env";
 import type { Services } from "../services";
+import { type AuditActor, type AuditEntry, auditStatement } from "../store/audit";
+import { bumpCatalogRevStatement, bumpCustomerRevStatement } from "../store/revisions";
 
-export interface AuditEntry {
-  action: string;
-  entityType: string;
-  entityId: string;
-  customerId?: string | null;
-  before?: unknown;
-  after?: unknown;
-  reason?: string | null;
-}
+// The audited write path's vocabulary, for its callers (the statement itself lives with the audit log).
+export type { AuditActor, AuditEntry };
+export { auditStatement };
+
+/** The writers without an operator behind them. */
+export const SYSTEM: AuditActor = { actor: "system", actorType: "system" };
+export const STRIPE_WEBHOOK: AuditActor = { actor: "webhook:stripe", actorType: "webhook" };
 
 export interface Affected {
   /** Customers whose entitlements change: their rev grows, their snapshots are recompiled now. */
@@ -23,54 +24,46 @@ export interface Affected {
   catalog?: boolean;
 }
 
-export function auditStatement(
-  db: D1Database,
-  e: AuditEntry,
-  actor: { actor: string; actorType: string },
-  at: number,
-  requestId: string | null,
-): D1PreparedStatement {
-  return db
-    .prepare(
-      `INSERT INTO audit_log (at, actor, actor_type, action, entity_type, entity_id, customer_id, before, after, reason, request_id)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)`,
-    )
-    .bind(
-      at,
-      actor.actor,
-      actor.actorType,
-      e.action,
-      e.entityType,
-      e.entityId,
-      e.customerId ?? null,
-      json(e.before),
-      json(e.after),
-      e.reason ?? null,
-      requestId,
-    );
+export interface Write extends Affected {
+  statements: D1PreparedStatement[];
+  audits: AuditEntry[];
+  /** Recorded with each audit entry: the request that caused the write, if any. */
+  requestId?: string | null;
 }
 
-const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
+/** Commits statements + revision bumps + audit atomically, then recompiles. Returns each affected customer's new snapshot version. */
+export async function commitWrite(
+  env: Env,
+  services: Services,
+  actor: AuditActor,
+  write: Write,
+  now: number,
+): Promise<Record<string, number>> {
+  const db = env.DB;
+  const customers = [...new Set(write.customers ?? [])];
+  const batch = [...write.statements];
+  for (const id of customers) batch.push(bumpCustomerRevStatement(db, id, now));
+  if (write.catalog) batch.push(bumpCatalogRevStatement(db));
+  for (const a of write.audits) batch.push(auditStatement(db, a, actor, now, write.requestId ?? null));
+  await db.batch(batch);
+  return recompile(env, services, customers, now);
+}
 
-/** Commits statements + audit atomically, then recompiles. Returns each affected customer's new snapshot version. */
+/** commitWrite for an admin route: the actor is the authenticated principal, the clock the request's. */
 export async function commitAdminWrite(
   c: Context<AppEnv>,
   statements: D1PreparedStatement[],
   audits: AuditEntry[],
   affected: Affected = {},
 ): Promise<Record<string, number>> {
-  const { clock } = c.var.services;
-  const now = clock.now();
-  const db = c.env.DB;
-  const actor = actorOf(c.var.principal);
-  const customers = [...new Set(affected.customers ?? [])];
-  const batch = [...statements];
-  for (const id of customers)
-    batch.push(db.prepare("UPDATE customers SET rev = rev + 1, updated_at = ?2 WHERE id = ?1").bind(id, now));
-  if (affected.catalog) batch.push(db.prepare("UPDATE meta SET value = value + 1 WHERE key = 'catalog_rev'"));
-  for (const a of audits) batch.push(auditStatement(db, a, actor, now, c.var.requestId));
-  await db.batch(batch);
-  return recompile(c.env, c.var.services, customers, now);
+  const { services } = c.var;
+  return commitWrite(
+    c.env,
+    services,
+    actorOf(c.var.principal),
+    { statements, audits, ...affected, requestId: c.var.requestId },
+    services.clock.now(),
+  );
 }
 
 /** Recompiles and publishes snapshots (KV + history + this isolate's cache). */

@@ -1,6 +1,7 @@
 // Audit records for subscription changes, shared by the admin routes and the cron handler, so a
 // change reads the same in the audit log whoever made it.
 import type { DueStep } from "../domain/lifecycle";
+import { iso } from "../domain/time";
 import { type SubscriptionRecord, subscriptionAudit } from "../store/subscriptions";
 import type { AuditEntry } from "./commit";
 
@@ -13,7 +14,7 @@ export function dueAudits(steps: DueStep<SubscriptionRecord>[]): AuditEntry[] {
     customerId: step.before.customerId,
     before: subscriptionAudit(step.before),
     after: subscriptionAudit(step.after),
-    reason: `due at ${new Date(step.at).toISOString()}`,
+    reason: `due at ${iso(step.at)}`,
   }));
 }
 

@@ -3,27 +3,19 @@
 //   window and what it did (from the snapshot the check path reads, explained by src/domain/explain.ts).
 // - ?at=<instant>: what the customer was entitled to then: the latest snapshot compiled at or before
 //   `at` (snapshot_history), evaluated at `at`. Usage counters are not part of history.
-import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../../auth/admin";
+import { z } from "@hono/zod-openapi";
 import { toDecision } from "../../check-path";
-import { entityId, featureKey } from "../../domain/catalog";
+import { featureKey } from "../../domain/catalog";
 import { evaluate } from "../../domain/evaluate";
 import { type ExplainedSource, explainSnapshot } from "../../domain/explain";
 import { iso, isoOrNull } from "../../domain/time";
-import type { Snapshot } from "../../domain/types";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import {
-  adminSecurity,
-  countryParam,
-  errorResponses,
-  idParam,
-  jsonResponse,
-  notFoundResponse,
-  roleParam,
-} from "../../http/schemas";
+import { countryParam, errorResponses, idParam, jsonResponse, notFoundResponse, roleParam } from "../../http/schemas";
+import { snapshotAt } from "../../store/snapshot-history";
+import { adminRoute } from "./route";
 
-const tags = ["admin: customers"];
+const route = adminRoute("admin: customers");
 const context = { role: roleParam.optional(), country: countryParam.optional() };
 
 const explainSchema = z
@@ -59,23 +51,17 @@ const historySchema = z
   })
   .openapi("EntitlementsAt");
 
-const explain = createRoute({
+const explain = route("viewer", {
   method: "get",
   path: "/{id}/entitlements/explain",
-  tags,
-  security: adminSecurity,
-  middleware: [requireRole("viewer")],
   summary: "Per feature: what the customer has and why (which plan, add-on or grant, until when)",
   request: { params: idParam, query: z.object({ feature: featureKey.optional(), ...context }) },
   responses: { 200: jsonResponse(explainSchema, "The explanation"), 404: notFoundResponse, ...errorResponses },
 });
 
-const atInstant = createRoute({
+const atInstant = route("viewer", {
   method: "get",
   path: "/{id}/entitlements",
-  tags,
-  security: adminSecurity,
-  middleware: [requireRole("viewer")],
   summary: "What the customer was entitled to at a past instant (snapshot history)",
   request: {
     params: idParam,
@@ -130,13 +116,9 @@ customerEntitlementRoutes
       throw new Problem("validation", "`at` is in the future: history only answers for the past.", {
         errors: [{ path: "query.at", message: "must not be in the future" }],
       });
-    const row = await c.env.DB.prepare(
-      "SELECT snapshot FROM snapshot_history WHERE customer_id = ?1 AND compiled_at <= ?2 ORDER BY compiled_at DESC, version DESC LIMIT 1",
-    )
-      .bind(id, at)
-      .first<{ snapshot: string }>();
-    if (!row) throw new Problem("not-found", `No snapshot of customer '${id}' was compiled at or before ${iso(at)}.`);
-    const snapshot = JSON.parse(row.snapshot) as Snapshot;
+    const snapshot = await snapshotAt(c.env.DB, id, at);
+    if (!snapshot)
+      throw new Problem("not-found", `No snapshot of customer '${id}' was compiled at or before ${iso(at)}.`);
     const features: Record<string, unknown> = {};
     for (const key of Object.keys(snapshot.features)) {
       const {

@@ -1,14 +1,12 @@
 // /admin/v1/jobs: progress of recompile jobs, and a way to push one forward without waiting for the cron.
-import { createRoute, z } from "@hono/zod-openapi";
-import { requireRole } from "../../auth/admin";
+import { z } from "@hono/zod-openapi";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { adminSecurity, errorResponses, jsonResponse, notFoundResponse, opaqueIdParam } from "../../http/schemas";
-import { SqlFilter } from "../../store/sql-filter";
-import { type JobRow, readJob, runRecompileBatch, toJobView } from "../../write/recompile-jobs";
-
-const tags = ["admin: jobs"];
+import { errorResponses, jsonResponse, notFoundResponse, opaqueIdParam } from "../../http/schemas";
+import { listJobs } from "../../store/jobs";
+import { readJob, runRecompileBatch, toJobView } from "../../write/recompile-jobs";
+import { adminRoute } from "./route";
 
 export const jobSchema = z
   .object({
@@ -24,35 +22,27 @@ export const jobSchema = z
   .openapi("Job");
 
 const notFound = (id: string) => new Problem("not-found", `No job '${id}'.`);
+const route = adminRoute("admin: jobs");
 
-const listJobs = createRoute({
+const listJobsRoute = route("viewer", {
   method: "get",
   path: "/",
-  tags,
-  security: adminSecurity,
-  middleware: [requireRole("viewer")],
   summary: "Jobs, newest first",
   request: { query: z.object({ status: z.enum(["running", "done", "failed"]).optional(), ...pageQuery }) },
   responses: { 200: jsonResponse(pageOf(jobSchema), "A page of jobs"), ...errorResponses },
 });
 
-const getJob = createRoute({
+const getJob = route("viewer", {
   method: "get",
   path: "/{id}",
-  tags,
-  security: adminSecurity,
-  middleware: [requireRole("viewer")],
   summary: "A job's progress",
   request: { params: opaqueIdParam },
   responses: { 200: jsonResponse(jobSchema, "The job"), 404: notFoundResponse, ...errorResponses },
 });
 
-const continueJob = createRoute({
+const continueJob = route("admin", {
   method: "post",
   path: "/{id}/continue",
-  tags,
-  security: adminSecurity,
-  middleware: [requireRole("admin")],
   summary: "Recompile the job's next batch now (the cron does this too)",
   request: { params: opaqueIdParam },
   responses: { 200: jsonResponse(jobSchema, "The job after the batch"), 404: notFoundResponse, ...errorResponses },
@@ -62,17 +52,12 @@ const cursorKey = z.tuple([z.number(), z.string()]);
 
 export const jobRoutes = newRouter();
 jobRoutes
-  .openapi(listJobs, async (c) => {
+  .openapi(listJobsRoute, async (c) => {
     const q = c.req.valid("query");
-    const after = decodeCursor(q.cursor, cursorKey);
-    const f = new SqlFilter()
-      .when(q.status, "status = ?")
-      .when(after, "(created_at, id) < (?, ?)", after?.[0], after?.[1]);
-    const rows = await c.env.DB.prepare(`SELECT * FROM jobs ${f.sql} ORDER BY created_at DESC, id DESC LIMIT ?`)
-      .bind(...f.params, q.limit + 1)
-      .all<JobRow>();
+    const before = decodeCursor(q.cursor, cursorKey);
+    const rows = await listJobs(c.env.DB, { status: q.status, before, limit: q.limit + 1 });
     return c.json(
-      page(rows.results, q.limit, (r) => [r.created_at, r.id], toJobView),
+      page(rows, q.limit, (r) => [r.created_at, r.id], toJobView),
       200,
     );
   })
