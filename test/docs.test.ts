@@ -1,10 +1,11 @@
 // /openapi.json is generated from the routes' zod schemas; this test fails when the app serves a
 // route the document does not describe (for example one added with a plain `.get`).
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { testWorker } from "./helpers";
 
 const w = testWorker();
-const UNDOCUMENTED_BY_DESIGN = new Set(["/docs", "/openapi.json"]);
+const UNDOCUMENTED_BY_DESIGN = new Set(["/docs", "/docs/swagger-initializer.js", "/openapi.json"]);
 const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 
 /** Hono's `/a/:id{[0-9]+}/` -> OpenAPI's `/a/{id}`. */
@@ -85,12 +86,68 @@ describe("GET /openapi.json", () => {
     expect(Object.keys(ofrep)).toEqual(expect.arrayContaining(["200", "400", "401", "403", "404", "500"]));
     expect(doc.paths["/ofrep/v1/evaluate/flags"].post.responses["304"]).toBeDefined();
   });
+});
 
-  it("/docs serves the interactive reference over /openapi.json", async () => {
-    const res = await w.call("GET", "/docs");
-    expect(res.status).toBe(200);
-    expect(res.headers.get("content-type")).toMatch(/text\/html/);
-    expect(res.text).toContain("swagger-ui");
-    expect(res.text).toContain("/openapi.json");
+// /docs must render offline: everything it loads comes from this worker, either from a route or from
+// the static assets (wrangler.toml [assets]: Swagger UI's files, copied by scripts/build.mjs).
+describe("GET /docs", () => {
+  const ASSETS = env.ASSETS as Fetcher;
+  /** As deployed: asset paths (run_worker_first's "!/docs/swagger-ui/*") from the assets, the rest from the worker. */
+  const load = async (path: string) => {
+    if (!path.startsWith("/docs/swagger-ui/")) {
+      const res = await w.call("GET", path);
+      return { ...res, size: res.text.length };
+    }
+    const res = await ASSETS.fetch(`https://tollgate.test${path}`);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    return { status: res.status, headers: res.headers, size: bytes.length, text: new TextDecoder().decode(bytes) };
+  };
+  /** Every URL in an HTML page's src and href attributes. */
+  const references = (html: string) => [...html.matchAll(/\b(?:src|href)="([^"]*)"/g)].map((m) => m[1]!);
+  const ANY_URL = /\bhttps?:\/\/|(?:^|["'(\s])\/\/[a-z0-9]/i;
+
+  it("is Swagger UI over /openapi.json, and references nothing outside this worker", async () => {
+    const page = await w.call("GET", "/docs");
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(page.text).toContain('id="swagger-ui"');
+    expect(page.text).not.toMatch(ANY_URL);
+    const refs = references(page.text);
+    expect(refs.length).toBeGreaterThanOrEqual(4);
+    for (const ref of refs) expect(ref).toMatch(/^\/docs\//);
+    // The browser enforces it too: the page may load and connect to this origin only.
+    expect(page.headers.get("content-security-policy")).toMatch(/default-src 'none'.*connect-src 'self'/);
+    const initializer = await load("/docs/swagger-initializer.js");
+    expect(refs).toContain("/docs/swagger-initializer.js");
+    expect(initializer.text).toContain('url: "/openapi.json"');
+    expect(initializer.text).toContain("validatorUrl: null"); // else the document's URL goes to validator.swagger.io
+    expect(initializer.text).not.toMatch(ANY_URL);
+  });
+
+  it("serves every file the page references, with its content type", async () => {
+    const types: Record<string, RegExp> = { js: /^text\/javascript/, css: /^text\/css/, png: /^image\/png/ };
+    const refs = references((await w.call("GET", "/docs")).text);
+    for (const ref of refs) {
+      const res = await load(ref);
+      // A 404 here after a swagger-ui-dist upgrade: dist/assets is stale; `npm run build` copies it again.
+      expect(res.status, ref).toBe(200);
+      expect(res.headers.get("content-type"), ref).toMatch(types[ref.split(".").pop()!]!);
+      expect(res.size, ref).toBeGreaterThan(50);
+    }
+    expect(refs.filter((r) => r.endsWith("/swagger-ui-bundle.js"))).toHaveLength(1);
+  });
+
+  it("puts swagger-ui-dist's version in the asset paths and caches those files for a year", async () => {
+    const { version } = await import("swagger-ui-dist/package.json");
+    const refs = references((await w.call("GET", "/docs")).text).filter((r) => r.startsWith("/docs/swagger-ui/"));
+    expect(refs.length).toBeGreaterThanOrEqual(3);
+    for (const ref of refs) {
+      expect(ref).toMatch(new RegExp(`^/docs/swagger-ui/${version.replaceAll(".", "\\.")}/[^/]+$`));
+      const res = await load(ref);
+      expect(res.headers.get("cache-control"), ref).toBe("public, max-age=31536000, immutable");
+      expect(res.headers.get("etag"), ref).toBeTruthy();
+    }
+    // The page and its initializer belong to the deploy, not to the package: revalidated every time.
+    expect((await w.call("GET", "/docs")).headers.get("cache-control")).toBe("no-cache");
   });
 });

@@ -1,5 +1,6 @@
 // Tollgate's client: a thin, typed wrapper over fetch with no runtime dependencies, so it runs in
-// browsers, Node 20+, Deno and Workers alike (import "tollgate/client").
+// browsers, Node 20+, Deno and Workers alike (import "tollgate/client": dist/client, built from this
+// file by `npm run build`, which `prepare` runs on every npm install; tsconfig.client.json).
 // - check() answers from a tiny local cache while the last answer is valid: until its expiresAt,
 //   at most `cacheMaxTtlMs` after it was received, never for metered features (usage moves).
 // - Every call is safe to repeat, so network errors, 429 and 5xx are retried with backoff; consume
@@ -7,9 +8,10 @@
 //   retry after a lost response is replayed by the meter, never counted twice.
 
 // The wire types are the worker's own (src/domain/types.ts has no binding types): one contract, no drift.
-import type { Reason, Decision as WireDecision } from "../domain/types";
+// The ".js" is for the built declarations: Node's ESM resolution (a consumer's "nodenext") needs it.
+import type { Reason, Decision as WireDecision } from "../domain/types.js";
 
-export type { Json, Reason } from "../domain/types";
+export type { Json, Reason } from "../domain/types.js";
 
 /** A check's answer; `assertion` is present when the check asked for one ("assert": true). */
 export interface Decision extends WireDecision {
@@ -105,15 +107,26 @@ export interface TollgateClientOptions {
   random?: () => number;
 }
 
+/** An RFC 9457 problem+json body as Tollgate sends it. */
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  [k: string]: unknown;
+}
+
 /** A final HTTP error (the problem+json body as `problem`) or, with status 0, a network failure. */
 export class TollgateError extends Error {
-  constructor(
-    readonly status: number,
-    readonly problem: { type?: string; title?: string; detail?: string; [k: string]: unknown } | null,
-    options?: { cause?: unknown },
-  ) {
+  // Plain fields, not parameter properties: the file stays erasable TypeScript (tsconfig.client.json).
+  readonly status: number;
+  readonly problem: Problem | null;
+
+  constructor(status: number, problem: Problem | null, options?: { cause?: unknown }) {
     super(problem?.detail ?? (status === 0 ? "Tollgate could not be reached" : `Tollgate answered ${status}`), options);
     this.name = "TollgateError";
+    this.status = status;
+    this.problem = problem;
   }
 }
 
@@ -244,7 +257,7 @@ export class TollgateClient {
         continue;
       }
       if (res.ok) return (await res.json()) as T;
-      const problem = (await res.json().catch(() => null)) as TollgateError["problem"];
+      const problem = (await res.json().catch(() => null)) as Problem | null;
       const wait = RETRYABLE(res.status) && attempt < this.#o.retries ? this.#waitBefore(res, attempt) : null;
       if (wait === null) throw new TollgateError(res.status, problem);
       await this.#o.sleep(wait);
