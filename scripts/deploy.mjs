@@ -57,7 +57,10 @@ async function main() {
   const placeholders = placeholdersIn(config);
   if (placeholders.length === 0) console.log("  ok   no placeholders left");
   else if (dry) console.log(`  warn placeholders to replace before a real deploy: ${placeholders.join(", ")}`);
-  else fail(`placeholders left in wrangler.toml [env.${env}]: ${placeholders.join(", ")} (README, "First deploy")`);
+  else
+    fail(
+      `placeholders left in wrangler.toml [env.${env}]: ${placeholders.join(", ")} (docs/operations.md, "First deploy")`,
+    );
 
   console.log("\n2. Secrets");
   const required = config.secrets?.required ?? [];
@@ -155,7 +158,7 @@ function checkSchema(env, fail) {
       console.log(
         `  ok   applied in order, migrations yield exactly schema.sql (${fromSchema.filter((r) => isSchemaObject(r.name)).length} objects)`,
       );
-    else fail(`${formatSchemaDiff(diff)}\n  Add a migration for the change (README, "Schema changes").`);
+    else fail(`${formatSchemaDiff(diff)}\n  Add a migration for the change (docs/operations.md, "Schema changes").`);
     console.log(
       `  remote: only migrations not yet recorded in the database's d1_migrations table are applied (step 5)`,
     );

@@ -1,4 +1,4 @@
-// The pure core: compileSnapshot + evaluate, without bindings. Precedence rules as in the README.
+// The pure core: compileSnapshot + evaluate, without bindings. Precedence rules as in docs/model.md, "Precedence".
 import { describe, expect, it } from "vitest";
 import { type CustomerRows, compileSnapshot, type GrantRow, type SubscriptionRow } from "../src/domain/compile";
 import { applyUsage, evaluate, fits } from "../src/domain/evaluate";

@@ -36,7 +36,7 @@ describe("schema migrations", () => {
     const actual = await schemaOf(bindings.MIGRATIONS_DB);
     const diff = diffSchemas(expected, actual);
     // On failure: before the first release, `cp schema.sql migrations/0001_initial.sql`; after it,
-    // add migrations/NNNN_<what>.sql with the change (README, "Schema changes").
+    // add migrations/NNNN_<what>.sql with the change (docs/operations.md, "Schema changes").
     expect(schemasEqual(diff), formatSchemaDiff(diff)).toBe(true);
     expect(expected.map((r) => r.name)).toEqual(
       expect.arrayContaining(["customers", "audit_log", "audit_log_no_update", "subscriptions_plan"]),

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- options]: Tollgate against the runtime's own limit. README, "Benchmark", says what
+// npm run bench [-- options]: Tollgate against the runtime's own limit. docs/benchmark.md says what
 // each figure means. Options (defaults in DEFAULTS, --quick in QUICK):
 //   --quick                   CI smoke: tiny sizes and durations; checks the harness works, not the speed
 //   --json FILE               also write the results as JSON

@@ -1,7 +1,7 @@
 // evaluate: snapshot + request context + instant -> decision. Pure, and O(sources of one feature):
 // the cost does not grow with the number of features in the snapshot.
 //
-// Precedence (README, "Precedence rules"): sources are visited in order base plan, add-ons, grants.
+// Precedence (docs/model.md, "Precedence"): sources are visited in order base plan, add-ons, grants.
 // - A source counts only inside its window [from, until).
 // - "replace" (grants only) discards everything before it, including a disabling one.
 // - Otherwise the first enabling source sets the entitlement and later enabling ones add to it:

@@ -15,7 +15,7 @@ export type LedgerKind = "consume" | "record" | "settle" | "close";
 const FLUSH_DELAY_MS = 1_000; // a quiet meter's ledger reaches D1 within about a second
 // A meter that flushed less than this ago batches instead: each flush is one D1 write plus an alarm,
 // and a customer with a few consumes per second would otherwise pay one per second (the bench's
-// usage-spread measures it; README "Metered usage" states both delays).
+// usage-spread measures it; docs/api.md "Usage semantics" states both delays).
 const BUSY_FLUSH_DELAY_MS = 5_000;
 const FLUSH_BATCH = 200;
 

@@ -1,5 +1,5 @@
 // API key verification on the hot path: isolate cache -> KV -> D1 (read-through). A revoked key
-// stops working everywhere within KEY_CACHE_TTL_MS plus KV's propagation (README, "Propagation").
+// stops working everywhere within KEY_CACHE_TTL_MS plus KV's propagation (docs/admin.md, "Propagation").
 import { type ApiKeyRecord, hashApiKey, looksLikeApiKey, sameDigest } from "../auth/api-keys";
 import type { Env } from "../env";
 import { readApiKeyByHash, toApiKeyRecord } from "./api-keys";

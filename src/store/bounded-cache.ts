@@ -1,5 +1,5 @@
 // A small LRU bounded by entry count AND bytes, for per-isolate caches (snapshots, API keys).
-// An isolate has 128 MB; the limits are set by the owner and documented in the README.
+// An isolate has 128 MB; the limits are set by the owner and documented in docs/benchmark.md, "Memory bound".
 export interface CacheEntry<V> {
   value: V;
   storedAt: number;
