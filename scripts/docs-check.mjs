@@ -12,7 +12,7 @@
 //      JSON compared structurally, text line by line, "…" standing for what varies;
 //   5. `<!-- docs:skip REASON -->` before a block skips it; the summary counts skips by reason.
 // Files share the one demo, in reading order (docFiles): later files may rely on what earlier ones did.
-import { spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import {
   cpSync,
   existsSync,
@@ -86,6 +86,8 @@ function makeCopy() {
     cpSync(join(root, entry), join(copy, entry), { recursive: true });
   }
   symlinkSync(join(root, "node_modules"), join(copy, "node_modules"), "dir");
+  // What `npm install`'s prepare step builds (the /docs assets, the typed client): fresh, in the copy.
+  execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: copy, stdio: "ignore" });
   mkdirSync(join(base, "blocks"));
   return { base, copy, work: join(base, "blocks") };
 }
