@@ -2,8 +2,19 @@
 // past instant from the snapshot history.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createPlan, expectProblem, operatorToken } from "./admin-helpers";
-import { BOOTSTRAP, createCustomer, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import {
+  BOOTSTRAP,
+  createCustomer,
+  createPlan,
+  DAY_MS,
+  expectProblem,
+  iso,
+  loadTestCatalog,
+  operatorToken,
+  T0,
+  testWorker,
+  uid,
+} from "./helpers";
 
 const w = testWorker();
 let viewer: string;
@@ -120,42 +131,45 @@ describe("GET /admin/v1/customers/{id}/entitlements?at=", () => {
     await createPlan(w, planId, { sso: { enabled: true, roles: ["admin"] }, api_calls: { limit: 10 } });
     const c = await createCustomer(w, {
       id: uid(),
-      subscriptions: [{ planId, status: "trialing", trialEnd: iso(T0 + 3 * DAY) }],
+      subscriptions: [{ planId, status: "trialing", trialEnd: iso(T0 + 3 * DAY_MS) }],
     });
-    w.clock.set(T0 + DAY);
+    w.clock.set(T0 + DAY_MS);
     await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/api_calls`, { key: alice, body: { limit: 500 } });
-    w.clock.set(T0 + 5 * DAY);
+    w.clock.set(T0 + 5 * DAY_MS);
 
     const at = (instant: number, extra = "") =>
       w.call("GET", `/admin/v1/customers/${c.id}/entitlements?at=${iso(instant)}${extra}`, { key: viewer });
-    const early = await at(T0 + DAY / 2, "&role=admin");
+    const early = await at(T0 + DAY_MS / 2, "&role=admin");
     expect(early.status).toBe(200);
     expect(early.json).toMatchObject({
       customerId: c.id,
-      at: iso(T0 + DAY / 2),
+      at: iso(T0 + DAY_MS / 2),
       snapshotVersion: c.snapshotVersion,
       compiledAt: iso(T0),
     });
     expect(early.json.features.api_calls).toMatchObject({ allowed: true, limit: 10 });
-    expect(early.json.features.sso).toMatchObject({ allowed: true, reason: "ok", expiresAt: iso(T0 + 3 * DAY) });
-    expect((await at(T0 + DAY / 2)).json.features.sso.reason).toBe("role_denied");
+    expect(early.json.features.sso).toMatchObject({ allowed: true, reason: "ok", expiresAt: iso(T0 + 3 * DAY_MS) });
+    expect((await at(T0 + DAY_MS / 2)).json.features.sso.reason).toBe("role_denied");
 
-    const later = await at(T0 + 2 * DAY);
+    const later = await at(T0 + 2 * DAY_MS);
     expect(later.json.snapshotVersion).toBeGreaterThan(c.snapshotVersion);
     expect(later.json.features.api_calls).toMatchObject({ allowed: true, limit: 500 });
     // Evaluated at the instant asked about: after the trial ended, the same snapshot says trial_expired.
-    expect((await at(T0 + 4 * DAY)).json.features.api_calls).toMatchObject({ allowed: false, reason: "trial_expired" });
+    expect((await at(T0 + 4 * DAY_MS)).json.features.api_calls).toMatchObject({
+      allowed: false,
+      reason: "trial_expired",
+    });
     expect((await at(T0)).json.snapshotVersion).toBe(c.snapshotVersion);
 
     expectProblem(await at(T0 - 1), 404);
-    expectProblem(await at(T0 + 6 * DAY), 400);
+    expectProblem(await at(T0 + 6 * DAY_MS), 400);
     expectProblem(
       await w.call("GET", `/admin/v1/customers/${uid("nobody")}/entitlements?at=${iso(T0)}`, { key: viewer }),
       404,
     );
     // Without `at`: now.
     expect((await w.call("GET", `/admin/v1/customers/${c.id}/entitlements`, { key: viewer })).json.at).toBe(
-      iso(T0 + 5 * DAY),
+      iso(T0 + 5 * DAY_MS),
     );
   });
 });

@@ -2,8 +2,21 @@
 // every write, pagination, and the recompile job each write starts.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { auditOf, createPlan, expectProblem, kvSnapshot, operatorToken, parsed } from "./admin-helpers";
-import { BOOTSTRAP, createCustomer, createKey, loadTestCatalog, testWorker, uid } from "./helpers";
+import {
+  auditOf,
+  BOOTSTRAP,
+  checker,
+  createCustomer,
+  createKey,
+  createPlan,
+  expectProblem,
+  kvSnapshot,
+  loadTestCatalog,
+  operatorToken,
+  parsed,
+  testWorker,
+  uid,
+} from "./helpers";
 
 const w = testWorker();
 let admin: string;
@@ -14,6 +27,7 @@ beforeAll(async () => {
   admin = await operatorToken("admin", "op-catalog-admin", "catalog@example.com");
   checkKey = await createKey(w, ["check"]);
 });
+const check = checker(w, () => checkKey);
 
 const fkey = () =>
   uid("feat")
@@ -46,8 +60,7 @@ describe("features", () => {
     const job = await w.call("GET", `/admin/v1/jobs/${res.json.job.id}`, { key: admin });
     for (let i = 0; i < 100 && job.json.status === "running"; i++)
       job.json = (await w.call("POST", `/admin/v1/jobs/${job.json.id}/continue`, { key: admin })).json;
-    const check = await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: key } });
-    expect(check.json).toMatchObject({ allowed: false, reason: "not_entitled" });
+    expect(await check(c.id, key)).toMatchObject({ allowed: false, reason: "not_entitled" });
   });
 
   it("refuses a duplicate (409), an unknown one (404) and a bad key (400), all problem+json", async () => {
@@ -144,9 +157,7 @@ describe("plans", () => {
     const planId = uid("plan");
     await createPlan(w, planId, { sso: false, api_calls: { limit: 10 } });
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
-    expect(
-      (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "sso" } })).json.allowed,
-    ).toBe(false);
+    expect((await check(c.id, "sso")).allowed).toBe(false);
     const res = await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso`, {
       key: admin,
       body: true,
@@ -155,9 +166,9 @@ describe("plans", () => {
     expect(res.status).toBe(200);
     expect(res.json.plan.entitlements).toEqual({ sso: { enabled: true }, api_calls: { enabled: true, limit: 10 } });
     expect(res.json.job).toMatchObject({ status: "done", done: 1, total: 1, params: { scope: "plan", planId } });
-    const check = await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "sso" } });
-    expect(check.json).toMatchObject({ allowed: true, snapshotVersion: (await kvSnapshot(c.id)).version });
-    expect(check.json.snapshotVersion).toBeGreaterThan(c.snapshotVersion);
+    const answer = await check(c.id, "sso");
+    expect(answer).toMatchObject({ allowed: true, snapshotVersion: (await kvSnapshot(c.id))!.version });
+    expect(answer.snapshotVersion).toBeGreaterThan(c.snapshotVersion);
     const last = (await auditOf("plan", planId)).at(-1)!;
     expect(last).toMatchObject({ action: "plan.entitlement.set", reason: "sso for all" });
     expect(parsed(last.before).entitlements.sso).toEqual({ enabled: false });
@@ -211,16 +222,15 @@ describe("region groups", () => {
     const planId = uid("plan");
     await createPlan(w, planId, { beta_ai: { enabled: true, regions: { allow: [group] } } });
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
-    const at = (country: string) =>
-      w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "beta_ai", country } });
-    expect((await at("IT")).json.reason).toBe("region_blocked");
+    const from = (country: string) => check(c.id, "beta_ai", { country });
+    expect((await from("IT")).reason).toBe("region_blocked");
     const put = await w.call("PUT", `/admin/v1/region-groups/${group}`, {
       key: admin,
       body: { countries: ["DE", "IT"] },
     });
     for (let job = put.json.job; job.status === "running"; )
       job = (await w.call("POST", `/admin/v1/jobs/${job.id}/continue`, { key: admin })).json;
-    expect((await at("IT")).json.allowed).toBe(true);
+    expect((await from("IT")).allowed).toBe(true);
     const audits = await auditOf("region_group", group);
     expect(audits.map((a) => a.action)).toEqual(["region_group.create", "region_group.update"]);
     expect(parsed(audits[1]!.before).countries).toEqual(["DE", "FR"]);

@@ -2,8 +2,23 @@
 // and delete (only while nothing hangs off the customer).
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { auditOf, createPlan, expectProblem, kvSnapshot, operatorToken, parsed } from "./admin-helpers";
-import { createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import {
+  auditOf,
+  checker,
+  createCustomer,
+  createKey,
+  createPlan,
+  DAY_MS,
+  expectProblem,
+  iso,
+  kvSnapshot,
+  loadTestCatalog,
+  operatorToken,
+  parsed,
+  T0,
+  testWorker,
+  uid,
+} from "./helpers";
 
 const w = testWorker();
 let approver: string;
@@ -16,6 +31,7 @@ beforeAll(async () => {
   viewer = await operatorToken("viewer", "vi");
   checkKey = await createKey(w, ["check"]);
 });
+const check = checker(w, () => checkKey);
 
 describe("customers", () => {
   it("lists a plan's customers in id order, a page at a time", async () => {
@@ -48,7 +64,7 @@ describe("customers", () => {
     });
     await w.call("POST", "/admin/v1/grants", {
       key: await operatorToken("support"),
-      body: { customerId: c.id, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY) },
+      body: { customerId: c.id, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY_MS) },
     });
     const res = await w.call("GET", `/admin/v1/customers/${c.id}`, { key: viewer });
     expect(res.json).toMatchObject({
@@ -57,7 +73,7 @@ describe("customers", () => {
       subscriptions: [{ id: c.subscriptions[0], planId: "free", status: "active", scheduledPlanId: null }],
     });
     expect(res.json.grants).toEqual([
-      expect.objectContaining({ feature: "sso", status: "pending", elevated: true, expiresAt: iso(T0 + DAY) }),
+      expect.objectContaining({ feature: "sso", status: "pending", elevated: true, expiresAt: iso(T0 + DAY_MS) }),
     ]);
     const byBilling = await w.call("GET", `/admin/v1/customers?billingCustomerId=${res.json.billingCustomerId}`, {
       key: viewer,
@@ -78,7 +94,7 @@ describe("customers", () => {
     const last = (await auditOf("customer", c.id)).at(-1)!;
     expect(last).toMatchObject({ action: "customer.update", actor: "ada", reason: "rebrand" });
     expect([parsed(last.before).name, parsed(last.after).name]).toEqual(["Old", "New"]);
-    expect((await kvSnapshot(c.id)).version).toBe(c.snapshotVersion);
+    expect((await kvSnapshot(c.id))!.version).toBe(c.snapshotVersion);
     expectProblem(
       await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { residency: null } }),
       409,
@@ -99,9 +115,7 @@ describe("customers", () => {
     expect(refused.references).toEqual({ subscriptions: 1, grants: 0, apiKeys: 0, usageEvents: 0 });
 
     const bare = await createCustomer(w, { id: uid() });
-    expect(
-      (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: bare.id, feature: "sso" } })).json.reason,
-    ).toBe("not_entitled");
+    expect((await check(bare.id, "sso")).reason).toBe("not_entitled");
     const res = await w.call("DELETE", `/admin/v1/customers/${bare.id}`, {
       key: approver,
       headers: { "X-Audit-Reason": "created by mistake" },
@@ -109,9 +123,7 @@ describe("customers", () => {
     expect(res.json).toEqual({ id: bare.id, deleted: true });
     expect(await env.DB.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(bare.id).first()).toBeNull();
     expect(await kvSnapshot(bare.id)).toBeNull();
-    expect(
-      (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: bare.id, feature: "sso" } })).json.reason,
-    ).toBe("unknown_customer");
+    expect((await check(bare.id, "sso")).reason).toBe("unknown_customer");
     expect((await auditOf("customer", bare.id)).map((a) => [a.action, a.reason])).toEqual([
       ["customer.create", null],
       ["customer.delete", "created by mistake"],

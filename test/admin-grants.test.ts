@@ -2,8 +2,23 @@
 // checks before and after, expiry without anyone acting, rejection, revocation, and the audit trail.
 import { env } from "cloudflare:workers";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { auditOf, createPlan, expectProblem, operatorToken, parsed } from "./admin-helpers";
-import { BOOTSTRAP, createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import {
+  auditOf,
+  BOOTSTRAP,
+  checker,
+  createCustomer,
+  createKey,
+  createPlan,
+  DAY_MS,
+  expectProblem,
+  iso,
+  loadTestCatalog,
+  operatorToken,
+  parsed,
+  T0,
+  testWorker,
+  uid,
+} from "./helpers";
 
 const w = testWorker();
 let support: string;
@@ -20,8 +35,7 @@ beforeAll(async () => {
 });
 beforeEach(() => w.clock.set(T0));
 
-const check = async (customerId: string, feature: string, extra: Record<string, unknown> = {}) =>
-  (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature, ...extra } })).json;
+const check = checker(w, () => checkKey);
 const propose = (token: string, body: Record<string, unknown>) =>
   w.call("POST", "/admin/v1/grants", { key: token, body });
 const decide = (token: string, id: string, action: "approve" | "reject" | "revoke", reason?: string) =>
@@ -36,7 +50,7 @@ describe("four eyes", () => {
       feature: "sso",
       spec: { enabled: true },
       reason: "Pilot for ACME",
-      expiresAt: iso(T0 + 7 * DAY),
+      expiresAt: iso(T0 + 7 * DAY_MS),
     });
     expect(proposed.status).toBe(201);
     expect(proposed.json.grant).toMatchObject({
@@ -44,7 +58,7 @@ describe("four eyes", () => {
       elevated: true,
       proposedBy: "operator:sam-support",
       decidedBy: null,
-      expiresAt: iso(T0 + 7 * DAY),
+      expiresAt: iso(T0 + 7 * DAY_MS),
     });
     expect(proposed.json.elevation).toEqual({ elevated: true, gains: ["enables a feature the plans do not grant"] });
     const id = proposed.json.grant.id;
@@ -65,7 +79,7 @@ describe("four eyes", () => {
     expect(allowed).toMatchObject({
       allowed: true,
       reason: "ok",
-      expiresAt: iso(T0 + 7 * DAY),
+      expiresAt: iso(T0 + 7 * DAY_MS),
       snapshotVersion: approved.json.snapshotVersion,
     });
 
@@ -92,7 +106,7 @@ describe("four eyes", () => {
       feature: "api_calls",
       spec: { limit: 5000 },
       reason: "load test",
-      expiresAt: iso(T0 + DAY),
+      expiresAt: iso(T0 + DAY_MS),
     });
     expect(proposed.json.grant.status).toBe("pending");
     expect(proposed.json.elevation.gains).toEqual(["raises the limit from 100 to 5100"]);
@@ -112,7 +126,7 @@ describe("four eyes", () => {
       feature: "beta_ai",
       spec: { enabled: true },
       reason: "beta",
-      expiresAt: iso(T0 + DAY),
+      expiresAt: iso(T0 + DAY_MS),
     });
     const adminKey = await createKey(w, ["admin"]);
     expect(expectProblem(await decide(adminKey, json.grant.id, "approve"), 403).detail).toMatch(/person/);
@@ -127,7 +141,7 @@ describe("four eyes", () => {
       feature: "sso",
       spec: { enabled: true },
       reason: "race",
-      expiresAt: iso(T0 + DAY),
+      expiresAt: iso(T0 + DAY_MS),
     });
     const [a, b] = await Promise.all([
       decide(approverA, json.grant.id, "approve"),
@@ -168,7 +182,7 @@ describe("what needs four eyes", () => {
   });
 
   it("judges the whole window: matching the plans only until a trial ends is elevated", async () => {
-    const trialEnd = T0 + 3 * DAY;
+    const trialEnd = T0 + 3 * DAY_MS;
     const customerId = (
       await createCustomer(w, {
         id: uid(),
@@ -187,7 +201,7 @@ describe("what needs four eyes", () => {
       feature: "audit_export",
       spec: { enabled: true },
       reason: "extend",
-      expiresAt: iso(trialEnd + DAY),
+      expiresAt: iso(trialEnd + DAY_MS),
     });
     expect(beyond.json.grant).toMatchObject({ status: "pending", elevated: true });
   });
@@ -195,7 +209,7 @@ describe("what needs four eyes", () => {
   it("widening roles or regions, allowing overage or changing a config value is elevated", async () => {
     const customerId = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] })).id;
     const gains = async (feature: string, spec: unknown, mode = "add") =>
-      (await propose(approverA, { customerId, feature, mode, spec, reason: "r", expiresAt: iso(T0 + DAY) })).json
+      (await propose(approverA, { customerId, feature, mode, spec, reason: "r", expiresAt: iso(T0 + DAY_MS) })).json
         .elevation.gains;
     expect(await gains("sso", { enabled: true, roles: ["member"] })).toEqual(["widens the allowed roles"]);
     expect(await gains("eu_hosting", { enabled: true, regions: { allow: ["US"] } })).toEqual([
@@ -214,16 +228,16 @@ describe("reason, expiry and lifetime", () => {
   it("an elevated grant without a reason or an expiry, or beyond the maximum lifetime, is a 400", async () => {
     const customerId = await freeCustomer();
     const base = { customerId, feature: "sso", spec: { enabled: true } };
-    const noReason = expectProblem(await propose(support, { ...base, expiresAt: iso(T0 + DAY) }), 400);
+    const noReason = expectProblem(await propose(support, { ...base, expiresAt: iso(T0 + DAY_MS) }), 400);
     expect(noReason.errors).toEqual([{ path: "json.reason", message: "an elevated grant needs a reason" }]);
     expect(expectProblem(await propose(support, { ...base, reason: "r" }), 400).errors).toEqual([
       { path: "json.expiresAt", message: "an elevated grant needs an expiry" },
     ]);
     expect(
-      expectProblem(await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 91 * DAY) }), 400).errors![0]!
+      expectProblem(await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 91 * DAY_MS) }), 400).errors![0]!
         .message,
     ).toMatch(/at most 90 days/);
-    expect((await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 90 * DAY) })).status).toBe(201);
+    expect((await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 90 * DAY_MS) })).status).toBe(201);
     expectProblem(await propose(support, { ...base, reason: "r", expiresAt: iso(T0 - 1) }), 400);
     expectProblem(
       await propose(support, {
@@ -231,7 +245,7 @@ describe("reason, expiry and lifetime", () => {
         feature: "sso",
         spec: { enabled: true, limit: 3 },
         reason: "r",
-        expiresAt: iso(T0 + DAY),
+        expiresAt: iso(T0 + DAY_MS),
       }),
       400,
     );
@@ -245,14 +259,14 @@ describe("reason, expiry and lifetime", () => {
     const customerId = await freeCustomer();
     const res = await short.call("POST", "/admin/v1/grants", {
       key: support,
-      body: { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + 8 * DAY) },
+      body: { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + 8 * DAY_MS) },
     });
     expect(expectProblem(res, 400).errors![0]!.message).toMatch(/at most 7 days/);
   });
 
   it("an expired grant stops counting without anyone acting", async () => {
     const customerId = await freeCustomer();
-    const expiresAt = T0 + 2 * DAY;
+    const expiresAt = T0 + 2 * DAY_MS;
     const { json } = await propose(support, {
       customerId,
       feature: "sso",
@@ -276,9 +290,9 @@ describe("reason, expiry and lifetime", () => {
       feature: "sso",
       spec: { enabled: true },
       reason: "r",
-      expiresAt: iso(T0 + DAY),
+      expiresAt: iso(T0 + DAY_MS),
     });
-    w.clock.set(T0 + 2 * DAY);
+    w.clock.set(T0 + 2 * DAY_MS);
     expect(expectProblem(await decide(approverA, late.json.grant.id, "approve"), 409).errors![0]!.path).toBe(
       "json.expiresAt",
     );
@@ -303,7 +317,7 @@ describe("reject and revoke", () => {
       feature: "sso",
       spec: { enabled: true },
       reason: "r",
-      expiresAt: iso(T0 + DAY),
+      expiresAt: iso(T0 + DAY_MS),
     });
     const rejected = await decide(approverB, json.grant.id, "reject", "not in contract");
     expect(rejected.json.grant).toMatchObject({ status: "rejected", decidedBy: "operator:bob-approver" });
@@ -322,7 +336,7 @@ describe("reject and revoke", () => {
       feature: "sso",
       spec: { enabled: true },
       reason: "r",
-      expiresAt: iso(T0 + DAY),
+      expiresAt: iso(T0 + DAY_MS),
     });
     expectProblem(await decide(approverA, json.grant.id, "revoke"), 409);
     expectProblem(

@@ -1,10 +1,18 @@
 // Every admin route enforces its role: each role below the route's minimum gets a 403 problem and
 // changes nothing; the minimum role gets past authorization. viewer < support < approver < admin.
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { OPERATOR_ROLES, type OperatorRole } from "../src/auth/operator-jwt";
-import { expectProblem, operatorToken } from "./admin-helpers";
-import { BOOTSTRAP, createCustomer, createKey, loadTestCatalog, testWorker, uid } from "./helpers";
+import {
+  auditCount,
+  BOOTSTRAP,
+  createCustomer,
+  createKey,
+  expectProblem,
+  loadTestCatalog,
+  operatorToken,
+  testWorker,
+  uid,
+} from "./helpers";
 
 const w = testWorker();
 const tokens = {} as Record<OperatorRole, string>;
@@ -80,7 +88,6 @@ const cases: Case[] = [
 ];
 
 const bodyOf = (b: unknown) => (typeof b === "function" ? b() : b);
-const auditCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log").first<{ n: number }>())!.n;
 
 describe("admin roles", () => {
   it("refuses every role below a route's minimum with 403 problem+json, and nothing changes", async () => {

@@ -1,14 +1,27 @@
 // POST /v1/webhooks/stripe with signed fixtures (signStripePayload), and the price mappings it reads.
 // Asserts D1 rows, audit rows, webhook_events and check answers after each delivery.
 import { env } from "cloudflare:workers";
-import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { signStripePayload } from "../src/billing/stripe-signature";
-import { BOOTSTRAP, createCustomer, createKey, DAY, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import {
+  auditOf,
+  auditOfCustomer,
+  BOOTSTRAP,
+  checker,
+  createCustomer,
+  createKey,
+  DAY_MS,
+  loadTestCatalog,
+  operatorToken,
+  PREVIOUS_WEBHOOK_SECRET,
+  parsed,
+  T0,
+  testWorker,
+  uid,
+  WEBHOOK_SECRET,
+} from "./helpers";
 
-const SECRET = "whsec_test_current_0123456789abcdef";
-const OLD_SECRET = "whsec_test_previous_fedcba9876543210";
-const bindings = { ...env, STRIPE_WEBHOOK_SECRET: `${SECRET}, ${OLD_SECRET}` };
+const bindings = { ...env, STRIPE_WEBHOOK_SECRET: `${WEBHOOK_SECRET}, ${PREVIOUS_WEBHOOK_SECRET}` };
 const w = testWorker({ env: bindings });
 const T = T0 / 1000; // Stripe speaks unix seconds
 let checkKey: string;
@@ -45,10 +58,10 @@ function subscription(o: {
     object: "subscription",
     customer: o.customer,
     status: o.status,
-    start_date: T - DAY / 1000,
-    billing_cycle_anchor: T - DAY / 1000,
-    current_period_start: T - DAY / 1000,
-    current_period_end: o.periodEnd ?? T + 29 * (DAY / 1000),
+    start_date: T - DAY_MS / 1000,
+    billing_cycle_anchor: T - DAY_MS / 1000,
+    current_period_start: T - DAY_MS / 1000,
+    current_period_end: o.periodEnd ?? T + 29 * (DAY_MS / 1000),
     trial_end: o.trialEnd ?? null,
     cancel_at: o.cancelAt ?? null,
     cancel_at_period_end: false,
@@ -83,26 +96,19 @@ async function deliver(
   const header =
     opts.header !== undefined
       ? opts.header
-      : await signStripePayload(body, opts.secret ?? SECRET, opts.t ?? w.clock.now() / 1000);
+      : await signStripePayload(body, opts.secret ?? WEBHOOK_SECRET, opts.t ?? w.clock.now() / 1000);
   const headers: Record<string, string> = { "Content-Type": "application/json; charset=utf-8" };
   if (header !== null) headers["Stripe-Signature"] = header;
   return w.call("POST", "/v1/webhooks/stripe", { raw: body, headers });
 }
 
-const check = async (customerId: string, feature: string) =>
-  (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature } })).json;
+const check = checker(w, () => checkKey);
 const rowsOf = async (stripeId: string) =>
   (
     await env.DB.prepare(
       "SELECT * FROM subscriptions WHERE external_id = ?1 OR external_id LIKE ?2 ORDER BY external_id",
     )
       .bind(stripeId, `${stripeId}/%`)
-      .all<Record<string, any>>()
-  ).results;
-const auditsOf = async (customerId: string) =>
-  (
-    await env.DB.prepare("SELECT * FROM audit_log WHERE customer_id = ?1 ORDER BY id")
-      .bind(customerId)
       .all<Record<string, any>>()
   ).results;
 const seen = async (eventId: string) =>
@@ -134,16 +140,16 @@ describe("subscription events", () => {
       customer_id: cus,
       plan_id: "pro",
       status: "trialing",
-      trial_end: T0 + 14 * DAY,
+      trial_end: T0 + 14 * DAY_MS,
       external_id: sub,
       external_updated_at: T0,
-      current_period_end: T0 + 29 * DAY,
+      current_period_end: T0 + 29 * DAY_MS,
     });
     expect(await check(cus, "audit_export")).toMatchObject({
       allowed: true,
-      expiresAt: new Date(T0 + 14 * DAY).toISOString(),
+      expiresAt: new Date(T0 + 14 * DAY_MS).toISOString(),
     });
-    expect((await auditsOf(cus)).map((a) => [a.action, a.actor, a.actor_type, a.reason])).toEqual([
+    expect((await auditOfCustomer(cus)).map((a) => [a.action, a.actor, a.actor_type, a.reason])).toEqual([
       ["customer.create", "webhook:stripe", "webhook", `customer.subscription.created ${created.id}`],
       ["subscription.create", "webhook:stripe", "webhook", `customer.subscription.created ${created.id}`],
     ]);
@@ -170,9 +176,9 @@ describe("subscription events", () => {
     ]);
     expect(await check(cus, "audit_export")).toMatchObject({ allowed: false, reason: "not_entitled" });
     expect(await check(cus, "api_calls")).toMatchObject({ allowed: true, limit: 600 });
-    const update = (await auditsOf(cus)).find((a) => a.action === "subscription.update")!;
-    expect(JSON.parse(update.before)).toMatchObject({ planId: "pro", status: "trialing" });
-    expect(JSON.parse(update.after)).toMatchObject({ planId: "free", status: "active" });
+    const update = (await auditOfCustomer(cus)).find((a) => a.action === "subscription.update")!;
+    expect(parsed(update.before)).toMatchObject({ planId: "pro", status: "trialing" });
+    expect(parsed(update.after)).toMatchObject({ planId: "free", status: "active" });
 
     const deleted = event(
       "customer.subscription.deleted",
@@ -239,7 +245,7 @@ describe("subscription events", () => {
         T + 10,
       ),
     );
-    expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 10_000 + 7 * DAY });
+    expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 10_000 + 7 * DAY_MS });
     await deliver(
       event(
         "customer.subscription.updated",
@@ -247,7 +253,7 @@ describe("subscription events", () => {
         T + 3600,
       ),
     );
-    expect((await rowsOf(sub))[0]!.grace_until).toBe(T0 + 10_000 + 7 * DAY); // not extended by a repeat
+    expect((await rowsOf(sub))[0]!.grace_until).toBe(T0 + 10_000 + 7 * DAY_MS); // not extended by a repeat
     expect((await check(cus, "audit_export")).allowed).toBe(true);
     w.clock.set(T0 + 7_200_000);
     try {
@@ -303,8 +309,8 @@ describe("subscription events", () => {
         T,
       ),
     );
-    expect((await rowsOf(sub))[0]!.cancel_at).toBe(T0 + 5 * DAY);
-    expect((await check(cus, "audit_export")).expiresAt).toBe(new Date(T0 + 5 * DAY).toISOString());
+    expect((await rowsOf(sub))[0]!.cancel_at).toBe(T0 + 5 * DAY_MS);
+    expect((await check(cus, "audit_export")).expiresAt).toBe(new Date(T0 + 5 * DAY_MS).toISOString());
   });
 });
 
@@ -322,8 +328,8 @@ describe("invoice events", () => {
       event("invoice.payment_failed", { id: uid("in"), object: "invoice", subscription: sub }, T + 100),
     );
     expect(failed.json).toMatchObject({ outcome: "applied", changed: 1 });
-    expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 100_000 + 7 * DAY });
-    w.clock.set(T0 + 100_000 + 7 * DAY);
+    expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 100_000 + 7 * DAY_MS });
+    w.clock.set(T0 + 100_000 + 7 * DAY_MS);
     try {
       expect((await check(cus, "audit_export")).reason).toBe("subscription_inactive");
     } finally {
@@ -347,7 +353,7 @@ describe("invoice events", () => {
       grace_until: null,
       external_updated_at: T0 + 200_000,
     });
-    expect((await auditsOf(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(2);
+    expect((await auditOfCustomer(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(2);
   });
 
   it("an invoice for no known subscription is acknowledged and changes nothing", async () => {
@@ -366,12 +372,12 @@ describe("once, in order", () => {
       T,
     );
     expect((await deliver(evt)).json.outcome).toBe("applied");
-    const audits = (await auditsOf(cus)).length;
+    const audits = (await auditOfCustomer(cus)).length;
     const again = await deliver(evt);
     expect(again.status).toBe(200);
     expect(again.json).toMatchObject({ outcome: "duplicate", changed: 0 });
     expect(await rowsOf(sub)).toHaveLength(1);
-    expect((await auditsOf(cus)).length).toBe(audits);
+    expect((await auditOfCustomer(cus)).length).toBe(audits);
     // Concurrent duplicates: exactly one applies.
     const evt2 = event(
       "customer.subscription.updated",
@@ -380,7 +386,7 @@ describe("once, in order", () => {
     );
     const outcomes = (await Promise.all([deliver(evt2), deliver(evt2)])).map((r) => r.json.outcome).sort();
     expect(outcomes).toEqual(["applied", "duplicate"]);
-    expect((await auditsOf(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(1);
+    expect((await auditOfCustomer(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(1);
   });
 
   it("an older event delivered after a newer one never rolls the subscription back", async () => {
@@ -457,7 +463,7 @@ describe("signatures: verified before anything else", () => {
       type: "urn:tollgate:problem:validation",
       errors: [{ path: "header.stripe-signature", message: "no_matching_signature" }],
     });
-    const signed = await signStripePayload(JSON.stringify(evt), SECRET, T);
+    const signed = await signStripePayload(JSON.stringify(evt), WEBHOOK_SECRET, T);
     expect(
       (await deliver(evt, { header: signed, body: JSON.stringify(evt).replace("price_pro", "price_free") })).status,
     ).toBe(400);
@@ -493,7 +499,7 @@ describe("signatures: verified before anything else", () => {
       subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
       T,
     );
-    expect((await deliver(evt, { secret: OLD_SECRET })).json.outcome).toBe("applied");
+    expect((await deliver(evt, { secret: PREVIOUS_WEBHOOK_SECRET })).json.outcome).toBe("applied");
   });
 
   it("without STRIPE_WEBHOOK_SECRET the endpoint answers 503 (Stripe retries) and applies nothing", async () => {
@@ -501,7 +507,10 @@ describe("signatures: verified before anything else", () => {
     const body = JSON.stringify(event("customer.subscription.created", {}, T));
     const res = await bare.call("POST", "/v1/webhooks/stripe", {
       raw: body,
-      headers: { "Content-Type": "application/json", "Stripe-Signature": await signStripePayload(body, SECRET, T) },
+      headers: {
+        "Content-Type": "application/json",
+        "Stripe-Signature": await signStripePayload(body, WEBHOOK_SECRET, T),
+      },
     });
     expect(res.status).toBe(503);
   });
@@ -562,7 +571,7 @@ describe("what is acknowledged and what is refused", () => {
       T,
     );
     expect((await deliver(evt)).json).toMatchObject({ outcome: "applied", changed: 1 });
-    expect((await auditsOf(cus)).at(-1)!.reason).toBe(
+    expect((await auditOfCustomer(cus)).at(-1)!.reason).toBe(
       `customer.subscription.created ${evt.id}; unmapped prices ignored: price_merch`,
     );
   });
@@ -581,47 +590,47 @@ describe("what is acknowledged and what is refused", () => {
 });
 
 describe("price mappings API", () => {
-  async function operator(role: string) {
-    return new SignJWT({ tollgate_role: role })
-      .setProtectedHeader({ alg: "HS256" })
-      .setIssuer(String(env.OPERATOR_JWT_ISSUER))
-      .setAudience(String(env.OPERATOR_JWT_AUDIENCE))
-      .setSubject(`op_${role}`)
-      .setExpirationTime("1h")
-      .sign(new TextEncoder().encode(String(env.OPERATOR_JWT_SECRET)));
-  }
+  const put = (price: string, key: string, body: Record<string, unknown>) =>
+    w.call("PUT", `/admin/v1/prices/${price}`, { key, body });
 
-  it("viewers read; only admins write; writes are audited; delete then 404", async () => {
+  it("an approver may not write a price mapping (403), and nothing is audited", async () => {
     const price = uid("price_api");
-    const viewer = await operator("viewer");
-    const approver = await operator("approver");
-    expect((await w.call("PUT", `/admin/v1/prices/${price}`, { key: approver, body: { planId: "pro" } })).status).toBe(
-      403,
-    );
-    expect(
-      (await w.call("PUT", `/admin/v1/prices/${price}`, { key: BOOTSTRAP, body: { planId: "nope" } })).status,
-    ).toBe(400);
-    const put = await w.call("PUT", `/admin/v1/prices/${price}`, {
-      key: await operator("admin"),
-      body: { planId: "pro", reason: "launch" },
+    expect((await put(price, await operatorToken("approver"), { planId: "pro" })).status).toBe(403);
+    expect(await auditOf("price_mapping", price)).toEqual([]);
+  });
+
+  it("a mapping to an unknown plan is refused (400), and nothing is audited", async () => {
+    const price = uid("price_api");
+    expect((await put(price, BOOTSTRAP, { planId: "nope" })).status).toBe(400);
+    expect(await auditOf("price_mapping", price)).toEqual([]);
+  });
+
+  it("an admin's write answers the mapping, viewers read and list it, and every write is audited", async () => {
+    const price = uid("price_api");
+    const viewer = await operatorToken("viewer");
+    const written = await put(price, await operatorToken("admin", "op_admin"), { planId: "pro", reason: "launch" });
+    expect(written.json).toEqual({
+      priceId: price,
+      planId: "pro",
+      kind: "base",
+      updatedAt: new Date(T0).toISOString(),
     });
-    expect(put.json).toEqual({ priceId: price, planId: "pro", kind: "base", updatedAt: new Date(T0).toISOString() });
     expect((await w.call("GET", `/admin/v1/prices/${price}`, { key: viewer })).json.planId).toBe("pro");
-    await w.call("PUT", `/admin/v1/prices/${price}`, { key: BOOTSTRAP, body: { planId: "free" } });
-    const audits = (
-      await env.DB.prepare(
-        "SELECT action, actor, before, after, reason FROM audit_log WHERE entity_type = 'price_mapping' AND entity_id = ?1 ORDER BY id",
-      )
-        .bind(price)
-        .all<Record<string, any>>()
-    ).results;
+    await put(price, BOOTSTRAP, { planId: "free" });
+    const audits = await auditOf("price_mapping", price);
     expect(audits.map((a) => [a.action, a.actor, a.reason])).toEqual([
       ["price_mapping.put", "op_admin", "launch"],
       ["price_mapping.put", "bootstrap", null],
     ]);
-    expect(JSON.parse(audits[1]!.before)).toMatchObject({ planId: "pro" });
+    expect(parsed(audits[1]!.before)).toMatchObject({ planId: "pro" });
     const list = await w.call("GET", "/admin/v1/prices?planId=free&limit=1", { key: viewer });
     expect(list.json.items).toHaveLength(1);
+  });
+
+  it("a viewer may not delete a mapping (403); once an admin deletes it, it is 404", async () => {
+    const price = uid("price_api");
+    const viewer = await operatorToken("viewer");
+    await put(price, BOOTSTRAP, { planId: "pro" });
     expect((await w.call("DELETE", `/admin/v1/prices/${price}`, { key: viewer })).status).toBe(403);
     expect((await w.call("DELETE", `/admin/v1/prices/${price}`, { key: BOOTSTRAP })).status).toBe(204);
     expect((await w.call("GET", `/admin/v1/prices/${price}`, { key: viewer })).status).toBe(404);

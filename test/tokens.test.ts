@@ -10,7 +10,7 @@ import {
   SignJWT,
 } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BOOTSTRAP, createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { BOOTSTRAP, createCustomer, createKey, DAY_MS, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
 
 const w = testWorker();
 let key: string;
@@ -158,13 +158,13 @@ describe("POST /v1/tokens", () => {
     // What it does not grant does not bound it: a grant that starts later leaves the ttl alone.
     const later = await createCustomer(w, {
       id: uid(),
-      subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY) }, { planId: "free" }],
+      subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY_MS) }, { planId: "free" }],
     });
     const l = await mint({ customerId: later.id });
     expect(l.json.expiresAt).toBe(iso(T0 + 3600_000));
     expect(((await verify(l.json.token)).payload.entitlements as any).sso).toMatchObject({
       enabled: false,
-      expiresAt: iso(T0 + DAY),
+      expiresAt: iso(T0 + DAY_MS),
     });
   });
 
@@ -254,7 +254,7 @@ describe("POST /v1/tokens", () => {
     expect(tooLong.status).toBe(400);
     expect(tooLong.json.errors[0].path).toBe("json.ttlSeconds");
     expect((await mint({ customerId: a.id, ttlSeconds: 86_400 }, { key: BOOTSTRAP })).json.expiresAt).toBe(
-      iso(T0 + DAY),
+      iso(T0 + DAY_MS),
     );
   });
 });

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { CustomerMeter } from "../src/meter/customer-meter";
 import { meterLocation } from "../src/meter/locate";
-import { BOOTSTRAP, createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { BOOTSTRAP, createCustomer, createKey, DAY_MS, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
 
 const w = testWorker();
 let key: string;
@@ -467,6 +467,6 @@ describe("data residency", () => {
     const id = await lab({ residency: "eu" });
     expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({ allowed: true, used: 1 });
     expect(BOOTSTRAP).toBeTruthy();
-    void DAY;
+    void DAY_MS;
   });
 });
