@@ -1,7 +1,7 @@
 // Bad input gets a clear problem+json, never a 500, and no internal detail leaks.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BOOTSTRAP, createKey, loadTestCatalog, testWorker } from "./helpers";
+import { BOOTSTRAP, createKey, expectProblem, loadTestCatalog, testWorker } from "./helpers";
 
 const w = testWorker();
 let key: string;
@@ -9,18 +9,6 @@ beforeAll(async () => {
   await loadTestCatalog(w);
   key = await createKey(w, ["check", "usage"]);
 });
-
-const expectProblem = (res: { status: number; headers: Headers; json: any }, status: number, slug: string) => {
-  expect(res.status).toBe(status);
-  expect(res.headers.get("content-type")).toBe("application/problem+json");
-  expect(res.json).toMatchObject({
-    type: `urn:tollgate:problem:${slug}`,
-    status,
-    title: expect.any(String),
-    detail: expect.any(String),
-  });
-  expect(res.json.requestId).toBeTruthy();
-};
 
 describe("problem+json for every kind of bad request", () => {
   it("schema violations are 400 with the offending fields", async () => {

@@ -2,13 +2,12 @@
 import { describe, expect, it } from "vitest";
 import { subscriptionWindows } from "../src/domain/compile";
 import { applyDue, type LifecycleSubscription, nextDue, nextPeriodEnd, transition } from "../src/domain/lifecycle";
+import { DAY_MS, T0 } from "./helpers/time";
 
-const DAY = 86_400_000;
-const T0 = Date.parse("2026-03-10T12:00:00.000Z");
 const MAR1 = Date.parse("2026-03-01T00:00:00.000Z");
 const APR1 = Date.parse("2026-04-01T00:00:00.000Z");
 const MAY1 = Date.parse("2026-05-01T00:00:00.000Z");
-const config = { pastDueGraceMs: 7 * DAY };
+const config = { pastDueGraceMs: 7 * DAY_MS };
 
 function sub(over: Partial<LifecycleSubscription> = {}): LifecycleSubscription {
   return {
@@ -75,7 +74,7 @@ describe("transition: plan changes", () => {
     ).toMatchObject({ ok: false, reason: "cancel_pending" });
     for (const status of ["canceled", "expired"] as const) {
       const t = transition(
-        sub({ status, endedAt: T0 - DAY }),
+        sub({ status, endedAt: T0 - DAY_MS }),
         { type: "change_plan", planId: "free", when: "immediately" },
         T0,
         config,
@@ -138,15 +137,15 @@ describe("transition: cancel and resume", () => {
 });
 
 describe("transition: trials and past due", () => {
-  const trial = sub({ status: "trialing", trialEnd: T0 + 5 * DAY, currentPeriodEnd: null });
+  const trial = sub({ status: "trialing", trialEnd: T0 + 5 * DAY_MS, currentPeriodEnd: null });
 
   it("converts a trial: active, a new period from now", () => {
-    const row = ok(transition(trial, { type: "convert_trial", currentPeriodEnd: T0 + 30 * DAY }, T0, config));
+    const row = ok(transition(trial, { type: "convert_trial", currentPeriodEnd: T0 + 30 * DAY_MS }, T0, config));
     expect(row).toMatchObject({
       status: "active",
       currentPeriodStart: T0,
-      currentPeriodEnd: T0 + 30 * DAY,
-      trialEnd: T0 + 5 * DAY,
+      currentPeriodEnd: T0 + 30 * DAY_MS,
+      trialEnd: T0 + 5 * DAY_MS,
     });
     expect(transition(trial, { type: "convert_trial", currentPeriodEnd: T0 }, T0, config)).toMatchObject({
       ok: false,
@@ -159,20 +158,22 @@ describe("transition: trials and past due", () => {
   });
 
   it("a trial past its end has expired: converting it is refused", () => {
-    expect(transition(trial, { type: "convert_trial", currentPeriodEnd: null }, T0 + 5 * DAY, config)).toMatchObject({
-      ok: false,
-      reason: "invalid_transition",
-    });
+    expect(transition(trial, { type: "convert_trial", currentPeriodEnd: null }, T0 + 5 * DAY_MS, config)).toMatchObject(
+      {
+        ok: false,
+        reason: "invalid_transition",
+      },
+    );
   });
 
   it("past_due gets the configured grace; recover clears it", () => {
     const late = ok(transition(sub(), { type: "mark_past_due" }, T0, config));
-    expect(late).toMatchObject({ status: "past_due", graceUntil: T0 + 7 * DAY });
+    expect(late).toMatchObject({ status: "past_due", graceUntil: T0 + 7 * DAY_MS });
     expect(transition(late, { type: "mark_past_due" }, T0, config)).toMatchObject({
       ok: false,
       reason: "invalid_transition",
     });
-    expect(ok(transition(late, { type: "recover" }, T0 + DAY, config))).toMatchObject({
+    expect(ok(transition(late, { type: "recover" }, T0 + DAY_MS, config))).toMatchObject({
       status: "active",
       graceUntil: null,
     });
@@ -185,7 +186,7 @@ describe("transition: trials and past due", () => {
     const t = transition(
       sub({ scheduledPlanId: "free", scheduledChangeAt: APR1 }),
       { type: "change_plan", planId: "team", when: "immediately" },
-      APR1 + DAY,
+      APR1 + DAY_MS,
       config,
     );
     if (!t.ok) throw new Error(t.reason);
@@ -217,7 +218,7 @@ describe("applyDue: what time alone brings, in time order", () => {
   it("a cancellation at the same instant as a plan change wins (as in compile.ts), and ends at cancel_at", () => {
     const { row, steps } = applyDue(
       sub({ cancelAt: APR1, scheduledPlanId: "free", scheduledChangeAt: APR1 }),
-      APR1 + 3 * DAY,
+      APR1 + 3 * DAY_MS,
     );
     expect(steps.map((s) => s.event)).toEqual(["canceled"]);
     expect(row).toMatchObject({ status: "canceled", endedAt: APR1, planId: "pro" });
@@ -248,11 +249,11 @@ describe("applyDue: what time alone brings, in time order", () => {
       currentPeriodEnd: Date.parse("2026-07-01T00:00:00Z"),
     });
     expect(applyDue(sub({ status: "trialing", trialEnd: null }), MAY1).steps).toEqual([]);
-    expect(applyDue(sub({ status: "past_due", graceUntil: MAY1 + DAY }), MAY1).steps).toEqual([]);
+    expect(applyDue(sub({ status: "past_due", graceUntil: MAY1 + DAY_MS }), MAY1).steps).toEqual([]);
   });
 
   it("renews, then cancels at a cancel_at two periods later", () => {
-    const { row, steps } = applyDue(sub({ cancelAt: MAY1 }), MAY1 + DAY);
+    const { row, steps } = applyDue(sub({ cancelAt: MAY1 }), MAY1 + DAY_MS);
     expect(steps.map((s) => s.event)).toEqual(["renewed", "canceled"]);
     expect(row).toMatchObject({ status: "canceled", endedAt: MAY1, currentPeriodStart: APR1, currentPeriodEnd: MAY1 });
   });
@@ -263,12 +264,12 @@ describe("applyDue: what time alone brings, in time order", () => {
   });
 
   it("leaves provider-managed and ended subscriptions alone, and stops after maxSteps", () => {
-    expect(applyDue(sub({ externalId: "sub_x", cancelAt: T0 }), T0 + DAY).steps).toEqual([]);
+    expect(applyDue(sub({ externalId: "sub_x", cancelAt: T0 }), T0 + DAY_MS).steps).toEqual([]);
     expect(nextDue(sub({ status: "canceled", cancelAt: T0 }))).toBeNull();
-    const daily = sub({ currentPeriodStart: MAR1, currentPeriodEnd: MAR1 + DAY });
-    const { steps, row } = applyDue(daily, MAR1 + 1000 * DAY, 10);
+    const daily = sub({ currentPeriodStart: MAR1, currentPeriodEnd: MAR1 + DAY_MS });
+    const { steps, row } = applyDue(daily, MAR1 + 1000 * DAY_MS, 10);
     expect(steps).toHaveLength(10);
-    expect(nextDue(row)).toEqual({ event: "renewed", at: MAR1 + 11 * DAY });
+    expect(nextDue(row)).toEqual({ event: "renewed", at: MAR1 + 11 * DAY_MS });
   });
 });
 
@@ -287,8 +288,8 @@ describe("nextPeriodEnd", () => {
     expect(nextPeriodEnd({ currentPeriodStart: y1, currentPeriodEnd: y2, billingAnchor: y1 })).toBe(
       Date.parse("2028-02-01T00:00:00Z"),
     );
-    expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0 + 14 * DAY, billingAnchor: null })).toBe(
-      T0 + 28 * DAY,
+    expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0 + 14 * DAY_MS, billingAnchor: null })).toBe(
+      T0 + 28 * DAY_MS,
     );
     expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: null, billingAnchor: null })).toBeNull();
     expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0, billingAnchor: null })).toBeNull();

@@ -6,7 +6,7 @@ import { OFREPApi } from "@openfeature/ofrep-core";
 import { OFREPProvider } from "@openfeature/ofrep-provider";
 import { OpenFeature } from "@openfeature/server-sdk";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createCustomer, createKey, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { createCustomer, createKey, DAY_MS, HOUR_MS, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
 
 const w = testWorker();
 const BASE = "https://tollgate.test";
@@ -134,7 +134,7 @@ describe("single flag evaluation on the wire (OFREP service/openapi.yaml)", () =
   it("200: { key, value, reason, variant, metadata } as application/json", async () => {
     const c = await createCustomer(w, {
       id: uid(),
-      subscriptions: [{ planId: "pro", cancelAt: iso(T0 + 86_400_000) }],
+      subscriptions: [{ planId: "pro", cancelAt: iso(T0 + DAY_MS) }],
     });
     const res = await evaluate("audit_export", { context: { targetingKey: c.id } });
     expect(res.status).toBe(200);
@@ -144,7 +144,7 @@ describe("single flag evaluation on the wire (OFREP service/openapi.yaml)", () =
       value: true,
       reason: "TARGETING_MATCH",
       variant: "ok",
-      metadata: { reason: "ok", type: "boolean", snapshotVersion: c.snapshotVersion, expiresAt: iso(T0 + 86_400_000) },
+      metadata: { reason: "ok", type: "boolean", snapshotVersion: c.snapshotVersion, expiresAt: iso(T0 + DAY_MS) },
     });
   });
 
@@ -229,7 +229,7 @@ describe("single flag evaluation on the wire (OFREP service/openapi.yaml)", () =
 
 describe("bulk evaluation with ETag / If-None-Match", () => {
   it("returns every catalog feature as a flag, with an ETag; If-None-Match answers 304 until something changes", async () => {
-    const trialEnd = T0 + 3_600_000;
+    const trialEnd = T0 + HOUR_MS;
     const c = await createCustomer(w, {
       id: uid(),
       subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }],

@@ -10,7 +10,20 @@ import {
   SignJWT,
 } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BOOTSTRAP, createCustomer, createKey, DAY_MS, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import {
+  BOOTSTRAP,
+  createCustomer,
+  createKey,
+  DAY_MS,
+  HOUR_MS,
+  iso,
+  loadTestCatalog,
+  MINUTE_MS,
+  postCheck,
+  T0,
+  testWorker,
+  uid,
+} from "./helpers";
 
 const w = testWorker();
 let key: string;
@@ -74,7 +87,7 @@ describe("POST /v1/tokens", () => {
       issuer: "tollgate",
       audience: "tollgate:entitlements",
       issuedAt: iso(T0),
-      expiresAt: iso(T0 + 3600_000),
+      expiresAt: iso(T0 + HOUR_MS),
       snapshotVersion: c.snapshotVersion,
     });
     expect(decodeProtectedHeader(res.json.token)).toEqual({
@@ -144,15 +157,15 @@ describe("POST /v1/tokens", () => {
   });
 
   it("never outlives the earliest expiry among what it grants, and honours a shorter ttl", async () => {
-    const trialEnd = T0 + 10 * 60_000 + 500; // rounds DOWN to whole seconds
+    const trialEnd = T0 + 10 * MINUTE_MS + 500; // rounds DOWN to whole seconds
     const c = await createCustomer(w, {
       id: uid(),
       subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }],
     });
     const res = await mint({ customerId: c.id });
-    expect(res.json.expiresAt).toBe(iso(T0 + 10 * 60_000));
+    expect(res.json.expiresAt).toBe(iso(T0 + 10 * MINUTE_MS));
     const { payload } = await verify(res.json.token);
-    expect(payload.exp).toBe((T0 + 10 * 60_000) / 1000);
+    expect(payload.exp).toBe((T0 + 10 * MINUTE_MS) / 1000);
     expect((payload.entitlements as any).audit_export).toMatchObject({ enabled: true, expiresAt: iso(trialEnd) });
     expect((await mint({ customerId: c.id, ttlSeconds: 120 })).json.expiresAt).toBe(iso(T0 + 120_000));
     // What it does not grant does not bound it: a grant that starts later leaves the ttl alone.
@@ -161,7 +174,7 @@ describe("POST /v1/tokens", () => {
       subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY_MS) }, { planId: "free" }],
     });
     const l = await mint({ customerId: later.id });
-    expect(l.json.expiresAt).toBe(iso(T0 + 3600_000));
+    expect(l.json.expiresAt).toBe(iso(T0 + HOUR_MS));
     expect(((await verify(l.json.token)).payload.entitlements as any).sso).toMatchObject({
       enabled: false,
       expiresAt: iso(T0 + DAY_MS),
@@ -260,13 +273,11 @@ describe("POST /v1/tokens", () => {
 });
 
 describe("decision assertions (POST /v1/check with assert: true)", () => {
-  const check = (body: Record<string, unknown>) => w.call("POST", "/v1/check", { key, body });
-
   it("returns a short-lived, audience-bound JWS of that one decision, verifiable with the JWKS", async () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
-    const plain = await check({ customerId: c.id, feature: "sso", role: "admin" });
+    const plain = await postCheck(w, key, { customerId: c.id, feature: "sso", role: "admin" });
     expect(plain.json.assertion).toBeUndefined();
-    const res = await check({
+    const res = await postCheck(w, key, {
       customerId: c.id,
       feature: "sso",
       role: "admin",
@@ -299,7 +310,7 @@ describe("decision assertions (POST /v1/check with assert: true)", () => {
       claim: "typ",
     });
     await expect(
-      verify(res.json.assertion, { audience: "https://reports.example", typ: DECISION_TYP, now: T0 + 60_000 }),
+      verify(res.json.assertion, { audience: "https://reports.example", typ: DECISION_TYP, now: T0 + MINUTE_MS }),
     ).rejects.toMatchObject({ code: "ERR_JWT_EXPIRED" });
   });
 
@@ -308,10 +319,10 @@ describe("decision assertions (POST /v1/check with assert: true)", () => {
       id: uid(),
       subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(T0 + 20_000) }],
     });
-    const res = await check({ customerId: c.id, feature: "audit_export", assert: true });
+    const res = await postCheck(w, key, { customerId: c.id, feature: "audit_export", assert: true });
     const { payload } = await verify(res.json.assertion, { audience: "tollgate:decision", typ: DECISION_TYP });
     expect(payload.exp).toBe(T0 / 1000 + 20);
-    const denied = await check({ customerId: c.id, feature: "eu_hosting", country: "US", assert: true });
+    const denied = await postCheck(w, key, { customerId: c.id, feature: "eu_hosting", country: "US", assert: true });
     const d = await verify(denied.json.assertion, { audience: "tollgate:decision", typ: DECISION_TYP });
     expect(d.payload.decision).toMatchObject({ allowed: false, reason: "region_blocked", feature: "eu_hosting" });
     expect(d.payload.context).toEqual({ country: "US" });
