@@ -4,20 +4,11 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hashApiKey } from "../src/auth/api-keys";
 import { KEY_CACHE_TTL_MS } from "../src/store/api-key-store";
-import {
-  auditOf,
-  BOOTSTRAP,
-  createCustomer,
-  expectProblem,
-  kvApiKey,
-  kvApiKeyKey,
-  loadTestCatalog,
-  operatorToken,
-  parsed,
-  postCheck,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { kvApiKey, kvApiKeyKey } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { BOOTSTRAP, expectProblem, postCheck, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let admin: string;

@@ -2,19 +2,10 @@
 // past instant from the snapshot history.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  BOOTSTRAP,
-  createCustomer,
-  createPlan,
-  DAY_MS,
-  expectProblem,
-  iso,
-  loadTestCatalog,
-  operatorToken,
-  T0,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, createPlan, loadTestCatalog } from "./helpers/admin";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { allPages, BOOTSTRAP, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let viewer: string;
@@ -87,16 +78,8 @@ describe("GET /admin/v1/audit", () => {
     const window = await audit(`customerId=${customerId}&from=${iso(T0 + 1000)}&to=${iso(T0 + 3000)}`);
     expect(window.items.map((e) => e.at)).toEqual([iso(T0 + 2000), iso(T0 + 1000)]);
 
-    const paged: number[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: { items: any[]; nextCursor: string | null } = await audit(
-        `customerId=${customerId}&limit=3${cursor ? `&cursor=${cursor}` : ""}`,
-      );
-      paged.push(...page.items.map((e) => e.id));
-      cursor = page.nextCursor;
-    } while (cursor);
-    expect(paged).toEqual(all.items.map((e) => e.id));
+    const paged = await allPages(w, `/admin/v1/audit?customerId=${customerId}`, viewer, 3);
+    expect(paged.map((e) => e.id)).toEqual(all.items.map((e) => e.id));
   });
 
   it("records the request id the response carried", async () => {

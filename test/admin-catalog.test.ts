@@ -2,21 +2,11 @@
 // every write, pagination, and the recompile job each write starts.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  auditOf,
-  BOOTSTRAP,
-  checker,
-  createCustomer,
-  createKey,
-  createPlan,
-  expectProblem,
-  kvSnapshot,
-  loadTestCatalog,
-  operatorToken,
-  parsed,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { kvSnapshot } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { allPages, BOOTSTRAP, checker, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let admin: string;
@@ -106,24 +96,12 @@ describe("features", () => {
   });
 
   it("lists with a cursor: pages do not overlap and together hold every feature, filtered by type", async () => {
-    const all: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const res: any = await w.call(
-        "GET",
-        `/admin/v1/features?type=metered&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
-        { key: admin },
-      );
-      expect(res.status).toBe(200);
-      expect(res.json.items.length).toBeLessThanOrEqual(2);
-      for (const f of res.json.items) expect(f.type).toBe("metered");
-      all.push(...res.json.items.map((f: { key: string }) => f.key));
-      cursor = res.json.nextCursor;
-    } while (cursor);
+    const metered = await allPages(w, "/admin/v1/features?type=metered", admin, 2);
+    for (const f of metered) expect(f.type).toBe("metered");
     const expected = (
       await env.DB.prepare("SELECT key FROM features WHERE type = 'metered' ORDER BY key").all<{ key: string }>()
     ).results.map((r) => r.key);
-    expect(all).toEqual(expected);
+    expect(metered.map((f) => f.key)).toEqual(expected);
     expectProblem(await w.call("GET", "/admin/v1/features?cursor=not-a-cursor", { key: admin }), 400);
     expectProblem(await w.call("GET", "/admin/v1/features?limit=1000", { key: admin }), 400);
   });

@@ -2,23 +2,12 @@
 // and delete (only while nothing hangs off the customer).
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  auditOf,
-  checker,
-  createCustomer,
-  createKey,
-  createPlan,
-  DAY_MS,
-  expectProblem,
-  iso,
-  kvSnapshot,
-  loadTestCatalog,
-  operatorToken,
-  parsed,
-  T0,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { kvSnapshot } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { allPages, checker, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let approver: string;
@@ -41,18 +30,7 @@ describe("customers", () => {
     for (let i = 0; i < 5; i++)
       ids.push((await createCustomer(w, { id: `${planId}-c${i}`, subscriptions: [{ planId }] })).id);
     await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const res: any = await w.call(
-        "GET",
-        `/admin/v1/customers?planId=${planId}&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
-        { key: viewer },
-      );
-      expect(res.json.items.length).toBeLessThanOrEqual(2);
-      seen.push(...res.json.items.map((c: { id: string }) => c.id));
-      cursor = res.json.nextCursor;
-    } while (cursor);
+    const seen = (await allPages(w, `/admin/v1/customers?planId=${planId}`, viewer, 2)).map((c) => c.id);
     expect(seen).toEqual(ids);
   });
 

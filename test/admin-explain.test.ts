@@ -2,17 +2,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { explainFeature, explainSnapshot } from "../src/domain/explain";
 import type { Snapshot, SnapshotFeature, Source } from "../src/domain/types";
-import {
-  createCustomer,
-  DAY_MS,
-  expectProblem,
-  iso,
-  loadTestCatalog,
-  operatorToken,
-  T0,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, loadTestCatalog } from "./helpers/admin";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { expectProblem, testWorker, uid } from "./helpers/worker";
 
 const src = (s: Partial<Source> & Pick<Source, "kind" | "id">): Source => ({
   mode: "add",

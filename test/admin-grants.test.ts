@@ -2,23 +2,11 @@
 // checks before and after, expiry without anyone acting, rejection, revocation, and the audit trail.
 import { env } from "cloudflare:workers";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  auditOf,
-  BOOTSTRAP,
-  checker,
-  createCustomer,
-  createKey,
-  createPlan,
-  DAY_MS,
-  expectProblem,
-  iso,
-  loadTestCatalog,
-  operatorToken,
-  parsed,
-  T0,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { BOOTSTRAP, checker, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let support: string;
@@ -40,18 +28,15 @@ const propose = (token: string, body: Record<string, unknown>) =>
   w.call("POST", "/admin/v1/grants", { key: token, body });
 const decide = (token: string, id: string, action: "approve" | "reject" | "revoke", reason?: string) =>
   w.call("POST", `/admin/v1/grants/${id}/${action}`, { key: token, ...(reason ? { body: { reason } } : {}) });
+/** Support proposes turning a feature on: elevated for a free customer, so it waits for an approver. */
+const proposeEnable = (customerId: string, feature: string, reason: string, expiresAt = T0 + DAY_MS) =>
+  propose(support, { customerId, feature, spec: { enabled: true }, reason, expiresAt: iso(expiresAt) });
 const freeCustomer = async () => (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] })).id;
 
 describe("four eyes", () => {
   it("support proposes an elevated grant: pending and invisible to checks until a different approver approves", async () => {
     const customerId = await freeCustomer();
-    const proposed = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "Pilot for ACME",
-      expiresAt: iso(T0 + 7 * DAY_MS),
-    });
+    const proposed = await proposeEnable(customerId, "sso", "Pilot for ACME", T0 + 7 * DAY_MS);
     expect(proposed.status).toBe(201);
     expect(proposed.json.grant).toMatchObject({
       status: "pending",
@@ -121,13 +106,7 @@ describe("four eyes", () => {
 
   it("an elevated grant is approved by a person: not by an admin API key or the bootstrap key", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, {
-      customerId,
-      feature: "beta_ai",
-      spec: { enabled: true },
-      reason: "beta",
-      expiresAt: iso(T0 + DAY_MS),
-    });
+    const { json } = await proposeEnable(customerId, "beta_ai", "beta");
     const adminKey = await createKey(w, ["admin"]);
     expect(expectProblem(await decide(adminKey, json.grant.id, "approve"), 403).detail).toMatch(/person/);
     expectProblem(await decide(BOOTSTRAP, json.grant.id, "approve"), 403);
@@ -136,13 +115,7 @@ describe("four eyes", () => {
 
   it("a racing approve and reject: exactly one decision happens, and only it is audited", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "race",
-      expiresAt: iso(T0 + DAY_MS),
-    });
+    const { json } = await proposeEnable(customerId, "sso", "race");
     const [a, b] = await Promise.all([
       decide(approverA, json.grant.id, "approve"),
       decide(approverB, json.grant.id, "reject"),
@@ -267,13 +240,7 @@ describe("reason, expiry and lifetime", () => {
   it("an expired grant stops counting without anyone acting", async () => {
     const customerId = await freeCustomer();
     const expiresAt = T0 + 2 * DAY_MS;
-    const { json } = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "trial of sso",
-      expiresAt: iso(expiresAt),
-    });
+    const { json } = await proposeEnable(customerId, "sso", "trial of sso", expiresAt);
     await decide(approverA, json.grant.id, "approve");
     w.clock.set(expiresAt - 1);
     expect(await check(customerId, "sso")).toMatchObject({ allowed: true });
@@ -285,13 +252,7 @@ describe("reason, expiry and lifetime", () => {
 
   it("a pending grant that expired, or became elevated since its proposal, cannot be approved as is", async () => {
     const customerId = await freeCustomer();
-    const late = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "r",
-      expiresAt: iso(T0 + DAY_MS),
-    });
+    const late = await proposeEnable(customerId, "sso", "r");
     w.clock.set(T0 + 2 * DAY_MS);
     expect(expectProblem(await decide(approverA, late.json.grant.id, "approve"), 409).errors![0]!.path).toBe(
       "json.expiresAt",
@@ -312,13 +273,7 @@ describe("reason, expiry and lifetime", () => {
 describe("reject and revoke", () => {
   it("a rejected grant never counts and cannot be approved later", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "r",
-      expiresAt: iso(T0 + DAY_MS),
-    });
+    const { json } = await proposeEnable(customerId, "sso", "r");
     const rejected = await decide(approverB, json.grant.id, "reject", "not in contract");
     expect(rejected.json.grant).toMatchObject({ status: "rejected", decidedBy: "operator:bob-approver" });
     expectProblem(await decide(approverA, json.grant.id, "approve"), 409);
@@ -331,13 +286,7 @@ describe("reject and revoke", () => {
 
   it("revoking an active grant takes it away at once; only active grants are revoked", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "r",
-      expiresAt: iso(T0 + DAY_MS),
-    });
+    const { json } = await proposeEnable(customerId, "sso", "r");
     expectProblem(await decide(approverA, json.grant.id, "revoke"), 409);
     expectProblem(
       await w.call("POST", `/admin/v1/grants/${json.grant.id}/approve`, {

@@ -5,17 +5,11 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { continueRecompileJobs, readJob } from "../src/write/recompile-jobs";
 import { testCatalog } from "./fixtures/catalog";
-import {
-  BOOTSTRAP,
-  createPlan,
-  expectProblem,
-  kvSnapshot,
-  loadTestCatalog,
-  operatorToken,
-  T0,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createPlan, loadTestCatalog } from "./helpers/admin";
+import { kvSnapshot } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { T0 } from "./helpers/time";
+import { BOOTSTRAP, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const BATCH = 40;
 const w = testWorker({ env: { ...env, RECOMPILE_BATCH_SIZE: String(BATCH) } });

@@ -2,17 +2,10 @@
 // changes nothing; the minimum role gets past authorization. viewer < support < approver < admin.
 import { beforeAll, describe, expect, it } from "vitest";
 import { OPERATOR_ROLES, type OperatorRole } from "../src/auth/operator-jwt";
-import {
-  auditCount,
-  BOOTSTRAP,
-  createCustomer,
-  createKey,
-  expectProblem,
-  loadTestCatalog,
-  operatorToken,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { auditCount } from "./helpers/d1";
+import { operatorToken } from "./helpers/operators";
+import { BOOTSTRAP, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 const tokens = {} as Record<OperatorRole, string>;

@@ -3,17 +3,11 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { destructiveRefusal, formatDiff } from "../scripts/lib/catalog-report.mjs";
 import { compareSpecs } from "../src/domain/catalog-diff";
-import {
-  auditCount,
-  BOOTSTRAP,
-  createCustomer,
-  createKey,
-  DAY_MS,
-  iso,
-  operatorToken,
-  T0,
-  testWorker,
-} from "./helpers";
+import { createCustomer, createKey } from "./helpers/admin";
+import { auditCount } from "./helpers/d1";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { BOOTSTRAP, testWorker } from "./helpers/worker";
 
 const w = testWorker();
 // Names unique to this run: the diff compares against everything in D1.

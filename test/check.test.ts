@@ -1,18 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  BOOTSTRAP,
-  checker,
-  createCustomer,
-  createKey,
-  DAY_MS,
-  iso,
-  loadTestCatalog,
-  postCheck,
-  T0,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { BOOTSTRAP, checker, postCheck, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let key: string;

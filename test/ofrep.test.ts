@@ -6,7 +6,10 @@ import { OFREPApi } from "@openfeature/ofrep-core";
 import { OFREPProvider } from "@openfeature/ofrep-provider";
 import { OpenFeature } from "@openfeature/server-sdk";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createCustomer, createKey, DAY_MS, HOUR_MS, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { testFeatureKeys } from "./fixtures/catalog";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { DAY_MS, HOUR_MS, iso, T0 } from "./helpers/time";
+import { testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 const BASE = "https://tollgate.test";
@@ -239,17 +242,7 @@ describe("bulk evaluation with ETag / If-None-Match", () => {
     const etag = first.headers.get("etag")!;
     expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
     const flags = Object.fromEntries(first.json.flags.map((f: { key: string }) => [f.key, f]));
-    expect(Object.keys(flags).sort()).toEqual([
-      "api_calls",
-      "audit_export",
-      "beta_ai",
-      "eu_hosting",
-      "max_file_size_mb",
-      "seats",
-      "sso",
-      "storage_gb",
-      "theme",
-    ]);
+    expect(Object.keys(flags).sort()).toEqual(testFeatureKeys);
     expect(flags.sso).toMatchObject({ value: true, reason: "TARGETING_MATCH", variant: "ok" });
     expect(flags.eu_hosting.value).toBe(true);
     expect(flags.theme.value).toEqual({ name: "pro", dark: true });

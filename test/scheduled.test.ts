@@ -4,23 +4,10 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  auditOf,
-  checker,
-  createKey,
-  customerWith,
-  DAY_MS,
-  HOUR_MS,
-  iso,
-  loadTestCatalog,
-  markProviderManaged,
-  parsed,
-  subscriptionAction,
-  subscriptionRow,
-  T0,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createKey, customerWith, loadTestCatalog, subscriptionAction } from "./helpers/admin";
+import { auditOf, markProviderManaged, parsed, subscriptionRow } from "./helpers/d1";
+import { DAY_MS, HOUR_MS, iso, T0 } from "./helpers/time";
+import { checker, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let checkKey: string;

@@ -10,20 +10,12 @@ import {
   runPagedJob,
 } from "../scripts/lib/paged-job.mjs";
 import { kvKeys } from "../src/store/kv";
-import {
-  auditOf,
-  BOOTSTRAP,
-  createCustomer,
-  createKey,
-  DAY_MS,
-  kvSnapshot,
-  loadTestCatalog,
-  operatorToken,
-  parsed,
-  postCheck,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { kvSnapshot } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS } from "./helpers/time";
+import { BOOTSTRAP, postCheck, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 beforeAll(async () => {

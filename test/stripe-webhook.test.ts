@@ -3,23 +3,12 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { signStripePayload } from "../src/billing/stripe-signature";
-import {
-  auditOf,
-  auditOfCustomer,
-  BOOTSTRAP,
-  checker,
-  createCustomer,
-  createKey,
-  DAY_MS,
-  loadTestCatalog,
-  operatorToken,
-  PREVIOUS_WEBHOOK_SECRET,
-  parsed,
-  T0,
-  testWorker,
-  uid,
-  WEBHOOK_SECRET,
-} from "./helpers";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { auditOf, auditOfCustomer, parsed } from "./helpers/d1";
+import { operatorToken } from "./helpers/operators";
+import { PREVIOUS_WEBHOOK_SECRET, WEBHOOK_SECRET } from "./helpers/stripe";
+import { DAY_MS, T0 } from "./helpers/time";
+import { BOOTSTRAP, checker, testWorker, uid } from "./helpers/worker";
 
 const bindings = { ...env, STRIPE_WEBHOOK_SECRET: `${WEBHOOK_SECRET}, ${PREVIOUS_WEBHOOK_SECRET}` };
 const w = testWorker({ env: bindings });
@@ -114,6 +103,9 @@ const rowsOf = async (stripeId: string) =>
 const seen = async (eventId: string) =>
   !!(await env.DB.prepare("SELECT 1 FROM webhook_events WHERE id = ?1").bind(eventId).first());
 const ids = () => ({ sub: uid("sub_stripe"), cus: uid("cus") });
+/** An event about an active subscription `sub` of Stripe customer `cus` to the pro price. */
+const proEvent = (type: string, { sub, cus }: { sub: string; cus: string }, created: number) =>
+  event(type, subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), created);
 
 describe("subscription events", () => {
   it("created -> updated -> deleted: provisions, changes and ends access, audited as webhook:stripe", async () => {
@@ -231,13 +223,7 @@ describe("subscription events", () => {
 
   it("maps Stripe statuses: past_due keeps its first grace, unpaid ends access, incomplete_expired expires", async () => {
     const { sub, cus } = ids();
-    await deliver(
-      event(
-        "customer.subscription.created",
-        subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-        T,
-      ),
-    );
+    await deliver(proEvent("customer.subscription.created", { sub, cus }, T));
     await deliver(
       event(
         "customer.subscription.updated",
@@ -317,13 +303,7 @@ describe("subscription events", () => {
 describe("invoice events", () => {
   it("payment_failed -> past_due with grace from the event; paid -> active; both API shapes", async () => {
     const { sub, cus } = ids();
-    await deliver(
-      event(
-        "customer.subscription.created",
-        subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-        T,
-      ),
-    );
+    await deliver(proEvent("customer.subscription.created", { sub, cus }, T));
     const failed = await deliver(
       event("invoice.payment_failed", { id: uid("in"), object: "invoice", subscription: sub }, T + 100),
     );
@@ -366,11 +346,7 @@ describe("invoice events", () => {
 describe("once, in order", () => {
   it("a duplicate delivery is acknowledged and applied once", async () => {
     const { sub, cus } = ids();
-    const evt = event(
-      "customer.subscription.created",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
+    const evt = proEvent("customer.subscription.created", { sub, cus }, T);
     expect((await deliver(evt)).json.outcome).toBe("applied");
     const audits = (await auditOfCustomer(cus)).length;
     const again = await deliver(evt);
@@ -398,11 +374,7 @@ describe("once, in order", () => {
         T,
       ),
     );
-    const newer = event(
-      "customer.subscription.updated",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T + 100,
-    );
+    const newer = proEvent("customer.subscription.updated", { sub, cus }, T + 100);
     const older = event(
       "customer.subscription.updated",
       subscription({ id: sub, customer: cus, status: "past_due", items: [{ price: "price_free" }] }),
@@ -431,11 +403,7 @@ describe("once, in order", () => {
       subscription({ id: sub, customer: cus, status: "incomplete", items: [{ price: "price_pro" }] }),
       T,
     );
-    const updated = event(
-      "customer.subscription.updated",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
+    const updated = proEvent("customer.subscription.updated", { sub, cus }, T);
     await deliver(updated);
     expect((await deliver(created)).json.outcome).toBe("stale");
     expect((await rowsOf(sub))[0]!.status).toBe("active");
@@ -448,42 +416,51 @@ describe("signatures: verified before anything else", () => {
       "SELECT (SELECT COUNT(*) FROM webhook_events) AS e, (SELECT COUNT(*) FROM subscriptions) AS s, (SELECT COUNT(*) FROM customers) AS c, (SELECT COUNT(*) FROM audit_log) AS a",
     ).first())!;
 
-  it("a bad signature, a tampered body or a missing header is a 400 problem and changes nothing", async () => {
-    const { sub, cus } = ids();
-    const evt = event(
-      "customer.subscription.created",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
+  /** Delivers with `opts` and asserts that nothing was recorded: no event, row, customer or audit entry. */
+  async function refused(evt: unknown, opts: Parameters<typeof deliver>[1]) {
     const before = await counts();
-    const wrong = await deliver(evt, { secret: "whsec_attacker" });
+    const res = await deliver(evt, opts);
+    expect(await counts()).toEqual(before);
+    return res;
+  }
+  const created = () => proEvent("customer.subscription.created", ids(), T);
+
+  it("a signature made with another secret is a 400 validation problem naming the header, and changes nothing", async () => {
+    const evt = created();
+    const wrong = await refused(evt, { secret: "whsec_attacker" });
     expect(wrong.status).toBe(400);
     expect(wrong.headers.get("content-type")).toBe("application/problem+json");
     expect(wrong.json).toMatchObject({
       type: "urn:tollgate:problem:validation",
       errors: [{ path: "header.stripe-signature", message: "no_matching_signature" }],
     });
-    const signed = await signStripePayload(JSON.stringify(evt), WEBHOOK_SECRET, T);
-    expect(
-      (await deliver(evt, { header: signed, body: JSON.stringify(evt).replace("price_pro", "price_free") })).status,
-    ).toBe(400);
-    expect((await deliver(evt, { header: null })).json.errors[0].message).toBe("missing_header");
-    expect((await deliver(evt, { header: "garbage" })).json.errors[0].message).toBe("malformed_header");
-    // Not even JSON: the signature still comes first.
-    expect((await deliver(null, { body: "{not json", secret: "whsec_attacker" })).json.errors[0].message).toBe(
-      "no_matching_signature",
-    );
-    expect(await counts()).toEqual(before);
     expect(await seen(evt.id)).toBe(false);
+  });
+
+  it("a body changed after signing is a 400 and changes nothing", async () => {
+    const evt = created();
+    const signed = await signStripePayload(JSON.stringify(evt), WEBHOOK_SECRET, T);
+    const tampered = JSON.stringify(evt).replace("price_pro", "price_free");
+    expect((await refused(evt, { header: signed, body: tampered })).status).toBe(400);
+    expect(await seen(evt.id)).toBe(false);
+  });
+
+  it("a missing Stripe-Signature header is a 400 (missing_header) and changes nothing", async () => {
+    expect((await refused(created(), { header: null })).json.errors[0].message).toBe("missing_header");
+  });
+
+  it("a malformed Stripe-Signature header is a 400 (malformed_header) and changes nothing", async () => {
+    expect((await refused(created(), { header: "garbage" })).json.errors[0].message).toBe("malformed_header");
+  });
+
+  it("a body that is not even JSON fails on its signature first", async () => {
+    const res = await refused(null, { body: "{not json", secret: "whsec_attacker" });
+    expect(res.json.errors[0].message).toBe("no_matching_signature");
   });
 
   it("a stale timestamp (beyond 300 s) is a 400 and changes nothing; within tolerance is fine", async () => {
     const { sub, cus } = ids();
-    const evt = event(
-      "customer.subscription.created",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
+    const evt = proEvent("customer.subscription.created", { sub, cus }, T);
     const before = await counts();
     const stale = await deliver(evt, { t: T - 301 });
     expect(stale.status).toBe(400);
@@ -494,11 +471,7 @@ describe("signatures: verified before anything else", () => {
 
   it("accepts the previous secret during a rotation (comma-separated STRIPE_WEBHOOK_SECRET)", async () => {
     const { sub, cus } = ids();
-    const evt = event(
-      "customer.subscription.created",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
+    const evt = proEvent("customer.subscription.created", { sub, cus }, T);
     expect((await deliver(evt, { secret: PREVIOUS_WEBHOOK_SECRET })).json.outcome).toBe("applied");
   });
 

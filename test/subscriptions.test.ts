@@ -2,25 +2,11 @@
 // and check answers, across time with the injected clock.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  auditOf,
-  BOOTSTRAP,
-  checker,
-  createCustomer,
-  createKey,
-  customerWith,
-  DAY_MS,
-  iso,
-  loadTestCatalog,
-  markProviderManaged,
-  operatorToken,
-  parsed,
-  subscriptionAction,
-  subscriptionRow,
-  T0,
-  testWorker,
-  uid,
-} from "./helpers";
+import { createCustomer, createKey, customerWith, loadTestCatalog, subscriptionAction } from "./helpers/admin";
+import { auditOf, markProviderManaged, parsed, subscriptionRow } from "./helpers/d1";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { allPages, BOOTSTRAP, checker, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let checkKey: string;
@@ -119,19 +105,7 @@ describe("create, get, list", () => {
     });
 
     it("pages through a customer's subscriptions with a cursor, each one once", async () => {
-      const seen: string[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: any = await w.call(
-          "GET",
-          `/admin/v1/subscriptions?customerId=${c.id}&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
-          { key: BOOTSTRAP },
-        );
-        expect(page.status).toBe(200);
-        expect(page.json.items.length).toBeLessThanOrEqual(2);
-        seen.push(...page.json.items.map((s: { id: string }) => s.id));
-        cursor = page.json.nextCursor;
-      } while (cursor);
+      const seen = (await allPages(w, `/admin/v1/subscriptions?customerId=${c.id}`, BOOTSTRAP, 2)).map((s) => s.id);
       expect(seen.sort()).toEqual([...c.subscriptions].sort());
     });
 

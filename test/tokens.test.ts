@@ -10,20 +10,10 @@ import {
   SignJWT,
 } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  BOOTSTRAP,
-  createCustomer,
-  createKey,
-  DAY_MS,
-  HOUR_MS,
-  iso,
-  loadTestCatalog,
-  MINUTE_MS,
-  postCheck,
-  T0,
-  testWorker,
-  uid,
-} from "./helpers";
+import { testFeatureKeys } from "./fixtures/catalog";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { DAY_MS, HOUR_MS, iso, MINUTE_MS, T0 } from "./helpers/time";
+import { BOOTSTRAP, postCheck, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let key: string;
@@ -126,17 +116,7 @@ describe("POST /v1/tokens", () => {
     });
     expect(ent.theme).toEqual({ type: "config", enabled: true, value: { name: "pro", dark: true }, expiresAt: null });
     expect(ent.max_file_size_mb).toMatchObject({ type: "config", value: 100 });
-    expect(Object.keys(ent).sort()).toEqual([
-      "api_calls",
-      "audit_export",
-      "beta_ai",
-      "eu_hosting",
-      "max_file_size_mb",
-      "seats",
-      "sso",
-      "storage_gb",
-      "theme",
-    ]);
+    expect(Object.keys(ent).sort()).toEqual(testFeatureKeys);
   });
 
   it("evaluates in the token's context: role and geo rules, with the edge country as default", async () => {

@@ -3,7 +3,9 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { CustomerMeter } from "../src/meter/customer-meter";
 import { meterLocation } from "../src/meter/locate";
-import { createCustomer, createKey, DAY_MS, iso, loadTestCatalog, MINUTE_MS, T0, testWorker, uid } from "./helpers";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { DAY_MS, iso, MINUTE_MS, T0 } from "./helpers/time";
+import { testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let key: string;

@@ -1,5 +1,5 @@
-// A worker with an injected clock, calling the real app over real bindings, and the two answers
-// every kind of test reads from it: a check decision and a problem+json.
+// A worker with an injected clock, calling the real app over real bindings, and the answers every
+// kind of test reads from it: a check decision, a problem+json, a cursor-paged list.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
@@ -63,6 +63,24 @@ export function testWorker(opts: { clock?: ManualClock; env?: Cloudflare.Env } =
     }
   }
   return { worker, clock, call, at, services: () => worker.getServices(bindings) };
+}
+
+/**
+ * Walks a cursor-paged list (GET `path`, `limit` items a page) to its end, asserting that every page
+ * is a 200 of at most `limit` items; answers all the items in the order they were served.
+ */
+export async function allPages(w: TestWorker, path: string, key: string, limit: number): Promise<any[]> {
+  const items: any[] = [];
+  let cursor: string | null = null;
+  do {
+    const query = `${path.includes("?") ? "&" : "?"}limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`;
+    const page = await w.call("GET", `${path}${query}`, { key });
+    expect(page.status).toBe(200);
+    expect(page.json.items.length).toBeLessThanOrEqual(limit);
+    items.push(...page.json.items);
+    cursor = page.json.nextCursor;
+  } while (cursor);
+  return items;
 }
 
 /** POST /v1/check through `w` as `key`: the whole response. `cf` stands for the edge's request.cf. */
