@@ -75,20 +75,24 @@ describe("explainFeature", () => {
     expect(after.sources[3]).toMatchObject({ state: "lapsed", lapse: "grant_expired" });
   });
 
-  it("a replace grant discards what came before; a disabling add-on has no effect", () => {
-    const f: SnapshotFeature = {
-      type: "boolean",
-      failurePolicy: "closed",
-      sources: [
-        src({ kind: "plan", id: "pro" }),
-        src({ kind: "addon", id: "off", spec: { enabled: false } }),
-        src({ kind: "grant", id: "block", mode: "replace", spec: { enabled: false } }),
-      ],
-    };
-    const e = explainFeature(f, T0);
+  const planAddonGrant: SnapshotFeature = {
+    type: "boolean",
+    failurePolicy: "closed",
+    sources: [
+      src({ kind: "plan", id: "pro" }),
+      src({ kind: "addon", id: "off", spec: { enabled: false } }),
+      src({ kind: "grant", id: "block", mode: "replace", spec: { enabled: false } }),
+    ],
+  };
+
+  it("a replace grant discards what came before it", () => {
+    const e = explainFeature(planAddonGrant, T0);
     expect(e.granted).toBe(false);
     expect(e.sources.map((s) => s.state)).toEqual(["replaced", "replaced", "contributing"]);
-    const noGrant = explainFeature({ ...f, sources: f.sources.slice(0, 2) }, T0);
+  });
+
+  it("a disabling add-on has no effect on what a plan grants", () => {
+    const noGrant = explainFeature({ ...planAddonGrant, sources: planAddonGrant.sources.slice(0, 2) }, T0);
     expect(noGrant.granted).toBe(true);
     expect(noGrant.sources.map((s) => s.state)).toEqual(["contributing", "no_effect"]);
   });

@@ -38,15 +38,21 @@ const metered = (limit: number | null, extra: Partial<CompiledSpec> = {}): Compi
 });
 
 describe("grantElevation", () => {
-  it("enabling what no plan grants is elevated; what a plan already grants is not", () => {
+  it("enabling what no plan grants is elevated, and says so from now", () => {
     expect(grantElevation(feature("boolean", []), grant({ enabled: true }), T0)).toEqual({
       elevated: true,
       gains: ["enables a feature the plans do not grant"],
       at: T0,
     });
+  });
+
+  it("enabling what a plan already grants is not elevated", () => {
     expect(grantElevation(feature("boolean", [plan({ enabled: true })]), grant({ enabled: true }), T0).elevated).toBe(
       false,
     );
+  });
+
+  it("enabling what a plan explicitly disables is elevated", () => {
     expect(grantElevation(feature("boolean", [plan({ enabled: false })]), grant({ enabled: true }), T0).elevated).toBe(
       true,
     );

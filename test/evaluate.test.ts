@@ -172,12 +172,15 @@ describe("time windows", () => {
     });
   });
 
-  it("trial_expired outranks other lapses; a scheduled plan change switches plans on time", () => {
+  it("trial_expired outranks other lapses", () => {
     const trial = rows(
       [sub("big", { status: "trialing", trialEnd: T - 1 })],
       [grant("sso", { enabled: true }, { expiresAt: T - 1 })],
     );
     expect(ev(trial, "sso", { role: "admin" }).reason).toBe("trial_expired");
+  });
+
+  it("a scheduled plan change switches plans on time, and the old plan's answer says when", () => {
     const change = rows([sub("big", { scheduledPlanId: "base", scheduledChangeAt: T + HOUR_MS })]);
     expect(ev(change, "calls")).toMatchObject({ limit: 1000, expiresAt: T + HOUR_MS });
     expect(ev(change, "calls", {}, T + HOUR_MS)).toMatchObject({ limit: 100 });
@@ -201,11 +204,14 @@ describe("time windows", () => {
     expect(ev(rows([sub("big", { status: "expired", endedAt: T - 1 })]), "calls").reason).toBe("subscription_inactive");
   });
 
-  it("past_due keeps access until grace_until; canceled is inactive at once", () => {
+  it("past_due keeps access until grace_until, then is subscription_inactive", () => {
     expect(ev(rows([sub("base", { status: "past_due", graceUntil: T + HOUR_MS })]), "calls", {}, T).allowed).toBe(true);
     expect(
       ev(rows([sub("base", { status: "past_due", graceUntil: T + HOUR_MS })]), "calls", {}, T + HOUR_MS).reason,
     ).toBe("subscription_inactive");
+  });
+
+  it("canceled is subscription_inactive at once", () => {
     expect(ev(rows([sub("base", { status: "canceled" })]), "calls").reason).toBe("subscription_inactive");
   });
 });

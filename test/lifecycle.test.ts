@@ -166,17 +166,24 @@ describe("transition: trials and past due", () => {
     );
   });
 
-  it("past_due gets the configured grace; recover clears it", () => {
+  it("past_due gets the configured grace, and cannot be marked past_due again", () => {
     const late = ok(transition(sub(), { type: "mark_past_due" }, T0, config));
     expect(late).toMatchObject({ status: "past_due", graceUntil: T0 + 7 * DAY_MS });
     expect(transition(late, { type: "mark_past_due" }, T0, config)).toMatchObject({
       ok: false,
       reason: "invalid_transition",
     });
+  });
+
+  it("recover makes a past_due subscription active and clears its grace", () => {
+    const late = ok(transition(sub(), { type: "mark_past_due" }, T0, config));
     expect(ok(transition(late, { type: "recover" }, T0 + DAY_MS, config))).toMatchObject({
       status: "active",
       graceUntil: null,
     });
+  });
+
+  it("a grace of zero ends at once", () => {
     expect(ok(transition(sub(), { type: "mark_past_due" }, T0, { pastDueGraceMs: 0 }))).toMatchObject({
       graceUntil: T0,
     });
@@ -224,30 +231,38 @@ describe("applyDue: what time alone brings, in time order", () => {
     expect(row).toMatchObject({ status: "canceled", endedAt: APR1, planId: "pro" });
   });
 
-  it("a trial expires at trial_end; a past_due subscription is canceled at grace_until", () => {
+  it("a trial expires at trial_end, not before", () => {
     expect(applyDue(sub({ status: "trialing", trialEnd: T0 }), T0).row).toMatchObject({
       status: "expired",
       endedAt: T0,
     });
     expect(applyDue(sub({ status: "trialing", trialEnd: T0 }), T0 - 1).steps).toEqual([]);
+  });
+
+  it("a past_due subscription is canceled at grace_until", () => {
     expect(applyDue(sub({ status: "past_due", graceUntil: T0 }), T0).row).toMatchObject({
       status: "canceled",
       endedAt: T0,
     });
-    // past_due without grace_until has no access at all (compile.ts): it ends at once.
+  });
+
+  it("a past_due subscription without grace_until has no access at all (compile.ts): it ends at once", () => {
     expect(applyDue(sub({ status: "past_due", graceUntil: null }), T0).row).toMatchObject({
       status: "canceled",
       endedAt: MAR1,
     });
   });
 
-  it("renews period by period until the current period holds now; a trial or past_due does not renew", () => {
+  it("renews period by period until the current period holds now", () => {
     const { row, steps } = applyDue(sub(), Date.parse("2026-06-15T00:00:00Z"));
     expect(steps.map((s) => s.event)).toEqual(["renewed", "renewed", "renewed"]);
     expect(row).toMatchObject({
       currentPeriodStart: Date.parse("2026-06-01T00:00:00Z"),
       currentPeriodEnd: Date.parse("2026-07-01T00:00:00Z"),
     });
+  });
+
+  it("a trial or a past_due subscription does not renew", () => {
     expect(applyDue(sub({ status: "trialing", trialEnd: null }), MAY1).steps).toEqual([]);
     expect(applyDue(sub({ status: "past_due", graceUntil: MAY1 + DAY_MS }), MAY1).steps).toEqual([]);
   });
@@ -282,15 +297,21 @@ describe("nextPeriodEnd", () => {
     );
   });
 
-  it("yearly on the anchor; any other length repeats; nothing to renew without a period", () => {
+  it("yearly on the anchor", () => {
     const y1 = Date.parse("2026-02-01T00:00:00Z");
     const y2 = Date.parse("2027-02-01T00:00:00Z");
     expect(nextPeriodEnd({ currentPeriodStart: y1, currentPeriodEnd: y2, billingAnchor: y1 })).toBe(
       Date.parse("2028-02-01T00:00:00Z"),
     );
+  });
+
+  it("a period of any other length repeats its length", () => {
     expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0 + 14 * DAY_MS, billingAnchor: null })).toBe(
       T0 + 28 * DAY_MS,
     );
+  });
+
+  it("nothing to renew without a period, or with an empty one", () => {
     expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: null, billingAnchor: null })).toBeNull();
     expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0, billingAnchor: null })).toBeNull();
   });
