@@ -191,34 +191,45 @@ describe("plans", () => {
 });
 
 describe("region groups", () => {
-  it("a group change reaches checks; a group in use cannot be deleted", async () => {
+  const putGroup = (group: string, countries: string[]) =>
+    w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries } });
+  /** A new group of DE and FR, allow-listed for beta_ai by a new plan that one new customer is on. */
+  async function groupInUse() {
     const group = `G${Math.random().toString(36).slice(2, 10).toUpperCase()}`;
-    expect(
-      (await w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries: ["DE", "FR", "DE"] } }))
-        .json.regionGroup.countries,
-    ).toEqual(["DE", "FR"]);
+    const created = await putGroup(group, ["DE", "FR", "DE"]);
     const planId = uid("plan");
     await createPlan(w, planId, { beta_ai: { enabled: true, regions: { allow: [group] } } });
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
-    const from = (country: string) => check(c.id, "beta_ai", { country });
+    return { group, created, customerId: c.id };
+  }
+
+  it("stores a group's countries once each", async () => {
+    expect((await groupInUse()).created.json.regionGroup.countries).toEqual(["DE", "FR"]);
+  });
+
+  it("a group change reaches checks once its recompile job is done, audited with before and after", async () => {
+    const { group, customerId } = await groupInUse();
+    const from = (country: string) => check(customerId, "beta_ai", { country });
     expect((await from("IT")).reason).toBe("region_blocked");
-    const put = await w.call("PUT", `/admin/v1/region-groups/${group}`, {
-      key: admin,
-      body: { countries: ["DE", "IT"] },
-    });
+    const put = await putGroup(group, ["DE", "IT"]);
     for (let job = put.json.job; job.status === "running"; )
       job = (await w.call("POST", `/admin/v1/jobs/${job.id}/continue`, { key: admin })).json;
     expect((await from("IT")).allowed).toBe(true);
     const audits = await auditOf("region_group", group);
     expect(audits.map((a) => a.action)).toEqual(["region_group.create", "region_group.update"]);
     expect(parsed(audits[1]!.before).countries).toEqual(["DE", "FR"]);
+  });
+
+  it("a group in use cannot be deleted: a 409 that counts what refers to it", async () => {
+    const { group } = await groupInUse();
     expect(
       expectProblem(await w.call("DELETE", `/admin/v1/region-groups/${group}`, { key: admin }), 409).references,
     ).toEqual({ plans: 1, grants: 0 });
-    expectProblem(
-      await w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries: ["germany"] } }),
-      400,
-    );
+  });
+
+  it("refuses a country that is not an ISO 3166 code (400)", async () => {
+    const { group } = await groupInUse();
+    expectProblem(await putGroup(group, ["germany"]), 400);
   });
 
   it("lists groups by name", async () => {

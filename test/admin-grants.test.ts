@@ -284,10 +284,13 @@ describe("reject and revoke", () => {
     });
   });
 
-  it("revoking an active grant takes it away at once; only active grants are revoked", async () => {
-    const customerId = await freeCustomer();
-    const { json } = await proposeEnable(customerId, "sso", "r");
+  it("a pending grant cannot be revoked (409)", async () => {
+    const { json } = await proposeEnable(await freeCustomer(), "sso", "r");
     expectProblem(await decide(approverA, json.grant.id, "revoke"), 409);
+  });
+
+  it("a decision with a field it does not take is a 400", async () => {
+    const { json } = await proposeEnable(await freeCustomer(), "sso", "r");
     expectProblem(
       await w.call("POST", `/admin/v1/grants/${json.grant.id}/approve`, {
         key: approverA,
@@ -295,6 +298,11 @@ describe("reject and revoke", () => {
       }),
       400,
     );
+  });
+
+  it("revoking an active grant takes it away at once, and the list shows it revoked", async () => {
+    const customerId = await freeCustomer();
+    const { json } = await proposeEnable(customerId, "sso", "r");
     await decide(approverA, json.grant.id, "approve");
     expect((await check(customerId, "sso")).allowed).toBe(true);
     const revoked = await decide(approverB, json.grant.id, "revoke", "customer churned");
