@@ -56,7 +56,7 @@ beforeAll(async () => {
 });
 
 describe("OpenFeature server SDK + OFREP provider against Tollgate", () => {
-  it("boolean features are boolean flags; role and country in the context feed the rules", async () => {
+  it("boolean features are boolean flags, with the decision in the metadata", async () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
     const client = await clientFor(key);
     const sso = await client.getBooleanDetails("sso", false, { targetingKey: c.id, role: "admin" });
@@ -67,24 +67,42 @@ describe("OpenFeature server SDK + OFREP provider against Tollgate", () => {
       flagMetadata: { reason: "ok", type: "boolean", snapshotVersion: c.snapshotVersion },
     });
     expect(sso.errorCode).toBeUndefined();
+  });
+
+  it("the role in the context feeds the role rules", async () => {
+    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
+    const client = await clientFor(key);
     expect(await client.getBooleanDetails("sso", true, { targetingKey: c.id, role: "viewer" })).toMatchObject({
       value: false,
       variant: "role_denied",
     });
+  });
+
+  it("the country in the context feeds the region rules", async () => {
+    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
+    const client = await clientFor(key);
     expect(await client.getBooleanValue("eu_hosting", false, { targetingKey: c.id, country: "de" })).toBe(true);
     expect(await client.getBooleanValue("eu_hosting", true, { targetingKey: c.id, country: "US" })).toBe(false);
   });
 
-  it("config features return their value; a customer without one gets the code default", async () => {
+  it("config features return their value", async () => {
     const pro = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
     const client = await clientFor(key);
     expect(await client.getNumberValue("max_file_size_mb", 1, { targetingKey: pro.id })).toBe(100);
     expect(await client.getObjectValue("theme", {}, { targetingKey: pro.id })).toEqual({ name: "pro", dark: true });
+  });
+
+  it("a customer without a config value gets the code default", async () => {
     const none = await createCustomer(w, { id: uid(), subscriptions: [] });
+    const client = await clientFor(key);
     // Tollgate answers with no value (OFREP codeDefaultFlag); this provider version (0.1.3) predates
     // that shape and reports a GENERAL error, but the caller still gets its own default.
     expect(await client.getNumberValue("max_file_size_mb", 7, { targetingKey: none.id })).toBe(7);
-    // A type the flag does not have is the SDK's TYPE_MISMATCH, not a server error.
+  });
+
+  it("asking for a type the flag does not have is the SDK's TYPE_MISMATCH, not a server error", async () => {
+    const pro = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
+    const client = await clientFor(key);
     expect(await client.getStringDetails("sso", "x", { targetingKey: pro.id, role: "admin" })).toMatchObject({
       value: "x",
       errorCode: "TYPE_MISMATCH",

@@ -458,21 +458,18 @@ describe("signatures: verified before anything else", () => {
     expect(res.json.errors[0].message).toBe("no_matching_signature");
   });
 
-  it("a stale timestamp (beyond 300 s) is a 400 and changes nothing; within tolerance is fine", async () => {
-    const { sub, cus } = ids();
-    const evt = proEvent("customer.subscription.created", { sub, cus }, T);
-    const before = await counts();
-    const stale = await deliver(evt, { t: T - 301 });
+  it("a timestamp more than 300 s old is a 400 (timestamp_out_of_tolerance) and changes nothing", async () => {
+    const stale = await refused(created(), { t: T - 301 });
     expect(stale.status).toBe(400);
     expect(stale.json.errors[0].message).toBe("timestamp_out_of_tolerance");
-    expect(await counts()).toEqual(before);
-    expect((await deliver(evt, { t: T - 299 })).json.outcome).toBe("applied");
+  });
+
+  it("a timestamp within the 300 s tolerance is accepted", async () => {
+    expect((await deliver(created(), { t: T - 299 })).json.outcome).toBe("applied");
   });
 
   it("accepts the previous secret during a rotation (comma-separated STRIPE_WEBHOOK_SECRET)", async () => {
-    const { sub, cus } = ids();
-    const evt = proEvent("customer.subscription.created", { sub, cus }, T);
-    expect((await deliver(evt, { secret: PREVIOUS_WEBHOOK_SECRET })).json.outcome).toBe("applied");
+    expect((await deliver(created(), { secret: PREVIOUS_WEBHOOK_SECRET })).json.outcome).toBe("applied");
   });
 
   it("without STRIPE_WEBHOOK_SECRET the endpoint answers 503 (Stripe retries) and applies nothing", async () => {

@@ -230,23 +230,37 @@ describe("POST /v1/tokens", () => {
     ]);
   });
 
-  it("needs the check scope; a customer-bound key mints only for its customer; unknown customers are 404", async () => {
-    const a = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
-    const b = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
-    expect((await mint({ customerId: a.id }, { key: await createKey(w, ["usage"]) })).status).toBe(403);
-    const bound = await createKey(w, ["check"], a.id);
-    expect((await mint({ customerId: a.id }, { key: bound })).status).toBe(200);
-    const other = await mint({ customerId: b.id }, { key: bound });
+  const proCustomer = async () => (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] })).id;
+
+  it("needs the check scope (403)", async () => {
+    expect((await mint({ customerId: await proCustomer() }, { key: await createKey(w, ["usage"]) })).status).toBe(403);
+  });
+
+  it("a customer-bound key mints for its customer, and gets a 403 for another one", async () => {
+    const [a, b] = [await proCustomer(), await proCustomer()];
+    const bound = await createKey(w, ["check"], a);
+    expect((await mint({ customerId: a }, { key: bound })).status).toBe(200);
+    const other = await mint({ customerId: b }, { key: bound });
     expect(other.status).toBe(403);
     expect(other.json.type).toBe("urn:tollgate:problem:forbidden");
-    expect((await w.call("POST", "/v1/tokens", { body: { customerId: a.id } })).status).toBe(401);
+  });
+
+  it("needs a key at all (401)", async () => {
+    expect((await w.call("POST", "/v1/tokens", { body: { customerId: await proCustomer() } })).status).toBe(401);
+  });
+
+  it("an unknown customer is a 404 problem", async () => {
     const nobody = await mint({ customerId: uid("nobody") });
     expect(nobody.status).toBe(404);
     expect(nobody.headers.get("content-type")).toBe("application/problem+json");
-    const tooLong = await mint({ customerId: a.id, ttlSeconds: 86_401 });
+  });
+
+  it("a ttl of at most a day is honoured, and a longer one is a 400 naming ttlSeconds", async () => {
+    const a = await proCustomer();
+    const tooLong = await mint({ customerId: a, ttlSeconds: 86_401 });
     expect(tooLong.status).toBe(400);
     expect(tooLong.json.errors[0].path).toBe("json.ttlSeconds");
-    expect((await mint({ customerId: a.id, ttlSeconds: 86_400 }, { key: BOOTSTRAP })).json.expiresAt).toBe(
+    expect((await mint({ customerId: a, ttlSeconds: 86_400 }, { key: BOOTSTRAP })).json.expiresAt).toBe(
       iso(T0 + DAY_MS),
     );
   });

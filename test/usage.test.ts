@@ -121,7 +121,7 @@ describe("overage and gauges", () => {
     expect(await ledgerSum(id, "api_calls")).toBe(57);
   });
 
-  it("gauges take negative amounts and never go below zero; other features refuse them", async () => {
+  it("gauges take negative amounts and never go below zero, and the ledger holds what was applied", async () => {
     const id = await lab();
     expect((await use({ customerId: id, feature: "seats", amount: 3 })).json).toMatchObject({
       allowed: true,
@@ -143,6 +143,10 @@ describe("overage and gauges", () => {
     });
     await meter(id).flush();
     expect(await ledgerSum(id, "seats")).toBe(0); // +3 -1 -2: exactly what was applied
+  });
+
+  it("a feature that is not a gauge refuses a negative amount (400 naming json.amount)", async () => {
+    const id = await lab();
     const neg = await use({ customerId: id, feature: "api_calls", amount: -1 });
     expect(neg.status).toBe(400);
     expect(neg.json.errors[0].path).toBe("json.amount");
@@ -400,7 +404,7 @@ describe("reservations", () => {
     expect((await settle({ customerId: id, reservationId: over.json.reservationId, amount: 6 })).status).toBe(400);
   });
 
-  it("release frees everything; an unknown reservation is a 404", async () => {
+  it("release frees everything the reservation held", async () => {
     const id = await lab();
     const r = await reserve({ customerId: id, feature: "api_calls", amount: 50 });
     expect((await reserve({ customerId: id, feature: "api_calls", amount: 1 })).json.reason).toBe("limit_reached");
@@ -409,6 +413,10 @@ describe("reservations", () => {
       body: { customerId: id, reservationId: r.json.reservationId },
     });
     expect(rel.json).toMatchObject({ used: 0, reserved: 0, remaining: 50, settled: 0 });
+  });
+
+  it("releasing an unknown reservation is a 404", async () => {
+    const id = await lab();
     expect(
       (await w.call("POST", "/v1/usage/release", { key, body: { customerId: id, reservationId: "res_nope" } })).status,
     ).toBe(404);
