@@ -4,8 +4,11 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hashApiKey } from "../src/auth/api-keys";
 import { KEY_CACHE_TTL_MS } from "../src/store/api-key-store";
-import { auditOf, expectProblem, operatorToken, parsed } from "./admin-helpers";
-import { BOOTSTRAP, createCustomer, loadTestCatalog, testWorker, uid } from "./helpers";
+import { createCustomer, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { kvApiKey, kvApiKeyKey } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { BOOTSTRAP, expectProblem, postCheck, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let admin: string;
@@ -19,8 +22,6 @@ beforeAll(async () => {
 
 const mint = async (body: Record<string, unknown>) =>
   (await w.call("POST", "/admin/v1/api-keys", { key: admin, body })).json as { id: string; key: string };
-const checkWith = (worker: typeof w, key: string) =>
-  worker.call("POST", "/v1/check", { key, body: { customerId, feature: "audit_export" } });
 
 describe("API keys", () => {
   it("lists keys without their hashes, filtered and paged", async () => {
@@ -64,8 +65,8 @@ describe("API keys", () => {
   it("revocation: 401 at once here and for a fresh isolate; an isolate that cached the key stops within 30 s", async () => {
     const { id, key } = await mint({ name: "to revoke", scopes: ["check"] });
     const other = testWorker(); // another isolate, same KV and D1
-    expect((await checkWith(w, key)).status).toBe(200);
-    expect((await checkWith(other, key)).status).toBe(200); // now cached there
+    expect((await postCheck(w, key, { customerId, feature: "audit_export" })).status).toBe(200);
+    expect((await postCheck(other, key, { customerId, feature: "audit_export" })).status).toBe(200); // now cached there
 
     const res = await w.call("POST", `/admin/v1/api-keys/${id}/revoke`, {
       key: admin,
@@ -74,15 +75,13 @@ describe("API keys", () => {
     expect(res.status).toBe(200);
     expect(res.json.revokedAt).toBe(new Date(w.clock.now()).toISOString());
 
-    expectProblem(await checkWith(w, key), 401);
-    expectProblem(await checkWith(testWorker(), key), 401);
-    expect(
-      (await env.SNAPSHOTS.get<{ revokedAt: number | null }>(`key:${await hashApiKey(key)}`, "json"))!.revokedAt,
-    ).toBe(w.clock.now());
+    expectProblem(await postCheck(w, key, { customerId, feature: "audit_export" }), 401);
+    expectProblem(await postCheck(testWorker(), key, { customerId, feature: "audit_export" }), 401);
+    expect((await kvApiKey(key))!.revokedAt).toBe(w.clock.now());
 
-    expect((await checkWith(other, key)).status).toBe(200); // within its cache TTL
+    expect((await postCheck(other, key, { customerId, feature: "audit_export" })).status).toBe(200); // within its cache TTL
     other.clock.advance(KEY_CACHE_TTL_MS);
-    expectProblem(await checkWith(other, key), 401);
+    expectProblem(await postCheck(other, key, { customerId, feature: "audit_export" }), 401);
 
     const [audit] = (await auditOf("api_key", id)).filter((a) => a.action === "api_key.revoke");
     expect(audit).toMatchObject({ actor: "kim-admin", actor_type: "operator", reason: "leaked in a log" });
@@ -94,12 +93,12 @@ describe("API keys", () => {
   it("revoking again is harmless: same answer, no second audit entry, KV republished", async () => {
     const { id, key } = await mint({ scopes: ["check"] });
     const first = await w.call("POST", `/admin/v1/api-keys/${id}/revoke`, { key: admin });
-    await env.SNAPSHOTS.delete(`key:${await hashApiKey(key)}`); // as if the first KV write had been lost
+    await env.SNAPSHOTS.delete(await kvApiKeyKey(key)); // as if the first KV write had been lost
     w.clock.advance(1000);
     const again = await w.call("POST", `/admin/v1/api-keys/${id}/revoke`, { key: admin });
     expect(again.json.revokedAt).toBe(first.json.revokedAt);
     expect((await auditOf("api_key", id)).map((a) => a.action)).toEqual(["api_key.create", "api_key.revoke"]);
-    expect(await env.SNAPSHOTS.get(`key:${await hashApiKey(key)}`, "json")).toMatchObject({
+    expect(await kvApiKey(key)).toMatchObject({
       revokedAt: Date.parse(first.json.revokedAt),
     });
     expectProblem(await w.call("POST", "/admin/v1/api-keys/key_nope/revoke", { key: admin }), 404);

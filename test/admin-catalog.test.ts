@@ -2,8 +2,11 @@
 // every write, pagination, and the recompile job each write starts.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { auditOf, createPlan, expectProblem, kvSnapshot, operatorToken, parsed } from "./admin-helpers";
-import { BOOTSTRAP, createCustomer, createKey, loadTestCatalog, testWorker, uid } from "./helpers";
+import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { kvSnapshot } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { allPages, BOOTSTRAP, checker, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let admin: string;
@@ -14,6 +17,7 @@ beforeAll(async () => {
   admin = await operatorToken("admin", "op-catalog-admin", "catalog@example.com");
   checkKey = await createKey(w, ["check"]);
 });
+const check = checker(w, () => checkKey);
 
 const fkey = () =>
   uid("feat")
@@ -46,8 +50,7 @@ describe("features", () => {
     const job = await w.call("GET", `/admin/v1/jobs/${res.json.job.id}`, { key: admin });
     for (let i = 0; i < 100 && job.json.status === "running"; i++)
       job.json = (await w.call("POST", `/admin/v1/jobs/${job.json.id}/continue`, { key: admin })).json;
-    const check = await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: key } });
-    expect(check.json).toMatchObject({ allowed: false, reason: "not_entitled" });
+    expect(await check(c.id, key)).toMatchObject({ allowed: false, reason: "not_entitled" });
   });
 
   it("refuses a duplicate (409), an unknown one (404) and a bad key (400), all problem+json", async () => {
@@ -93,24 +96,12 @@ describe("features", () => {
   });
 
   it("lists with a cursor: pages do not overlap and together hold every feature, filtered by type", async () => {
-    const all: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const res: any = await w.call(
-        "GET",
-        `/admin/v1/features?type=metered&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
-        { key: admin },
-      );
-      expect(res.status).toBe(200);
-      expect(res.json.items.length).toBeLessThanOrEqual(2);
-      for (const f of res.json.items) expect(f.type).toBe("metered");
-      all.push(...res.json.items.map((f: { key: string }) => f.key));
-      cursor = res.json.nextCursor;
-    } while (cursor);
+    const metered = await allPages(w, "/admin/v1/features?type=metered", admin, 2);
+    for (const f of metered) expect(f.type).toBe("metered");
     const expected = (
       await env.DB.prepare("SELECT key FROM features WHERE type = 'metered' ORDER BY key").all<{ key: string }>()
     ).results.map((r) => r.key);
-    expect(all).toEqual(expected);
+    expect(metered.map((f) => f.key)).toEqual(expected);
     expectProblem(await w.call("GET", "/admin/v1/features?cursor=not-a-cursor", { key: admin }), 400);
     expectProblem(await w.call("GET", "/admin/v1/features?limit=1000", { key: admin }), 400);
   });
@@ -144,9 +135,7 @@ describe("plans", () => {
     const planId = uid("plan");
     await createPlan(w, planId, { sso: false, api_calls: { limit: 10 } });
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
-    expect(
-      (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "sso" } })).json.allowed,
-    ).toBe(false);
+    expect((await check(c.id, "sso")).allowed).toBe(false);
     const res = await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso`, {
       key: admin,
       body: true,
@@ -155,9 +144,9 @@ describe("plans", () => {
     expect(res.status).toBe(200);
     expect(res.json.plan.entitlements).toEqual({ sso: { enabled: true }, api_calls: { enabled: true, limit: 10 } });
     expect(res.json.job).toMatchObject({ status: "done", done: 1, total: 1, params: { scope: "plan", planId } });
-    const check = await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "sso" } });
-    expect(check.json).toMatchObject({ allowed: true, snapshotVersion: (await kvSnapshot(c.id)).version });
-    expect(check.json.snapshotVersion).toBeGreaterThan(c.snapshotVersion);
+    const answer = await check(c.id, "sso");
+    expect(answer).toMatchObject({ allowed: true, snapshotVersion: (await kvSnapshot(c.id))!.version });
+    expect(answer.snapshotVersion).toBeGreaterThan(c.snapshotVersion);
     const last = (await auditOf("plan", planId)).at(-1)!;
     expect(last).toMatchObject({ action: "plan.entitlement.set", reason: "sso for all" });
     expect(parsed(last.before).entitlements.sso).toEqual({ enabled: false });
@@ -202,35 +191,45 @@ describe("plans", () => {
 });
 
 describe("region groups", () => {
-  it("a group change reaches checks; a group in use cannot be deleted", async () => {
+  const putGroup = (group: string, countries: string[]) =>
+    w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries } });
+  /** A new group of DE and FR, allow-listed for beta_ai by a new plan that one new customer is on. */
+  async function groupInUse() {
     const group = `G${Math.random().toString(36).slice(2, 10).toUpperCase()}`;
-    expect(
-      (await w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries: ["DE", "FR", "DE"] } }))
-        .json.regionGroup.countries,
-    ).toEqual(["DE", "FR"]);
+    const created = await putGroup(group, ["DE", "FR", "DE"]);
     const planId = uid("plan");
     await createPlan(w, planId, { beta_ai: { enabled: true, regions: { allow: [group] } } });
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
-    const at = (country: string) =>
-      w.call("POST", "/v1/check", { key: checkKey, body: { customerId: c.id, feature: "beta_ai", country } });
-    expect((await at("IT")).json.reason).toBe("region_blocked");
-    const put = await w.call("PUT", `/admin/v1/region-groups/${group}`, {
-      key: admin,
-      body: { countries: ["DE", "IT"] },
-    });
+    return { group, created, customerId: c.id };
+  }
+
+  it("stores a group's countries once each", async () => {
+    expect((await groupInUse()).created.json.regionGroup.countries).toEqual(["DE", "FR"]);
+  });
+
+  it("a group change reaches checks once its recompile job is done, audited with before and after", async () => {
+    const { group, customerId } = await groupInUse();
+    const from = (country: string) => check(customerId, "beta_ai", { country });
+    expect((await from("IT")).reason).toBe("region_blocked");
+    const put = await putGroup(group, ["DE", "IT"]);
     for (let job = put.json.job; job.status === "running"; )
       job = (await w.call("POST", `/admin/v1/jobs/${job.id}/continue`, { key: admin })).json;
-    expect((await at("IT")).json.allowed).toBe(true);
+    expect((await from("IT")).allowed).toBe(true);
     const audits = await auditOf("region_group", group);
     expect(audits.map((a) => a.action)).toEqual(["region_group.create", "region_group.update"]);
     expect(parsed(audits[1]!.before).countries).toEqual(["DE", "FR"]);
+  });
+
+  it("a group in use cannot be deleted: a 409 that counts what refers to it", async () => {
+    const { group } = await groupInUse();
     expect(
       expectProblem(await w.call("DELETE", `/admin/v1/region-groups/${group}`, { key: admin }), 409).references,
     ).toEqual({ plans: 1, grants: 0 });
-    expectProblem(
-      await w.call("PUT", `/admin/v1/region-groups/${group}`, { key: admin, body: { countries: ["germany"] } }),
-      400,
-    );
+  });
+
+  it("refuses a country that is not an ISO 3166 code (400)", async () => {
+    const { group } = await groupInUse();
+    expectProblem(await putGroup(group, ["germany"]), 400);
   });
 
   it("lists groups by name", async () => {

@@ -2,8 +2,12 @@
 // and delete (only while nothing hangs off the customer).
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { auditOf, createPlan, expectProblem, kvSnapshot, operatorToken, parsed } from "./admin-helpers";
-import { createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { kvSnapshot } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { allPages, checker, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let approver: string;
@@ -16,6 +20,7 @@ beforeAll(async () => {
   viewer = await operatorToken("viewer", "vi");
   checkKey = await createKey(w, ["check"]);
 });
+const check = checker(w, () => checkKey);
 
 describe("customers", () => {
   it("lists a plan's customers in id order, a page at a time", async () => {
@@ -25,30 +30,15 @@ describe("customers", () => {
     for (let i = 0; i < 5; i++)
       ids.push((await createCustomer(w, { id: `${planId}-c${i}`, subscriptions: [{ planId }] })).id);
     await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const res: any = await w.call(
-        "GET",
-        `/admin/v1/customers?planId=${planId}&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
-        { key: viewer },
-      );
-      expect(res.json.items.length).toBeLessThanOrEqual(2);
-      seen.push(...res.json.items.map((c: { id: string }) => c.id));
-      cursor = res.json.nextCursor;
-    } while (cursor);
+    const seen = (await allPages(w, `/admin/v1/customers?planId=${planId}`, viewer, 2)).map((c) => c.id);
     expect(seen).toEqual(ids);
   });
 
-  it("shows a customer with its subscriptions and live grants; finds it by billing id", async () => {
-    const c = await createCustomer(w, {
-      id: uid(),
-      billingCustomerId: `cus_${uid("b")}`,
-      subscriptions: [{ planId: "free" }],
-    });
+  it("shows a customer with its subscriptions and live grants", async () => {
+    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
     await w.call("POST", "/admin/v1/grants", {
       key: await operatorToken("support"),
-      body: { customerId: c.id, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY) },
+      body: { customerId: c.id, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + DAY_MS) },
     });
     const res = await w.call("GET", `/admin/v1/customers/${c.id}`, { key: viewer });
     expect(res.json).toMatchObject({
@@ -57,51 +47,60 @@ describe("customers", () => {
       subscriptions: [{ id: c.subscriptions[0], planId: "free", status: "active", scheduledPlanId: null }],
     });
     expect(res.json.grants).toEqual([
-      expect.objectContaining({ feature: "sso", status: "pending", elevated: true, expiresAt: iso(T0 + DAY) }),
+      expect.objectContaining({ feature: "sso", status: "pending", elevated: true, expiresAt: iso(T0 + DAY_MS) }),
     ]);
-    const byBilling = await w.call("GET", `/admin/v1/customers?billingCustomerId=${res.json.billingCustomerId}`, {
-      key: viewer,
-    });
+  });
+
+  it("finds a customer by billing id", async () => {
+    const c = await createCustomer(w, { id: uid(), billingCustomerId: `cus_${uid("b")}` });
+    const billingId = (await w.call("GET", `/admin/v1/customers/${c.id}`, { key: viewer })).json.billingCustomerId;
+    const byBilling = await w.call("GET", `/admin/v1/customers?billingCustomerId=${billingId}`, { key: viewer });
     expect(byBilling.json.items.map((x: { id: string }) => x.id)).toEqual([c.id]);
+  });
+
+  it("answers 404 for a customer that does not exist", async () => {
     expectProblem(await w.call("GET", `/admin/v1/customers/${uid("nobody")}`, { key: viewer }), 404);
   });
 
-  it("updates name and billing id (audited, snapshot untouched); residency and a taken billing id are 409s", async () => {
+  const patch = (id: string, body: Record<string, unknown>, headers?: Record<string, string>) =>
+    w.call("PATCH", `/admin/v1/customers/${id}`, { key: approver, body, headers });
+
+  it("updates name and billing id, audited with before and after, and leaves the snapshot alone", async () => {
     const c = await createCustomer(w, { id: uid(), name: "Old", residency: "eu", subscriptions: [{ planId: "free" }] });
-    const taken = await createCustomer(w, { id: uid(), billingCustomerId: `cus_${uid("t")}` });
-    const res = await w.call("PATCH", `/admin/v1/customers/${c.id}`, {
-      key: approver,
-      body: { name: "New", billingCustomerId: `cus_new_${c.id}` },
-      headers: { "X-Audit-Reason": "rebrand" },
-    });
+    const res = await patch(
+      c.id,
+      { name: "New", billingCustomerId: `cus_new_${c.id}` },
+      { "X-Audit-Reason": "rebrand" },
+    );
     expect(res.json).toMatchObject({ name: "New", billingCustomerId: `cus_new_${c.id}`, residency: "eu" });
     const last = (await auditOf("customer", c.id)).at(-1)!;
     expect(last).toMatchObject({ action: "customer.update", actor: "ada", reason: "rebrand" });
     expect([parsed(last.before).name, parsed(last.after).name]).toEqual(["Old", "New"]);
-    expect((await kvSnapshot(c.id)).version).toBe(c.snapshotVersion);
-    expectProblem(
-      await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { residency: null } }),
-      409,
-    );
-    expect(
-      (await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { residency: "eu" } })).status,
-    ).toBe(200);
-    const tk = (await w.call("GET", `/admin/v1/customers/${taken.id}`, { key: viewer })).json.billingCustomerId;
-    expectProblem(
-      await w.call("PATCH", `/admin/v1/customers/${c.id}`, { key: approver, body: { billingCustomerId: tk } }),
-      409,
-    );
+    expect((await kvSnapshot(c.id))!.version).toBe(c.snapshotVersion);
   });
 
-  it("deletes only a customer with nothing attached; checks then answer unknown_customer", async () => {
+  it("residency is fixed: changing it is a 409, restating it is fine", async () => {
+    const c = await createCustomer(w, { id: uid(), residency: "eu", subscriptions: [{ planId: "free" }] });
+    expectProblem(await patch(c.id, { residency: null }), 409);
+    expect((await patch(c.id, { residency: "eu" })).status).toBe(200);
+  });
+
+  it("a billing id another customer has is a 409", async () => {
+    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
+    const taken = await createCustomer(w, { id: uid(), billingCustomerId: `cus_${uid("t")}` });
+    const tk = (await w.call("GET", `/admin/v1/customers/${taken.id}`, { key: viewer })).json.billingCustomerId;
+    expectProblem(await patch(c.id, { billingCustomerId: tk }), 409);
+  });
+
+  it("refuses to delete a customer with something attached: a 409 that counts it", async () => {
     const busy = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] });
     const refused = expectProblem(await w.call("DELETE", `/admin/v1/customers/${busy.id}`, { key: approver }), 409);
     expect(refused.references).toEqual({ subscriptions: 1, grants: 0, apiKeys: 0, usageEvents: 0 });
+  });
 
+  it("deletes a customer with nothing attached, audited; checks then answer unknown_customer", async () => {
     const bare = await createCustomer(w, { id: uid() });
-    expect(
-      (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: bare.id, feature: "sso" } })).json.reason,
-    ).toBe("not_entitled");
+    expect((await check(bare.id, "sso")).reason).toBe("not_entitled");
     const res = await w.call("DELETE", `/admin/v1/customers/${bare.id}`, {
       key: approver,
       headers: { "X-Audit-Reason": "created by mistake" },
@@ -109,9 +108,7 @@ describe("customers", () => {
     expect(res.json).toEqual({ id: bare.id, deleted: true });
     expect(await env.DB.prepare("SELECT 1 FROM customers WHERE id = ?1").bind(bare.id).first()).toBeNull();
     expect(await kvSnapshot(bare.id)).toBeNull();
-    expect(
-      (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId: bare.id, feature: "sso" } })).json.reason,
-    ).toBe("unknown_customer");
+    expect((await check(bare.id, "sso")).reason).toBe("unknown_customer");
     expect((await auditOf("customer", bare.id)).map((a) => [a.action, a.reason])).toEqual([
       ["customer.create", null],
       ["customer.delete", "created by mistake"],

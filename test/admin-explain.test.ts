@@ -2,8 +2,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { explainFeature, explainSnapshot } from "../src/domain/explain";
 import type { Snapshot, SnapshotFeature, Source } from "../src/domain/types";
-import { expectProblem, operatorToken } from "./admin-helpers";
-import { createCustomer, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { createCustomer, loadTestCatalog } from "./helpers/admin";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { expectProblem, testWorker, uid } from "./helpers/worker";
 
 const src = (s: Partial<Source> & Pick<Source, "kind" | "id">): Source => ({
   mode: "add",
@@ -28,8 +30,8 @@ describe("explainFeature", () => {
         kind: "plan",
         id: "pro",
         subscriptionId: "s1",
-        from: T0 - 10 * DAY,
-        until: T0 + 3 * DAY,
+        from: T0 - 10 * DAY_MS,
+        until: T0 + 3 * DAY_MS,
         lapse: "trial_expired",
         spec: { enabled: true, limit: 1000, reset: "month" },
       }),
@@ -37,16 +39,16 @@ describe("explainFeature", () => {
         kind: "addon",
         id: "old-pack",
         subscriptionId: "s2",
-        from: T0 - 5 * DAY,
-        until: T0 - DAY,
+        from: T0 - 5 * DAY_MS,
+        until: T0 - DAY_MS,
         spec: { enabled: true, limit: 500 },
       }),
-      src({ kind: "addon", id: "pack", subscriptionId: "s3", from: T0 - DAY, spec: { enabled: true, limit: 200 } }),
+      src({ kind: "addon", id: "pack", subscriptionId: "s3", from: T0 - DAY_MS, spec: { enabled: true, limit: 200 } }),
       src({
         kind: "grant",
         id: "g-later",
-        from: T0 + DAY,
-        until: T0 + 2 * DAY,
+        from: T0 + DAY_MS,
+        until: T0 + 2 * DAY_MS,
         lapse: "grant_expired",
         spec: { enabled: true, limit: 50 },
       }),
@@ -57,7 +59,7 @@ describe("explainFeature", () => {
       granted: true,
       effective: { enabled: true, limit: 1200 },
       lapse: null,
-      changesAt: T0 + DAY,
+      changesAt: T0 + DAY_MS,
     });
     expect(e.sources.map((s) => [s.id, s.state, s.lapse])).toEqual([
       ["pro", "contributing", undefined],
@@ -65,28 +67,32 @@ describe("explainFeature", () => {
       ["pack", "contributing", undefined],
       ["g-later", "scheduled", undefined],
     ]);
-    expect(e.sources[0]).toMatchObject({ kind: "plan", subscriptionId: "s1", until: T0 + 3 * DAY });
+    expect(e.sources[0]).toMatchObject({ kind: "plan", subscriptionId: "s1", until: T0 + 3 * DAY_MS });
     // After the trial: the plan lapsed with trial_expired, the add-on alone remains.
-    const after = explainFeature(f, T0 + 3 * DAY);
+    const after = explainFeature(f, T0 + 3 * DAY_MS);
     expect(after.effective?.limit).toBe(200);
     expect(after.sources[0]).toMatchObject({ state: "lapsed", lapse: "trial_expired" });
     expect(after.sources[3]).toMatchObject({ state: "lapsed", lapse: "grant_expired" });
   });
 
-  it("a replace grant discards what came before; a disabling add-on has no effect", () => {
-    const f: SnapshotFeature = {
-      type: "boolean",
-      failurePolicy: "closed",
-      sources: [
-        src({ kind: "plan", id: "pro" }),
-        src({ kind: "addon", id: "off", spec: { enabled: false } }),
-        src({ kind: "grant", id: "block", mode: "replace", spec: { enabled: false } }),
-      ],
-    };
-    const e = explainFeature(f, T0);
+  const planAddonGrant: SnapshotFeature = {
+    type: "boolean",
+    failurePolicy: "closed",
+    sources: [
+      src({ kind: "plan", id: "pro" }),
+      src({ kind: "addon", id: "off", spec: { enabled: false } }),
+      src({ kind: "grant", id: "block", mode: "replace", spec: { enabled: false } }),
+    ],
+  };
+
+  it("a replace grant discards what came before it", () => {
+    const e = explainFeature(planAddonGrant, T0);
     expect(e.granted).toBe(false);
     expect(e.sources.map((s) => s.state)).toEqual(["replaced", "replaced", "contributing"]);
-    const noGrant = explainFeature({ ...f, sources: f.sources.slice(0, 2) }, T0);
+  });
+
+  it("a disabling add-on has no effect on what a plan grants", () => {
+    const noGrant = explainFeature({ ...planAddonGrant, sources: planAddonGrant.sources.slice(0, 2) }, T0);
     expect(noGrant.granted).toBe(true);
     expect(noGrant.sources.map((s) => s.state)).toEqual(["contributing", "no_effect"]);
   });
@@ -129,7 +135,7 @@ describe("GET /admin/v1/customers/{id}/entitlements/explain", () => {
   });
 
   it("explains every feature from the snapshot, with ISO windows and a check in the given context", async () => {
-    const trialEnd = T0 + 14 * DAY;
+    const trialEnd = T0 + 14 * DAY_MS;
     const c = await createCustomer(w, {
       id: uid(),
       subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }, { planId: "extra-calls" }],
@@ -143,7 +149,7 @@ describe("GET /admin/v1/customers/{id}/entitlements/explain", () => {
         mode: "replace",
         spec: { limit: 10, anchor: "billing" },
         reason: "abuse",
-        expiresAt: iso(T0 + DAY),
+        expiresAt: iso(T0 + DAY_MS),
       },
     });
 
@@ -177,7 +183,7 @@ describe("GET /admin/v1/customers/{id}/entitlements/explain", () => {
       ["addon", "replaced"],
       ["grant", "contributing"],
     ]);
-    expect(calls.sources[2].until).toBe(iso(T0 + DAY));
+    expect(calls.sources[2].until).toBe(iso(T0 + DAY_MS));
 
     // One feature, another context; and after the trial, what lapsed and why.
     const one = await w.call("GET", `/admin/v1/customers/${c.id}/entitlements/explain?feature=sso&role=member`, {

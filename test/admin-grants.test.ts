@@ -2,8 +2,11 @@
 // checks before and after, expiry without anyone acting, rejection, revocation, and the audit trail.
 import { env } from "cloudflare:workers";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { auditOf, createPlan, expectProblem, operatorToken, parsed } from "./admin-helpers";
-import { BOOTSTRAP, createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { BOOTSTRAP, checker, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let support: string;
@@ -20,31 +23,27 @@ beforeAll(async () => {
 });
 beforeEach(() => w.clock.set(T0));
 
-const check = async (customerId: string, feature: string, extra: Record<string, unknown> = {}) =>
-  (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature, ...extra } })).json;
+const check = checker(w, () => checkKey);
 const propose = (token: string, body: Record<string, unknown>) =>
   w.call("POST", "/admin/v1/grants", { key: token, body });
 const decide = (token: string, id: string, action: "approve" | "reject" | "revoke", reason?: string) =>
   w.call("POST", `/admin/v1/grants/${id}/${action}`, { key: token, ...(reason ? { body: { reason } } : {}) });
+/** Support proposes turning a feature on: elevated for a free customer, so it waits for an approver. */
+const proposeEnable = (customerId: string, feature: string, reason: string, expiresAt = T0 + DAY_MS) =>
+  propose(support, { customerId, feature, spec: { enabled: true }, reason, expiresAt: iso(expiresAt) });
 const freeCustomer = async () => (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "free" }] })).id;
 
 describe("four eyes", () => {
   it("support proposes an elevated grant: pending and invisible to checks until a different approver approves", async () => {
     const customerId = await freeCustomer();
-    const proposed = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "Pilot for ACME",
-      expiresAt: iso(T0 + 7 * DAY),
-    });
+    const proposed = await proposeEnable(customerId, "sso", "Pilot for ACME", T0 + 7 * DAY_MS);
     expect(proposed.status).toBe(201);
     expect(proposed.json.grant).toMatchObject({
       status: "pending",
       elevated: true,
       proposedBy: "operator:sam-support",
       decidedBy: null,
-      expiresAt: iso(T0 + 7 * DAY),
+      expiresAt: iso(T0 + 7 * DAY_MS),
     });
     expect(proposed.json.elevation).toEqual({ elevated: true, gains: ["enables a feature the plans do not grant"] });
     const id = proposed.json.grant.id;
@@ -65,7 +64,7 @@ describe("four eyes", () => {
     expect(allowed).toMatchObject({
       allowed: true,
       reason: "ok",
-      expiresAt: iso(T0 + 7 * DAY),
+      expiresAt: iso(T0 + 7 * DAY_MS),
       snapshotVersion: approved.json.snapshotVersion,
     });
 
@@ -92,7 +91,7 @@ describe("four eyes", () => {
       feature: "api_calls",
       spec: { limit: 5000 },
       reason: "load test",
-      expiresAt: iso(T0 + DAY),
+      expiresAt: iso(T0 + DAY_MS),
     });
     expect(proposed.json.grant.status).toBe("pending");
     expect(proposed.json.elevation.gains).toEqual(["raises the limit from 100 to 5100"]);
@@ -107,13 +106,7 @@ describe("four eyes", () => {
 
   it("an elevated grant is approved by a person: not by an admin API key or the bootstrap key", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, {
-      customerId,
-      feature: "beta_ai",
-      spec: { enabled: true },
-      reason: "beta",
-      expiresAt: iso(T0 + DAY),
-    });
+    const { json } = await proposeEnable(customerId, "beta_ai", "beta");
     const adminKey = await createKey(w, ["admin"]);
     expect(expectProblem(await decide(adminKey, json.grant.id, "approve"), 403).detail).toMatch(/person/);
     expectProblem(await decide(BOOTSTRAP, json.grant.id, "approve"), 403);
@@ -122,13 +115,7 @@ describe("four eyes", () => {
 
   it("a racing approve and reject: exactly one decision happens, and only it is audited", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "race",
-      expiresAt: iso(T0 + DAY),
-    });
+    const { json } = await proposeEnable(customerId, "sso", "race");
     const [a, b] = await Promise.all([
       decide(approverA, json.grant.id, "approve"),
       decide(approverB, json.grant.id, "reject"),
@@ -168,7 +155,7 @@ describe("what needs four eyes", () => {
   });
 
   it("judges the whole window: matching the plans only until a trial ends is elevated", async () => {
-    const trialEnd = T0 + 3 * DAY;
+    const trialEnd = T0 + 3 * DAY_MS;
     const customerId = (
       await createCustomer(w, {
         id: uid(),
@@ -187,7 +174,7 @@ describe("what needs four eyes", () => {
       feature: "audit_export",
       spec: { enabled: true },
       reason: "extend",
-      expiresAt: iso(trialEnd + DAY),
+      expiresAt: iso(trialEnd + DAY_MS),
     });
     expect(beyond.json.grant).toMatchObject({ status: "pending", elevated: true });
   });
@@ -195,7 +182,7 @@ describe("what needs four eyes", () => {
   it("widening roles or regions, allowing overage or changing a config value is elevated", async () => {
     const customerId = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] })).id;
     const gains = async (feature: string, spec: unknown, mode = "add") =>
-      (await propose(approverA, { customerId, feature, mode, spec, reason: "r", expiresAt: iso(T0 + DAY) })).json
+      (await propose(approverA, { customerId, feature, mode, spec, reason: "r", expiresAt: iso(T0 + DAY_MS) })).json
         .elevation.gains;
     expect(await gains("sso", { enabled: true, roles: ["member"] })).toEqual(["widens the allowed roles"]);
     expect(await gains("eu_hosting", { enabled: true, regions: { allow: ["US"] } })).toEqual([
@@ -214,16 +201,16 @@ describe("reason, expiry and lifetime", () => {
   it("an elevated grant without a reason or an expiry, or beyond the maximum lifetime, is a 400", async () => {
     const customerId = await freeCustomer();
     const base = { customerId, feature: "sso", spec: { enabled: true } };
-    const noReason = expectProblem(await propose(support, { ...base, expiresAt: iso(T0 + DAY) }), 400);
+    const noReason = expectProblem(await propose(support, { ...base, expiresAt: iso(T0 + DAY_MS) }), 400);
     expect(noReason.errors).toEqual([{ path: "json.reason", message: "an elevated grant needs a reason" }]);
     expect(expectProblem(await propose(support, { ...base, reason: "r" }), 400).errors).toEqual([
       { path: "json.expiresAt", message: "an elevated grant needs an expiry" },
     ]);
     expect(
-      expectProblem(await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 91 * DAY) }), 400).errors![0]!
+      expectProblem(await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 91 * DAY_MS) }), 400).errors![0]!
         .message,
     ).toMatch(/at most 90 days/);
-    expect((await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 90 * DAY) })).status).toBe(201);
+    expect((await propose(support, { ...base, reason: "r", expiresAt: iso(T0 + 90 * DAY_MS) })).status).toBe(201);
     expectProblem(await propose(support, { ...base, reason: "r", expiresAt: iso(T0 - 1) }), 400);
     expectProblem(
       await propose(support, {
@@ -231,7 +218,7 @@ describe("reason, expiry and lifetime", () => {
         feature: "sso",
         spec: { enabled: true, limit: 3 },
         reason: "r",
-        expiresAt: iso(T0 + DAY),
+        expiresAt: iso(T0 + DAY_MS),
       }),
       400,
     );
@@ -245,21 +232,15 @@ describe("reason, expiry and lifetime", () => {
     const customerId = await freeCustomer();
     const res = await short.call("POST", "/admin/v1/grants", {
       key: support,
-      body: { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + 8 * DAY) },
+      body: { customerId, feature: "sso", spec: { enabled: true }, reason: "r", expiresAt: iso(T0 + 8 * DAY_MS) },
     });
     expect(expectProblem(res, 400).errors![0]!.message).toMatch(/at most 7 days/);
   });
 
   it("an expired grant stops counting without anyone acting", async () => {
     const customerId = await freeCustomer();
-    const expiresAt = T0 + 2 * DAY;
-    const { json } = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "trial of sso",
-      expiresAt: iso(expiresAt),
-    });
+    const expiresAt = T0 + 2 * DAY_MS;
+    const { json } = await proposeEnable(customerId, "sso", "trial of sso", expiresAt);
     await decide(approverA, json.grant.id, "approve");
     w.clock.set(expiresAt - 1);
     expect(await check(customerId, "sso")).toMatchObject({ allowed: true });
@@ -271,14 +252,8 @@ describe("reason, expiry and lifetime", () => {
 
   it("a pending grant that expired, or became elevated since its proposal, cannot be approved as is", async () => {
     const customerId = await freeCustomer();
-    const late = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "r",
-      expiresAt: iso(T0 + DAY),
-    });
-    w.clock.set(T0 + 2 * DAY);
+    const late = await proposeEnable(customerId, "sso", "r");
+    w.clock.set(T0 + 2 * DAY_MS);
     expect(expectProblem(await decide(approverA, late.json.grant.id, "approve"), 409).errors![0]!.path).toBe(
       "json.expiresAt",
     );
@@ -298,13 +273,7 @@ describe("reason, expiry and lifetime", () => {
 describe("reject and revoke", () => {
   it("a rejected grant never counts and cannot be approved later", async () => {
     const customerId = await freeCustomer();
-    const { json } = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "r",
-      expiresAt: iso(T0 + DAY),
-    });
+    const { json } = await proposeEnable(customerId, "sso", "r");
     const rejected = await decide(approverB, json.grant.id, "reject", "not in contract");
     expect(rejected.json.grant).toMatchObject({ status: "rejected", decidedBy: "operator:bob-approver" });
     expectProblem(await decide(approverA, json.grant.id, "approve"), 409);
@@ -315,16 +284,13 @@ describe("reject and revoke", () => {
     });
   });
 
-  it("revoking an active grant takes it away at once; only active grants are revoked", async () => {
-    const customerId = await freeCustomer();
-    const { json } = await propose(support, {
-      customerId,
-      feature: "sso",
-      spec: { enabled: true },
-      reason: "r",
-      expiresAt: iso(T0 + DAY),
-    });
+  it("a pending grant cannot be revoked (409)", async () => {
+    const { json } = await proposeEnable(await freeCustomer(), "sso", "r");
     expectProblem(await decide(approverA, json.grant.id, "revoke"), 409);
+  });
+
+  it("a decision with a field it does not take is a 400", async () => {
+    const { json } = await proposeEnable(await freeCustomer(), "sso", "r");
     expectProblem(
       await w.call("POST", `/admin/v1/grants/${json.grant.id}/approve`, {
         key: approverA,
@@ -332,6 +298,11 @@ describe("reject and revoke", () => {
       }),
       400,
     );
+  });
+
+  it("revoking an active grant takes it away at once, and the list shows it revoked", async () => {
+    const customerId = await freeCustomer();
+    const { json } = await proposeEnable(customerId, "sso", "r");
     await decide(approverA, json.grant.id, "approve");
     expect((await check(customerId, "sso")).allowed).toBe(true);
     const revoked = await decide(approverB, json.grant.id, "revoke", "customer churned");

@@ -4,8 +4,12 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { continueRecompileJobs, readJob } from "../src/write/recompile-jobs";
-import { createPlan, expectProblem, kvSnapshot, operatorToken } from "./admin-helpers";
-import { BOOTSTRAP, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { testCatalog } from "./fixtures/catalog";
+import { createPlan, loadTestCatalog } from "./helpers/admin";
+import { kvSnapshot } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { T0 } from "./helpers/time";
+import { BOOTSTRAP, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const BATCH = 40;
 const w = testWorker({ env: { ...env, RECOMPILE_BATCH_SIZE: String(BATCH) } });
@@ -76,7 +80,7 @@ describe("recompile jobs", () => {
     });
 
     // The first 80 customers (id order) are new; the rest are not compiled yet.
-    expect((await kvSnapshot(ids[2 * BATCH - 1]!)).features.sso.sources[0].spec.enabled).toBe(true);
+    expect((await kvSnapshot(ids[2 * BATCH - 1]!))!.features.sso!.sources[0]!.spec.enabled).toBe(true);
     expect(await kvSnapshot(ids[2 * BATCH]!)).toBeNull();
 
     // The scheduled handler's share: never more than its budget per run, until the job is done.
@@ -89,8 +93,8 @@ describe("recompile jobs", () => {
 
     for (const id of ids) {
       const snap = await kvSnapshot(id);
-      expect(snap.version).toBeGreaterThanOrEqual(floor);
-      expect(snap.features.sso.sources[0]).toMatchObject({ kind: "plan", id: planId, spec: { enabled: true } });
+      expect(snap!.version).toBeGreaterThanOrEqual(floor);
+      expect(snap!.features.sso!.sources[0]).toMatchObject({ kind: "plan", id: planId, spec: { enabled: true } });
     }
     // The history has the new version too (GET .../entitlements?at= relies on it).
     const history = await env.DB.prepare(
@@ -107,13 +111,16 @@ describe("recompile jobs", () => {
     });
   });
 
-  it("a plan nobody is on finishes at once; an unknown job is a 404 problem", async () => {
+  it("a plan nobody is on finishes its job at once", async () => {
     const empty = uid("plan");
     const res = await w.call("POST", "/admin/v1/plans", {
       key: BOOTSTRAP,
       body: { id: empty, name: "Empty", entitlements: {} },
     });
     expect(res.json.job).toMatchObject({ status: "done", done: 0, total: 0 });
+  });
+
+  it("an unknown job is a 404 problem, to read or to continue", async () => {
     expectProblem(await w.call("GET", "/admin/v1/jobs/job_nope", { key: BOOTSTRAP }), 404);
     expectProblem(await w.call("POST", "/admin/v1/jobs/job_nope/continue", { key: BOOTSTRAP }), 404);
   });
@@ -121,7 +128,7 @@ describe("recompile jobs", () => {
   it("the catalog file (PUT /catalog) starts a job over every customer and answers after one batch", async () => {
     const res = await w.call("PUT", "/admin/v1/catalog", {
       key: BOOTSTRAP,
-      body: (await import("./fixtures/catalog")).testCatalog,
+      body: testCatalog,
     });
     expect(res.status).toBe(200);
     const customers = (await env.DB.prepare("SELECT COUNT(*) AS n FROM customers").first<{ n: number }>())!.n;
@@ -172,6 +179,6 @@ describe("recompile jobs when KV fails", () => {
     ).toBe('{"enabled":true}');
     const done = await w.call("POST", `/admin/v1/jobs/${res.json.job.id}/continue`, { key: BOOTSTRAP });
     expect(done.json).toMatchObject({ status: "done", done: 5 });
-    for (const id of few) expect((await kvSnapshot(id)).features.sso.sources[0].spec.enabled).toBe(true);
+    for (const id of few) expect((await kvSnapshot(id))!.features.sso!.sources[0]!.spec.enabled).toBe(true);
   });
 });

@@ -1,10 +1,11 @@
 // Every admin route enforces its role: each role below the route's minimum gets a 403 problem and
 // changes nothing; the minimum role gets past authorization. viewer < support < approver < admin.
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { OPERATOR_ROLES, type OperatorRole } from "../src/auth/operator-jwt";
-import { expectProblem, operatorToken } from "./admin-helpers";
-import { BOOTSTRAP, createCustomer, createKey, loadTestCatalog, testWorker, uid } from "./helpers";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { auditCount } from "./helpers/d1";
+import { operatorToken } from "./helpers/operators";
+import { BOOTSTRAP, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 const tokens = {} as Record<OperatorRole, string>;
@@ -80,7 +81,6 @@ const cases: Case[] = [
 ];
 
 const bodyOf = (b: unknown) => (typeof b === "function" ? b() : b);
-const auditCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log").first<{ n: number }>())!.n;
 
 describe("admin roles", () => {
   it("refuses every role below a route's minimum with 403 problem+json, and nothing changes", async () => {
@@ -105,13 +105,21 @@ describe("admin roles", () => {
     }
   });
 
-  it("refuses no credentials (401), a check-scoped key (403), a forged or expired token (401)", async () => {
+  it("refuses a request without credentials (401)", async () => {
     expectProblem(await w.call("GET", "/admin/v1/features"), 401);
+  });
+
+  it("refuses an API key with only the check scope (403)", async () => {
     const checkKey = await createKey(w, ["check"]);
     expectProblem(await w.call("GET", "/admin/v1/features", { key: checkKey }), 403);
+  });
+
+  it("refuses a token whose signature was tampered with (401)", async () => {
     const forged = tokens.admin.slice(0, -4) + (tokens.admin.endsWith("AAAA") ? "BBBB" : "AAAA");
     expectProblem(await w.call("GET", "/admin/v1/features", { key: forged }), 401);
-    // Cloudflare Access sends the token in its own header.
+  });
+
+  it("takes the token from the header Cloudflare Access sends it in (Cf-Access-Jwt-Assertion)", async () => {
     expect(
       (await w.call("GET", "/admin/v1/features", { headers: { "Cf-Access-Jwt-Assertion": tokens.viewer } })).status,
     ).toBe(200);

@@ -1,10 +1,13 @@
 // POST /admin/v1/catalog/diff: the changes a catalog file would make and who feels them, read-only.
 import { env } from "cloudflare:workers";
-import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { destructiveRefusal, formatDiff } from "../scripts/lib/catalog-report.mjs";
 import { compareSpecs } from "../src/domain/catalog-diff";
-import { BOOTSTRAP, createCustomer, createKey, DAY, iso, T0, testWorker } from "./helpers";
+import { createCustomer, createKey } from "./helpers/admin";
+import { auditCount } from "./helpers/d1";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
+import { BOOTSTRAP, testWorker } from "./helpers/worker";
 
 const w = testWorker();
 // Names unique to this run: the diff compares against everything in D1.
@@ -45,7 +48,7 @@ beforeAll(async () => {
   await createCustomer(w, { id: customers.a, subscriptions: [{ planId: p.basic }] });
   await createCustomer(w, {
     id: customers.b,
-    subscriptions: [{ planId: p.basic, status: "trialing", trialEnd: iso(T0 + 14 * DAY) }],
+    subscriptions: [{ planId: p.basic, status: "trialing", trialEnd: iso(T0 + 14 * DAY_MS) }],
   });
   await createCustomer(w, { id: customers.c, subscriptions: [{ planId: p.basic }, { planId: p.addon }] });
   // A canceled subscription gives nothing: its customer is outside the blast radius.
@@ -147,22 +150,15 @@ describe("POST /admin/v1/catalog/diff", () => {
   it("changes nothing: no catalog write, no audit record, no new catalog revision", async () => {
     const before = await w.call("GET", "/admin/v1/catalog", { key: BOOTSTRAP });
     const rev = await env.DB.prepare("SELECT value FROM meta WHERE key = 'catalog_rev'").first<number>("value");
-    const audits = await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log").first<number>("n");
+    const audits = await auditCount();
     await diff(destructiveEdit());
     expect((await w.call("GET", "/admin/v1/catalog", { key: BOOTSTRAP })).json).toEqual(before.json);
     expect(await env.DB.prepare("SELECT value FROM meta WHERE key = 'catalog_rev'").first<number>("value")).toBe(rev);
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log").first<number>("n")).toBe(audits);
+    expect(await auditCount()).toBe(audits);
   });
 
   it("is open to viewers, closed to keys without the admin scope, and validates the file", async () => {
-    const viewer = await new SignJWT({ tollgate_role: "viewer" })
-      .setProtectedHeader({ alg: "HS256" })
-      .setIssuer(env.OPERATOR_JWT_ISSUER as string)
-      .setAudience(env.OPERATOR_JWT_AUDIENCE as string)
-      .setSubject("op_viewer")
-      .setIssuedAt()
-      .setExpirationTime("10m")
-      .sign(new TextEncoder().encode(env.OPERATOR_JWT_SECRET as string));
+    const viewer = await operatorToken("viewer");
     expect((await diff(base(), viewer)).status).toBe(200);
     const checkOnly = await diff(base(), await createKey(w, ["check"]));
     expect(checkOnly.status).toBe(403);

@@ -1,7 +1,8 @@
 // Bad input gets a clear problem+json, never a 500, and no internal detail leaks.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BOOTSTRAP, createKey, loadTestCatalog, testWorker } from "./helpers";
+import { createKey, loadTestCatalog } from "./helpers/admin";
+import { BOOTSTRAP, expectProblem, testWorker } from "./helpers/worker";
 
 const w = testWorker();
 let key: string;
@@ -9,18 +10,6 @@ beforeAll(async () => {
   await loadTestCatalog(w);
   key = await createKey(w, ["check", "usage"]);
 });
-
-const expectProblem = (res: { status: number; headers: Headers; json: any }, status: number, slug: string) => {
-  expect(res.status).toBe(status);
-  expect(res.headers.get("content-type")).toBe("application/problem+json");
-  expect(res.json).toMatchObject({
-    type: `urn:tollgate:problem:${slug}`,
-    status,
-    title: expect.any(String),
-    detail: expect.any(String),
-  });
-  expect(res.json.requestId).toBeTruthy();
-};
 
 describe("problem+json for every kind of bad request", () => {
   it("schema violations are 400 with the offending fields", async () => {
@@ -39,28 +28,15 @@ describe("problem+json for every kind of bad request", () => {
     expect(res.json.errors[0].path).toBe("query.quantity");
   });
 
+  const postRaw = (raw: string, contentType: string) =>
+    w.call("POST", "/v1/check", { key, raw, headers: { "Content-Type": contentType } });
+
   it("malformed JSON is 400", async () => {
-    expectProblem(
-      await w.call("POST", "/v1/check", {
-        key,
-        raw: '{"customerId": ',
-        headers: { "Content-Type": "application/json" },
-      }),
-      400,
-      "malformed-json",
-    );
+    expectProblem(await postRaw('{"customerId": ', "application/json"), 400, "malformed-json");
   });
 
   it("a body that is not JSON is 415", async () => {
-    expectProblem(
-      await w.call("POST", "/v1/check", {
-        key,
-        raw: "customerId=acme",
-        headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      }),
-      415,
-      "unsupported-media-type",
-    );
+    expectProblem(await postRaw("customerId=acme", "application/x-www-form-urlencoded"), 415, "unsupported-media-type");
   });
 
   it("a body over the stated size is 413", async () => {
@@ -72,8 +48,11 @@ describe("problem+json for every kind of bad request", () => {
     expect(res.json.maxBytes).toBe(64 * 1024);
   });
 
-  it("unknown routes are 404, wrong methods 405 with Allow", async () => {
+  it("an unknown route is 404", async () => {
     expectProblem(await w.call("GET", "/v2/nothing", { key }), 404, "not-found");
+  });
+
+  it("a method a route does not take is 405, with Allow listing the ones it does", async () => {
     const res = await w.call("DELETE", "/v1/check", { key });
     expectProblem(res, 405, "method-not-allowed");
     expect(res.headers.get("allow")?.split(", ").sort()).toEqual(["GET", "HEAD", "POST"]);

@@ -3,16 +3,16 @@ import { describe, expect, it } from "vitest";
 import { type CustomerRows, compileSnapshot, type GrantRow, type SubscriptionRow } from "../src/domain/compile";
 import { applyUsage, evaluate, fits } from "../src/domain/evaluate";
 import type { EntitlementSpec } from "../src/domain/types";
+import { HOUR_MS } from "./helpers/time";
 
 const T = Date.parse("2026-05-05T10:00:00Z");
-const H = 3600_000;
 
 function sub(planId: string, patch: Partial<SubscriptionRow> = {}): SubscriptionRow {
   return {
     id: `sub-${planId}`,
     planId,
     status: "active",
-    startedAt: T - 10 * H,
+    startedAt: T - 10 * HOUR_MS,
     trialEnd: null,
     currentPeriodStart: null,
     currentPeriodEnd: null,
@@ -33,7 +33,7 @@ function grant(featureKey: string, spec: EntitlementSpec, patch: Partial<GrantRo
     spec,
     startsAt: null,
     expiresAt: null,
-    createdAt: T - H,
+    createdAt: T - HOUR_MS,
     ...patch,
   };
 }
@@ -97,7 +97,10 @@ describe("compileSnapshot", () => {
 
   it("orders base plans before add-ons and grants last, whatever the input order", () => {
     const snap = compileSnapshot(
-      rows([sub("callsAddon", { startedAt: T - 20 * H }), sub("base")], [grant("calls", { enabled: true, limit: 5 })]),
+      rows(
+        [sub("callsAddon", { startedAt: T - 20 * HOUR_MS }), sub("base")],
+        [grant("calls", { enabled: true, limit: 5 })],
+      ),
       T,
     );
     expect(snap.features.calls!.sources.map((s) => s.kind)).toEqual(["plan", "addon", "grant"]);
@@ -156,28 +159,41 @@ describe("precedence", () => {
 
 describe("time windows", () => {
   it("a grant counts only inside [startsAt, expiresAt) and then says grant_expired", () => {
-    const r = rows([sub("base")], [grant("sso", { enabled: true }, { startsAt: T + H, expiresAt: T + 2 * H })]);
-    expect(ev(r, "sso", {}, T)).toMatchObject({ allowed: false, reason: "not_entitled", expiresAt: T + H });
-    expect(ev(r, "sso", {}, T + H)).toMatchObject({ allowed: true, expiresAt: T + 2 * H });
-    expect(ev(r, "sso", {}, T + 2 * H)).toMatchObject({ allowed: false, reason: "grant_expired", expiresAt: null });
+    const r = rows(
+      [sub("base")],
+      [grant("sso", { enabled: true }, { startsAt: T + HOUR_MS, expiresAt: T + 2 * HOUR_MS })],
+    );
+    expect(ev(r, "sso", {}, T)).toMatchObject({ allowed: false, reason: "not_entitled", expiresAt: T + HOUR_MS });
+    expect(ev(r, "sso", {}, T + HOUR_MS)).toMatchObject({ allowed: true, expiresAt: T + 2 * HOUR_MS });
+    expect(ev(r, "sso", {}, T + 2 * HOUR_MS)).toMatchObject({
+      allowed: false,
+      reason: "grant_expired",
+      expiresAt: null,
+    });
   });
 
-  it("trial_expired outranks other lapses; a scheduled plan change switches plans on time", () => {
+  it("trial_expired outranks other lapses", () => {
     const trial = rows(
       [sub("big", { status: "trialing", trialEnd: T - 1 })],
       [grant("sso", { enabled: true }, { expiresAt: T - 1 })],
     );
     expect(ev(trial, "sso", { role: "admin" }).reason).toBe("trial_expired");
-    const change = rows([sub("big", { scheduledPlanId: "base", scheduledChangeAt: T + H })]);
-    expect(ev(change, "calls")).toMatchObject({ limit: 1000, expiresAt: T + H });
-    expect(ev(change, "calls", {}, T + H)).toMatchObject({ limit: 100 });
+  });
+
+  it("a scheduled plan change switches plans on time, and the old plan's answer says when", () => {
+    const change = rows([sub("big", { scheduledPlanId: "base", scheduledChangeAt: T + HOUR_MS })]);
+    expect(ev(change, "calls")).toMatchObject({ limit: 1000, expiresAt: T + HOUR_MS });
+    expect(ev(change, "calls", {}, T + HOUR_MS)).toMatchObject({ limit: 100 });
   });
 
   it("a scheduled downgrade is not a lapse: what only the old plan had is not_entitled, before and after the cron records it", () => {
-    const scheduled = rows([sub("big", { scheduledPlanId: "base", scheduledChangeAt: T + H })]);
-    expect(ev(scheduled, "sso", { role: "admin" }, T + H)).toMatchObject({ allowed: false, reason: "not_entitled" });
+    const scheduled = rows([sub("big", { scheduledPlanId: "base", scheduledChangeAt: T + HOUR_MS })]);
+    expect(ev(scheduled, "sso", { role: "admin" }, T + HOUR_MS)).toMatchObject({
+      allowed: false,
+      reason: "not_entitled",
+    });
     const recorded = rows([sub("base")]);
-    expect(ev(recorded, "sso", { role: "admin" }, T + H).reason).toBe("not_entitled");
+    expect(ev(recorded, "sso", { role: "admin" }, T + HOUR_MS).reason).toBe("not_entitled");
   });
 
   it("a trial that ran out answers trial_expired before and after it is recorded as expired", () => {
@@ -188,11 +204,14 @@ describe("time windows", () => {
     expect(ev(rows([sub("big", { status: "expired", endedAt: T - 1 })]), "calls").reason).toBe("subscription_inactive");
   });
 
-  it("past_due keeps access until grace_until; canceled is inactive at once", () => {
-    expect(ev(rows([sub("base", { status: "past_due", graceUntil: T + H })]), "calls", {}, T).allowed).toBe(true);
-    expect(ev(rows([sub("base", { status: "past_due", graceUntil: T + H })]), "calls", {}, T + H).reason).toBe(
-      "subscription_inactive",
-    );
+  it("past_due keeps access until grace_until, then is subscription_inactive", () => {
+    expect(ev(rows([sub("base", { status: "past_due", graceUntil: T + HOUR_MS })]), "calls", {}, T).allowed).toBe(true);
+    expect(
+      ev(rows([sub("base", { status: "past_due", graceUntil: T + HOUR_MS })]), "calls", {}, T + HOUR_MS).reason,
+    ).toBe("subscription_inactive");
+  });
+
+  it("canceled is subscription_inactive at once", () => {
     expect(ev(rows([sub("base", { status: "canceled" })]), "calls").reason).toBe("subscription_inactive");
   });
 });

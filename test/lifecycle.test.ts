@@ -2,13 +2,12 @@
 import { describe, expect, it } from "vitest";
 import { subscriptionWindows } from "../src/domain/compile";
 import { applyDue, type LifecycleSubscription, nextDue, nextPeriodEnd, transition } from "../src/domain/lifecycle";
+import { DAY_MS, T0 } from "./helpers/time";
 
-const DAY = 86_400_000;
-const T0 = Date.parse("2026-03-10T12:00:00.000Z");
 const MAR1 = Date.parse("2026-03-01T00:00:00.000Z");
 const APR1 = Date.parse("2026-04-01T00:00:00.000Z");
 const MAY1 = Date.parse("2026-05-01T00:00:00.000Z");
-const config = { pastDueGraceMs: 7 * DAY };
+const config = { pastDueGraceMs: 7 * DAY_MS };
 
 function sub(over: Partial<LifecycleSubscription> = {}): LifecycleSubscription {
   return {
@@ -75,7 +74,7 @@ describe("transition: plan changes", () => {
     ).toMatchObject({ ok: false, reason: "cancel_pending" });
     for (const status of ["canceled", "expired"] as const) {
       const t = transition(
-        sub({ status, endedAt: T0 - DAY }),
+        sub({ status, endedAt: T0 - DAY_MS }),
         { type: "change_plan", planId: "free", when: "immediately" },
         T0,
         config,
@@ -138,15 +137,15 @@ describe("transition: cancel and resume", () => {
 });
 
 describe("transition: trials and past due", () => {
-  const trial = sub({ status: "trialing", trialEnd: T0 + 5 * DAY, currentPeriodEnd: null });
+  const trial = sub({ status: "trialing", trialEnd: T0 + 5 * DAY_MS, currentPeriodEnd: null });
 
   it("converts a trial: active, a new period from now", () => {
-    const row = ok(transition(trial, { type: "convert_trial", currentPeriodEnd: T0 + 30 * DAY }, T0, config));
+    const row = ok(transition(trial, { type: "convert_trial", currentPeriodEnd: T0 + 30 * DAY_MS }, T0, config));
     expect(row).toMatchObject({
       status: "active",
       currentPeriodStart: T0,
-      currentPeriodEnd: T0 + 30 * DAY,
-      trialEnd: T0 + 5 * DAY,
+      currentPeriodEnd: T0 + 30 * DAY_MS,
+      trialEnd: T0 + 5 * DAY_MS,
     });
     expect(transition(trial, { type: "convert_trial", currentPeriodEnd: T0 }, T0, config)).toMatchObject({
       ok: false,
@@ -159,23 +158,32 @@ describe("transition: trials and past due", () => {
   });
 
   it("a trial past its end has expired: converting it is refused", () => {
-    expect(transition(trial, { type: "convert_trial", currentPeriodEnd: null }, T0 + 5 * DAY, config)).toMatchObject({
+    expect(transition(trial, { type: "convert_trial", currentPeriodEnd: null }, T0 + 5 * DAY_MS, config)).toMatchObject(
+      {
+        ok: false,
+        reason: "invalid_transition",
+      },
+    );
+  });
+
+  it("past_due gets the configured grace, and cannot be marked past_due again", () => {
+    const late = ok(transition(sub(), { type: "mark_past_due" }, T0, config));
+    expect(late).toMatchObject({ status: "past_due", graceUntil: T0 + 7 * DAY_MS });
+    expect(transition(late, { type: "mark_past_due" }, T0, config)).toMatchObject({
       ok: false,
       reason: "invalid_transition",
     });
   });
 
-  it("past_due gets the configured grace; recover clears it", () => {
+  it("recover makes a past_due subscription active and clears its grace", () => {
     const late = ok(transition(sub(), { type: "mark_past_due" }, T0, config));
-    expect(late).toMatchObject({ status: "past_due", graceUntil: T0 + 7 * DAY });
-    expect(transition(late, { type: "mark_past_due" }, T0, config)).toMatchObject({
-      ok: false,
-      reason: "invalid_transition",
-    });
-    expect(ok(transition(late, { type: "recover" }, T0 + DAY, config))).toMatchObject({
+    expect(ok(transition(late, { type: "recover" }, T0 + DAY_MS, config))).toMatchObject({
       status: "active",
       graceUntil: null,
     });
+  });
+
+  it("a grace of zero ends at once", () => {
     expect(ok(transition(sub(), { type: "mark_past_due" }, T0, { pastDueGraceMs: 0 }))).toMatchObject({
       graceUntil: T0,
     });
@@ -185,7 +193,7 @@ describe("transition: trials and past due", () => {
     const t = transition(
       sub({ scheduledPlanId: "free", scheduledChangeAt: APR1 }),
       { type: "change_plan", planId: "team", when: "immediately" },
-      APR1 + DAY,
+      APR1 + DAY_MS,
       config,
     );
     if (!t.ok) throw new Error(t.reason);
@@ -217,42 +225,50 @@ describe("applyDue: what time alone brings, in time order", () => {
   it("a cancellation at the same instant as a plan change wins (as in compile.ts), and ends at cancel_at", () => {
     const { row, steps } = applyDue(
       sub({ cancelAt: APR1, scheduledPlanId: "free", scheduledChangeAt: APR1 }),
-      APR1 + 3 * DAY,
+      APR1 + 3 * DAY_MS,
     );
     expect(steps.map((s) => s.event)).toEqual(["canceled"]);
     expect(row).toMatchObject({ status: "canceled", endedAt: APR1, planId: "pro" });
   });
 
-  it("a trial expires at trial_end; a past_due subscription is canceled at grace_until", () => {
+  it("a trial expires at trial_end, not before", () => {
     expect(applyDue(sub({ status: "trialing", trialEnd: T0 }), T0).row).toMatchObject({
       status: "expired",
       endedAt: T0,
     });
     expect(applyDue(sub({ status: "trialing", trialEnd: T0 }), T0 - 1).steps).toEqual([]);
+  });
+
+  it("a past_due subscription is canceled at grace_until", () => {
     expect(applyDue(sub({ status: "past_due", graceUntil: T0 }), T0).row).toMatchObject({
       status: "canceled",
       endedAt: T0,
     });
-    // past_due without grace_until has no access at all (compile.ts): it ends at once.
+  });
+
+  it("a past_due subscription without grace_until has no access at all (compile.ts): it ends at once", () => {
     expect(applyDue(sub({ status: "past_due", graceUntil: null }), T0).row).toMatchObject({
       status: "canceled",
       endedAt: MAR1,
     });
   });
 
-  it("renews period by period until the current period holds now; a trial or past_due does not renew", () => {
+  it("renews period by period until the current period holds now", () => {
     const { row, steps } = applyDue(sub(), Date.parse("2026-06-15T00:00:00Z"));
     expect(steps.map((s) => s.event)).toEqual(["renewed", "renewed", "renewed"]);
     expect(row).toMatchObject({
       currentPeriodStart: Date.parse("2026-06-01T00:00:00Z"),
       currentPeriodEnd: Date.parse("2026-07-01T00:00:00Z"),
     });
+  });
+
+  it("a trial or a past_due subscription does not renew", () => {
     expect(applyDue(sub({ status: "trialing", trialEnd: null }), MAY1).steps).toEqual([]);
-    expect(applyDue(sub({ status: "past_due", graceUntil: MAY1 + DAY }), MAY1).steps).toEqual([]);
+    expect(applyDue(sub({ status: "past_due", graceUntil: MAY1 + DAY_MS }), MAY1).steps).toEqual([]);
   });
 
   it("renews, then cancels at a cancel_at two periods later", () => {
-    const { row, steps } = applyDue(sub({ cancelAt: MAY1 }), MAY1 + DAY);
+    const { row, steps } = applyDue(sub({ cancelAt: MAY1 }), MAY1 + DAY_MS);
     expect(steps.map((s) => s.event)).toEqual(["renewed", "canceled"]);
     expect(row).toMatchObject({ status: "canceled", endedAt: MAY1, currentPeriodStart: APR1, currentPeriodEnd: MAY1 });
   });
@@ -263,12 +279,12 @@ describe("applyDue: what time alone brings, in time order", () => {
   });
 
   it("leaves provider-managed and ended subscriptions alone, and stops after maxSteps", () => {
-    expect(applyDue(sub({ externalId: "sub_x", cancelAt: T0 }), T0 + DAY).steps).toEqual([]);
+    expect(applyDue(sub({ externalId: "sub_x", cancelAt: T0 }), T0 + DAY_MS).steps).toEqual([]);
     expect(nextDue(sub({ status: "canceled", cancelAt: T0 }))).toBeNull();
-    const daily = sub({ currentPeriodStart: MAR1, currentPeriodEnd: MAR1 + DAY });
-    const { steps, row } = applyDue(daily, MAR1 + 1000 * DAY, 10);
+    const daily = sub({ currentPeriodStart: MAR1, currentPeriodEnd: MAR1 + DAY_MS });
+    const { steps, row } = applyDue(daily, MAR1 + 1000 * DAY_MS, 10);
     expect(steps).toHaveLength(10);
-    expect(nextDue(row)).toEqual({ event: "renewed", at: MAR1 + 11 * DAY });
+    expect(nextDue(row)).toEqual({ event: "renewed", at: MAR1 + 11 * DAY_MS });
   });
 });
 
@@ -281,15 +297,21 @@ describe("nextPeriodEnd", () => {
     );
   });
 
-  it("yearly on the anchor; any other length repeats; nothing to renew without a period", () => {
+  it("yearly on the anchor", () => {
     const y1 = Date.parse("2026-02-01T00:00:00Z");
     const y2 = Date.parse("2027-02-01T00:00:00Z");
     expect(nextPeriodEnd({ currentPeriodStart: y1, currentPeriodEnd: y2, billingAnchor: y1 })).toBe(
       Date.parse("2028-02-01T00:00:00Z"),
     );
-    expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0 + 14 * DAY, billingAnchor: null })).toBe(
-      T0 + 28 * DAY,
+  });
+
+  it("a period of any other length repeats its length", () => {
+    expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0 + 14 * DAY_MS, billingAnchor: null })).toBe(
+      T0 + 28 * DAY_MS,
     );
+  });
+
+  it("nothing to renew without a period, or with an empty one", () => {
     expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: null, billingAnchor: null })).toBeNull();
     expect(nextPeriodEnd({ currentPeriodStart: T0, currentPeriodEnd: T0, billingAnchor: null })).toBeNull();
   });

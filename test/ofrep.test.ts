@@ -6,7 +6,10 @@ import { OFREPApi } from "@openfeature/ofrep-core";
 import { OFREPProvider } from "@openfeature/ofrep-provider";
 import { OpenFeature } from "@openfeature/server-sdk";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createCustomer, createKey, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { testFeatureKeys } from "./fixtures/catalog";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { DAY_MS, HOUR_MS, iso, T0 } from "./helpers/time";
+import { testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 const BASE = "https://tollgate.test";
@@ -53,7 +56,7 @@ beforeAll(async () => {
 });
 
 describe("OpenFeature server SDK + OFREP provider against Tollgate", () => {
-  it("boolean features are boolean flags; role and country in the context feed the rules", async () => {
+  it("boolean features are boolean flags, with the decision in the metadata", async () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
     const client = await clientFor(key);
     const sso = await client.getBooleanDetails("sso", false, { targetingKey: c.id, role: "admin" });
@@ -64,24 +67,42 @@ describe("OpenFeature server SDK + OFREP provider against Tollgate", () => {
       flagMetadata: { reason: "ok", type: "boolean", snapshotVersion: c.snapshotVersion },
     });
     expect(sso.errorCode).toBeUndefined();
+  });
+
+  it("the role in the context feeds the role rules", async () => {
+    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
+    const client = await clientFor(key);
     expect(await client.getBooleanDetails("sso", true, { targetingKey: c.id, role: "viewer" })).toMatchObject({
       value: false,
       variant: "role_denied",
     });
+  });
+
+  it("the country in the context feeds the region rules", async () => {
+    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
+    const client = await clientFor(key);
     expect(await client.getBooleanValue("eu_hosting", false, { targetingKey: c.id, country: "de" })).toBe(true);
     expect(await client.getBooleanValue("eu_hosting", true, { targetingKey: c.id, country: "US" })).toBe(false);
   });
 
-  it("config features return their value; a customer without one gets the code default", async () => {
+  it("config features return their value", async () => {
     const pro = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
     const client = await clientFor(key);
     expect(await client.getNumberValue("max_file_size_mb", 1, { targetingKey: pro.id })).toBe(100);
     expect(await client.getObjectValue("theme", {}, { targetingKey: pro.id })).toEqual({ name: "pro", dark: true });
+  });
+
+  it("a customer without a config value gets the code default", async () => {
     const none = await createCustomer(w, { id: uid(), subscriptions: [] });
+    const client = await clientFor(key);
     // Tollgate answers with no value (OFREP codeDefaultFlag); this provider version (0.1.3) predates
     // that shape and reports a GENERAL error, but the caller still gets its own default.
     expect(await client.getNumberValue("max_file_size_mb", 7, { targetingKey: none.id })).toBe(7);
-    // A type the flag does not have is the SDK's TYPE_MISMATCH, not a server error.
+  });
+
+  it("asking for a type the flag does not have is the SDK's TYPE_MISMATCH, not a server error", async () => {
+    const pro = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
+    const client = await clientFor(key);
     expect(await client.getStringDetails("sso", "x", { targetingKey: pro.id, role: "admin" })).toMatchObject({
       value: "x",
       errorCode: "TYPE_MISMATCH",
@@ -134,7 +155,7 @@ describe("single flag evaluation on the wire (OFREP service/openapi.yaml)", () =
   it("200: { key, value, reason, variant, metadata } as application/json", async () => {
     const c = await createCustomer(w, {
       id: uid(),
-      subscriptions: [{ planId: "pro", cancelAt: iso(T0 + 86_400_000) }],
+      subscriptions: [{ planId: "pro", cancelAt: iso(T0 + DAY_MS) }],
     });
     const res = await evaluate("audit_export", { context: { targetingKey: c.id } });
     expect(res.status).toBe(200);
@@ -144,7 +165,7 @@ describe("single flag evaluation on the wire (OFREP service/openapi.yaml)", () =
       value: true,
       reason: "TARGETING_MATCH",
       variant: "ok",
-      metadata: { reason: "ok", type: "boolean", snapshotVersion: c.snapshotVersion, expiresAt: iso(T0 + 86_400_000) },
+      metadata: { reason: "ok", type: "boolean", snapshotVersion: c.snapshotVersion, expiresAt: iso(T0 + DAY_MS) },
     });
   });
 
@@ -229,7 +250,7 @@ describe("single flag evaluation on the wire (OFREP service/openapi.yaml)", () =
 
 describe("bulk evaluation with ETag / If-None-Match", () => {
   it("returns every catalog feature as a flag, with an ETag; If-None-Match answers 304 until something changes", async () => {
-    const trialEnd = T0 + 3_600_000;
+    const trialEnd = T0 + HOUR_MS;
     const c = await createCustomer(w, {
       id: uid(),
       subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }],
@@ -239,17 +260,7 @@ describe("bulk evaluation with ETag / If-None-Match", () => {
     const etag = first.headers.get("etag")!;
     expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
     const flags = Object.fromEntries(first.json.flags.map((f: { key: string }) => [f.key, f]));
-    expect(Object.keys(flags).sort()).toEqual([
-      "api_calls",
-      "audit_export",
-      "beta_ai",
-      "eu_hosting",
-      "max_file_size_mb",
-      "seats",
-      "sso",
-      "storage_gb",
-      "theme",
-    ]);
+    expect(Object.keys(flags).sort()).toEqual(testFeatureKeys);
     expect(flags.sso).toMatchObject({ value: true, reason: "TARGETING_MATCH", variant: "ok" });
     expect(flags.eu_hosting.value).toBe(true);
     expect(flags.theme.value).toEqual({ name: "pro", dark: true });

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { type Period, periodAt } from "../src/domain/periods";
 import type { ResetAnchor, ResetPeriod } from "../src/domain/types";
+import { DAY_MS, HOUR_MS } from "./helpers/time";
 
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-const WEEK = 7 * DAY;
+const WEEK = 7 * DAY_MS;
 
 const t = (iso: string): number => {
   const ms = Date.parse(iso);
@@ -365,9 +364,9 @@ describe("properties over many instants", () => {
   const from = t("2023-01-01T00:00:00.000Z");
   const to = t("2026-01-01T00:00:00.000Z");
   // Every 7 hours plus an odd few milliseconds, so samples drift across every time of day.
-  const stride = 7 * HOUR + 1_234;
+  const stride = 7 * HOUR_MS + 1_234;
   const daysIn = (y: number, m: number) => new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
-  const timeOfDay = (ms: number) => ((ms % DAY) + DAY) % DAY;
+  const timeOfDay = (ms: number) => ((ms % DAY_MS) + DAY_MS) % DAY_MS;
 
   for (const reset of kinds) {
     for (const [anchor, anchorAt] of anchors) {
@@ -397,7 +396,7 @@ describe("properties over many instants", () => {
           const s = new Date(p.start);
           const length = p.end - p.start;
           if (reset === "hour" || reset === "day" || reset === "week") {
-            const want = reset === "hour" ? HOUR : reset === "day" ? DAY : WEEK;
+            const want = reset === "hour" ? HOUR_MS : reset === "day" ? DAY_MS : WEEK;
             if (length !== want) fail(now, `length ${length} in ${show(p)}`);
             if ((((p.start - origin) % want) + want) % want !== 0)
               fail(now, `start ${iso(p.start)} not aligned to origin`);
@@ -410,8 +409,8 @@ describe("properties over many instants", () => {
             const day = Math.min(o.getUTCDate(), daysIn(s.getUTCFullYear(), s.getUTCMonth()));
             if (s.getUTCDate() !== day) fail(now, `start ${iso(p.start)} not on day ${day}`);
             if (timeOfDay(p.start) !== timeOfDay(origin)) fail(now, `start ${iso(p.start)} at the wrong time of day`);
-            const [min, max] = reset === "year" ? [365 * DAY, 366 * DAY] : [28 * DAY, 31 * DAY];
-            if (length < min || length > max) fail(now, `length ${length / DAY} days in ${show(p)}`);
+            const [min, max] = reset === "year" ? [365 * DAY_MS, 366 * DAY_MS] : [28 * DAY_MS, 31 * DAY_MS];
+            if (length < min || length > max) fail(now, `length ${length / DAY_MS} days in ${show(p)}`);
           }
         }
         expect(samples).toBeGreaterThan(3_700);

@@ -1,7 +1,7 @@
 // GET /healthz (no bindings) and GET /readyz (KV, D1 and a Durable Object, each with its latency).
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { testWorker } from "./helpers";
+import { testWorker } from "./helpers/worker";
 
 const w = testWorker();
 const fails = async () => {

@@ -4,11 +4,13 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BOOTSTRAP, createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { createKey, customerWith, loadTestCatalog, subscriptionAction } from "./helpers/admin";
+import { auditOf, markProviderManaged, parsed, subscriptionRow } from "./helpers/d1";
+import { DAY_MS, HOUR_MS, iso, T0 } from "./helpers/time";
+import { checker, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let checkKey: string;
-const HOUR = 3_600_000;
 
 beforeAll(async () => {
   await loadTestCatalog(w);
@@ -22,46 +24,20 @@ async function runCron(bindings: Cloudflare.Env = env) {
   await waitOnExecutionContext(ctx);
 }
 
-const check = async (customerId: string, feature: string) =>
-  (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature } })).json;
-const row = (id: string) =>
-  env.DB.prepare("SELECT * FROM subscriptions WHERE id = ?1").bind(id).first<Record<string, any>>();
-const systemAudits = async (id: string) =>
-  (
-    await env.DB.prepare(
-      "SELECT action, actor, actor_type, before, after, reason FROM audit_log WHERE entity_id = ?1 AND actor = 'system' ORDER BY id",
-    )
-      .bind(id)
-      .all<Record<string, any>>()
-  ).results;
-const act = (id: string, action: string, body: Record<string, unknown>) =>
-  w.call("POST", `/admin/v1/subscriptions/${id}/${action}`, { key: BOOTSTRAP, body });
-
-async function customerWith(sub: Record<string, unknown>) {
-  const c = await createCustomer(w, { id: uid(), subscriptions: [{ id: uid("sub"), ...sub }] });
-  return { customerId: c.id, subId: c.subscriptions[0]! };
-}
-
-/** Moves the clock for one test and back afterwards. */
-async function at<T>(t: number, fn: () => Promise<T>): Promise<T> {
-  w.clock.set(t);
-  try {
-    return await fn();
-  } finally {
-    w.clock.set(T0);
-  }
-}
+const check = checker(w, () => checkKey);
+/** The audit rows the cron wrote for a subscription (actor "system"), oldest first. */
+const systemAudits = async (id: string) => (await auditOf("subscription", id)).filter((a) => a.actor === "system");
 
 describe("bounded work", () => {
   // First in the file, so no other test's subscription is due at this instant.
   it("changes at most SCHEDULED_MAX_CHANGES subscriptions per run; the next runs continue", async () => {
     const subs = await Promise.all(
-      Array.from({ length: 5 }, () => customerWith({ planId: "pro", cancelAt: iso(T0 + HOUR) })),
+      Array.from({ length: 5 }, () => customerWith(w, { planId: "pro", cancelAt: iso(T0 + HOUR_MS) })),
     );
     const limited = { ...env, SCHEDULED_MAX_CHANGES: "2" };
     const canceled = async () =>
-      (await Promise.all(subs.map((s) => row(s.subId)))).filter((r) => r!.status === "canceled").length;
-    await at(T0 + HOUR, async () => {
+      (await Promise.all(subs.map((s) => subscriptionRow(s.subId)))).filter((r) => r!.status === "canceled").length;
+    await w.at(T0 + HOUR_MS, async () => {
       await runCron(limited);
       expect(await canceled()).toBe(2);
       await runCron(limited);
@@ -78,25 +54,25 @@ describe("due changes are recorded", () => {
   it("a downgrade scheduled for the period end becomes the plan; the period renews; checks agree before and after", async () => {
     const start = Date.parse("2026-03-01T00:00:00Z");
     const end = Date.parse("2026-04-01T00:00:00Z");
-    const { customerId, subId } = await customerWith({
+    const { customerId, subId } = await customerWith(w, {
       planId: "pro",
       startedAt: iso(start),
       currentPeriodEnd: iso(end),
     });
-    await act(subId, "change-plan", { planId: "free", when: "at_period_end" });
+    await subscriptionAction(w, subId, "change-plan", { planId: "free", when: "at_period_end" });
 
-    await at(end - 1, async () => {
+    await w.at(end - 1, async () => {
       await runCron();
-      expect(await row(subId)).toMatchObject({ plan_id: "pro", scheduled_plan_id: "free" });
+      expect(await subscriptionRow(subId)).toMatchObject({ plan_id: "pro", scheduled_plan_id: "free" });
       expect(await systemAudits(subId)).toEqual([]);
     });
 
-    await at(end, async () => {
+    await w.at(end, async () => {
       // The snapshot already denies on time, before anything is recorded.
       const before = await check(customerId, "audit_export");
       expect(before.allowed).toBe(false);
       await runCron();
-      expect(await row(subId)).toMatchObject({
+      expect(await subscriptionRow(subId)).toMatchObject({
         plan_id: "free",
         scheduled_plan_id: null,
         scheduled_change_at: null,
@@ -109,8 +85,8 @@ describe("due changes are recorded", () => {
         ["subscription.plan_changed", "system", `due at ${iso(end)}`],
         ["subscription.renewed", "system", `due at ${iso(end)}`],
       ]);
-      expect(JSON.parse(audits[0]!.before)).toMatchObject({ planId: "pro", scheduledPlanId: "free" });
-      expect(JSON.parse(audits[0]!.after)).toMatchObject({ planId: "free", scheduledPlanId: null });
+      expect(parsed(audits[0]!.before)).toMatchObject({ planId: "pro", scheduledPlanId: "free" });
+      expect(parsed(audits[0]!.after)).toMatchObject({ planId: "free", scheduledPlanId: null });
       // Recompiled from the record: only the free plan is left, so the answer is plainly not_entitled.
       const after = await check(customerId, "audit_export");
       expect(after).toMatchObject({ allowed: false, reason: "not_entitled" });
@@ -124,12 +100,12 @@ describe("due changes are recorded", () => {
   });
 
   it("a cancellation at period end becomes status canceled, ended at cancel_at", async () => {
-    const end = T0 + 3 * DAY;
-    const { customerId, subId } = await customerWith({ planId: "pro", currentPeriodEnd: iso(end) });
-    await act(subId, "cancel", { when: "at_period_end", reason: "customer asked" });
-    await at(end + 2 * HOUR, async () => {
+    const end = T0 + 3 * DAY_MS;
+    const { customerId, subId } = await customerWith(w, { planId: "pro", currentPeriodEnd: iso(end) });
+    await subscriptionAction(w, subId, "cancel", { when: "at_period_end", reason: "customer asked" });
+    await w.at(end + 2 * HOUR_MS, async () => {
       await runCron();
-      expect(await row(subId)).toMatchObject({
+      expect(await subscriptionRow(subId)).toMatchObject({
         status: "canceled",
         ended_at: end,
         cancel_at: end,
@@ -143,36 +119,46 @@ describe("due changes are recorded", () => {
     });
   });
 
-  it("an unconverted trial expires at trial_end; a converted one does not", async () => {
-    const trialEnd = T0 + 14 * DAY;
-    const lapsed = await customerWith({ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) });
-    const converted = await customerWith({ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) });
-    await act(converted.subId, "convert-trial", {});
-    await at(trialEnd, async () => {
+  it("an unconverted trial expires at trial_end, with the same answer before and after the cron records it", async () => {
+    const trialEnd = T0 + 14 * DAY_MS;
+    const lapsed = await customerWith(w, { planId: "pro", status: "trialing", trialEnd: iso(trialEnd) });
+    await w.at(trialEnd, async () => {
       expect(await check(lapsed.customerId, "audit_export")).toMatchObject({ allowed: false, reason: "trial_expired" });
       await runCron();
-      expect(await row(lapsed.subId)).toMatchObject({ status: "expired", ended_at: trialEnd, trial_end: trialEnd });
+      expect(await subscriptionRow(lapsed.subId)).toMatchObject({
+        status: "expired",
+        ended_at: trialEnd,
+        trial_end: trialEnd,
+      });
       expect((await systemAudits(lapsed.subId)).map((a) => a.action)).toEqual(["subscription.trial_expired"]);
-      // The same reason before and after the cron recorded it.
       expect(await check(lapsed.customerId, "audit_export")).toMatchObject({ allowed: false, reason: "trial_expired" });
-      expect(await row(converted.subId)).toMatchObject({ status: "active" });
+    });
+  });
+
+  it("a converted trial does not expire at its old trial_end", async () => {
+    const trialEnd = T0 + 14 * DAY_MS;
+    const converted = await customerWith(w, { planId: "pro", status: "trialing", trialEnd: iso(trialEnd) });
+    await subscriptionAction(w, converted.subId, "convert-trial", {});
+    await w.at(trialEnd, async () => {
+      await runCron();
+      expect(await subscriptionRow(converted.subId)).toMatchObject({ status: "active" });
       expect(await systemAudits(converted.subId)).toEqual([]);
       expect((await check(converted.customerId, "audit_export")).allowed).toBe(true);
     });
   });
 
   it("past_due beyond the grace period becomes canceled, ended at grace_until", async () => {
-    const { customerId, subId } = await customerWith({ planId: "pro" });
-    await act(subId, "past-due", {});
-    const graceEnd = T0 + 7 * DAY;
-    await at(graceEnd - 1, async () => {
+    const { customerId, subId } = await customerWith(w, { planId: "pro" });
+    await subscriptionAction(w, subId, "past-due", {});
+    const graceEnd = T0 + 7 * DAY_MS;
+    await w.at(graceEnd - 1, async () => {
       await runCron();
-      expect(await row(subId)).toMatchObject({ status: "past_due", grace_until: graceEnd });
+      expect(await subscriptionRow(subId)).toMatchObject({ status: "past_due", grace_until: graceEnd });
       expect((await check(customerId, "audit_export")).allowed).toBe(true);
     });
-    await at(graceEnd, async () => {
+    await w.at(graceEnd, async () => {
       await runCron();
-      expect(await row(subId)).toMatchObject({ status: "canceled", ended_at: graceEnd });
+      expect(await subscriptionRow(subId)).toMatchObject({ status: "canceled", ended_at: graceEnd });
       expect((await systemAudits(subId)).map((a) => a.action)).toEqual(["subscription.grace_ended"]);
       expect((await check(customerId, "audit_export")).reason).toBe("subscription_inactive");
     });
@@ -180,40 +166,38 @@ describe("due changes are recorded", () => {
 
   it("renews periods of subscriptions without a billing provider; leaves provider-managed ones alone", async () => {
     const start = Date.parse("2026-01-31T09:00:00Z");
-    const own = await customerWith({
+    const own = await customerWith(w, {
       planId: "pro",
       startedAt: iso(start),
       currentPeriodEnd: iso(Date.parse("2026-02-28T09:00:00Z")),
     });
-    const stripe = await customerWith({
+    const stripe = await customerWith(w, {
       planId: "pro",
       startedAt: iso(start),
       currentPeriodEnd: iso(Date.parse("2026-02-28T09:00:00Z")),
       cancelAt: iso(T0),
     });
-    await env.DB.prepare("UPDATE subscriptions SET external_id = ?2 WHERE id = ?1")
-      .bind(stripe.subId, uid("sub_stripe"))
-      .run();
-    const stripeBefore = await row(stripe.subId);
-    await at(T0 + DAY, async () => {
+    await markProviderManaged(stripe.subId, uid("sub_stripe"));
+    const stripeBefore = await subscriptionRow(stripe.subId);
+    await w.at(T0 + DAY_MS, async () => {
       await runCron();
       // Feb 28 -> Mar 31 (the 31st anchor, not Mar 28), then Mar 31 -> Apr 30 is still ahead of now.
-      expect(await row(own.subId)).toMatchObject({
+      expect(await subscriptionRow(own.subId)).toMatchObject({
         status: "active",
         current_period_start: Date.parse("2026-02-28T09:00:00Z"),
         current_period_end: Date.parse("2026-03-31T09:00:00Z"),
       });
       expect((await systemAudits(own.subId)).map((a) => a.action)).toEqual(["subscription.renewed"]);
-      expect(await row(stripe.subId)).toEqual(stripeBefore);
+      expect(await subscriptionRow(stripe.subId)).toEqual(stripeBefore);
       expect(await systemAudits(stripe.subId)).toEqual([]);
     });
   });
 
   it("two overlapping runs record a change once", async () => {
-    const { subId } = await customerWith({ planId: "pro", cancelAt: iso(T0 + 20 * DAY) });
-    await at(T0 + 20 * DAY, async () => {
+    const { subId } = await customerWith(w, { planId: "pro", cancelAt: iso(T0 + 20 * DAY_MS) });
+    await w.at(T0 + 20 * DAY_MS, async () => {
       await Promise.all([runCron(), runCron()]);
-      expect(await row(subId)).toMatchObject({ status: "canceled" });
+      expect(await subscriptionRow(subId)).toMatchObject({ status: "canceled" });
       expect((await systemAudits(subId)).map((a) => a.action)).toEqual(["subscription.canceled"]);
     });
   });

@@ -1,6 +1,5 @@
 // Recovery tools: POST /admin/v1/snapshots/{verify,rebuild}, and the paged driver of scripts/snapshots.mjs.
 import { env } from "cloudflare:workers";
-import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAdminClient, retryAfterMs } from "../scripts/lib/admin-client.mjs";
 import {
@@ -10,9 +9,13 @@ import {
   renderProgress,
   runPagedJob,
 } from "../scripts/lib/paged-job.mjs";
-import type { Snapshot } from "../src/domain/types";
 import { kvKeys } from "../src/store/kv";
-import { BOOTSTRAP, createCustomer, createKey, loadTestCatalog, testWorker, uid } from "./helpers";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { auditOf, parsed } from "./helpers/d1";
+import { kvSnapshot } from "./helpers/kv";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS } from "./helpers/time";
+import { BOOTSTRAP, postCheck, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 beforeAll(async () => {
@@ -21,7 +24,6 @@ beforeAll(async () => {
 
 const post = (path: string, body: unknown, key = BOOTSTRAP, callEnv?: Cloudflare.Env) =>
   w.call("POST", `/admin/v1/snapshots/${path}`, { key, body, env: callEnv });
-const kvSnapshot = async (id: string) => env.SNAPSHOTS.get<Snapshot>(kvKeys.snapshot(id), "json");
 
 /** The three ways a KV copy goes wrong: an old version, a lost key, garbage. */
 async function damagedCustomers() {
@@ -36,17 +38,6 @@ async function damagedCustomers() {
   await env.SNAPSHOTS.delete(kvKeys.snapshot(missing));
   await env.SNAPSHOTS.put(kvKeys.snapshot(garbled), "{not json");
   return { stale, missing, garbled, healthy, version: good.version };
-}
-
-async function operatorToken(role: string) {
-  return new SignJWT({ tollgate_role: role })
-    .setProtectedHeader({ alg: "HS256" })
-    .setIssuer(env.OPERATOR_JWT_ISSUER as string)
-    .setAudience(env.OPERATOR_JWT_AUDIENCE as string)
-    .setSubject(`op_${role}`)
-    .setIssuedAt()
-    .setExpirationTime("10m")
-    .sign(new TextEncoder().encode(env.OPERATOR_JWT_SECRET as string));
 }
 
 describe("POST /admin/v1/snapshots/verify", () => {
@@ -78,7 +69,7 @@ describe("POST /admin/v1/snapshots/verify", () => {
     const id = uid();
     await createCustomer(w, { id, subscriptions: [{ planId: "free" }] });
     const snap = (await kvSnapshot(id))!;
-    await env.SNAPSHOTS.put(kvKeys.snapshot(id), JSON.stringify({ ...snap, compiledAt: snap.compiledAt - 86_400_000 }));
+    await env.SNAPSHOTS.put(kvKeys.snapshot(id), JSON.stringify({ ...snap, compiledAt: snap.compiledAt - DAY_MS }));
     expect((await post("verify", { customerId: id })).json.drift).toEqual([]);
   });
 
@@ -109,7 +100,7 @@ describe("POST /admin/v1/snapshots/rebuild", () => {
   it("rewrites exactly the drifted snapshots from D1, counts them, and audits the repair", async () => {
     const d = await damagedCustomers();
     for (const id of [d.stale, d.missing, d.garbled, d.healthy]) {
-      const res = await post("rebuild", { customerId: id }, await operatorToken("support"));
+      const res = await post("rebuild", { customerId: id }, await operatorToken("support", "op_support"));
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({
         processed: 1,
@@ -119,30 +110,25 @@ describe("POST /admin/v1/snapshots/rebuild", () => {
       });
       expect(await kvSnapshot(id)).toMatchObject({ customerId: id, version: d.version });
     }
-    const audit = await env.DB.prepare(
-      "SELECT actor, after FROM audit_log WHERE action = 'snapshots.rebuild' AND entity_id = ?1",
-    )
-      .bind(d.missing)
-      .first<{ actor: string; after: string }>();
+    const rebuilds = async (id: string) =>
+      (await auditOf("snapshot", id)).filter((a) => a.action === "snapshots.rebuild");
+    const [audit] = await rebuilds(d.missing);
     expect(audit!.actor).toBe("op_support");
-    expect(JSON.parse(audit!.after)).toEqual({
+    expect(parsed(audit!.after)).toEqual({
       changed: [{ customerId: d.missing, kind: "missing" }],
       rewritten: 1,
       force: false,
     });
-    expect(
-      await env.DB.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'snapshots.rebuild' AND entity_id = ?1")
-        .bind(d.healthy)
-        .first("n"),
-    ).toBe(0);
+    expect(await rebuilds(d.healthy)).toHaveLength(0);
     // A check is answered from the repaired snapshot.
     const key = await createKey(w, ["check"]);
-    expect(
-      (await w.call("POST", "/v1/check", { key, body: { customerId: d.garbled, feature: "audit_export" } })).json,
-    ).toMatchObject({ allowed: true, snapshotVersion: d.version });
+    expect((await postCheck(w, key, { customerId: d.garbled, feature: "audit_export" })).json).toMatchObject({
+      allowed: true,
+      snapshotVersion: d.version,
+    });
   });
 
-  it("with force rewrites a healthy snapshot too, without calling it a change; viewers may not rebuild", async () => {
+  it("with force rewrites a healthy snapshot too, without calling it a change", async () => {
     const id = uid();
     await createCustomer(w, { id, subscriptions: [{ planId: "free" }] });
     expect((await post("rebuild", { customerId: id, force: true })).json).toMatchObject({
@@ -150,6 +136,11 @@ describe("POST /admin/v1/snapshots/rebuild", () => {
       changed: 0,
       rewritten: 1,
     });
+  });
+
+  it("viewers may not rebuild (403)", async () => {
+    const id = uid();
+    await createCustomer(w, { id, subscriptions: [{ planId: "free" }] });
     expect((await post("rebuild", { customerId: id }, await operatorToken("viewer"))).status).toBe(403);
   });
 });

@@ -3,7 +3,9 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock";
 import { kvKeys } from "../src/store/kv";
-import { createCustomer, createKey, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { T0 } from "./helpers/time";
+import { testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let key: string;

@@ -3,10 +3,10 @@ import { describe, expect, it } from "vitest";
 import { stripeSubscription } from "../src/billing/stripe-events";
 import { type MappedPlan, planInvoiceEvent, planSubscriptionEvent } from "../src/billing/stripe-sync";
 import type { SubscriptionRecord } from "../src/store/subscriptions";
+import { DAY_MS } from "./helpers/time";
 
 const T = 1_773_144_000; // seconds
 const MS = T * 1000;
-const DAY = 86_400_000;
 const prices: Record<string, MappedPlan> = {
   price_pro: { planId: "pro", kind: "base" },
   price_team: { planId: "team", kind: "base" },
@@ -14,7 +14,7 @@ const prices: Record<string, MappedPlan> = {
 };
 let n = 0;
 const newId = () => `sub_local_${n++}`;
-const ctx = (existing: SubscriptionRecord[] = [], eventMs = MS) => ({ eventMs, existing, graceMs: 7 * DAY });
+const ctx = (existing: SubscriptionRecord[] = [], eventMs = MS) => ({ eventMs, existing, graceMs: 7 * DAY_MS });
 
 function sub(
   over: Record<string, unknown> = {},
@@ -79,7 +79,11 @@ describe("planSubscriptionEvent", () => {
     const [row] = applied(
       planSubscriptionEvent("customer.subscription.created", s, "cus_C", prices, ctx(), newId),
     ).inserts;
-    expect(row).toMatchObject({ currentPeriodStart: MS, currentPeriodEnd: MS + 30 * DAY, cancelAt: MS + 30 * DAY });
+    expect(row).toMatchObject({
+      currentPeriodStart: MS,
+      currentPeriodEnd: MS + 30 * DAY_MS,
+      cancelAt: MS + 30 * DAY_MS,
+    });
   });
 
   it("a removed item ends its row; an unchanged row only moves its provider timestamp", () => {
@@ -162,10 +166,10 @@ describe("planInvoiceEvent", () => {
     const failed = planInvoiceEvent("invoice.payment_failed", ctx(rows, MS + 10_000));
     if (failed.outcome !== "apply") throw new Error(failed.outcome);
     const late = failed.updates[0]!.after;
-    expect(late).toMatchObject({ status: "past_due", graceUntil: MS + 10_000 + 7 * DAY });
+    expect(late).toMatchObject({ status: "past_due", graceUntil: MS + 10_000 + 7 * DAY_MS });
     const again = planInvoiceEvent("invoice.payment_failed", ctx([late], MS + 20_000));
     if (again.outcome !== "apply") throw new Error(again.outcome);
-    expect(again.updates[0]).toMatchObject({ relevant: false, after: { graceUntil: MS + 10_000 + 7 * DAY } });
+    expect(again.updates[0]).toMatchObject({ relevant: false, after: { graceUntil: MS + 10_000 + 7 * DAY_MS } });
     const paid = planInvoiceEvent("invoice.paid", ctx([late], MS + 30_000));
     if (paid.outcome !== "apply") throw new Error(paid.outcome);
     expect(paid.updates[0]!.after).toMatchObject({

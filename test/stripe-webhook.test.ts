@@ -1,14 +1,16 @@
 // POST /v1/webhooks/stripe with signed fixtures (signStripePayload), and the price mappings it reads.
 // Asserts D1 rows, audit rows, webhook_events and check answers after each delivery.
 import { env } from "cloudflare:workers";
-import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { signStripePayload } from "../src/billing/stripe-signature";
-import { BOOTSTRAP, createCustomer, createKey, DAY, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { auditOf, auditOfCustomer, parsed } from "./helpers/d1";
+import { operatorToken } from "./helpers/operators";
+import { PREVIOUS_WEBHOOK_SECRET, WEBHOOK_SECRET } from "./helpers/stripe";
+import { DAY_MS, T0 } from "./helpers/time";
+import { BOOTSTRAP, checker, testWorker, uid } from "./helpers/worker";
 
-const SECRET = "whsec_test_current_0123456789abcdef";
-const OLD_SECRET = "whsec_test_previous_fedcba9876543210";
-const bindings = { ...env, STRIPE_WEBHOOK_SECRET: `${SECRET}, ${OLD_SECRET}` };
+const bindings = { ...env, STRIPE_WEBHOOK_SECRET: `${WEBHOOK_SECRET}, ${PREVIOUS_WEBHOOK_SECRET}` };
 const w = testWorker({ env: bindings });
 const T = T0 / 1000; // Stripe speaks unix seconds
 let checkKey: string;
@@ -45,10 +47,10 @@ function subscription(o: {
     object: "subscription",
     customer: o.customer,
     status: o.status,
-    start_date: T - DAY / 1000,
-    billing_cycle_anchor: T - DAY / 1000,
-    current_period_start: T - DAY / 1000,
-    current_period_end: o.periodEnd ?? T + 29 * (DAY / 1000),
+    start_date: T - DAY_MS / 1000,
+    billing_cycle_anchor: T - DAY_MS / 1000,
+    current_period_start: T - DAY_MS / 1000,
+    current_period_end: o.periodEnd ?? T + 29 * (DAY_MS / 1000),
     trial_end: o.trialEnd ?? null,
     cancel_at: o.cancelAt ?? null,
     cancel_at_period_end: false,
@@ -83,14 +85,13 @@ async function deliver(
   const header =
     opts.header !== undefined
       ? opts.header
-      : await signStripePayload(body, opts.secret ?? SECRET, opts.t ?? w.clock.now() / 1000);
+      : await signStripePayload(body, opts.secret ?? WEBHOOK_SECRET, opts.t ?? w.clock.now() / 1000);
   const headers: Record<string, string> = { "Content-Type": "application/json; charset=utf-8" };
   if (header !== null) headers["Stripe-Signature"] = header;
   return w.call("POST", "/v1/webhooks/stripe", { raw: body, headers });
 }
 
-const check = async (customerId: string, feature: string) =>
-  (await w.call("POST", "/v1/check", { key: checkKey, body: { customerId, feature } })).json;
+const check = checker(w, () => checkKey);
 const rowsOf = async (stripeId: string) =>
   (
     await env.DB.prepare(
@@ -99,15 +100,12 @@ const rowsOf = async (stripeId: string) =>
       .bind(stripeId, `${stripeId}/%`)
       .all<Record<string, any>>()
   ).results;
-const auditsOf = async (customerId: string) =>
-  (
-    await env.DB.prepare("SELECT * FROM audit_log WHERE customer_id = ?1 ORDER BY id")
-      .bind(customerId)
-      .all<Record<string, any>>()
-  ).results;
 const seen = async (eventId: string) =>
   !!(await env.DB.prepare("SELECT 1 FROM webhook_events WHERE id = ?1").bind(eventId).first());
 const ids = () => ({ sub: uid("sub_stripe"), cus: uid("cus") });
+/** An event about an active subscription `sub` of Stripe customer `cus` to the pro price. */
+const proEvent = (type: string, { sub, cus }: { sub: string; cus: string }, created: number) =>
+  event(type, subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }), created);
 
 describe("subscription events", () => {
   it("created -> updated -> deleted: provisions, changes and ends access, audited as webhook:stripe", async () => {
@@ -134,16 +132,16 @@ describe("subscription events", () => {
       customer_id: cus,
       plan_id: "pro",
       status: "trialing",
-      trial_end: T0 + 14 * DAY,
+      trial_end: T0 + 14 * DAY_MS,
       external_id: sub,
       external_updated_at: T0,
-      current_period_end: T0 + 29 * DAY,
+      current_period_end: T0 + 29 * DAY_MS,
     });
     expect(await check(cus, "audit_export")).toMatchObject({
       allowed: true,
-      expiresAt: new Date(T0 + 14 * DAY).toISOString(),
+      expiresAt: new Date(T0 + 14 * DAY_MS).toISOString(),
     });
-    expect((await auditsOf(cus)).map((a) => [a.action, a.actor, a.actor_type, a.reason])).toEqual([
+    expect((await auditOfCustomer(cus)).map((a) => [a.action, a.actor, a.actor_type, a.reason])).toEqual([
       ["customer.create", "webhook:stripe", "webhook", `customer.subscription.created ${created.id}`],
       ["subscription.create", "webhook:stripe", "webhook", `customer.subscription.created ${created.id}`],
     ]);
@@ -170,9 +168,9 @@ describe("subscription events", () => {
     ]);
     expect(await check(cus, "audit_export")).toMatchObject({ allowed: false, reason: "not_entitled" });
     expect(await check(cus, "api_calls")).toMatchObject({ allowed: true, limit: 600 });
-    const update = (await auditsOf(cus)).find((a) => a.action === "subscription.update")!;
-    expect(JSON.parse(update.before)).toMatchObject({ planId: "pro", status: "trialing" });
-    expect(JSON.parse(update.after)).toMatchObject({ planId: "free", status: "active" });
+    const update = (await auditOfCustomer(cus)).find((a) => a.action === "subscription.update")!;
+    expect(parsed(update.before)).toMatchObject({ planId: "pro", status: "trialing" });
+    expect(parsed(update.after)).toMatchObject({ planId: "free", status: "active" });
 
     const deleted = event(
       "customer.subscription.deleted",
@@ -225,13 +223,7 @@ describe("subscription events", () => {
 
   it("maps Stripe statuses: past_due keeps its first grace, unpaid ends access, incomplete_expired expires", async () => {
     const { sub, cus } = ids();
-    await deliver(
-      event(
-        "customer.subscription.created",
-        subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-        T,
-      ),
-    );
+    await deliver(proEvent("customer.subscription.created", { sub, cus }, T));
     await deliver(
       event(
         "customer.subscription.updated",
@@ -239,7 +231,7 @@ describe("subscription events", () => {
         T + 10,
       ),
     );
-    expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 10_000 + 7 * DAY });
+    expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 10_000 + 7 * DAY_MS });
     await deliver(
       event(
         "customer.subscription.updated",
@@ -247,7 +239,7 @@ describe("subscription events", () => {
         T + 3600,
       ),
     );
-    expect((await rowsOf(sub))[0]!.grace_until).toBe(T0 + 10_000 + 7 * DAY); // not extended by a repeat
+    expect((await rowsOf(sub))[0]!.grace_until).toBe(T0 + 10_000 + 7 * DAY_MS); // not extended by a repeat
     expect((await check(cus, "audit_export")).allowed).toBe(true);
     w.clock.set(T0 + 7_200_000);
     try {
@@ -303,27 +295,21 @@ describe("subscription events", () => {
         T,
       ),
     );
-    expect((await rowsOf(sub))[0]!.cancel_at).toBe(T0 + 5 * DAY);
-    expect((await check(cus, "audit_export")).expiresAt).toBe(new Date(T0 + 5 * DAY).toISOString());
+    expect((await rowsOf(sub))[0]!.cancel_at).toBe(T0 + 5 * DAY_MS);
+    expect((await check(cus, "audit_export")).expiresAt).toBe(new Date(T0 + 5 * DAY_MS).toISOString());
   });
 });
 
 describe("invoice events", () => {
   it("payment_failed -> past_due with grace from the event; paid -> active; both API shapes", async () => {
     const { sub, cus } = ids();
-    await deliver(
-      event(
-        "customer.subscription.created",
-        subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-        T,
-      ),
-    );
+    await deliver(proEvent("customer.subscription.created", { sub, cus }, T));
     const failed = await deliver(
       event("invoice.payment_failed", { id: uid("in"), object: "invoice", subscription: sub }, T + 100),
     );
     expect(failed.json).toMatchObject({ outcome: "applied", changed: 1 });
-    expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 100_000 + 7 * DAY });
-    w.clock.set(T0 + 100_000 + 7 * DAY);
+    expect((await rowsOf(sub))[0]).toMatchObject({ status: "past_due", grace_until: T0 + 100_000 + 7 * DAY_MS });
+    w.clock.set(T0 + 100_000 + 7 * DAY_MS);
     try {
       expect((await check(cus, "audit_export")).reason).toBe("subscription_inactive");
     } finally {
@@ -347,7 +333,7 @@ describe("invoice events", () => {
       grace_until: null,
       external_updated_at: T0 + 200_000,
     });
-    expect((await auditsOf(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(2);
+    expect((await auditOfCustomer(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(2);
   });
 
   it("an invoice for no known subscription is acknowledged and changes nothing", async () => {
@@ -360,18 +346,14 @@ describe("invoice events", () => {
 describe("once, in order", () => {
   it("a duplicate delivery is acknowledged and applied once", async () => {
     const { sub, cus } = ids();
-    const evt = event(
-      "customer.subscription.created",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
+    const evt = proEvent("customer.subscription.created", { sub, cus }, T);
     expect((await deliver(evt)).json.outcome).toBe("applied");
-    const audits = (await auditsOf(cus)).length;
+    const audits = (await auditOfCustomer(cus)).length;
     const again = await deliver(evt);
     expect(again.status).toBe(200);
     expect(again.json).toMatchObject({ outcome: "duplicate", changed: 0 });
     expect(await rowsOf(sub)).toHaveLength(1);
-    expect((await auditsOf(cus)).length).toBe(audits);
+    expect((await auditOfCustomer(cus)).length).toBe(audits);
     // Concurrent duplicates: exactly one applies.
     const evt2 = event(
       "customer.subscription.updated",
@@ -380,7 +362,7 @@ describe("once, in order", () => {
     );
     const outcomes = (await Promise.all([deliver(evt2), deliver(evt2)])).map((r) => r.json.outcome).sort();
     expect(outcomes).toEqual(["applied", "duplicate"]);
-    expect((await auditsOf(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(1);
+    expect((await auditOfCustomer(cus)).filter((a) => a.action === "subscription.update")).toHaveLength(1);
   });
 
   it("an older event delivered after a newer one never rolls the subscription back", async () => {
@@ -392,11 +374,7 @@ describe("once, in order", () => {
         T,
       ),
     );
-    const newer = event(
-      "customer.subscription.updated",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T + 100,
-    );
+    const newer = proEvent("customer.subscription.updated", { sub, cus }, T + 100);
     const older = event(
       "customer.subscription.updated",
       subscription({ id: sub, customer: cus, status: "past_due", items: [{ price: "price_free" }] }),
@@ -425,11 +403,7 @@ describe("once, in order", () => {
       subscription({ id: sub, customer: cus, status: "incomplete", items: [{ price: "price_pro" }] }),
       T,
     );
-    const updated = event(
-      "customer.subscription.updated",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
+    const updated = proEvent("customer.subscription.updated", { sub, cus }, T);
     await deliver(updated);
     expect((await deliver(created)).json.outcome).toBe("stale");
     expect((await rowsOf(sub))[0]!.status).toBe("active");
@@ -442,58 +416,60 @@ describe("signatures: verified before anything else", () => {
       "SELECT (SELECT COUNT(*) FROM webhook_events) AS e, (SELECT COUNT(*) FROM subscriptions) AS s, (SELECT COUNT(*) FROM customers) AS c, (SELECT COUNT(*) FROM audit_log) AS a",
     ).first())!;
 
-  it("a bad signature, a tampered body or a missing header is a 400 problem and changes nothing", async () => {
-    const { sub, cus } = ids();
-    const evt = event(
-      "customer.subscription.created",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
+  /** Delivers with `opts` and asserts that nothing was recorded: no event, row, customer or audit entry. */
+  async function refused(evt: unknown, opts: Parameters<typeof deliver>[1]) {
     const before = await counts();
-    const wrong = await deliver(evt, { secret: "whsec_attacker" });
+    const res = await deliver(evt, opts);
+    expect(await counts()).toEqual(before);
+    return res;
+  }
+  const created = () => proEvent("customer.subscription.created", ids(), T);
+
+  it("a signature made with another secret is a 400 validation problem naming the header, and changes nothing", async () => {
+    const evt = created();
+    const wrong = await refused(evt, { secret: "whsec_attacker" });
     expect(wrong.status).toBe(400);
     expect(wrong.headers.get("content-type")).toBe("application/problem+json");
     expect(wrong.json).toMatchObject({
       type: "urn:tollgate:problem:validation",
       errors: [{ path: "header.stripe-signature", message: "no_matching_signature" }],
     });
-    const signed = await signStripePayload(JSON.stringify(evt), SECRET, T);
-    expect(
-      (await deliver(evt, { header: signed, body: JSON.stringify(evt).replace("price_pro", "price_free") })).status,
-    ).toBe(400);
-    expect((await deliver(evt, { header: null })).json.errors[0].message).toBe("missing_header");
-    expect((await deliver(evt, { header: "garbage" })).json.errors[0].message).toBe("malformed_header");
-    // Not even JSON: the signature still comes first.
-    expect((await deliver(null, { body: "{not json", secret: "whsec_attacker" })).json.errors[0].message).toBe(
-      "no_matching_signature",
-    );
-    expect(await counts()).toEqual(before);
     expect(await seen(evt.id)).toBe(false);
   });
 
-  it("a stale timestamp (beyond 300 s) is a 400 and changes nothing; within tolerance is fine", async () => {
-    const { sub, cus } = ids();
-    const evt = event(
-      "customer.subscription.created",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
-    const before = await counts();
-    const stale = await deliver(evt, { t: T - 301 });
+  it("a body changed after signing is a 400 and changes nothing", async () => {
+    const evt = created();
+    const signed = await signStripePayload(JSON.stringify(evt), WEBHOOK_SECRET, T);
+    const tampered = JSON.stringify(evt).replace("price_pro", "price_free");
+    expect((await refused(evt, { header: signed, body: tampered })).status).toBe(400);
+    expect(await seen(evt.id)).toBe(false);
+  });
+
+  it("a missing Stripe-Signature header is a 400 (missing_header) and changes nothing", async () => {
+    expect((await refused(created(), { header: null })).json.errors[0].message).toBe("missing_header");
+  });
+
+  it("a malformed Stripe-Signature header is a 400 (malformed_header) and changes nothing", async () => {
+    expect((await refused(created(), { header: "garbage" })).json.errors[0].message).toBe("malformed_header");
+  });
+
+  it("a body that is not even JSON fails on its signature first", async () => {
+    const res = await refused(null, { body: "{not json", secret: "whsec_attacker" });
+    expect(res.json.errors[0].message).toBe("no_matching_signature");
+  });
+
+  it("a timestamp more than 300 s old is a 400 (timestamp_out_of_tolerance) and changes nothing", async () => {
+    const stale = await refused(created(), { t: T - 301 });
     expect(stale.status).toBe(400);
     expect(stale.json.errors[0].message).toBe("timestamp_out_of_tolerance");
-    expect(await counts()).toEqual(before);
-    expect((await deliver(evt, { t: T - 299 })).json.outcome).toBe("applied");
+  });
+
+  it("a timestamp within the 300 s tolerance is accepted", async () => {
+    expect((await deliver(created(), { t: T - 299 })).json.outcome).toBe("applied");
   });
 
   it("accepts the previous secret during a rotation (comma-separated STRIPE_WEBHOOK_SECRET)", async () => {
-    const { sub, cus } = ids();
-    const evt = event(
-      "customer.subscription.created",
-      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_pro" }] }),
-      T,
-    );
-    expect((await deliver(evt, { secret: OLD_SECRET })).json.outcome).toBe("applied");
+    expect((await deliver(created(), { secret: PREVIOUS_WEBHOOK_SECRET })).json.outcome).toBe("applied");
   });
 
   it("without STRIPE_WEBHOOK_SECRET the endpoint answers 503 (Stripe retries) and applies nothing", async () => {
@@ -501,7 +477,10 @@ describe("signatures: verified before anything else", () => {
     const body = JSON.stringify(event("customer.subscription.created", {}, T));
     const res = await bare.call("POST", "/v1/webhooks/stripe", {
       raw: body,
-      headers: { "Content-Type": "application/json", "Stripe-Signature": await signStripePayload(body, SECRET, T) },
+      headers: {
+        "Content-Type": "application/json",
+        "Stripe-Signature": await signStripePayload(body, WEBHOOK_SECRET, T),
+      },
     });
     expect(res.status).toBe(503);
   });
@@ -562,7 +541,7 @@ describe("what is acknowledged and what is refused", () => {
       T,
     );
     expect((await deliver(evt)).json).toMatchObject({ outcome: "applied", changed: 1 });
-    expect((await auditsOf(cus)).at(-1)!.reason).toBe(
+    expect((await auditOfCustomer(cus)).at(-1)!.reason).toBe(
       `customer.subscription.created ${evt.id}; unmapped prices ignored: price_merch`,
     );
   });
@@ -581,47 +560,47 @@ describe("what is acknowledged and what is refused", () => {
 });
 
 describe("price mappings API", () => {
-  async function operator(role: string) {
-    return new SignJWT({ tollgate_role: role })
-      .setProtectedHeader({ alg: "HS256" })
-      .setIssuer(String(env.OPERATOR_JWT_ISSUER))
-      .setAudience(String(env.OPERATOR_JWT_AUDIENCE))
-      .setSubject(`op_${role}`)
-      .setExpirationTime("1h")
-      .sign(new TextEncoder().encode(String(env.OPERATOR_JWT_SECRET)));
-  }
+  const put = (price: string, key: string, body: Record<string, unknown>) =>
+    w.call("PUT", `/admin/v1/prices/${price}`, { key, body });
 
-  it("viewers read; only admins write; writes are audited; delete then 404", async () => {
+  it("an approver may not write a price mapping (403), and nothing is audited", async () => {
     const price = uid("price_api");
-    const viewer = await operator("viewer");
-    const approver = await operator("approver");
-    expect((await w.call("PUT", `/admin/v1/prices/${price}`, { key: approver, body: { planId: "pro" } })).status).toBe(
-      403,
-    );
-    expect(
-      (await w.call("PUT", `/admin/v1/prices/${price}`, { key: BOOTSTRAP, body: { planId: "nope" } })).status,
-    ).toBe(400);
-    const put = await w.call("PUT", `/admin/v1/prices/${price}`, {
-      key: await operator("admin"),
-      body: { planId: "pro", reason: "launch" },
+    expect((await put(price, await operatorToken("approver"), { planId: "pro" })).status).toBe(403);
+    expect(await auditOf("price_mapping", price)).toEqual([]);
+  });
+
+  it("a mapping to an unknown plan is refused (400), and nothing is audited", async () => {
+    const price = uid("price_api");
+    expect((await put(price, BOOTSTRAP, { planId: "nope" })).status).toBe(400);
+    expect(await auditOf("price_mapping", price)).toEqual([]);
+  });
+
+  it("an admin's write answers the mapping, viewers read and list it, and every write is audited", async () => {
+    const price = uid("price_api");
+    const viewer = await operatorToken("viewer");
+    const written = await put(price, await operatorToken("admin", "op_admin"), { planId: "pro", reason: "launch" });
+    expect(written.json).toEqual({
+      priceId: price,
+      planId: "pro",
+      kind: "base",
+      updatedAt: new Date(T0).toISOString(),
     });
-    expect(put.json).toEqual({ priceId: price, planId: "pro", kind: "base", updatedAt: new Date(T0).toISOString() });
     expect((await w.call("GET", `/admin/v1/prices/${price}`, { key: viewer })).json.planId).toBe("pro");
-    await w.call("PUT", `/admin/v1/prices/${price}`, { key: BOOTSTRAP, body: { planId: "free" } });
-    const audits = (
-      await env.DB.prepare(
-        "SELECT action, actor, before, after, reason FROM audit_log WHERE entity_type = 'price_mapping' AND entity_id = ?1 ORDER BY id",
-      )
-        .bind(price)
-        .all<Record<string, any>>()
-    ).results;
+    await put(price, BOOTSTRAP, { planId: "free" });
+    const audits = await auditOf("price_mapping", price);
     expect(audits.map((a) => [a.action, a.actor, a.reason])).toEqual([
       ["price_mapping.put", "op_admin", "launch"],
       ["price_mapping.put", "bootstrap", null],
     ]);
-    expect(JSON.parse(audits[1]!.before)).toMatchObject({ planId: "pro" });
+    expect(parsed(audits[1]!.before)).toMatchObject({ planId: "pro" });
     const list = await w.call("GET", "/admin/v1/prices?planId=free&limit=1", { key: viewer });
     expect(list.json.items).toHaveLength(1);
+  });
+
+  it("a viewer may not delete a mapping (403); once an admin deletes it, it is 404", async () => {
+    const price = uid("price_api");
+    const viewer = await operatorToken("viewer");
+    await put(price, BOOTSTRAP, { planId: "pro" });
     expect((await w.call("DELETE", `/admin/v1/prices/${price}`, { key: viewer })).status).toBe(403);
     expect((await w.call("DELETE", `/admin/v1/prices/${price}`, { key: BOOTSTRAP })).status).toBe(204);
     expect((await w.call("GET", `/admin/v1/prices/${price}`, { key: viewer })).status).toBe(404);

@@ -10,7 +10,10 @@ import {
   SignJWT,
 } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BOOTSTRAP, createCustomer, createKey, DAY, iso, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { testFeatureKeys } from "./fixtures/catalog";
+import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { DAY_MS, HOUR_MS, iso, MINUTE_MS, T0 } from "./helpers/time";
+import { BOOTSTRAP, postCheck, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
 let key: string;
@@ -74,7 +77,7 @@ describe("POST /v1/tokens", () => {
       issuer: "tollgate",
       audience: "tollgate:entitlements",
       issuedAt: iso(T0),
-      expiresAt: iso(T0 + 3600_000),
+      expiresAt: iso(T0 + HOUR_MS),
       snapshotVersion: c.snapshotVersion,
     });
     expect(decodeProtectedHeader(res.json.token)).toEqual({
@@ -113,17 +116,7 @@ describe("POST /v1/tokens", () => {
     });
     expect(ent.theme).toEqual({ type: "config", enabled: true, value: { name: "pro", dark: true }, expiresAt: null });
     expect(ent.max_file_size_mb).toMatchObject({ type: "config", value: 100 });
-    expect(Object.keys(ent).sort()).toEqual([
-      "api_calls",
-      "audit_export",
-      "beta_ai",
-      "eu_hosting",
-      "max_file_size_mb",
-      "seats",
-      "sso",
-      "storage_gb",
-      "theme",
-    ]);
+    expect(Object.keys(ent).sort()).toEqual(testFeatureKeys);
   });
 
   it("evaluates in the token's context: role and geo rules, with the edge country as default", async () => {
@@ -144,27 +137,27 @@ describe("POST /v1/tokens", () => {
   });
 
   it("never outlives the earliest expiry among what it grants, and honours a shorter ttl", async () => {
-    const trialEnd = T0 + 10 * 60_000 + 500; // rounds DOWN to whole seconds
+    const trialEnd = T0 + 10 * MINUTE_MS + 500; // rounds DOWN to whole seconds
     const c = await createCustomer(w, {
       id: uid(),
       subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(trialEnd) }],
     });
     const res = await mint({ customerId: c.id });
-    expect(res.json.expiresAt).toBe(iso(T0 + 10 * 60_000));
+    expect(res.json.expiresAt).toBe(iso(T0 + 10 * MINUTE_MS));
     const { payload } = await verify(res.json.token);
-    expect(payload.exp).toBe((T0 + 10 * 60_000) / 1000);
+    expect(payload.exp).toBe((T0 + 10 * MINUTE_MS) / 1000);
     expect((payload.entitlements as any).audit_export).toMatchObject({ enabled: true, expiresAt: iso(trialEnd) });
     expect((await mint({ customerId: c.id, ttlSeconds: 120 })).json.expiresAt).toBe(iso(T0 + 120_000));
     // What it does not grant does not bound it: a grant that starts later leaves the ttl alone.
     const later = await createCustomer(w, {
       id: uid(),
-      subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY) }, { planId: "free" }],
+      subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY_MS) }, { planId: "free" }],
     });
     const l = await mint({ customerId: later.id });
-    expect(l.json.expiresAt).toBe(iso(T0 + 3600_000));
+    expect(l.json.expiresAt).toBe(iso(T0 + HOUR_MS));
     expect(((await verify(l.json.token)).payload.entitlements as any).sso).toMatchObject({
       enabled: false,
-      expiresAt: iso(T0 + DAY),
+      expiresAt: iso(T0 + DAY_MS),
     });
   });
 
@@ -237,36 +230,48 @@ describe("POST /v1/tokens", () => {
     ]);
   });
 
-  it("needs the check scope; a customer-bound key mints only for its customer; unknown customers are 404", async () => {
-    const a = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
-    const b = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
-    expect((await mint({ customerId: a.id }, { key: await createKey(w, ["usage"]) })).status).toBe(403);
-    const bound = await createKey(w, ["check"], a.id);
-    expect((await mint({ customerId: a.id }, { key: bound })).status).toBe(200);
-    const other = await mint({ customerId: b.id }, { key: bound });
+  const proCustomer = async () => (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] })).id;
+
+  it("needs the check scope (403)", async () => {
+    expect((await mint({ customerId: await proCustomer() }, { key: await createKey(w, ["usage"]) })).status).toBe(403);
+  });
+
+  it("a customer-bound key mints for its customer, and gets a 403 for another one", async () => {
+    const [a, b] = [await proCustomer(), await proCustomer()];
+    const bound = await createKey(w, ["check"], a);
+    expect((await mint({ customerId: a }, { key: bound })).status).toBe(200);
+    const other = await mint({ customerId: b }, { key: bound });
     expect(other.status).toBe(403);
     expect(other.json.type).toBe("urn:tollgate:problem:forbidden");
-    expect((await w.call("POST", "/v1/tokens", { body: { customerId: a.id } })).status).toBe(401);
+  });
+
+  it("needs a key at all (401)", async () => {
+    expect((await w.call("POST", "/v1/tokens", { body: { customerId: await proCustomer() } })).status).toBe(401);
+  });
+
+  it("an unknown customer is a 404 problem", async () => {
     const nobody = await mint({ customerId: uid("nobody") });
     expect(nobody.status).toBe(404);
     expect(nobody.headers.get("content-type")).toBe("application/problem+json");
-    const tooLong = await mint({ customerId: a.id, ttlSeconds: 86_401 });
+  });
+
+  it("a ttl of at most a day is honoured, and a longer one is a 400 naming ttlSeconds", async () => {
+    const a = await proCustomer();
+    const tooLong = await mint({ customerId: a, ttlSeconds: 86_401 });
     expect(tooLong.status).toBe(400);
     expect(tooLong.json.errors[0].path).toBe("json.ttlSeconds");
-    expect((await mint({ customerId: a.id, ttlSeconds: 86_400 }, { key: BOOTSTRAP })).json.expiresAt).toBe(
-      iso(T0 + DAY),
+    expect((await mint({ customerId: a, ttlSeconds: 86_400 }, { key: BOOTSTRAP })).json.expiresAt).toBe(
+      iso(T0 + DAY_MS),
     );
   });
 });
 
 describe("decision assertions (POST /v1/check with assert: true)", () => {
-  const check = (body: Record<string, unknown>) => w.call("POST", "/v1/check", { key, body });
-
   it("returns a short-lived, audience-bound JWS of that one decision, verifiable with the JWKS", async () => {
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
-    const plain = await check({ customerId: c.id, feature: "sso", role: "admin" });
+    const plain = await postCheck(w, key, { customerId: c.id, feature: "sso", role: "admin" });
     expect(plain.json.assertion).toBeUndefined();
-    const res = await check({
+    const res = await postCheck(w, key, {
       customerId: c.id,
       feature: "sso",
       role: "admin",
@@ -299,7 +304,7 @@ describe("decision assertions (POST /v1/check with assert: true)", () => {
       claim: "typ",
     });
     await expect(
-      verify(res.json.assertion, { audience: "https://reports.example", typ: DECISION_TYP, now: T0 + 60_000 }),
+      verify(res.json.assertion, { audience: "https://reports.example", typ: DECISION_TYP, now: T0 + MINUTE_MS }),
     ).rejects.toMatchObject({ code: "ERR_JWT_EXPIRED" });
   });
 
@@ -308,10 +313,10 @@ describe("decision assertions (POST /v1/check with assert: true)", () => {
       id: uid(),
       subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(T0 + 20_000) }],
     });
-    const res = await check({ customerId: c.id, feature: "audit_export", assert: true });
+    const res = await postCheck(w, key, { customerId: c.id, feature: "audit_export", assert: true });
     const { payload } = await verify(res.json.assertion, { audience: "tollgate:decision", typ: DECISION_TYP });
     expect(payload.exp).toBe(T0 / 1000 + 20);
-    const denied = await check({ customerId: c.id, feature: "eu_hosting", country: "US", assert: true });
+    const denied = await postCheck(w, key, { customerId: c.id, feature: "eu_hosting", country: "US", assert: true });
     const d = await verify(denied.json.assertion, { audience: "tollgate:decision", typ: DECISION_TYP });
     expect(d.payload.decision).toMatchObject({ allowed: false, reason: "region_blocked", feature: "eu_hosting" });
     expect(d.payload.context).toEqual({ country: "US" });
