@@ -1,6 +1,5 @@
 // Per-isolate services: created once by createWorker and shared by every request it serves.
 import type { Clock } from "./clock";
-import type { Env } from "./env";
 import { MeterClient } from "./meter/client";
 import { ApiKeyStore } from "./store/api-key-store";
 import { DEFAULT_SNAPSHOT_CACHE, SnapshotStore, type SnapshotStoreOptions } from "./store/snapshots";

@@ -14,7 +14,7 @@ const CHALLENGE = { "WWW-Authenticate": 'Bearer realm="tollgate"' };
 export function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return m ? m[1]! : null;
+  return m?.[1] ?? null;
 }
 
 let bootstrapHash: { secret: string; hash: Promise<string> } | null = null;

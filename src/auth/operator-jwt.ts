@@ -118,7 +118,7 @@ export function createOperatorVerifier(
   // config would let whoever knows it mint admin tokens next to the real IdP.
   let key: JWTVerifyGetKey | Uint8Array | null = null;
   let algorithms = JWKS_ALGORITHMS;
-  if (wantsJwks && secret === undefined) key = opts.jwks ?? remoteKeySet(config.jwksUrl!);
+  if (wantsJwks && secret === undefined) key = opts.jwks ?? remoteKeySet(config.jwksUrl ?? "");
   else if (!wantsJwks && secret !== undefined && secret.byteLength >= MIN_SECRET_BYTES)
     [key, algorithms] = [secret, LOCAL_ALGORITHMS];
   if (!config.issuer || !config.audience || !roleClaim) key = null;
@@ -155,7 +155,9 @@ export function createOperatorVerifier(
     const raw = Object.hasOwn(parsed.data, roleClaim) ? parsed.data[roleClaim] : undefined;
     const ranks = (Array.isArray(raw) ? raw : [raw]).filter(isRole).map((r) => OPERATOR_ROLES.indexOf(r));
     if (ranks.length === 0) return { ok: false, reason: "no_role" };
-    const operator: Operator = { id: parsed.data.sub, role: OPERATOR_ROLES[Math.max(...ranks)]! };
+    const role = OPERATOR_ROLES[Math.max(...ranks)];
+    if (!role) return { ok: false, reason: "no_role" };
+    const operator: Operator = { id: parsed.data.sub, role };
     if (parsed.data.email !== undefined) operator.email = parsed.data.email;
     return { ok: true, operator };
   };

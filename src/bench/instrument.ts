@@ -132,7 +132,7 @@ function countedStub<T extends object>(stub: T): T {
       // Called as stub[prop](...) so the RPC receiver is the stub (an RPC method has no .apply of its own).
       return (...args: unknown[]) => {
         counts.doCalls++;
-        const result = target[prop]!(...args);
+        const result = (target[prop] as (...a: unknown[]) => unknown)(...args);
         return prop === "usage" ? (result as Promise<MeterResult>).then(countAdmission) : result;
       };
     },

@@ -65,7 +65,7 @@ export function planSubscriptionEvent(
   // Without a mapping Tollgate cannot know what the customer bought; ending needs no mapping.
   if (!ending && wanted.size === 0 && unmapped.length > 0) return { outcome: "unmapped", prices: unmapped };
 
-  const byExternal = new Map(ctx.existing.map((r) => [r.externalId!, r]));
+  const byExternal = new Map(ctx.existing.flatMap((r) => (r.externalId === null ? [] : [[r.externalId, r] as const])));
   const inserts: SubscriptionRecord[] = [];
   const updates: RowUpdate[] = [];
   for (const [externalId, planId] of wanted) {
@@ -89,7 +89,7 @@ export function planSubscriptionEvent(
   }
   // Rows whose item is gone (or the whole subscription, when it ends) stop granting now.
   for (const prev of ctx.existing) {
-    if (wanted.has(prev.externalId!)) continue;
+    if (prev.externalId !== null && wanted.has(prev.externalId)) continue;
     const ended = prev.status === "canceled" || prev.status === "expired";
     const after = ended
       ? { ...prev, externalUpdatedAt: ctx.eventMs }

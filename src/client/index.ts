@@ -235,7 +235,8 @@ export class TollgateClient {
     if (!(ttl > 0)) return;
     this.#cache.delete(key);
     this.#cache.set(key, { decision: d, until: this.#o.now() + ttl });
-    if (this.#cache.size > this.#o.cacheMaxEntries) this.#cache.delete(this.#cache.keys().next().value!);
+    const oldest = this.#cache.keys().next();
+    if (this.#cache.size > this.#o.cacheMaxEntries && !oldest.done) this.#cache.delete(oldest.value);
   }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -55,7 +55,7 @@ export function stateOfFile(cat: CatalogFile): CatalogState {
   for (const [id, p] of Object.entries(cat.plans)) {
     const entitlements: Record<string, EntitlementSpec> = {};
     for (const [key, ent] of Object.entries(p.entitlements))
-      entitlements[key] = normalizeEntitlement(cat.features[key]!.type, ent) as EntitlementSpec;
+      entitlements[key] = normalizeEntitlement(cat.features[key]?.type ?? "boolean", ent) as EntitlementSpec;
     plans[id] = { name: p.name, kind: p.kind, description: p.description, entitlements };
   }
   const regionGroups = Object.fromEntries(
@@ -68,7 +68,9 @@ export function stateOfFile(cat: CatalogFile): CatalogState {
 export function diffCatalog(before: CatalogState, after: CatalogState): CatalogChange[] {
   const out: CatalogChange[] = [];
   const plansWith = (feature: string) =>
-    Object.keys(before.plans).filter((p) => before.plans[p]!.entitlements[feature]);
+    Object.entries(before.plans)
+      .filter(([, plan]) => plan.entitlements[feature])
+      .map(([id]) => id);
 
   for (const key of union(before.features, after.features)) {
     const [b, a] = [before.features[key], after.features[key]];
@@ -166,8 +168,9 @@ function entitlementChange(
   const base = { kind: "entitlement" as const, id: `${planId}/${feature}`, plans: [planId], feature };
   if (!b && a) return { ...base, op: "added", effect: "gain", details: [describeSpec(a)] };
   if (b && !a) return { ...base, op: "removed", effect: "loss", details: [describeSpec(b)] };
+  if (!b || !a) return null;
   const type = after.features[feature]?.type ?? before.features[feature]?.type ?? "boolean";
-  const effects = compareSpecs(b!, a!, type, before.regionGroups, after.regionGroups);
+  const effects = compareSpecs(b, a, type, before.regionGroups, after.regionGroups);
   if (effects.length === 0)
     return canonical(b) === canonical(a)
       ? null
@@ -232,7 +235,7 @@ export function compareSpecs(
 function narrowing(what: string, b: string[] | null | undefined, a: string[] | null | undefined): SpecEffect[] {
   const [lb, la] = [b && b.length > 0 ? b : null, a && a.length > 0 ? a : null];
   if (lb === null && la === null) return [];
-  if (lb === null) return [{ effect: "loss", detail: `${what}: any -> ${la!.join(",")}` }];
+  if (lb === null) return la === null ? [] : [{ effect: "loss", detail: `${what}: any -> ${la.join(",")}` }];
   if (la === null) return [{ effect: "gain", detail: `${what}: ${lb.join(",")} -> any` }];
   const [added, removed] = [la.filter((x) => !lb.includes(x)), lb.filter((x) => !la.includes(x))];
   const out: SpecEffect[] = [];

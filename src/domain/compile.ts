@@ -154,14 +154,15 @@ export function subscriptionWindows(sub: SubscriptionRow): Window[] {
     lapse = "trial_expired";
   }
   if (sub.status === "past_due") until = minOf(until, sub.graceUntil ?? sub.startedAt);
-  const change = sub.scheduledPlanId && sub.scheduledChangeAt !== null ? sub.scheduledChangeAt : null;
-  if (change === null || (until !== null && change >= until))
+  const scheduledPlanId = sub.scheduledPlanId;
+  const change = scheduledPlanId && sub.scheduledChangeAt !== null ? sub.scheduledChangeAt : null;
+  if (!scheduledPlanId || change === null || (until !== null && change >= until))
     return [{ planId: sub.planId, from: sub.startedAt, until, lapse }];
   return [
     // The old plan's window closes because the new plan takes over: not a lapse, so a feature only the
     // old plan had answers not_entitled, exactly as it will once the cron records the change.
     { planId: sub.planId, from: sub.startedAt, until: change, lapse: null },
-    { planId: sub.scheduledPlanId!, from: change, until, lapse },
+    { planId: scheduledPlanId, from: change, until, lapse },
   ];
 }
 

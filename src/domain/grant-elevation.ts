@@ -50,9 +50,10 @@ export function gainsOf(type: FeatureType, base: CompiledSpec | null, next: Comp
       out.push("raises the overage cap");
   }
   if (type === "config" && canonical(base.value) !== canonical(next.value)) out.push("changes the configured value");
-  if (base.roles && (!next.roles || next.roles.some((r) => !base.roles!.includes(r))))
+  const [baseRoles, baseAllow] = [base.roles, base.allow];
+  if (baseRoles && (!next.roles || next.roles.some((r) => !baseRoles.includes(r))))
     out.push("widens the allowed roles");
-  if (base.allow && (!next.allow || next.allow.some((c) => !base.allow!.includes(c))))
+  if (baseAllow && (!next.allow || next.allow.some((c) => !baseAllow.includes(c))))
     out.push("widens the allowed regions");
   if (base.deny?.some((c) => !next.deny?.includes(c))) out.push("lifts a region block");
   return out;

@@ -188,7 +188,7 @@ function applyEvent<S extends LifecycleSubscription>(s: S, event: DueEvent, at: 
       // does (Stripe cancels): "canceled", not "expired", which is kept for trials that ran out.
       return { ...s, status: "canceled", endedAt: at };
     case "plan_changed":
-      return { ...s, planId: s.scheduledPlanId!, scheduledPlanId: null, scheduledChangeAt: null };
+      return { ...s, planId: s.scheduledPlanId ?? s.planId, scheduledPlanId: null, scheduledChangeAt: null };
     case "renewed":
       return { ...s, currentPeriodStart: s.currentPeriodEnd, currentPeriodEnd: nextPeriodEnd(s) };
   }

@@ -46,5 +46,6 @@ export function page<R, I>(
 ): { items: I[]; nextCursor: string | null } {
   const more = rows.length > limit;
   const shown = more ? rows.slice(0, limit) : rows;
-  return { items: shown.map(map), nextCursor: more ? encodeCursor(keyOf(shown[shown.length - 1]!)) : null };
+  const last = shown.at(-1);
+  return { items: shown.map(map), nextCursor: more && last !== undefined ? encodeCursor(keyOf(last)) : null };
 }

@@ -55,8 +55,9 @@ export const healthRoutes = newRouter()
   .openapi(healthz, (c) => c.json({ ok: true as const }, 200))
   .openapi(readyz, async (c) => {
     const { timeoutMs } = configOf(c.env).readyz;
-    const [kv, d1, durableObject] = await Promise.all(PROBES.map((p) => probe(p.name, () => p.run(c.env), timeoutMs)));
-    const result = { kv: kv!, d1: d1!, durableObject: durableObject! };
+    const run = (p: Probe) => probe(p.name, () => p.run(c.env), timeoutMs);
+    const [kv, d1, durableObject] = await Promise.all([run(PROBES.kv), run(PROBES.d1), run(PROBES.durableObject)]);
+    const result = { kv, d1, durableObject };
     c.header("Cache-Control", "no-store");
     const failed = Object.entries(result)
       .filter(([, r]) => !r.ok)
@@ -74,11 +75,15 @@ export const healthRoutes = newRouter()
  * (D1 reachable and its schema applied), and ping() on one fixed Durable Object. Its name starts with
  * "_", which no customer id can, so the probe never wakes a customer's meter.
  */
-const PROBES: { name: string; run: (env: Env) => Promise<unknown> }[] = [
-  { name: "kv", run: (env) => env.SNAPSHOTS.get("readyz:probe") },
-  { name: "d1", run: (env) => readCatalogRev(env.DB) },
-  { name: "durableObject", run: (env) => env.METER.get(env.METER.idFromName("_readyz")).ping() },
-];
+interface Probe {
+  name: string;
+  run: (env: Env) => Promise<unknown>;
+}
+const PROBES = {
+  kv: { name: "kv", run: (env) => env.SNAPSHOTS.get("readyz:probe") },
+  d1: { name: "d1", run: (env) => readCatalogRev(env.DB) },
+  durableObject: { name: "durableObject", run: (env) => env.METER.get(env.METER.idFromName("_readyz")).ping() },
+} satisfies Record<string, Probe>;
 
 async function probe(
   name: string,

@@ -138,6 +138,7 @@ export class SnapshotStore {
 
   #remember(customerId: string, snapshot: Snapshot, now: number, jsonLength: number): void {
     this.cache.set(customerId, snapshot, now, Math.ceil(jsonLength * PARSED_BYTES_PER_JSON_CHAR));
-    for (const key in snapshot.features) this.failurePolicies.set(key, snapshot.features[key]!.failurePolicy);
+    for (const [key, feature] of Object.entries(snapshot.features))
+      this.failurePolicies.set(key, feature.failurePolicy);
   }
 }

@@ -71,7 +71,8 @@ async function buildKeyRing(secret: string): Promise<KeyRingResult> {
   const jwks = parsed.data;
   if (new Set(jwks.map((k) => k.kid)).size !== jwks.length)
     return { ok: false, reason: "duplicate_kid", detail: "TOKEN_SIGNING_KEYS has two keys with one kid" };
-  const first = jwks[0]!;
+  const first = jwks[0];
+  if (!first) return { ok: false, reason: "invalid_key", detail: "TOKEN_SIGNING_KEYS has no key" };
   const alg: SigningAlg = first.kty === "OKP" ? "EdDSA" : "ES256";
   let key: CryptoKey;
   try {

@@ -24,7 +24,8 @@ export async function commitCatalogWrite(
   await commitAdminWrite(c, [...statements, job.statement], audits, { catalog: true });
   try {
     const { job: row } = await runRecompileBatch(c.env, c.var.services, job.id, now);
-    return toJobView(row!);
+    if (row) return toJobView(row);
+    throw new Error(`recompile job ${job.id} vanished after its insert`);
   } catch (err) {
     // The write is committed and the job is recorded: the cron (or /continue) picks it up from here.
     console.error(
@@ -35,6 +36,8 @@ export async function commitCatalogWrite(
         error: String(err),
       }),
     );
-    return toJobView((await readJob(c.env.DB, job.id))!);
+    const row = await readJob(c.env.DB, job.id);
+    if (row) return toJobView(row);
+    throw err;
   }
 }

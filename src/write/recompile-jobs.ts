@@ -110,14 +110,7 @@ export async function runRecompileBatch(
     `UPDATE jobs SET cursor = ?2, done = done + ?3, total = MAX(total, done + ?3), status = ?4, updated_at = ?5
      WHERE id = ?1 AND status = 'running' AND cursor IS ?6`,
   )
-    .bind(
-      jobId,
-      ids.length > 0 ? ids[ids.length - 1]! : job.cursor,
-      ids.length,
-      finished ? "done" : "running",
-      now,
-      job.cursor,
-    )
+    .bind(jobId, ids.at(-1) ?? job.cursor, ids.length, finished ? "done" : "running", now, job.cursor)
     .run();
   const moved = advanced.meta.changes > 0 ? ids.length : 0;
   if (moved === 0 && ids.length > 0) console.warn(JSON.stringify({ msg: "recompile batch raced", jobId, compiled }));

@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { type entitlementShorthand, normalizeEntitlement, specProblem } from "../domain/catalog";
 import type { EntitlementSpec, FeatureType } from "../domain/types";
 import { type FieldError, Problem } from "../http/problem";
+import { batchRows, query } from "../store/batch";
 
 export interface CatalogFacts {
   featureTypes: Map<string, FeatureType>;
@@ -13,13 +14,13 @@ export interface CatalogFacts {
 }
 
 export async function catalogFacts(db: D1Database): Promise<CatalogFacts> {
-  const [features, groups] = await db.batch<Record<string, unknown>>([
-    db.prepare("SELECT key, type FROM features"),
-    db.prepare("SELECT name FROM region_groups"),
+  const [features, groups] = await batchRows(db, [
+    query<{ key: string; type: FeatureType }>(db.prepare("SELECT key, type FROM features")),
+    query<{ name: string }>(db.prepare("SELECT name FROM region_groups")),
   ]);
   return {
-    featureTypes: new Map((features!.results as { key: string; type: FeatureType }[]).map((f) => [f.key, f.type])),
-    regionGroups: new Set((groups!.results as { name: string }[]).map((g) => g.name)),
+    featureTypes: new Map(features.map((f) => [f.key, f.type])),
+    regionGroups: new Set(groups.map((g) => g.name)),
   };
 }
 

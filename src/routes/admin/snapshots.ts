@@ -180,10 +180,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i] as T);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
