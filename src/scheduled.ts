@@ -13,8 +13,7 @@ import { configOf } from "./config";
 import { applyDue } from "./domain/lifecycle";
 import type { Env } from "./env";
 import type { Services } from "./services";
-import type { SubscriptionDbRow } from "./store/customer-rows";
-import { isWriteConflict, toSubscriptionRecord, updateSubscriptionStatements } from "./store/subscriptions";
+import { dueSubscriptions, isWriteConflict, updateSubscriptionStatements } from "./store/subscriptions";
 import { commitWrite, SYSTEM } from "./write/commit";
 import { continueRecompileJobs } from "./write/recompile-jobs";
 import { dueAudits } from "./write/subscription-audit";
@@ -37,14 +36,6 @@ export interface LifecycleRunReport {
 
 // Mirrors nextDue() in domain/lifecycle.ts as a filter (a superset is harmless: applyDue decides).
 // Provider-managed subscriptions (external_id) are recorded by their webhooks, never here.
-const DUE_SQL = `SELECT * FROM subscriptions
-  WHERE id > ?1 AND external_id IS NULL AND status IN ('trialing', 'active', 'past_due') AND (
-    cancel_at <= ?2
-    OR (status = 'trialing' AND trial_end <= ?2)
-    OR (status = 'past_due' AND COALESCE(grace_until, started_at) <= ?2)
-    OR (scheduled_plan_id IS NOT NULL AND scheduled_change_at <= ?2)
-    OR (status = 'active' AND current_period_start IS NOT NULL AND current_period_end > current_period_start AND current_period_end <= ?2))
-  ORDER BY id LIMIT ?3`;
 
 /** Records every lifecycle event due at `now` (up to the budget). */
 export async function recordDueLifecycle(
@@ -56,11 +47,10 @@ export async function recordDueLifecycle(
   const report: LifecycleRunReport = { changed: 0, events: 0, conflicts: 0, failed: 0, more: false };
   let cursor = "";
   for (;;) {
-    const page = (await env.DB.prepare(DUE_SQL).bind(cursor, now, PAGE).all<SubscriptionDbRow>()).results;
-    for (const dbRow of page) {
+    const page = await dueSubscriptions(env.DB, cursor, now, PAGE);
+    for (const before of page) {
       if (report.changed + report.conflicts + report.failed >= maxChanges) return { ...report, more: true };
-      cursor = dbRow.id;
-      const before = toSubscriptionRecord(dbRow);
+      cursor = before.id;
       const { row, steps } = applyDue(before, now);
       if (steps.length === 0) continue;
       const after = { ...row, updatedAt: now };

@@ -3,7 +3,8 @@
 // rest; at the end every customer's snapshot in KV is the new one, and the counts add up.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { continueRecompileJobs, readJob } from "../src/write/recompile-jobs";
+import { readJob } from "../src/store/jobs";
+import { continueRecompileJobs } from "../src/write/recompile-jobs";
 import { testCatalog } from "./fixtures/catalog";
 import { createPlan, loadTestCatalog } from "./helpers/admin";
 import { kvSnapshot } from "./helpers/kv";

@@ -5,13 +5,15 @@ import type { z } from "zod";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import type { Services } from "../services";
-import type { SubscriptionDbRow } from "../store/customer-rows";
+import { customerIdByBillingId, insertCustomerStatement } from "../store/customers";
+import { plansOfPrices } from "../store/prices";
 import {
+  insertSubscriptionStatement,
   isWriteConflict,
-  type SubscriptionRecord,
-  toSubscriptionRecord,
+  subscriptionsOfExternal,
   updateSubscriptionStatements,
 } from "../store/subscriptions";
+import { recordWebhookEventStatement, webhookEventSeen } from "../store/webhook-events";
 import { type AuditEntry, commitWrite, STRIPE_WEBHOOK } from "../write/commit";
 import { subscriptionChangeAudit } from "../write/subscription-audit";
 import {
@@ -22,7 +24,7 @@ import {
   stripeSubscription,
   subscriptionOfInvoice,
 } from "./stripe-events";
-import { type MappedPlan, planInvoiceEvent, planSubscriptionEvent, type SyncPlan } from "./stripe-sync";
+import { planInvoiceEvent, planSubscriptionEvent, type SyncPlan } from "./stripe-sync";
 
 /** applied (changed may be 0: nothing to change), duplicate (seen before), stale (older than the rows), ignored (type not handled). */
 export type WebhookOutcome = "applied" | "duplicate" | "stale" | "ignored";
@@ -44,12 +46,10 @@ export async function applyStripeEvent(
   const now = services.clock.now();
   const result = (outcome: WebhookOutcome, changed = 0): WebhookResult => ({ eventId: event.id, outcome, changed });
   if (!isSubscriptionEvent(event.type) && !isInvoiceEvent(event.type)) return result("ignored"); // acknowledged, not recorded
-  if (await db.prepare("SELECT 1 FROM webhook_events WHERE id = ?1").bind(event.id).first()) return result("duplicate");
+  if (await webhookEventSeen(db, event.id)) return result("duplicate");
 
   const eventMs = event.created * 1000;
-  const recordEvent = db
-    .prepare("INSERT INTO webhook_events (id, type, received_at) VALUES (?1, ?2, ?3)")
-    .bind(event.id, event.type, now);
+  const recordEvent = recordWebhookEventStatement(db, event, now);
   let plan: SyncPlan;
   let customerId: string | null = null;
   // The event id goes first: a concurrent delivery of the same event fails on it (and is answered as
@@ -58,12 +58,12 @@ export async function applyStripeEvent(
   const audits: AuditEntry[] = [];
   if (isSubscriptionEvent(event.type)) {
     const sub = parse(stripeSubscription, event.data.object, "data.object");
-    const existing = await rowsOf(db, sub.id);
-    const prices = await mappedPlans(
+    const existing = await subscriptionsOfExternal(db, sub.id);
+    const prices = await plansOfPrices(
       db,
       sub.items.data.flatMap((i) => [i.price.id, ...(i.price.product ? [i.price.product] : [])]),
     );
-    customerId = existing[0]?.customerId ?? (await customerByBillingId(db, sub.customer));
+    customerId = existing[0]?.customerId ?? (await customerIdByBillingId(db, sub.customer));
     plan = planSubscriptionEvent(
       event.type,
       sub,
@@ -77,11 +77,7 @@ export async function applyStripeEvent(
       // setting its billingCustomerId through the admin API.)
       customerId = sub.customer;
       statements.push(
-        db
-          .prepare(
-            "INSERT INTO customers (id, name, billing_customer_id, rev, created_at, updated_at) VALUES (?1, '', ?1, 0, ?2, ?2)",
-          )
-          .bind(customerId, now),
+        insertCustomerStatement(db, { id: customerId, name: "", residency: null, billingCustomerId: customerId }, now),
       );
       audits.push({
         action: "customer.create",
@@ -94,7 +90,7 @@ export async function applyStripeEvent(
     }
   } else {
     const subscriptionId = subscriptionOfInvoice(parse(stripeInvoice, event.data.object, "data.object"));
-    const existing = subscriptionId ? await rowsOf(db, subscriptionId) : [];
+    const existing = subscriptionId ? await subscriptionsOfExternal(db, subscriptionId) : [];
     customerId = existing[0]?.customerId ?? null;
     plan = planInvoiceEvent(event.type, { eventMs, existing, graceMs });
   }
@@ -111,7 +107,7 @@ export async function applyStripeEvent(
   if (plan.outcome === "apply") {
     const why = reasonOf(event, plan.unmapped);
     for (const row of plan.inserts) {
-      statements.push(insertStatement(db, row, now));
+      statements.push(insertSubscriptionStatement(db, { ...row, createdAt: now, updatedAt: now }));
       audits.push(subscriptionChangeAudit("create", null, row, why));
     }
     for (const u of plan.updates) {
@@ -154,64 +150,3 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z
 
 const reasonOf = (event: StripeEvent, unmapped: string[] = []) =>
   `${event.type} ${event.id}${unmapped.length ? `; unmapped prices ignored: ${unmapped.join(", ")}` : ""}`;
-
-/** The base row (external_id = id) and add-on rows ("id/<item>"): a range scan on the unique index. */
-async function rowsOf(db: D1Database, subscriptionId: string): Promise<SubscriptionRecord[]> {
-  const rows = await db
-    .prepare(
-      "SELECT * FROM subscriptions WHERE external_id = ?1 OR (external_id >= ?1 || '/' AND external_id < ?1 || '0') ORDER BY external_id",
-    )
-    .bind(subscriptionId)
-    .all<SubscriptionDbRow>();
-  return rows.results.map(toSubscriptionRecord);
-}
-
-async function mappedPlans(db: D1Database, ids: string[]): Promise<Record<string, MappedPlan>> {
-  const unique = [...new Set(ids)].slice(0, 90); // D1 allows 100 bound parameters per statement
-  if (unique.length === 0) return {};
-  const marks = unique.map((_, i) => `?${i + 1}`).join(", ");
-  const rows = await db
-    .prepare(
-      `SELECT m.price_id, m.plan_id, p.kind FROM price_mappings m JOIN plans p ON p.id = m.plan_id WHERE m.price_id IN (${marks})`,
-    )
-    .bind(...unique)
-    .all<{ price_id: string; plan_id: string; kind: "base" | "addon" }>();
-  return Object.fromEntries(rows.results.map((r) => [r.price_id, { planId: r.plan_id, kind: r.kind }]));
-}
-
-async function customerByBillingId(db: D1Database, billingId: string): Promise<string | null> {
-  return (
-    (
-      await db
-        .prepare("SELECT id FROM customers WHERE billing_customer_id = ?1")
-        .bind(billingId)
-        .first<{ id: string }>()
-    )?.id ?? null
-  );
-}
-
-function insertStatement(db: D1Database, s: SubscriptionRecord, now: number): D1PreparedStatement {
-  return db
-    .prepare(
-      `INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, trial_end, current_period_start, current_period_end, billing_anchor,
-         cancel_at, grace_until, ended_at, external_id, external_updated_at, created_at, updated_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)`,
-    )
-    .bind(
-      s.id,
-      s.customerId,
-      s.planId,
-      s.status,
-      s.startedAt,
-      s.trialEnd,
-      s.currentPeriodStart,
-      s.currentPeriodEnd,
-      s.billingAnchor,
-      s.cancelAt,
-      s.graceUntil,
-      s.endedAt,
-      s.externalId,
-      s.externalUpdatedAt,
-      now,
-    );
-}

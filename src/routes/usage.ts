@@ -1,5 +1,3 @@
-// POST /v1/usage, GET /v1/usage/{customerId}, POST /v1/usage/reserve|settle|release (scope usage)
-import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope } from "../auth/middleware";
@@ -10,121 +8,18 @@ import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
 import { Problem, type ProblemSlug } from "../http/problem";
 import { newRouter } from "../http/router";
-import {
-  apiKeySecurity,
-  conflictResponse,
-  customerIdParam,
-  errorResponses,
-  featureParam,
-  jsonBody,
-  jsonResponse,
-  notFoundResponse,
-} from "../http/schemas";
 import type { FeatureUsage, MeterError, MeterResult, UsageAnswer } from "../meter/protocol";
 import { checkAmount, type MeterTerms, meterTerms } from "../meter/terms";
 import { type LedgerPeriod, ledgerPeriods } from "../store/usage-ledger";
-
-const amount = z
-  .number()
-  .finite()
-  .refine((n) => Math.abs(n) <= Number.MAX_SAFE_INTEGER, "must be within ±2^53-1")
-  .openapi({ example: 1 });
-const idempotencyKey = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
-const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-
-export const usageBody = z
-  .object({
-    customerId: customerIdParam,
-    feature: featureParam,
-    amount: amount.default(1).describe("Units; negative only for gauges (features without reset)"),
-    idempotencyKey: idempotencyKey.optional().describe("Or the Idempotency-Key header; remembered at least 24 h"),
-    mode: z
-      .enum(["consume", "record"])
-      .default("consume")
-      .describe("consume: atomic check-and-increment; record: already happened, always recorded"),
-    timestamp: z.iso.datetime({ offset: true }).optional().describe("record only: when the usage happened"),
-  })
-  .strict()
-  .openapi("UsageRequest");
-
-const reserveBody = z
-  .object({
-    customerId: customerIdParam,
-    feature: featureParam,
-    amount: amount.refine((n) => n > 0, "must be positive"),
-    ttlSeconds: z.number().int().min(1).max(86_400).default(300),
-    idempotencyKey: idempotencyKey.optional(),
-  })
-  .strict()
-  .openapi("ReserveRequest");
-
-const settleBody = z
-  .object({
-    customerId: customerIdParam,
-    reservationId: z.string().min(1).max(100),
-    amount: amount.refine((n) => n >= 0, "must not be negative"),
-  })
-  .strict()
-  .openapi("SettleRequest");
-const releaseBody = settleBody.omit({ amount: true }).openapi("ReleaseRequest");
-
-const usageAnswer = z
-  .object({
-    customerId: z.string(),
-    feature: z.string(),
-    allowed: z.boolean(),
-    reason: z.enum(["ok", "limit_reached", "not_entitled", "subscription_inactive", "trial_expired", "grant_expired"]),
-    used: z.number(),
-    reserved: z.number(),
-    limit: z.number().nullable(),
-    remaining: z.number().nullable(),
-    resetsAt: z.string().nullable(),
-    overage: z.number(),
-    replayed: z.boolean().optional(),
-    reservationId: z.string().optional(),
-    expiresAt: z.string().optional(),
-    settled: z.number().optional(),
-    snapshotVersion: z.number().int(),
-  })
-  .openapi("UsageAnswer");
-
-const security = apiKeySecurity;
-const tags = ["usage"];
-const conflict = { 409: conflictResponse };
-const post = <P extends string, T extends z.ZodType>(path: P, summary: string, body: T) =>
-  createRoute({
-    method: "post",
-    path,
-    tags,
-    security,
-    summary,
-    request: { body: jsonBody(body) },
-    responses: {
-      200: jsonResponse(usageAnswer, "The meter's answer (a denial is allowed: false)"),
-      404: notFoundResponse,
-      ...conflict,
-      ...errorResponses,
-    },
-  });
-
-const usageRoute = post("/usage", "Consume or record usage of a metered feature", usageBody);
-const reserveRoute = post("/usage/reserve", "Hold units for work whose cost is known later", reserveBody);
-const settleRoute = post("/usage/settle", "Charge the actual amount of a reservation and free the rest", settleBody);
-const releaseRoute = post("/usage/release", "Free a reservation without charging", releaseBody);
-
-const getUsage = createRoute({
-  method: "get",
-  path: "/usage/{customerId}",
-  tags,
-  security,
-  summary: "Current period usage per metered feature, and past periods from the D1 ledger",
-  request: { params: z.object({ customerId: customerIdParam }), query: z.object({ feature: featureParam.optional() }) },
-  responses: { 200: jsonResponse(z.any(), "Usage"), 404: notFoundResponse, ...errorResponses },
-});
+import {
+  getUsage,
+  idempotencyKey,
+  MAX_CLOCK_SKEW_MS,
+  releaseRoute,
+  reserveRoute,
+  settleRoute,
+  usageRoute,
+} from "./usage-spec";
 
 async function snapshotFor(c: Context<AppEnv>, customerId: string): Promise<Snapshot> {
   // c.get rather than c.var on the consume path: Hono builds a new object from its map on every c.var read.
@@ -171,7 +66,7 @@ function keyOf(c: Context<AppEnv>, bodyKey: string | undefined): string | null {
 }
 
 /** What consume/record and reserve share: the idempotency key, the instant, the snapshot and the meter terms. */
-async function prepare(
+async function meterInputs(
   c: Context<AppEnv>,
   body: { customerId: string; feature: string; amount: number; idempotencyKey?: string },
 ) {
@@ -205,7 +100,7 @@ usageRoutes.use("/usage/*", requireScope("usage"));
 usageRoutes
   .openapi(usageRoute, async (c) => {
     const body = c.req.valid("json");
-    const { key, now, snapshot, t } = await prepare(c, body);
+    const { key, now, snapshot, t } = await meterInputs(c, body);
     let occurredAt = now;
     if (body.timestamp !== undefined) {
       if (body.mode !== "record")
@@ -233,7 +128,7 @@ usageRoutes
   })
   .openapi(reserveRoute, async (c) => {
     const body = c.req.valid("json");
-    const { key, now, snapshot, t } = await prepare(c, body);
+    const { key, now, snapshot, t } = await meterInputs(c, body);
     const result = await c.get("services").meter.reserve(c.env, snapshot, {
       feature: body.feature,
       amount: body.amount,

@@ -139,3 +139,20 @@ export async function customersOnPlans(
   for (const r of firsts) out[r.g]?.examples.push(r.customer_id);
   return out;
 }
+
+/** What a spec is validated against: each feature's type and the known region groups (one read, one consistent view). */
+export interface CatalogFacts {
+  featureTypes: Map<string, FeatureType>;
+  regionGroups: Set<string>;
+}
+
+export async function readCatalogFacts(db: D1Database): Promise<CatalogFacts> {
+  const [features, groups] = await batchRows(db, [
+    query<{ key: string; type: FeatureType }>(db.prepare("SELECT key, type FROM features")),
+    query<{ name: string }>(db.prepare("SELECT name FROM region_groups")),
+  ]);
+  return {
+    featureTypes: new Map(features.map((f) => [f.key, f.type])),
+    regionGroups: new Set(groups.map((g) => g.name)),
+  };
+}

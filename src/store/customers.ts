@@ -118,6 +118,15 @@ export async function customerReferences(db: D1Database, id: string): Promise<Cu
     .first<CustomerReferences>();
 }
 
+/** The customer whose billing provider id this is, if any. */
+export async function customerIdByBillingId(db: D1Database, billingId: string): Promise<string | null> {
+  const row = await db
+    .prepare("SELECT id FROM customers WHERE billing_customer_id = ?1")
+    .bind(billingId)
+    .first<{ id: string }>();
+  return row?.id ?? null;
+}
+
 /** A new customer at rev 0 (the write path's bump makes its first snapshot version 1). */
 export function insertCustomerStatement(
   db: D1Database,

@@ -61,3 +61,20 @@ export function putPriceMappingStatement(
 export function deletePriceMappingStatement(db: D1Database, priceId: string): D1PreparedStatement {
   return db.prepare("DELETE FROM price_mappings WHERE price_id = ?1").bind(priceId);
 }
+
+/** The plan (and its kind) each of these price ids is mapped to; unmapped ids are absent. At most 90 distinct ids are looked up (D1 binds at most 100 parameters per statement). */
+export async function plansOfPrices(
+  db: D1Database,
+  priceIds: string[],
+): Promise<Record<string, { planId: string; kind: "base" | "addon" }>> {
+  const unique = [...new Set(priceIds)].slice(0, 90);
+  if (unique.length === 0) return {};
+  const marks = unique.map((_, i) => `?${i + 1}`).join(", ");
+  const rows = await db
+    .prepare(
+      `SELECT m.price_id, m.plan_id, p.kind FROM price_mappings m JOIN plans p ON p.id = m.plan_id WHERE m.price_id IN (${marks})`,
+    )
+    .bind(...unique)
+    .all<{ price_id: string; plan_id: string; kind: "base" | "addon" }>();
+  return Object.fromEntries(rows.results.map((r) => [r.price_id, { planId: r.plan_id, kind: r.kind }]));
+}

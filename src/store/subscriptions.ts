@@ -101,12 +101,13 @@ export function newSubscriptionRecord(customerId: string, s: NewSubscription, no
   };
 }
 
-/** Inserts a record made by newSubscriptionRecord (the columns an operator can set; the rest start empty). */
+/** Inserts a subscription: one made by newSubscriptionRecord, or one a billing provider created. */
 export function insertSubscriptionStatement(db: D1Database, s: SubscriptionRecord): D1PreparedStatement {
   return db
     .prepare(
       `INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, trial_end, current_period_start, current_period_end,
-         billing_anchor, cancel_at, grace_until, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`,
+         billing_anchor, cancel_at, grace_until, ended_at, external_id, external_updated_at, created_at, updated_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)`,
     )
     .bind(
       s.id,
@@ -120,9 +121,23 @@ export function insertSubscriptionStatement(db: D1Database, s: SubscriptionRecor
       s.billingAnchor,
       s.cancelAt,
       s.graceUntil,
+      s.endedAt,
+      s.externalId,
+      s.externalUpdatedAt,
       s.createdAt,
       s.updatedAt,
     );
+}
+
+/** A billing provider's subscription: its base row (external_id = id) and add-on rows ("id/<item>"), by a range scan on the unique index. */
+export async function subscriptionsOfExternal(db: D1Database, externalId: string): Promise<SubscriptionRecord[]> {
+  const rows = await db
+    .prepare(
+      "SELECT * FROM subscriptions WHERE external_id = ?1 OR (external_id >= ?1 || '/' AND external_id < ?1 || '0') ORDER BY external_id",
+    )
+    .bind(externalId)
+    .all<SubscriptionDbRow>();
+  return rows.results.map(toSubscriptionRecord);
 }
 
 /**
@@ -217,3 +232,26 @@ export function subscriptionAudit(s: SubscriptionRecord) {
   const { createdAt: _c, updatedAt: _u, ...rest } = subscriptionWire(s);
   return rest;
 }
+
+/**
+ * Subscriptions not managed by a billing provider with a lifecycle change due at `now` (trial end,
+ * scheduled cancellation, end of grace, scheduled plan change, period renewal), in id order after a cursor.
+ */
+export async function dueSubscriptions(
+  db: D1Database,
+  after: string,
+  now: number,
+  limit: number,
+): Promise<SubscriptionRecord[]> {
+  const rows = await db.prepare(DUE_SQL).bind(after, now, limit).all<SubscriptionDbRow>();
+  return rows.results.map(toSubscriptionRecord);
+}
+
+const DUE_SQL = `SELECT * FROM subscriptions
+  WHERE id > ?1 AND external_id IS NULL AND status IN ('trialing', 'active', 'past_due') AND (
+    cancel_at <= ?2
+    OR (status = 'trialing' AND trial_end <= ?2)
+    OR (status = 'past_due' AND COALESCE(grace_until, started_at) <= ?2)
+    OR (scheduled_plan_id IS NOT NULL AND scheduled_change_at <= ?2)
+    OR (status = 'active' AND current_period_start IS NOT NULL AND current_period_end > current_period_start AND current_period_end <= ?2))
+  ORDER BY id LIMIT ?3`;

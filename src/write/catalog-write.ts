@@ -3,15 +3,9 @@
 // write answers, the rest by the job (see recompile-jobs.ts).
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
+import { type RecompileScope, readJob, recompileJobStatement } from "../store/jobs";
 import { type AuditEntry, commitAdminWrite } from "./commit";
-import {
-  type JobView,
-  type RecompileScope,
-  readJob,
-  recompileJobStatement,
-  runRecompileBatch,
-  toJobView,
-} from "./recompile-jobs";
+import { type JobView, runRecompileBatch, toJobView } from "./recompile-jobs";
 
 export async function commitCatalogWrite(
   c: Context<AppEnv>,

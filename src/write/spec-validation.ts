@@ -4,25 +4,9 @@
 
 import type { z } from "zod";
 import { type entitlementShorthand, normalizeEntitlement, specProblem } from "../domain/catalog";
-import type { EntitlementSpec, FeatureType } from "../domain/types";
+import type { EntitlementSpec } from "../domain/types";
 import { type FieldError, Problem } from "../http/problem";
-import { batchRows, query } from "../store/batch";
-
-export interface CatalogFacts {
-  featureTypes: Map<string, FeatureType>;
-  regionGroups: Set<string>;
-}
-
-export async function catalogFacts(db: D1Database): Promise<CatalogFacts> {
-  const [features, groups] = await batchRows(db, [
-    query<{ key: string; type: FeatureType }>(db.prepare("SELECT key, type FROM features")),
-    query<{ name: string }>(db.prepare("SELECT name FROM region_groups")),
-  ]);
-  return {
-    featureTypes: new Map(features.map((f) => [f.key, f.type])),
-    regionGroups: new Set(groups.map((g) => g.name)),
-  };
-}
+import type { CatalogFacts } from "../store/catalog";
 
 /** Problems of one spec for one feature; an empty list when it fits. */
 export function specErrors(facts: CatalogFacts, featureKey: string, spec: EntitlementSpec, path: string): FieldError[] {

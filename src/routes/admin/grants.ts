@@ -22,6 +22,7 @@ import {
   notFoundResponse,
   opaqueIdParam,
 } from "../../http/schemas";
+import { readCatalogFacts } from "../../store/catalog";
 import type { GrantDbRow } from "../../store/customer-rows";
 import {
   decideGrantStatement,
@@ -41,7 +42,7 @@ import {
   proposedGrant,
 } from "../../write/four-eyes";
 import { assessElevation, type GrantTerms, termsErrors } from "../../write/grant-policy";
-import { catalogFacts, specErrors, throwIfAny } from "../../write/spec-validation";
+import { specErrors, throwIfAny } from "../../write/spec-validation";
 import { adminRoute } from "./route";
 
 const statuses = ["pending", "active", "rejected", "revoked"] as const;
@@ -214,7 +215,7 @@ grantRoutes
     const body = c.req.valid("json");
     const db = c.env.DB;
     const now = c.var.services.clock.now();
-    throwIfAny(specErrors(await catalogFacts(db), body.feature, body.spec as EntitlementSpec, "json.spec"));
+    throwIfAny(specErrors(await readCatalogFacts(db), body.feature, body.spec as EntitlementSpec, "json.spec"));
     const terms: GrantTerms = {
       customerId: body.customerId,
       featureKey: body.feature,

@@ -4,8 +4,8 @@ import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { errorResponses, jsonResponse, notFoundResponse, opaqueIdParam } from "../../http/schemas";
-import { listJobs } from "../../store/jobs";
-import { readJob, runRecompileBatch, toJobView } from "../../write/recompile-jobs";
+import { listJobs, readJob } from "../../store/jobs";
+import { runRecompileBatch, toJobView } from "../../write/recompile-jobs";
 import { adminRoute } from "./route";
 
 export const jobSchema = z

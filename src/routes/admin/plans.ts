@@ -16,6 +16,7 @@ import {
   jsonResponse,
   notFoundResponse,
 } from "../../http/schemas";
+import { readCatalogFacts } from "../../store/catalog";
 import {
   deletePlanStatements,
   listPlans,
@@ -27,7 +28,7 @@ import {
   withEntitlements,
 } from "../../store/plans";
 import { commitCatalogWrite } from "../../write/catalog-write";
-import { catalogFacts, normalizePlanEntitlements } from "../../write/spec-validation";
+import { normalizePlanEntitlements } from "../../write/spec-validation";
 import { jobSchema } from "./jobs";
 import { adminRoute } from "./route";
 
@@ -153,7 +154,7 @@ planRoutes
   .openapi(createPlanRoute, async (c) => {
     const body = c.req.valid("json");
     if (await planExists(c.env.DB, body.id)) throw new Problem("conflict", `Plan '${body.id}' exists.`);
-    const entitlements = normalizePlanEntitlements(await catalogFacts(c.env.DB), body.entitlements);
+    const entitlements = normalizePlanEntitlements(await readCatalogFacts(c.env.DB), body.entitlements);
     const now = c.var.services.clock.now();
     const after: Plan = {
       id: body.id,
@@ -171,7 +172,7 @@ planRoutes
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const before = await planOr404(c.env.DB, id);
-    const entitlements = normalizePlanEntitlements(await catalogFacts(c.env.DB), body.entitlements);
+    const entitlements = normalizePlanEntitlements(await readCatalogFacts(c.env.DB), body.entitlements);
     const after: Plan = {
       ...before,
       name: body.name,
@@ -186,7 +187,7 @@ planRoutes
   .openapi(putEntitlementRoute, async (c) => {
     const { id, feature } = c.req.valid("param");
     const before = await planOr404(c.env.DB, id);
-    const set = normalizePlanEntitlements(await catalogFacts(c.env.DB), { [feature]: c.req.valid("json") }, "json");
+    const set = normalizePlanEntitlements(await readCatalogFacts(c.env.DB), { [feature]: c.req.valid("json") }, "json");
     const after: Plan = {
       ...before,
       entitlements: { ...before.entitlements, ...set },

@@ -1,0 +1,119 @@
+// The request and answer schemas of the usage routes (src/routes/usage.ts), and their OpenAPI
+// declarations: what a client sends and gets, apart from what the handlers do with it.
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  apiKeySecurity,
+  conflictResponse,
+  customerIdParam,
+  errorResponses,
+  featureParam,
+  jsonBody,
+  jsonResponse,
+  notFoundResponse,
+} from "../http/schemas";
+
+const amount = z
+  .number()
+  .finite()
+  .refine((n) => Math.abs(n) <= Number.MAX_SAFE_INTEGER, "must be within ±2^53-1")
+  .openapi({ example: 1 });
+export const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+export const usageBody = z
+  .object({
+    customerId: customerIdParam,
+    feature: featureParam,
+    amount: amount.default(1).describe("Units; negative only for gauges (features without reset)"),
+    idempotencyKey: idempotencyKey.optional().describe("Or the Idempotency-Key header; remembered at least 24 h"),
+    mode: z
+      .enum(["consume", "record"])
+      .default("consume")
+      .describe("consume: atomic check-and-increment; record: already happened, always recorded"),
+    timestamp: z.iso.datetime({ offset: true }).optional().describe("record only: when the usage happened"),
+  })
+  .strict()
+  .openapi("UsageRequest");
+
+const reserveBody = z
+  .object({
+    customerId: customerIdParam,
+    feature: featureParam,
+    amount: amount.refine((n) => n > 0, "must be positive"),
+    ttlSeconds: z.number().int().min(1).max(86_400).default(300),
+    idempotencyKey: idempotencyKey.optional(),
+  })
+  .strict()
+  .openapi("ReserveRequest");
+
+const settleBody = z
+  .object({
+    customerId: customerIdParam,
+    reservationId: z.string().min(1).max(100),
+    amount: amount.refine((n) => n >= 0, "must not be negative"),
+  })
+  .strict()
+  .openapi("SettleRequest");
+const releaseBody = settleBody.omit({ amount: true }).openapi("ReleaseRequest");
+
+const usageAnswer = z
+  .object({
+    customerId: z.string(),
+    feature: z.string(),
+    allowed: z.boolean(),
+    reason: z.enum(["ok", "limit_reached", "not_entitled", "subscription_inactive", "trial_expired", "grant_expired"]),
+    used: z.number(),
+    reserved: z.number(),
+    limit: z.number().nullable(),
+    remaining: z.number().nullable(),
+    resetsAt: z.string().nullable(),
+    overage: z.number(),
+    replayed: z.boolean().optional(),
+    reservationId: z.string().optional(),
+    expiresAt: z.string().optional(),
+    settled: z.number().optional(),
+    snapshotVersion: z.number().int(),
+  })
+  .openapi("UsageAnswer");
+
+const security = apiKeySecurity;
+const tags = ["usage"];
+const conflict = { 409: conflictResponse };
+const post = <P extends string, T extends z.ZodType>(path: P, summary: string, body: T) =>
+  createRoute({
+    method: "post",
+    path,
+    tags,
+    security,
+    summary,
+    request: { body: jsonBody(body) },
+    responses: {
+      200: jsonResponse(usageAnswer, "The meter's answer (a denial is allowed: false)"),
+      404: notFoundResponse,
+      ...conflict,
+      ...errorResponses,
+    },
+  });
+
+export const usageRoute = post("/usage", "Consume or record usage of a metered feature", usageBody);
+export const reserveRoute = post("/usage/reserve", "Hold units for work whose cost is known later", reserveBody);
+export const settleRoute = post(
+  "/usage/settle",
+  "Charge the actual amount of a reservation and free the rest",
+  settleBody,
+);
+export const releaseRoute = post("/usage/release", "Free a reservation without charging", releaseBody);
+
+export const getUsage = createRoute({
+  method: "get",
+  path: "/usage/{customerId}",
+  tags,
+  security,
+  summary: "Current period usage per metered feature, and past periods from the D1 ledger",
+  request: { params: z.object({ customerId: customerIdParam }), query: z.object({ feature: featureParam.optional() }) },
+  responses: { 200: jsonResponse(z.any(), "Usage"), 404: notFoundResponse, ...errorResponses },
+});
