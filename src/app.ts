@@ -10,7 +10,7 @@ import {
   notFound,
   requireJson,
 } from "./http/guards";
-import { problemResponse, toProblem } from "./http/problem";
+import { logRequestFailure, problemResponse, toProblem } from "./http/problem";
 import { newRouter } from "./http/router";
 import { adminRoutes } from "./routes/admin";
 import { checkRoutes } from "./routes/check";
@@ -60,15 +60,7 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
   app.notFound(notFound(app as unknown as Hono<AppEnv>));
   app.onError((err, c) => {
     const problem = toProblem(err);
-    if (problem.status >= 500)
-      console.error(
-        JSON.stringify({
-          msg: "request failed",
-          requestId: c.var.requestId,
-          path: c.req.path,
-          error: err instanceof Error ? err.stack : String(err),
-        }),
-      );
+    if (problem.status >= 500) logRequestFailure(c, err);
     return problemResponse(c, problem);
   });
   return app;

@@ -11,6 +11,7 @@
 
 import { configOf } from "./config";
 import { applyDue } from "./domain/lifecycle";
+import { iso } from "./domain/time";
 import type { Env } from "./env";
 import type { Services } from "./services";
 import { dueSubscriptions, isWriteConflict, updateSubscriptionStatements } from "./store/subscriptions";
@@ -98,7 +99,7 @@ export async function runScheduled(env: Env, services: Services) {
   } catch (err) {
     errors.push(err);
   }
-  const report = { at: new Date(now).toISOString(), lifecycle, recompileJobs };
+  const report = { at: iso(now), lifecycle, recompileJobs };
   console.log(JSON.stringify({ msg: "scheduled run", ...report, errors: errors.map(String) }));
   // A failure fails the invocation (visible in Cron Events), after the other part has had its turn.
   if (errors.length > 0) throw errors[0];

@@ -138,3 +138,15 @@ function slugOfStatus(status: number): ProblemSlug {
       return status >= 500 ? "internal" : "validation";
   }
 }
+
+/** The one log line of a failed request (a 500's details go here, never to the client). */
+export function logRequestFailure(c: Context, err: unknown): void {
+  console.error(
+    JSON.stringify({
+      msg: "request failed",
+      requestId: c.get("requestId"),
+      path: c.req.path,
+      error: err instanceof Error ? err.stack : String(err),
+    }),
+  );
+}

@@ -8,12 +8,10 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { cors } from "hono/cors";
 import { assertCustomerAccess, requireScope } from "../auth/middleware";
 import { checkDeps, evaluateAll, evaluateCheck, UnknownCustomer } from "../check-path";
-import { Problem, problemResponse, toProblem } from "../http/problem";
+import { logRequestFailure, problemResponse, toProblem } from "../http/problem";
 import { newRouter } from "../http/router";
 import { apiKeySecurity, edgeCountry, errorResponses, jsonResponse } from "../http/schemas";
 import { flagOf, isFailure, parseContext } from "../ofrep/flags";
-import { KeyStoreUnavailable } from "../store/api-key-store";
-import { SnapshotUnavailable } from "../store/snapshots";
 
 const metadata = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 const context = z
@@ -176,10 +174,7 @@ function noneIfUnknown(err: unknown): null {
 
 // OFREP's error bodies for what goes wrong inside these routes; auth failures stay problem+json.
 ofrepRoutes.onError((err, c) => {
-  const problem =
-    err instanceof SnapshotUnavailable || err instanceof KeyStoreUnavailable
-      ? new Problem("unavailable", "Entitlement data cannot be read right now.")
-      : toProblem(err);
+  const problem = toProblem(err);
   const key = c.req.param("key");
   if (problem.slug === "malformed-json")
     return c.json(
@@ -191,15 +186,7 @@ ofrepRoutes.onError((err, c) => {
       400,
     );
   if (problem.status < 500) return problemResponse(c, problem);
-  if (problem.status === 500)
-    console.error(
-      JSON.stringify({
-        msg: "request failed",
-        requestId: c.var.requestId,
-        path: c.req.path,
-        error: err instanceof Error ? err.stack : String(err),
-      }),
-    );
+  if (problem.status === 500) logRequestFailure(c, err);
   return c.json({ errorDetails: problem.detail }, 500, problem.status === 503 ? { "Retry-After": "5" } : {});
 });
 

@@ -5,7 +5,6 @@ import { assertCustomerAccess, requireScope } from "../auth/middleware";
 import { checkDeps, requireSnapshot } from "../check-path";
 import { configOf } from "../config";
 import { iso } from "../domain/time";
-import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
 import {
   apiKeySecurity,
@@ -18,6 +17,7 @@ import {
   jsonResponse,
   roleParam,
 } from "../http/schemas";
+import { SnapshotUnavailable } from "../store/errors";
 import {
   DEFAULT_TOKEN_AUDIENCE,
   DEFAULT_TOKEN_TTL_SECONDS,
@@ -112,10 +112,7 @@ tokenRoutes
     const now = c.var.services.clock.now();
     const read = await requireSnapshot(checkDeps(c), customerId, now);
     // A stale copy (KV and D1 down) may still grant what was revoked: never sign it for an hour.
-    if (read.degraded)
-      throw new Problem("unavailable", "Entitlement data cannot be read right now.", {
-        headers: { "Retry-After": "5" },
-      });
+    if (read.degraded) throw new SnapshotUnavailable(`only a degraded copy of '${customerId}' is readable`);
     const { claims, expiresAt } = entitlementClaims(
       read.snapshot,
       { role, country: country ?? edgeCountry(c), features, ttlSeconds },

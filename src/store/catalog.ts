@@ -4,6 +4,7 @@
 // never deletes a feature or plan it leaves out: that is a destructive change, guarded by
 // `scripts/catalog apply --allow-destructive`.
 import { type CatalogFile, normalizeEntitlement } from "../domain/catalog";
+import type { CatalogState } from "../domain/catalog-diff";
 import { LIVE_STATUSES } from "../domain/lifecycle";
 import type { EntitlementSpec, FailurePolicy, FeatureType } from "../domain/types";
 import { batchRows, query } from "./batch";
@@ -12,18 +13,8 @@ import { putPlanStatements } from "./plans";
 import { putPriceMappingStatement } from "./prices";
 import { putRegionGroupStatement, regionGroupOf } from "./region-groups";
 
-export interface CatalogExport {
-  regionGroups: Record<string, string[]>;
-  features: Record<
-    string,
-    { type: string; description: string; unit?: string; integer: boolean; failurePolicy: string }
-  >;
-  plans: Record<
-    string,
-    { name: string; kind: string; description: string; entitlements: Record<string, EntitlementSpec> }
-  >;
-  prices: Record<string, string>;
-}
+/** The catalog as stored, in the catalog file's shape: what the diff compares (domain/catalog-diff.ts). */
+export type CatalogExport = CatalogState;
 
 /** The whole catalog in the catalog file format, from one consistent read. */
 export async function readCatalog(db: D1Database): Promise<CatalogExport> {
