@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 );
 CREATE INDEX IF NOT EXISTS subscriptions_customer ON subscriptions (customer_id);
 CREATE INDEX IF NOT EXISTS subscriptions_plan ON subscriptions (plan_id, customer_id);
--- Recompile jobs walk a plan's scheduled subscribers too (src/admin/recompile-jobs.ts).
+-- Recompile jobs walk a plan's scheduled subscribers too (src/write/recompile-jobs.ts).
 CREATE INDEX IF NOT EXISTS subscriptions_scheduled_plan ON subscriptions (scheduled_plan_id, customer_id);
 
 -- Overrides (grants): customer-specific entitlements that add to or replace what plans give.
@@ -199,6 +199,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   done INTEGER NOT NULL DEFAULT 0,
   total INTEGER NOT NULL DEFAULT 0,
   status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+  -- Batches that failed (an error, not a race): the job is 'failed' after RECOMPILE_MAX_ATTEMPTS of them.
+  attempts INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );

@@ -22,6 +22,8 @@ const DEFAULT_RECOMPILE_BATCH_SIZE = 200;
 const MAX_RECOMPILE_BATCH_SIZE = 500;
 /** Customers one scheduled invocation recompiles: ~1 KV write each, so it stays under 1000 subrequests. */
 const DEFAULT_RECOMPILE_CRON_BUDGET = 800;
+/** Failed batches (errors, not races) after which a job is marked failed, so later jobs are not held back. */
+const DEFAULT_RECOMPILE_MAX_ATTEMPTS = 5;
 const DEFAULT_SCHEDULED_MAX_CHANGES = 100;
 const DEFAULT_READYZ_TIMEOUT_MS = 2_000;
 const DEFAULT_TOKEN_ISSUER = "tollgate";
@@ -34,7 +36,7 @@ export interface Config {
   lifecycle: LifecycleConfig;
   grants: { maxLifetimeMs: number };
   /** Customers per recompile batch (also recompiled inside the write request), and per cron run. */
-  recompile: { batchSize: number; cronBudget: number };
+  recompile: { batchSize: number; cronBudget: number; maxAttempts: number };
   /** Subscriptions the cron handler changes per run at most. */
   scheduled: { maxChanges: number };
   readyz: { timeoutMs: number };
@@ -84,6 +86,7 @@ const configSchema = z
     GRANT_MAX_LIFETIME_DAYS: numberVar(DEFAULT_GRANT_MAX_LIFETIME_DAYS, (n) => Number.isFinite(n) && n > 0),
     RECOMPILE_BATCH_SIZE: numberVar(DEFAULT_RECOMPILE_BATCH_SIZE, isPositiveInteger),
     RECOMPILE_CRON_BUDGET: numberVar(DEFAULT_RECOMPILE_CRON_BUDGET, isPositiveInteger),
+    RECOMPILE_MAX_ATTEMPTS: numberVar(DEFAULT_RECOMPILE_MAX_ATTEMPTS, isPositiveInteger),
     SCHEDULED_MAX_CHANGES: numberVar(DEFAULT_SCHEDULED_MAX_CHANGES, isPositiveInteger),
     // Any non-zero number is kept, a negative one too (it times every probe out at once).
     READYZ_TIMEOUT_MS: numberVar(DEFAULT_READYZ_TIMEOUT_MS, (n) => n !== 0 && !Number.isNaN(n)),
@@ -110,6 +113,7 @@ const configSchema = z
       recompile: {
         batchSize: Math.min(v.RECOMPILE_BATCH_SIZE, MAX_RECOMPILE_BATCH_SIZE),
         cronBudget: v.RECOMPILE_CRON_BUDGET,
+        maxAttempts: v.RECOMPILE_MAX_ATTEMPTS,
       },
       scheduled: { maxChanges: v.SCHEDULED_MAX_CHANGES },
       readyz: { timeoutMs: v.READYZ_TIMEOUT_MS },

@@ -23,6 +23,8 @@ export interface Env extends CloudflareBindings {
   RECOMPILE_BATCH_SIZE?: string;
   /** Customers one cron run recompiles (default 800): raise it where the account allows more subrequests. */
   RECOMPILE_CRON_BUDGET?: string;
+  /** Failed batches after which a recompile job is marked failed (default 5). */
+  RECOMPILE_MAX_ATTEMPTS?: string;
   /** Subscriptions the cron handler changes per run at most (default 100). */
   SCHEDULED_MAX_CHANGES?: string;
   /** How long /readyz waits for each store, in ms (default 2000). */

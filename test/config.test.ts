@@ -19,7 +19,7 @@ describe("configOf", () => {
       snapshotCache: { ttlMs: 5_000, maxEntries: 10_000 },
       lifecycle: { pastDueGraceMs: 7 * DAY_MS },
       grants: { maxLifetimeMs: 90 * DAY_MS },
-      recompile: { batchSize: 200, cronBudget: 800 },
+      recompile: { batchSize: 200, cronBudget: 800, maxAttempts: 5 },
       scheduled: { maxChanges: 100 },
       readyz: { timeoutMs: 2_000 },
       operatorJwt: { issuer: "", audience: "", jwksUrl: undefined, localSecret: undefined },

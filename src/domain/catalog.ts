@@ -2,16 +2,22 @@
 // These zod schemas validate the catalog file (catalog-as-code), the admin API and every JSON
 // column before it is written to D1, so the three can never disagree.
 import { z } from "zod";
+import { notPrototypeName, own, PROTOTYPE_NAME_MESSAGE } from "./records";
 
 export const featureKey = z
   .string()
-  .regex(/^[a-z][a-z0-9_.-]{0,63}$/, "lowercase letters, digits, '_', '.', '-'; starts with a letter; at most 64");
+  .regex(/^[a-z][a-z0-9_.-]{0,63}$/, "lowercase letters, digits, '_', '.', '-'; starts with a letter; at most 64")
+  .refine(notPrototypeName, PROTOTYPE_NAME_MESSAGE);
 export const entityId = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, "letters, digits, '_', '.', ':', '@', '-'; at most 128");
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, "letters, digits, '_', '.', ':', '@', '-'; at most 128")
+  .refine(notPrototypeName, PROTOTYPE_NAME_MESSAGE);
 export const countryCode = z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2, upper case");
 /** A region rule names countries (`DE`) or region groups (`EU`): groups are upper case, 3+ characters or known names. */
-export const regionRef = z.string().regex(/^[A-Za-z0-9_-]{2,32}$/);
+export const regionRef = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{2,32}$/)
+  .refine(notPrototypeName, PROTOTYPE_NAME_MESSAGE);
 
 export const featureType = z.enum(["boolean", "metered", "config"]);
 export const resetPeriod = z.enum(["none", "hour", "day", "week", "month", "year"]);
@@ -79,7 +85,7 @@ export const catalogFile = z
   .superRefine((cat, ctx) => {
     for (const [planId, plan] of Object.entries(cat.plans)) {
       for (const [key, ent] of Object.entries(plan.entitlements)) {
-        const feature = cat.features[key];
+        const feature = own(cat.features, key);
         const path = ["plans", planId, "entitlements", key];
         if (!feature) {
           ctx.addIssue({ code: "custom", path, message: `unknown feature '${key}'` });
@@ -90,13 +96,13 @@ export const catalogFile = z
         const regions =
           typeof ent === "object" && ent.regions ? [...(ent.regions.allow ?? []), ...(ent.regions.deny ?? [])] : [];
         for (const r of regions) {
-          if (!/^[A-Z]{2}$/.test(r) && !cat.regionGroups[r])
+          if (!/^[A-Z]{2}$/.test(r) && !own(cat.regionGroups, r))
             ctx.addIssue({ code: "custom", path, message: `unknown region group '${r}'` });
         }
       }
     }
     for (const [price, planId] of Object.entries(cat.prices)) {
-      if (!cat.plans[planId])
+      if (!own(cat.plans, planId))
         ctx.addIssue({ code: "custom", path: ["prices", price], message: `unknown plan '${planId}'` });
     }
   });

@@ -3,6 +3,7 @@
 // Time-dependent facts (trial end, cancellation, grace, grant expiry, scheduled plan changes) become
 // source windows [from, until) evaluated at check time, so a snapshot that is a little stale still
 // answers correctly, and scheduled changes take effect on time without anyone recompiling.
+import { own } from "./records";
 import type {
   CompiledSpec,
   EntitlementSpec,
@@ -77,7 +78,7 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
       sources: [],
     };
   }
-  const add = (key: string, source: Source) => features[key]?.sources.push(source);
+  const add = (key: string, source: Source) => own(features, key)?.sources.push(source);
   const expand = (spec: EntitlementSpec, type: FeatureType) => compileSpec(spec, type, rows.regionGroups);
 
   // Precedence order: base plans, then add-ons by start, then grants by creation.
@@ -85,14 +86,14 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
     (a, b) => rank(a) - rank(b) || a.startedAt - b.startedAt || cmp(a.id, b.id),
   );
   function rank(s: SubscriptionRow) {
-    return rows.plans[s.planId]?.kind === "addon" ? 1 : 0;
+    return own(rows.plans, s.planId)?.kind === "addon" ? 1 : 0;
   }
   for (const sub of subs) {
     for (const w of subscriptionWindows(sub)) {
-      const plan = rows.plans[w.planId];
+      const plan = own(rows.plans, w.planId);
       if (!plan) continue;
       for (const [key, spec] of Object.entries(plan.entitlements)) {
-        const type = features[key]?.type;
+        const type = own(features, key)?.type;
         if (!type) continue;
         add(key, {
           kind: plan.kind === "addon" ? "addon" : "plan",
@@ -109,7 +110,7 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
     }
   }
   for (const g of [...rows.grants].sort((a, b) => a.createdAt - b.createdAt || cmp(a.id, b.id))) {
-    const type = features[g.featureKey]?.type;
+    const type = own(features, g.featureKey)?.type;
     if (!type) continue;
     add(g.featureKey, {
       kind: "grant",
@@ -189,7 +190,7 @@ export function compileSpec(spec: EntitlementSpec, type: FeatureType, groups: Re
 function expandRegions(refs: string[] | undefined, groups: Record<string, string[]>): string[] | undefined {
   if (!refs || refs.length === 0) return undefined;
   const out = new Set<string>();
-  for (const ref of refs) for (const c of groups[ref] ?? [ref.toUpperCase()]) out.add(c);
+  for (const ref of refs) for (const c of own(groups, ref) ?? [ref.toUpperCase()]) out.add(c);
   return [...out].sort();
 }
 

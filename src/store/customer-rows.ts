@@ -3,6 +3,7 @@
 // into domain rows. Customers are bound as one JSON array (`IN (SELECT value FROM json_each(?1))`)
 // because D1 binds at most 100 parameters; one customer is the batch of one.
 import type { CustomerRows, GrantRow, SubscriptionRow } from "../domain/compile";
+import { own } from "../domain/records";
 import type { EntitlementSpec, FailurePolicy, FeatureType, Residency, SubscriptionStatus } from "../domain/types";
 import { batchRows, query } from "./batch";
 
@@ -78,8 +79,16 @@ export async function loadCustomerRows(db: D1Database, customerId: string): Prom
   return (await loadManyCustomerRows(db, [customerId])).get(customerId) ?? null;
 }
 
-/** The snapshot inputs of each of `customerIds` that exists, by id. */
-export async function loadManyCustomerRows(db: D1Database, customerIds: string[]): Promise<Map<string, CustomerRows>> {
+/**
+ * The snapshot inputs of each of `customerIds` that exists, by id. A customer one of whose rows cannot be
+ * read (a JSON column that does not parse) throws, unless `unreadable` is given: then that customer is
+ * left out and its error recorded there, so one bad customer does not hold back a batch.
+ */
+export async function loadManyCustomerRows(
+  db: D1Database,
+  customerIds: string[],
+  unreadable?: Map<string, unknown>,
+): Promise<Map<string, CustomerRows>> {
   const out = new Map<string, CustomerRows>();
   if (customerIds.length === 0) return out;
   const ids = JSON.stringify(customerIds);
@@ -115,7 +124,7 @@ export async function loadManyCustomerRows(db: D1Database, customerIds: string[]
   const regionGroups = Object.fromEntries(groups.map((g) => [g.name, JSON.parse(g.countries) as string[]]));
   const plans: CustomerRows["plans"] = {};
   for (const r of ents) {
-    const plan = plans[r.id] ?? { id: r.id, kind: r.kind, entitlements: {} };
+    const plan = own(plans, r.id) ?? { id: r.id, kind: r.kind, entitlements: {} };
     plans[r.id] = plan;
     if (r.feature_key && r.spec) plan.entitlements[r.feature_key] = JSON.parse(r.spec) as EntitlementSpec;
   }
@@ -130,7 +139,23 @@ export async function loadManyCustomerRows(db: D1Database, customerIds: string[]
       grants: [],
     });
   }
-  for (const s of subs) out.get(s.customer_id)?.subscriptions.push(toSubscriptionRow(s));
-  for (const g of grants) out.get(g.customer_id)?.grants.push(toGrantRow(g));
+  const rowOf = <R, T>(customerId: string, raw: R, map: (r: R) => T): T | undefined => {
+    try {
+      return map(raw);
+    } catch (err) {
+      if (!unreadable) throw err;
+      unreadable.set(customerId, err);
+      return undefined;
+    }
+  };
+  for (const s of subs) {
+    const row = rowOf(s.customer_id, s, toSubscriptionRow);
+    if (row) out.get(s.customer_id)?.subscriptions.push(row);
+  }
+  for (const g of grants) {
+    const row = rowOf(g.customer_id, g, toGrantRow);
+    if (row) out.get(g.customer_id)?.grants.push(row);
+  }
+  for (const id of unreadable?.keys() ?? []) out.delete(id);
   return out;
 }

@@ -14,6 +14,7 @@ export interface JobRow {
   done: number;
   total: number;
   status: JobStatus;
+  attempts: number;
   created_at: number;
   updated_at: number;
 }
@@ -117,4 +118,16 @@ export async function listJobs(db: D1Database, q: JobFilter): Promise<JobRow[]> 
     .bind(...f.params, q.limit)
     .all<JobRow>();
   return rows.results;
+}
+
+/** Counts a failed batch; the job is 'failed' once it has failed `maxAttempts` times (so later jobs run). */
+export async function recordFailedAttempt(db: D1Database, jobId: string, maxAttempts: number, now: number) {
+  await db
+    .prepare(
+      `UPDATE jobs SET attempts = attempts + 1, updated_at = ?3,
+         status = CASE WHEN attempts + 1 >= ?2 THEN 'failed' ELSE status END
+       WHERE id = ?1 AND status = 'running'`,
+    )
+    .bind(jobId, maxAttempts, now)
+    .run();
 }

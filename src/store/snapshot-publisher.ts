@@ -76,14 +76,26 @@ export async function compileMany(
   customerIds: string[],
   now: number,
 ): Promise<number> {
-  const rows = await loadManyCustomerRows(env.DB, customerIds);
+  const unreadable = new Map<string, unknown>();
+  const rows = await loadManyCustomerRows(env.DB, customerIds, unreadable);
+  for (const [customerId, err] of unreadable) logCompileFailure(customerId, err);
   const published: PublishedSnapshot[] = [];
   for (const r of rows.values()) {
-    const snapshot = compileSnapshot(r, now);
-    published.push({ customerId: r.customer.id, version: snapshot.version, text: JSON.stringify(snapshot) });
+    // One customer whose rows cannot be compiled must not hold back the others (logCompileFailure).
+    try {
+      const snapshot = compileSnapshot(r, now);
+      published.push({ customerId: r.customer.id, version: snapshot.version, text: JSON.stringify(snapshot) });
+    } catch (err) {
+      logCompileFailure(r.customer.id, err);
+    }
   }
   await publishSnapshots(env, published, now);
   // This isolate reads the new snapshot from KV next time; other isolates within their cache TTL.
   for (const s of published) services.snapshots.invalidate(s.customerId);
   return published.length;
+}
+
+/** A customer left out of a batch keeps its current snapshot; it is compiled again on its next write or rebuild. */
+function logCompileFailure(customerId: string, err: unknown): void {
+  console.error(JSON.stringify({ msg: "snapshot compile failed", customerId, error: String(err) }));
 }

@@ -21,6 +21,7 @@ import {
   type JobStatus,
   type RecompileScope,
   readJob,
+  recordFailedAttempt,
   runningRecompileJobs,
 } from "../store/jobs";
 import { compileMany } from "../store/snapshot-publisher";
@@ -32,6 +33,8 @@ export interface JobView {
   status: JobStatus;
   done: number;
   total: number;
+  /** Batches that failed; the job is failed after RECOMPILE_MAX_ATTEMPTS of them. */
+  attempts: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -43,6 +46,7 @@ export const toJobView = (r: JobRow): JobView => ({
   status: r.status,
   done: r.done,
   total: r.total,
+  attempts: r.attempts,
   createdAt: iso(r.created_at),
   updatedAt: iso(r.updated_at),
 });
@@ -54,9 +58,24 @@ export async function runRecompileBatch(
   jobId: string,
   now: number,
   batchSize = configOf(env).recompile.batchSize,
-): Promise<{ job: JobRow | null; moved: number }> {
+): Promise<{ job: JobRow | null; moved: number; failed?: true }> {
   const job = await readJob(env.DB, jobId);
   if (job?.status !== "running") return { job, moved: 0 };
+  try {
+    return await runBatch(env, services, job, now, batchSize);
+  } catch (err) {
+    // A batch that throws (not one that raced) counts as an attempt; after maxAttempts the job is
+    // failed, so one job that cannot proceed never holds back the jobs after it. If D1 itself is
+    // down, recording fails too and the attempt is not counted: an outage does not fail jobs.
+    console.error(JSON.stringify({ msg: "recompile batch failed", jobId, error: String(err) }));
+    const { maxAttempts } = configOf(env).recompile;
+    await recordFailedAttempt(env.DB, jobId, maxAttempts, now).catch(() => undefined);
+    return { job: await readJob(env.DB, jobId).catch(() => job), moved: 0, failed: true };
+  }
+}
+
+async function runBatch(env: Env, services: Services, job: JobRow, now: number, batchSize: number) {
+  const jobId = job.id;
   const scope = JSON.parse(job.params) as RecompileScope;
   const ids = await customersAfter(env.DB, scope, job.cursor ?? "", batchSize);
   const compiled = await compileMany(env, services, ids, now);
@@ -91,11 +110,11 @@ export async function continueRecompileJobs(
   let customers = 0;
   for (const id of running) {
     while (left > 0) {
-      const { job, moved } = await runRecompileBatch(env, services, id, now, Math.min(size, left));
+      const { job, moved, failed } = await runRecompileBatch(env, services, id, now, Math.min(size, left));
       touched.add(id);
       customers += moved;
       left -= Math.max(moved, 1); // a raced or empty batch still spends budget: no spinning
-      if (job?.status !== "running") break;
+      if (failed || job?.status !== "running") break; // a failed batch is retried on the next run, not now
     }
     if (left <= 0) break;
   }

@@ -16,6 +16,10 @@ export const jobSchema = z
     status: z.enum(["running", "done", "failed"]),
     done: z.number().int().describe("Customers recompiled so far"),
     total: z.number().int().describe("Customers in scope when the job started (grows if more are reached)"),
+    attempts: z
+      .number()
+      .int()
+      .describe("Batches that failed; the job is failed after RECOMPILE_MAX_ATTEMPTS (default 5)"),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
