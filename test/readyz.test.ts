@@ -61,3 +61,24 @@ describe("GET /readyz", () => {
     expect(res.json.checks.kv).toMatchObject({ ok: false, error: "timeout" });
   });
 });
+
+describe("GET /readyz under a flood", () => {
+  it("probes the stores once per 5 s per isolate; requests in between share that answer", async () => {
+    const w2 = testWorker();
+    let kvReads = 0;
+    const counted = {
+      ...env,
+      SNAPSHOTS: {
+        get: (...a: Parameters<KVNamespace["get"]>) => {
+          kvReads++;
+          return env.SNAPSHOTS.get(...a);
+        },
+      },
+    } as unknown as Cloudflare.Env;
+    for (let i = 0; i < 20; i++) expect((await w2.call("GET", "/readyz", { env: counted })).status).toBe(200);
+    expect(kvReads).toBe(1);
+    w2.clock.advance(5_000);
+    expect((await w2.call("GET", "/readyz", { env: counted })).status).toBe(200);
+    expect(kvReads).toBe(2);
+  });
+});

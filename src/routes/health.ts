@@ -54,10 +54,7 @@ export const healthRoutes = newRouter()
   .openapi(banner, (c) => c.json({ service: "tollgate" as const, docs: "/docs", openapi: "/openapi.json" }, 200))
   .openapi(healthz, (c) => c.json({ ok: true as const }, 200))
   .openapi(readyz, async (c) => {
-    const { timeoutMs } = configOf(c.env).readyz;
-    const run = (p: Probe) => probe(p.name, () => p.run(c.env), timeoutMs);
-    const [kv, d1, durableObject] = await Promise.all([run(PROBES.kv), run(PROBES.d1), run(PROBES.durableObject)]);
-    const result = { kv, d1, durableObject };
+    const result = await probeAll(c.env, c.var.services.clock.now());
     c.header("Cache-Control", "no-store");
     const failed = Object.entries(result)
       .filter(([, r]) => !r.ok)
@@ -84,6 +81,27 @@ const PROBES = {
   d1: { name: "d1", run: (env) => readCatalogRev(env.DB) },
   durableObject: { name: "durableObject", run: (env) => env.METER.get(env.METER.idFromName("_readyz")).ping() },
 } satisfies Record<string, Probe>;
+
+type Checks = Record<keyof typeof PROBES, z.infer<typeof probeResult>>;
+
+/**
+ * /readyz is unauthenticated: one probe round per isolate (per env object) every READYZ_CACHE_MS at most,
+ * shared by every request in between, so a flood of probes adds no load on D1, KV or the probe's meter.
+ */
+const READYZ_CACHE_MS = 5_000;
+const lastProbes = new WeakMap<Env, { at: number; checks: Promise<Checks> }>();
+
+function probeAll(env: Env, now: number): Promise<Checks> {
+  const last = lastProbes.get(env);
+  if (last && now - last.at < READYZ_CACHE_MS) return last.checks;
+  const { timeoutMs } = configOf(env).readyz;
+  const run = (p: Probe) => probe(p.name, () => p.run(env), timeoutMs);
+  const checks = Promise.all([run(PROBES.kv), run(PROBES.d1), run(PROBES.durableObject)]).then(
+    ([kv, d1, durableObject]) => ({ kv, d1, durableObject }),
+  );
+  lastProbes.set(env, { at: now, checks });
+  return checks;
+}
 
 async function probe(
   name: string,
