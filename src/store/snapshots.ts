@@ -53,6 +53,14 @@ export class VersionNotYetAvailable extends Error {
 
 type WaitUntil = (p: Promise<unknown>) => void;
 
+/** What KV holds for an id that is no customer: `{"unknown":true}`, expiring after UNKNOWN_TTL_SECONDS (KV's minimum). */
+interface UnknownCustomerMark {
+  unknown: true;
+}
+const UNKNOWN_MARK = JSON.stringify({ unknown: true } satisfies UnknownCustomerMark);
+export const UNKNOWN_TTL_SECONDS = 60;
+const isUnknownMark = (v: Snapshot | UnknownCustomerMark): v is UnknownCustomerMark => "unknown" in v && v.unknown;
+
 export class SnapshotStore {
   readonly cache: BoundedCache<Snapshot | null>;
   /** Each feature's failure policy, learnt from every snapshot loaded: readable with KV and D1 down. */
@@ -88,8 +96,15 @@ export class SnapshotStore {
     try {
       const text = await env.SNAPSHOTS.get(kvKeys.snapshot(customerId), "text");
       if (text !== null) {
-        const snapshot = JSON.parse(text) as Snapshot;
-        if (snapshot.version >= min) {
+        const snapshot = JSON.parse(text) as Snapshot | UnknownCustomerMark;
+        if (isUnknownMark(snapshot)) {
+          // Known in KV to be no customer (cached for UNKNOWN_TTL_SECONDS): no D1 read. A read that must
+          // see a write (minVersion) still goes to D1, where the customer may exist by now.
+          if (min === 0) {
+            this.cache.set(customerId, null, now, 64);
+            return { snapshot: null, source: "kv", degraded: false };
+          }
+        } else if (snapshot.version >= min) {
           this.#remember(customerId, snapshot, now, text.length);
           return { snapshot, source: "kv", degraded: false };
         }
@@ -117,6 +132,16 @@ export class SnapshotStore {
     const rows = await loadCustomerRows(env.DB, customerId);
     if (!rows) {
       this.cache.set(customerId, null, now, 64);
+      // Unknown ids are cached in KV too, briefly, so probing ids costs each isolate no D1 read. Creating
+      // the customer publishes its snapshot over this mark; a read-through that raced the creation can
+      // leave the mark for at most UNKNOWN_TTL_SECONDS (a write's minVersion reads through it).
+      const mark = env.SNAPSHOTS.put(kvKeys.snapshot(customerId), UNKNOWN_MARK, {
+        expirationTtl: UNKNOWN_TTL_SECONDS,
+      }).catch((err) =>
+        console.warn(JSON.stringify({ msg: "unknown-customer mark failed", customerId, error: String(err) })),
+      );
+      if (waitUntil) waitUntil(mark);
+      else await mark;
       return null;
     }
     const snapshot = compileSnapshot(rows, now);
