@@ -34,7 +34,7 @@ export const apiKeyInput = z
     customerId: entityId
       .nullable()
       .default(null)
-      .describe("Bind the key to one customer: it may only ask about that customer"),
+      .describe("Bind the key to one customer: it may only ask about that customer (not with scope admin)"),
   })
   .strict()
   .openapi("ApiKeyInput");
@@ -119,6 +119,12 @@ apiKeyRoutes
   .openapi(createKey, async (c) => {
     const body = c.req.valid("json");
     const db = c.env.DB;
+    // The admin API is not per customer: a bound admin key would act on every customer (review H1).
+    if (body.customerId !== null && body.scopes.includes("admin")) {
+      throw new Problem("validation", "A key with the 'admin' scope cannot be bound to a customer.", {
+        errors: [{ path: "json.customerId", message: "must be null for a key with the 'admin' scope" }],
+      });
+    }
     if (body.customerId && !(await customerExists(db, body.customerId))) {
       throw new Problem("validation", `Unknown customer '${body.customerId}'.`, {
         errors: [{ path: "json.customerId", message: "unknown customer" }],
