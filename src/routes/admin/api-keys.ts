@@ -21,6 +21,7 @@ import {
   toApiKeyRecord,
 } from "../../store/api-keys";
 import { customerExists } from "../../store/customers";
+import { creatorIdentity, personOf } from "../../write/accountable";
 import { commitAdminWrite } from "../../write/commit";
 import { adminRoute } from "./route";
 
@@ -59,7 +60,7 @@ const toView = (r: ApiKeyDbRow): ApiKeyView => ({
   name: r.name,
   scopes: JSON.parse(r.scopes) as Scope[],
   customerId: r.customer_id,
-  createdBy: r.created_by,
+  createdBy: creatorIdentity(r.created_by),
   createdAt: iso(r.created_at),
   revokedAt: isoOrNull(r.revoked_at),
 });
@@ -141,7 +142,7 @@ apiKeyRoutes
       name: body.name,
       scopes: JSON.stringify(scopes),
       customer_id: body.customerId,
-      created_by: c.var.principal.id,
+      created_by: await personOf(db, c.var.principal),
       created_at: c.var.services.clock.now(),
     });
     const safe = { id, prefix: displayPrefix(key), name: body.name, scopes, customerId: body.customerId };
