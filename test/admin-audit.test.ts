@@ -32,7 +32,13 @@ describe("GET /admin/v1/audit", () => {
     w.clock.set(T0 + 2000);
     const grant = await w.call("POST", "/admin/v1/grants", {
       key: alice,
-      body: { customerId, feature: "theme", spec: { value: "basic" }, reason: "same as plan" },
+      body: {
+        customerId,
+        feature: "theme",
+        spec: { value: "basic" },
+        reason: "same as plan",
+        expiresAt: iso(T0 + DAY),
+      },
     });
     w.clock.set(T0 + 3000);
     await w.call("PATCH", `/admin/v1/customers/${customerId}`, {

@@ -227,14 +227,15 @@ grantRoutes
       startsAt: body.startsAt ?? null,
       expiresAt: body.expiresAt ?? null,
     };
-    const elevation = await assessElevation(db, terms, now);
+    const maxLifetimeMs = configOf(c.env).grants.maxLifetimeMs;
+    const elevation = await assessElevation(db, terms, now, maxLifetimeMs);
     if (!elevation)
       throw new Problem("validation", `Unknown customer '${body.customerId}'.`, {
         errors: [{ path: "json.customerId", message: "unknown customer" }],
       });
     const me = await personOf(db, c.var.principal);
     assertMayPropose(me, elevation.elevated);
-    throwIfAny(termsErrors(terms, elevation.elevated, now, configOf(c.env).grants.maxLifetimeMs));
+    throwIfAny(termsErrors(terms, elevation.elevated, now, maxLifetimeMs));
     const row = proposedGrant(`grant_${crypto.randomUUID()}`, terms, elevation.elevated, c.var.principal, me, now);
     const applies = row.status === "active";
     const audit: AuditEntry = {
@@ -265,9 +266,10 @@ grantRoutes
     assertMayApprove(await personOf(c.env.DB, c.var.principal), proposer, before);
     const now = c.var.services.clock.now();
     const terms = termsOf(before);
-    const elevation = await assessElevation(c.env.DB, terms, now);
+    const maxLifetimeMs = configOf(c.env).grants.maxLifetimeMs;
+    const elevation = await assessElevation(c.env.DB, terms, now, maxLifetimeMs);
     if (!elevation) throw new Problem("not-found", `No customer '${terms.customerId}'.`);
-    const errors = termsErrors(terms, elevation.elevated, now, configOf(c.env).grants.maxLifetimeMs);
+    const errors = termsErrors(terms, elevation.elevated, now, maxLifetimeMs);
     assertApprovable(c.var.principal, proposer, elevation.elevated, errors);
     return recordDecision(c, before, "approve", elevation.elevated);
   })
