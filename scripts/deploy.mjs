@@ -5,21 +5,30 @@
 //
 // In order; nothing remote changes until every local check has passed:
 //   1. configuration: wrangler.toml's [env.E] resolves; no REPLACE_WITH_ placeholder is left
-//   2. secrets: every `[env.E.secrets] required` name is set (`wrangler secret list --env E`)
+//   2. secrets: every `[env.E.secrets] required` name is set (`wrangler secret list --env E`); and
+//      neither ADMIN_BOOTSTRAP_KEY nor OPERATOR_JWT_SECRET is a var, a required secret or a set
+//      secret: production fails, staging warns (the worker refuses both in production anyway)
 //   3. schema: migrations/ are numbered without gaps, and applying them with wrangler (to a throwaway
 //      local D1) yields exactly schema.sql
 //   4. bundle: `wrangler deploy --dry-run --outdir`, and its size against the Worker size limits
 //   5. `wrangler d1 migrations apply DB --env E --remote` (applies only the pending ones)
 //   6. `wrangler deploy --env E`
-// --dry-run runs what needs no Cloudflare account (1, 3, 4; placeholders only warn) and prints what
-// 2, 5 and 6 would run. CI runs it for both environments.
+// --dry-run runs what needs no Cloudflare account (1, 3, 4, and the part of 2 that wrangler.toml
+// answers; placeholders only warn) and prints what 2, 5 and 6 would run. CI runs it for both
+// environments. Secrets set remotely are known only to `wrangler secret list`, which needs an account.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { parseCli, UsageError } from "./lib/cli.mjs";
-import { missingSecrets, placeholdersIn, sizeReport } from "./lib/deploy-report.mjs";
+import {
+  credentialProblems,
+  missingSecrets,
+  PRODUCTION_REFUSED_SECRETS,
+  placeholdersIn,
+  sizeReport,
+} from "./lib/deploy-report.mjs";
 import { projectRoot, runMain } from "./lib/node-target.mjs";
 import {
   diffSchemas,
@@ -64,8 +73,18 @@ async function main() {
 
   console.log("\n2. Secrets");
   const required = config.secrets?.required ?? [];
-  if (dry) console.log(`  would check that ${required.join(", ")} are set: wrangler secret list --env ${env}`);
-  else checkSecrets(env, required, fail);
+  const listed = dry ? undefined : checkSecrets(env, required, fail);
+  if (dry)
+    console.log(
+      `  would check that ${required.join(", ")} are set and ${PRODUCTION_REFUSED_SECRETS.join(", ")} are not: wrangler secret list --env ${env}`,
+    );
+  const credentials = credentialProblems(env, config, listed);
+  for (const p of credentials) {
+    if (p.level === "fail") fail(p.message);
+    else console.log(`  warn ${p.message}`);
+  }
+  if (credentials.length === 0)
+    console.log(`  ok   ${PRODUCTION_REFUSED_SECRETS.join(", ")} not in wrangler.toml${dry ? "" : " nor set"}`);
 
   console.log("\n3. Schema");
   checkSchema(env, fail);
@@ -95,25 +114,22 @@ async function main() {
   return 0;
 }
 
+/** Checks the required secrets are set; returns `wrangler secret list` output (undefined when it failed). */
 function checkSecrets(env, required, fail) {
   const res = wrangler(["secret", "list", "--env", env, "--format", "json"]);
   if (res.status !== 0)
-    return fail(`wrangler secret list failed (logged in? \`npx wrangler login\`):\n${res.stderr.trim()}`);
+    return void fail(`wrangler secret list failed (logged in? \`npx wrangler login\`):\n${res.stderr.trim()}`);
   let listed;
   try {
     listed = JSON.parse(res.stdout);
   } catch {
-    return fail("wrangler secret list did not print JSON");
+    return void fail("wrangler secret list did not print JSON");
   }
   const missing = missingSecrets(required, listed);
   if (missing.length > 0)
     fail(`secrets not set: ${missing.join(", ")}; set each with: npx wrangler secret put NAME --env ${env}`);
   else console.log(`  ok   ${required.join(", ")} set`);
-  if (env === "production" && !missingSecrets(["ADMIN_BOOTSTRAP_KEY"], listed).length) {
-    console.log(
-      `  warn ADMIN_BOOTSTRAP_KEY is set: once real admin keys exist, npx wrangler secret delete ADMIN_BOOTSTRAP_KEY --env ${env}`,
-    );
-  }
+  return listed;
 }
 
 /** Applies migrations/ with wrangler to a throwaway local D1, schema.sql to another, and compares. */

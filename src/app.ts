@@ -3,6 +3,7 @@ import type { Hono } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "./app-env";
 import {
+  guardAdminWrites,
   limitBody,
   MAX_ADMIN_BODY_BYTES,
   MAX_BODY_BYTES,
@@ -45,7 +46,7 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
     (c, next) => (c.req.path.startsWith("/v1/webhooks/") ? webhookLimit : apiLimit)(c, next),
     requireJson,
   );
-  app.use("/admin/*", limitBody(MAX_ADMIN_BODY_BYTES), requireJson);
+  app.use("/admin/*", limitBody(MAX_ADMIN_BODY_BYTES), guardAdminWrites);
 
   app.route("/", healthRoutes);
   app.route("/v1", checkRoutes);

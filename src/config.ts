@@ -8,7 +8,8 @@
 // JavaScript's Number() reads them (so " 12 " and "1e3" count), then checked by each field's own rule.
 // Bindings (DB, SNAPSHOTS, METER) are not configuration, and neither are ADMIN_BOOTSTRAP_KEY and
 // TOKEN_SIGNING_KEYS: each is used whole by one module that caches what it derives per secret value
-// (auth/middleware.ts, tokens/keys.ts).
+// (auth/middleware.ts, tokens/keys.ts). Production refuses HS256 operator tokens (localSecretFor) and
+// the bootstrap key (auth/middleware.ts), whatever the secrets say.
 import { z } from "zod";
 import type { OperatorJwtConfig } from "./auth/operator-jwt";
 import { DEFAULT_PAST_DUE_GRACE_DAYS, type LifecycleConfig } from "./domain/lifecycle";
@@ -121,7 +122,7 @@ const configSchema = z
         issuer: v.OPERATOR_JWT_ISSUER,
         audience: v.OPERATOR_JWT_AUDIENCE,
         jwksUrl: v.OPERATOR_JWKS_URL,
-        localSecret: v.OPERATOR_JWT_SECRET,
+        localSecret: localSecretFor(v.ENVIRONMENT, v.OPERATOR_JWT_SECRET),
       },
       tokens: { issuer: v.TOKEN_ISSUER ?? DEFAULT_TOKEN_ISSUER },
       stripe: { webhookSecrets: v.STRIPE_WEBHOOK_SECRET },
@@ -129,6 +130,21 @@ const configSchema = z
       bench: v.BENCH_INSTRUMENT && v.ENVIRONMENT === "development",
     }),
   );
+
+/**
+ * OPERATOR_JWT_SECRET, except in production: whoever holds an HS256 secret mints operator tokens with
+ * any sub and role, so four eyes would mean nothing. There operators come from an identity provider's
+ * JWKS (Cloudflare Access) or not at all; a secret left set is ignored, and said so once per isolate.
+ */
+function localSecretFor(environment: string | undefined, secret: string | undefined): string | undefined {
+  if (environment !== "production" || secret === undefined) return secret;
+  console.warn(
+    JSON.stringify({
+      msg: "OPERATOR_JWT_SECRET is ignored in production: HS256 operator tokens are refused; delete the secret",
+    }),
+  );
+  return undefined;
+}
 
 const parsed = new WeakMap<Env, Config>();
 

@@ -57,7 +57,7 @@ describe("API keys", () => {
     expect((await w.call("GET", `/admin/v1/api-keys/${bound.id}`, { key: admin })).json).toMatchObject({
       id: bound.id,
       prefix: bound.key.slice(0, 10),
-      createdBy: "kim-admin",
+      createdBy: "operator:kim-admin",
       revokedAt: null,
     });
   });

@@ -38,7 +38,13 @@ describe("GET /admin/v1/audit", () => {
       const grant = await w.at(T0 + 2000, () =>
         w.call("POST", "/admin/v1/grants", {
           key: alice,
-          body: { customerId, feature: "theme", spec: { value: "basic" }, reason: "same as plan" },
+          body: {
+            customerId,
+            feature: "theme",
+            spec: { value: "basic" },
+            reason: "same as plan",
+            expiresAt: iso(T0 + DAY_MS),
+          },
         }),
       );
       grantId = grant.json.grant.id;

@@ -136,6 +136,7 @@ describe("what needs four eyes", () => {
       mode: "replace",
       spec: { limit: 50, anchor: "billing" },
       reason: "abuse",
+      expiresAt: iso(T0 + 30 * DAY_MS),
     });
     expect(lower.json).toMatchObject({
       grant: { status: "active", elevated: false, decidedBy: "operator:ann-approver" },
@@ -149,7 +150,12 @@ describe("what needs four eyes", () => {
       reason: "not_entitled",
     });
     // The same harmless grant from support still waits for an approver.
-    const fromSupport = await propose(support, { customerId, feature: "audit_export", spec: { enabled: true } });
+    const fromSupport = await propose(support, {
+      customerId,
+      feature: "audit_export",
+      spec: { enabled: true },
+      expiresAt: iso(T0 + 30 * DAY_MS),
+    });
     expect(fromSupport.json.grant).toMatchObject({ status: "pending", elevated: false });
     expect((await auditOf("grant", lower.json.grant.id))[0]!.action).toBe("grant.create");
   });
@@ -262,11 +268,16 @@ describe("reason, expiry and lifetime", () => {
     const planId = uid("plan");
     await createPlan(w, planId, { sso: true });
     const other = (await createCustomer(w, { id: uid(), subscriptions: [{ planId }] })).id;
-    const harmless = await propose(support, { customerId: other, feature: "sso", spec: { enabled: true } });
-    expect(harmless.json.grant).toMatchObject({ status: "pending", elevated: false, expiresAt: null });
+    const harmless = await propose(support, {
+      customerId: other,
+      feature: "sso",
+      spec: { enabled: true },
+      expiresAt: iso(T0 + 30 * DAY_MS),
+    });
+    expect(harmless.json.grant).toMatchObject({ status: "pending", elevated: false, expiresAt: iso(T0 + 30 * DAY_MS) });
     await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso`, { key: BOOTSTRAP, body: false });
     const refused = expectProblem(await decide(approverA, harmless.json.grant.id, "approve"), 409);
-    expect(refused.errors).toContainEqual({ path: "json.expiresAt", message: "an elevated grant needs an expiry" });
+    expect(refused.errors).toContainEqual({ path: "json.reason", message: "an elevated grant needs a reason" });
   });
 });
 

@@ -42,7 +42,8 @@ export function createAdminClient(target, opts = {}) {
   async function request(method, path, body) {
     for (let attempt = 0; ; attempt++) {
       const headers = { Authorization: `Bearer ${target.key}`, Accept: "application/json, application/problem+json" };
-      if (body !== undefined) headers["Content-Type"] = "application/json";
+      // Every admin write is JSON, even without a body: the API refuses others (CSRF guard).
+      if (body !== undefined || (method !== "GET" && method !== "HEAD")) headers["Content-Type"] = "application/json";
       const res = await doFetch(`${target.url}${path}`, {
         method,
         headers,

@@ -12,3 +12,9 @@ export function sizeReport(files: { name: string; raw: number; gzip: number }[])
   warn: boolean;
   lines: string[];
 };
+export const PRODUCTION_REFUSED_SECRETS: readonly string[];
+export function credentialProblems(
+  env: string,
+  config: { vars?: Record<string, unknown>; secrets?: { required?: string[] } },
+  listJson?: unknown,
+): { level: "fail" | "warn"; name: string; message: string }[];

@@ -1,4 +1,5 @@
-// Pure parts of scripts/deploy.mjs: placeholder and secret checks, the bundle size report.
+// Pure parts of scripts/deploy.mjs: placeholder and secret checks (required ones, and the credentials
+// production refuses), the bundle size report.
 
 /**
  * Worker size limits. Cloudflare has documented 3 MB (Free) and 10 MB (Paid) after compression, and
@@ -24,6 +25,47 @@ export function placeholdersIn(config) {
 export function missingSecrets(required, listJson) {
   const present = new Set((Array.isArray(listJson) ? listJson : []).map((s) => s.name));
   return required.filter((name) => !present.has(name));
+}
+
+/**
+ * Credentials production must not carry. ADMIN_BOOTSTRAP_KEY is an admin key with every scope and no
+ * expiry that stands for nobody in particular (four eyes cannot tell its holder from an approver);
+ * OPERATOR_JWT_SECRET lets whoever holds it mint an operator token with any identity and role. The
+ * worker refuses both when ENVIRONMENT is "production" anyway (src/auth); a deploy that would carry
+ * them fails, so nobody believes they work there. Staging gets a warning.
+ */
+export const PRODUCTION_REFUSED_SECRETS = ["ADMIN_BOOTSTRAP_KEY", "OPERATOR_JWT_SECRET"];
+
+const RETIRE = {
+  ADMIN_BOOTSTRAP_KEY: "create admin API keys with an operator token (Cloudflare Access) instead",
+  OPERATOR_JWT_SECRET: "sign operators in with Cloudflare Access (OPERATOR_JWKS_URL) instead",
+};
+
+/**
+ * Where the environment would carry a refused credential: as a var in wrangler.toml, as a required
+ * secret, or (with `wrangler secret list --format json` output) set as a secret. Production: "fail";
+ * any other environment: "warn". In order of PRODUCTION_REFUSED_SECRETS, at most one entry per name.
+ * @returns {{ level: "fail" | "warn", name: string, message: string }[]}
+ */
+export function credentialProblems(env, config, listJson) {
+  const listed = new Set((Array.isArray(listJson) ? listJson : []).map((s) => s.name));
+  const level = env === "production" ? "fail" : "warn";
+  const out = [];
+  for (const name of PRODUCTION_REFUSED_SECRETS) {
+    let where = null;
+    let fix = `npx wrangler secret delete ${name} --env ${env}`;
+    if (Object.hasOwn(config.vars ?? {}, name)) {
+      where = `is a plain var in wrangler.toml [env.${env}.vars]`;
+      fix = `remove it from [env.${env}.vars] (and rotate it: it was in the file)`;
+    } else if ((config.secrets?.required ?? []).includes(name)) {
+      where = `is listed in [env.${env}.secrets] required`;
+      fix = `remove it from that list, and if set: npx wrangler secret delete ${name} --env ${env}`;
+    } else if (listed.has(name)) where = `is set as a secret of ${env}`;
+    if (where === null) continue;
+    const effect = level === "fail" ? "production refuses it" : "production would refuse it";
+    out.push({ level, name, message: `${name} ${where}; ${effect}: ${RETIRE[name]}, then ${fix}` });
+  }
+  return out;
 }
 
 export function formatBytes(n) {

@@ -1,6 +1,9 @@
 // Authentication and roles for the admin API. Operators (people) present a JWT (Cloudflare Access's
-// Cf-Access-Jwt-Assertion, or a Bearer JWT); automation presents an API key with scope "admin"
+// Cf-Access-Jwt-Assertion, or a Bearer JWT); automation presents an unbound API key with scope "admin"
 // (role admin); the bootstrap key acts as admin. Roles are ordered: viewer < support < approver < admin.
+// A key bound to one customer has no role here, whatever its scopes: the admin API is not per customer,
+// so a bound "admin" key would be a global admin (security review H1). Creation refuses such keys
+// (routes/admin/api-keys.ts); this refuses any made before that.
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
@@ -14,7 +17,7 @@ import type { Principal } from "./principal";
 export function roleOf(p: Principal): OperatorRole | null {
   if (p.kind === "operator") return p.role;
   if (p.kind === "bootstrap") return "admin";
-  return hasScope(p, "admin") ? "admin" : null;
+  return p.customerId === null && hasScope(p, "admin") ? "admin" : null;
 }
 
 export function atLeast(role: OperatorRole, needed: OperatorRole): boolean {
@@ -47,7 +50,13 @@ export function requireRole(needed: OperatorRole) {
     const principal = c.var.principal ?? (await authenticateAdmin(c));
     c.set("principal", principal);
     const role = roleOf(principal);
-    if (!role) throw new Problem("forbidden", "This key lacks the 'admin' scope.");
+    if (!role)
+      throw new Problem(
+        "forbidden",
+        principal.kind === "api_key" && principal.customerId !== null
+          ? "This key is bound to a customer: the admin API takes an unbound key with the 'admin' scope."
+          : "This key lacks the 'admin' scope.",
+      );
     if (!atLeast(role, needed))
       throw new Problem("forbidden", `This action needs the '${needed}' role; you have '${role}'.`);
     await next();

@@ -3,6 +3,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
+import { configOf } from "../config";
 import type { Scope } from "../domain/types";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
@@ -19,10 +20,15 @@ export function bearerToken(header: string | undefined): string | null {
 
 let bootstrapHash: { secret: string; hash: Promise<string> } | null = null;
 
-/** The bootstrap admin key (Worker secret ADMIN_BOOTSTRAP_KEY), compared by digest in constant time. */
+/**
+ * The bootstrap admin key (Worker secret ADMIN_BOOTSTRAP_KEY), compared by digest in constant time.
+ * Never in production: it has every scope and no expiry, and stands for nobody in particular (four
+ * eyes cannot tell its holder from an approver). There the first admin keys are made with an operator
+ * token, and scripts/deploy.mjs refuses a production deploy that still has the secret.
+ */
 export async function isBootstrapKey(env: Env, presented: string): Promise<boolean> {
   const secret = env.ADMIN_BOOTSTRAP_KEY;
-  if (!secret || secret.length < 32) return false;
+  if (!secret || secret.length < 32 || configOf(env).environment === "production") return false;
   if (bootstrapHash?.secret !== secret) bootstrapHash = { secret, hash: hashApiKey(secret) };
   return sameDigest(await bootstrapHash.hash, await hashApiKey(presented));
 }

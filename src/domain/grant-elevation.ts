@@ -7,7 +7,7 @@
 // ends is elevated. Where two specs cannot be ordered (a config value, a different reset period),
 // any change counts as more: the cost of a needless approval is small, a silent elevation is not.
 import { resolveFeature } from "./evaluate";
-import type { CompiledSpec, FeatureType, SnapshotFeature, Source } from "./types";
+import type { CompiledSpec, FeatureType, ResetPeriod, SnapshotFeature, Source } from "./types";
 
 export interface Elevation {
   elevated: boolean;
@@ -33,23 +33,43 @@ export function grantElevation(feature: SnapshotFeature, grant: Source, now: num
   return { elevated: false, gains: [], at: null };
 }
 
-const enabled = (spec: CompiledSpec | undefined) => (spec?.enabled ? spec : null);
+export const enabled = (spec: CompiledSpec | undefined) => (spec?.enabled ? spec : null);
+
+/**
+ * How two specs are compared. "grant" (a grant against the plans) counts any change it cannot order
+ * as more. "plan" (one set of catalog plans against another: plan-elevation.ts) leaves out what the
+ * catalog chose and nobody can order, config values and reset anchors, and compares limits with
+ * different reset periods per unit of time, so moving to a cheaper plan is not "more".
+ */
+export type Measure = "grant" | "plan";
 
 /** What `next` gives beyond `base` (both null when the feature is not granted). */
-export function gainsOf(type: FeatureType, base: CompiledSpec | null, next: CompiledSpec | null): string[] {
+export function gainsOf(
+  type: FeatureType,
+  base: CompiledSpec | null,
+  next: CompiledSpec | null,
+  measure: Measure = "grant",
+): string[] {
   if (!next) return [];
   if (!base) return ["enables a feature the plans do not grant"];
   const out: string[] = [];
   if (type === "metered") {
-    if (moreUnits(base.limit, next.limit))
+    if (measure === "plan" && base.reset !== next.reset) {
+      if (moreRate(base, next))
+        out.push(
+          `raises the limit from ${base.limit} ${per(base.reset)} to ${next.limit ?? "unlimited"} ${per(next.reset)}`,
+        );
+    } else if (moreUnits(base.limit, next.limit))
       out.push(`raises the limit from ${base.limit} to ${next.limit ?? "unlimited"}`);
-    if (base.reset !== next.reset || base.anchor !== next.anchor) out.push("changes the reset period");
+    if (measure === "grant" && (base.reset !== next.reset || base.anchor !== next.anchor))
+      out.push("changes the reset period");
     const baseOverage = base.overage ?? "block";
     if (baseOverage === "block" && next.overage === "allow") out.push("allows overage");
     else if (baseOverage === "allow" && next.overage === "allow" && moreUnits(base.overageCap, next.overageCap))
       out.push("raises the overage cap");
   }
-  if (type === "config" && canonical(base.value) !== canonical(next.value)) out.push("changes the configured value");
+  if (measure === "grant" && type === "config" && canonical(base.value) !== canonical(next.value))
+    out.push("changes the configured value");
   const [baseRoles, baseAllow] = [base.roles, base.allow];
   if (baseRoles && (!next.roles || next.roles.some((r) => !baseRoles.includes(r))))
     out.push("widens the allowed roles");
@@ -57,6 +77,24 @@ export function gainsOf(type: FeatureType, base: CompiledSpec | null, next: Comp
     out.push("widens the allowed regions");
   if (base.deny?.some((c) => !next.deny?.includes(c))) out.push("lifts a region block");
   return out;
+}
+
+/** Hours per reset period, to compare limits that reset differently; "none" never resets (a total). */
+const PERIOD_HOURS: Record<ResetPeriod, number> = {
+  hour: 1,
+  day: 24,
+  week: 168,
+  month: 730,
+  year: 8760,
+  none: Infinity,
+};
+const per = (reset: ResetPeriod | undefined) => (!reset || reset === "none" ? "in total" : `per ${reset}`);
+
+/** Whether `next` allows more units per hour than `base` (a total allows none per hour: any periodic limit is more). */
+function moreRate(base: CompiledSpec, next: CompiledSpec): boolean {
+  if (base.limit == null) return false;
+  if (next.limit == null) return true;
+  return next.limit / PERIOD_HOURS[next.reset ?? "month"] > base.limit / PERIOD_HOURS[base.reset ?? "month"];
 }
 
 // null/undefined is unlimited.

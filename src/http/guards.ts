@@ -1,5 +1,5 @@
-// Request guards that apply before any route: body size (413), content type (415), and the
-// 404/405 distinction for unknown routes.
+// Request guards that apply before any route: body size (413), content type (415), cross-site admin
+// writes (403, 415), and the 404/405 distinction for unknown routes.
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
@@ -11,6 +11,8 @@ export const MAX_ADMIN_BODY_BYTES = 2 * 1024 * 1024; // a whole catalog file
 export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024; // billing events with expanded objects can exceed 64 KB
 
 const WITH_BODY = new Set(["POST", "PUT", "PATCH"]);
+const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
 
 export function limitBody(maxSize: number) {
   return bodyLimit({
@@ -26,11 +28,41 @@ export const requireJson = createMiddleware<AppEnv>(async (c, next) => {
   if (WITH_BODY.has(c.req.method)) {
     const type = c.req.header("Content-Type");
     const hasBody = c.req.header("Content-Length") !== "0" && c.req.raw.body !== null;
-    if (hasBody && !(type && /^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type))) {
+    if (hasBody && !(type && JSON_TYPE.test(type))) {
       throw new Problem("unsupported-media-type", "Send the body as application/json.", {
         headers: { "Accept-Post": "application/json" },
       });
     }
+  }
+  await next();
+});
+
+/**
+ * The admin API's guard against cross-site requests (security review M8). Operators can be
+ * authenticated by a cookie (Cloudflare Access's CF_Authorization), which a browser attaches to a
+ * request another site makes it send. So every state-changing admin request, with or without a body:
+ * - is refused (403) when the browser says it comes from another site: `Sec-Fetch-Site` cross-site, or
+ *   same-site (a sibling subdomain is another application; nothing legitimate calls the admin API from
+ *   one). same-origin (the /docs page), none (typed in) and no header at all (scripts, curl) pass;
+ * - needs `Content-Type: application/json` (415). A page elsewhere can send that type only after a CORS
+ *   preflight, and /admin answers none, so this holds for browsers that predate Sec-Fetch-Site too;
+ *   without it, an empty form post or a no-cors fetch (no body, no preflight) would act for the
+ *   operator. An empty body with that type reads as `{}`, so bodyless actions can carry it.
+ * Reads (GET, HEAD) are left alone: they change nothing, and without CORS the page cannot read the answer.
+ */
+export const guardAdminWrites = createMiddleware<AppEnv>(async (c, next) => {
+  if (STATE_CHANGING.has(c.req.method)) {
+    const site = c.req.header("Sec-Fetch-Site");
+    if (site === "cross-site" || site === "same-site")
+      throw new Problem("forbidden", `The admin API takes no writes from another site (Sec-Fetch-Site: ${site}).`);
+    const type = c.req.header("Content-Type");
+    if (!type || !JSON_TYPE.test(type))
+      throw new Problem("unsupported-media-type", "Send admin writes as application/json, even without a body.", {
+        headers: { "Accept-Post": "application/json" },
+      });
+    // Hono's c.req.json() reads its text cache: the validators and handlers then see {} instead of a parse error.
+    if (c.req.header("Content-Length") === "0" || c.req.raw.body === null)
+      (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve("{}");
   }
   await next();
 });

@@ -31,11 +31,19 @@ const PAGE = `<!doctype html>
 `;
 
 // validatorUrl null: by default Swagger UI sends the document's URL to validator.swagger.io for a badge.
+// requestInterceptor: admin writes are taken as application/json only, even without a body
+// (src/http/guards.ts, guardAdminWrites); Swagger UI sends no type when there is no body.
 const INITIALIZER_JS = `window.ui = SwaggerUIBundle({
   url: "/openapi.json",
   dom_id: "#swagger-ui",
   deepLinking: true,
   validatorUrl: null,
+  requestInterceptor: (req) => {
+    const admin = new URL(req.url, window.location.href).pathname.startsWith("/admin/");
+    if (admin && req.method !== "GET" && req.method !== "HEAD" && !req.headers["Content-Type"])
+      req.headers["Content-Type"] = "application/json";
+    return req;
+  },
 });
 `;
 

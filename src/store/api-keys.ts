@@ -6,7 +6,7 @@ import type { ApiKeyRecord } from "../auth/api-keys";
 import type { Scope } from "../domain/types";
 import { SqlFilter } from "./sql-filter";
 
-/** An api_keys row as D1 returns it. `scopes` is a JSON array. */
+/** An api_keys row as D1 returns it. `scopes` is a JSON array; `created_by` a four-eyes identity (write/accountable.ts). */
 export interface ApiKeyDbRow {
   id: string;
   hash: string;
@@ -33,6 +33,15 @@ export const toApiKeyRecord = (r: ApiKeyAuthRow): ApiKeyRecord => ({
 
 export async function readApiKey(db: D1Database, id: string): Promise<ApiKeyDbRow | null> {
   return db.prepare("SELECT * FROM api_keys WHERE id = ?1").bind(id).first<ApiKeyDbRow>();
+}
+
+/** The stored created_by of a key (revoked or not); null when there is no such key. */
+export async function readApiKeyCreator(db: D1Database, id: string): Promise<string | null> {
+  const row = await db
+    .prepare("SELECT created_by FROM api_keys WHERE id = ?1")
+    .bind(id)
+    .first<{ created_by: string }>();
+  return row?.created_by ?? null;
 }
 
 /** The key with this SHA-256 hash (hex), revoked or not. */

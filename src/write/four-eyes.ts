@@ -3,16 +3,21 @@
 // - support proposes: the grant is pending (no effect on checks) until an approver approves it;
 // - approver/admin: a grant that is not elevated applies at once; an elevated one is pending too,
 //   even for an admin: four eyes means a second person, whatever the first one's role;
-// - approval is by an approver+ other than the proposer, and an elevated grant only by an operator
-//   (a person with a JWT), not by an API key or the bootstrap key;
+// - an elevated grant is proposed by a person: an operator, or an API key an operator made (it counts
+//   as that operator); the bootstrap key and keys it made stand for nobody in particular (403);
+// - approval is by an approver+ who is not the proposer (people compared, not credentials:
+//   write/accountable.ts), and an elevated grant only by an operator (a person with a JWT), never by an
+//   API key or the bootstrap key;
 // - pending grants are rejected, active ones revoked.
-// Plain functions over the principal and the stored grant: the route loads, calls these, and writes.
+// Plain functions over the principal, the identities it and the proposer stand for, and the stored
+// grant: the route loads, resolves the identities, calls these, and writes.
 import { roleOf } from "../auth/admin";
 import type { Principal } from "../auth/principal";
 import { type FieldError, Problem } from "../http/problem";
 import type { GrantDbRow } from "../store/customer-rows";
 import type { GrantStatus } from "../store/grants";
-import { type GrantTerms, identityOf } from "./grant-policy";
+import { isPerson } from "./accountable";
+import type { GrantTerms } from "./grant-policy";
 
 export type GrantDecision = "approve" | "reject" | "revoke";
 
@@ -28,15 +33,28 @@ export function appliesAtOnce(proposer: Principal, elevated: boolean): boolean {
   return !elevated && roleOf(proposer) !== "support";
 }
 
-/** The row a proposal is stored as: active and decided by its proposer when it applies at once, else pending. */
+/** 403 unless an elevated grant's proposer (`identity`, from accountable.ts) is a person. */
+export function assertMayPropose(identity: string, elevated: boolean): void {
+  if (elevated && !isPerson(identity))
+    throw new Problem(
+      "forbidden",
+      "An elevated grant is proposed by a person: use an operator token, or an API key an operator created, not the bootstrap key or a key it created.",
+    );
+}
+
+/**
+ * The row a proposal is stored as: active and decided by its proposer when it applies at once, else
+ * pending. `me` is the person the proposer stands for (accountable.ts), so a grant proposed through a
+ * key counts as proposed by the key's creator.
+ */
 export function proposedGrant(
   id: string,
   terms: GrantTerms,
   elevated: boolean,
   proposer: Principal,
+  me: string,
   now: number,
 ): GrantDbRow {
-  const me = identityOf(proposer);
   const applies = appliesAtOnce(proposer, elevated);
   return {
     id,
@@ -68,32 +86,47 @@ export function assertDecidable(grant: GrantDbRow, decision: GrantDecision): voi
   );
 }
 
-/** Before the grant is judged again: it is pending (409), and the approver is not its proposer (403). */
-export function assertMayApprove(approver: Principal, grant: GrantDbRow): void {
+/**
+ * Before the grant is judged again: it is pending (409), and the approver is not its proposer (403).
+ * Both are the people they stand for (accountable.ts), not credentials: proposing with a key you made
+ * and approving with your own token is one person.
+ */
+export function assertMayApprove(approver: string, proposer: string, grant: GrantDbRow): void {
   assertDecidable(grant, "approve");
-  if (identityOf(approver) === grant.proposed_by)
+  if (approver === proposer)
     throw new Problem("forbidden", "Four eyes: a grant is approved by someone other than its proposer.");
 }
 
 /**
  * Once its elevation is known again (the customer's plans may have changed since the proposal): an
- * elevated grant is approved by a person (403), and the window and elevation rules still hold at
- * approval (`termsErrors`, from grant-policy.ts; 409: propose it again).
+ * elevated grant is approved by a person (403), was proposed by one (403: a grant the bootstrap key
+ * proposed before that was refused), and the window and elevation rules still hold at approval
+ * (`termsErrors`, from grant-policy.ts; 409: propose it again).
  */
-export function assertApprovable(approver: Principal, elevated: boolean, termsErrors: FieldError[]): void {
+export function assertApprovable(
+  approver: Principal,
+  proposer: string,
+  elevated: boolean,
+  termsErrors: FieldError[],
+): void {
   if (elevated && approver.kind !== "operator")
     throw new Problem("forbidden", "An elevated grant is approved by a person: use an operator token, not an API key.");
+  if (elevated && !isPerson(proposer))
+    throw new Problem(
+      "forbidden",
+      `Four eyes: this elevated grant was proposed by '${proposer}', which is not one person; a person proposes it again.`,
+    );
   if (termsErrors.length > 0)
     throw new Problem("conflict", "The grant can no longer be approved as proposed; propose it again.", {
       errors: termsErrors,
     });
 }
 
-/** The grant after a decision: its new status, decided by `decider` now; an approval also records the elevation it was approved at. */
+/** The grant after a decision: its new status, decided by `decider` (an identity) now; an approval also records the elevation it was approved at. */
 export function decidedGrant(
   before: GrantDbRow,
   decision: GrantDecision,
-  decider: Principal,
+  decider: string,
   now: number,
   elevated?: boolean,
 ): GrantDbRow {
@@ -101,7 +134,7 @@ export function decidedGrant(
     ...before,
     elevated: elevated === undefined ? before.elevated : elevated ? 1 : 0,
     status: GRANT_DECISIONS[decision].to,
-    decided_by: identityOf(decider),
+    decided_by: decider,
     decided_at: now,
     updated_at: now,
   };

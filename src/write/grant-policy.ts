@@ -3,6 +3,12 @@
 // expiry within GRANT_MAX_LIFETIME_DAYS (config.grants.maxLifetimeMs, passed in by the routes). Elevation is
 // judged on a snapshot compiled fresh from D1, never on a cached copy, because it decides whether a second
 // person must look.
+//
+// A grant that enables anything also counts as elevated when it has no expiry or lasts longer than
+// GRANT_MAX_LIFETIME_DAYS, even if it only copies the plans today (security review M6): plans end (a
+// cancellation, Stripe, the cron) and the grant would not, so it would keep the feature for good. Such
+// a grant then needs a reason, a bounded expiry and a second person; a restriction (enabled: false)
+// may be open-ended, and a bounded copy of the plans still applies at once.
 
 import type { Principal } from "../auth/principal";
 import { compileSnapshot, compileSpec } from "../domain/compile";
@@ -22,8 +28,13 @@ export interface GrantTerms {
   expiresAt: number | null;
 }
 
-/** Whether the grant gives the customer more than its plans do, over the grant's whole window; null: no such customer. */
-export async function assessElevation(db: D1Database, g: GrantTerms, now: number): Promise<Elevation | null> {
+/** Whether the grant gives the customer more than its plans do, over the grant's whole window, or could outlive them; null: no such customer. */
+export async function assessElevation(
+  db: D1Database,
+  g: GrantTerms,
+  now: number,
+  maxLifetimeMs: number,
+): Promise<Elevation | null> {
   const rows = await loadCustomerRows(db, g.customerId);
   if (!rows) return null;
   const snapshot = compileSnapshot(rows, now);
@@ -33,11 +44,26 @@ export async function assessElevation(db: D1Database, g: GrantTerms, now: number
       errors: [{ path: "json.feature", message: "unknown feature" }],
     });
   const spec = compileSpec(g.spec, feature.type, rows.regionGroups);
-  return grantElevation(
+  const elevation = grantElevation(
     feature,
     { kind: "grant", id: "proposed", mode: g.mode, from: g.startsAt, until: g.expiresAt, lapse: "grant_expired", spec },
     now,
   );
+  const outlives = spec.enabled ? outlivesPlans(g, now, maxLifetimeMs) : null;
+  if (!outlives) return elevation;
+  return {
+    elevated: true,
+    gains: [...elevation.gains, outlives],
+    at: elevation.at ?? Math.max(now, g.startsAt ?? now),
+  };
+}
+
+/** Why an enabling grant could outlive the plans it copies (no expiry, or beyond the elevated maximum); null when it cannot. */
+function outlivesPlans(g: GrantTerms, now: number, maxLifetimeMs: number): string | null {
+  if (g.expiresAt === null) return "has no expiry: it would outlive the plans";
+  if (g.expiresAt - Math.max(now, g.startsAt ?? now) > maxLifetimeMs)
+    return `lasts more than ${maxLifetimeMs / DAY_MS} days: it could outlive the plans`;
+  return null;
 }
 
 /** Window and elevation rules; an empty list when the grant may be stored (or approved) at `now`. */

@@ -39,6 +39,9 @@ export function testWorker(opts: { clock?: ManualClock; env?: Cloudflare.Env } =
       body = JSON.stringify(init.body);
       headers["Content-Type"] ??= "application/json";
     }
+    // Admin writes need the JSON type even without a body (src/http/guards.ts, guardAdminWrites).
+    if (init.raw === undefined && path.startsWith("/admin/") && method !== "GET" && method !== "HEAD")
+      headers["Content-Type"] ??= "application/json";
     const ctx = createExecutionContext();
     const req = new Request(`https://tollgate.test${path}`, { method, headers, body, cf: init.cf } as RequestInit);
     const res = await worker.fetch(req, init.env ?? bindings, ctx);

@@ -21,6 +21,7 @@ import {
   toApiKeyRecord,
 } from "../../store/api-keys";
 import { customerExists } from "../../store/customers";
+import { creatorIdentity, personOf } from "../../write/accountable";
 import { commitAdminWrite } from "../../write/commit";
 import { adminRoute } from "./route";
 
@@ -34,7 +35,7 @@ export const apiKeyInput = z
     customerId: entityId
       .nullable()
       .default(null)
-      .describe("Bind the key to one customer: it may only ask about that customer"),
+      .describe("Bind the key to one customer: it may only ask about that customer (not with scope admin)"),
   })
   .strict()
   .openapi("ApiKeyInput");
@@ -59,7 +60,7 @@ const toView = (r: ApiKeyDbRow): ApiKeyView => ({
   name: r.name,
   scopes: JSON.parse(r.scopes) as Scope[],
   customerId: r.customer_id,
-  createdBy: r.created_by,
+  createdBy: creatorIdentity(r.created_by),
   createdAt: iso(r.created_at),
   revokedAt: isoOrNull(r.revoked_at),
 });
@@ -119,6 +120,12 @@ apiKeyRoutes
   .openapi(createKey, async (c) => {
     const body = c.req.valid("json");
     const db = c.env.DB;
+    // The admin API is not per customer: a bound admin key would act on every customer (review H1).
+    if (body.customerId !== null && body.scopes.includes("admin")) {
+      throw new Problem("validation", "A key with the 'admin' scope cannot be bound to a customer.", {
+        errors: [{ path: "json.customerId", message: "must be null for a key with the 'admin' scope" }],
+      });
+    }
     if (body.customerId && !(await customerExists(db, body.customerId))) {
       throw new Problem("validation", `Unknown customer '${body.customerId}'.`, {
         errors: [{ path: "json.customerId", message: "unknown customer" }],
@@ -135,7 +142,7 @@ apiKeyRoutes
       name: body.name,
       scopes: JSON.stringify(scopes),
       customer_id: body.customerId,
-      created_by: c.var.principal.id,
+      created_by: await personOf(db, c.var.principal),
       created_at: c.var.services.clock.now(),
     });
     const safe = { id, prefix: displayPrefix(key), name: body.name, scopes, customerId: body.customerId };

@@ -1,4 +1,5 @@
-// /admin/v1/customers: customers and their subscriptions. Reads: viewer. Writes: approver.
+// /admin/v1/customers: customers and their subscriptions. Reads: viewer. Writes: approver, except
+// subscriptions that grant anything, which are upgrades (admin: write/upgrade-policy.ts).
 // A customer is deleted only while nothing hangs off it (subscriptions, grants, keys, usage): that
 // undoes a mistaken creation; a customer with a history is ended through its subscriptions instead,
 // so the audit trail and snapshot history keep meaning something.
@@ -32,6 +33,7 @@ import {
 import { kvKeys } from "../../store/kv";
 import { insertSubscriptionStatement, newSubscriptionRecord } from "../../store/subscriptions";
 import { commitAdminWrite } from "../../write/commit";
+import { assertUpgradeAllowed } from "../../write/upgrade-policy";
 import { adminRoute } from "./route";
 import { assertPlansExist, subscriptionInput } from "./subscription-input";
 
@@ -96,7 +98,7 @@ const route = adminRoute("admin: customers");
 const createCustomer = route("approver", {
   method: "post",
   path: "/",
-  summary: "Create a customer (optionally with subscriptions)",
+  summary: "Create a customer (optionally with subscriptions: admin when they grant anything)",
   request: { body: jsonBody(customerInput) },
   responses: {
     201: jsonResponse(
@@ -166,6 +168,7 @@ customerRoutes
       body.subscriptions.map((s) => s.planId),
     );
     const subs = body.subscriptions.map((s) => newSubscriptionRecord(body.id, s, now));
+    await assertUpgradeAllowed(c, body.id, subs);
     const stmts = [
       insertCustomerStatement(db, { ...body, billingCustomerId: body.billingCustomerId ?? null }, now),
       ...subs.map((s) => insertSubscriptionStatement(db, s)),

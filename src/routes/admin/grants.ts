@@ -31,11 +31,13 @@ import {
   listGrants,
   readGrant,
 } from "../../store/grants";
+import { personBehind, personOf } from "../../write/accountable";
 import { type AuditEntry, commitAdminWrite } from "../../write/commit";
 import {
   assertApprovable,
   assertDecidable,
   assertMayApprove,
+  assertMayPropose,
   decidedGrant,
   GRANT_DECISIONS,
   type GrantDecision,
@@ -173,7 +175,8 @@ const termsOf = (r: GrantDbRow): GrantTerms => ({
 
 /** Writes a decision with its audit record, recompiling the customer when checks can see the change. */
 async function recordDecision(c: Context<AppEnv>, before: GrantDbRow, decision: GrantDecision, elevated?: boolean) {
-  const after = decidedGrant(before, decision, c.var.principal, c.var.services.clock.now(), elevated);
+  const decider = await personOf(c.env.DB, c.var.principal);
+  const after = decidedGrant(before, decision, decider, c.var.services.clock.now(), elevated);
   const body = (await c.req.json().catch(() => ({}))) as { reason?: unknown };
   const parsed = decisionInput.safeParse(body ?? {});
   const audit: AuditEntry = {
@@ -225,13 +228,16 @@ grantRoutes
       startsAt: body.startsAt ?? null,
       expiresAt: body.expiresAt ?? null,
     };
-    const elevation = await assessElevation(db, terms, now);
+    const maxLifetimeMs = configOf(c.env).grants.maxLifetimeMs;
+    const elevation = await assessElevation(db, terms, now, maxLifetimeMs);
     if (!elevation)
       throw new Problem("validation", `Unknown customer '${body.customerId}'.`, {
         errors: [{ path: "json.customerId", message: "unknown customer" }],
       });
-    throwIfAny(termsErrors(terms, elevation.elevated, now, configOf(c.env).grants.maxLifetimeMs));
-    const row = proposedGrant(`grant_${crypto.randomUUID()}`, terms, elevation.elevated, c.var.principal, now);
+    const me = await personOf(db, c.var.principal);
+    assertMayPropose(me, elevation.elevated);
+    throwIfAny(termsErrors(terms, elevation.elevated, now, maxLifetimeMs));
+    const row = proposedGrant(`grant_${crypto.randomUUID()}`, terms, elevation.elevated, c.var.principal, me, now);
     const applies = row.status === "active";
     const audit: AuditEntry = {
       action: applies ? "grant.create" : "grant.propose",
@@ -256,13 +262,16 @@ grantRoutes
   })
   .openapi(decisionRoute("approve", "Approve a pending grant (a different person than the proposer)"), async (c) => {
     const before = await mustReadGrant(c.env.DB, c.req.valid("param").id);
-    assertMayApprove(c.var.principal, before);
+    // People, not credentials: a key stands for its creator, also in grants proposed before that rule.
+    const proposer = await personBehind(c.env.DB, before.proposed_by);
+    assertMayApprove(await personOf(c.env.DB, c.var.principal), proposer, before);
     const now = c.var.services.clock.now();
     const terms = termsOf(before);
-    const elevation = await assessElevation(c.env.DB, terms, now);
+    const maxLifetimeMs = configOf(c.env).grants.maxLifetimeMs;
+    const elevation = await assessElevation(c.env.DB, terms, now, maxLifetimeMs);
     if (!elevation) throw new Problem("not-found", `No customer '${terms.customerId}'.`);
-    const errors = termsErrors(terms, elevation.elevated, now, configOf(c.env).grants.maxLifetimeMs);
-    assertApprovable(c.var.principal, elevation.elevated, errors);
+    const errors = termsErrors(terms, elevation.elevated, now, maxLifetimeMs);
+    assertApprovable(c.var.principal, proposer, elevation.elevated, errors);
     return recordDecision(c, before, "approve", elevation.elevated);
   })
   .openapi(decisionRoute("reject", "Reject a pending grant"), async (c) => {

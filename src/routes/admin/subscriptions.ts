@@ -1,5 +1,6 @@
 // /admin/v1/subscriptions: create, read, list, and lifecycle actions (plan changes, cancel, resume,
-// trials, past due). The rules live in domain/lifecycle.ts; this file loads, calls, writes, maps.
+// trials, past due). The rules live in domain/lifecycle.ts; a manual upgrade needs the admin role
+// (write/upgrade-policy.ts); this file loads, calls, writes, maps.
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
@@ -23,6 +24,7 @@ import {
 } from "../../store/subscriptions";
 import { commitAdminWrite } from "../../write/commit";
 import { dueAudits, subscriptionChangeAudit } from "../../write/subscription-audit";
+import { assertUpgradeAllowed } from "../../write/upgrade-policy";
 import { adminRoute } from "./route";
 import { assertPlansExist, assertSameKind, subscriptionInput } from "./subscription-input";
 
@@ -63,7 +65,7 @@ const route = adminRoute("admin: subscriptions");
 const createSubscription = route("approver", {
   method: "post",
   path: "/",
-  summary: "Create a subscription for an existing customer",
+  summary: "Create a subscription for an existing customer (one that gives more than its plans: admin)",
   request: { body: jsonBody(subscriptionInput.extend({ customerId: entityId, reason }).openapi("SubscriptionCreate")) },
   responses: { 201: jsonResponse(changed, "Created"), 409: conflict[409], ...errorResponses },
 });
@@ -105,7 +107,7 @@ function actionRoute<B extends z.ZodObject>(path: string, summary: string, body:
 const reasonOnly = z.object({ reason }).strict();
 const changePlan = actionRoute(
   "change-plan",
-  "Upgrade or downgrade: now, or at the end of the current period",
+  "Upgrade (admin) or downgrade (approver): now, or at the end of the current period",
   z.object({ planId: entityId, when, reason }).strict(),
 );
 const undoChange = actionRoute("undo-scheduled-change", "Drop a plan change scheduled for the period end", reasonOnly);
@@ -141,6 +143,7 @@ subscriptionRoutes
       throw new Problem("conflict", `Subscription '${input.id}' exists.`, { reason: "exists" });
     await assertPlansExist(db, [input.planId]);
     const row = newSubscriptionRecord(customerId, input, c.var.services.clock.now());
+    await assertUpgradeAllowed(c, customerId, [row]);
     const versions = await commitAdminWrite(
       c,
       [insertSubscriptionStatement(db, row)],
@@ -199,6 +202,8 @@ async function commitAction(c: Context<AppEnv>, id: string, action: LifecycleAct
   const result = transition(before, action, now, configOf(c.env).lifecycle);
   if (!result.ok) throw new Problem("conflict", result.detail, { reason: result.reason });
   const after = { ...result.row, updatedAt: now };
+  // Choosing a plan that gives more is an admin's (now or at the period end); the rest of the lifecycle is not.
+  if (action.type === "change_plan") await assertUpgradeAllowed(c, before.customerId, [after]);
   // Events that were already due are recorded first, so the log reads in the order things happened.
   const audits = [...dueAudits(result.due), subscriptionChangeAudit(action.type, before, after, why)];
   let versions: Record<string, number>;
