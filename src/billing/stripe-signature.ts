@@ -22,6 +22,12 @@ const encoder = new TextEncoder();
 // Number() is exact and the value signed is the very string that appears in the header.
 const TIMESTAMP = /^\d{1,12}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
+/**
+ * At most this many v1 entries (Stripe sends one per live endpoint secret: one, two during a rotation).
+ * More is refused as malformed before any HMAC, so a forged header cannot make one request cost
+ * hundreds of HMACs over a 1 MB body.
+ */
+export const MAX_V1_ENTRIES = 8;
 
 interface ParsedHeader {
   timestamp: string;
@@ -33,6 +39,7 @@ function parseHeader(header: string): ParsedHeader | null {
   let timestamp: string | undefined;
   const v1: Uint8Array[] = [];
   let sawV1 = false;
+  let v1Entries = 0;
   for (const item of header.split(",")) {
     const eq = item.indexOf("=");
     if (eq <= 0) return null;
@@ -44,6 +51,7 @@ function parseHeader(header: string): ParsedHeader | null {
       timestamp = value;
     } else if (key === "v1") {
       sawV1 = true;
+      if (++v1Entries > MAX_V1_ENTRIES) return null;
       // A v1 value that is not a SHA-256 hex digest can never match; it is skipped, not fatal,
       // so one odd entry cannot hide a valid one next to it.
       if (SHA256_HEX.test(value)) v1.push(hexToBytes(value));
@@ -65,8 +73,8 @@ function bytesToHex(bytes: ArrayBuffer): string {
   return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function hmacKey(secret: string, usage: "sign" | "verify"): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [usage]);
+function hmacKey(secret: string): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
 }
 
 /**
@@ -91,12 +99,10 @@ export async function verifyStripeSignature(
   let matched = false;
   // An empty secret is a configuration accident; an HMAC under it is forgeable by anyone.
   for (const secret of secrets.filter((s) => s.length > 0)) {
-    const key = await hmacKey(secret, "verify");
-    for (const candidate of parsed.v1) {
-      // crypto.subtle.verify recomputes the HMAC and compares in constant time, so no byte-by-byte
-      // early exit leaks how much of a guessed signature was right.
-      if (await crypto.subtle.verify("HMAC", key, candidate, signed)) matched = true;
-    }
+    // One HMAC per secret, whatever the number of candidates; each candidate is then compared in
+    // constant time, so no byte-by-byte early exit leaks how much of a guessed signature was right.
+    const expected = new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), signed));
+    for (const candidate of parsed.v1) if (crypto.subtle.timingSafeEqual(expected, candidate)) matched = true;
     if (matched) break;
   }
   if (!matched) return { ok: false, reason: "no_matching_signature" };
@@ -112,6 +118,6 @@ export async function verifyStripeSignature(
 /** Builds a valid header for a payload (used by tests and local tooling). */
 export async function signStripePayload(payload: string, secret: string, timestampSeconds: number): Promise<string> {
   const t = String(Math.floor(timestampSeconds));
-  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret, "sign"), encoder.encode(`${t}.${payload}`));
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(`${t}.${payload}`));
   return `t=${t},v1=${bytesToHex(mac)}`;
 }
