@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
   scheduled_change_at INTEGER,
   external_id TEXT UNIQUE,     -- billing provider's subscription id
   external_updated_at INTEGER, -- provider event time of the last applied change (out-of-order guard)
+  invoice_updated_at INTEGER, -- provider event time of the last applied invoice event (its own guard)
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );

@@ -175,7 +175,7 @@ describe("planInvoiceEvent", () => {
     expect(paid.updates[0]!.after).toMatchObject({
       status: "active",
       graceUntil: null,
-      externalUpdatedAt: MS + 30_000,
+      invoiceUpdatedAt: MS + 30_000,
     });
   });
 });

@@ -36,9 +36,22 @@ export interface SyncContext {
 export const addonExternalId = (subscriptionId: string, itemId: string) => `${subscriptionId}/${itemId}`;
 const ms = (s: number | null | undefined) => (s === null || s === undefined ? null : s * 1000);
 
-/** Out-of-order guard: an event older than the newest one applied to these rows never rolls them back. */
+/**
+ * Out-of-order guard of subscription events: one older than the newest subscription event applied to
+ * these rows never rolls them back. Invoice events do not move this watermark (they carry no
+ * subscription state), so a subscription change delivered after a newer invoice still applies.
+ */
 export function isStale(eventMs: number, rows: SubscriptionRecord[]): boolean {
   return rows.some((r) => r.externalUpdatedAt !== null && r.externalUpdatedAt > eventMs);
+}
+
+/**
+ * Invoice events have their own watermark: one older than the newest invoice applied is stale (an old
+ * payment_failed never undoes a newer paid), and so is one older than the newest subscription event,
+ * whose state already reflects it.
+ */
+function isStaleInvoice(eventMs: number, rows: SubscriptionRecord[]): boolean {
+  return isStale(eventMs, rows) || rows.some((r) => r.invoiceUpdatedAt !== null && r.invoiceUpdatedAt > eventMs);
 }
 
 export function planSubscriptionEvent(
@@ -80,6 +93,7 @@ export function planSubscriptionEvent(
         planId,
         startedAt,
         billingAnchor: ms(sub.billing_cycle_anchor) ?? startedAt,
+        invoiceUpdatedAt: null,
         externalId,
         ...state,
         createdAt: ctx.eventMs,
@@ -101,9 +115,9 @@ export function planSubscriptionEvent(
 
 /** invoice.payment_failed: live rows become past_due (grace from now); invoice.paid: past_due rows recover. */
 export function planInvoiceEvent(type: InvoiceEventType, ctx: SyncContext): SyncPlan {
-  if (isStale(ctx.eventMs, ctx.existing)) return { outcome: "stale" };
+  if (isStaleInvoice(ctx.eventMs, ctx.existing)) return { outcome: "stale" };
   const updates = ctx.existing.map((prev) => {
-    let after: SubscriptionRecord = { ...prev, externalUpdatedAt: ctx.eventMs };
+    let after: SubscriptionRecord = { ...prev, invoiceUpdatedAt: ctx.eventMs };
     if (type === "invoice.payment_failed" && (prev.status === "active" || prev.status === "trialing"))
       after = { ...after, status: "past_due", graceUntil: ctx.eventMs + ctx.graceMs };
     if (type === "invoice.paid" && prev.status === "past_due") after = { ...after, status: "active", graceUntil: null };

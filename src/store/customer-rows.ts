@@ -24,6 +24,7 @@ export interface SubscriptionDbRow {
   scheduled_change_at: number | null;
   external_id: string | null;
   external_updated_at: number | null;
+  invoice_updated_at: number | null;
   created_at: number;
   updated_at: number;
 }

@@ -10,6 +10,8 @@ import { type SubscriptionDbRow, toSubscriptionRow } from "./customer-rows";
 export interface SubscriptionRecord extends LifecycleSubscription {
   customerId: string;
   externalUpdatedAt: number | null;
+  /** The provider's time of the last invoice event applied: invoices have their own watermark (docs/billing.md). */
+  invoiceUpdatedAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -19,6 +21,7 @@ export const toSubscriptionRecord = (r: SubscriptionDbRow): SubscriptionRecord =
   customerId: r.customer_id,
   externalId: r.external_id,
   externalUpdatedAt: r.external_updated_at,
+  invoiceUpdatedAt: r.invoice_updated_at,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -96,6 +99,7 @@ export function newSubscriptionRecord(customerId: string, s: NewSubscription, no
     scheduledChangeAt: null,
     externalId: null,
     externalUpdatedAt: null,
+    invoiceUpdatedAt: null,
     createdAt: now,
     updatedAt: now,
   };
@@ -106,8 +110,8 @@ export function insertSubscriptionStatement(db: D1Database, s: SubscriptionRecor
   return db
     .prepare(
       `INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, trial_end, current_period_start, current_period_end,
-         billing_anchor, cancel_at, grace_until, ended_at, external_id, external_updated_at, created_at, updated_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)`,
+         billing_anchor, cancel_at, grace_until, ended_at, external_id, external_updated_at, invoice_updated_at, created_at, updated_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)`,
     )
     .bind(
       s.id,
@@ -124,6 +128,7 @@ export function insertSubscriptionStatement(db: D1Database, s: SubscriptionRecor
       s.endedAt,
       s.externalId,
       s.externalUpdatedAt,
+      s.invoiceUpdatedAt,
       s.createdAt,
       s.updatedAt,
     );
@@ -166,6 +171,7 @@ const MUTABLE: [column: string, field: keyof SubscriptionRecord][] = [
   ["scheduled_plan_id", "scheduledPlanId"],
   ["scheduled_change_at", "scheduledChangeAt"],
   ["external_updated_at", "externalUpdatedAt"],
+  ["invoice_updated_at", "invoiceUpdatedAt"],
 ];
 
 /**
