@@ -224,9 +224,13 @@ export class CustomerMeter extends DurableObject<Env> {
     const held = this.#reservations.closable(id, to, call.now);
     if ("ok" in held) return held;
     const amount = to === "settled" ? (call.amount ?? held.amount) : 0;
+    const { feature, terms } = held;
+    // The amount rules of consume (meter/terms.ts checkAmount); the route cannot apply them, as a
+    // settle names the reservation, not the feature.
+    if (terms.wholeUnits === true && !Number.isInteger(amount))
+      return { ok: false, error: "amount_not_whole", detail: "this feature counts whole units" };
     if (amount > held.amount)
       return { ok: false, error: "amount_exceeds_reservation", detail: `Settle at most the reserved ${held.amount}.` };
-    const { feature, terms } = held;
     // Charged to the period in which it settles: a reservation open across a reset is carried over.
     const counter = this.#counter(feature, periodAt(terms.reset, terms.anchor, terms.anchorAt, call.now), call.now);
     const used = counter.used + amount;

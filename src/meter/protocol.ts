@@ -57,7 +57,8 @@ export type MeterError =
   | "idempotency_conflict"
   | "reservation_not_found"
   | "reservation_closed"
-  | "amount_exceeds_reservation";
+  | "amount_exceeds_reservation"
+  | "amount_not_whole";
 export type MeterResult = { ok: true; answer: UsageAnswer } | { ok: false; error: MeterError; detail: string };
 
 /** How a feature's period is computed: kept with a reservation so settling needs no snapshot. */
@@ -70,6 +71,8 @@ export interface PeriodTerms {
 export interface ReserveCall extends Omit<UsageCall, "mode" | "occurredPeriod" | "occurredAt" | "gauge"> {
   ttlSeconds: number;
   terms: PeriodTerms;
+  /** The feature counts whole units: kept with the reservation, so a fractional settle is refused. */
+  wholeUnits: boolean;
 }
 
 export interface SettleCall {

@@ -140,7 +140,7 @@ function answer(
   result: MeterResult,
   denial: string | null = null,
 ) {
-  if (!result.ok) throw new Problem(meterProblem(result.error), result.detail, { code: result.error });
+  if (!result.ok) throw meterRefusal(result.error, result.detail);
   const a: UsageAnswer = result.answer;
   return c.json(
     {
@@ -244,6 +244,7 @@ usageRoutes
       entitled: t.entitled,
       period: t.period,
       terms: t.terms,
+      wholeUnits: t.feature.integer !== false,
       now,
     });
     return answer(c, snapshot, body.feature, result, t.denial);
@@ -297,12 +298,20 @@ function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: Ledg
 const invalid = (detail: string, path: string, message: string) =>
   new Problem("validation", detail, { errors: [{ path, message }] });
 
+/** A meter refusal as a problem; a refused amount names the field, like the schema's own errors. */
+function meterRefusal(error: MeterError, detail: string): Problem {
+  const slug = meterProblem(error);
+  const errors = slug === "validation" ? [{ path: "json.amount", message: detail }] : undefined;
+  return new Problem(slug, detail, { code: error, ...(errors ? { errors } : {}) });
+}
+
 /** The problem kind of each meter refusal; exhaustive, so a new MeterError cannot go unmapped. */
 function meterProblem(error: MeterError): ProblemSlug {
   switch (error) {
     case "reservation_not_found":
       return "not-found";
     case "amount_exceeds_reservation":
+    case "amount_not_whole":
       return "validation";
     case "idempotency_conflict":
     case "reservation_closed":
