@@ -112,12 +112,16 @@ export class CustomerMeter extends DurableObject<Env> {
   /** Current usage of the given features: a check's read, and GET /v1/usage's. Rolls counters over lazily like any touch. */
   async peek(customerId: string, items: PeekItem[], now: number): Promise<Record<string, FeatureUsage>> {
     this.#clock.observe(customerId, now);
+    const queued = this.#outbox.added;
     const out: Record<string, FeatureUsage> = {};
     for (const { feature, period } of items)
       out[feature] = {
         used: this.#counter(feature, period, now).used,
         reserved: this.#reservations.held(feature, now),
       };
+    // A rollover queued the closed period's total: like any ledger entry, it needs a flush (the
+    // alarm), or it would wait for the customer's next consume. A read that queued nothing sets none.
+    if (this.#outbox.added !== queued) await this.#ensureAlarm(this.#outbox.flushDelay());
     return out;
   }
 

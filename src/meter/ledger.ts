@@ -22,13 +22,20 @@ const FLUSH_BATCH = 200;
 export class LedgerOutbox {
   readonly #sql: SqlStorage;
   #lastFlushAt = 0;
+  #added = 0;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
   }
 
+  /** How many entries this object has queued since it started: a caller compares it to see whether it queued any. */
+  get added(): number {
+    return this.#added;
+  }
+
   /** Queues one entry; `key` is the request's idempotency key (or the reservation id of a settle). */
   add(kind: LedgerKind, feature: string, amount: number, period: MeterPeriod, occurredAt: number, key: string | null) {
+    this.#added++;
     this.#sql.exec(
       "INSERT INTO outbox (kind, feature, amount, period_start, period_end, occurred_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
       kind,
