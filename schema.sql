@@ -135,7 +135,8 @@ CREATE TABLE IF NOT EXISTS usage_events (
 );
 CREATE INDEX IF NOT EXISTS usage_events_period ON usage_events (customer_id, feature_key, period_start);
 
--- Totals of closed periods, written when a counter rolls over.
+-- Totals of closed periods, written when a counter rolls over. A period is its start and its end:
+-- a feature whose reset changed has periods of two definitions that may start at the same instant.
 CREATE TABLE IF NOT EXISTS usage_periods (
   customer_id TEXT NOT NULL,
   feature_key TEXT NOT NULL,
@@ -143,7 +144,7 @@ CREATE TABLE IF NOT EXISTS usage_periods (
   period_end INTEGER,
   total REAL NOT NULL,
   closed_at INTEGER NOT NULL,
-  PRIMARY KEY (customer_id, feature_key, period_start)
+  PRIMARY KEY (customer_id, feature_key, period_start, period_end)
 );
 
 -- Append-only audit trail: the triggers refuse any update or delete.

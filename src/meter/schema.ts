@@ -6,8 +6,9 @@
 // version a meter is at is the `schema_version` row of its `meta` table. Meters created before
 // versioning have the version 1 tables but no row: they are recognised as version 1.
 //
-// Tables (version 1):
-//   counters      one row per metered feature: its current period and usage
+// Tables (version 2):
+//   counters      one row per metered feature and period definition (domain/periods.ts
+//                 periodDefinition): that definition's current period and usage
 //   idempotency   answers by idempotency key (kept >= 24 h)
 //   reservations  held units: open, then settled, released or expired
 //   outbox        ledger entries not yet in D1 (meter/ledger.ts)
@@ -24,7 +25,23 @@ const MIGRATIONS: readonly string[] = [
     period_start INTEGER NOT NULL, period_end INTEGER, occurred_at INTEGER NOT NULL, idempotency_key TEXT);
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
   `,
+  // 2: counters keyed by (feature, definition), so that a feature whose reset changes and changes
+  // back finds its own counter again (security review M7). A version 1 row does not say which
+  // definition it was counted under: it keeps its period and usage with the definition
+  // UNRECORDED_DEFINITION, and the meter gives it to the first definition whose current period is
+  // exactly that period, or closes it into the ledger when that period ends (customer-meter.ts).
+  `
+  CREATE TABLE counters_v2 (feature TEXT NOT NULL, definition TEXT NOT NULL DEFAULT '', period_start INTEGER NOT NULL,
+    period_end INTEGER, used REAL NOT NULL, PRIMARY KEY (feature, definition));
+  INSERT INTO counters_v2 (feature, definition, period_start, period_end, used)
+    SELECT feature, '', period_start, period_end, used FROM counters;
+  DROP TABLE counters;
+  ALTER TABLE counters_v2 RENAME TO counters;
+  `,
 ];
+
+/** The definition of a counter migrated from version 1, which did not record it (the column's default). */
+export const UNRECORDED_DEFINITION = "";
 
 /** The version the code expects; a meter below it is migrated on start. */
 export const METER_SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,7 +5,6 @@ import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope } from "../auth/middleware";
 import { checkDeps, requireSnapshot } from "../check-path";
 import { headroom } from "../domain/evaluate";
-import { periodAt } from "../domain/periods";
 import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
 import { Problem, type ProblemSlug } from "../http/problem";
@@ -222,9 +221,7 @@ usageRoutes
       fingerprint: JSON.stringify(["usage", body.feature, body.amount, body.mode, body.timestamp ?? null]),
       allowance: t.allowance,
       entitled: t.entitled,
-      period: t.period,
-      occurredPeriod:
-        occurredAt === now ? undefined : periodAt(t.terms.reset, t.terms.anchor, t.terms.anchorAt, occurredAt),
+      terms: t.terms,
       occurredAt,
       now,
       gauge: t.gauge,
@@ -242,7 +239,6 @@ usageRoutes
       fingerprint: JSON.stringify(["reserve", body.feature, body.amount, body.ttlSeconds]),
       allowance: t.allowance,
       entitled: t.entitled,
-      period: t.period,
       terms: t.terms,
       wholeUnits: t.feature.integer !== false,
       now,
@@ -260,7 +256,7 @@ usageRoutes
       .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
       .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
     if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
-    const items = metered.map(({ key, t }) => ({ feature: key, period: t.period }));
+    const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
     const current = await c.var.services.meter.peek(c.env, snapshot, items, now);
     const history = await ledgerPeriods(c.env.DB, customerId, feature ?? null);
     const features = metered.map(({ key, t }) => featureUsage(key, t, current[key] ?? NO_USAGE, history));
@@ -289,8 +285,11 @@ function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: Ledg
     ...headroom(limit, u.used, u.reserved),
     periodStart: iso(t.period.start),
     resetsAt: isoOrNull(t.period.end),
+    // Every period but the current one: after a change of reset, that includes the periods of the
+    // previous definition, one of which may not have ended yet (its usage counts again if the
+    // feature returns to that definition while it is open).
     past: history
-      .filter((h) => h.feature === key && h.periodStart < t.period.start)
+      .filter((h) => h.feature === key && !(h.periodStart === t.period.start && h.periodEnd === t.period.end))
       .map((h) => ({ periodStart: iso(h.periodStart), periodEnd: isoOrNull(h.periodEnd), total: h.total })),
   };
 }

@@ -57,7 +57,10 @@ interface LedgerPeriodRow {
   total: number;
 }
 
-/** Every period of the customer's features (or of one), newest first per feature. */
+/**
+ * Every period of the customer's features (or of one), newest first per feature. A period is its
+ * start and its end: after a change of reset, periods of two definitions may start together.
+ */
 export async function ledgerPeriods(
   db: D1Database,
   customerId: string,
@@ -65,8 +68,9 @@ export async function ledgerPeriods(
 ): Promise<LedgerPeriod[]> {
   const { results } = await db
     .prepare(
-      `SELECT feature_key, period_start, MAX(period_end) AS period_end, SUM(amount) AS total FROM usage_events
-       WHERE customer_id = ?1 AND (?2 IS NULL OR feature_key = ?2) GROUP BY feature_key, period_start ORDER BY feature_key, period_start DESC`,
+      `SELECT feature_key, period_start, period_end, SUM(amount) AS total FROM usage_events
+       WHERE customer_id = ?1 AND (?2 IS NULL OR feature_key = ?2) GROUP BY feature_key, period_start, period_end
+       ORDER BY feature_key, period_start DESC, period_end DESC`,
     )
     .bind(customerId, feature)
     .all<LedgerPeriodRow>();
