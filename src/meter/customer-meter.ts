@@ -6,7 +6,8 @@
 // that definition's current period; see #counter),
 // idempotency keys (meter/idempotency.ts), reservations (meter/reservations.ts), and an outbox of
 // ledger entries not yet in D1 (meter/ledger.ts). An alarm flushes the outbox to D1 at least once;
-// D1 applies it idempotently by (customer_id, seq), so a retried flush never double counts, and a
+// D1 applies it idempotently by (customer_id, meter_id, seq), so a retried flush never double
+// counts, nor drops the rows of another meter object of the same customer, and a
 // failed flush is retried with backoff until it lands. The class holds the decisions; the tables
 // are behind those helpers. RPC contract: meter/protocol.ts; the Worker's side: meter/client.ts.
 import { DurableObject } from "cloudflare:workers";
@@ -29,7 +30,7 @@ import type {
   UsageCall,
 } from "./protocol";
 import { type ClosedState, Reservations } from "./reservations";
-import { migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
+import { LEDGER_UNNAMED_THROUGH, migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
 
 const COLLECT_INTERVAL_MS = 60_000;
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -321,10 +322,16 @@ export class CustomerMeter extends DurableObject<Env> {
     }
   }
 
-  /** The ledger rows name the customer, which the meter learnt from its first call (MeterClock.observe). */
+  /**
+   * The ledger rows name the customer, which the meter learnt from its first call
+   * (MeterClock.observe), and this meter object (its id), since the sequence numbers are its own.
+   */
   async #flush(): Promise<number> {
     const customerId = this.#meta.get("customer_id");
-    return customerId === null ? 0 : this.#outbox.flush(this.ledger, String(customerId));
+    if (customerId === null) return 0;
+    const meterId = this.ctx.id.toString();
+    const unnamedThrough = Number(this.#meta.get(LEDGER_UNNAMED_THROUGH) ?? 0);
+    return this.#outbox.flush(this.ledger, { customerId: String(customerId), meterId, unnamedThrough });
   }
 
   async #ensureAlarm(inMs: number | null): Promise<void> {

@@ -12,7 +12,8 @@
 //   idempotency   answers by idempotency key (kept >= 24 h)
 //   reservations  held units: open, then settled, released or expired
 //   outbox        ledger entries not yet in D1 (meter/ledger.ts)
-//   meta          key/value: customer_id, last_seen, flush_failures, schema_version
+//   meta          key/value: customer_id, last_seen, flush_failures, schema_version,
+//                 ledger_unnamed_through (version 3)
 const MIGRATIONS: readonly string[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
@@ -38,7 +39,18 @@ const MIGRATIONS: readonly string[] = [
   DROP TABLE counters;
   ALTER TABLE counters_v2 RENAME TO counters;
   `,
+  // 3: the D1 ledger's rows name the meter object (meter_id, D1 migration 0003), because every
+  // meter counts its seq from 1. Entries still in the outbox may have reached D1 already, under the
+  // default meter id, with the acknowledgement lost: the last of them is remembered, and they are
+  // sent under the default id again (meter/ledger.ts), so that retry stays idempotent. A new meter
+  // has none (0).
+  `
+  INSERT OR IGNORE INTO meta (key, value) SELECT 'ledger_unnamed_through', COALESCE(MAX(seq), 0) FROM outbox;
+  `,
 ];
+
+/** The meta key of the last outbox seq queued before the ledger named meters (version 3). */
+export const LEDGER_UNNAMED_THROUGH = "ledger_unnamed_through";
 
 /** The definition of a counter migrated from version 1, which did not record it (the column's default). */
 export const UNRECORDED_DEFINITION = "";
