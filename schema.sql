@@ -121,9 +121,12 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 
 -- Usage ledger: every admitted unit, flushed by the customer's Durable Object at least once and
--- applied idempotently by (customer_id, seq).
+-- applied idempotently by (customer_id, meter_id, seq): seq is the meter object's own sequence
+-- number, and meter_id names the object (its id), as a customer may have more than one over time
+-- (a residency change). '' is the meter id of rows flushed before the ledger named meters.
 CREATE TABLE IF NOT EXISTS usage_events (
   customer_id TEXT NOT NULL,
+  meter_id TEXT NOT NULL DEFAULT '',
   seq INTEGER NOT NULL,
   feature_key TEXT NOT NULL,
   amount REAL NOT NULL,
@@ -132,19 +135,22 @@ CREATE TABLE IF NOT EXISTS usage_events (
   period_end INTEGER,
   occurred_at INTEGER NOT NULL,
   idempotency_key TEXT,
-  PRIMARY KEY (customer_id, seq)
+  PRIMARY KEY (customer_id, meter_id, seq)
 );
 CREATE INDEX IF NOT EXISTS usage_events_period ON usage_events (customer_id, feature_key, period_start);
 
--- Totals of closed periods, written when a counter rolls over.
+-- Totals of closed periods, written when a counter rolls over, one per meter object. A period is
+-- its start and its end: a feature whose reset changed has periods of two definitions that may
+-- start at the same instant.
 CREATE TABLE IF NOT EXISTS usage_periods (
   customer_id TEXT NOT NULL,
+  meter_id TEXT NOT NULL DEFAULT '',
   feature_key TEXT NOT NULL,
   period_start INTEGER NOT NULL,
   period_end INTEGER,
   total REAL NOT NULL,
   closed_at INTEGER NOT NULL,
-  PRIMARY KEY (customer_id, feature_key, period_start)
+  PRIMARY KEY (customer_id, meter_id, feature_key, period_start, period_end)
 );
 
 -- Append-only audit trail: the triggers refuse any update or delete.

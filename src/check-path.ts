@@ -5,12 +5,12 @@
 import type { Context } from "hono";
 import type { AppEnv } from "./app-env";
 import { waitUntilOf } from "./auth/middleware";
-import { applyUsage, evaluate } from "./domain/evaluate";
+import { applyUsage, evaluate, periodTerms } from "./domain/evaluate";
 import { iso } from "./domain/time";
-import type { Decision, Evaluation, Snapshot } from "./domain/types";
+import type { Decision, Effective, Evaluation, Snapshot } from "./domain/types";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
-import type { FeatureUsage } from "./meter/protocol";
+import type { FeatureUsage, PeekItem } from "./meter/protocol";
 import type { Services } from "./services";
 import { type SnapshotRead, SnapshotUnavailable, VersionNotYetAvailable } from "./store/snapshots";
 
@@ -74,8 +74,8 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
   const snapshot = read.snapshot;
   if (!snapshot) return unknownCustomerDecision(input, now);
   let ev = evaluate(snapshot, input, now);
-  if (ev.type === "metered" && ev.allowed) {
-    const items = [{ feature: input.feature, period: periodOf(ev) }];
+  if (ev.type === "metered" && ev.allowed && ev.effective) {
+    const items = [peekItem(ev, ev.effective)];
     const usage = await deps.services.meter.peek(deps.env, snapshot, items, now);
     ev = withUsage(ev, usage[input.feature], input.quantity ?? 1);
   }
@@ -90,9 +90,7 @@ export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feat
   const read = await requireSnapshot(deps, input.customerId, now, input.minVersion);
   const snapshot = read.snapshot;
   const evs = Object.keys(snapshot.features).map((feature) => evaluate(snapshot, { ...input, feature }, now));
-  const items = evs
-    .filter((e) => e.type === "metered" && e.effective)
-    .map((e) => ({ feature: e.feature, period: periodOf(e) }));
+  const items = evs.flatMap((e) => (e.type === "metered" && e.effective ? [peekItem(e, e.effective)] : []));
   const usage = items.length === 0 ? {} : await deps.services.meter.peek(deps.env, snapshot, items, now);
   const features: Record<string, FeatureDecision> = {};
   for (const ev of evs)
@@ -183,4 +181,8 @@ function failurePolicyDecision(services: Services, input: CheckInput, now: numbe
   };
 }
 
-const periodOf = (ev: Evaluation) => ({ start: ev.periodStart ?? 0, end: ev.resetsAt ?? null });
+/** What the meter reads for a metered evaluation: its feature, and how its periods are cut. */
+const peekItem = (ev: Evaluation, effective: Effective): PeekItem => ({
+  feature: ev.feature,
+  terms: periodTerms(effective),
+});

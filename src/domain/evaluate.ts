@@ -19,6 +19,8 @@ import type {
   Effective,
   Evaluation,
   LapseReason,
+  ResetAnchor,
+  ResetPeriod,
   Snapshot,
   SnapshotFeature,
   Source,
@@ -108,7 +110,8 @@ export function evaluate(snapshot: Snapshot, ctx: CheckContext, now: number): Ev
     return { ...base, allowed: false, reason: "role_denied", effective };
   if (feature.type === "config") return { ...base, allowed: true, reason: "ok", value: spec.value ?? null, effective };
   if (feature.type === "boolean") return { ...base, allowed: true, reason: "ok", effective };
-  const period = periodAt(spec.reset ?? "month", spec.anchor ?? "calendar", effective.anchorAt, now);
+  const terms = periodTerms(effective);
+  const period = periodAt(terms.reset, terms.anchor, terms.anchorAt, now);
   return {
     ...base,
     allowed: true,
@@ -118,6 +121,19 @@ export function evaluate(snapshot: Snapshot, ctx: CheckContext, now: number): Ev
     periodStart: period.start,
     resetsAt: period.end,
     effective,
+  };
+}
+
+/** How an effective entitlement's periods are cut (the meter keeps a counter per definition: meter/protocol.ts PeriodTerms). */
+export function periodTerms(effective: Effective): {
+  reset: ResetPeriod;
+  anchor: ResetAnchor;
+  anchorAt: number | null;
+} {
+  return {
+    reset: effective.spec.reset ?? "month",
+    anchor: effective.spec.anchor ?? "calendar",
+    anchorAt: effective.anchorAt,
   };
 }
 

@@ -22,18 +22,44 @@ const scratch = new Date(0);
 /** The period containing `now` (ms since epoch, UTC). */
 export function periodAt(reset: ResetPeriod, anchor: ResetAnchor, anchorAt: number | null, now: number): Period {
   if (reset === "none") return { start: 0, end: null };
-  // A calendar period is just a billing period anchored on a calendar boundary: the epoch is a
-  // midnight, a 1st of the month and a Jan 1; ISO weeks start on Monday. One code path for both.
-  // A billing anchor that is not set yet (null) falls back to the calendar.
-  const origin = anchor === "billing" && anchorAt !== null ? anchorAt : reset === "week" ? FIRST_MONDAY : 0;
+  const origin = originOf(reset, anchor, anchorAt);
   if (reset === "month") return byMonths(1, origin, now);
   if (reset === "year") return byMonths(12, origin, now);
-  const length = reset === "hour" ? HOUR : reset === "day" ? DAY : WEEK;
+  const length = lengthOf(reset);
   // Fixed-length periods: origin + k * length, k negative when now < origin. A non-negative
   // remainder (rather than floor of a division) keeps this exact in integer milliseconds.
   const start = now - mod(now - origin, length);
   return { start, end: start + length };
 }
+
+/**
+ * A name for how a reset cuts time into periods, the same for two (reset, anchor, anchorAt) exactly
+ * when periodAt gives them the same periods at every instant: what an anchor contributes is only its
+ * phase (time of day for days, day of month and time for months, ...). A calendar month and a
+ * billing month anchored at a 1st, 00:00 are one definition; billing anchors on Jan 31 and Mar 31
+ * are one (both clamp to the end of short months); Jan 30 and Jan 31 are two. The meter keeps one
+ * counter per feature and definition (meter/customer-meter.ts).
+ */
+export function periodDefinition(reset: ResetPeriod, anchor: ResetAnchor, anchorAt: number | null): string {
+  if (reset === "none") return "none";
+  const origin = originOf(reset, anchor, anchorAt);
+  if (reset !== "month" && reset !== "year") return `${reset}+${mod(origin, lengthOf(reset))}`;
+  scratch.setTime(origin);
+  const day = `${scratch.getUTCDate()}T${mod(origin, DAY)}`;
+  // byMonths: boundaries are every `step` months from the origin's month, at its day and time.
+  return reset === "month" ? `month+${day}` : `year+${scratch.getUTCMonth()}-${day}`;
+}
+
+/**
+ * Where a reset's periods are counted from. A calendar period is just a billing period anchored on
+ * a calendar boundary: the epoch is a midnight, a 1st of the month and a Jan 1; ISO weeks start on
+ * Monday. One code path for both. A billing anchor that is not set yet (null) falls back to the calendar.
+ */
+function originOf(reset: ResetPeriod, anchor: ResetAnchor, anchorAt: number | null): number {
+  return anchor === "billing" && anchorAt !== null ? anchorAt : reset === "week" ? FIRST_MONDAY : 0;
+}
+
+const lengthOf = (reset: "hour" | "day" | "week") => (reset === "hour" ? HOUR : reset === "day" ? DAY : WEEK);
 
 /**
  * Periods of `step` calendar months aligned to `origin`. The k-th boundary is origin's

@@ -2,15 +2,17 @@
 // only place a consume is decided. SQLite storage; every decision runs synchronously (no await
 // between reading and writing a counter), so concurrent requests are serialised and exact.
 //
-// What it stores (meter/schema.ts): counters (one per metered feature, for its current period),
+// What it stores (meter/schema.ts): counters (one per metered feature and period definition, for
+// that definition's current period; see #counter),
 // idempotency keys (meter/idempotency.ts), reservations (meter/reservations.ts), and an outbox of
 // ledger entries not yet in D1 (meter/ledger.ts). An alarm flushes the outbox to D1 at least once;
-// D1 applies it idempotently by (customer_id, seq), so a retried flush never double counts, and a
+// D1 applies it idempotently by (customer_id, meter_id, seq), so a retried flush never double
+// counts, nor drops the rows of another meter object of the same customer, and a
 // failed flush is retried with backoff until it lands. The class holds the decisions; the tables
 // are behind those helpers. RPC contract: meter/protocol.ts; the Worker's side: meter/client.ts.
 import { DurableObject } from "cloudflare:workers";
 import { type Allowance, fits, headroom } from "../domain/evaluate";
-import { periodAt } from "../domain/periods";
+import { periodAt, periodDefinition } from "../domain/periods";
 import type { Env } from "../env";
 import { IdempotencyKeys } from "./idempotency";
 import { LedgerOutbox } from "./ledger";
@@ -21,20 +23,21 @@ import type {
   MeterPeriod,
   MeterResult,
   PeekItem,
+  PeriodTerms,
   ReserveCall,
   SettleCall,
   UsageAnswer,
   UsageCall,
 } from "./protocol";
 import { type ClosedState, Reservations } from "./reservations";
-import { migrateMeterSchema } from "./schema";
+import { LEDGER_UNNAMED_THROUGH, migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
 
 const COLLECT_INTERVAL_MS = 60_000;
 const MAX_BACKOFF_MS = 5 * 60_000;
 const CLOSED_RESERVATION_TTL_MS = 7 * 24 * 3600_000;
 
-/** A feature's counter in its current period. */
-type Counter = { used: number; periodStart: number; periodEnd: number | null };
+/** A feature's counter under one period definition, in that definition's current period. */
+type Counter = { definition: string; used: number; periodStart: number; periodEnd: number | null };
 type Outcome = Pick<UsageAnswer, "allowed" | "reason" | "used">;
 
 export class CustomerMeter extends DurableObject<Env> {
@@ -68,10 +71,10 @@ export class CustomerMeter extends DurableObject<Env> {
 
   /** consume: atomic check-and-increment. record: always recorded, says whether now over the limit. */
   async usage(call: UsageCall): Promise<MeterResult> {
-    this.#clock.observe(call.customerId, call.now);
+    const at = this.#clock.observe(call.customerId, call.now);
     const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint);
     if (replay) return replay;
-    const counter = this.#counter(call.feature, call.period, call.now);
+    const counter = this.#counter(call.feature, call.terms, at);
     const reserved = this.#reservations.held(call.feature, call.now);
     const outcome =
       call.mode === "record" ? this.#record(call, counter, reserved) : this.#consume(call, counter, reserved);
@@ -83,10 +86,10 @@ export class CustomerMeter extends DurableObject<Env> {
 
   /** Holds `amount` units for `ttlSeconds`; they count against the allowance until settled or released. */
   async reserve(call: ReserveCall): Promise<MeterResult> {
-    this.#clock.observe(call.customerId, call.now);
+    const at = this.#clock.observe(call.customerId, call.now);
     const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint);
     if (replay) return replay;
-    const counter = this.#counter(call.feature, call.period, call.now);
+    const counter = this.#counter(call.feature, call.terms, at);
     const reserved = this.#reservations.held(call.feature, call.now);
     const ok = call.entitled && fits(call.allowance, counter.used + reserved, call.amount);
     const reason = !call.entitled ? "not_entitled" : ok ? "ok" : "limit_reached";
@@ -111,23 +114,28 @@ export class CustomerMeter extends DurableObject<Env> {
 
   /** Current usage of the given features: a check's read, and GET /v1/usage's. Rolls counters over lazily like any touch. */
   async peek(customerId: string, items: PeekItem[], now: number): Promise<Record<string, FeatureUsage>> {
-    this.#clock.observe(customerId, now);
+    const at = this.#clock.observe(customerId, now);
+    const queued = this.#outbox.added;
     const out: Record<string, FeatureUsage> = {};
-    for (const { feature, period } of items)
+    for (const { feature, terms } of items)
       out[feature] = {
-        used: this.#counter(feature, period, now).used,
+        used: this.#counter(feature, terms, at).used,
         reserved: this.#reservations.held(feature, now),
       };
+    // A rollover queued the closed period's total: like any ledger entry, it needs a flush (the
+    // alarm), or it would wait for the customer's next consume. A read that queued nothing sets none.
+    if (this.#outbox.added !== queued) await this.#ensureAlarm(this.#outbox.flushDelay());
     return out;
   }
 
   /** Every counter as stored, none rolled over. For tests and debugging: no route calls it (reads use peek). */
   async counters(now: number): Promise<CounterView[]> {
     return this.#sql
-      .exec("SELECT feature, used, period_start, period_end FROM counters ORDER BY feature")
+      .exec("SELECT feature, definition, used, period_start, period_end FROM counters ORDER BY feature, definition")
       .toArray()
       .map((r) => ({
         feature: String(r.feature),
+        definition: String(r.definition),
         used: Number(r.used),
         reserved: this.#reservations.held(String(r.feature), now),
         periodStart: Number(r.period_start),
@@ -165,10 +173,11 @@ export class CustomerMeter extends DurableObject<Env> {
   // ---- internals -----------------------------------------------------------------------------
 
   #record(call: UsageCall, counter: Counter, reserved: number): Outcome {
-    const occurred = call.occurredPeriod ?? call.period;
     let used = counter.used;
-    if (occurred.start < counter.periodStart) {
+    if (call.occurredAt < counter.periodStart) {
       // Late report for a closed period: it goes to the ledger of that period, not to today's counter.
+      const { reset, anchor, anchorAt } = call.terms;
+      const occurred = periodAt(reset, anchor, anchorAt, call.occurredAt);
       this.#outbox.add("record", call.feature, call.amount, occurred, call.occurredAt, call.idempotencyKey);
     } else {
       used = this.#apply(call, counter);
@@ -185,53 +194,92 @@ export class CustomerMeter extends DurableObject<Env> {
     return { allowed: true, reason: "ok", used: this.#apply(call, counter) };
   }
 
-  /** The counter of a feature in `period`, rolled over lazily: the closed period's total goes to the ledger. */
-  #counter(feature: string, period: MeterPeriod, now: number): Counter {
-    const row = this.#sql
-      .exec("SELECT used, period_start, period_end FROM counters WHERE feature = ?", feature)
-      .toArray()[0];
-    const fresh = { used: 0, periodStart: period.start, periodEnd: period.end };
-    if (!row) {
-      const insert = "INSERT INTO counters (feature, period_start, period_end, used) VALUES (?, ?, ?, 0)";
-      this.#sql.exec(insert, feature, period.start, period.end);
-      return fresh;
+  /**
+   * The counter of a feature under the definition of `terms`, in its period at `now`. Counters are
+   * rolled over lazily, at the first touch of their feature after their period ended: the closed
+   * period's total goes to the ledger and the row goes away. So usage follows the definition: a
+   * definition whose period is still open continues its counter (month -> day -> month within one
+   * month keeps the month to date), one without an open counter starts from 0, and every unit is
+   * counted, and reaches the ledger, in the period of the definition in force when it was used.
+   * A counter migrated from meter schema version 1 (no definition recorded) is continued by the
+   * first definition whose current period is exactly its period.
+   */
+  #counter(feature: string, terms: PeriodTerms, now: number): Counter {
+    const definition = periodDefinition(terms.reset, terms.anchor, terms.anchorAt);
+    const period = periodAt(terms.reset, terms.anchor, terms.anchorAt, now);
+    let own: Counter | null = null;
+    let unrecorded: Counter | null = null;
+    for (const c of this.#counters(feature)) {
+      if (c.periodEnd !== null && c.periodEnd <= now) this.#closeCounter(feature, c, now);
+      else if (c.definition === definition)
+        own = c; // its period, or a later one (a restart lost `now`)
+      else if (c.definition === UNRECORDED_DEFINITION && c.periodStart === period.start && c.periodEnd === period.end)
+        unrecorded = c;
     }
-    const current = {
-      used: Number(row.used),
-      periodStart: Number(row.period_start),
-      periodEnd: row.period_end === null ? null : Number(row.period_end),
-    };
-    if (period.start <= current.periodStart) return current; // same period (or a caller whose clock is behind)
-    this.#outbox.add("close", feature, current.used, periodOf(current), now, null);
-    const reset = "UPDATE counters SET used = 0, period_start = ?, period_end = ? WHERE feature = ?";
-    this.#sql.exec(reset, period.start, period.end, feature);
-    return fresh;
+    if (own) return own;
+    if (unrecorded) {
+      const adopt = "UPDATE counters SET definition = ? WHERE feature = ? AND definition = ?";
+      this.#sql.exec(adopt, definition, feature, UNRECORDED_DEFINITION);
+      return { ...unrecorded, definition };
+    }
+    const insert = "INSERT INTO counters (feature, definition, period_start, period_end, used) VALUES (?, ?, ?, ?, 0)";
+    this.#sql.exec(insert, feature, definition, period.start, period.end);
+    return { definition, used: 0, periodStart: period.start, periodEnd: period.end };
+  }
+
+  #counters(feature: string): Counter[] {
+    return this.#sql
+      .exec("SELECT definition, used, period_start, period_end FROM counters WHERE feature = ?", feature)
+      .toArray()
+      .map((r) => ({
+        definition: String(r.definition),
+        used: Number(r.used),
+        periodStart: Number(r.period_start),
+        periodEnd: r.period_end === null ? null : Number(r.period_end),
+      }));
+  }
+
+  /** A counter whose period ended: its total to the ledger (labelled with its own period), the row away. */
+  #closeCounter(feature: string, c: Counter, now: number): void {
+    this.#outbox.add("close", feature, c.used, periodOf(c), now, null);
+    this.#sql.exec("DELETE FROM counters WHERE feature = ? AND definition = ?", feature, c.definition);
   }
 
   /** Adds the amount to the counter (gauges floor at zero) and records exactly what was applied. */
   #apply(call: UsageCall, counter: Counter): number {
     const used = counter.used;
     const next = call.gauge ? Math.max(0, used + call.amount) : used + call.amount;
-    this.#sql.exec("UPDATE counters SET used = ? WHERE feature = ?", next, call.feature);
+    this.#sql.exec(
+      "UPDATE counters SET used = ? WHERE feature = ? AND definition = ?",
+      next,
+      call.feature,
+      counter.definition,
+    );
     if (next !== used)
       this.#outbox.add(call.mode, call.feature, next - used, periodOf(counter), call.occurredAt, call.idempotencyKey);
     return next;
   }
 
   async #close(call: SettleCall, to: ClosedState): Promise<MeterResult> {
-    this.#clock.observe(call.customerId, call.now);
+    const at = this.#clock.observe(call.customerId, call.now);
     const id = call.reservationId;
     const held = this.#reservations.closable(id, to, call.now);
     if ("ok" in held) return held;
     const amount = to === "settled" ? (call.amount ?? held.amount) : 0;
+    const { feature, terms } = held;
+    // The amount rules of consume (meter/terms.ts checkAmount); the route cannot apply them, as a
+    // settle names the reservation, not the feature.
+    if (terms.wholeUnits === true && !Number.isInteger(amount))
+      return { ok: false, error: "amount_not_whole", detail: "this feature counts whole units" };
     if (amount > held.amount)
       return { ok: false, error: "amount_exceeds_reservation", detail: `Settle at most the reserved ${held.amount}.` };
-    const { feature, terms } = held;
-    // Charged to the period in which it settles: a reservation open across a reset is carried over.
-    const counter = this.#counter(feature, periodAt(terms.reset, terms.anchor, terms.anchorAt, call.now), call.now);
+    // Charged to the period in which it settles, under the definition it was reserved under: a
+    // reservation open across a reset is carried over.
+    const counter = this.#counter(feature, terms, at);
     const used = counter.used + amount;
     if (amount > 0) {
-      this.#sql.exec("UPDATE counters SET used = ? WHERE feature = ?", used, feature);
+      const charge = "UPDATE counters SET used = ? WHERE feature = ? AND definition = ?";
+      this.#sql.exec(charge, used, feature, counter.definition);
       this.#outbox.add("settle", feature, amount, periodOf(counter), call.now, id);
     }
     this.#reservations.close(id, to, call.now);
@@ -274,10 +322,16 @@ export class CustomerMeter extends DurableObject<Env> {
     }
   }
 
-  /** The ledger rows name the customer, which the meter learnt from its first call (MeterClock.observe). */
+  /**
+   * The ledger rows name the customer, which the meter learnt from its first call
+   * (MeterClock.observe), and this meter object (its id), since the sequence numbers are its own.
+   */
   async #flush(): Promise<number> {
     const customerId = this.#meta.get("customer_id");
-    return customerId === null ? 0 : this.#outbox.flush(this.ledger, String(customerId));
+    if (customerId === null) return 0;
+    const meterId = this.ctx.id.toString();
+    const unnamedThrough = Number(this.#meta.get(LEDGER_UNNAMED_THROUGH) ?? 0);
+    return this.#outbox.flush(this.ledger, { customerId: String(customerId), meterId, unnamedThrough });
   }
 
   async #ensureAlarm(inMs: number | null): Promise<void> {

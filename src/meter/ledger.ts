@@ -1,12 +1,13 @@
 // The meter's ledger outbox: every change to a counter is queued here in the same synchronous step
 // as the change itself (one SQLite transaction, no await between), and flushed to D1 later by the
 // meter's alarm. A flush is at least once: rows leave the outbox only after D1 acknowledged the
-// batch, and D1 applies them idempotently by (customer_id, seq) (store/usage-ledger.ts), so a retry
-// after a lost acknowledgement never double counts.
+// batch, and D1 applies them idempotently by (customer_id, meter_id, seq) (store/usage-ledger.ts),
+// so a retry after a lost acknowledgement never double counts. seq is this meter's own; meter_id
+// (the Durable Object's id) keeps another meter object of the same customer from colliding with it.
 //
 // Separate from the Durable Object so the meter's decisions and the ledger's delivery can be read
 // (and changed) apart. It owns the outbox table's rows, not its schema (meter/schema.ts).
-import { type LedgerEntry, ledgerStatements } from "../store/usage-ledger";
+import { type LedgerEntry, ledgerStatements, UNNAMED_METER_ID } from "../store/usage-ledger";
 import type { MeterPeriod } from "./protocol";
 
 /** consume/record/settle: a change applied to a counter; close: the total of a period that ended. */
@@ -19,16 +20,34 @@ const FLUSH_DELAY_MS = 1_000; // a quiet meter's ledger reaches D1 within about 
 const BUSY_FLUSH_DELAY_MS = 5_000;
 const FLUSH_BATCH = 200;
 
+/** Whose ledger: the customer, and the meter object's id (Durable Object id) that names its rows. */
+export interface LedgerOwner {
+  customerId: string;
+  meterId: string;
+  /**
+   * The last seq queued before the ledger named meters (meter schema v3). The code before may have
+   * sent those entries already, under the default meter id, so they are sent under it again.
+   */
+  unnamedThrough: number;
+}
+
 export class LedgerOutbox {
   readonly #sql: SqlStorage;
   #lastFlushAt = 0;
+  #added = 0;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
   }
 
+  /** How many entries this object has queued since it started: a caller compares it to see whether it queued any. */
+  get added(): number {
+    return this.#added;
+  }
+
   /** Queues one entry; `key` is the request's idempotency key (or the reservation id of a settle). */
   add(kind: LedgerKind, feature: string, amount: number, period: MeterPeriod, occurredAt: number, key: string | null) {
+    this.#added++;
     this.#sql.exec(
       "INSERT INTO outbox (kind, feature, amount, period_start, period_end, occurred_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
       kind,
@@ -54,24 +73,25 @@ export class LedgerOutbox {
   }
 
   /** Sends the outbox to `db` in batches until it is empty; throws (keeping the rest) when D1 fails. */
-  async flush(db: D1Database, customerId: string): Promise<number> {
+  async flush(db: D1Database, owner: LedgerOwner): Promise<number> {
     let flushed = 0;
     for (;;) {
-      const entries = this.#next();
+      const entries = this.#next(owner);
       const last = entries.at(-1);
       if (last === undefined) return flushed;
-      await db.batch(ledgerStatements(db, customerId, entries));
+      await db.batch(ledgerStatements(db, owner.customerId, entries));
       this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
       flushed += entries.length;
       this.#lastFlushAt = Date.now();
     }
   }
 
-  #next(): LedgerEntry[] {
+  #next(owner: LedgerOwner): LedgerEntry[] {
     return this.#sql
       .exec("SELECT * FROM outbox ORDER BY seq LIMIT ?", FLUSH_BATCH)
       .toArray()
       .map((r) => ({
+        meterId: Number(r.seq) <= owner.unnamedThrough ? UNNAMED_METER_ID : owner.meterId,
         seq: Number(r.seq),
         kind: String(r.kind),
         feature: String(r.feature),

@@ -34,8 +34,11 @@ export class MeterClock {
     this.#meta = meta;
   }
 
-  /** Every call tells the meter who it is and what time it is (see meter/client.ts for why). */
-  observe(customerId: string, now: number): void {
+  /**
+   * Every call tells the meter who it is and what time it is (see meter/client.ts for why). Returns
+   * the latest instant any caller has told it: the meter's periods never go back in time.
+   */
+  observe(customerId: string, now: number): number {
     if (this.#lastSeen === 0) {
       this.#lastSeen = Number(this.#meta.get("last_seen") ?? 0);
       if (this.#meta.get("customer_id") === null) this.#meta.set("customer_id", customerId);
@@ -50,6 +53,7 @@ export class MeterClock {
       }
     }
     this.#lastSeenReal = Date.now();
+    return this.#lastSeen;
   }
 
   now(): number {

@@ -25,10 +25,13 @@ export interface UsageCall {
   allowance: Allowance;
   /** Whether the customer is entitled to the feature at all (a record is kept even when not). */
   entitled: boolean;
-  /** The current period of the feature. */
-  period: MeterPeriod;
-  /** The period the usage happened in (record with a timestamp); defaults to `period`. */
-  occurredPeriod?: MeterPeriod;
+  /**
+   * How the feature's periods are cut. The meter keeps a counter per feature and definition, and
+   * computes the current period itself (at the latest instant it has been told, so a caller whose
+   * clock is behind is served in the meter's current period).
+   */
+  terms: PeriodTerms;
+  /** When the usage happened (a record with a timestamp; else `now`). */
   occurredAt: number;
   now: number;
   /** A gauge (reset "none") takes negative amounts and never goes below zero. */
@@ -57,19 +60,21 @@ export type MeterError =
   | "idempotency_conflict"
   | "reservation_not_found"
   | "reservation_closed"
-  | "amount_exceeds_reservation";
+  | "amount_exceeds_reservation"
+  | "amount_not_whole";
 export type MeterResult = { ok: true; answer: UsageAnswer } | { ok: false; error: MeterError; detail: string };
 
-/** How a feature's period is computed: kept with a reservation so settling needs no snapshot. */
+/** How a feature's period is computed (domain/periods.ts): kept with a reservation so settling needs no snapshot. */
 export interface PeriodTerms {
   reset: ResetPeriod;
   anchor: ResetAnchor;
   anchorAt: number | null;
 }
 
-export interface ReserveCall extends Omit<UsageCall, "mode" | "occurredPeriod" | "occurredAt" | "gauge"> {
+export interface ReserveCall extends Omit<UsageCall, "mode" | "occurredAt" | "gauge"> {
   ttlSeconds: number;
-  terms: PeriodTerms;
+  /** The feature counts whole units: kept with the reservation, so a fractional settle is refused. */
+  wholeUnits: boolean;
 }
 
 export interface SettleCall {
@@ -80,10 +85,10 @@ export interface SettleCall {
   now: number;
 }
 
-/** One feature a read asks about (a check, GET /v1/usage): its current period. */
+/** One feature a read asks about (a check, GET /v1/usage), with how its periods are cut. */
 export interface PeekItem {
   feature: string;
-  period: MeterPeriod;
+  terms: PeriodTerms;
 }
 
 /** A feature's usage of its current period; reserved units are held, not yet charged. */
@@ -94,6 +99,8 @@ export interface FeatureUsage {
 
 export interface CounterView extends FeatureUsage {
   feature: string;
+  /** The period definition the counter counts under (domain/periods.ts periodDefinition). */
+  definition: string;
   periodStart: number;
   periodEnd: number | null;
 }

@@ -13,7 +13,8 @@ export type ClosedState = "settled" | "released";
 export interface Held {
   feature: string;
   amount: number;
-  terms: PeriodTerms & { allowance: Allowance };
+  /** wholeUnits is absent from reservations made before it was kept (they live a day at most). */
+  terms: PeriodTerms & { allowance: Allowance; wholeUnits?: boolean };
 }
 
 export class Reservations {
@@ -34,7 +35,7 @@ export class Reservations {
   open(call: ReserveCall): { reservationId: string; expiresAt: number } {
     const reservationId = `res_${crypto.randomUUID()}`;
     const expiresAt = call.now + call.ttlSeconds * 1000;
-    const terms = JSON.stringify({ allowance: call.allowance, ...call.terms });
+    const terms = JSON.stringify({ allowance: call.allowance, ...call.terms, wholeUnits: call.wholeUnits });
     this.#sql.exec(
       "INSERT INTO reservations (id, feature, amount, expires_at, state, terms, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?)",
       reservationId,

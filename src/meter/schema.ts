@@ -6,12 +6,14 @@
 // version a meter is at is the `schema_version` row of its `meta` table. Meters created before
 // versioning have the version 1 tables but no row: they are recognised as version 1.
 //
-// Tables (version 1):
-//   counters      one row per metered feature: its current period and usage
+// Tables (version 2):
+//   counters      one row per metered feature and period definition (domain/periods.ts
+//                 periodDefinition): that definition's current period and usage
 //   idempotency   answers by idempotency key (kept >= 24 h)
 //   reservations  held units: open, then settled, released or expired
 //   outbox        ledger entries not yet in D1 (meter/ledger.ts)
-//   meta          key/value: customer_id, last_seen, flush_failures, schema_version
+//   meta          key/value: customer_id, last_seen, flush_failures, schema_version,
+//                 ledger_unnamed_through (version 3)
 const MIGRATIONS: readonly string[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
@@ -24,7 +26,34 @@ const MIGRATIONS: readonly string[] = [
     period_start INTEGER NOT NULL, period_end INTEGER, occurred_at INTEGER NOT NULL, idempotency_key TEXT);
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
   `,
+  // 2: counters keyed by (feature, definition), so that a feature whose reset changes and changes
+  // back finds its own counter again (security review M7). A version 1 row does not say which
+  // definition it was counted under: it keeps its period and usage with the definition
+  // UNRECORDED_DEFINITION, and the meter gives it to the first definition whose current period is
+  // exactly that period, or closes it into the ledger when that period ends (customer-meter.ts).
+  `
+  CREATE TABLE counters_v2 (feature TEXT NOT NULL, definition TEXT NOT NULL DEFAULT '', period_start INTEGER NOT NULL,
+    period_end INTEGER, used REAL NOT NULL, PRIMARY KEY (feature, definition));
+  INSERT INTO counters_v2 (feature, definition, period_start, period_end, used)
+    SELECT feature, '', period_start, period_end, used FROM counters;
+  DROP TABLE counters;
+  ALTER TABLE counters_v2 RENAME TO counters;
+  `,
+  // 3: the D1 ledger's rows name the meter object (meter_id, D1 migration 0003), because every
+  // meter counts its seq from 1. Entries still in the outbox may have reached D1 already, under the
+  // default meter id, with the acknowledgement lost: the last of them is remembered, and they are
+  // sent under the default id again (meter/ledger.ts), so that retry stays idempotent. A new meter
+  // has none (0).
+  `
+  INSERT OR IGNORE INTO meta (key, value) SELECT 'ledger_unnamed_through', COALESCE(MAX(seq), 0) FROM outbox;
+  `,
 ];
+
+/** The meta key of the last outbox seq queued before the ledger named meters (version 3). */
+export const LEDGER_UNNAMED_THROUGH = "ledger_unnamed_through";
+
+/** The definition of a counter migrated from version 1, which did not record it (the column's default). */
+export const UNRECORDED_DEFINITION = "";
 
 /** The version the code expects; a meter below it is migrated on start. */
 export const METER_SCHEMA_VERSION = MIGRATIONS.length;

@@ -3,7 +3,6 @@ import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope } from "../auth/middleware";
 import { checkDeps, requireSnapshot } from "../check-path";
 import { headroom } from "../domain/evaluate";
-import { periodAt } from "../domain/periods";
 import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
 import { Problem, type ProblemSlug } from "../http/problem";
@@ -35,7 +34,7 @@ function answer(
   result: MeterResult,
   denial: string | null = null,
 ) {
-  if (!result.ok) throw new Problem(meterProblem(result.error), result.detail, { code: result.error });
+  if (!result.ok) throw meterRefusal(result.error, result.detail);
   const a: UsageAnswer = result.answer;
   return c.json(
     {
@@ -117,9 +116,7 @@ usageRoutes
       fingerprint: JSON.stringify(["usage", body.feature, body.amount, body.mode, body.timestamp ?? null]),
       allowance: t.allowance,
       entitled: t.entitled,
-      period: t.period,
-      occurredPeriod:
-        occurredAt === now ? undefined : periodAt(t.terms.reset, t.terms.anchor, t.terms.anchorAt, occurredAt),
+      terms: t.terms,
       occurredAt,
       now,
       gauge: t.gauge,
@@ -137,8 +134,8 @@ usageRoutes
       fingerprint: JSON.stringify(["reserve", body.feature, body.amount, body.ttlSeconds]),
       allowance: t.allowance,
       entitled: t.entitled,
-      period: t.period,
       terms: t.terms,
+      wholeUnits: t.feature.integer !== false,
       now,
     });
     return answer(c, snapshot, body.feature, result, t.denial);
@@ -154,7 +151,7 @@ usageRoutes
       .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
       .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
     if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
-    const items = metered.map(({ key, t }) => ({ feature: key, period: t.period }));
+    const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
     const current = await c.var.services.meter.peek(c.env, snapshot, items, now);
     const history = await ledgerPeriods(c.env.DB, customerId, feature ?? null);
     const features = metered.map(({ key, t }) => featureUsage(key, t, current[key] ?? NO_USAGE, history));
@@ -183,8 +180,11 @@ function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: Ledg
     ...headroom(limit, u.used, u.reserved),
     periodStart: iso(t.period.start),
     resetsAt: isoOrNull(t.period.end),
+    // Every period but the current one: after a change of reset, that includes the periods of the
+    // previous definition, one of which may not have ended yet (its usage counts again if the
+    // feature returns to that definition while it is open).
     past: history
-      .filter((h) => h.feature === key && h.periodStart < t.period.start)
+      .filter((h) => h.feature === key && !(h.periodStart === t.period.start && h.periodEnd === t.period.end))
       .map((h) => ({ periodStart: iso(h.periodStart), periodEnd: isoOrNull(h.periodEnd), total: h.total })),
   };
 }
@@ -192,12 +192,20 @@ function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: Ledg
 const invalid = (detail: string, path: string, message: string) =>
   new Problem("validation", detail, { errors: [{ path, message }] });
 
+/** A meter refusal as a problem; a refused amount names the field, like the schema's own errors. */
+function meterRefusal(error: MeterError, detail: string): Problem {
+  const slug = meterProblem(error);
+  const errors = slug === "validation" ? [{ path: "json.amount", message: detail }] : undefined;
+  return new Problem(slug, detail, { code: error, ...(errors ? { errors } : {}) });
+}
+
 /** The problem kind of each meter refusal; exhaustive, so a new MeterError cannot go unmapped. */
 function meterProblem(error: MeterError): ProblemSlug {
   switch (error) {
     case "reservation_not_found":
       return "not-found";
     case "amount_exceeds_reservation":
+    case "amount_not_whole":
       return "validation";
     case "idempotency_conflict":
     case "reservation_closed":

@@ -1,11 +1,18 @@
-// The usage ledger in D1: usage_events (every applied change, by meter sequence number) and
-// usage_periods (the total of each closed period). Only the meters write it, through their outbox
-// flush (meter/ledger.ts), at least once: INSERT OR IGNORE on the primary keys makes a repeated
-// flush harmless. GET /v1/usage/{customerId} reads the past periods back from here.
+// The usage ledger in D1: usage_events (every applied change, by meter and meter sequence number)
+// and usage_periods (the total of each closed period, per meter). Only the meters write it, through
+// their outbox flush (meter/ledger.ts), at least once: INSERT OR IGNORE on the primary keys makes a
+// repeated flush harmless. The keys name the meter object, not only the customer: every meter
+// object counts its sequence from 1, and a customer may get a second one (a residency change).
+// GET /v1/usage/{customerId} reads the past periods back from here, summed over meters.
 import type { MeterPeriod } from "../meter/protocol";
+
+/** The meter id of ledger rows written before the ledger named meters (the columns' default). */
+export const UNNAMED_METER_ID = "";
 
 /** One outbox entry of a meter, as the flush sends it. "close" is a period's total; the rest are events. */
 export interface LedgerEntry {
+  /** The meter object that queued it (its Durable Object id), or UNNAMED_METER_ID. */
+  meterId: string;
   seq: number;
   kind: string;
   feature: string;
@@ -21,15 +28,16 @@ export function ledgerStatements(db: D1Database, customerId: string, entries: Le
     e.kind === "close"
       ? db
           .prepare(
-            "INSERT OR IGNORE INTO usage_periods (customer_id, feature_key, period_start, period_end, total, closed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR IGNORE INTO usage_periods (customer_id, meter_id, feature_key, period_start, period_end, total, closed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
           )
-          .bind(customerId, e.feature, e.period.start, e.period.end, e.amount, e.occurredAt)
+          .bind(customerId, e.meterId, e.feature, e.period.start, e.period.end, e.amount, e.occurredAt)
       : db
           .prepare(
-            "INSERT OR IGNORE INTO usage_events (customer_id, seq, feature_key, amount, kind, period_start, period_end, occurred_at, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT OR IGNORE INTO usage_events (customer_id, meter_id, seq, feature_key, amount, kind, period_start, period_end, occurred_at, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
           )
           .bind(
             customerId,
+            e.meterId,
             e.seq,
             e.feature,
             e.amount,
@@ -57,7 +65,10 @@ interface LedgerPeriodRow {
   total: number;
 }
 
-/** Every period of the customer's features (or of one), newest first per feature. */
+/**
+ * Every period of the customer's features (or of one), newest first per feature. A period is its
+ * start and its end: after a change of reset, periods of two definitions may start together.
+ */
 export async function ledgerPeriods(
   db: D1Database,
   customerId: string,
@@ -65,8 +76,9 @@ export async function ledgerPeriods(
 ): Promise<LedgerPeriod[]> {
   const { results } = await db
     .prepare(
-      `SELECT feature_key, period_start, MAX(period_end) AS period_end, SUM(amount) AS total FROM usage_events
-       WHERE customer_id = ?1 AND (?2 IS NULL OR feature_key = ?2) GROUP BY feature_key, period_start ORDER BY feature_key, period_start DESC`,
+      `SELECT feature_key, period_start, period_end, SUM(amount) AS total FROM usage_events
+       WHERE customer_id = ?1 AND (?2 IS NULL OR feature_key = ?2) GROUP BY feature_key, period_start, period_end
+       ORDER BY feature_key, period_start DESC, period_end DESC`,
     )
     .bind(customerId, feature)
     .all<LedgerPeriodRow>();
