@@ -10,8 +10,7 @@ import { periodDefinition } from "../src/domain/periods";
 import type { CustomerMeter } from "../src/meter/customer-meter";
 import type { UsageCall } from "../src/meter/protocol";
 import { METER_SCHEMA_VERSION, migrateMeterSchema } from "../src/meter/schema";
-import { createPlan } from "./admin-helpers";
-import { BOOTSTRAP, createCustomer, createKey, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { BOOTSTRAP, createCustomer, createKey, createPlan, loadTestCatalog, T0, testWorker, uid } from "./helpers";
 
 const w = testWorker();
 let key: string;
