@@ -5,8 +5,7 @@ import { newRouter } from "../../http/router";
 import { errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
 import { catalogStatements, readCatalog } from "../../store/catalog";
 import { commitCatalogWrite } from "../../write/catalog-write";
-import { jobSchema } from "./jobs";
-import { adminRoute } from "./route";
+import { adminRoute, catalogWrittenFields } from "./route";
 
 const route = adminRoute("admin: catalog");
 
@@ -19,8 +18,7 @@ const putCatalog = route("admin", {
     200: jsonResponse(
       z.object({
         applied: z.object({ features: z.number(), plans: z.number(), regionGroups: z.number(), prices: z.number() }),
-        recompiled: z.number().describe("Customers recompiled before answering; the job does the rest"),
-        job: jobSchema,
+        ...catalogWrittenFields,
       }),
       "Applied",
     ),
@@ -41,20 +39,16 @@ catalogRoutes
     const cat = c.req.valid("json");
     const now = c.var.services.clock.now();
     const before = await readCatalog(c.env.DB);
-    // Every customer's snapshot version grew with catalog_rev: a recompile job covers them all, the
-    // first batch before answering, the rest from the cron or POST /admin/v1/jobs/{id}/continue.
-    const job = await commitCatalogWrite(
-      c,
-      catalogStatements(c.env.DB, cat, now),
-      [{ action: "catalog.apply", entityType: "catalog", entityId: "catalog", before, after: cat }],
-      { scope: "all" },
-    );
+    // One new catalog revision, published once: no customer is recompiled (write/catalog-write.ts).
+    const published = await commitCatalogWrite(c, catalogStatements(c.env.DB, cat, now), [
+      { action: "catalog.apply", entityType: "catalog", entityId: "catalog", before, after: cat },
+    ]);
     const applied = {
       features: Object.keys(cat.features).length,
       plans: Object.keys(cat.plans).length,
       regionGroups: Object.keys(cat.regionGroups).length,
       prices: Object.keys(cat.prices).length,
     };
-    return c.json({ applied, recompiled: job.done, job }, 200);
+    return c.json({ applied, ...published }, 200);
   })
   .openapi(getCatalog, async (c) => c.json(await readCatalog(c.env.DB), 200));

@@ -16,7 +16,9 @@ import {
   idParam,
   jsonBody,
   jsonResponse,
+  NO_WRITE_VERSION,
   notFoundResponse,
+  writeVersionFields,
 } from "../../http/schemas";
 import {
   billingIdTaken,
@@ -102,7 +104,7 @@ const createCustomer = route("approver", {
   request: { body: jsonBody(customerInput) },
   responses: {
     201: jsonResponse(
-      z.object({ id: z.string(), snapshotVersion: z.number(), subscriptions: z.array(z.string()) }),
+      z.object({ id: z.string(), ...writeVersionFields, subscriptions: z.array(z.string()) }),
       "Created",
     ),
     409: conflictResponse,
@@ -179,7 +181,10 @@ customerRoutes
       [{ action: "customer.create", entityType: "customer", entityId: body.id, customerId: body.id, after: body }],
       { customers: [body.id] },
     );
-    return c.json({ id: body.id, snapshotVersion: versions[body.id] ?? 0, subscriptions: subs.map((s) => s.id) }, 201);
+    return c.json(
+      { id: body.id, ...(versions[body.id] ?? NO_WRITE_VERSION), subscriptions: subs.map((s) => s.id) },
+      201,
+    );
   })
   .openapi(listCustomersRoute, async (c) => {
     const q = c.req.valid("query");
@@ -278,7 +283,7 @@ customerRoutes
       ],
     );
     // Checks answer unknown_customer: at once here, within the cache TTL and KV propagation elsewhere.
-    await c.env.SNAPSHOTS.delete(kvKeys.snapshot(id));
+    await c.env.SNAPSHOTS.delete(kvKeys.part(id));
     c.var.services.snapshots.invalidate(id);
     return c.json({ id, deleted: true as const }, 200);
   });

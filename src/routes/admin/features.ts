@@ -1,6 +1,6 @@
 // /admin/v1/features: the catalog's features. Reads: viewer. Writes: admin. A feature is part of every
-// snapshot (so "unknown_feature" and "not_entitled" stay distinct), so each write recompiles every
-// customer through a recompile job. A feature's type never changes in place: specs depend on it.
+// snapshot (so "unknown_feature" and "not_entitled" stay distinct); a write makes a new catalog revision
+// that every check composes with (write/catalog-write.ts). A feature's type never changes in place.
 import { z } from "@hono/zod-openapi";
 import { failurePolicy, featureDef, featureKey, featureType } from "../../domain/catalog";
 import { iso } from "../../domain/time";
@@ -20,8 +20,7 @@ import {
   updateFeatureStatement,
 } from "../../store/features";
 import { commitCatalogWrite } from "../../write/catalog-write";
-import { jobSchema } from "./jobs";
-import { adminRoute } from "./route";
+import { adminRoute, catalogWrittenFields } from "./route";
 
 const featureSchema = z
   .object({
@@ -58,7 +57,7 @@ const featurePatch = z
   .strict()
   .openapi("FeaturePatch");
 const keyParam = z.object({ key: featureKey });
-const written = z.object({ feature: featureSchema.nullable(), job: jobSchema });
+const written = z.object({ feature: featureSchema.nullable(), ...catalogWrittenFields });
 const route = adminRoute("admin: features");
 
 const listFeaturesRoute = route("viewer", {
@@ -78,7 +77,7 @@ const getFeatureRoute = route("viewer", {
 const createFeatureRoute = route("admin", {
   method: "post",
   path: "/",
-  summary: "Create a feature (recompiles every customer: see the job)",
+  summary: "Create a feature",
   request: { body: jsonBody(featureCreate) },
   responses: { 201: jsonResponse(written, "Created"), 409: conflictResponse, ...errorResponses },
 });
@@ -129,7 +128,7 @@ featureRoutes
       createdAt: now,
       updatedAt: now,
     };
-    const job = await commitCatalogWrite(
+    const published = await commitCatalogWrite(
       c,
       [insertFeatureStatement(c.env.DB, after)],
       [
@@ -141,9 +140,8 @@ featureRoutes
           reason: auditReason(c),
         },
       ],
-      { scope: "all" },
     );
-    return c.json({ feature: toView(after), job }, 201);
+    return c.json({ feature: toView(after), ...published }, 201);
   })
   .openapi(patchFeatureRoute, async (c) => {
     const { key } = c.req.valid("param");
@@ -157,7 +155,7 @@ featureRoutes
       failurePolicy: body.failurePolicy ?? before.failurePolicy,
       updatedAt: c.var.services.clock.now(),
     };
-    const job = await commitCatalogWrite(
+    const published = await commitCatalogWrite(
       c,
       [updateFeatureStatement(c.env.DB, after)],
       [
@@ -170,9 +168,8 @@ featureRoutes
           reason: auditReason(c),
         },
       ],
-      { scope: "all" },
     );
-    return c.json({ feature: toView(after), job }, 200);
+    return c.json({ feature: toView(after), ...published }, 200);
   })
   .openapi(deleteFeatureRoute, async (c) => {
     const { key } = c.req.valid("param");
@@ -185,7 +182,7 @@ featureRoutes
         { references: refs },
       );
     }
-    const job = await commitCatalogWrite(
+    const published = await commitCatalogWrite(
       c,
       [deleteFeatureStatement(c.env.DB, key)],
       [
@@ -197,7 +194,6 @@ featureRoutes
           reason: auditReason(c),
         },
       ],
-      { scope: "all" },
     );
-    return c.json({ feature: null, job }, 200);
+    return c.json({ feature: null, ...published }, 200);
   });
