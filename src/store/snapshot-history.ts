@@ -6,7 +6,7 @@
 // publishers write them: store/snapshot-publisher.ts, store/catalog-store.ts.
 import { type CompiledCatalog, isCompiledCatalog } from "../domain/catalog-compile";
 import { compose } from "../domain/compose";
-import { type CustomerPart, isCustomerPart } from "../domain/customer-part";
+import { isCustomerPart } from "../domain/customer-part";
 import type { Snapshot } from "../domain/types";
 import { batchRows, query } from "./batch";
 
