@@ -6,7 +6,7 @@ import { z } from "@hono/zod-openapi";
 import { displayPrefix, generateApiKey, hashApiKey } from "../../auth/api-keys";
 import { entityId } from "../../domain/catalog";
 import { iso, isoOrNull } from "../../domain/time";
-import type { Scope } from "../../domain/types";
+import { SCOPES, type Scope } from "../../domain/types";
 import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -29,9 +29,10 @@ export const apiKeyInput = z
   .object({
     name: z.string().max(200).default(""),
     scopes: z
-      .array(z.enum(["check", "usage", "admin"]))
+      .array(z.enum(SCOPES))
       .min(1)
-      .max(3),
+      .max(SCOPES.length)
+      .describe("check, usage, sign (mint tokens and decision assertions: servers only), admin (every scope)"),
     customerId: entityId
       .nullable()
       .default(null)
