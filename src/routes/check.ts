@@ -2,6 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { assertCustomerAccess, hasScope, requireScope } from "../auth/middleware";
 import { checkDeps, evaluateAll, evaluateCheck } from "../check-path";
+import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
 import {
   apiKeySecurity,
@@ -17,7 +18,6 @@ import {
   notFoundResponse,
   roleParam,
 } from "../http/schemas";
-import { Problem } from "../http/problem";
 import { SnapshotUnavailable } from "../store/errors";
 import { DEFAULT_ASSERTION_AUDIENCE, signDecisionAssertion } from "../tokens/assertion";
 

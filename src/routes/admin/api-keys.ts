@@ -3,7 +3,7 @@
 // KV (key:<hash> with revokedAt), which the check path reads before D1: it refuses the key at once in
 // this isolate, within KEY_CACHE_TTL_MS (30 s) in other isolates, plus KV propagation (~60 s) elsewhere.
 import { z } from "@hono/zod-openapi";
-import { displayPrefix, generateApiKey, hashApiKey } from "../../auth/api-keys";
+import { checksumSecretsOf, displayPrefix, generateCheckedApiKey, hashApiKey } from "../../auth/api-keys";
 import { entityId } from "../../domain/catalog";
 import { iso, isoOrNull } from "../../domain/time";
 import { SCOPES, type Scope } from "../../domain/types";
@@ -132,7 +132,7 @@ apiKeyRoutes
         errors: [{ path: "json.customerId", message: "unknown customer" }],
       });
     }
-    const key = generateApiKey();
+    const key = await generateCheckedApiKey(checksumSecretsOf(c.env)[0] as string);
     const hash = await hashApiKey(key);
     const id = `key_${crypto.randomUUID()}`;
     const scopes = [...new Set(body.scopes)];
