@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: local Tollgate on real workerd (wrangler dev: local KV, D1 and Durable Objects).
-//   1. writes .dev.vars with fresh local secrets if it is missing (never committed)
+//   1. writes .dev.vars with fresh local secrets if it is missing (never committed); an older one without
+//      API_KEY_CHECKSUM_SECRET gets the development default (src/config.ts)
 //   2. applies schema.sql to the local D1 database
 //   3. starts `wrangler dev` and waits until it answers
 //   4. loads the demo catalog with scripts/catalog.mjs, creates the demo customers and a demo API key
@@ -39,6 +40,7 @@ function devVars() {
         "OPERATOR_JWT_AUDIENCE=tollgate-admin",
         `TOKEN_SIGNING_KEYS='${JSON.stringify([jwk])}'`,
         `STRIPE_WEBHOOK_SECRET=whsec_local_${randomBytes(16).toString("hex")}`,
+        `API_KEY_CHECKSUM_SECRET=${randomBytes(32).toString("base64url")}`,
         "",
       ].join("\n"),
     );
