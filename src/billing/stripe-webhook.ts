@@ -5,7 +5,7 @@ import type { z } from "zod";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import type { Services } from "../services";
-import { customerIdByBillingId, insertCustomerStatement } from "../store/customers";
+import { customerIdByBillingId, customerWire, insertCustomerStatement, newCustomerRow } from "../store/customers";
 import { plansOfPrices } from "../store/prices";
 import {
   insertSubscriptionStatement,
@@ -76,15 +76,14 @@ export async function applyStripeEvent(
       // Unknown billing customer: create it, named by Stripe's id. (Link an existing customer first by
       // setting its billingCustomerId through the admin API.)
       customerId = sub.customer;
-      statements.push(
-        insertCustomerStatement(db, { id: customerId, name: "", residency: null, billingCustomerId: customerId }, now),
-      );
+      const created = { id: customerId, name: "", residency: null, billingCustomerId: customerId };
+      statements.push(insertCustomerStatement(db, created, now));
       audits.push({
         action: "customer.create",
         entityType: "customer",
         entityId: customerId,
         customerId,
-        after: { id: customerId, billingCustomerId: customerId },
+        after: customerWire(newCustomerRow(created, now)),
         reason: reasonOf(event),
       });
     }
