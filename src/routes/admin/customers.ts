@@ -34,6 +34,7 @@ import {
 } from "../../store/customers";
 import { kvKeys } from "../../store/kv";
 import { insertSubscriptionStatement, newSubscriptionRecord } from "../../store/subscriptions";
+import { assertOneBasePlan, rethrowBasePlanConflict } from "../../write/base-plan-policy";
 import { commitAdminWrite } from "../../write/commit";
 import { subscriptionChangeAudit } from "../../write/subscription-audit";
 import { assertUpgradeAllowed } from "../../write/upgrade-policy";
@@ -163,11 +164,13 @@ customerRoutes
       body.subscriptions.map((s) => s.planId),
     );
     const subs = body.subscriptions.map((s) => newSubscriptionRecord(body.id, s, now));
+    const guard = await assertOneBasePlan(db, body.id, subs, now, false);
     await assertUpgradeAllowed(c, body.id, subs);
     const customer = newCustomerRow({ ...body, billingCustomerId: body.billingCustomerId ?? null }, now);
     const stmts = [
       insertCustomerStatement(db, { ...body, billingCustomerId: customer.billing_customer_id }, now),
       ...subs.map((s) => insertSubscriptionStatement(db, s)),
+      ...guard,
     ];
     const why = auditReason(c);
     // Each entity the write creates has its own entry: the customer, then each subscription, as the API shows them.
@@ -182,7 +185,9 @@ customerRoutes
       },
       ...subs.map((s) => subscriptionChangeAudit("create", null, s, why)),
     ];
-    const versions = await commitAdminWrite(c, stmts, audits, { customers: [body.id] });
+    const versions = await commitAdminWrite(c, stmts, audits, { customers: [body.id] }).catch((err) =>
+      rethrowBasePlanConflict(db, body.id, now, err),
+    );
     return c.json({ id: body.id, snapshotVersion: versions[body.id] ?? 0, subscriptions: subs.map((s) => s.id) }, 201);
   })
   .openapi(listCustomersRoute, async (c) => {
