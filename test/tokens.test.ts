@@ -151,7 +151,8 @@ describe("POST /v1/tokens", () => {
     // What it does not grant does not bound it: a grant that starts later leaves the ttl alone.
     const later = await createCustomer(w, {
       id: uid(),
-      subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY_MS) }, { planId: "free" }],
+      // (An add-on now: a base plan now would be a second base plan next to Pro.)
+      subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY_MS) }, { planId: "extra-calls" }],
     });
     const l = await mint({ customerId: later.id });
     expect(l.json.expiresAt).toBe(iso(T0 + HOUR_MS));

@@ -62,6 +62,19 @@ export type Transition<S extends LifecycleSubscription> =
 export const LIVE_STATUSES: ReadonlySet<SubscriptionStatus> = new Set(["trialing", "active", "past_due"]);
 export const isLive = (status: SubscriptionStatus) => LIVE_STATUSES.has(status);
 
+/**
+ * Whether a subscription still counts at `now` (for the one-base-plan rule): not ended and not
+ * cancelled, counting an end that is due but not yet recorded (a trial or grace period run out, a
+ * cancellation whose time has come: applyDue). One scheduled to end later still counts: it is replaced
+ * by changing its plan. store/subscriptions.ts asks D1 the same question (CURRENT_SQL).
+ */
+export function isCurrentAt(s: LifecycleSubscription, now: number): boolean {
+  const { row } = applyDue(s, now);
+  return (
+    isLive(row.status) && (row.endedAt === null || row.endedAt > now) && (row.cancelAt === null || row.cancelAt > now)
+  );
+}
+
 /** At most this many due events per call: a subscription left alone for years renews once per period. */
 export const MAX_DUE_STEPS = 400;
 

@@ -22,6 +22,7 @@ import {
   subscriptionWire,
   updateSubscriptionStatements,
 } from "../../store/subscriptions";
+import { assertOneBasePlan, rethrowBasePlanConflict } from "../../write/base-plan-policy";
 import { commitAdminWrite } from "../../write/commit";
 import { dueAudits, subscriptionChangeAudit } from "../../write/subscription-audit";
 import { assertUpgradeAllowed } from "../../write/upgrade-policy";
@@ -142,14 +143,16 @@ subscriptionRoutes
     if (input.id && (await readSubscription(db, input.id)))
       throw new Problem("conflict", `Subscription '${input.id}' exists.`, { reason: "exists" });
     await assertPlansExist(db, [input.planId]);
-    const row = newSubscriptionRecord(customerId, input, c.var.services.clock.now());
+    const now = c.var.services.clock.now();
+    const row = newSubscriptionRecord(customerId, input, now);
+    const guard = await assertOneBasePlan(db, customerId, [row], now, true);
     await assertUpgradeAllowed(c, customerId, [row]);
     const versions = await commitAdminWrite(
       c,
-      [insertSubscriptionStatement(db, row)],
+      [insertSubscriptionStatement(db, row), ...guard],
       [subscriptionChangeAudit("create", null, row, why)],
       { customers: [customerId] },
-    );
+    ).catch((err) => rethrowBasePlanConflict(db, customerId, now, err));
     return c.json({ subscription: subscriptionWire(row), snapshotVersion: versions[customerId] ?? 0 }, 201);
   })
   .openapi(listSubscriptionsRoute, async (c) => {
