@@ -35,7 +35,7 @@ import { insertSubscriptionStatement, newSubscriptionRecord } from "../../store/
 import { commitAdminWrite } from "../../write/commit";
 import { assertUpgradeAllowed } from "../../write/upgrade-policy";
 import { adminRoute } from "./route";
-import { assertPlansExist, subscriptionInput } from "./subscription-input";
+import { assertDatesPossible, assertPlansExist, subscriptionInput } from "./subscription-input";
 
 export const customerInput = z
   .object({
@@ -168,6 +168,10 @@ customerRoutes
       body.subscriptions.map((s) => s.planId),
     );
     const subs = body.subscriptions.map((s) => newSubscriptionRecord(body.id, s, now));
+    assertDatesPossible(
+      subs.map((dates, i) => ({ where: `json.subscriptions.${i}`, dates })),
+      now,
+    );
     await assertUpgradeAllowed(c, body.id, subs);
     const stmts = [
       insertCustomerStatement(db, { ...body, billingCustomerId: body.billingCustomerId ?? null }, now),
