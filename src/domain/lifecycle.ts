@@ -248,3 +248,41 @@ function explain(reason: Refusal, s: LifecycleSubscription, action: LifecycleAct
       return "A billing provider manages this subscription.";
   }
 }
+
+/** The dates of a subscription as an operator writes them (instants in ms; null when not set). */
+export type SubscriptionDates = Pick<
+  SubscriptionRow,
+  "status" | "startedAt" | "trialEnd" | "currentPeriodStart" | "currentPeriodEnd" | "cancelAt" | "graceUntil"
+>;
+
+/**
+ * The dates of a new subscription that cannot be, field by field (empty when they all can): an end
+ * at or before its start (trial, period, cancellation and grace come after startedAt; a period ends
+ * after it starts), and an ending that is already over at `now` on a subscription it would end (a
+ * live one's period or cancellation, a trial's end, a past_due grace): the first catch-up would
+ * record it as expired or canceled. A subscription that is over (canceled, expired) may carry past
+ * dates: it is history, nothing is due on it.
+ */
+export function impossibleDates(s: SubscriptionDates, now: number): DateError[] {
+  const out: DateError[] = [];
+  const live = isLive(s.status);
+  const check = (field: DateError["field"], due: boolean) => {
+    const at = s[field];
+    if (at === null) return;
+    if (due && at <= now) out.push({ field, message: "must be in the future (after now)" });
+    else if (at <= s.startedAt) out.push({ field, message: "must be after startedAt" });
+  };
+  check("trialEnd", s.status === "trialing");
+  const { currentPeriodStart: start, currentPeriodEnd: end } = s;
+  if (start !== null && end !== null && end <= start && !(live && end <= now))
+    out.push({ field: "currentPeriodEnd", message: "must be after currentPeriodStart" });
+  else check("currentPeriodEnd", live);
+  check("cancelAt", live);
+  check("graceUntil", s.status === "past_due");
+  return out;
+}
+
+export interface DateError {
+  field: "trialEnd" | "currentPeriodEnd" | "cancelAt" | "graceUntil";
+  message: string;
+}

@@ -114,7 +114,7 @@ const getCheck = createRoute({
   security: apiKeySecurity,
   summary: "The same check as POST, from query parameters",
   request: { query: checkQuery },
-  responses: { 200: jsonResponse(decisionSchema, "The decision"), ...errorResponses },
+  responses: { 200: jsonResponse(decisionSchema, "The decision"), 409: conflictResponse, ...errorResponses },
 });
 
 const getEntitlements = createRoute({
@@ -127,6 +127,7 @@ const getEntitlements = createRoute({
   responses: {
     200: jsonResponse(entitlementsSchema, "One decision per catalog feature"),
     404: notFoundResponse,
+    409: conflictResponse,
     ...errorResponses,
   },
 });

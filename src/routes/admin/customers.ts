@@ -39,7 +39,7 @@ import { commitAdminWrite } from "../../write/commit";
 import { subscriptionChangeAudit } from "../../write/subscription-audit";
 import { assertUpgradeAllowed } from "../../write/upgrade-policy";
 import { adminRoute } from "./route";
-import { assertPlansExist, subscriptionInput } from "./subscription-input";
+import { assertDatesPossible, assertPlansExist, subscriptionInput } from "./subscription-input";
 
 export const customerInput = z
   .object({
@@ -164,6 +164,10 @@ customerRoutes
       body.subscriptions.map((s) => s.planId),
     );
     const subs = body.subscriptions.map((s) => newSubscriptionRecord(body.id, s, now));
+    assertDatesPossible(
+      subs.map((dates, i) => ({ where: `json.subscriptions.${i}`, dates })),
+      now,
+    );
     const guard = await assertOneBasePlan(db, body.id, subs, now, false);
     await assertUpgradeAllowed(c, body.id, subs);
     const customer = newCustomerRow({ ...body, billingCustomerId: body.billingCustomerId ?? null }, now);

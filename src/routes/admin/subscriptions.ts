@@ -27,7 +27,7 @@ import { commitAdminWrite } from "../../write/commit";
 import { dueAudits, subscriptionChangeAudit } from "../../write/subscription-audit";
 import { assertUpgradeAllowed } from "../../write/upgrade-policy";
 import { adminRoute } from "./route";
-import { assertPlansExist, assertSameKind, subscriptionInput } from "./subscription-input";
+import { assertDatesPossible, assertPlansExist, assertSameKind, subscriptionInput } from "./subscription-input";
 
 const STATUSES = ["trialing", "active", "past_due", "canceled", "expired"] as const;
 const reason = z.string().min(1).max(1000).optional().describe("Recorded in the audit log");
@@ -145,6 +145,7 @@ subscriptionRoutes
     await assertPlansExist(db, [input.planId]);
     const now = c.var.services.clock.now();
     const row = newSubscriptionRecord(customerId, input, now);
+    assertDatesPossible([{ where: "json", dates: row }], now);
     const guard = await assertOneBasePlan(db, customerId, [row], now, true);
     await assertUpgradeAllowed(c, customerId, [row]);
     const versions = await commitAdminWrite(
@@ -181,6 +182,12 @@ subscriptionRoutes
   )
   .openapi(convertTrial, async (c) => {
     const { currentPeriodEnd, reason: why } = c.req.valid("json");
+    // A new period that is already over cannot be: a 400 on the field (the lifecycle's own refusal, 409
+    // invalid_period, stays as the rule's guard).
+    if (currentPeriodEnd !== null && currentPeriodEnd <= c.var.services.clock.now())
+      throw new Problem("validation", "1 invalid field(s): json.currentPeriodEnd", {
+        errors: [{ path: "json.currentPeriodEnd", message: "must be in the future (after now)" }],
+      });
     return commitAction(c, c.req.valid("param").id, { type: "convert_trial", currentPeriodEnd }, why);
   })
   .openapi(pastDue, async (c) =>
