@@ -152,6 +152,8 @@ CREATE TABLE IF NOT EXISTS usage_periods (
   closed_at INTEGER NOT NULL,
   PRIMARY KEY (customer_id, meter_id, feature_key, period_start, period_end)
 );
+-- GET /v1/usage reads a page of closed periods by customer, feature and start, newest first.
+CREATE INDEX IF NOT EXISTS usage_periods_by_feature ON usage_periods (customer_id, feature_key, period_start);
 
 -- Append-only audit trail: the triggers refuse any update or delete.
 CREATE TABLE IF NOT EXISTS audit_log (

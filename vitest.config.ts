@@ -27,6 +27,8 @@ export default defineConfig(async () => {
             OPERATOR_JWT_ISSUER: "https://operators.tollgate.test",
             OPERATOR_JWT_AUDIENCE: "tollgate-admin",
             OPERATOR_JWT_SECRET: "test-operator-secret-at-least-32-bytes-long!!",
+            // The keyed checksum of API keys (src/auth/api-keys.ts): forgeries are refused without any I/O.
+            API_KEY_CHECKSUM_SECRET: "test-api-key-checksum-secret-0123456789",
             // Entitlement-token signing keys (test-only): the first signs, both are published in the JWKS.
             TOKEN_SIGNING_KEYS: JSON.stringify([
               {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: local Tollgate on real workerd (wrangler dev: local KV, D1 and Durable Objects).
-//   1. writes .dev.vars with fresh local secrets if it is missing (never committed)
+//   1. writes .dev.vars with fresh local secrets if it is missing (never committed); an older one without
+//      API_KEY_CHECKSUM_SECRET gets the development default (src/config.ts)
 //   2. applies schema.sql to the local D1 database
 //   3. starts `wrangler dev` and waits until it answers
 //   4. loads the demo catalog with scripts/catalog.mjs, creates the demo customers and a demo API key
@@ -17,6 +18,8 @@ const port = portArg > 0 ? Number(process.argv[portArg + 1]) : 8787;
 const url = `http://127.0.0.1:${port}`;
 const stateDir = join(root, ".wrangler");
 const log = (...a) => console.log("[tollgate]", ...a);
+/** A server's key: checks, usage, and signed tokens and assertions (never give `sign` to a browser). */
+const DEMO_SCOPES = ["check", "usage", "sign"];
 
 function devVars() {
   const file = join(root, ".dev.vars");
@@ -37,6 +40,7 @@ function devVars() {
         "OPERATOR_JWT_AUDIENCE=tollgate-admin",
         `TOKEN_SIGNING_KEYS='${JSON.stringify([jwk])}'`,
         `STRIPE_WEBHOOK_SECRET=whsec_local_${randomBytes(16).toString("hex")}`,
+        `API_KEY_CHECKSUM_SECRET=${randomBytes(32).toString("base64url")}`,
         "",
       ].join("\n"),
     );
@@ -85,19 +89,24 @@ async function seedCustomers(key) {
   return customers.map((c) => c.id);
 }
 
-/** The demo key lives in .wrangler/demo-api-key (like the local D1 it belongs to); recreated if it stopped working. */
+/**
+ * The demo key lives in .wrangler/demo-api-key (like the local D1 it belongs to); recreated if it stopped
+ * working, or if it lacks a scope (the probe mints a token: scope sign) or the checksum (older demos).
+ */
 async function demoKey(bootstrap) {
   const file = join(stateDir, "demo-api-key");
   if (existsSync(file)) {
     const key = readFileSync(file, "utf8").trim();
-    const probe = await fetch(`${url}/v1/check?customerId=acme&feature=sso`, {
-      headers: { Authorization: `Bearer ${key}` },
+    const probe = await fetch(`${url}/v1/tokens`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ customerId: "acme", features: ["sso"], ttlSeconds: 1 }),
     });
-    if (probe.status === 200) return key;
+    if (probe.status === 200 && /^tg_[A-Za-z0-9_-]{43}_[A-Za-z0-9_-]{8}$/.test(key)) return key;
   }
   const res = await admin(bootstrap, "POST", "/admin/v1/api-keys", {
     name: "demo (npm start)",
-    scopes: ["check", "usage"],
+    scopes: DEMO_SCOPES,
   });
   if (res.status !== 201) throw new Error(`creating the demo key: ${res.status} ${JSON.stringify(res.json)}`);
   writeFileSync(file, res.json.key);
@@ -153,7 +162,7 @@ async function main() {
 Tollgate is running at ${url}   (local workerd: KV, D1 and Durable Objects on disk in .wrangler/)
 
   demo customers : ${customers.join(", ")}
-  demo API key   : ${key}   (scopes check, usage)
+  demo API key   : ${key}   (scopes ${DEMO_SCOPES.join(", ")})
   admin key      : ADMIN_BOOTSTRAP_KEY in .dev.vars (bootstrap, all admin rights)
   API reference  : ${url}/docs
 

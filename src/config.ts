@@ -9,7 +9,8 @@
 // Bindings (DB, SNAPSHOTS, METER) are not configuration, and neither are ADMIN_BOOTSTRAP_KEY and
 // TOKEN_SIGNING_KEYS: each is used whole by one module that caches what it derives per secret value
 // (auth/middleware.ts, tokens/keys.ts). Production refuses HS256 operator tokens (localSecretFor) and
-// the bootstrap key (auth/middleware.ts), whatever the secrets say.
+// the bootstrap key (auth/middleware.ts), whatever the secrets say. API_KEY_CHECKSUM_SECRET has a default
+// in development only (checksumSecretsFor).
 import { z } from "zod";
 import type { OperatorJwtConfig } from "./auth/operator-jwt";
 import { DEFAULT_PAST_DUE_GRACE_DAYS, type LifecycleConfig } from "./domain/lifecycle";
@@ -21,6 +22,10 @@ const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
 const DEFAULT_SCHEDULED_MAX_CHANGES = 100;
 const DEFAULT_READYZ_TIMEOUT_MS = 2_000;
 const DEFAULT_TOKEN_ISSUER = "tollgate";
+/** API_KEY_CHECKSUM_SECRET where ENVIRONMENT is "development" and the secret is not set; never elsewhere. */
+export const DEVELOPMENT_CHECKSUM_SECRET = "tollgate-development-api-key-checksum";
+/** How long an isolate's copy of an API key record may stand in for KV and D1 when both fail: as snapshots. */
+const DEFAULT_API_KEY_STALE_IF_ERROR_MS = DAY_MS;
 
 export interface Config {
   /** ENVIRONMENT as set ("development" at the top level of wrangler.toml, "staging", "production"). */
@@ -35,6 +40,11 @@ export interface Config {
   operatorJwt: OperatorJwtConfig;
   /** The `iss` of entitlement tokens and decision assertions. */
   tokens: { issuer: string };
+  /**
+   * API keys: the checksum secrets (the first makes new keys, all verify; empty: checksummed keys cannot be
+   * made or verified, 503) and how long a cached key record outlives an outage of KV and D1.
+   */
+  apiKeys: { checksumSecrets: string[]; staleIfErrorMs: number };
   /** The Stripe webhook endpoint secrets: more than one during a rotation. */
   stripe: { webhookSecrets: string[] };
   /** Customers with a residency get their meter in that Durable Object jurisdiction (meter/locate.ts). */
@@ -54,6 +64,14 @@ const numberVar = (fallback: number, valid: (n: number) => boolean) =>
     const n = Number(raw);
     return valid(n) ? n : fallback;
   });
+
+/** A comma-separated list of secrets (a rotation lists the new one first), trimmed; unset is empty. */
+const listVar = anyVar.transform((raw) =>
+  String(raw ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
 
 /** A var as a string; unset or empty is undefined. */
 const stringVar = anyVar.transform((raw) => (raw ? String(raw) : undefined));
@@ -85,12 +103,9 @@ const configSchema = z
     OPERATOR_JWKS_URL: stringVar,
     OPERATOR_JWT_SECRET: stringVar,
     TOKEN_ISSUER: stringVar,
-    STRIPE_WEBHOOK_SECRET: anyVar.transform((raw) =>
-      String(raw ?? "")
-        .split(",")
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0),
-    ),
+    STRIPE_WEBHOOK_SECRET: listVar,
+    API_KEY_CHECKSUM_SECRET: listVar,
+    API_KEY_STALE_IF_ERROR_MS: numberVar(DEFAULT_API_KEY_STALE_IF_ERROR_MS, (n) => Number.isFinite(n) && n >= 0),
     DO_JURISDICTIONS: anyVar.transform((raw) => raw === "on"),
     BENCH_INSTRUMENT: anyVar.transform((raw) => raw === "on"),
   })
@@ -113,6 +128,10 @@ const configSchema = z
         localSecret: localSecretFor(v.ENVIRONMENT, v.OPERATOR_JWT_SECRET),
       },
       tokens: { issuer: v.TOKEN_ISSUER ?? DEFAULT_TOKEN_ISSUER },
+      apiKeys: {
+        checksumSecrets: checksumSecretsFor(v.ENVIRONMENT, v.API_KEY_CHECKSUM_SECRET),
+        staleIfErrorMs: v.API_KEY_STALE_IF_ERROR_MS,
+      },
       stripe: { webhookSecrets: v.STRIPE_WEBHOOK_SECRET },
       doJurisdictions: v.DO_JURISDICTIONS,
       bench: v.BENCH_INSTRUMENT && v.ENVIRONMENT === "development",
@@ -132,6 +151,16 @@ function localSecretFor(environment: string | undefined, secret: string | undefi
     }),
   );
   return undefined;
+}
+
+/**
+ * API_KEY_CHECKSUM_SECRET, or in development only (npm start without it in an older .dev.vars, the tests)
+ * a documented default. Anywhere else a missing secret stays missing: deploys require it (wrangler.toml),
+ * and a checksummed key is then a 503, never verified under a secret everyone can read.
+ */
+function checksumSecretsFor(environment: string | undefined, secrets: string[]): string[] {
+  if (secrets.length > 0 || environment !== "development") return secrets;
+  return [DEVELOPMENT_CHECKSUM_SECRET];
 }
 
 const parsed = new WeakMap<Env, Config>();

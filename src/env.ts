@@ -1,6 +1,6 @@
 // The worker's bindings, vars and secrets, as the runtime hands them over. What wrangler.toml declares
-// (SNAPSHOTS, DB, METER, the [vars] of each environment, the required secrets TOKEN_SIGNING_KEYS and
-// STRIPE_WEBHOOK_SECRET) is generated into worker-configuration.d.ts as CloudflareBindings by
+// (SNAPSHOTS, DB, METER, the [vars] of each environment, the required secrets TOKEN_SIGNING_KEYS,
+// STRIPE_WEBHOOK_SECRET and API_KEY_CHECKSUM_SECRET) is generated into worker-configuration.d.ts as CloudflareBindings by
 // `npm run cf-typegen`: regenerate it after changing wrangler.toml, never edit it. This adds what
 // wrangler.toml does not name. No index signature, so a variable the code reads must be declared here
 // or there. Values are raw: src/config.ts parses the vars once, with their defaults.
@@ -23,6 +23,8 @@ export interface Env extends CloudflareBindings {
   SCHEDULED_MAX_CHANGES?: string;
   /** How long /readyz waits for each store, in ms (default 2000). */
   READYZ_TIMEOUT_MS?: string;
+  /** How long a cached API key record stands in for KV and D1 when both fail, in ms (default 86400000, 24 h). */
+  API_KEY_STALE_IF_ERROR_MS?: string;
   /** "on": benchmark mode (src/bench), set only by scripts/bench and honoured only where ENVIRONMENT is "development". */
   BENCH_INSTRUMENT?: string;
 }

@@ -6,18 +6,21 @@ import { configOf } from "./config";
 import type { Env } from "./env";
 import { runScheduled } from "./scheduled";
 import { createServices, type Services } from "./services";
+import type { ApiKeyCacheOptions } from "./store/api-key-store";
 
 export { CustomerMeter } from "./meter/customer-meter";
 
 export interface WorkerOptions {
   clock?: Clock;
+  /** The isolate's API-key caches (tests shrink them to observe eviction; store/api-key-store.ts). */
+  keyCache?: Partial<ApiKeyCacheOptions>;
 }
 
 /** Builds the worker; tests build their own with an injected clock. */
 export function createWorker(opts: WorkerOptions = {}) {
   let services: Services | undefined;
   const getServices = (env: Env) =>
-    (services ??= createServices(opts.clock ?? systemClock, configOf(env).snapshotCache));
+    (services ??= createServices(opts.clock ?? systemClock, configOf(env).snapshotCache, opts.keyCache));
   const app = createApp(getServices);
   return {
     app,

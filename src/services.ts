@@ -1,7 +1,7 @@
 // Per-isolate services: created once by createWorker and shared by every request it serves.
 import type { Clock } from "./clock";
 import { MeterClient } from "./meter/client";
-import { ApiKeyStore } from "./store/api-key-store";
+import { type ApiKeyCacheOptions, ApiKeyStore, DEFAULT_API_KEY_CACHE } from "./store/api-key-store";
 import { DEFAULT_SNAPSHOT_CACHE, SnapshotStore, type SnapshotStoreOptions } from "./store/snapshots";
 
 export interface Services {
@@ -12,11 +12,15 @@ export interface Services {
   meter: MeterClient;
 }
 
-export function createServices(clock: Clock, cache: Partial<SnapshotStoreOptions> = {}): Services {
+export function createServices(
+  clock: Clock,
+  cache: Partial<SnapshotStoreOptions> = {},
+  keyCache: Partial<ApiKeyCacheOptions> = {},
+): Services {
   return {
     clock,
     snapshots: new SnapshotStore({ ...DEFAULT_SNAPSHOT_CACHE, ...cache }),
-    keys: new ApiKeyStore(),
+    keys: new ApiKeyStore({ ...DEFAULT_API_KEY_CACHE, ...keyCache }),
     meter: new MeterClient(),
   };
 }

@@ -63,6 +63,7 @@ describe("GET /admin/v1/audit", () => {
         "customer.update",
         "grant.create",
         "customer.update",
+        "subscription.create", // the customer's subscription has its own entry, written with the customer's
         "customer.create",
       ]);
     });

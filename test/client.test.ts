@@ -23,7 +23,7 @@ let key: string;
 
 beforeAll(async () => {
   await loadTestCatalog(w);
-  key = await createKey(w, ["check", "usage"]);
+  key = await createKey(w, ["check", "usage", "sign"]);
 });
 
 type Fault = "network" | "lost-response" | { status: number; retryAfter?: string };

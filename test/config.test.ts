@@ -1,7 +1,7 @@
 // src/config.ts: every variable's default and the rule that keeps it; one parse per env object.
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type Config, configOf } from "../src/config";
+import { type Config, configOf, DEVELOPMENT_CHECKSUM_SECRET } from "../src/config";
 import { DAY_MS } from "../src/domain/time";
 import type { Env } from "../src/env";
 
@@ -23,6 +23,7 @@ describe("configOf", () => {
       readyz: { timeoutMs: 2_000 },
       operatorJwt: { issuer: "", audience: "", jwksUrl: undefined, localSecret: undefined },
       tokens: { issuer: "tollgate" },
+      apiKeys: { checksumSecrets: [], staleIfErrorMs: DAY_MS },
       stripe: { webhookSecrets: [] },
       doJurisdictions: false,
       bench: false,
@@ -61,6 +62,9 @@ describe("configOf", () => {
     ["READYZ_TIMEOUT_MS", "5", (c) => c.readyz.timeoutMs, 5],
     ["READYZ_TIMEOUT_MS", "0", (c) => c.readyz.timeoutMs, 2_000],
     ["READYZ_TIMEOUT_MS", "fast", (c) => c.readyz.timeoutMs, 2_000],
+    ["API_KEY_STALE_IF_ERROR_MS", "3600000", (c) => c.apiKeys.staleIfErrorMs, 3_600_000],
+    ["API_KEY_STALE_IF_ERROR_MS", "0", (c) => c.apiKeys.staleIfErrorMs, 0],
+    ["API_KEY_STALE_IF_ERROR_MS", "a day", (c) => c.apiKeys.staleIfErrorMs, DAY_MS],
   ];
   it.each(numbers)("%s = %j", (name, value, read, expected) => {
     expect(read(of({ [name]: value }))).toBe(expected);
@@ -80,6 +84,14 @@ describe("configOf", () => {
     expect(of({ STRIPE_WEBHOOK_SECRET: " whsec_a, whsec_b,," }).stripe.webhookSecrets).toEqual(["whsec_a", "whsec_b"]);
     expect(of({ DO_JURISDICTIONS: "on" }).doJurisdictions).toBe(true);
     expect(of({ DO_JURISDICTIONS: "yes" }).doJurisdictions).toBe(false);
+  });
+
+  it("the API key checksum secrets: comma-separated; a default in development only", () => {
+    expect(of({ API_KEY_CHECKSUM_SECRET: " new, old ," }).apiKeys.checksumSecrets).toEqual(["new", "old"]);
+    expect(of({ ENVIRONMENT: "development" }).apiKeys.checksumSecrets).toEqual([DEVELOPMENT_CHECKSUM_SECRET]);
+    expect(of({ ENVIRONMENT: "development", API_KEY_CHECKSUM_SECRET: "s" }).apiKeys.checksumSecrets).toEqual(["s"]);
+    for (const environment of ["staging", "production", undefined])
+      expect(of({ ENVIRONMENT: environment }).apiKeys.checksumSecrets).toEqual([]);
   });
 
   it("honours BENCH_INSTRUMENT only in the development environment", () => {

@@ -166,17 +166,10 @@ describe("due changes are recorded", () => {
 
   it("renews periods of subscriptions without a billing provider; leaves provider-managed ones alone", async () => {
     const start = Date.parse("2026-01-31T09:00:00Z");
-    const own = await customerWith(w, {
-      planId: "pro",
-      startedAt: iso(start),
-      currentPeriodEnd: iso(Date.parse("2026-02-28T09:00:00Z")),
-    });
-    const stripe = await customerWith(w, {
-      planId: "pro",
-      startedAt: iso(start),
-      currentPeriodEnd: iso(Date.parse("2026-02-28T09:00:00Z")),
-      cancelAt: iso(T0),
-    });
+    // Created when they started (a period already over cannot be created), renewed by the cron later.
+    const sub = { planId: "pro", startedAt: iso(start), currentPeriodEnd: iso(Date.parse("2026-02-28T09:00:00Z")) };
+    const own = await w.at(start, () => customerWith(w, sub));
+    const stripe = await w.at(start, () => customerWith(w, { ...sub, cancelAt: iso(T0) }));
     await markProviderManaged(stripe.subId, uid("sub_stripe"));
     const stripeBefore = await subscriptionRow(stripe.subId);
     await w.at(T0 + DAY_MS, async () => {

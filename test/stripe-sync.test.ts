@@ -36,7 +36,7 @@ function applied(plan: ReturnType<typeof planSubscriptionEvent>) {
 }
 
 describe("planSubscriptionEvent", () => {
-  it("one base row keyed by the subscription id, one row per other mapped item", () => {
+  it("one base row keyed by the subscription id, one row per add-on item; a second base item is skipped", () => {
     const plan = applied(
       planSubscriptionEvent(
         "customer.subscription.created",
@@ -54,8 +54,9 @@ describe("planSubscriptionEvent", () => {
     expect(plan.inserts.map((r) => [r.externalId, r.planId, r.customerId])).toEqual([
       ["sub_S", "pro", "cus_C"],
       ["sub_S/si_2", "sso-addon", "cus_C"],
-      ["sub_S/si_3", "team", "cus_C"],
     ]);
+    // One base plan at a time: the second base price is named, not provisioned.
+    expect(plan).toMatchObject({ extraBase: ["price_team"], basePlanLive: true });
     expect(plan.inserts[0]).toMatchObject({
       startedAt: MS,
       billingAnchor: MS,

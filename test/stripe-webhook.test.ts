@@ -548,6 +548,57 @@ describe("what is acknowledged and what is refused", () => {
     );
   });
 
+  it("a second price mapping to a base plan in one subscription is skipped and named in the audit reason", async () => {
+    const { sub, cus } = ids();
+    const evt = event(
+      "customer.subscription.created",
+      subscription({
+        id: sub,
+        customer: cus,
+        status: "active",
+        items: [
+          { price: "price_pro" },
+          { id: "si_sso", price: "price_sso_addon" },
+          { id: "si_f", price: "price_free" },
+        ],
+      }),
+      T,
+    );
+    expect((await deliver(evt)).json).toMatchObject({ outcome: "applied", changed: 2 });
+    expect((await rowsOf(sub)).map((r) => [r.external_id, r.plan_id])).toEqual([
+      [sub, "pro"],
+      [`${sub}/si_sso`, "sso-addon"],
+    ]);
+    expect((await auditOfCustomer(cus)).at(-1)!.reason).toBe(
+      `customer.subscription.created ${evt.id}; second base plan prices ignored: price_free`,
+    );
+    expect(await check(cus, "api_calls")).toMatchObject({ limit: 1000 }); // Pro's, not Pro's plus Free's
+  });
+
+  it("a Stripe base plan replaces the customer's other current base plan: ended in the same batch, audited", async () => {
+    const { sub, cus } = ids();
+    const c = await createCustomer(w, {
+      id: uid(),
+      billingCustomerId: cus,
+      subscriptions: [{ id: uid("sub_manual"), planId: "pro" }],
+    });
+    const manual = c.subscriptions[0]!;
+    const evt = event(
+      "customer.subscription.created",
+      subscription({ id: sub, customer: cus, status: "active", items: [{ price: "price_free" }] }),
+      T,
+    );
+    expect((await deliver(evt)).json).toMatchObject({ outcome: "applied", changed: 2 });
+    expect(await seen(evt.id)).toBe(true);
+    const ended = await env.DB.prepare("SELECT status, ended_at FROM subscriptions WHERE id = ?1").bind(manual).first();
+    expect(ended).toEqual({ status: "canceled", ended_at: T0 });
+    const replaced = (await auditOf("subscription", manual)).at(-1)!;
+    expect(replaced).toMatchObject({ action: "subscription.replaced", actor: "webhook:stripe" });
+    expect(replaced.reason).toContain(evt.id);
+    expect(parsed(replaced.after)).toMatchObject({ status: "canceled" });
+    expect(await check(c.id, "api_calls")).toMatchObject({ limit: 100 }); // Free alone
+  });
+
   it("a signed event of an unexpected shape is a 422 and is not recorded", async () => {
     const evt = event(
       "customer.subscription.updated",

@@ -212,6 +212,7 @@ describe("cancel and resume", () => {
     expect(now.json.subscription).toMatchObject({ status: "canceled", endedAt: iso(T0) });
     expect((await check(customerId, "audit_export")).reason).toBe("subscription_inactive");
     expect((await auditOf("subscription", subId)).map((a) => a.action)).toEqual([
+      "subscription.create", // made with its customer: it has its own entry too
       "subscription.cancel",
       "subscription.resume",
       "subscription.cancel",

@@ -25,7 +25,7 @@ const at = (ms: number) => ({ currentDate: new Date(ms) });
 
 beforeAll(async () => {
   await loadTestCatalog(w);
-  key = await createKey(w, ["check"]);
+  key = await createKey(w, ["check", "sign"]);
   jwks = (await w.call("GET", "/.well-known/jwks.json")).json;
 });
 
@@ -151,7 +151,8 @@ describe("POST /v1/tokens", () => {
     // What it does not grant does not bound it: a grant that starts later leaves the ttl alone.
     const later = await createCustomer(w, {
       id: uid(),
-      subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY_MS) }, { planId: "free" }],
+      // (An add-on now: a base plan now would be a second base plan next to Pro.)
+      subscriptions: [{ planId: "pro", startedAt: iso(T0 + DAY_MS) }, { planId: "extra-calls" }],
     });
     const l = await mint({ customerId: later.id });
     expect(l.json.expiresAt).toBe(iso(T0 + HOUR_MS));
@@ -232,13 +233,14 @@ describe("POST /v1/tokens", () => {
 
   const proCustomer = async () => (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] })).id;
 
-  it("needs the check scope (403)", async () => {
-    expect((await mint({ customerId: await proCustomer() }, { key: await createKey(w, ["usage"]) })).status).toBe(403);
+  it("needs the sign scope (403)", async () => {
+    for (const scopes of [["usage"], ["check"]])
+      expect((await mint({ customerId: await proCustomer() }, { key: await createKey(w, scopes) })).status).toBe(403);
   });
 
   it("a customer-bound key mints for its customer, and gets a 403 for another one", async () => {
     const [a, b] = [await proCustomer(), await proCustomer()];
-    const bound = await createKey(w, ["check"], a);
+    const bound = await createKey(w, ["check", "sign"], a);
     expect((await mint({ customerId: a }, { key: bound })).status).toBe(200);
     const other = await mint({ customerId: b }, { key: bound });
     expect(other.status).toBe(403);

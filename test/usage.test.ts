@@ -80,11 +80,11 @@ describe("consume", () => {
   });
 
   it("not entitled: a denial with the reason, nothing counted", async () => {
+    // A trial that ran out just now (created the day before: a trial already over cannot be created).
     const id = (
-      await createCustomer(w, {
-        id: uid(),
-        subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(T0 - 1) }],
-      })
+      await w.at(T0 - DAY_MS, () =>
+        createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro", status: "trialing", trialEnd: iso(T0 - 1) }] }),
+      )
     ).id;
     const res = await use({ customerId: id, feature: "api_calls" });
     expect(res.json).toMatchObject({ allowed: false, reason: "trial_expired", used: 0 });

@@ -2,8 +2,12 @@
 // event in; the rows to insert and update (or why nothing happens) out. D1 is stripe-webhook.ts's job.
 //
 // One Stripe subscription becomes one row per mapped item: the first item whose price maps to a base
-// plan is the row with external_id = the Stripe subscription id; every other mapped item (add-ons)
-// is a row with external_id = "<subscription id>/<item id>". An item that disappears ends its row.
+// plan is the row with external_id = the Stripe subscription id; every add-on item is a row with
+// external_id = "<subscription id>/<item id>". An item that disappears ends its row. A customer has one
+// base plan at a time: a further base-plan item of the same subscription is skipped (named in the
+// audit reason, like an unmapped price), and a Stripe base plan that is live replaces the customer's
+// other current base plan (a manual one, or another Stripe subscription's), which ends with this event.
+import { isLive } from "../domain/lifecycle";
 import type { SubscriptionStatus } from "../domain/types";
 import type { SubscriptionRecord } from "../store/subscriptions";
 import type { InvoiceEventType, StripeSubscription, SubscriptionEventType } from "./stripe-events";
@@ -18,12 +22,23 @@ export interface RowUpdate {
   after: SubscriptionRecord;
   /** False when only the provider timestamp moved: no audit record, no recompile. */
   relevant: boolean;
+  /** Another base plan of the customer, ended because this subscription's base plan takes its place. */
+  replaced?: boolean;
 }
 
 export type SyncPlan =
   | { outcome: "stale" } // older than what the rows already reflect
   | { outcome: "unmapped"; prices: string[] } // no item maps to a plan: refuse, so the provider retries
-  | { outcome: "apply"; inserts: SubscriptionRecord[]; updates: RowUpdate[]; unmapped: string[] };
+  | {
+      outcome: "apply";
+      inserts: SubscriptionRecord[];
+      updates: RowUpdate[];
+      unmapped: string[];
+      /** Prices of further base-plan items of the subscription, skipped: one base plan at a time. */
+      extraBase: string[];
+      /** The subscription's base plan is live after the event: the customer's one base plan. */
+      basePlanLive: boolean;
+    };
 
 export interface SyncContext {
   /** The event's `created`, in ms. */
@@ -31,6 +46,8 @@ export interface SyncContext {
   /** Rows already linked to this Stripe subscription (base and add-ons). */
   existing: SubscriptionRecord[];
   graceMs: number;
+  /** The customer's current base-plan subscriptions not linked to this Stripe subscription. */
+  otherBases?: SubscriptionRecord[];
 }
 
 export const addonExternalId = (subscriptionId: string, itemId: string) => `${subscriptionId}/${itemId}`;
@@ -69,11 +86,13 @@ export function planSubscriptionEvent(
     type === "customer.subscription.deleted" || sub.status === "canceled" || sub.status === "incomplete_expired";
   const wanted = new Map<string, string>(); // external id -> plan id
   const unmapped: string[] = [];
+  const extraBase: string[] = [];
   for (const item of sub.items.data) {
     const plan = prices[item.price.id] ?? (item.price.product ? prices[item.price.product] : undefined);
     if (!plan) unmapped.push(item.price.id);
-    else if (plan.kind === "base" && !wanted.has(sub.id)) wanted.set(sub.id, plan.planId);
-    else wanted.set(addonExternalId(sub.id, item.id), plan.planId);
+    else if (plan.kind === "addon") wanted.set(addonExternalId(sub.id, item.id), plan.planId);
+    else if (!wanted.has(sub.id)) wanted.set(sub.id, plan.planId);
+    else extraBase.push(item.price.id);
   }
   // Without a mapping Tollgate cannot know what the customer bought; ending needs no mapping.
   if (!ending && wanted.size === 0 && unmapped.length > 0) return { outcome: "unmapped", prices: unmapped };
@@ -81,9 +100,11 @@ export function planSubscriptionEvent(
   const byExternal = new Map(ctx.existing.flatMap((r) => (r.externalId === null ? [] : [[r.externalId, r] as const])));
   const inserts: SubscriptionRecord[] = [];
   const updates: RowUpdate[] = [];
+  let basePlanLive = false;
   for (const [externalId, planId] of wanted) {
     const prev = byExternal.get(externalId);
     const state = stateOf(sub, ctx, prev, ending);
+    if (externalId === sub.id) basePlanLive = isLive(state.status);
     if (prev) updates.push(update(prev, { ...prev, planId, ...state }));
     else {
       const startedAt = ms(sub.start_date) ?? ctx.eventMs;
@@ -110,7 +131,20 @@ export function planSubscriptionEvent(
       : { ...prev, status: "canceled" as const, endedAt: ctx.eventMs, externalUpdatedAt: ctx.eventMs };
     updates.push(update(prev, after));
   }
-  return { outcome: "apply", inserts, updates, unmapped };
+  // One base plan at a time: the billing provider's word is the latest, so the others end now.
+  if (basePlanLive) {
+    for (const other of ctx.otherBases ?? []) {
+      const after = {
+        ...other,
+        status: "canceled" as const,
+        endedAt: ctx.eventMs,
+        scheduledPlanId: null,
+        scheduledChangeAt: null,
+      };
+      updates.push({ ...update(other, after), replaced: true });
+    }
+  }
+  return { outcome: "apply", inserts, updates, unmapped, extraBase, basePlanLive };
 }
 
 /** invoice.payment_failed: live rows become past_due (grace from now); invoice.paid: past_due rows recover. */
@@ -123,7 +157,7 @@ export function planInvoiceEvent(type: InvoiceEventType, ctx: SyncContext): Sync
     if (type === "invoice.paid" && prev.status === "past_due") after = { ...after, status: "active", graceUntil: null };
     return update(prev, after);
   });
-  return { outcome: "apply", inserts: [], updates, unmapped: [] };
+  return { outcome: "apply", inserts: [], updates, unmapped: [], extraBase: [], basePlanLive: false };
 }
 
 type State = Pick<

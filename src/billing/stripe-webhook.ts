@@ -2,14 +2,17 @@
 // stripe-sync.ts), then commit the rows, their audit records and the event id in ONE D1 batch, so
 // an event is either applied and remembered, or neither (and Stripe's retry tries again).
 import type { z } from "zod";
+import { isCurrentAt } from "../domain/lifecycle";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import type { Services } from "../services";
-import { customerIdByBillingId, insertCustomerStatement } from "../store/customers";
+import { customerIdByBillingId, customerWire, insertCustomerStatement, newCustomerRow } from "../store/customers";
 import { plansOfPrices } from "../store/prices";
 import {
+  basePlanGuard,
   insertSubscriptionStatement,
   isWriteConflict,
+  liveBaseSubscriptions,
   subscriptionsOfExternal,
   updateSubscriptionStatements,
 } from "../store/subscriptions";
@@ -64,27 +67,31 @@ export async function applyStripeEvent(
       sub.items.data.flatMap((i) => [i.price.id, ...(i.price.product ? [i.price.product] : [])]),
     );
     customerId = existing[0]?.customerId ?? (await customerIdByBillingId(db, sub.customer));
+    // The customer's other current base plans: this subscription's live base plan replaces them.
+    const linked = new Set(existing.map((r) => r.id));
+    const otherBases = customerId
+      ? (await liveBaseSubscriptions(db, customerId)).filter((r) => !linked.has(r.id) && isCurrentAt(r, now))
+      : [];
     plan = planSubscriptionEvent(
       event.type,
       sub,
       customerId ?? sub.customer,
       prices,
-      { eventMs, existing, graceMs },
+      { eventMs, existing, graceMs, otherBases },
       () => `sub_${crypto.randomUUID()}`,
     );
     if (plan.outcome === "apply" && plan.inserts.length > 0 && customerId === null) {
       // Unknown billing customer: create it, named by Stripe's id. (Link an existing customer first by
       // setting its billingCustomerId through the admin API.)
       customerId = sub.customer;
-      statements.push(
-        insertCustomerStatement(db, { id: customerId, name: "", residency: null, billingCustomerId: customerId }, now),
-      );
+      const created = { id: customerId, name: "", residency: null, billingCustomerId: customerId };
+      statements.push(insertCustomerStatement(db, created, now));
       audits.push({
         action: "customer.create",
         entityType: "customer",
         entityId: customerId,
         customerId,
-        after: { id: customerId, billingCustomerId: customerId },
+        after: customerWire(newCustomerRow(created, now)),
         reason: reasonOf(event),
       });
     }
@@ -105,7 +112,7 @@ export async function applyStripeEvent(
   }
   let changed = 0;
   if (plan.outcome === "apply") {
-    const why = reasonOf(event, plan.unmapped);
+    const why = reasonOf(event, plan.unmapped, plan.extraBase);
     for (const row of plan.inserts) {
       statements.push(insertSubscriptionStatement(db, { ...row, createdAt: now, updatedAt: now }));
       audits.push(subscriptionChangeAudit("create", null, row, why));
@@ -113,9 +120,13 @@ export async function applyStripeEvent(
     for (const u of plan.updates) {
       const after = { ...u.after, updatedAt: now };
       statements.push(...updateSubscriptionStatements(db, u.before, after, now));
-      if (u.relevant) audits.push(subscriptionChangeAudit("update", u.before, after, why));
+      if (u.replaced)
+        audits.push(subscriptionChangeAudit("replaced", u.before, after, `${why}; replaced by its base plan`));
+      else if (u.relevant) audits.push(subscriptionChangeAudit("update", u.before, after, why));
     }
     changed = plan.inserts.length + plan.updates.filter((u) => u.relevant).length;
+    // A concurrent write (an operator's, another event's) cannot give the customer a second base plan meanwhile.
+    if (plan.basePlanLive && customerId) statements.push(basePlanGuard(db, customerId, now));
   }
   try {
     await commitWrite(
@@ -148,5 +159,7 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z
   });
 }
 
-const reasonOf = (event: StripeEvent, unmapped: string[] = []) =>
-  `${event.type} ${event.id}${unmapped.length ? `; unmapped prices ignored: ${unmapped.join(", ")}` : ""}`;
+const reasonOf = (event: StripeEvent, unmapped: string[] = [], extraBase: string[] = []) =>
+  `${event.type} ${event.id}${unmapped.length ? `; unmapped prices ignored: ${unmapped.join(", ")}` : ""}${
+    extraBase.length ? `; second base plan prices ignored: ${extraBase.join(", ")}` : ""
+  }`;

@@ -2,6 +2,7 @@
 // These zod schemas validate the catalog file (catalog-as-code), the admin API and every JSON
 // column before it is written to D1, so the three can never disagree.
 import { z } from "zod";
+import { isAssignedCountry, UNASSIGNED_COUNTRY_MESSAGE } from "./countries";
 import { notPrototypeName, own, PROTOTYPE_NAME_MESSAGE } from "./records";
 
 export const featureKey = z
@@ -12,7 +13,10 @@ export const entityId = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/, "letters, digits, '_', '.', ':', '@', '-'; at most 128")
   .refine(notPrototypeName, PROTOTYPE_NAME_MESSAGE);
-export const countryCode = z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2, upper case");
+export const countryCode = z
+  .string()
+  .regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2, upper case")
+  .refine(isAssignedCountry, UNASSIGNED_COUNTRY_MESSAGE);
 /** A region rule names countries (`DE`) or region groups (`EU`): groups are upper case, 3+ characters or known names. */
 export const regionRef = z
   .string()
@@ -96,8 +100,8 @@ export const catalogFile = z
         const regions =
           typeof ent === "object" && ent.regions ? [...(ent.regions.allow ?? []), ...(ent.regions.deny ?? [])] : [];
         for (const r of regions) {
-          if (!/^[A-Z]{2}$/.test(r) && !own(cat.regionGroups, r))
-            ctx.addIssue({ code: "custom", path, message: `unknown region group '${r}'` });
+          const problem = regionRefProblem(r, (g) => own(cat.regionGroups, g) !== undefined);
+          if (problem) ctx.addIssue({ code: "custom", path, message: problem });
         }
       }
     }
@@ -137,4 +141,15 @@ export function normalizeEntitlement(
     return type === "metered" ? { enabled: true, limit: ent } : { enabled: true, value: ent };
   if (typeof ent === "string") return { enabled: true, value: ent };
   return ent;
+}
+
+/**
+ * What is wrong with a region rule's reference, or null: a region group that exists (the compiler
+ * expands groups first, so a group may be called `EU`); else two upper-case letters name a country,
+ * which must be assigned (src/domain/countries.ts); anything else is an unknown group.
+ */
+export function regionRefProblem(ref: string, groupExists: (name: string) => boolean): string | null {
+  if (groupExists(ref)) return null;
+  if (/^[A-Z]{2}$/.test(ref)) return isAssignedCountry(ref) ? null : `'${ref}' is ${UNASSIGNED_COUNTRY_MESSAGE}`;
+  return `unknown region group '${ref}'`;
 }

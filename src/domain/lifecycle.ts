@@ -62,6 +62,19 @@ export type Transition<S extends LifecycleSubscription> =
 export const LIVE_STATUSES: ReadonlySet<SubscriptionStatus> = new Set(["trialing", "active", "past_due"]);
 export const isLive = (status: SubscriptionStatus) => LIVE_STATUSES.has(status);
 
+/**
+ * Whether a subscription still counts at `now` (for the one-base-plan rule): not ended and not
+ * cancelled, counting an end that is due but not yet recorded (a trial or grace period run out, a
+ * cancellation whose time has come: applyDue). One scheduled to end later still counts: it is replaced
+ * by changing its plan. store/subscriptions.ts asks D1 the same question (CURRENT_SQL).
+ */
+export function isCurrentAt(s: LifecycleSubscription, now: number): boolean {
+  const { row } = applyDue(s, now);
+  return (
+    isLive(row.status) && (row.endedAt === null || row.endedAt > now) && (row.cancelAt === null || row.cancelAt > now)
+  );
+}
+
 /** At most this many due events per call: a subscription left alone for years renews once per period. */
 export const MAX_DUE_STEPS = 400;
 
@@ -234,4 +247,42 @@ function explain(reason: Refusal, s: LifecycleSubscription, action: LifecycleAct
     case "managed_externally":
       return "A billing provider manages this subscription.";
   }
+}
+
+/** The dates of a subscription as an operator writes them (instants in ms; null when not set). */
+export type SubscriptionDates = Pick<
+  SubscriptionRow,
+  "status" | "startedAt" | "trialEnd" | "currentPeriodStart" | "currentPeriodEnd" | "cancelAt" | "graceUntil"
+>;
+
+/**
+ * The dates of a new subscription that cannot be, field by field (empty when they all can): an end
+ * at or before its start (trial, period, cancellation and grace come after startedAt; a period ends
+ * after it starts), and an ending that is already over at `now` on a subscription it would end (a
+ * live one's period or cancellation, a trial's end, a past_due grace): the first catch-up would
+ * record it as expired or canceled. A subscription that is over (canceled, expired) may carry past
+ * dates: it is history, nothing is due on it.
+ */
+export function impossibleDates(s: SubscriptionDates, now: number): DateError[] {
+  const out: DateError[] = [];
+  const live = isLive(s.status);
+  const check = (field: DateError["field"], due: boolean) => {
+    const at = s[field];
+    if (at === null) return;
+    if (due && at <= now) out.push({ field, message: "must be in the future (after now)" });
+    else if (at <= s.startedAt) out.push({ field, message: "must be after startedAt" });
+  };
+  check("trialEnd", s.status === "trialing");
+  const { currentPeriodStart: start, currentPeriodEnd: end } = s;
+  if (start !== null && end !== null && end <= start && !(live && end <= now))
+    out.push({ field: "currentPeriodEnd", message: "must be after currentPeriodStart" });
+  else check("currentPeriodEnd", live);
+  check("cancelAt", live);
+  check("graceUntil", s.status === "past_due");
+  return out;
+}
+
+export interface DateError {
+  field: "trialEnd" | "currentPeriodEnd" | "cancelAt" | "graceUntil";
+  message: string;
 }

@@ -9,7 +9,9 @@ export type OveragePolicy = "block" | "allow";
 export type FailurePolicy = "closed" | "open";
 export type SubscriptionStatus = "trialing" | "active" | "past_due" | "canceled" | "expired";
 export type Residency = "eu" | "fedramp";
-export type Scope = "check" | "usage" | "admin";
+/** API-key scopes. `sign` mints entitlement tokens and decision assertions (trusted servers, never browsers). */
+export const SCOPES = ["check", "usage", "sign", "admin"] as const;
+export type Scope = (typeof SCOPES)[number];
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
 /** Every reason a check can answer with. A denial is data (200), never an HTTP error. */

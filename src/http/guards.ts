@@ -1,9 +1,11 @@
 // Request guards that apply before any route: body size (413), content type (415), cross-site admin
-// writes (403, 415), and the 404/405 distinction for unknown routes.
+// writes (403, 415), the nesting and size bounds of admin bodies (400), and the 404/405 distinction
+// for unknown routes.
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
+import { boundErrors, MAX_BODY_DEPTH, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH } from "../domain/json-bounds";
 import { Problem, problemResponse } from "./problem";
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -96,3 +98,28 @@ export function notFound(app: Hono<AppEnv>) {
     return problemResponse(c, new Problem("not-found", `No route ${c.req.method} ${path}.`));
   };
 }
+
+/**
+ * Admin bodies within the nesting and size bounds of src/domain/json-bounds.ts, checked before the
+ * route's schema reads them (the schemas recurse; a value thousands of levels deep would overflow the
+ * stack and answer 500): a 400 that names the limit and each field. Route middleware, after the role
+ * check (src/routes/admin/route.ts). A body that is not JSON is left to the validator (400 malformed-json).
+ */
+export const boundAdminBody = createMiddleware<AppEnv>(async (c, next) => {
+  if (WITH_BODY.has(c.req.method)) {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return next();
+    }
+    const errors = boundErrors(body);
+    if (errors.length > 0)
+      throw new Problem(
+        "validation",
+        `Beyond the bounds of an admin body (config values: ${MAX_CONFIG_DEPTH} levels, ${MAX_CONFIG_BYTES} bytes; anything else: ${MAX_BODY_DEPTH} levels): ${errors.map((e) => e.path).join(", ")}`,
+        { errors },
+      );
+  }
+  await next();
+});

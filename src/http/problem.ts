@@ -14,6 +14,7 @@ export type ProblemSlug =
   | "not-found" // 404: route or resource
   | "method-not-allowed" // 405
   | "conflict" // 409
+  | "base_plan_exists" // 409: the customer already has a current base plan; change its plan instead
   | "payload-too-large" // 413
   | "unsupported-media-type" // 415
   | "unprocessable" // 422: well-formed and authentic, but Tollgate cannot apply it (billing events)
@@ -28,6 +29,7 @@ const TITLES: Record<ProblemSlug, string> = {
   "not-found": "Not found",
   "method-not-allowed": "Method not allowed",
   conflict: "Conflict",
+  base_plan_exists: "The customer already has a base plan",
   "payload-too-large": "Payload too large",
   "unsupported-media-type": "Unsupported media type",
   unprocessable: "Unprocessable content",
@@ -44,6 +46,7 @@ export const STATUS: Record<ProblemSlug, number> = {
   "not-found": 404,
   "method-not-allowed": 405,
   conflict: 409,
+  base_plan_exists: 409,
   "payload-too-large": 413,
   "unsupported-media-type": 415,
   unprocessable: 422,

@@ -3,6 +3,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { entityId } from "../domain/catalog";
+import { edgeCountryCode, isAssignedCountry, UNASSIGNED_COUNTRY_MESSAGE } from "../domain/countries";
 import { REASONS } from "../domain/types";
 import { type MinVersion, parseMinVersion } from "../domain/version";
 
@@ -16,11 +17,12 @@ export const customerIdParam = z
 /** Any plausible feature key is accepted: a key missing from the catalog is a 200 "unknown_feature", not a 400. */
 export const featureParam = z.string().min(1).max(128).openapi({ example: "sso" });
 
-/** ISO 3166-1 alpha-2; lower case accepted. */
+/** An assigned ISO 3166-1 alpha-2 code (src/domain/countries.ts); lower case accepted. */
 export const countryParam = z
   .string()
   .regex(/^[A-Za-z]{2}$/, "ISO 3166-1 alpha-2 country code")
   .transform((s) => s.toUpperCase())
+  .refine(isAssignedCountry, UNASSIGNED_COUNTRY_MESSAGE)
   .openapi({ example: "DE", type: "string" });
 
 /** An instant in a request: ISO 8601 with an offset, parsed to ms since the epoch. */
@@ -32,8 +34,12 @@ export const idParam = z.object({ id: entityId });
 /** `{id}` of something Tollgate generated (grant, API key, job): any short opaque string. */
 export const opaqueIdParam = z.object({ id: z.string().min(1).max(128) });
 
-/** The country the edge saw (`request.cf.country`); undefined locally, where `cf` is a placeholder. */
-export const edgeCountry = (c: Context<AppEnv>) => (c.req.raw.cf?.country as string | undefined) ?? undefined;
+/**
+ * The country the edge saw (`request.cf.country`), or undefined: without `cf`, and for the edge's
+ * placeholders `XX` (unknown) and `T1` (Tor), which name no country. A region rule then judges the
+ * request as one without a country: an allow list blocks it, a deny list does not.
+ */
+export const edgeCountry = (c: Context<AppEnv>) => edgeCountryCode(c.req.raw.cf?.country);
 
 const MIN_VERSION_HELP = 'a snapshotVersion (integer) or a version token "<customer rev>.<catalog rev>"';
 

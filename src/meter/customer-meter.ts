@@ -178,7 +178,7 @@ export class CustomerMeter extends DurableObject<Env> {
       // Late report for a closed period: it goes to the ledger of that period, not to today's counter.
       const { reset, anchor, anchorAt } = call.terms;
       const occurred = periodAt(reset, anchor, anchorAt, call.occurredAt);
-      this.#outbox.add("record", call.feature, call.amount, occurred, call.occurredAt, call.idempotencyKey);
+      this.#outbox.add("late", call.feature, call.amount, occurred, call.occurredAt, call.idempotencyKey);
     } else {
       used = this.#apply(call, counter);
     }

@@ -10,8 +10,11 @@
 import { type LedgerEntry, ledgerStatements, UNNAMED_METER_ID } from "../store/usage-ledger";
 import type { MeterPeriod } from "./protocol";
 
-/** consume/record/settle: a change applied to a counter; close: the total of a period that ended. */
-export type LedgerKind = "consume" | "record" | "settle" | "close";
+/**
+ * consume/record/settle: a change applied to a counter; close: the total of a period that ended;
+ * late: a record for a period that had already closed (that period's total in the ledger grows by it).
+ */
+export type LedgerKind = "consume" | "record" | "late" | "settle" | "close";
 
 const FLUSH_DELAY_MS = 1_000; // a quiet meter's ledger reaches D1 within about a second
 // A meter that flushed less than this ago batches instead: each flush is one D1 write plus an alarm,

@@ -1,7 +1,8 @@
 // POST /v1/check, GET /v1/check, GET /v1/entitlements/{customerId}
 import { createRoute, z } from "@hono/zod-openapi";
-import { assertCustomerAccess, requireScope } from "../auth/middleware";
+import { assertCustomerAccess, hasScope, requireScope } from "../auth/middleware";
 import { checkDeps, evaluateAll, evaluateCheck } from "../check-path";
+import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
 import {
   apiKeySecurity,
@@ -19,6 +20,7 @@ import {
   notFoundResponse,
   roleParam,
 } from "../http/schemas";
+import { SnapshotUnavailable } from "../store/errors";
 import { DEFAULT_ASSERTION_AUDIENCE, signDecisionAssertion } from "../tokens/assertion";
 
 const quantity = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -36,7 +38,9 @@ export const checkBody = z
     assert: z
       .boolean()
       .optional()
-      .describe("Also return `assertion`: a short-lived signed JWS of this decision for a downstream service"),
+      .describe(
+        "Also return `assertion`: a short-lived signed JWS of this decision for a downstream service (scope sign)",
+      ),
     assertAudience: z
       .string()
       .min(1)
@@ -113,7 +117,7 @@ const getCheck = createRoute({
   security: apiKeySecurity,
   summary: "The same check as POST, from query parameters",
   request: { query: checkQuery },
-  responses: { 200: jsonResponse(decisionSchema, "The decision"), ...errorResponses },
+  responses: { 200: jsonResponse(decisionSchema, "The decision"), 409: conflictResponse, ...errorResponses },
 });
 
 const getEntitlements = createRoute({
@@ -126,6 +130,7 @@ const getEntitlements = createRoute({
   responses: {
     200: jsonResponse(entitlementsSchema, "One decision per catalog feature"),
     404: notFoundResponse,
+    409: conflictResponse,
     ...errorResponses,
   },
 });
@@ -136,9 +141,16 @@ checkRoutes.use("/entitlements/*", requireScope("check"));
 checkRoutes
   .openapi(postCheck, async (c) => {
     const { assert, assertAudience, ...body } = c.req.valid("json");
-    assertCustomerAccess(c.get("principal"), body.customerId);
+    const principal = c.get("principal");
+    assertCustomerAccess(principal, body.customerId);
+    // An assertion signs the caller's role and country: only a key trusted to sign may ask (review M4).
+    if (assert && !hasScope(principal, "sign"))
+      throw new Problem("forbidden", "This key lacks the 'sign' scope, which 'assert' needs.");
     const decision = await evaluateCheck(checkDeps(c), { ...body, country: body.country ?? edgeCountry(c) });
     if (!assert) return c.json(decision, 200);
+    // A degraded answer (a stale copy, or the feature's failure policy) is served, never signed: as for tokens.
+    if (decision.degraded)
+      throw new SnapshotUnavailable(`only a degraded answer for '${body.customerId}' is available; it is not asserted`);
     const context = { role: body.role, country: body.country ?? edgeCountry(c), quantity: body.quantity };
     return c.json(
       { ...decision, assertion: await signDecisionAssertion(c.env, decision, { audience: assertAudience, context }) },

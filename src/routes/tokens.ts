@@ -82,7 +82,7 @@ const mintToken = createRoute({
   path: "/v1/tokens",
   tags: ["tokens"],
   security: apiKeySecurity,
-  summary: "Mint a signed entitlement token for offline verification",
+  summary: "Mint a signed entitlement token for offline verification (scope sign)",
   request: { body: jsonBody(tokenRequest) },
   responses: {
     200: jsonResponse(tokenResponse, "The signed token"),
@@ -103,7 +103,9 @@ const getJwks = createRoute({
 });
 
 export const tokenRoutes = newRouter();
-tokenRoutes.use("/v1/tokens", requireScope("check"));
+// Minting is its own scope: a token states a role and a country the caller chose (review M4), so a
+// key handed to a browser (scope check) must not be able to mint one.
+tokenRoutes.use("/v1/tokens", requireScope("sign"));
 tokenRoutes
   .openapi(mintToken, async (c) => {
     const { customerId, ttlSeconds, audience = DEFAULT_TOKEN_AUDIENCE, features, role, country } = c.req.valid("json");

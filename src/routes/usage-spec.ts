@@ -1,6 +1,7 @@
 // The request and answer schemas of the usage routes (src/routes/usage.ts), and their OpenAPI
 // declarations: what a client sends and gets, apart from what the handlers do with it.
 import { createRoute, z } from "@hono/zod-openapi";
+import { MAX_PAGE } from "../http/pagination";
 import {
   apiKeySecurity,
   conflictResponse,
@@ -108,12 +109,59 @@ export const settleRoute = post(
 );
 export const releaseRoute = post("/usage/release", "Free a reservation without charging", releaseBody);
 
+/** GET /v1/usage without `from`: the closed periods that started within the last year. */
+export const DEFAULT_USAGE_WINDOW_MS = 365 * 24 * 3600_000;
+
+export const usageQuery = z.object({
+  feature: featureParam.optional(),
+  from: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe("Past periods that started at or after this instant (default: one year before now)"),
+  to: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe("Past periods that started before this instant (default: none)"),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_PAGE)
+    .default(50)
+    .openapi({ type: "integer", example: 50, description: "Past periods per page, over all features" }),
+  cursor: z.string().max(1024).optional().openapi({ description: "The nextCursor of the previous page" }),
+});
+
+const pastPeriod = z.object({ periodStart: z.string(), periodEnd: z.string().nullable(), total: z.number() });
+const usageReport = z
+  .object({
+    customerId: z.string(),
+    evaluatedAt: z.string(),
+    features: z.array(
+      z.object({
+        feature: z.string(),
+        entitled: z.boolean(),
+        used: z.number(),
+        reserved: z.number(),
+        limit: z.number().nullable(),
+        remaining: z.number().nullable(),
+        overage: z.number(),
+        periodStart: z.string(),
+        resetsAt: z.string().nullable(),
+        past: z.array(pastPeriod).describe("This page's closed periods of the feature, newest first"),
+      }),
+    ),
+    nextCursor: z.string().nullable().describe("More past periods: pass it as `cursor` (null on the last page)"),
+    ledgerNote: z.string(),
+  })
+  .openapi("UsageReport");
+
 export const getUsage = createRoute({
   method: "get",
   path: "/usage/{customerId}",
   tags,
   security,
-  summary: "Current period usage per metered feature, and past periods from the D1 ledger",
-  request: { params: z.object({ customerId: customerIdParam }), query: z.object({ feature: featureParam.optional() }) },
-  responses: { 200: jsonResponse(z.any(), "Usage"), 404: notFoundResponse, ...errorResponses },
+  summary: "Current period usage per metered feature (meter), and a page of closed periods' totals (D1 ledger)",
+  request: { params: z.object({ customerId: customerIdParam }), query: usageQuery },
+  responses: { 200: jsonResponse(usageReport, "Usage"), 404: notFoundResponse, ...errorResponses },
 });

@@ -1,3 +1,4 @@
+import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope } from "../auth/middleware";
@@ -5,12 +6,14 @@ import { checkDeps, requireSnapshot } from "../check-path";
 import { headroom } from "../domain/evaluate";
 import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
+import { decodeCursor, page } from "../http/pagination";
 import { Problem, type ProblemSlug } from "../http/problem";
 import { newRouter } from "../http/router";
 import type { FeatureUsage, MeterError, MeterResult, UsageAnswer } from "../meter/protocol";
 import { checkAmount, type MeterTerms, meterTerms } from "../meter/terms";
-import { type LedgerPeriod, ledgerPeriods } from "../store/usage-ledger";
+import { closedPeriods, type LedgerPeriod, type LedgerPeriodKey } from "../store/usage-ledger";
 import {
+  DEFAULT_USAGE_WINDOW_MS,
   getUsage,
   idempotencyKey,
   MAX_CLOCK_SKEW_MS,
@@ -144,7 +147,8 @@ usageRoutes
   .openapi(releaseRoute, async (c) => closeReservation(c, "release", c.req.valid("json")))
   .openapi(getUsage, async (c) => {
     const { customerId } = c.req.valid("param");
-    const { feature } = c.req.valid("query");
+    const q = c.req.valid("query");
+    const feature = q.feature;
     const now = c.var.services.clock.now();
     const snapshot = await snapshotFor(c, customerId);
     const metered = Object.keys(snapshot.features)
@@ -152,21 +156,39 @@ usageRoutes
       .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
     if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
     const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
+    const after = decodeCursor(q.cursor, periodKey);
+    const from = q.from !== undefined ? Date.parse(q.from) : now - DEFAULT_USAGE_WINDOW_MS;
+    const to = q.to !== undefined ? Date.parse(q.to) : Number.MAX_SAFE_INTEGER;
+    if (from >= to) throw invalid("from must be before to.", "query.from", "must be before to");
     const current = await c.var.services.meter.peek(c.env, snapshot, items, now);
-    const history = await ledgerPeriods(c.env.DB, customerId, feature ?? null);
+    const rows = await closedPeriods(c.env.DB, customerId, {
+      features: metered.map((m) => m.key),
+      from,
+      to,
+      after,
+      limit: q.limit + 1,
+    });
+    const { items: history, nextCursor } = page(
+      rows,
+      q.limit,
+      (r): LedgerPeriodKey => [r.feature, r.periodStart, r.periodEnd],
+      (r) => r,
+    );
     const features = metered.map(({ key, t }) => featureUsage(key, t, current[key] ?? NO_USAGE, history));
     return c.json(
       {
         customerId,
         evaluatedAt: iso(now),
         features,
-        ledgerNote: "past periods come from the D1 ledger, flushed by the meter within seconds",
+        nextCursor,
+        ledgerNote: "past periods are the totals the meter wrote to the D1 ledger when each closed, within seconds",
       },
       200,
     );
   });
 
 const NO_USAGE: FeatureUsage = { used: 0, reserved: 0 };
+const periodKey = z.tuple([z.string(), z.number().int(), z.number().int().nullable()]);
 
 /** One feature of GET /v1/usage: the current period from the meter, past ones from the D1 ledger. */
 function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: LedgerPeriod[]) {
@@ -180,9 +202,8 @@ function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: Ledg
     ...headroom(limit, u.used, u.reserved),
     periodStart: iso(t.period.start),
     resetsAt: isoOrNull(t.period.end),
-    // Every period but the current one: after a change of reset, that includes the periods of the
-    // previous definition, one of which may not have ended yet (its usage counts again if the
-    // feature returns to that definition while it is open).
+    // This page's closed periods: after a change of reset, that includes the periods of the previous
+    // definition (a period of it that is still open is in the meter, not here, until it closes).
     past: history
       .filter((h) => h.feature === key && !(h.periodStart === t.period.start && h.periodEnd === t.period.end))
       .map((h) => ({ periodStart: iso(h.periodStart), periodEnd: isoOrNull(h.periodEnd), total: h.total })),

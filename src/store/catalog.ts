@@ -1,17 +1,16 @@
-// The catalog as a whole, in D1: read as a catalog file (GET /admin/v1/catalog, audits, diffs), written
-// from one (PUT /admin/v1/catalog: upserts only, composed from the resource stores' statements), its
-// revision, and which customers hold a set of plans (the catalog diff's blast radius). Applying a file
-// never deletes a feature or plan it leaves out: that is a destructive change, guarded by
-// `scripts/catalog apply --allow-destructive`.
-import { type CatalogFile, normalizeEntitlement } from "../domain/catalog";
+// The catalog as a whole, in D1: read as a catalog file (GET /admin/v1/catalog, diffs) and entity by
+// entity (what PUT /admin/v1/catalog compares against: write/catalog-apply.ts composes its writes from
+// the resource stores' statements), its revision, and which customers hold a set of plans (the catalog
+// diff's blast radius). Applying a file never deletes a feature or plan it leaves out: that is a
+// destructive change, guarded by `scripts/catalog apply --allow-destructive`.
 import type { CatalogState } from "../domain/catalog-diff";
 import { LIVE_STATUSES } from "../domain/lifecycle";
 import type { EntitlementSpec, FailurePolicy, FeatureType } from "../domain/types";
 import { batchRows, query } from "./batch";
-import { upsertFeatureStatement } from "./features";
-import { putPlanStatements } from "./plans";
-import { putPriceMappingStatement } from "./prices";
-import { putRegionGroupStatement, regionGroupOf } from "./region-groups";
+import { type Feature, type FeatureDbRow, toFeature } from "./features";
+import { type Plan, type PlanDbRow, toPlanHead } from "./plans";
+import { PRICE_MAPPING_SELECT, type PriceMapping, type PriceMappingDbRow, toPriceMapping } from "./prices";
+import { type RegionGroup, type RegionGroupDbRow, toRegionGroup } from "./region-groups";
 
 /** The catalog as stored, in the catalog file's shape: what the diff compares (domain/catalog-diff.ts). */
 export type CatalogExport = CatalogState;
@@ -60,23 +59,35 @@ export async function readCatalog(db: D1Database): Promise<CatalogExport> {
   return out;
 }
 
-/** The statements that apply a catalog file (the zod schema has checked it refers only to what it defines). */
-export function catalogStatements(db: D1Database, cat: CatalogFile, now: number): D1PreparedStatement[] {
-  const out: D1PreparedStatement[] = [];
-  for (const [name, countries] of Object.entries(cat.regionGroups))
-    out.push(putRegionGroupStatement(db, regionGroupOf(name, countries, now)));
-  for (const [key, f] of Object.entries(cat.features)) out.push(upsertFeatureStatement(db, key, f, now));
-  for (const [id, plan] of Object.entries(cat.plans)) {
-    const entitlements: Record<string, EntitlementSpec> = {};
-    for (const [key, ent] of Object.entries(plan.entitlements)) {
-      const feature = cat.features[key];
-      if (!feature) throw new Error(`plan '${id}' names unknown feature '${key}'`); // the schema refuses this
-      entitlements[key] = normalizeEntitlement(feature.type, ent);
-    }
-    const { name, kind, description } = plan;
-    out.push(...putPlanStatements(db, { id, name, kind, description, entitlements, createdAt: now, updatedAt: now }));
+/** Every catalog entity as its resource store reads it (timestamps included), by key: what an apply compares against and audits. */
+export interface CatalogEntities {
+  features: Map<string, Feature>;
+  plans: Map<string, Plan>;
+  regionGroups: Map<string, RegionGroup>;
+  prices: Map<string, PriceMapping>;
+}
+
+/** The whole catalog entity by entity, from one consistent read. */
+export async function readCatalogEntities(db: D1Database): Promise<CatalogEntities> {
+  const [groups, features, plans, ents, prices] = await batchRows(db, [
+    query<RegionGroupDbRow>(db.prepare("SELECT * FROM region_groups")),
+    query<FeatureDbRow>(db.prepare("SELECT * FROM features")),
+    query<PlanDbRow>(db.prepare("SELECT * FROM plans")),
+    query<{ plan_id: string; feature_key: string; spec: string }>(
+      db.prepare("SELECT plan_id, feature_key, spec FROM plan_entitlements ORDER BY plan_id, feature_key"),
+    ),
+    query<PriceMappingDbRow>(db.prepare(PRICE_MAPPING_SELECT)),
+  ]);
+  const out: CatalogEntities = {
+    features: new Map(features.map((r) => [r.key, toFeature(r)])),
+    plans: new Map(plans.map((r) => [r.id, { ...toPlanHead(r), entitlements: {} }])),
+    regionGroups: new Map(groups.map((r) => [r.name, toRegionGroup(r)])),
+    prices: new Map(prices.map((r) => [r.price_id, toPriceMapping(r)])),
+  };
+  for (const e of ents) {
+    const plan = out.plans.get(e.plan_id);
+    if (plan) plan.entitlements[e.feature_key] = JSON.parse(e.spec) as EntitlementSpec;
   }
-  for (const [price, planId] of Object.entries(cat.prices)) out.push(putPriceMappingStatement(db, price, planId, now));
   return out;
 }
 

@@ -2,6 +2,7 @@
 // bumped by the write path (store/revisions.ts), never here; its snapshot is read by
 // store/customer-rows.ts. Statements that are part of a write are returned, not run, so the caller
 // can put them in one batch with the audit records (src/write/commit.ts).
+import { iso } from "../domain/time";
 import type { Residency } from "../domain/types";
 import { SqlFilter } from "./sql-filter";
 
@@ -14,6 +15,31 @@ export interface CustomerDbRow {
   created_at: number;
   updated_at: number;
 }
+
+/** The wire form (GET /admin/v1/customers, without the detail's lists), which the audit log records too. */
+export const customerWire = (r: CustomerDbRow) => ({
+  id: r.id,
+  name: r.name,
+  residency: r.residency,
+  billingCustomerId: r.billing_customer_id,
+  rev: r.rev,
+  createdAt: iso(r.created_at),
+  updatedAt: iso(r.updated_at),
+});
+
+/** A new customer's row as the write that creates it leaves it (its rev bumped once by commitWrite). */
+export const newCustomerRow = (
+  c: { id: string; name: string; residency: Residency | null; billingCustomerId: string | null },
+  now: number,
+): CustomerDbRow => ({
+  id: c.id,
+  name: c.name,
+  residency: c.residency,
+  billing_customer_id: c.billingCustomerId,
+  rev: 1,
+  created_at: now,
+  updated_at: now,
+});
 
 /** A subscription as the customer's detail lists it. */
 export interface CustomerSubscriptionDbRow {

@@ -2,6 +2,7 @@
 // one. Statements are returned, not run, so a write joins its audit rows in one
 // batch (write/catalog-write.ts).
 import type { FeatureDef } from "../domain/catalog";
+import { iso } from "../domain/time";
 import type { FailurePolicy, FeatureType } from "../domain/types";
 import { SqlFilter } from "./sql-filter";
 
@@ -36,6 +37,18 @@ export const toFeature = (r: FeatureDbRow): Feature => ({
   failurePolicy: r.failure_policy,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+});
+
+/** The wire form (GET /admin/v1/features/{key}), which the audit log records too. */
+export const featureWire = (f: Feature) => ({
+  key: f.key,
+  type: f.type,
+  description: f.description,
+  unit: f.unit,
+  integer: f.integer,
+  failurePolicy: f.failurePolicy,
+  createdAt: iso(f.createdAt),
+  updatedAt: iso(f.updatedAt),
 });
 
 export async function readFeature(db: D1Database, key: string): Promise<Feature | null> {

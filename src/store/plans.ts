@@ -2,12 +2,13 @@
 // what refers to one, and the statements that write one. A plan is written whole (its row and its
 // exact set of entitlements); statements are returned, not run, so a write joins its audit rows in
 // one batch (write/catalog-write.ts).
+import { iso } from "../domain/time";
 import type { EntitlementSpec } from "../domain/types";
 import { SqlFilter } from "./sql-filter";
 
 export type PlanKind = "base" | "addon";
 
-interface PlanDbRow {
+export interface PlanDbRow {
   id: string;
   name: string;
   kind: PlanKind;
@@ -30,13 +31,24 @@ export interface Plan extends PlanHead {
   entitlements: Record<string, EntitlementSpec>;
 }
 
-const toPlanHead = (r: PlanDbRow): PlanHead => ({
+export const toPlanHead = (r: PlanDbRow): PlanHead => ({
   id: r.id,
   name: r.name,
   kind: r.kind,
   description: r.description,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+});
+
+/** The wire form (GET /admin/v1/plans/{id}), which the audit log records too. */
+export const planWire = (p: Plan) => ({
+  id: p.id,
+  name: p.name,
+  kind: p.kind,
+  description: p.description,
+  entitlements: p.entitlements,
+  createdAt: iso(p.createdAt),
+  updatedAt: iso(p.updatedAt),
 });
 
 export async function planExists(db: D1Database, id: string): Promise<boolean> {

@@ -1,8 +1,9 @@
 // Price mappings in D1 (table `price_mappings`): which plan a billing provider's price (or product) id
 // provisions, with the plan's kind joined in. Statements that write are returned, not run, so a write
 // joins its audit row in one batch.
+import { iso } from "../domain/time";
 
-interface PriceMappingDbRow {
+export interface PriceMappingDbRow {
   price_id: string;
   plan_id: string;
   kind: "base" | "addon";
@@ -16,18 +17,29 @@ export interface PriceMapping {
   updatedAt: number;
 }
 
-const toPriceMapping = (r: PriceMappingDbRow): PriceMapping => ({
+export const toPriceMapping = (r: PriceMappingDbRow): PriceMapping => ({
   priceId: r.price_id,
   planId: r.plan_id,
   kind: r.kind,
   updatedAt: r.updated_at,
 });
 
-const SELECT =
+/** The wire form (GET /admin/v1/prices/{priceId}), which the audit log records too. */
+export const priceMappingWire = (m: PriceMapping) => ({
+  priceId: m.priceId,
+  planId: m.planId,
+  kind: m.kind,
+  updatedAt: iso(m.updatedAt),
+});
+
+export const PRICE_MAPPING_SELECT =
   "SELECT m.price_id, m.plan_id, p.kind, m.updated_at FROM price_mappings m JOIN plans p ON p.id = m.plan_id";
 
 export async function readPriceMapping(db: D1Database, priceId: string): Promise<PriceMapping | null> {
-  const row = await db.prepare(`${SELECT} WHERE m.price_id = ?1`).bind(priceId).first<PriceMappingDbRow>();
+  const row = await db
+    .prepare(`${PRICE_MAPPING_SELECT} WHERE m.price_id = ?1`)
+    .bind(priceId)
+    .first<PriceMappingDbRow>();
   return row ? toPriceMapping(row) : null;
 }
 
@@ -38,7 +50,9 @@ export async function listPriceMappings(
   limit: number,
 ): Promise<PriceMapping[]> {
   const rows = await db
-    .prepare(`${SELECT} WHERE m.price_id > ?1 AND (?2 IS NULL OR m.plan_id = ?2) ORDER BY m.price_id LIMIT ?3`)
+    .prepare(
+      `${PRICE_MAPPING_SELECT} WHERE m.price_id > ?1 AND (?2 IS NULL OR m.plan_id = ?2) ORDER BY m.price_id LIMIT ?3`,
+    )
     .bind(filter.after, filter.planId ?? null, limit)
     .all<PriceMappingDbRow>();
   return rows.results.map(toPriceMapping);

@@ -1,8 +1,9 @@
 // Region groups in D1 (table `region_groups`): named sets of countries that region rules refer to.
 // Read, list, what still names one, and the statements that write one (returned, not run, so a write
 // joins its audit rows in one batch).
+import { iso } from "../domain/time";
 
-interface RegionGroupDbRow {
+export interface RegionGroupDbRow {
   name: string;
   /** JSON array of country codes, sorted, without repeats. */
   countries: string;
@@ -15,10 +16,17 @@ export interface RegionGroup {
   updatedAt: number;
 }
 
-const toRegionGroup = (r: RegionGroupDbRow): RegionGroup => ({
+export const toRegionGroup = (r: RegionGroupDbRow): RegionGroup => ({
   name: r.name,
   countries: JSON.parse(r.countries) as string[],
   updatedAt: r.updated_at,
+});
+
+/** The wire form (GET /admin/v1/region-groups/{name}), which the audit log records too. */
+export const regionGroupWire = (g: RegionGroup) => ({
+  name: g.name,
+  countries: g.countries,
+  updatedAt: iso(g.updatedAt),
 });
 
 /** A group in its stored form: countries sorted, without repeats. */

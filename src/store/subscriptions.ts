@@ -210,6 +210,51 @@ export function isWriteConflict(err: unknown): boolean {
   );
 }
 
+/**
+ * A subscription that still counts at ?2, in SQL: the domain's isCurrentAt (domain/lifecycle.ts) for
+ * rows whose ends are due but not yet recorded (a billing provider's rows end by its webhooks only).
+ */
+const CURRENT_SQL = `s.status IN ('trialing', 'active', 'past_due')
+  AND (s.ended_at IS NULL OR s.ended_at > ?2) AND (s.cancel_at IS NULL OR s.cancel_at > ?2)
+  AND (s.external_id IS NOT NULL OR (
+    (s.status <> 'trialing' OR s.trial_end IS NULL OR s.trial_end > ?2)
+    AND (s.status <> 'past_due' OR COALESCE(s.grace_until, s.started_at) > ?2)))`;
+
+/** The customer's base-plan subscriptions in a live status (oldest first): the candidates for isCurrentAt. */
+export async function liveBaseSubscriptions(db: D1Database, customerId: string): Promise<SubscriptionRecord[]> {
+  const rows = await db
+    .prepare(
+      `SELECT s.* FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+       WHERE s.customer_id = ?1 AND p.kind = 'base' AND s.status IN ('trialing', 'active', 'past_due')
+       ORDER BY s.started_at, s.id`,
+    )
+    .bind(customerId)
+    .all<SubscriptionDbRow>();
+  return rows.results.map(toSubscriptionRecord);
+}
+
+/**
+ * Fails the batch when, after the statements before it, the customer has more than one base-plan
+ * subscription that counts at `now`: two writers that each checked there was none before cannot both
+ * commit (D1 runs batches one at a time). The failure is a duplicate of meta's one seeded key, a
+ * UNIQUE violation only this guard can cause (see isBasePlanConflict); a write with it changes nothing.
+ */
+export function basePlanGuard(db: D1Database, customerId: string, now: number): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO meta (key, value) SELECT 'catalog_rev', 0 WHERE (SELECT COUNT(*) FROM subscriptions s
+         JOIN plans p ON p.id = s.plan_id WHERE s.customer_id = ?1 AND p.kind = 'base' AND ${CURRENT_SQL}) > 1`,
+    )
+    .bind(customerId, now);
+}
+
+/** The error D1 reports when basePlanGuard fired: a concurrent write gave the customer a base plan first. */
+export function isBasePlanConflict(err: unknown): boolean {
+  return /UNIQUE constraint failed: meta\.key/.test(
+    String(err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : err),
+  );
+}
+
 /** The wire form: instants as ISO-8601 strings. */
 export function subscriptionWire(s: SubscriptionRecord) {
   return {

@@ -3,7 +3,7 @@
 // spec accepted here is one the catalog file would accept too.
 
 import type { z } from "zod";
-import { type entitlementShorthand, normalizeEntitlement, specProblem } from "../domain/catalog";
+import { type entitlementShorthand, normalizeEntitlement, regionRefProblem, specProblem } from "../domain/catalog";
 import type { EntitlementSpec } from "../domain/types";
 import { type FieldError, Problem } from "../http/problem";
 import type { CatalogFacts } from "../store/catalog";
@@ -16,8 +16,8 @@ export function specErrors(facts: CatalogFacts, featureKey: string, spec: Entitl
   const problem = specProblem(type, spec as Parameters<typeof specProblem>[1]);
   if (problem) errors.push({ path, message: problem });
   for (const ref of [...(spec.regions?.allow ?? []), ...(spec.regions?.deny ?? [])]) {
-    if (!/^[A-Z]{2}$/.test(ref) && !facts.regionGroups.has(ref))
-      errors.push({ path, message: `unknown region group '${ref}'` });
+    const found = regionRefProblem(ref, (g) => facts.regionGroups.has(g));
+    if (found) errors.push({ path, message: found });
   }
   return errors;
 }

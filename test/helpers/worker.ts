@@ -5,6 +5,7 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { ManualClock } from "../../src/clock";
 import { createWorker } from "../../src/index";
+import type { ApiKeyCacheOptions } from "../../src/store/api-key-store";
 import { T0 } from "./time";
 
 export const BOOTSTRAP = env.ADMIN_BOOTSTRAP_KEY as string;
@@ -16,9 +17,11 @@ export const uid = (prefix = "cust") =>
 
 export type TestWorker = ReturnType<typeof testWorker>;
 
-export function testWorker(opts: { clock?: ManualClock; env?: Cloudflare.Env } = {}) {
+export function testWorker(
+  opts: { clock?: ManualClock; env?: Cloudflare.Env; keyCache?: Partial<ApiKeyCacheOptions> } = {},
+) {
   const clock = opts.clock ?? new ManualClock(T0);
-  const worker = createWorker({ clock });
+  const worker = createWorker({ clock, keyCache: opts.keyCache });
   const bindings = opts.env ?? env;
   async function call(
     method: string,

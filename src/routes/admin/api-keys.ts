@@ -3,10 +3,10 @@
 // KV (key:<hash> with revokedAt), which the check path reads before D1: it refuses the key at once in
 // this isolate, within KEY_CACHE_TTL_MS (30 s) in other isolates, plus KV propagation (~60 s) elsewhere.
 import { z } from "@hono/zod-openapi";
-import { displayPrefix, generateApiKey, hashApiKey } from "../../auth/api-keys";
+import { checksumSecretsOf, displayPrefix, generateCheckedApiKey, hashApiKey } from "../../auth/api-keys";
 import { entityId } from "../../domain/catalog";
 import { iso, isoOrNull } from "../../domain/time";
-import type { Scope } from "../../domain/types";
+import { SCOPES, type Scope } from "../../domain/types";
 import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -29,9 +29,10 @@ export const apiKeyInput = z
   .object({
     name: z.string().max(200).default(""),
     scopes: z
-      .array(z.enum(["check", "usage", "admin"]))
+      .array(z.enum(SCOPES))
       .min(1)
-      .max(3),
+      .max(SCOPES.length)
+      .describe("check, usage, sign (mint tokens and decision assertions: servers only), admin (every scope)"),
     customerId: entityId
       .nullable()
       .default(null)
@@ -131,7 +132,7 @@ apiKeyRoutes
         errors: [{ path: "json.customerId", message: "unknown customer" }],
       });
     }
-    const key = generateApiKey();
+    const key = await generateCheckedApiKey(checksumSecretsOf(c.env)[0] as string);
     const hash = await hashApiKey(key);
     const id = `key_${crypto.randomUUID()}`;
     const scopes = [...new Set(body.scopes)];

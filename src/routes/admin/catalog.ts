@@ -1,9 +1,11 @@
 // PUT /admin/v1/catalog: apply a catalog file (catalog-as-code). GET: the catalog as a file.
 import { z } from "@hono/zod-openapi";
 import { catalogFile } from "../../domain/catalog";
+import { auditReason } from "../../http/audit-reason";
 import { newRouter } from "../../http/router";
 import { errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
-import { catalogStatements, readCatalog } from "../../store/catalog";
+import { readCatalog, readCatalogEntities } from "../../store/catalog";
+import { planCatalogApply } from "../../write/catalog-apply";
 import { commitCatalogWrite } from "../../write/catalog-write";
 import { adminRoute, catalogWrittenFields } from "./route";
 
@@ -38,11 +40,20 @@ catalogRoutes
   .openapi(putCatalog, async (c) => {
     const cat = c.req.valid("json");
     const now = c.var.services.clock.now();
-    const before = await readCatalog(c.env.DB);
+    const before = await readCatalogEntities(c.env.DB);
+    const reason = auditReason(c);
+    const apply = planCatalogApply(c.env.DB, before, cat, now, reason);
+    // One entry per entity created or changed (write/catalog-apply.ts), and one small entry for the
+    // apply itself, with counts only, so even a file that changes nothing leaves a trace.
+    const summary = {
+      action: "catalog.apply",
+      entityType: "catalog",
+      entityId: "catalog",
+      after: apply.counts,
+      reason,
+    };
     // One new catalog revision, published once: no customer is recompiled (write/catalog-write.ts).
-    const published = await commitCatalogWrite(c, catalogStatements(c.env.DB, cat, now), [
-      { action: "catalog.apply", entityType: "catalog", entityId: "catalog", before, after: cat },
-    ]);
+    const published = await commitCatalogWrite(c, apply.statements, [...apply.audits, summary]);
     const applied = {
       features: Object.keys(cat.features).length,
       plans: Object.keys(cat.plans).length,

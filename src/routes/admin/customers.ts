@@ -5,7 +5,7 @@
 // so the audit trail and snapshot history keep meaning something.
 import { z } from "@hono/zod-openapi";
 import { entityId } from "../../domain/catalog";
-import { iso, isoOrNull } from "../../domain/time";
+import { isoOrNull } from "../../domain/time";
 import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -26,18 +26,22 @@ import {
   customerExists,
   customerLinks,
   customerReferences,
+  customerWire,
   deleteCustomerStatement,
   insertCustomerStatement,
   listCustomers,
+  newCustomerRow,
   readCustomer,
   updateCustomerStatement,
 } from "../../store/customers";
 import { kvKeys } from "../../store/kv";
 import { insertSubscriptionStatement, newSubscriptionRecord } from "../../store/subscriptions";
+import { assertOneBasePlan, rethrowBasePlanConflict } from "../../write/base-plan-policy";
 import { commitAdminWrite } from "../../write/commit";
+import { subscriptionChangeAudit } from "../../write/subscription-audit";
 import { assertUpgradeAllowed } from "../../write/upgrade-policy";
 import { adminRoute } from "./route";
-import { assertPlansExist, subscriptionInput } from "./subscription-input";
+import { assertDatesPossible, assertPlansExist, subscriptionInput } from "./subscription-input";
 
 export const customerInput = z
   .object({
@@ -62,15 +66,7 @@ const customerSchema = z
   })
   .openapi("Customer");
 type CustomerView = z.output<typeof customerSchema>;
-const toView = (r: CustomerDbRow): CustomerView => ({
-  id: r.id,
-  name: r.name,
-  residency: r.residency,
-  billingCustomerId: r.billing_customer_id,
-  rev: r.rev,
-  createdAt: iso(r.created_at),
-  updatedAt: iso(r.updated_at),
-});
+const toView = (r: CustomerDbRow): CustomerView => customerWire(r);
 const customerDetail = customerSchema
   .extend({
     subscriptions: z.array(
@@ -170,16 +166,33 @@ customerRoutes
       body.subscriptions.map((s) => s.planId),
     );
     const subs = body.subscriptions.map((s) => newSubscriptionRecord(body.id, s, now));
+    assertDatesPossible(
+      subs.map((dates, i) => ({ where: `json.subscriptions.${i}`, dates })),
+      now,
+    );
+    const guard = await assertOneBasePlan(db, body.id, subs, now, false);
     await assertUpgradeAllowed(c, body.id, subs);
+    const customer = newCustomerRow({ ...body, billingCustomerId: body.billingCustomerId ?? null }, now);
     const stmts = [
-      insertCustomerStatement(db, { ...body, billingCustomerId: body.billingCustomerId ?? null }, now),
+      insertCustomerStatement(db, { ...body, billingCustomerId: customer.billing_customer_id }, now),
       ...subs.map((s) => insertSubscriptionStatement(db, s)),
+      ...guard,
     ];
-    const versions = await commitAdminWrite(
-      c,
-      stmts,
-      [{ action: "customer.create", entityType: "customer", entityId: body.id, customerId: body.id, after: body }],
-      { customers: [body.id] },
+    const why = auditReason(c);
+    // Each entity the write creates has its own entry: the customer, then each subscription, as the API shows them.
+    const audits = [
+      {
+        action: "customer.create",
+        entityType: "customer",
+        entityId: body.id,
+        customerId: body.id,
+        after: toView(customer),
+        reason: why,
+      },
+      ...subs.map((s) => subscriptionChangeAudit("create", null, s, why)),
+    ];
+    const versions = await commitAdminWrite(c, stmts, audits, { customers: [body.id] }).catch((err) =>
+      rethrowBasePlanConflict(db, body.id, now, err),
     );
     return c.json(
       { id: body.id, ...(versions[body.id] ?? NO_WRITE_VERSION), subscriptions: subs.map((s) => s.id) },

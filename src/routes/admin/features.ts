@@ -3,7 +3,6 @@
 // that every check composes with (write/catalog-write.ts). A feature's type never changes in place.
 import { z } from "@hono/zod-openapi";
 import { failurePolicy, featureDef, featureKey, featureType } from "../../domain/catalog";
-import { iso } from "../../domain/time";
 import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -14,6 +13,7 @@ import {
   type Feature,
   featureExists,
   featureReferences,
+  featureWire,
   insertFeatureStatement,
   listFeatures,
   readFeature,
@@ -35,16 +35,7 @@ const featureSchema = z
   })
   .openapi("Feature");
 
-const toView = (f: Feature): z.output<typeof featureSchema> => ({
-  key: f.key,
-  type: f.type,
-  description: f.description,
-  unit: f.unit,
-  integer: f.integer,
-  failurePolicy: f.failurePolicy,
-  createdAt: iso(f.createdAt),
-  updatedAt: iso(f.updatedAt),
-});
+const toView = (f: Feature): z.output<typeof featureSchema> => featureWire(f);
 
 const featureCreate = featureDef.extend({ key: featureKey }).strict().openapi("FeatureInput");
 const featurePatch = z

@@ -3,7 +3,6 @@
 // a new catalog revision (write/catalog-write.ts): no customer is recompiled.
 import { z } from "@hono/zod-openapi";
 import { entitlementShorthand, entityId, featureKey, planDef } from "../../domain/catalog";
-import { iso } from "../../domain/time";
 import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -23,6 +22,7 @@ import {
   type Plan,
   planExists,
   planReferences,
+  planWire,
   putPlanStatements,
   readPlan,
   withEntitlements,
@@ -42,15 +42,7 @@ const planSchema = z
     updatedAt: z.string(),
   })
   .openapi("Plan");
-const toView = (p: Plan): z.output<typeof planSchema> => ({
-  id: p.id,
-  name: p.name,
-  kind: p.kind,
-  description: p.description,
-  entitlements: p.entitlements,
-  createdAt: iso(p.createdAt),
-  updatedAt: iso(p.updatedAt),
-});
+const toView = (p: Plan): z.output<typeof planSchema> => planWire(p);
 
 const planCreate = planDef.extend({ id: entityId }).strict().openapi("PlanInput");
 const planReplace = planDef.openapi("PlanReplace");

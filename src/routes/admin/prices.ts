@@ -2,19 +2,19 @@
 // webhook reads this mapping; the catalog file's `prices` section writes the same table.
 import { z } from "@hono/zod-openapi";
 import { entityId } from "../../domain/catalog";
-import { iso } from "../../domain/time";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
-import { planExists } from "../../store/plans";
 import {
   deletePriceMappingStatement,
   listPriceMappings,
   type PriceMapping,
+  priceMappingWire,
   putPriceMappingStatement,
   readPriceMapping,
 } from "../../store/prices";
+import { planKinds } from "../../store/subscriptions";
 import { commitAdminWrite } from "../../write/commit";
 import { adminRoute } from "./route";
 
@@ -26,12 +26,7 @@ const mapping = z
   .object({ priceId: z.string(), planId: z.string(), kind: z.enum(["base", "addon"]), updatedAt: z.string() })
   .openapi("PriceMapping");
 const notFound = { 404: { ...errorResponses[400], description: "No mapping for this price" } };
-const toWire = (m: PriceMapping): z.output<typeof mapping> => ({
-  priceId: m.priceId,
-  planId: m.planId,
-  kind: m.kind,
-  updatedAt: iso(m.updatedAt),
-});
+const toWire = (m: PriceMapping): z.output<typeof mapping> => priceMappingWire(m);
 const route = adminRoute("admin: prices");
 
 const listPrices = route("viewer", {
@@ -87,30 +82,29 @@ priceRoutes
     const id = c.req.valid("param").priceId;
     const { planId, reason } = c.req.valid("json");
     const db = c.env.DB;
-    if (!(await planExists(db, planId))) {
+    const kind = (await planKinds(db, [planId])).get(planId);
+    if (!kind) {
       throw new Problem("validation", `Unknown plan '${planId}'.`, {
         errors: [{ path: "json.planId", message: `unknown plan '${planId}'` }],
       });
     }
     const before = await readPriceMapping(db, id);
-    const now = c.var.services.clock.now();
+    const after: PriceMapping = { priceId: id, planId, kind, updatedAt: c.var.services.clock.now() };
     // No customer changes here: a mapping is read when the next billing event arrives.
     await commitAdminWrite(
       c,
-      [putPriceMappingStatement(db, id, planId, now)],
+      [putPriceMappingStatement(db, id, planId, after.updatedAt)],
       [
         {
           action: "price_mapping.put",
           entityType: "price_mapping",
           entityId: id,
           before: before ? toWire(before) : null,
-          after: { priceId: id, planId },
+          after: toWire(after),
           reason,
         },
       ],
     );
-    const after = await readPriceMapping(db, id);
-    if (!after) throw new Error(`price mapping '${id}' vanished after its write`);
     return c.json(toWire(after), 200);
   })
   .openapi(deletePrice, async (c) => {

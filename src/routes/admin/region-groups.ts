@@ -4,7 +4,6 @@
 // compiler would otherwise read its name as a country code).
 import { z } from "@hono/zod-openapi";
 import { countryCode, regionRef } from "../../domain/catalog";
-import { iso } from "../../domain/time";
 import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -18,6 +17,7 @@ import {
   readRegionGroup,
   regionGroupOf,
   regionGroupReferences,
+  regionGroupWire,
 } from "../../store/region-groups";
 import { commitCatalogWrite } from "../../write/catalog-write";
 import { adminRoute, catalogWrittenFields } from "./route";
@@ -25,11 +25,7 @@ import { adminRoute, catalogWrittenFields } from "./route";
 const groupSchema = z
   .object({ name: z.string(), countries: z.array(z.string()), updatedAt: z.string() })
   .openapi("RegionGroup");
-const toView = (g: RegionGroup): z.output<typeof groupSchema> => ({
-  name: g.name,
-  countries: g.countries,
-  updatedAt: iso(g.updatedAt),
-});
+const toView = (g: RegionGroup): z.output<typeof groupSchema> => regionGroupWire(g);
 
 const nameParam = z.object({ name: regionRef });
 const groupInput = z

@@ -3,9 +3,12 @@
 // new subscription or a plan change names (a 400 that names the plan, before anything is written).
 import { z } from "@hono/zod-openapi";
 import { entityId } from "../../domain/catalog";
+import { impossibleDates, type SubscriptionDates } from "../../domain/lifecycle";
+import type { FieldError } from "../../http/problem";
 import { Problem } from "../../http/problem";
 import { instant } from "../../http/schemas";
 import { planKinds } from "../../store/subscriptions";
+import { throwIfAny } from "../../write/spec-validation";
 
 export const subscriptionInput = z
   .object({
@@ -22,6 +25,17 @@ export const subscriptionInput = z
   })
   .strict()
   .openapi("SubscriptionInput");
+
+/**
+ * The dates of new subscriptions must be possible (domain/lifecycle.ts, impossibleDates): a 400 that
+ * names each bad field (`where` is the path of the subscription in the body), before anything is written.
+ */
+export function assertDatesPossible(subs: { where: string; dates: SubscriptionDates }[], now: number): void {
+  const errors: FieldError[] = subs.flatMap(({ where, dates }) =>
+    impossibleDates(dates, now).map((e) => ({ path: `${where}.${e.field}`, message: e.message })),
+  );
+  throwIfAny(errors);
+}
 
 /** Every plan a new subscription names must exist. */
 export async function assertPlansExist(db: D1Database, planIds: string[]): Promise<void> {

@@ -31,11 +31,12 @@ import {
   subscriptionWire,
   updateSubscriptionStatements,
 } from "../../store/subscriptions";
+import { assertOneBasePlan, rethrowBasePlanConflict } from "../../write/base-plan-policy";
 import { commitAdminWrite } from "../../write/commit";
 import { dueAudits, subscriptionChangeAudit } from "../../write/subscription-audit";
 import { assertUpgradeAllowed } from "../../write/upgrade-policy";
 import { adminRoute } from "./route";
-import { assertPlansExist, assertSameKind, subscriptionInput } from "./subscription-input";
+import { assertDatesPossible, assertPlansExist, assertSameKind, subscriptionInput } from "./subscription-input";
 
 const STATUSES = ["trialing", "active", "past_due", "canceled", "expired"] as const;
 const reason = z.string().min(1).max(1000).optional().describe("Recorded in the audit log");
@@ -149,14 +150,17 @@ subscriptionRoutes
     if (input.id && (await readSubscription(db, input.id)))
       throw new Problem("conflict", `Subscription '${input.id}' exists.`, { reason: "exists" });
     await assertPlansExist(db, [input.planId]);
-    const row = newSubscriptionRecord(customerId, input, c.var.services.clock.now());
+    const now = c.var.services.clock.now();
+    const row = newSubscriptionRecord(customerId, input, now);
+    assertDatesPossible([{ where: "json", dates: row }], now);
+    const guard = await assertOneBasePlan(db, customerId, [row], now, true);
     await assertUpgradeAllowed(c, customerId, [row]);
     const versions = await commitAdminWrite(
       c,
-      [insertSubscriptionStatement(db, row)],
+      [insertSubscriptionStatement(db, row), ...guard],
       [subscriptionChangeAudit("create", null, row, why)],
       { customers: [customerId] },
-    );
+    ).catch((err) => rethrowBasePlanConflict(db, customerId, now, err));
     return c.json({ subscription: subscriptionWire(row), ...(versions[customerId] ?? NO_WRITE_VERSION) }, 201);
   })
   .openapi(listSubscriptionsRoute, async (c) => {
@@ -185,6 +189,12 @@ subscriptionRoutes
   )
   .openapi(convertTrial, async (c) => {
     const { currentPeriodEnd, reason: why } = c.req.valid("json");
+    // A new period that is already over cannot be: a 400 on the field (the lifecycle's own refusal, 409
+    // invalid_period, stays as the rule's guard).
+    if (currentPeriodEnd !== null && currentPeriodEnd <= c.var.services.clock.now())
+      throw new Problem("validation", "1 invalid field(s): json.currentPeriodEnd", {
+        errors: [{ path: "json.currentPeriodEnd", message: "must be in the future (after now)" }],
+      });
     return commitAction(c, c.req.valid("param").id, { type: "convert_trial", currentPeriodEnd }, why);
   })
   .openapi(pastDue, async (c) =>
