@@ -17,7 +17,7 @@ let pro: string;
 
 beforeAll(async () => {
   await loadTestCatalog(w);
-  key = await createKey(w, ["check"]);
+  key = await createKey(w, ["check", "sign"]);
   pro = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] })).id;
 });
 
