@@ -18,7 +18,8 @@ export interface VersionToken {
 
 export type MinVersion = VersionToken | { sum: number };
 
-const TOKEN = /^(\d{1,15})\.(\d{1,15})$/;
+const TOKEN = /^(\d{1,16})\.(\d{1,16})$/;
+const safe = (n: number) => Number.isSafeInteger(n);
 
 export const formatVersion = (customer: number, catalog: number): string => `${customer}.${catalog}`;
 
@@ -26,8 +27,11 @@ export const formatVersion = (customer: number, catalog: number): string => `${c
 export function parseMinVersion(raw: string | number): MinVersion | null {
   if (typeof raw === "number") return Number.isSafeInteger(raw) && raw >= 0 ? { sum: raw } : null;
   const t = TOKEN.exec(raw);
-  if (t) return { customer: Number(t[1]), catalog: Number(t[2]) };
-  return /^\d{1,15}$/.test(raw) ? { sum: Number(raw) } : null;
+  if (t) {
+    const [customer, catalog] = [Number(t[1]), Number(t[2])];
+    return safe(customer) && safe(catalog) ? { customer, catalog } : null;
+  }
+  return /^\d{1,16}$/.test(raw) && safe(Number(raw)) ? { sum: Number(raw) } : null;
 }
 
 /** What the check must hold to satisfy `min`: the customer part and the catalog it is composed with. */
