@@ -12,7 +12,7 @@ import { compose } from "../src/domain/compose";
 import { compilePart } from "../src/domain/customer-part";
 import { evaluate } from "../src/domain/evaluate";
 import type { EntitlementSpec, FeatureType } from "../src/domain/types";
-import { satisfies } from "../src/domain/version";
+import { satisfies, versionAtLeast } from "../src/domain/version";
 
 const T = 1_800_000_000_000;
 const FEATURES = ["a", "b", "c", "d"];
@@ -160,6 +160,16 @@ describe("version tokens", () => {
     expect(satisfies(held(3, 5, 7), { sum: 8 })).toBe(true);
     // An old part with a newer catalog reaches the sum of a write it does not hold: not satisfied.
     expect(satisfies(held(3, 5, 7), { sum: 9 })).toBe(false);
+  });
+
+  it("clients compare tokens componentwise (versionAtLeast, exported by the typed client)", () => {
+    expect(versionAtLeast("3.7", "3.7")).toBe(true);
+    expect(versionAtLeast("4.7", "3.2")).toBe(true);
+    // "1.3" and "2.2" have the same sum, and neither holds the other.
+    expect(versionAtLeast("1.3", "2.2")).toBe(false);
+    expect(versionAtLeast("2.2", "1.3")).toBe(false);
+    expect(versionAtLeast(12, 11)).toBe(true);
+    expect(versionAtLeast("nonsense", "1.1")).toBe(false);
   });
 
   it("the numeric form stays sound: a part read before a write never satisfies the number that write returned", () => {

@@ -73,3 +73,14 @@ export const writeVersionOf = (part: { rev: number; catalogRev: number }): Write
   snapshotVersion: part.rev + part.catalogRev,
   version: formatVersion(part.rev, part.catalogRev),
 });
+
+/**
+ * Whether version token `a` holds everything `b` does (both "c.k"): what a client compares, e.g. a
+ * decision's `version` against the `version` a write returned. A plain number compares as a number.
+ */
+export function versionAtLeast(a: string | number, b: string | number): boolean {
+  const [x, y] = [parseMinVersion(a), parseMinVersion(b)];
+  if (!x || !y) return false;
+  if ("sum" in x || "sum" in y) return "sum" in x && "sum" in y && x.sum >= y.sum;
+  return x.customer >= y.customer && x.catalog >= y.catalog;
+}
