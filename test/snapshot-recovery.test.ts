@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAdminClient, retryAfterMs } from "../scripts/lib/admin-client.mjs";
 import {
+  catalogDrifted,
   formatJobSummary,
   type JobState,
   newJobState,
@@ -181,8 +182,11 @@ describe("scripts/snapshots.mjs driver (runPagedJob) against the worker", () => 
       body: { limit: 3 },
       state: newJobState("verify", "test"),
     });
-    expect(verify).toMatchObject({ processed: done.total, byKind: {}, done: true });
-    expect(formatJobSummary(verify)).toBe(`Verified ${done.total} snapshots: no drift.`);
+    expect(verify).toMatchObject({ processed: done.total, byKind: {}, done: true, catalog: { kind: null } });
+    expect(catalogDrifted(verify)).toBe(false);
+    expect(formatJobSummary(verify)).toBe(
+      `Verified ${done.total} snapshots: no drift.\nCatalog: in step (revision ${verify.catalog.freshRev}).`,
+    );
   });
 
   it("renders a progress bar and a summary that names the drift", () => {
@@ -191,6 +195,12 @@ describe("scripts/snapshots.mjs driver (runPagedJob) against the worker", () => 
     state.examples = [{ customerId: "acme", kind: "stale", kvVersion: 3, freshVersion: 5, fields: ["version"] }];
     expect(formatJobSummary(state)).toBe(
       "Verified 1,200 snapshots: 3 drifted (stale 2, missing 1).\n  stale      acme (KV v3, fresh v5): version\n  ... and 2 more",
+    );
+    // The catalog found out of step is reported, and makes verify exit 4 like a drifted customer.
+    const catalog = { ...newJobState("verify", "t"), processed: 10, catalog: { kind: "stale", kvRev: 3, freshRev: 4 } };
+    expect(catalogDrifted(catalog)).toBe(true);
+    expect(formatJobSummary(catalog)).toBe(
+      "Verified 10 snapshots: no drift.\nCatalog: stale (KV names revision 3, D1 has 4).",
     );
   });
 
