@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 );
 CREATE INDEX IF NOT EXISTS subscriptions_customer ON subscriptions (customer_id);
 CREATE INDEX IF NOT EXISTS subscriptions_plan ON subscriptions (plan_id, customer_id);
--- Recompile jobs walk a plan's scheduled subscribers too (src/write/recompile-jobs.ts).
+-- A plan's scheduled subscribers, for the catalog diff's blast radius (store/catalog.ts customersOnPlans).
 CREATE INDEX IF NOT EXISTS subscriptions_scheduled_plan ON subscriptions (scheduled_plan_id, customer_id);
 
 -- Overrides (grants): customer-specific entitlements that add to or replace what plans give.
@@ -192,24 +192,27 @@ CREATE TABLE IF NOT EXISTS snapshot_history (
 );
 CREATE INDEX IF NOT EXISTS snapshot_history_time ON snapshot_history (customer_id, compiled_at);
 
+-- Split snapshots (issue 12): one part row per customer write, one catalog row per catalog revision;
+-- time travel composes the part and the catalog in force at an instant.
+CREATE TABLE IF NOT EXISTS part_history (
+  customer_id TEXT NOT NULL,
+  rev INTEGER NOT NULL,
+  compiled_at INTEGER NOT NULL,
+  part TEXT NOT NULL,
+  PRIMARY KEY (customer_id, rev)
+);
+CREATE INDEX IF NOT EXISTS part_history_time ON part_history (customer_id, compiled_at);
+
+CREATE TABLE IF NOT EXISTS catalog_history (
+  rev INTEGER PRIMARY KEY,
+  compiled_at INTEGER NOT NULL,
+  catalog TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS catalog_history_time ON catalog_history (compiled_at);
+
 -- Billing webhook events already applied (dedupe by provider event id).
 CREATE TABLE IF NOT EXISTS webhook_events (
   id TEXT PRIMARY KEY,
   type TEXT NOT NULL,
   received_at INTEGER NOT NULL
-);
-
--- Long-running recompiles (a plan change with many customers), resumable by cursor.
-CREATE TABLE IF NOT EXISTS jobs (
-  id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL,
-  params TEXT NOT NULL, -- JSON
-  cursor TEXT,
-  done INTEGER NOT NULL DEFAULT 0,
-  total INTEGER NOT NULL DEFAULT 0,
-  status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
-  -- Batches that failed (an error, not a race): the job is 'failed' after RECOMPILE_MAX_ATTEMPTS of them.
-  attempts INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
 );

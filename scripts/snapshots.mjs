@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { createAdminClient } from "./lib/admin-client.mjs";
 import { parseCli, UsageError } from "./lib/cli.mjs";
 import { projectRoot, runMain, targetFrom } from "./lib/node-target.mjs";
-import { formatJobSummary, newJobState, renderProgress, runPagedJob } from "./lib/paged-job.mjs";
+import { catalogDrifted, formatJobSummary, newJobState, renderProgress, runPagedJob } from "./lib/paged-job.mjs";
 
 const USAGE = `usage: node scripts/snapshots.mjs <verify|rebuild> [--env local|staging|production] [--url URL --key KEY]
          [--customer ID] [--force] [--limit N] [--concurrency N] [--max-rps N] [--restart] [--state-file PATH] [--json]`;
@@ -72,7 +72,7 @@ async function main() {
   if (tty) process.stderr.write("\n");
   if (stateFile) rmSync(stateFile, { force: true });
   console.log(o.json ? JSON.stringify(state, null, 2) : formatJobSummary(state));
-  return command === "verify" && Object.keys(state.byKind).length > 0 ? 4 : 0;
+  return command === "verify" && (Object.keys(state.byKind).length > 0 || catalogDrifted(state)) ? 4 : 0;
 }
 
 function int(value, name, fallback) {

@@ -8,6 +8,7 @@ import { waitUntilOf } from "./auth/middleware";
 import { applyUsage, evaluate, periodTerms } from "./domain/evaluate";
 import { iso } from "./domain/time";
 import type { Decision, Effective, Evaluation, Snapshot } from "./domain/types";
+import { formatVersion, type MinVersion } from "./domain/version";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
 import type { FeatureUsage, PeekItem } from "./meter/protocol";
@@ -20,7 +21,7 @@ export interface CheckInput {
   role?: string;
   country?: string;
   quantity?: number;
-  minVersion?: number;
+  minVersion?: MinVersion;
 }
 
 export interface CheckDeps {
@@ -51,7 +52,7 @@ export async function requireSnapshot(
   deps: CheckDeps,
   customerId: string,
   now: number,
-  minVersion?: number,
+  minVersion?: MinVersion,
 ): Promise<KnownSnapshot> {
   const read = await readSnapshot(deps, customerId, now, minVersion);
   if (!read.snapshot) throw new UnknownCustomer(customerId);
@@ -65,8 +66,8 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
   try {
     read = await readSnapshot(deps, input.customerId, now, input.minVersion);
   } catch (err) {
-    // KV and D1 both failed and the isolate holds no copy. The policies were learnt by the
-    // SnapshotStore from every snapshot it loaded (SnapshotStore.failurePolicies), because at this
+    // KV and D1 both failed and the isolate holds no copy. The policies come from the catalog the
+    // isolate holds (SnapshotStore.failurePolicy), because at this
     // point nothing else that knows them can be read.
     if (err instanceof SnapshotUnavailable) return failurePolicyDecision(deps.services, input, now);
     throw err;
@@ -82,7 +83,10 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
   return toDecision(snapshot, ev, now, read.degraded);
 }
 
-type FeatureDecision = Omit<Decision, "customerId" | "feature" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">;
+type FeatureDecision = Omit<
+  Decision,
+  "customerId" | "feature" | "snapshotVersion" | "version" | "snapshotAgeMs" | "evaluatedAt"
+>;
 
 /** Every feature of the customer, evaluated in one context (for rendering a UI in one call). Throws UnknownCustomer. */
 export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feature" | "quantity">) {
@@ -98,6 +102,7 @@ export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feat
   return {
     customerId: snapshot.customerId,
     snapshotVersion: snapshot.version,
+    version: versionOf(snapshot),
     snapshotAgeMs: Math.max(0, now - snapshot.compiledAt),
     evaluatedAt: iso(now),
     ...(read.degraded ? { degraded: true } : {}),
@@ -124,6 +129,7 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
   }
   if (ev.expiresAt !== undefined) d.expiresAt = ev.expiresAt === null ? null : iso(ev.expiresAt);
   d.snapshotVersion = snapshot.version;
+  d.version = versionOf(snapshot);
   d.snapshotAgeMs = Math.max(0, now - snapshot.compiledAt);
   d.evaluatedAt = iso(now);
   if (degraded) d.degraded = true;
@@ -131,21 +137,32 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
 }
 
 /** The snapshot read with the 409 for a version that does not exist yet; a missing customer is a null snapshot. */
-async function readSnapshot(deps: CheckDeps, customerId: string, now: number, minVersion?: number) {
+async function readSnapshot(deps: CheckDeps, customerId: string, now: number, minVersion?: MinVersion) {
   try {
     return await deps.services.snapshots.read(deps.env, customerId, now, { minVersion, waitUntil: deps.waitUntil });
   } catch (err) {
     if (err instanceof VersionNotYetAvailable) {
-      const detail = `Snapshot version ${minVersion} does not exist yet; the newest is ${err.available}.`;
+      const detail = `Version ${err.wanted} does not exist yet; the newest is ${err.available}.`;
       throw new Problem("conflict", detail, { available: err.available });
     }
     throw err;
   }
 }
 
+/** The snapshot's version token, "<customer rev>.<catalog rev>" (domain/version.ts). */
+export const versionOf = (snapshot: Snapshot): string => formatVersion(snapshot.customerRev, snapshot.catalogRev);
+
 /** One entry of evaluateAll: a decision without what the envelope says once for all features. */
 function featureDecision(d: Decision): FeatureDecision {
-  const { customerId: _c, snapshotVersion: _v, snapshotAgeMs: _a, evaluatedAt: _e, feature: _f, ...rest } = d;
+  const {
+    customerId: _c,
+    snapshotVersion: _v,
+    version: _t,
+    snapshotAgeMs: _a,
+    evaluatedAt: _e,
+    feature: _f,
+    ...rest
+  } = d;
   return rest;
 }
 
@@ -160,6 +177,7 @@ function unknownCustomerDecision(input: CheckInput, now: number): Decision {
     customerId: input.customerId,
     feature: input.feature,
     snapshotVersion: 0,
+    version: "0.0",
     snapshotAgeMs: 0,
     evaluatedAt: iso(now),
   };
@@ -167,13 +185,14 @@ function unknownCustomerDecision(input: CheckInput, now: number): Decision {
 
 /** Neither KV nor D1 answered and no copy was in the isolate: the feature's failure policy decides. */
 function failurePolicyDecision(services: Services, input: CheckInput, now: number): Decision {
-  const policy = services.snapshots.failurePolicies.get(input.feature) ?? "closed";
+  const policy = services.snapshots.failurePolicy(input.feature) ?? "closed";
   return {
     allowed: policy === "open",
     reason: policy === "open" ? "ok" : "not_entitled",
     customerId: input.customerId,
     feature: input.feature,
     snapshotVersion: 0,
+    version: "0.0",
     snapshotAgeMs: 0,
     evaluatedAt: iso(now),
     degraded: true,

@@ -19,13 +19,6 @@ import type { Env } from "./env";
 import { DEFAULT_SNAPSHOT_CACHE } from "./store/snapshots";
 
 const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
-const DEFAULT_RECOMPILE_BATCH_SIZE = 200;
-/** RECOMPILE_BATCH_SIZE is capped: the first batch of a job runs inside the write request itself. */
-const MAX_RECOMPILE_BATCH_SIZE = 500;
-/** Customers one scheduled invocation recompiles: ~1 KV write each, so it stays under 1000 subrequests. */
-const DEFAULT_RECOMPILE_CRON_BUDGET = 800;
-/** Failed batches (errors, not races) after which a job is marked failed, so later jobs are not held back. */
-const DEFAULT_RECOMPILE_MAX_ATTEMPTS = 5;
 const DEFAULT_SCHEDULED_MAX_CHANGES = 100;
 const DEFAULT_READYZ_TIMEOUT_MS = 2_000;
 const DEFAULT_TOKEN_ISSUER = "tollgate";
@@ -38,11 +31,9 @@ export interface Config {
   /** ENVIRONMENT as set ("development" at the top level of wrangler.toml, "staging", "production"). */
   environment: string | undefined;
   /** The in-isolate snapshot cache (the other options are not configurable: store/snapshots.ts). */
-  snapshotCache: { ttlMs: number; maxEntries: number };
+  snapshotCache: { ttlMs: number; maxEntries: number; catalogTtlMs: number };
   lifecycle: LifecycleConfig;
   grants: { maxLifetimeMs: number };
-  /** Customers per recompile batch (also recompiled inside the write request), and per cron run. */
-  recompile: { batchSize: number; cronBudget: number; maxAttempts: number };
   /** Subscriptions the cron handler changes per run at most. */
   scheduled: { maxChanges: number };
   readyz: { timeoutMs: number };
@@ -101,11 +92,9 @@ const configSchema = z
     ENVIRONMENT: anyVar.transform((raw) => (typeof raw === "string" ? raw : undefined)),
     SNAPSHOT_CACHE_TTL_MS: numberVar(DEFAULT_SNAPSHOT_CACHE.ttlMs, (n) => n > 0),
     SNAPSHOT_CACHE_MAX_ENTRIES: numberVar(DEFAULT_SNAPSHOT_CACHE.maxEntries, isPositiveInteger),
+    CATALOG_CACHE_TTL_MS: numberVar(DEFAULT_SNAPSHOT_CACHE.catalogTtlMs, (n) => n > 0),
     PAST_DUE_GRACE_DAYS: pastDueGraceMs,
     GRANT_MAX_LIFETIME_DAYS: numberVar(DEFAULT_GRANT_MAX_LIFETIME_DAYS, (n) => Number.isFinite(n) && n > 0),
-    RECOMPILE_BATCH_SIZE: numberVar(DEFAULT_RECOMPILE_BATCH_SIZE, isPositiveInteger),
-    RECOMPILE_CRON_BUDGET: numberVar(DEFAULT_RECOMPILE_CRON_BUDGET, isPositiveInteger),
-    RECOMPILE_MAX_ATTEMPTS: numberVar(DEFAULT_RECOMPILE_MAX_ATTEMPTS, isPositiveInteger),
     SCHEDULED_MAX_CHANGES: numberVar(DEFAULT_SCHEDULED_MAX_CHANGES, isPositiveInteger),
     // Any non-zero number is kept, a negative one too (it times every probe out at once).
     READYZ_TIMEOUT_MS: numberVar(DEFAULT_READYZ_TIMEOUT_MS, (n) => n !== 0 && !Number.isNaN(n)),
@@ -123,14 +112,13 @@ const configSchema = z
   .transform(
     (v): Config => ({
       environment: v.ENVIRONMENT,
-      snapshotCache: { ttlMs: v.SNAPSHOT_CACHE_TTL_MS, maxEntries: v.SNAPSHOT_CACHE_MAX_ENTRIES },
+      snapshotCache: {
+        ttlMs: v.SNAPSHOT_CACHE_TTL_MS,
+        maxEntries: v.SNAPSHOT_CACHE_MAX_ENTRIES,
+        catalogTtlMs: v.CATALOG_CACHE_TTL_MS,
+      },
       lifecycle: { pastDueGraceMs: v.PAST_DUE_GRACE_DAYS },
       grants: { maxLifetimeMs: v.GRANT_MAX_LIFETIME_DAYS * DAY_MS },
-      recompile: {
-        batchSize: Math.min(v.RECOMPILE_BATCH_SIZE, MAX_RECOMPILE_BATCH_SIZE),
-        cronBudget: v.RECOMPILE_CRON_BUDGET,
-        maxAttempts: v.RECOMPILE_MAX_ATTEMPTS,
-      },
       scheduled: { maxChanges: v.SCHEDULED_MAX_CHANGES },
       readyz: { timeoutMs: v.READYZ_TIMEOUT_MS },
       operatorJwt: {

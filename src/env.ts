@@ -19,12 +19,6 @@ export interface Env extends CloudflareBindings {
   PAST_DUE_GRACE_DAYS?: string;
   /** Days an elevated grant may last at most (default 90). */
   GRANT_MAX_LIFETIME_DAYS?: string;
-  /** Customers per recompile batch, and recompiled inside the write request (default 200, at most 500). */
-  RECOMPILE_BATCH_SIZE?: string;
-  /** Customers one cron run recompiles (default 800): raise it where the account allows more subrequests. */
-  RECOMPILE_CRON_BUDGET?: string;
-  /** Failed batches after which a recompile job is marked failed (default 5). */
-  RECOMPILE_MAX_ATTEMPTS?: string;
   /** Subscriptions the cron handler changes per run at most (default 100). */
   SCHEDULED_MAX_CHANGES?: string;
   /** How long /readyz waits for each store, in ms (default 2000). */

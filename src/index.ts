@@ -26,7 +26,7 @@ export function createWorker(opts: WorkerOptions = {}) {
     app,
     getServices,
     fetch: (request: Request, env: Env, ctx: ExecutionContext) => app.fetch(request, env, ctx),
-    // Cron: records due lifecycle changes in D1 and continues recompile jobs (src/scheduled.ts).
+    // Cron: records due lifecycle changes in D1 and recompiles those customers (src/scheduled.ts).
     scheduled: async (_controller: ScheduledController, env: Env, _ctx: ExecutionContext) => {
       await runScheduled(env, getServices(env));
     },

@@ -2,7 +2,7 @@
 // (compile.ts), so access changes on time whether or not this runs; this makes D1, the source of
 // record, say the same thing: due plan changes, cancellations, trial ends, grace ends and renewals
 // are written to the subscription, audited as actor "system", and the customer's snapshot is
-// recompiled. Then it continues catalog recompile jobs.
+// recompiled (its part: catalog changes need no cron work at all).
 //
 // Bounded: at most `maxChanges` subscriptions per run, read in id-ordered pages (a cursor within the
 // run, so a row that fails is passed over rather than retried forever in the same run). Idempotent:
@@ -16,12 +16,9 @@ import type { Env } from "./env";
 import type { Services } from "./services";
 import { dueSubscriptions, isWriteConflict, updateSubscriptionStatements } from "./store/subscriptions";
 import { commitWrite, SYSTEM } from "./write/commit";
-import { continueRecompileJobs } from "./write/recompile-jobs";
 import { dueAudits } from "./write/subscription-audit";
 
 const PAGE = 50;
-/** Subrequests one lifecycle change costs: its write batch, and the recompile (read batch, KV put, history insert). */
-const SUBREQUESTS_PER_CHANGE = 4;
 
 export interface LifecycleRunReport {
   /** Subscriptions written. */
@@ -80,28 +77,16 @@ export async function recordDueLifecycle(
   }
 }
 
-/** The whole scheduled run: lifecycle first, then recompile jobs with what is left of the budget. */
+/** The whole scheduled run: the lifecycle changes that are due. A failure fails the invocation (visible in Cron Events). */
 export async function runScheduled(env: Env, services: Services) {
   const now = services.clock.now();
-  const errors: unknown[] = [];
-  let lifecycle: LifecycleRunReport | null = null;
-  let recompileJobs: Awaited<ReturnType<typeof continueRecompileJobs>> | null = null;
   try {
-    lifecycle = await recordDueLifecycle(env, services, now);
+    const lifecycle = await recordDueLifecycle(env, services, now);
+    const report = { at: iso(now), lifecycle };
+    console.log(JSON.stringify({ msg: "scheduled run", ...report }));
+    return report;
   } catch (err) {
-    errors.push(err);
+    console.error(JSON.stringify({ msg: "scheduled run failed", at: iso(now), error: String(err) }));
+    throw err;
   }
-  // Each lifecycle change recompiles one customer (a few subrequests), taken from the jobs' budget.
-  const spent = lifecycle ? (lifecycle.changed + lifecycle.failed) * SUBREQUESTS_PER_CHANGE : 0;
-  const budget = Math.max(configOf(env).recompile.cronBudget - spent, PAGE);
-  try {
-    recompileJobs = await continueRecompileJobs(env, services, now, budget);
-  } catch (err) {
-    errors.push(err);
-  }
-  const report = { at: iso(now), lifecycle, recompileJobs };
-  console.log(JSON.stringify({ msg: "scheduled run", ...report, errors: errors.map(String) }));
-  // A failure fails the invocation (visible in Cron Events), after the other part has had its turn.
-  if (errors.length > 0) throw errors[0];
-  return report;
 }

@@ -111,6 +111,8 @@ describe("explainFeature", () => {
       format: 1,
       customerId: "c",
       version: 1,
+      customerRev: 1,
+      catalogRev: 0,
       compiledAt: T0,
       residency: null,
       features: {

@@ -12,7 +12,6 @@ const tokens = {} as Record<OperatorRole, string>;
 let customerId: string;
 let grantId: string;
 let keyId: string;
-let jobId: string;
 
 beforeAll(async () => {
   await loadTestCatalog(w);
@@ -25,7 +24,6 @@ beforeAll(async () => {
   grantId = grant.json.grant.id;
   await createKey(w, ["check"]);
   keyId = (await w.call("GET", "/admin/v1/api-keys?limit=1", { key: BOOTSTRAP })).json.items[0].id;
-  jobId = (await w.call("GET", "/admin/v1/jobs?limit=1", { key: BOOTSTRAP })).json.items[0].id;
 });
 
 type Case = [method: string, path: () => string, min: OperatorRole, body?: unknown];
@@ -47,8 +45,6 @@ const cases: Case[] = [
   ["GET", () => "/admin/v1/api-keys", "viewer"],
   ["GET", () => `/admin/v1/api-keys/${keyId}`, "viewer"],
   ["GET", () => "/admin/v1/audit", "viewer"],
-  ["GET", () => "/admin/v1/jobs", "viewer"],
-  ["GET", () => `/admin/v1/jobs/${jobId}`, "viewer"],
   // support: propose grants
   [
     "POST",
@@ -63,7 +59,7 @@ const cases: Case[] = [
   ["POST", () => "/admin/v1/customers", "approver", () => ({ id: uid() })],
   ["PATCH", () => `/admin/v1/customers/${customerId}`, "approver", { name: "Renamed" }],
   ["DELETE", () => "/admin/v1/customers/nobody-here", "approver"],
-  // admin: catalog, keys, jobs
+  // admin: catalog, keys
   ["PUT", () => "/admin/v1/catalog", "admin", { features: {} }],
   ["POST", () => "/admin/v1/features", "admin", () => ({ key: uid("f").toLowerCase(), type: "boolean" })],
   ["PATCH", () => "/admin/v1/features/no_such_feature", "admin", { description: "x" }],
@@ -77,7 +73,6 @@ const cases: Case[] = [
   ["DELETE", () => "/admin/v1/region-groups/NO-SUCH", "admin"],
   ["POST", () => "/admin/v1/api-keys", "admin", { scopes: ["check"] }],
   ["POST", () => "/admin/v1/api-keys/key_missing/revoke", "admin"],
-  ["POST", () => `/admin/v1/jobs/job_missing/continue`, "admin"],
 ];
 
 const bodyOf = (b: unknown) => (typeof b === "function" ? b() : b);

@@ -93,19 +93,12 @@ describe("describeProblem", () => {
 describe("formatApplyResult", () => {
   const where = { file: "catalog.json", target: "http://127.0.0.1:8787" };
   const applied = { features: 9, plans: 4, regionGroups: 2, prices: 2 };
-  it("says what was applied and how far the snapshot recompile got", () => {
-    expect(
-      formatApplyResult({ applied, recompiled: 3, job: { id: "job_1", status: "done", done: 3, total: 3 } }, where),
-    ).toBe(
-      "Applied catalog.json to http://127.0.0.1:8787: 9 features, 4 plans, 2 region groups, 2 price mappings. 3 customer snapshots recompiled.",
+  it("says what was applied and the catalog revision it made", () => {
+    expect(formatApplyResult({ applied, catalogRev: 12, version: "0.12" }, where)).toBe(
+      'Applied catalog.json to http://127.0.0.1:8787: 9 features, 4 plans, 2 region groups, 2 price mappings. Catalog revision 12 (minVersion "0.12"); checks everywhere see it within CATALOG_CACHE_TTL_MS of KV having it.',
     );
-    expect(
-      formatApplyResult(
-        { applied, recompiled: 200, job: { id: "job_2", status: "running", done: 200, total: 5000 } },
-        where,
-      ),
-    ).toContain(
-      "Recompiled 200 of 5000 customer snapshots; job job_2 (running) continues from the cron, or now with POST /admin/v1/jobs/job_2/continue.",
+    expect(formatApplyResult({ applied }, where)).toBe(
+      "Applied catalog.json to http://127.0.0.1:8787: 9 features, 4 plans, 2 region groups, 2 price mappings.",
     );
   });
 });

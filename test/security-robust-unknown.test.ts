@@ -36,7 +36,7 @@ describe("unknown customers", () => {
     const id = uid("ghost");
     const first = await w.call("POST", "/v1/check", { key, body: { customerId: id, feature: "sso" } });
     expect(first.json).toMatchObject({ allowed: false, reason: "unknown_customer" });
-    expect(JSON.parse((await env.SNAPSHOTS.get(kvKeys.snapshot(id), "text")) ?? "null")).toEqual({ unknown: true });
+    expect(JSON.parse((await env.SNAPSHOTS.get(kvKeys.part(id), "text")) ?? "null")).toEqual({ unknown: true });
 
     const { counter, env: counted } = countingD1();
     const other = testWorker({ env: counted }); // its own isolate cache, the same KV and D1

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAdminClient, retryAfterMs } from "../scripts/lib/admin-client.mjs";
 import {
+  catalogDrifted,
   formatJobSummary,
   type JobState,
   newJobState,
@@ -12,7 +13,7 @@ import {
 import { kvKeys } from "../src/store/kv";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
 import { auditOf, parsed } from "./helpers/d1";
-import { kvSnapshot } from "./helpers/kv";
+import { kvPart } from "./helpers/kv";
 import { operatorToken } from "./helpers/operators";
 import { DAY_MS } from "./helpers/time";
 import { BOOTSTRAP, postCheck, testWorker, uid } from "./helpers/worker";
@@ -30,14 +31,11 @@ async function damagedCustomers() {
   const [stale, missing, garbled, healthy] = [uid(), uid(), uid(), uid()];
   for (const id of [stale, missing, garbled, healthy])
     await createCustomer(w, { id, subscriptions: [{ planId: "pro" }] });
-  const good = (await kvSnapshot(stale))!;
-  await env.SNAPSHOTS.put(
-    kvKeys.snapshot(stale),
-    JSON.stringify({ ...good, version: good.version - 1, features: { sso: good.features.sso } }),
-  );
-  await env.SNAPSHOTS.delete(kvKeys.snapshot(missing));
-  await env.SNAPSHOTS.put(kvKeys.snapshot(garbled), "{not json");
-  return { stale, missing, garbled, healthy, version: good.version };
+  const good = (await kvPart(stale))!;
+  await env.SNAPSHOTS.put(kvKeys.part(stale), JSON.stringify({ ...good, rev: good.rev - 1, subscriptions: [] }));
+  await env.SNAPSHOTS.delete(kvKeys.part(missing));
+  await env.SNAPSHOTS.put(kvKeys.part(garbled), "{not json");
+  return { stale, missing, garbled, healthy, version: good.rev };
 }
 
 describe("POST /admin/v1/snapshots/verify", () => {
@@ -49,27 +47,27 @@ describe("POST /admin/v1/snapshots/verify", () => {
       nextCursor: null,
       drift: [{ customerId: d.stale, kind: "stale", kvVersion: d.version - 1, freshVersion: d.version }],
     });
-    expect((await drift(d.stale)).drift[0].fields).toEqual(expect.arrayContaining(["features.api_calls"]));
+    expect((await drift(d.stale)).drift[0].fields).toEqual(["rev", "subscriptions"]);
     expect((await drift(d.missing)).drift).toEqual([
       { customerId: d.missing, kind: "missing", kvVersion: null, freshVersion: d.version, fields: [] },
     ]);
     expect((await drift(d.garbled)).drift).toMatchObject([{ kind: "unreadable" }]);
     expect((await drift(d.healthy)).drift).toEqual([]);
-    // An older version number on identical content (a plan change elsewhere raised catalog_rev) answers
-    // every check the same: not drift.
-    const same = (await kvSnapshot(d.healthy))!;
-    await env.SNAPSHOTS.put(kvKeys.snapshot(d.healthy), JSON.stringify({ ...same, version: same.version - 1 }));
+    // A part read with an older catalog (a catalog change since) answers every check the same once
+    // composed with the current catalog: not drift.
+    const same = (await kvPart(d.healthy))!;
+    await env.SNAPSHOTS.put(kvKeys.part(d.healthy), JSON.stringify({ ...same, catalogRev: same.catalogRev - 1 }));
     expect((await drift(d.healthy)).drift).toEqual([]);
     // Verify only reads: the damage is still there.
-    expect(await env.SNAPSHOTS.get(kvKeys.snapshot(d.missing))).toBeNull();
-    expect(await env.SNAPSHOTS.get(kvKeys.snapshot(d.garbled))).toBe("{not json");
+    expect(await env.SNAPSHOTS.get(kvKeys.part(d.missing))).toBeNull();
+    expect(await env.SNAPSHOTS.get(kvKeys.part(d.garbled))).toBe("{not json");
   });
 
   it("ignores compiledAt: a snapshot compiled at another time is not drift", async () => {
     const id = uid();
     await createCustomer(w, { id, subscriptions: [{ planId: "free" }] });
-    const snap = (await kvSnapshot(id))!;
-    await env.SNAPSHOTS.put(kvKeys.snapshot(id), JSON.stringify({ ...snap, compiledAt: snap.compiledAt - DAY_MS }));
+    const part = (await kvPart(id))!;
+    await env.SNAPSHOTS.put(kvKeys.part(id), JSON.stringify({ ...part, compiledAt: part.compiledAt - DAY_MS }));
     expect((await post("verify", { customerId: id })).json.drift).toEqual([]);
   });
 
@@ -108,7 +106,7 @@ describe("POST /admin/v1/snapshots/rebuild", () => {
         rewritten: id === d.healthy ? 0 : 1,
         nextCursor: null,
       });
-      expect(await kvSnapshot(id)).toMatchObject({ customerId: id, version: d.version });
+      expect(await kvPart(id)).toMatchObject({ customerId: id, rev: d.version });
     }
     const rebuilds = async (id: string) =>
       (await auditOf("snapshot", id)).filter((a) => a.action === "snapshots.rebuild");
@@ -124,7 +122,7 @@ describe("POST /admin/v1/snapshots/rebuild", () => {
     const key = await createKey(w, ["check"]);
     expect((await postCheck(w, key, { customerId: d.garbled, feature: "audit_export" })).json).toMatchObject({
       allowed: true,
-      snapshotVersion: d.version,
+      version: expect.stringMatching(new RegExp(`^${d.version}\\.`)),
     });
   });
 
@@ -177,16 +175,18 @@ describe("scripts/snapshots.mjs driver (runPagedJob) against the worker", () => 
     expect(done.total).toBeGreaterThanOrEqual(4);
     expect(done.processed).toBe(done.total);
     // Every drifted snapshot of this file's customers was repaired, whichever run reached it.
-    for (const id of [d.stale, d.missing, d.garbled])
-      expect(await kvSnapshot(id)).toMatchObject({ version: d.version });
+    for (const id of [d.stale, d.missing, d.garbled]) expect(await kvPart(id)).toMatchObject({ rev: d.version });
     const verify = await runPagedJob({
       request,
       path: "/admin/v1/snapshots/verify",
       body: { limit: 3 },
       state: newJobState("verify", "test"),
     });
-    expect(verify).toMatchObject({ processed: done.total, byKind: {}, done: true });
-    expect(formatJobSummary(verify)).toBe(`Verified ${done.total} snapshots: no drift.`);
+    expect(verify).toMatchObject({ processed: done.total, byKind: {}, done: true, catalog: { kind: null } });
+    expect(catalogDrifted(verify)).toBe(false);
+    expect(formatJobSummary(verify)).toBe(
+      `Verified ${done.total} snapshots: no drift.\nCatalog: in step (revision ${verify.catalog.freshRev}).`,
+    );
   });
 
   it("renders a progress bar and a summary that names the drift", () => {
@@ -195,6 +195,12 @@ describe("scripts/snapshots.mjs driver (runPagedJob) against the worker", () => 
     state.examples = [{ customerId: "acme", kind: "stale", kvVersion: 3, freshVersion: 5, fields: ["version"] }];
     expect(formatJobSummary(state)).toBe(
       "Verified 1,200 snapshots: 3 drifted (stale 2, missing 1).\n  stale      acme (KV v3, fresh v5): version\n  ... and 2 more",
+    );
+    // The catalog found out of step is reported, and makes verify exit 4 like a drifted customer.
+    const catalog = { ...newJobState("verify", "t"), processed: 10, catalog: { kind: "stale", kvRev: 3, freshRev: 4 } };
+    expect(catalogDrifted(catalog)).toBe(true);
+    expect(formatJobSummary(catalog)).toBe(
+      "Verified 10 snapshots: no drift.\nCatalog: stale (KV names revision 3, D1 has 4).",
     );
   });
 

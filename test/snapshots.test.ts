@@ -41,11 +41,11 @@ describe("read-through", () => {
         "INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) VALUES (?1, ?2, 'pro', 'active', ?3, ?3, ?3)",
       ).bind(uid("sub"), id, T0),
     ]);
-    expect(await env.SNAPSHOTS.get(kvKeys.snapshot(id))).toBeNull();
+    expect(await env.SNAPSHOTS.get(kvKeys.part(id))).toBeNull();
     expect(
       (await w.call("POST", "/v1/check", { key, body: { customerId: id, feature: "audit_export" } })).json,
     ).toMatchObject({ allowed: true, reason: "ok" });
-    const stored = await env.SNAPSHOTS.get<{ customerId: string; version: number }>(kvKeys.snapshot(id), "json");
+    const stored = await env.SNAPSHOTS.get<{ customerId: string; version: number }>(kvKeys.part(id), "json");
     expect(stored).toMatchObject({ customerId: id });
   });
 });
@@ -64,20 +64,20 @@ describe("read-your-writes", () => {
       .run();
     await env.DB.prepare("UPDATE customers SET rev = rev + 1 WHERE id = ?1").bind(c.id).run();
     const newer = await other.services().snapshots.compile(env, c.id, T0);
-    expect(newer!.version).toBe(c.snapshotVersion + 1);
+    expect(newer!.snapshotVersion).toBe(c.snapshotVersion + 1);
     const cached = await w.call("POST", "/v1/check", { key, body: { customerId: c.id, feature: "sso" } });
     expect(cached.json).toMatchObject({ allowed: false, snapshotVersion: c.snapshotVersion });
     const fresh = await w.call("POST", "/v1/check", {
       key,
-      body: { customerId: c.id, feature: "sso", minVersion: newer!.version },
+      body: { customerId: c.id, feature: "sso", minVersion: newer!.snapshotVersion },
     });
-    expect(fresh.json).toMatchObject({ allowed: true, snapshotVersion: newer!.version });
+    expect(fresh.json).toMatchObject({ allowed: true, snapshotVersion: newer!.snapshotVersion });
     const future = await w.call("POST", "/v1/check", {
       key,
-      body: { customerId: c.id, feature: "sso", minVersion: newer!.version + 5 },
+      body: { customerId: c.id, feature: "sso", minVersion: newer!.snapshotVersion + 5 },
     });
     expect(future.status).toBe(409);
-    expect(future.json.available).toBe(newer!.version);
+    expect(future.json.available).toBe(newer!.snapshotVersion);
   });
 
   it("the isolate cache expires after its TTL and then reads KV", async () => {

@@ -300,6 +300,7 @@ describe("decision assertions (POST /v1/check with assert: true)", () => {
       type: "boolean",
       expiresAt: null,
       snapshotVersion: c.snapshotVersion,
+      version: c.version,
     });
     await expect(verify(res.json.assertion, { typ: DECISION_TYP })).rejects.toMatchObject({ claim: "aud" });
     await expect(verify(res.json.assertion, { audience: "https://reports.example" })).rejects.toMatchObject({

@@ -45,7 +45,7 @@ export function table(rows) {
 }
 
 /** Each target of issue 5, with the measured figure and whether it is met. */
-export function targets(rows, evaluation, memory, hot, options = {}) {
+export function targets(rows, evaluation, memory, hot, options = {}, catalogChange = null) {
   const by = Object.fromEntries(rows.map((r) => [r.name, r]));
   const out = [];
   const add = (target, measured, met) => out.push({ target, measured, met });
@@ -91,6 +91,20 @@ export function targets(rows, evaluation, memory, hot, options = {}) {
       `counter ${hot.counter}, limit ${hot.limit}, admissions read ${hot.clientsReadAdmitted}`,
       hot.exact,
     );
+  if (catalogChange) {
+    const cc = catalogChange;
+    add(
+      `catalog-change: a plan with ${fmt(cc.subscribers)} subscribers costs what one nobody is on costs (KV writes, D1 rows)`,
+      `${cc.kvWrites} KV writes, ${cc.d1RowsWritten} D1 rows (nobody on it: ${cc.emptyPlan.kvWrites}, ${cc.emptyPlan.d1RowsWritten})`,
+      cc.kvWrites === cc.emptyPlan.kvWrites && cc.d1RowsWritten === cc.emptyPlan.d1RowsWritten && cc.kvWrites <= 3,
+    );
+    const bound = (cc.catalogTtlMs ?? 5000) / 1000 + 1;
+    add(
+      `catalog-change: a second isolate answers with it within its catalog TTL (+1 s)`,
+      cc.secondsUntilSecondIsolate === null ? "never (20 s)" : `${cc.secondsUntilSecondIsolate.toFixed(2)} s`,
+      cc.secondsUntilSecondIsolate !== null && cc.secondsUntilSecondIsolate <= bound,
+    );
+  }
   if (evaluation) {
     const small = evaluation.results[0];
     add(

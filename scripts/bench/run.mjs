@@ -8,6 +8,7 @@
 //   --warm N                  working set of check-warm/-metered, entitlements, usage-spread
 //   --cache-entries N         the isolate snapshot cache size for this run (SNAPSHOT_CACHE_MAX_ENTRIES)
 //   --hot-limit N             usage-hot's limit (reached during the run, so admission is checked at the edge)
+//   --catalog-customers N     subscribers of the plan that catalog-change edits (batch-inserted into D1)
 //   --warmup S --duration S --latency-duration S   seconds per phase of each scenario
 //   --rounds N                the saturation phase in N alternating rounds with the baseline (ratios: medians)
 //   --connections N           connections at saturation (the paced phase uses as many)
@@ -23,6 +24,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parseCli } from "../lib/cli.mjs";
+import { measureCatalogChange } from "./catalog-change.mjs";
 import { pickGenerator } from "./load.mjs";
 import { measure } from "./measure.mjs";
 import { table, targetLines, targets } from "./report.mjs";
@@ -37,6 +39,7 @@ const DEFAULTS = {
   warm: 400,
   cacheEntries: 500,
   hotLimit: 15000,
+  catalogCustomers: 100_000,
   warmup: 2,
   duration: 6,
   rounds: 3,
@@ -51,6 +54,7 @@ const QUICK = {
   warm: 20,
   cacheEntries: 30,
   hotLimit: 300,
+  catalogCustomers: 1000,
   warmup: 0.5,
   duration: 1,
   rounds: 1,
@@ -162,9 +166,20 @@ async function runHttp(o) {
         exact,
       };
     }
+    log(
+      `catalog-change: ${o.catalogCustomers} subscribers inserted into D1, one plan change, a second isolate watching...`,
+    );
+    const catalogChange = await measureCatalogChange({
+      server,
+      seeded,
+      adminKey,
+      customers: o.catalogCustomers,
+      features: o.features,
+    });
     return {
       generator,
       servedBy: SERVED_BY,
+      catalogChange,
       storage: server.storage,
       seeding: { method: seeded.method, seconds: seeded.seconds },
       rows,
@@ -201,7 +216,7 @@ async function main() {
     result.memory = await child("memory.mjs", [String(o.memoryCount)], ["--expose-gc"]);
   }
   if (!o.noHttp) Object.assign(result, await runHttp(o));
-  result.targets = targets(result.rows ?? [], result.evaluation, result.memory, result.hot, o);
+  result.targets = targets(result.rows ?? [], result.evaluation, result.memory, result.hot, o, result.catalogChange);
   result.seconds = (Date.now() - started) / 1000;
   print(result);
   if (o.json) await writeFile(o.json, `${JSON.stringify(result, null, 2)}\n`);
@@ -241,6 +256,12 @@ function print(r) {
         `usage-hot: meter counter ${h.counter}, limit ${h.limit}${h.reached ? " (reached)" : ""}: ${h.exact ? "exact, no over-admission" : "MISMATCH"}; clients read ${h.clientsReadAdmitted} admitted + ${h.clientsReadDenied} denied (${h.unreadAdmissions} admissions unread: in flight when the generator stopped), the worker saw ${h.workerSawAdmitted} admissions; ${h.errors} errors`,
       );
     }
+  }
+  if (r.catalogChange) {
+    const cc = r.catalogChange;
+    out.push(
+      `catalog-change: ${cc.subscribers.toLocaleString("en-US")} subscribers (inserted in ${cc.seedSeconds.toFixed(1)} s); the write answered in ${cc.writeMs} ms with ${cc.kvWrites} KV writes, ${cc.d1Queries} D1 statements, ${cc.d1RowsWritten} D1 rows written (the same change to a plan nobody is on: ${cc.emptyPlan.kvWrites}, ${cc.emptyPlan.d1Queries}, ${cc.emptyPlan.d1RowsWritten}); a second isolate answered with the change after ${cc.secondsUntilSecondIsolate ?? "never (20 s)"} s (its catalog TTL: ${cc.catalogTtlMs} ms)`,
+    );
   }
   if (r.evaluation)
     out.push(

@@ -91,6 +91,8 @@ export async function startServer({ root, vars, port = 0 }) {
     cpuSeconds: () => (pid === null ? null : cpuSecondsOf(pid)),
     statements,
     storage,
+    /** The local D1 database, for seeding at a scale the admin API would take minutes for. */
+    d1: () => mf.getD1Database("DB"),
     async stop() {
       await mf.dispose();
       await rm(bundle.dir, { recursive: true, force: true });

@@ -10,10 +10,9 @@ export function formatApplyResult(result, { file, target }) {
     `${a.prices ?? 0} price mappings`,
   ];
   const head = `Applied ${file} to ${target}: ${counts.join(", ")}.`;
-  const job = result?.job;
-  // Snapshots are recompiled by a job: its first batch before the answer, the rest by the cron.
-  if (!job || job.status === "done") return `${head} ${result?.recompiled ?? 0} customer snapshots recompiled.`;
-  return `${head} Recompiled ${job.done} of ${job.total} customer snapshots; job ${job.id} (${job.status}) continues from the cron, or now with POST /admin/v1/jobs/${job.id}/continue.`;
+  // One catalog revision, no customer recompiled: checks see it within the catalog cache's TTL.
+  if (result?.version === undefined) return head;
+  return `${head} Catalog revision ${result.catalogRev} (minVersion "${result.version}"); checks everywhere see it within CATALOG_CACHE_TTL_MS of KV having it.`;
 }
 
 const OP_MARK = { added: "+", changed: "~", removed: "-", kept: "=" };

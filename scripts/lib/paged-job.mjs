@@ -51,6 +51,8 @@ export async function runPagedJob(o) {
     state.changed += page.changed ?? 0;
     state.rewritten += page.rewritten ?? 0;
     if (typeof page.total === "number" && state.total === null) state.total = page.total;
+    // The first page also compares the shared catalog (pointer and object) with D1.
+    if (page.catalog) state.catalog = page.catalog;
     for (const d of page.drift ?? []) {
       state.byKind[d.kind] = (state.byKind[d.kind] ?? 0) + 1;
       if (state.examples.length < maxExamples) state.examples.push(d);
@@ -76,6 +78,16 @@ export function renderProgress(state, width = 30) {
 
 const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
 
+/** Whether the run found the shared catalog out of step with D1 (verify exits 4 then, as for customers). */
+export const catalogDrifted = (state) => Boolean(state.catalog && state.catalog.kind !== null);
+
+function catalogLine(catalog, kind) {
+  if (!catalog) return [];
+  if (catalog.kind === null) return [`Catalog: in step (revision ${catalog.freshRev}).`];
+  const kv = catalog.kvRev === null ? "no pointer" : `KV names revision ${catalog.kvRev}`;
+  return [`Catalog: ${catalog.kind} (${kv}, D1 has ${catalog.freshRev})${kind === "rebuild" ? "; republished." : "."}`];
+}
+
 /** The final report of a run. */
 export function formatJobSummary(state) {
   const n = (x) => x.toLocaleString("en-US");
@@ -86,9 +98,11 @@ export function formatJobSummary(state) {
     state.kind === "verify"
       ? [
           `Verified ${n(state.processed)} snapshots: ${sum(state.byKind) === 0 ? "no drift." : `${n(sum(state.byKind))} drifted (${kinds}).`}`,
+          ...catalogLine(state.catalog, "verify"),
         ]
       : [
           `Rebuilt ${n(state.processed)} snapshots: ${n(state.changed)} changed${kinds ? ` (${kinds})` : ""}, ${n(state.processed - state.changed)} already right; ${n(state.rewritten)} KV writes.`,
+          ...catalogLine(state.catalog, "rebuild"),
         ];
   for (const d of state.examples) {
     const versions = d.kvVersion === null ? `fresh v${d.freshVersion}` : `KV v${d.kvVersion}, fresh v${d.freshVersion}`;

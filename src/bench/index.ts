@@ -9,9 +9,14 @@
 //                                     customer's meter: the limit for usage-*.
 //   GET  /__bench/stats              binding counts since the last reset, and the isolate caches.
 //   POST /__bench/reset              zeroes the counts.
+//   ANY  /__bench/second/<path>      the same app with services of its own (its own part and catalog
+//                                     caches over the same bindings): a second isolate, to measure how
+//                                     soon a change made through the first reaches another.
 import { createApp } from "../app";
+import { systemClock } from "../clock";
+import { configOf } from "../config";
 import type { Env } from "../env";
-import type { Services } from "../services";
+import { createServices, type Services } from "../services";
 import { counts, instrumented, resetCounts } from "./instrument";
 import type { BenchCustomerMeter } from "./meter";
 
@@ -24,6 +29,7 @@ const BASELINE_BODY = JSON.stringify({
   type: "boolean",
   expiresAt: null,
   snapshotVersion: 1,
+  version: "0.1",
   snapshotAgeMs: 0,
   evaluatedAt: "2026-01-01T00:00:00.000Z",
 });
@@ -52,9 +58,18 @@ function createBenchApp(getServices: (env: Env) => Services) {
           ttlMs: s.snapshots.options.ttlMs,
         },
         keyCache: { entries: s.keys.cache.size },
+        catalogCache: { ttlMs: s.snapshots.catalogs.ttlMs, rev: s.snapshots.catalogs.held?.rev ?? null },
       },
       200,
     );
+  });
+  let second: ReturnType<typeof createApp> | undefined;
+  let secondServices: Services | undefined;
+  app.all("/__bench/second/*", (c) => {
+    second ??= createApp((env) => (secondServices ??= createServices(systemClock, configOf(env).snapshotCache)));
+    const url = new URL(c.req.url);
+    url.pathname = url.pathname.slice("/__bench/second".length);
+    return second.fetch(new Request(url, c.req.raw), c.env, c.executionCtx);
   });
   app.post("/__bench/reset", (c) => {
     resetCounts();

@@ -12,6 +12,8 @@ export interface BindingCounts {
   kvLists: number;
   /** Statements run against D1: first/all/run/raw count one each, a batch counts its statements, exec one. */
   d1Queries: number;
+  /** Rows D1 says it wrote (meta.rows_written of run, all and batch results; index entries included). */
+  d1RowsWritten: number;
   /** Method calls on Durable Object stubs (RPC), whatever the method. */
   doCalls: number;
   /** Meter answers to usage() that admitted the units (allowed: true), as the Worker received them. */
@@ -27,6 +29,7 @@ export const counts: BindingCounts = {
   kvWrites: 0,
   kvLists: 0,
   d1Queries: 0,
+  d1RowsWritten: 0,
   doCalls: 0,
   meterAdmitted: 0,
   http4xx: 0,
@@ -77,13 +80,13 @@ class CountedStatement {
     counts.d1Queries++;
     return col === undefined ? this.inner.first() : this.inner.first(col);
   }
-  all() {
+  async all() {
     counts.d1Queries++;
-    return this.inner.all();
+    return written(await this.inner.all());
   }
-  run() {
+  async run() {
     counts.d1Queries++;
-    return this.inner.run();
+    return written(await this.inner.run());
   }
   raw(options?: { columnNames?: false }) {
     counts.d1Queries++;
@@ -91,12 +94,17 @@ class CountedStatement {
   }
 }
 
+function written<R extends { meta?: { rows_written?: number } }>(result: R): R {
+  counts.d1RowsWritten += result.meta?.rows_written ?? 0;
+  return result;
+}
+
 function countedD1(db: D1Database): D1Database {
   const counted = {
     prepare: (sql: string) => new CountedStatement(db.prepare(sql)),
-    batch: (statements: CountedStatement[]) => {
+    batch: async (statements: CountedStatement[]) => {
       counts.d1Queries += statements.length;
-      return db.batch(statements.map((s) => s.inner));
+      return (await db.batch(statements.map((s) => s.inner))).map(written);
     },
     exec: (sql: string) => {
       counts.d1Queries++;

@@ -12,6 +12,8 @@
 import type { Reason, Decision as WireDecision } from "../domain/types.js";
 
 export type { Json, Reason } from "../domain/types.js";
+/** Compare versions ("c.k") componentwise: `versionAtLeast(decision.version, written.version)`. */
+export { versionAtLeast } from "../domain/version.js";
 
 /** A check's answer; `assertion` is present when the check asked for one ("assert": true). */
 export interface Decision extends WireDecision {
@@ -24,7 +26,8 @@ export interface CheckRequest {
   role?: string;
   country?: string;
   quantity?: number;
-  minVersion?: number;
+  /** Read-your-writes: the `version` a write returned ("c.k"), or its numeric `snapshotVersion`. */
+  minVersion?: string | number;
   assert?: boolean;
   assertAudience?: string;
 }
@@ -32,12 +35,13 @@ export interface CheckRequest {
 export interface Entitlements {
   customerId: string;
   snapshotVersion: number;
+  version: string;
   snapshotAgeMs: number;
   evaluatedAt: string;
   degraded?: boolean;
   features: Record<
     string,
-    Omit<Decision, "customerId" | "feature" | "snapshotVersion" | "snapshotAgeMs" | "evaluatedAt">
+    Omit<Decision, "customerId" | "feature" | "snapshotVersion" | "version" | "snapshotAgeMs" | "evaluatedAt">
   >;
 }
 
@@ -169,7 +173,7 @@ export class TollgateClient {
   /** Every feature at once; the answers also fill the check cache. */
   async entitlements(
     customerId: string,
-    ctx: { role?: string; country?: string; minVersion?: number } = {},
+    ctx: { role?: string; country?: string; minVersion?: string | number } = {},
   ): Promise<Entitlements> {
     const q = new URLSearchParams(
       Object.entries(ctx)

@@ -126,6 +126,8 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
     format: 1,
     customerId: rows.customer.id,
     version: snapshotVersion(rows.customer.rev, rows.catalogRev),
+    customerRev: rows.customer.rev,
+    catalogRev: rows.catalogRev,
     compiledAt,
     residency: rows.customer.residency,
     features,

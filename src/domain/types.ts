@@ -98,7 +98,12 @@ export interface SnapshotFeature {
 export interface Snapshot {
   format: 1;
   customerId: string;
+  /** customerRev + catalogRev: the number clients have always seen (see domain/version.ts). */
   version: number;
+  /** The customer's revision (customers.rev) this snapshot holds. */
+  customerRev: number;
+  /** The catalog revision this snapshot holds. */
+  catalogRev: number;
   compiledAt: number;
   residency: Residency | null;
   features: Record<string, SnapshotFeature>;
@@ -157,6 +162,8 @@ export interface Decision {
   resetsAt?: string | null;
   expiresAt?: string | null;
   snapshotVersion: number;
+  /** The same snapshot as a version token, "<customer rev>.<catalog rev>" (domain/version.ts). */
+  version: string;
   snapshotAgeMs: number;
   evaluatedAt: string;
   degraded?: boolean;

@@ -5,6 +5,7 @@ import type { AppEnv } from "../app-env";
 import { entityId } from "../domain/catalog";
 import { edgeCountryCode, isAssignedCountry, UNASSIGNED_COUNTRY_MESSAGE } from "../domain/countries";
 import { REASONS } from "../domain/types";
+import { type MinVersion, parseMinVersion } from "../domain/version";
 
 export const customerIdParam = z
   .string()
@@ -40,6 +41,43 @@ export const opaqueIdParam = z.object({ id: z.string().min(1).max(128) });
  */
 export const edgeCountry = (c: Context<AppEnv>) => edgeCountryCode(c.req.raw.cf?.country);
 
+const MIN_VERSION_HELP = 'a snapshotVersion (integer) or a version token "<customer rev>.<catalog rev>"';
+
+const toMinVersion = (raw: string | number, ctx: z.RefinementCtx): MinVersion => {
+  const parsed = parseMinVersion(raw);
+  if (parsed) return parsed;
+  ctx.addIssue({ code: "custom", message: `minVersion must be ${MIN_VERSION_HELP}` });
+  return z.NEVER;
+};
+
+/**
+ * Read-your-writes (domain/version.ts): the `version` a write returned ("c.k"), or its older numeric
+ * `snapshotVersion`. In a JSON body: a number or a string; in a query: a string.
+ */
+export const minVersionBody = z
+  .union([z.number(), z.string().max(40)])
+  .transform(toMinVersion)
+  .openapi({
+    description: `Read-your-writes: never answer from an older snapshot; ${MIN_VERSION_HELP}`,
+    example: "12.4",
+  });
+export const minVersionQuery = z
+  .string()
+  .max(40)
+  .transform(toMinVersion)
+  .openapi({
+    description: `Read-your-writes: never answer from an older snapshot; ${MIN_VERSION_HELP}`,
+    example: "12.4",
+  });
+
+/** What a customer write answers about the snapshot it made (domain/version.ts WriteVersion). */
+export const writeVersionFields = {
+  snapshotVersion: z.number().int().describe("customer rev + catalog rev, as numeric minVersion"),
+  version: z.string().describe('"<customer rev>.<catalog rev>": pass as minVersion to read this write'),
+};
+/** A write that changed no snapshot (a customer with nothing compiled yet). */
+export const NO_WRITE_VERSION = { snapshotVersion: 0, version: "0.0" } as const;
+
 export const roleParam = z.string().min(1).max(64).openapi({ example: "admin" });
 
 export const problemSchema = z
@@ -69,7 +107,10 @@ export const decisionSchema = z
     remaining: z.number().nullable().optional(),
     resetsAt: z.string().nullable().optional(),
     expiresAt: z.string().nullable().optional(),
-    snapshotVersion: z.number().int(),
+    snapshotVersion: z.number().int().describe("customer rev + catalog rev (for display; compare `version`)"),
+    version: z
+      .string()
+      .describe('"<customer rev>.<catalog rev>": pass as minVersion; newer when both parts are >= (docs/api.md)'),
     snapshotAgeMs: z.number(),
     evaluatedAt: z.string(),
     degraded: z.boolean().optional(),

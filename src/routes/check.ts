@@ -15,6 +15,8 @@ import {
   featureParam,
   jsonBody,
   jsonResponse,
+  minVersionBody,
+  minVersionQuery,
   notFoundResponse,
   roleParam,
 } from "../http/schemas";
@@ -22,7 +24,6 @@ import { SnapshotUnavailable } from "../store/errors";
 import { DEFAULT_ASSERTION_AUDIENCE, signDecisionAssertion } from "../tokens/assertion";
 
 const quantity = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-const minVersion = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 export const checkBody = z
   .object({
@@ -33,7 +34,7 @@ export const checkBody = z
       .optional()
       .describe("The end user's country, when a trusted server relays it; default: the edge's request.cf.country"),
     quantity: quantity.optional().describe("Metered: whether this many more units fit (default 1)"),
-    minVersion: minVersion.optional().describe("Read-your-writes: never answer from an older snapshot"),
+    minVersion: minVersionBody.optional(),
     assert: z
       .boolean()
       .optional()
@@ -56,19 +57,20 @@ const checkQuery = z.object({
   role: roleParam.optional(),
   country: countryParam.optional(),
   quantity: z.coerce.number().pipe(quantity).optional(),
-  minVersion: z.coerce.number().pipe(minVersion).optional(),
+  minVersion: minVersionQuery.optional(),
 });
 
 const entitlementsQuery = z.object({
   role: roleParam.optional(),
   country: countryParam.optional(),
-  minVersion: z.coerce.number().pipe(minVersion).optional(),
+  minVersion: minVersionQuery.optional(),
 });
 
 const entitlementsSchema = z
   .object({
     customerId: z.string(),
     snapshotVersion: z.number().int(),
+    version: z.string(),
     snapshotAgeMs: z.number(),
     evaluatedAt: z.string(),
     degraded: z.boolean().optional(),
@@ -78,6 +80,7 @@ const entitlementsSchema = z
         customerId: true,
         feature: true,
         snapshotVersion: true,
+        version: true,
         snapshotAgeMs: true,
         evaluatedAt: true,
       }),

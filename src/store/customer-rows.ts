@@ -1,8 +1,12 @@
-// D1 -> CustomerRows: everything compileSnapshot needs for one customer or a batch of customers, read
-// in one D1 batch (one round trip, one consistent view). Row types mirror schema.sql; mappers turn them
-// into domain rows. Customers are bound as one JSON array (`IN (SELECT value FROM json_each(?1))`)
-// because D1 binds at most 100 parameters; one customer is the batch of one.
-import type { CustomerRows, GrantRow, SubscriptionRow } from "../domain/compile";
+// D1 -> the rows the compilers read, each set in one D1 batch (one round trip, one consistent view):
+// - customer parts (compilePart): a customer's own rows and the catalog revision of the same read;
+// - the catalog (compileCatalog): features, region groups, every plan with its entitlements;
+// - both at once (CustomerRows, for compileSnapshot: the write path's policies and the oracle).
+// Row types mirror schema.sql; mappers turn them into domain rows. Customers are bound as one JSON
+// array (`IN (SELECT value FROM json_each(?1))`) because D1 binds at most 100 parameters.
+import type { CatalogRows } from "../domain/catalog-compile";
+import type { CustomerRows, GrantRow, PlanRow, SubscriptionRow } from "../domain/compile";
+import type { PartRows } from "../domain/customer-part";
 import { own } from "../domain/records";
 import type { EntitlementSpec, FailurePolicy, FeatureType, Residency, SubscriptionStatus } from "../domain/types";
 import { batchRows, query } from "./batch";
@@ -75,67 +79,112 @@ export const toGrantRow = (r: GrantDbRow): GrantRow => ({
 
 const IDS = "(SELECT value FROM json_each(?1))";
 
-/** The snapshot inputs of one customer; null when there is no such customer. */
-export async function loadCustomerRows(db: D1Database, customerId: string): Promise<CustomerRows | null> {
-  return (await loadManyCustomerRows(db, [customerId])).get(customerId) ?? null;
-}
+const catalogRevQuery = (db: D1Database) =>
+  query<{ value: number }>(db.prepare("SELECT value FROM meta WHERE key = 'catalog_rev'"));
 
-/**
- * The snapshot inputs of each of `customerIds` that exists, by id. A customer one of whose rows cannot be
- * read (a JSON column that does not parse) throws, unless `unreadable` is given: then that customer is
- * left out and its error recorded there, so one bad customer does not hold back a batch.
- */
-export async function loadManyCustomerRows(
-  db: D1Database,
-  customerIds: string[],
-  unreadable?: Map<string, unknown>,
-): Promise<Map<string, CustomerRows>> {
-  const out = new Map<string, CustomerRows>();
-  if (customerIds.length === 0) return out;
+function partQueries(db: D1Database, customerIds: string[]) {
   const ids = JSON.stringify(customerIds);
-  const [customers, meta, features, groups, subs, ents, grants] = await batchRows(db, [
+  return [
     query<{ id: string; residency: Residency | null; rev: number }>(
       db.prepare(`SELECT id, residency, rev FROM customers WHERE id IN ${IDS}`).bind(ids),
     ),
-    query<{ value: number }>(db.prepare("SELECT value FROM meta WHERE key = 'catalog_rev'")),
+    query<SubscriptionDbRow>(db.prepare(`SELECT * FROM subscriptions WHERE customer_id IN ${IDS}`).bind(ids)),
+    query<GrantDbRow>(db.prepare(`SELECT * FROM grants WHERE customer_id IN ${IDS} AND status = 'active'`).bind(ids)),
+  ] as const;
+}
+
+function catalogQueries(db: D1Database) {
+  return [
     query<{ key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }>(
       db.prepare("SELECT key, type, integer_only, failure_policy FROM features"),
     ),
     query<{ name: string; countries: string }>(db.prepare("SELECT name, countries FROM region_groups")),
-    query<SubscriptionDbRow>(db.prepare(`SELECT * FROM subscriptions WHERE customer_id IN ${IDS}`).bind(ids)),
     query<{ id: string; kind: "base" | "addon"; feature_key: string | null; spec: string | null }>(
-      db
-        .prepare(
-          `SELECT p.id, p.kind, e.feature_key, e.spec FROM plans p LEFT JOIN plan_entitlements e ON e.plan_id = p.id
-           WHERE p.id IN (SELECT plan_id FROM subscriptions WHERE customer_id IN ${IDS}
-                          UNION SELECT scheduled_plan_id FROM subscriptions WHERE customer_id IN ${IDS})`,
-        )
-        .bind(ids),
+      db.prepare(
+        "SELECT p.id, p.kind, e.feature_key, e.spec FROM plans p LEFT JOIN plan_entitlements e ON e.plan_id = p.id",
+      ),
     ),
-    query<GrantDbRow>(db.prepare(`SELECT * FROM grants WHERE customer_id IN ${IDS} AND status = 'active'`).bind(ids)),
-  ]);
-  // Catalog parts are shared by every customer of the batch (compileSnapshot never mutates its input).
-  const catalogRev = meta[0]?.value ?? 0;
-  const featureRows = features.map((f) => ({
-    key: f.key,
-    type: f.type,
-    integer: f.integer_only === 1,
-    failurePolicy: f.failure_policy,
-  }));
-  const regionGroups = Object.fromEntries(groups.map((g) => [g.name, JSON.parse(g.countries) as string[]]));
-  const plans: CustomerRows["plans"] = {};
+  ] as const;
+}
+
+type CatalogResults = [
+  features: { key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }[],
+  groups: { name: string; countries: string }[],
+  ents: { id: string; kind: "base" | "addon"; feature_key: string | null; spec: string | null }[],
+];
+
+function toCatalogRows(catalogRev: number, [features, groups, ents]: CatalogResults): CatalogRows {
+  const plans: Record<string, PlanRow> = {};
   for (const r of ents) {
     const plan = own(plans, r.id) ?? { id: r.id, kind: r.kind, entitlements: {} };
     plans[r.id] = plan;
     if (r.feature_key && r.spec) plan.entitlements[r.feature_key] = JSON.parse(r.spec) as EntitlementSpec;
   }
+  return {
+    catalogRev,
+    features: features.map((f) => ({
+      key: f.key,
+      type: f.type,
+      integer: f.integer_only === 1,
+      failurePolicy: f.failure_policy,
+    })),
+    regionGroups: Object.fromEntries(groups.map((g) => [g.name, JSON.parse(g.countries) as string[]])),
+    plans,
+  };
+}
+
+/** The whole catalog, compileCatalog's input. */
+export async function loadCatalogRows(db: D1Database): Promise<CatalogRows> {
+  const [meta, ...rest] = await batchRows(db, [catalogRevQuery(db), ...catalogQueries(db)]);
+  return toCatalogRows(meta[0]?.value ?? 0, rest);
+}
+
+/** The part inputs of one customer; null when there is no such customer. */
+export async function loadPartRows(db: D1Database, customerId: string): Promise<PartRows | null> {
+  return (await loadManyPartRows(db, [customerId])).get(customerId) ?? null;
+}
+
+/**
+ * The part inputs of each of `customerIds` that exists, by id. A customer one of whose rows cannot be
+ * read (a JSON column that does not parse) throws, unless `unreadable` is given: then that customer is
+ * left out and its error recorded there, so one bad customer does not hold back a batch.
+ */
+export async function loadManyPartRows(
+  db: D1Database,
+  customerIds: string[],
+  unreadable?: Map<string, unknown>,
+): Promise<Map<string, PartRows>> {
+  if (customerIds.length === 0) return new Map();
+  const [meta, customers, subs, grants] = await batchRows(db, [catalogRevQuery(db), ...partQueries(db, customerIds)]);
+  return toPartRows(meta[0]?.value ?? 0, customers, subs, grants, unreadable);
+}
+
+/** compileSnapshot's input for one customer (part and catalog in one read); null when there is no such customer. */
+export async function loadCustomerRows(db: D1Database, customerId: string): Promise<CustomerRows | null> {
+  const [meta, customers, subs, grants, ...catalog] = await batchRows(db, [
+    catalogRevQuery(db),
+    ...partQueries(db, [customerId]),
+    ...catalogQueries(db),
+  ]);
+  const catalogRev = meta[0]?.value ?? 0;
+  const part = toPartRows(catalogRev, customers, subs, grants).get(customerId);
+  if (!part) return null;
+  const { features, regionGroups, plans } = toCatalogRows(catalogRev, catalog);
+  return { ...part, features, regionGroups, plans };
+}
+
+function toPartRows(
+  catalogRev: number,
+  customers: { id: string; residency: Residency | null; rev: number }[],
+  subs: SubscriptionDbRow[],
+  grants: GrantDbRow[],
+  unreadable?: Map<string, unknown>,
+): Map<string, PartRows> {
+  const out = new Map<string, PartRows>();
   for (const c of customers) {
     out.set(c.id, {
       customer: { id: c.id, residency: c.residency, rev: c.rev },
       catalogRev,
-      features: featureRows,
-      regionGroups,
-      plans,
       subscriptions: [],
       grants: [],
     });

@@ -1,5 +1,5 @@
 // Features in D1 (table `features`): read, list, what refers to one, and the statements that write
-// one. Statements are returned, not run, so a write joins its audit rows and recompile job in one
+// one. Statements are returned, not run, so a write joins its audit rows in one
 // batch (write/catalog-write.ts).
 import type { FeatureDef } from "../domain/catalog";
 import { iso } from "../domain/time";

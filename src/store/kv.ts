@@ -2,11 +2,18 @@
 // write is visible at other edges within about 60 s), has no compare-and-set, and is never the
 // source of record: anything here can be rebuilt from D1 (`scripts/snapshots rebuild`).
 //
-//   snap:<customerId>  -> Snapshot JSON (compiled by compileSnapshot; carries its version), or
+//   part:<customerId>  -> CustomerPart JSON (domain/customer-part.ts; carries its rev), or
 //                         {"unknown":true} for an id that is no customer, expiring after 60 s
+//   catalog:<rev>      -> CompiledCatalog JSON (domain/catalog-compile.ts), immutable once written
+//   catalog:head       -> {"rev":k}: the newest catalog revision (store/catalog-store.ts)
 //   key:<sha256 hex>   -> ApiKeyRecord JSON (revoked keys are overwritten with revokedAt set)
+// Before the split (issue 12) a whole snapshot per customer lived under snap:<customerId>; nothing reads
+// those keys any more, so they can be deleted (`wrangler kv key list --prefix snap:`).
 export const kvKeys = {
-  snapshot: (customerId: string) => `snap:${customerId}`,
+  part: (customerId: string) => `part:${customerId}`,
+  catalog: (rev: number) => `catalog:${rev}`,
+  catalogHead: "catalog:head",
   apiKey: (hash: string) => `key:${hash}`,
-  snapshotPrefix: "snap:",
+  partPrefix: "part:",
+  legacySnapshotPrefix: "snap:",
 } as const;

@@ -1,7 +1,7 @@
 // Plans in D1 (tables `plans` and `plan_entitlements`): read one or a page with their entitlements,
 // what refers to one, and the statements that write one. A plan is written whole (its row and its
-// exact set of entitlements); statements are returned, not run, so a write joins its audit rows and
-// recompile job in one batch (write/catalog-write.ts).
+// exact set of entitlements); statements are returned, not run, so a write joins its audit rows in
+// one batch (write/catalog-write.ts).
 import { iso } from "../domain/time";
 import type { EntitlementSpec } from "../domain/types";
 import { SqlFilter } from "./sql-filter";

@@ -1,6 +1,6 @@
 // Region groups in D1 (table `region_groups`): named sets of countries that region rules refer to.
 // Read, list, what still names one, and the statements that write one (returned, not run, so a write
-// joins its audit rows and recompile job in one batch).
+// joins its audit rows in one batch).
 import { iso } from "../domain/time";
 
 export interface RegionGroupDbRow {

@@ -1,14 +1,30 @@
-// The check path's read of a customer snapshot: bounded isolate cache (short TTL) -> KV -> compile
-// from D1 (read-through, published back through snapshot-publisher.ts). Also the write path used
-// after every admin change.
-import { compileSnapshot } from "../domain/compile";
+// The check path's read of a customer snapshot, composed from two parts cached independently:
+// - the customer part: bounded isolate cache (short TTL) -> KV `part:<id>` -> compile from D1
+//   (read-through, published back through snapshot-publisher.ts);
+// - the shared catalog (store/catalog-store.ts): one per isolate, refreshed by a pointer.
+// compose (domain/compose.ts) joins them, memoised per (part, catalog revision): a warm check touches
+// no binding and composes nothing. A part is never composed with a catalog older than the one it was
+// read with. Also the write path used after every customer write (compile).
+import type { CompiledCatalog } from "../domain/catalog-compile";
+import { compose } from "../domain/compose";
+import { type CustomerPart, compilePart, isCustomerPart } from "../domain/customer-part";
 import type { FailurePolicy, Snapshot } from "../domain/types";
+import {
+  catalogNeeded,
+  describeMinVersion,
+  formatVersion,
+  type MinVersion,
+  partSatisfies,
+  type WriteVersion,
+  writeVersionOf,
+} from "../domain/version";
 import type { Env } from "../env";
 import { BoundedCache } from "./bounded-cache";
-import { loadCustomerRows } from "./customer-rows";
+import { CatalogRevNotYetAvailable, CatalogStore } from "./catalog-store";
+import { loadPartRows } from "./customer-rows";
 import { SnapshotUnavailable } from "./errors";
 import { kvKeys } from "./kv";
-import { publishSnapshots } from "./snapshot-publisher";
+import { publishParts } from "./snapshot-publisher";
 
 export { SnapshotUnavailable };
 
@@ -17,6 +33,7 @@ export type SnapshotSource = "isolate" | "kv" | "d1" | "stale";
 export interface SnapshotRead {
   /** null: no such customer. */
   snapshot: Snapshot | null;
+  /** Where the customer part came from. */
   source: SnapshotSource;
   /** True when the answer comes from an expired copy because KV and D1 both failed. */
   degraded: boolean;
@@ -28,6 +45,8 @@ export interface SnapshotStoreOptions {
   maxBytes: number;
   /** How old an expired copy may be and still be served when KV and D1 fail. */
   staleIfErrorMs: number;
+  /** How often an isolate looks at the catalog pointer in KV. */
+  catalogTtlMs: number;
 }
 
 export const DEFAULT_SNAPSHOT_CACHE: SnapshotStoreOptions = {
@@ -35,6 +54,7 @@ export const DEFAULT_SNAPSHOT_CACHE: SnapshotStoreOptions = {
   maxEntries: 10_000,
   maxBytes: 32 * 1024 * 1024, // a quarter of the 128 MB isolate limit
   staleIfErrorMs: 24 * 3600_000,
+  catalogTtlMs: 5_000,
 };
 
 /**
@@ -46,96 +66,136 @@ export const PARSED_BYTES_PER_JSON_CHAR = 1.5;
 
 /** The caller asked for a version newer than the source of record has. */
 export class VersionNotYetAvailable extends Error {
-  constructor(readonly available: number) {
-    super(`snapshot version ${available} is the newest`);
+  constructor(
+    readonly wanted: string,
+    /** In the form it was asked in: a number for a numeric minVersion, else a token. */
+    readonly available: string | number,
+  ) {
+    super(`version ${wanted} does not exist yet; the newest is ${available}`);
   }
 }
 
 type WaitUntil = (p: Promise<unknown>) => void;
 
-/** What KV holds for an id that is no customer: `{"unknown":true}`, expiring after UNKNOWN_TTL_SECONDS (KV's minimum). */
-interface UnknownCustomerMark {
-  unknown: true;
+/** A cached customer: its part and, once composed, the snapshot of that part with one catalog. */
+interface Entry {
+  part: CustomerPart;
+  partBytes: number;
+  composed: Snapshot | null;
 }
-const UNKNOWN_MARK = JSON.stringify({ unknown: true } satisfies UnknownCustomerMark);
+
+/** What KV holds for an id that is no customer: `{"unknown":true}`, expiring after UNKNOWN_TTL_SECONDS (KV's minimum). */
+const UNKNOWN_MARK = JSON.stringify({ unknown: true });
 export const UNKNOWN_TTL_SECONDS = 60;
-const isUnknownMark = (v: Snapshot | UnknownCustomerMark): v is UnknownCustomerMark => "unknown" in v && v.unknown;
 
 export class SnapshotStore {
-  readonly cache: BoundedCache<Snapshot | null>;
-  /** Each feature's failure policy, learnt from every snapshot loaded: readable with KV and D1 down. */
-  readonly failurePolicies = new Map<string, FailurePolicy>();
-  readonly #inflight = new Map<string, Promise<SnapshotRead>>();
+  readonly cache: BoundedCache<Entry | null>;
+  readonly catalogs: CatalogStore;
+  readonly #inflight = new Map<string, Promise<PartRead>>();
 
   constructor(readonly options: SnapshotStoreOptions = DEFAULT_SNAPSHOT_CACHE) {
     this.cache = new BoundedCache(options.maxEntries, options.maxBytes);
+    this.catalogs = new CatalogStore(options.catalogTtlMs);
+  }
+
+  /** A feature's failure policy, from the catalog this isolate holds: readable with KV and D1 down. */
+  failurePolicy(feature: string): FailurePolicy | undefined {
+    const features = this.catalogs.held?.features;
+    return features && Object.hasOwn(features, feature) ? features[feature]?.failurePolicy : undefined;
   }
 
   async read(
     env: Env,
     customerId: string,
     now: number,
-    opts: { minVersion?: number; waitUntil?: WaitUntil } = {},
+    opts: { minVersion?: MinVersion; waitUntil?: WaitUntil } = {},
   ): Promise<SnapshotRead> {
-    const min = opts.minVersion ?? 0;
+    const min = opts.minVersion;
+    const got = await this.#part(env, customerId, now, min, opts.waitUntil);
+    if (!got.entry) return { snapshot: null, source: got.source, degraded: false };
+    const catalog = await this.#catalog(env, now, got.entry.part, min, opts.waitUntil);
+    return { snapshot: this.#compose(customerId, got.entry, catalog), source: got.source, degraded: got.degraded };
+  }
+
+  /**
+   * Compiles the part from D1 and publishes it (part history, then KV), refreshing this isolate's copy;
+   * answers the version a write returns (null: no such customer). The catalog is not read.
+   */
+  async compile(env: Env, customerId: string, now: number, waitUntil?: WaitUntil): Promise<WriteVersion | null> {
+    const entry = await this.#compilePart(env, customerId, now, waitUntil);
+    return entry ? writeVersionOf(entry.part) : null;
+  }
+
+  invalidate(customerId: string): void {
+    this.cache.delete(customerId);
+  }
+
+  async #part(env: Env, customerId: string, now: number, min: MinVersion | undefined, waitUntil?: WaitUntil) {
     const hit = this.cache.get(customerId);
-    if (hit && now - hit.storedAt < this.options.ttlMs && (hit.value === null ? min === 0 : hit.value.version >= min)) {
-      return { snapshot: hit.value, source: "isolate", degraded: false };
-    }
-    if (min > 0) return this.#load(env, customerId, now, min, opts.waitUntil);
+    if (
+      hit &&
+      now - hit.storedAt < this.options.ttlMs &&
+      (hit.value === null ? !min : partSatisfies(hit.value.part, min))
+    )
+      return { entry: hit.value, source: "isolate" as const, degraded: false };
+    if (min) return this.#load(env, customerId, now, min, waitUntil);
     // Concurrent misses for one customer share one KV read.
     let pending = this.#inflight.get(customerId);
     if (!pending) {
-      pending = this.#load(env, customerId, now, 0, opts.waitUntil).finally(() => this.#inflight.delete(customerId));
+      pending = this.#load(env, customerId, now, undefined, waitUntil).finally(() => this.#inflight.delete(customerId));
       this.#inflight.set(customerId, pending);
     }
     return pending;
   }
 
-  async #load(env: Env, customerId: string, now: number, min: number, waitUntil?: WaitUntil): Promise<SnapshotRead> {
+  async #load(
+    env: Env,
+    customerId: string,
+    now: number,
+    min: MinVersion | undefined,
+    waitUntil?: WaitUntil,
+  ): Promise<PartRead> {
     try {
-      const text = await env.SNAPSHOTS.get(kvKeys.snapshot(customerId), "text");
+      const text = await env.SNAPSHOTS.get(kvKeys.part(customerId), "text");
       if (text !== null) {
-        const snapshot = JSON.parse(text) as Snapshot | UnknownCustomerMark;
-        if (isUnknownMark(snapshot)) {
+        const value = JSON.parse(text) as unknown;
+        if (isCustomerPart(value)) {
+          if (partSatisfies(value, min))
+            return { entry: this.#remember(value, now, text.length), source: "kv", degraded: false };
+        } else if (!min && typeof value === "object" && value !== null && "unknown" in value) {
           // Known in KV to be no customer (cached for UNKNOWN_TTL_SECONDS): no D1 read. A read that must
           // see a write (minVersion) still goes to D1, where the customer may exist by now.
-          if (min === 0) {
-            this.cache.set(customerId, null, now, 64);
-            return { snapshot: null, source: "kv", degraded: false };
-          }
-        } else if (snapshot.version >= min) {
-          this.#remember(customerId, snapshot, now, text.length);
-          return { snapshot, source: "kv", degraded: false };
+          this.cache.set(customerId, null, now, 64);
+          return { entry: null, source: "kv", degraded: false };
         }
       }
     } catch (err) {
       console.warn(JSON.stringify({ msg: "kv read failed", customerId, error: String(err) }));
     }
     try {
-      const snapshot = await this.compile(env, customerId, now, waitUntil);
-      if (snapshot && snapshot.version < min) throw new VersionNotYetAvailable(snapshot.version);
-      return { snapshot, source: "d1", degraded: false };
+      const entry = await this.#compilePart(env, customerId, now, waitUntil);
+      if (entry && min && !partSatisfies(entry.part, min))
+        throw new VersionNotYetAvailable(describeMinVersion(min), available(entry.part, min));
+      return { entry, source: "d1", degraded: false };
     } catch (err) {
       if (err instanceof VersionNotYetAvailable) throw err;
       console.error(JSON.stringify({ msg: "d1 read failed", customerId, error: String(err) }));
       const stale = this.cache.get(customerId);
-      if (stale?.value && now - stale.storedAt < this.options.staleIfErrorMs && stale.value.version >= min) {
-        return { snapshot: stale.value, source: "stale", degraded: true };
+      if (stale?.value && now - stale.storedAt < this.options.staleIfErrorMs && partSatisfies(stale.value.part, min)) {
+        return { entry: stale.value, source: "stale", degraded: true };
       }
       throw new SnapshotUnavailable(String(err));
     }
   }
 
-  /** Compiles from D1, publishes it (snapshot history, then KV), refreshes the isolate cache. */
-  async compile(env: Env, customerId: string, now: number, waitUntil?: WaitUntil): Promise<Snapshot | null> {
-    const rows = await loadCustomerRows(env.DB, customerId);
+  async #compilePart(env: Env, customerId: string, now: number, waitUntil?: WaitUntil): Promise<Entry | null> {
+    const rows = await loadPartRows(env.DB, customerId);
     if (!rows) {
       this.cache.set(customerId, null, now, 64);
       // Unknown ids are cached in KV too, briefly, so probing ids costs each isolate no D1 read. Creating
-      // the customer publishes its snapshot over this mark; a read-through that raced the creation can
-      // leave the mark for at most UNKNOWN_TTL_SECONDS (a write's minVersion reads through it).
-      const mark = env.SNAPSHOTS.put(kvKeys.snapshot(customerId), UNKNOWN_MARK, {
+      // the customer publishes its part over this mark; a read-through that raced the creation can leave
+      // the mark for at most UNKNOWN_TTL_SECONDS (a write's minVersion reads through it).
+      const mark = env.SNAPSHOTS.put(kvKeys.part(customerId), UNKNOWN_MARK, {
         expirationTtl: UNKNOWN_TTL_SECONDS,
       }).catch((err) =>
         console.warn(JSON.stringify({ msg: "unknown-customer mark failed", customerId, error: String(err) })),
@@ -144,26 +204,67 @@ export class SnapshotStore {
       else await mark;
       return null;
     }
-    const snapshot = compileSnapshot(rows, now);
-    const text = JSON.stringify(snapshot);
-    // A failed publish is logged, not thrown: the caller still gets the fresh snapshot, and KV keeps the
+    const part = compilePart(rows, now);
+    const text = JSON.stringify(part);
+    // A failed publish is logged, not thrown: the caller still gets the fresh part, and KV keeps the
     // older one until the next compile.
-    const write = publishSnapshots(env, [{ customerId, version: snapshot.version, text }], now).catch((err) =>
-      console.error(JSON.stringify({ msg: "snapshot write-back failed", customerId, error: String(err) })),
+    const write = publishParts(env, [{ customerId, rev: part.rev, text }], now).catch((err) =>
+      console.error(JSON.stringify({ msg: "part write-back failed", customerId, error: String(err) })),
     );
     if (waitUntil) waitUntil(write);
     else await write;
-    this.#remember(customerId, snapshot, now, text.length);
-    return snapshot;
+    return this.#remember(part, now, text.length);
   }
 
-  invalidate(customerId: string): void {
-    this.cache.delete(customerId);
+  /** The catalog to compose `part` with: never older than the part's own, nor than minVersion asks. */
+  async #catalog(
+    env: Env,
+    now: number,
+    part: CustomerPart,
+    min: MinVersion | undefined,
+    waitUntil?: WaitUntil,
+  ): Promise<CompiledCatalog> {
+    const needed = Math.max(part.catalogRev, catalogNeeded(min));
+    try {
+      return await this.catalogs.read(env, now, needed, waitUntil);
+    } catch (err) {
+      if (err instanceof CatalogRevNotYetAvailable)
+        throw new VersionNotYetAvailable(
+          min ? describeMinVersion(min) : String(needed),
+          formatVersion(part.rev, err.available),
+        );
+      throw err;
+    }
   }
 
-  #remember(customerId: string, snapshot: Snapshot, now: number, jsonLength: number): void {
-    this.cache.set(customerId, snapshot, now, Math.ceil(jsonLength * PARSED_BYTES_PER_JSON_CHAR));
-    for (const [key, feature] of Object.entries(snapshot.features))
-      this.failurePolicies.set(key, feature.failurePolicy);
+  #compose(customerId: string, entry: Entry, catalog: CompiledCatalog): Snapshot {
+    if (entry.composed?.catalogRev === catalog.rev) return entry.composed;
+    const composed = compose(entry.part, catalog);
+    // Replace the entry (same part, same storedAt) so the cache's byte bound counts the composed snapshot too.
+    const cached = this.cache.get(customerId);
+    if (cached?.value?.part === entry.part) {
+      entry.composed = composed;
+      const bytes = entry.partBytes + Math.ceil(JSON.stringify(composed.features).length * PARSED_BYTES_PER_JSON_CHAR);
+      this.cache.set(customerId, entry, cached.storedAt, bytes);
+    }
+    return composed;
   }
+
+  #remember(part: CustomerPart, now: number, jsonLength: number): Entry {
+    const partBytes = Math.ceil(jsonLength * PARSED_BYTES_PER_JSON_CHAR);
+    const entry: Entry = { part, partBytes, composed: null };
+    this.cache.set(part.customerId, entry, now, partBytes);
+    return entry;
+  }
+}
+
+interface PartRead {
+  entry: Entry | null;
+  source: SnapshotSource;
+  degraded: boolean;
+}
+
+/** The newest version D1 has, in the form `min` was asked in. */
+function available(part: CustomerPart, min: MinVersion): string | number {
+  return "sum" in min ? part.rev + part.catalogRev : formatVersion(part.rev, part.catalogRev);
 }

@@ -1,37 +1,40 @@
-// A catalog write (features, plans, region groups): the change, its audit entry and the recompile job
-// that propagates it commit in one D1 batch; the first batch of customers is recompiled before the
-// write answers, the rest by the job (see recompile-jobs.ts).
+// A catalog write (features, plans, region groups, a catalog file): the change and its audit entries
+// commit in one D1 batch with the catalog revision bump, then the new catalog is compiled once and
+// published (its history row, one immutable KV object and the pointer: store/catalog-store.ts). No
+// customer is recompiled: checks compose each customer's part with the catalog they hold, so the change
+// reaches every check within the catalog cache's TTL once KV has it, whatever the number of customers.
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { type RecompileScope, readJob, recompileJobStatement } from "../store/jobs";
+import { formatVersion } from "../domain/version";
+import { readCatalogRev } from "../store/catalog";
+import { compileAndPublishCatalog } from "../store/catalog-store";
 import { type AuditEntry, commitAdminWrite } from "./commit";
-import { type JobView, runRecompileBatch, toJobView } from "./recompile-jobs";
+
+/** What a catalog write answers: the revision it made, as a version token checks can wait for. */
+export interface CatalogWritten {
+  catalogRev: number;
+  /** "0.<catalogRev>": as `minVersion`, any customer's check composed with this catalog or a newer one. */
+  version: string;
+}
 
 export async function commitCatalogWrite(
   c: Context<AppEnv>,
   statements: D1PreparedStatement[],
   audits: AuditEntry[],
-  scope: RecompileScope,
-): Promise<JobView> {
-  const now = c.var.services.clock.now();
-  const job = recompileJobStatement(c.env.DB, scope, now);
-  await commitAdminWrite(c, [...statements, job.statement], audits, { catalog: true });
+): Promise<CatalogWritten> {
+  const { services } = c.var;
+  const now = services.clock.now();
+  await commitAdminWrite(c, statements, audits, { catalog: true });
+  let rev: number;
   try {
-    const { job: row } = await runRecompileBatch(c.env, c.var.services, job.id, now);
-    if (row) return toJobView(row);
-    throw new Error(`recompile job ${job.id} vanished after its insert`);
+    const catalog = await compileAndPublishCatalog(c.env, now);
+    services.snapshots.catalogs.adopt(catalog, now);
+    rev = catalog.rev;
   } catch (err) {
-    // The write is committed and the job is recorded: the cron (or /continue) picks it up from here.
-    console.error(
-      JSON.stringify({
-        msg: "inline recompile batch failed",
-        jobId: job.id,
-        requestId: c.var.requestId,
-        error: String(err),
-      }),
-    );
-    const row = await readJob(c.env.DB, job.id);
-    if (row) return toJobView(row);
-    throw err;
+    // The write is committed. Checks that ask for its version read the catalog through from D1; the
+    // pointer catches up with the next catalog write or `snapshots rebuild`.
+    console.error(JSON.stringify({ msg: "catalog publish failed", requestId: c.var.requestId, error: String(err) }));
+    rev = await readCatalogRev(c.env.DB);
   }
+  return { catalogRev: rev, version: formatVersion(0, rev) };
 }

@@ -4,6 +4,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { actorOf } from "../auth/principal";
+import type { WriteVersion } from "../domain/version";
 import type { Env } from "../env";
 import type { Services } from "../services";
 import { type AuditActor, type AuditEntry, auditStatement } from "../store/audit";
@@ -20,7 +21,7 @@ export const STRIPE_WEBHOOK: AuditActor = { actor: "webhook:stripe", actorType: 
 export interface Affected {
   /** Customers whose entitlements change: their rev grows, their snapshots are recompiled now. */
   customers?: string[];
-  /** A catalog change: catalog_rev grows, every customer's snapshot is recompiled (see recompile jobs). */
+  /** A catalog change: catalog_rev grows (the catalog is published by write/catalog-write.ts; no customer is recompiled). */
   catalog?: boolean;
 }
 
@@ -31,14 +32,14 @@ export interface Write extends Affected {
   requestId?: string | null;
 }
 
-/** Commits statements + revision bumps + audit atomically, then recompiles. Returns each affected customer's new snapshot version. */
+/** Commits statements + revision bumps + audit atomically, then recompiles. Returns each affected customer's new version. */
 export async function commitWrite(
   env: Env,
   services: Services,
   actor: AuditActor,
   write: Write,
   now: number,
-): Promise<Record<string, number>> {
+): Promise<Record<string, WriteVersion>> {
   const db = env.DB;
   const customers = [...new Set(write.customers ?? [])];
   const batch = [...write.statements];
@@ -55,7 +56,7 @@ export async function commitAdminWrite(
   statements: D1PreparedStatement[],
   audits: AuditEntry[],
   affected: Affected = {},
-): Promise<Record<string, number>> {
+): Promise<Record<string, WriteVersion>> {
   const { services } = c.var;
   return commitWrite(
     c.env,
@@ -66,18 +67,18 @@ export async function commitAdminWrite(
   );
 }
 
-/** Recompiles and publishes snapshots (KV + history + this isolate's cache). */
+/** Recompiles and publishes customer parts (history + KV + this isolate's cache). */
 export async function recompile(
   env: Env,
   services: Services,
   customerIds: string[],
   now: number,
-): Promise<Record<string, number>> {
-  const versions: Record<string, number> = {};
-  // Awaited (not waitUntil): when the write answers, KV already holds the new snapshot.
+): Promise<Record<string, WriteVersion>> {
+  const versions: Record<string, WriteVersion> = {};
+  // Awaited (not waitUntil): when the write answers, KV already holds the new part.
   for (const id of customerIds) {
-    const snap = await services.snapshots.compile(env, id, now);
-    if (snap) versions[id] = snap.version;
+    const version = await services.snapshots.compile(env, id, now);
+    if (version) versions[id] = version;
   }
   return versions;
 }

@@ -12,7 +12,7 @@ export async function loadTestCatalog(w: TestWorker) {
 export async function createCustomer(w: TestWorker, body: Record<string, unknown>) {
   const res = await w.call("POST", "/admin/v1/customers", { key: BOOTSTRAP, body });
   if (res.status !== 201) throw new Error(`customer create failed: ${res.status} ${res.text}`);
-  return res.json as { id: string; snapshotVersion: number; subscriptions: string[] };
+  return res.json as { id: string; snapshotVersion: number; version: string; subscriptions: string[] };
 }
 
 /** A new customer with one subscription made of `sub` (with a fresh id): their ids and snapshot version. */

@@ -7,8 +7,7 @@ import { errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
 import { readCatalog, readCatalogEntities } from "../../store/catalog";
 import { planCatalogApply } from "../../write/catalog-apply";
 import { commitCatalogWrite } from "../../write/catalog-write";
-import { jobSchema } from "./jobs";
-import { adminRoute } from "./route";
+import { adminRoute, catalogWrittenFields } from "./route";
 
 const route = adminRoute("admin: catalog");
 
@@ -21,8 +20,7 @@ const putCatalog = route("admin", {
     200: jsonResponse(
       z.object({
         applied: z.object({ features: z.number(), plans: z.number(), regionGroups: z.number(), prices: z.number() }),
-        recompiled: z.number().describe("Customers recompiled before answering; the job does the rest"),
-        job: jobSchema,
+        ...catalogWrittenFields,
       }),
       "Applied",
     ),
@@ -54,15 +52,14 @@ catalogRoutes
       after: apply.counts,
       reason,
     };
-    // Every customer's snapshot version grew with catalog_rev: a recompile job covers them all, the
-    // first batch before answering, the rest from the cron or POST /admin/v1/jobs/{id}/continue.
-    const job = await commitCatalogWrite(c, apply.statements, [...apply.audits, summary], { scope: "all" });
+    // One new catalog revision, published once: no customer is recompiled (write/catalog-write.ts).
+    const published = await commitCatalogWrite(c, apply.statements, [...apply.audits, summary]);
     const applied = {
       features: Object.keys(cat.features).length,
       plans: Object.keys(cat.plans).length,
       regionGroups: Object.keys(cat.regionGroups).length,
       prices: Object.keys(cat.prices).length,
     };
-    return c.json({ applied, recompiled: job.done, job }, 200);
+    return c.json({ applied, ...published }, 200);
   })
   .openapi(getCatalog, async (c) => c.json(await readCatalog(c.env.DB), 200));

@@ -1,8 +1,9 @@
 // /admin/v1/customers/{id}/entitlements: for audits, disputes and support.
 // - /explain: per feature, what the customer has now and why: each plan, add-on and grant with its
 //   window and what it did (from the snapshot the check path reads, explained by src/domain/explain.ts).
-// - ?at=<instant>: what the customer was entitled to then: the latest snapshot compiled at or before
-//   `at` (snapshot_history), evaluated at `at`. Usage counters are not part of history.
+// - ?at=<instant>: what the customer was entitled to then: the customer part and the catalog in force
+//   at `at` (store/snapshot-history.ts), composed and evaluated at `at`. Usage counters are not part of
+//   history.
 import { z } from "@hono/zod-openapi";
 import { toDecision } from "../../check-path";
 import { featureKey } from "../../domain/catalog";
@@ -125,6 +126,7 @@ customerEntitlementRoutes
         customerId: _c,
         feature: _f,
         snapshotVersion: _v,
+        version: _t,
         snapshotAgeMs: _a,
         evaluatedAt: _e,
         ...rest

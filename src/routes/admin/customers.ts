@@ -16,7 +16,9 @@ import {
   idParam,
   jsonBody,
   jsonResponse,
+  NO_WRITE_VERSION,
   notFoundResponse,
+  writeVersionFields,
 } from "../../http/schemas";
 import {
   billingIdTaken,
@@ -98,7 +100,7 @@ const createCustomer = route("approver", {
   request: { body: jsonBody(customerInput) },
   responses: {
     201: jsonResponse(
-      z.object({ id: z.string(), snapshotVersion: z.number(), subscriptions: z.array(z.string()) }),
+      z.object({ id: z.string(), ...writeVersionFields, subscriptions: z.array(z.string()) }),
       "Created",
     ),
     409: conflictResponse,
@@ -192,7 +194,10 @@ customerRoutes
     const versions = await commitAdminWrite(c, stmts, audits, { customers: [body.id] }).catch((err) =>
       rethrowBasePlanConflict(db, body.id, now, err),
     );
-    return c.json({ id: body.id, snapshotVersion: versions[body.id] ?? 0, subscriptions: subs.map((s) => s.id) }, 201);
+    return c.json(
+      { id: body.id, ...(versions[body.id] ?? NO_WRITE_VERSION), subscriptions: subs.map((s) => s.id) },
+      201,
+    );
   })
   .openapi(listCustomersRoute, async (c) => {
     const q = c.req.valid("query");
@@ -291,7 +296,7 @@ customerRoutes
       ],
     );
     // Checks answer unknown_customer: at once here, within the cache TTL and KV propagation elsewhere.
-    await c.env.SNAPSHOTS.delete(kvKeys.snapshot(id));
+    await c.env.SNAPSHOTS.delete(kvKeys.part(id));
     c.var.services.snapshots.invalidate(id);
     return c.json({ id, deleted: true as const }, 200);
   });

@@ -1,6 +1,6 @@
 // /admin/v1/features: the catalog's features. Reads: viewer. Writes: admin. A feature is part of every
-// snapshot (so "unknown_feature" and "not_entitled" stay distinct), so each write recompiles every
-// customer through a recompile job. A feature's type never changes in place: specs depend on it.
+// snapshot (so "unknown_feature" and "not_entitled" stay distinct); a write makes a new catalog revision
+// that every check composes with (write/catalog-write.ts). A feature's type never changes in place.
 import { z } from "@hono/zod-openapi";
 import { failurePolicy, featureDef, featureKey, featureType } from "../../domain/catalog";
 import { auditReason } from "../../http/audit-reason";
@@ -20,8 +20,7 @@ import {
   updateFeatureStatement,
 } from "../../store/features";
 import { commitCatalogWrite } from "../../write/catalog-write";
-import { jobSchema } from "./jobs";
-import { adminRoute } from "./route";
+import { adminRoute, catalogWrittenFields } from "./route";
 
 const featureSchema = z
   .object({
@@ -49,7 +48,7 @@ const featurePatch = z
   .strict()
   .openapi("FeaturePatch");
 const keyParam = z.object({ key: featureKey });
-const written = z.object({ feature: featureSchema.nullable(), job: jobSchema });
+const written = z.object({ feature: featureSchema.nullable(), ...catalogWrittenFields });
 const route = adminRoute("admin: features");
 
 const listFeaturesRoute = route("viewer", {
@@ -69,7 +68,7 @@ const getFeatureRoute = route("viewer", {
 const createFeatureRoute = route("admin", {
   method: "post",
   path: "/",
-  summary: "Create a feature (recompiles every customer: see the job)",
+  summary: "Create a feature",
   request: { body: jsonBody(featureCreate) },
   responses: { 201: jsonResponse(written, "Created"), 409: conflictResponse, ...errorResponses },
 });
@@ -120,7 +119,7 @@ featureRoutes
       createdAt: now,
       updatedAt: now,
     };
-    const job = await commitCatalogWrite(
+    const published = await commitCatalogWrite(
       c,
       [insertFeatureStatement(c.env.DB, after)],
       [
@@ -132,9 +131,8 @@ featureRoutes
           reason: auditReason(c),
         },
       ],
-      { scope: "all" },
     );
-    return c.json({ feature: toView(after), job }, 201);
+    return c.json({ feature: toView(after), ...published }, 201);
   })
   .openapi(patchFeatureRoute, async (c) => {
     const { key } = c.req.valid("param");
@@ -148,7 +146,7 @@ featureRoutes
       failurePolicy: body.failurePolicy ?? before.failurePolicy,
       updatedAt: c.var.services.clock.now(),
     };
-    const job = await commitCatalogWrite(
+    const published = await commitCatalogWrite(
       c,
       [updateFeatureStatement(c.env.DB, after)],
       [
@@ -161,9 +159,8 @@ featureRoutes
           reason: auditReason(c),
         },
       ],
-      { scope: "all" },
     );
-    return c.json({ feature: toView(after), job }, 200);
+    return c.json({ feature: toView(after), ...published }, 200);
   })
   .openapi(deleteFeatureRoute, async (c) => {
     const { key } = c.req.valid("param");
@@ -176,7 +173,7 @@ featureRoutes
         { references: refs },
       );
     }
-    const job = await commitCatalogWrite(
+    const published = await commitCatalogWrite(
       c,
       [deleteFeatureStatement(c.env.DB, key)],
       [
@@ -188,7 +185,6 @@ featureRoutes
           reason: auditReason(c),
         },
       ],
-      { scope: "all" },
     );
-    return c.json({ feature: null, job }, 200);
+    return c.json({ feature: null, ...published }, 200);
   });

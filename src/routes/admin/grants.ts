@@ -10,6 +10,7 @@ import { configOf } from "../../config";
 import { entitlementSpec, entityId, featureKey } from "../../domain/catalog";
 import { iso, isoOrNull } from "../../domain/time";
 import type { EntitlementSpec } from "../../domain/types";
+import type { WriteVersion } from "../../domain/version";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
@@ -21,6 +22,7 @@ import {
   jsonResponse,
   notFoundResponse,
   opaqueIdParam,
+  writeVersionFields,
 } from "../../http/schemas";
 import { readCatalogFacts } from "../../store/catalog";
 import type { GrantDbRow } from "../../store/customer-rows";
@@ -110,7 +112,8 @@ const decisionInput = z
 const written = z.object({
   grant: grantSchema,
   elevation: z.object({ elevated: z.boolean(), gains: z.array(z.string()) }).optional(),
-  snapshotVersion: z.number().optional(),
+  snapshotVersion: writeVersionFields.snapshotVersion.optional(),
+  version: writeVersionFields.version.optional(),
 });
 const optionalBody = { required: false, content: { "application/json": { schema: decisionInput } } };
 const route = adminRoute("admin: grants");
@@ -190,7 +193,7 @@ async function recordDecision(c: Context<AppEnv>, before: GrantDbRow, decision: 
   };
   const visible = before.status === "active" || after.status === "active";
   const stmt = decideGrantStatement(c.env.DB, [GRANT_DECISIONS[decision].from], after);
-  let versions: Record<string, number>;
+  let versions: Record<string, WriteVersion>;
   try {
     versions = await commitAdminWrite(c, [stmt], [audit], { customers: visible ? [before.customer_id] : [] });
   } catch (err) {
@@ -199,7 +202,7 @@ async function recordDecision(c: Context<AppEnv>, before: GrantDbRow, decision: 
     throw err;
   }
   const v = versions[before.customer_id];
-  return c.json({ grant: toView(after), ...(v !== undefined ? { snapshotVersion: v } : {}) }, 200);
+  return c.json({ grant: toView(after), ...v }, 200);
 }
 
 export const grantRoutes = newRouter();
@@ -255,7 +258,7 @@ grantRoutes
       {
         grant: toView(row),
         elevation: { elevated: elevation.elevated, gains: elevation.gains },
-        ...(v !== undefined ? { snapshotVersion: v } : {}),
+        ...v,
       },
       201,
     );

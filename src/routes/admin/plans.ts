@@ -1,6 +1,6 @@
 // /admin/v1/plans: plans and add-ons with their entitlements. Reads: viewer. Writes: admin. Every
-// spec is checked against its feature's type (specProblem) and the known region groups. A write
-// recompiles the plan's customers (current and scheduled subscribers) through a recompile job.
+// spec is checked against its feature's type (specProblem) and the known region groups. A write makes
+// a new catalog revision (write/catalog-write.ts): no customer is recompiled.
 import { z } from "@hono/zod-openapi";
 import { entitlementShorthand, entityId, featureKey, planDef } from "../../domain/catalog";
 import { auditReason } from "../../http/audit-reason";
@@ -29,8 +29,7 @@ import {
 } from "../../store/plans";
 import { commitCatalogWrite } from "../../write/catalog-write";
 import { normalizePlanEntitlements } from "../../write/spec-validation";
-import { jobSchema } from "./jobs";
-import { adminRoute } from "./route";
+import { adminRoute, catalogWrittenFields } from "./route";
 
 const planSchema = z
   .object({
@@ -48,7 +47,7 @@ const toView = (p: Plan): z.output<typeof planSchema> => planWire(p);
 const planCreate = planDef.extend({ id: entityId }).strict().openapi("PlanInput");
 const planReplace = planDef.openapi("PlanReplace");
 const entitlementParams = z.object({ id: entityId, feature: featureKey });
-const written = z.object({ plan: planSchema.nullable(), job: jobSchema });
+const written = z.object({ plan: planSchema.nullable(), ...catalogWrittenFields });
 const route = adminRoute("admin: plans");
 
 const listPlansRoute = route("viewer", {
@@ -75,7 +74,7 @@ const createPlanRoute = route("admin", {
 const replacePlanRoute = route("admin", {
   method: "put",
   path: "/{id}",
-  summary: "Replace a plan and its entitlements (recompiles its customers: see the job)",
+  summary: "Replace a plan and its entitlements",
   request: { params: idParam, body: jsonBody(planReplace) },
   responses: { 200: jsonResponse(written, "Replaced"), 404: notFoundResponse, ...errorResponses },
 });
@@ -107,7 +106,7 @@ async function planOr404(db: D1Database, id: string): Promise<Plan> {
   return plan;
 }
 
-/** Writes `after` over `before` (null: a new plan): plan row + its exact entitlements, audited, then the job. */
+/** Writes `after` over `before` (null: a new plan): plan row + its exact entitlements, audited, then the catalog is published. */
 async function writePlan(
   c: Parameters<typeof commitCatalogWrite>[0],
   action: string,
@@ -122,7 +121,7 @@ async function writePlan(
     after: toView(after),
     reason: auditReason(c),
   };
-  return commitCatalogWrite(c, putPlanStatements(c.env.DB, after), [audit], { scope: "plan", planId: after.id });
+  return commitCatalogWrite(c, putPlanStatements(c.env.DB, after), [audit]);
 }
 
 export const planRoutes = newRouter();
@@ -157,8 +156,8 @@ planRoutes
       createdAt: now,
       updatedAt: now,
     };
-    const job = await writePlan(c, "plan.create", null, after);
-    return c.json({ plan: toView(after), job }, 201);
+    const published = await writePlan(c, "plan.create", null, after);
+    return c.json({ plan: toView(after), ...published }, 201);
   })
   .openapi(replacePlanRoute, async (c) => {
     const { id } = c.req.valid("param");
@@ -173,8 +172,8 @@ planRoutes
       entitlements,
       updatedAt: c.var.services.clock.now(),
     };
-    const job = await writePlan(c, "plan.update", before, after);
-    return c.json({ plan: toView(after), job }, 200);
+    const published = await writePlan(c, "plan.update", before, after);
+    return c.json({ plan: toView(after), ...published }, 200);
   })
   .openapi(putEntitlementRoute, async (c) => {
     const { id, feature } = c.req.valid("param");
@@ -185,8 +184,8 @@ planRoutes
       entitlements: { ...before.entitlements, ...set },
       updatedAt: c.var.services.clock.now(),
     };
-    const job = await writePlan(c, "plan.entitlement.set", before, after);
-    return c.json({ plan: toView(after), job }, 200);
+    const published = await writePlan(c, "plan.entitlement.set", before, after);
+    return c.json({ plan: toView(after), ...published }, 200);
   })
   .openapi(deleteEntitlementRoute, async (c) => {
     const { id, feature } = c.req.valid("param");
@@ -195,8 +194,8 @@ planRoutes
       throw new Problem("not-found", `Plan '${id}' has no entitlement for '${feature}'.`);
     const { [feature]: _removed, ...rest } = before.entitlements;
     const after: Plan = { ...before, entitlements: rest, updatedAt: c.var.services.clock.now() };
-    const job = await writePlan(c, "plan.entitlement.delete", before, after);
-    return c.json({ plan: toView(after), job }, 200);
+    const published = await writePlan(c, "plan.entitlement.delete", before, after);
+    return c.json({ plan: toView(after), ...published }, 200);
   })
   .openapi(deletePlanRoute, async (c) => {
     const { id } = c.req.valid("param");
@@ -209,11 +208,8 @@ planRoutes
         { references: refs },
       );
     }
-    const job = await commitCatalogWrite(
-      c,
-      deletePlanStatements(c.env.DB, id),
-      [{ action: "plan.delete", entityType: "plan", entityId: id, before: toView(before), reason: auditReason(c) }],
-      { scope: "plan", planId: id },
-    );
-    return c.json({ plan: null, job }, 200);
+    const published = await commitCatalogWrite(c, deletePlanStatements(c.env.DB, id), [
+      { action: "plan.delete", entityType: "plan", entityId: id, before: toView(before), reason: auditReason(c) },
+    ]);
+    return c.json({ plan: null, ...published }, 200);
   });

@@ -1,7 +1,7 @@
 // /admin/v1/region-groups: named sets of countries that plan and grant region rules refer to.
-// Reads: viewer. Writes: admin. The compiler expands groups into countries, so a change recompiles
-// every customer (recompile job); a group still referred to cannot be deleted (the compiler would
-// otherwise read its name as a country code).
+// Reads: viewer. Writes: admin. The catalog compiler expands groups into countries, so a change is a
+// new catalog revision (write/catalog-write.ts); a group still referred to cannot be deleted (the
+// compiler would otherwise read its name as a country code).
 import { z } from "@hono/zod-openapi";
 import { countryCode, regionRef } from "../../domain/catalog";
 import { auditReason } from "../../http/audit-reason";
@@ -20,8 +20,7 @@ import {
   regionGroupWire,
 } from "../../store/region-groups";
 import { commitCatalogWrite } from "../../write/catalog-write";
-import { jobSchema } from "./jobs";
-import { adminRoute } from "./route";
+import { adminRoute, catalogWrittenFields } from "./route";
 
 const groupSchema = z
   .object({ name: z.string(), countries: z.array(z.string()), updatedAt: z.string() })
@@ -33,7 +32,7 @@ const groupInput = z
   .object({ countries: z.array(countryCode).min(1).max(300) })
   .strict()
   .openapi("RegionGroupInput");
-const written = z.object({ regionGroup: groupSchema.nullable(), job: jobSchema });
+const written = z.object({ regionGroup: groupSchema.nullable(), ...catalogWrittenFields });
 const route = adminRoute("admin: region groups");
 
 const listGroups = route("viewer", {
@@ -53,7 +52,7 @@ const getGroup = route("viewer", {
 const putGroup = route("admin", {
   method: "put",
   path: "/{name}",
-  summary: "Create or replace a region group (recompiles every customer: see the job)",
+  summary: "Create or replace a region group",
   request: { params: nameParam, body: jsonBody(groupInput) },
   responses: { 200: jsonResponse(written, "Written"), ...errorResponses },
 });
@@ -95,8 +94,8 @@ regionGroupRoutes
       after: toView(after),
       reason: auditReason(c),
     };
-    const job = await commitCatalogWrite(c, [putRegionGroupStatement(c.env.DB, after)], [audit], { scope: "all" });
-    return c.json({ regionGroup: toView(after), job }, 200);
+    const published = await commitCatalogWrite(c, [putRegionGroupStatement(c.env.DB, after)], [audit]);
+    return c.json({ regionGroup: toView(after), ...published }, 200);
   })
   .openapi(deleteGroup, async (c) => {
     const { name } = c.req.valid("param");
@@ -110,7 +109,7 @@ regionGroupRoutes
         { references: refs },
       );
     }
-    const job = await commitCatalogWrite(
+    const published = await commitCatalogWrite(
       c,
       [deleteRegionGroupStatement(c.env.DB, name)],
       [
@@ -122,7 +121,6 @@ regionGroupRoutes
           reason: auditReason(c),
         },
       ],
-      { scope: "all" },
     );
-    return c.json({ regionGroup: null, job }, 200);
+    return c.json({ regionGroup: null, ...published }, 200);
   });

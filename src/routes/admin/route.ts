@@ -2,7 +2,7 @@
 // The role check is route middleware (requireRole), so it is enforced before validation and documented
 // in one place; every admin route shares the security schemes. After it, and before the schema reads
 // the body, the body's nesting and config values are bounded (boundAdminBody, http/guards.ts).
-import { createRoute, type RouteConfig } from "@hono/zod-openapi";
+import { createRoute, type RouteConfig, z } from "@hono/zod-openapi";
 import { requireRole } from "../../auth/admin";
 import type { OperatorRole } from "../../auth/operator-jwt";
 import { boundAdminBody } from "../../http/guards";
@@ -16,3 +16,11 @@ export function adminRoute(tag: string) {
   return <P extends string, R extends AdminRouteSpec & { path: P }>(role: OperatorRole, spec: R) =>
     createRoute({ ...spec, tags, security: adminSecurity, middleware: [requireRole(role), boundAdminBody] as const });
 }
+
+/** What every catalog write answers besides its entity (write/catalog-write.ts). */
+export const catalogWrittenFields = {
+  catalogRev: z.number().int().describe("The catalog revision this write made"),
+  version: z
+    .string()
+    .describe('"0.<catalogRev>": pass as minVersion to read a check composed with this catalog or a newer one'),
+};

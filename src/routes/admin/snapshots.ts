@@ -1,19 +1,23 @@
 // Recovery: /admin/v1/snapshots/{verify,rebuild}. KV is never the source of record; these compare
-// every KV snapshot with a fresh compile from D1 (verify) and rewrite the ones that drifted
+// every customer part in KV with a fresh compile from D1 (verify) and rewrite the ones that drifted
 // (rebuild), a page of customers per request so a deployment of any size stays under a Worker
-// invocation's limits. scripts/snapshots.mjs drives the pages (progress, resume, rate limits).
+// invocation's limits; the first page also compares the shared catalog (pointer and object) with D1.
+// scripts/snapshots.mjs drives the pages (progress, resume, rate limits).
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { actorOf } from "../../auth/principal";
 import { entityId } from "../../domain/catalog";
-import { compileSnapshot } from "../../domain/compile";
-import { type Drift, snapshotDrift } from "../../domain/snapshot-drift";
+import { compileCatalog, isCompiledCatalog } from "../../domain/catalog-compile";
+import { canonical } from "../../domain/catalog-diff";
+import { compilePart } from "../../domain/customer-part";
+import { type Drift, partDrift } from "../../domain/part-drift";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { errorResponses, jsonBody, jsonResponse, notFoundResponse } from "../../http/schemas";
+import { compileAndPublishCatalog } from "../../store/catalog-store";
 import { countCustomers, customerExists, customerIdsAfter } from "../../store/customer-ids";
-import { loadCustomerRows } from "../../store/customer-rows";
+import { loadCatalogRows, loadPartRows } from "../../store/customer-rows";
 import { kvKeys } from "../../store/kv";
 import { auditStatement } from "../../write/commit";
 import { adminRoute } from "./route";
@@ -46,16 +50,24 @@ const driftSchema = z
     fields: z.array(z.string()),
   })
   .openapi("SnapshotDrift");
+const catalogDriftSchema = z
+  .object({
+    kind: z.enum(["missing", "unreadable", "stale", "ahead", "different"]).nullable().describe("null: in step"),
+    kvRev: z.number().int().nullable().describe("the revision KV's pointer names"),
+    freshRev: z.number().int().describe("D1's catalog revision"),
+  })
+  .openapi("CatalogDrift");
 const page = {
   processed: z.number().int(),
   nextCursor: z.string().nullable(),
   total: z.number().int().optional().describe("all customers (first page only)"),
+  catalog: catalogDriftSchema.optional().describe("the shared catalog against D1 (first page only)"),
 };
 
 const verify = route("viewer", {
   method: "post",
   path: "/verify",
-  summary: "Compare KV snapshots with a fresh compile from D1 (one page of customers; writes nothing)",
+  summary: "Compare KV's customer parts (and, on the first page, the catalog) with D1 (writes nothing)",
   request: { body: jsonBody(verifyInput) },
   responses: {
     200: jsonResponse(z.object({ ...page, drift: z.array(driftSchema) }), "The drift in this page"),
@@ -68,13 +80,13 @@ const verify = route("viewer", {
 const rebuild = route("support", {
   method: "post",
   path: "/rebuild",
-  summary: "Recompile snapshots from D1 and rewrite the ones that drifted (one page of customers)",
+  summary: "Recompile customer parts (and the catalog) from D1 and rewrite the ones that drifted",
   request: { body: jsonBody(rebuildInput) },
   responses: {
     200: jsonResponse(
       z.object({
         ...page,
-        changed: z.number().int().describe("snapshots that had drifted, now rewritten"),
+        changed: z.number().int().describe("customer parts that had drifted, now rewritten"),
         rewritten: z.number().int().describe("KV writes (changed, or all with force)"),
         drift: z.array(driftSchema),
       }),
@@ -92,11 +104,13 @@ snapshotRoutes
     const { ids, nextCursor, total } = await customerPage(c.env.DB, input);
     const now = c.var.services.clock.now();
     const results = await mapLimit(ids, input.concurrency, (id) => driftOf(c, id, now));
+    const catalog = input.cursor || input.customerId ? undefined : await catalogDriftOf(c, now);
     return c.json(
       {
         processed: ids.length,
         nextCursor,
         ...(total === undefined ? {} : { total }),
+        ...(catalog ? { catalog } : {}),
         drift: results.filter((d): d is Drift => d !== null),
       },
       200,
@@ -106,6 +120,13 @@ snapshotRoutes
     const input = c.req.valid("json");
     const { ids, nextCursor, total } = await customerPage(c.env.DB, input);
     const now = c.var.services.clock.now();
+    let catalog: CatalogDrift | undefined;
+    if (!input.cursor && !input.customerId) {
+      catalog = await catalogDriftOf(c, now);
+      if (catalog.kind !== null || input.force) {
+        c.var.services.snapshots.catalogs.adopt(await compileAndPublishCatalog(c.env, now), now);
+      }
+    }
     const results = await mapLimit(ids, input.concurrency, async (id) => {
       const drift = await driftOf(c, id, now);
       if (!drift && !input.force) return { drift, written: false };
@@ -115,10 +136,12 @@ snapshotRoutes
     });
     const drift = results.flatMap((r) => (r.drift && r.written ? [r.drift] : []));
     const rewritten = results.filter((r) => r.written).length;
-    if (rewritten > 0) {
+    const catalogRewritten = catalog !== undefined && (catalog.kind !== null || input.force);
+    if (rewritten > 0 || catalogRewritten) {
       const after = {
         changed: drift.map((d) => ({ customerId: d.customerId, kind: d.kind })),
         rewritten,
+        ...(catalogRewritten ? { catalog } : {}),
         force: input.force,
       };
       const entry = {
@@ -137,6 +160,7 @@ snapshotRoutes
         rewritten,
         nextCursor,
         ...(total === undefined ? {} : { total }),
+        ...(catalog ? { catalog } : {}),
         drift,
       },
       200,
@@ -146,10 +170,32 @@ snapshotRoutes
 /** The KV copy against a fresh compile from D1; null when they agree (or the customer is gone). */
 async function driftOf(c: Context<AppEnv>, customerId: string, now: number): Promise<Drift | null> {
   const [kvText, rows] = await Promise.all([
-    c.env.SNAPSHOTS.get(kvKeys.snapshot(customerId), "text").catch((err) => unavailable("KV", err)),
-    loadCustomerRows(c.env.DB, customerId).catch((err) => unavailable("D1", err)),
+    c.env.SNAPSHOTS.get(kvKeys.part(customerId), "text").catch((err) => unavailable("KV", err)),
+    loadPartRows(c.env.DB, customerId).catch((err) => unavailable("D1", err)),
   ]);
-  return rows ? snapshotDrift(customerId, kvText, compileSnapshot(rows, now)) : null;
+  return rows ? partDrift(customerId, kvText, compilePart(rows, now)) : null;
+}
+
+type CatalogDrift = z.infer<typeof catalogDriftSchema>;
+
+/** KV's catalog pointer and the object it names against a fresh compile of D1's catalog. */
+async function catalogDriftOf(c: Context<AppEnv>, now: number): Promise<CatalogDrift> {
+  const [pointer, rows] = await Promise.all([
+    c.env.SNAPSHOTS.get<{ rev?: unknown }>(kvKeys.catalogHead, "json").catch((err) => unavailable("KV", err)),
+    loadCatalogRows(c.env.DB).catch((err) => unavailable("D1", err)),
+  ]);
+  const fresh = compileCatalog(rows, now);
+  const kvRev = typeof pointer?.rev === "number" ? pointer.rev : null;
+  const base = { kvRev, freshRev: fresh.rev };
+  if (kvRev === null) return { ...base, kind: "missing" };
+  if (kvRev < fresh.rev) return { ...base, kind: "stale" };
+  if (kvRev > fresh.rev) return { ...base, kind: "ahead" };
+  const stored = await c.env.SNAPSHOTS.get(kvKeys.catalog(kvRev), "json").catch((err) => unavailable("KV", err));
+  if (!isCompiledCatalog(stored)) return { ...base, kind: stored === null ? "missing" : "unreadable" };
+  const same = (["features", "regionGroups", "plans"] as const).every(
+    (k) => canonical(stored[k]) === canonical(fresh[k]),
+  );
+  return { ...base, kind: same ? null : "different" };
 }
 
 /** A store that fails mid-page: 503 with Retry-After, which scripts/snapshots.mjs waits out and retries. */

@@ -7,10 +7,19 @@ import type { AppEnv } from "../../app-env";
 import { configOf } from "../../config";
 import { entityId } from "../../domain/catalog";
 import { type LifecycleAction, transition } from "../../domain/lifecycle";
+import type { WriteVersion } from "../../domain/version";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { errorResponses, idParam, instant, jsonBody, jsonResponse } from "../../http/schemas";
+import {
+  errorResponses,
+  idParam,
+  instant,
+  jsonBody,
+  jsonResponse,
+  NO_WRITE_VERSION,
+  writeVersionFields,
+} from "../../http/schemas";
 import { customerExists } from "../../store/customers";
 import {
   insertSubscriptionStatement,
@@ -54,9 +63,7 @@ const subscriptionSchema = z
     updatedAt: z.string(),
   })
   .openapi("Subscription");
-const changed = z
-  .object({ subscription: subscriptionSchema, snapshotVersion: z.number() })
-  .openapi("SubscriptionChanged");
+const changed = z.object({ subscription: subscriptionSchema, ...writeVersionFields }).openapi("SubscriptionChanged");
 const conflict = {
   409: { ...errorResponses[400], description: "Refused transition (`reason`: invalid_transition, same_plan, ...)" },
 };
@@ -154,7 +161,7 @@ subscriptionRoutes
       [subscriptionChangeAudit("create", null, row, why)],
       { customers: [customerId] },
     ).catch((err) => rethrowBasePlanConflict(db, customerId, now, err));
-    return c.json({ subscription: subscriptionWire(row), snapshotVersion: versions[customerId] ?? 0 }, 201);
+    return c.json({ subscription: subscriptionWire(row), ...(versions[customerId] ?? NO_WRITE_VERSION) }, 201);
   })
   .openapi(listSubscriptionsRoute, async (c) => {
     const q = c.req.valid("query");
@@ -216,7 +223,7 @@ async function commitAction(c: Context<AppEnv>, id: string, action: LifecycleAct
   if (action.type === "change_plan") await assertUpgradeAllowed(c, before.customerId, [after]);
   // Events that were already due are recorded first, so the log reads in the order things happened.
   const audits = [...dueAudits(result.due), subscriptionChangeAudit(action.type, before, after, why)];
-  let versions: Record<string, number>;
+  let versions: Record<string, WriteVersion>;
   try {
     versions = await commitAdminWrite(c, updateSubscriptionStatements(db, before, after, now), audits, {
       customers: [before.customerId],
@@ -230,5 +237,5 @@ async function commitAction(c: Context<AppEnv>, id: string, action: LifecycleAct
       );
     throw err;
   }
-  return c.json({ subscription: subscriptionWire(after), snapshotVersion: versions[before.customerId] ?? 0 }, 200);
+  return c.json({ subscription: subscriptionWire(after), ...(versions[before.customerId] ?? NO_WRITE_VERSION) }, 200);
 }

@@ -1,0 +1,140 @@
+// The shared catalog on the check path: one compiled catalog per isolate, refreshed by reading a small
+// pointer. KV holds one immutable object per catalog revision (`catalog:<rev>`) and the pointer
+// (`catalog:head` = {"rev":k}). An isolate reads the pointer at most once per `ttlMs` (one KV read per
+// isolate, not per customer), and the object only when the revision moved. So a catalog change reaches
+// every check within ttlMs of KV having it, whatever the number of customers, and never goes backwards
+// in an isolate (it keeps the newest revision it has seen).
+//
+// The pointer is written after the object, by the catalog write path and by a read-through that finds
+// it missing or behind D1. KV has no compare-and-set, so the write path reads D1's revision again after
+// moving the pointer and publishes again when another write committed meanwhile: of two racing catalog
+// writes, the later one's revision is the last pointer written. `minVersion` "0.k" never waits for the
+// pointer (it reads `catalog:<k>` directly), and `snapshots verify` compares the pointer with D1.
+import { type CompiledCatalog, compileCatalog, isCompiledCatalog } from "../domain/catalog-compile";
+import type { Env } from "../env";
+import { readCatalogRev } from "./catalog";
+import { loadCatalogRows } from "./customer-rows";
+import { SnapshotUnavailable } from "./errors";
+import { kvKeys } from "./kv";
+
+/** The caller asked for a revision newer than the source of record has. */
+export class CatalogRevNotYetAvailable extends Error {
+  constructor(readonly available: number) {
+    super(`catalog revision ${available} is the newest`);
+  }
+}
+
+type WaitUntil = (p: Promise<unknown>) => void;
+
+export class CatalogStore {
+  #held: CompiledCatalog | null = null;
+  #checkedAt = Number.NEGATIVE_INFINITY;
+  #inflight: Promise<CompiledCatalog> | null = null;
+
+  constructor(readonly ttlMs: number) {}
+
+  /** The newest catalog this isolate holds (null before the first read). */
+  get held(): CompiledCatalog | null {
+    return this.#held;
+  }
+
+  /** A catalog of revision >= minRev: the isolate's while fresh, else KV's pointer and object, else D1. */
+  async read(env: Env, now: number, minRev = 0, waitUntil?: WaitUntil): Promise<CompiledCatalog> {
+    const held = this.#held;
+    if (held && held.rev >= minRev && now - this.#checkedAt < this.ttlMs) return held;
+    // Concurrent refreshes share one; one that cannot satisfy minRev is followed by a targeted read.
+    this.#inflight ??= this.#refresh(env, now, 0, waitUntil).finally(() => {
+      this.#inflight = null;
+    });
+    const got = await this.#inflight;
+    if (got.rev >= minRev) return got;
+    return this.#refresh(env, now, minRev, waitUntil);
+  }
+
+  /** Adopts a catalog compiled by this isolate's own write (never an older one than held). */
+  adopt(catalog: CompiledCatalog, now: number): void {
+    if (!this.#held || catalog.rev >= this.#held.rev) {
+      this.#held = catalog;
+      this.#checkedAt = now;
+    }
+  }
+
+  async #refresh(env: Env, now: number, minRev: number, waitUntil?: WaitUntil): Promise<CompiledCatalog> {
+    let head: number | null = null;
+    let kvFailed = false;
+    try {
+      const pointer = await env.SNAPSHOTS.get<{ rev?: unknown }>(kvKeys.catalogHead, "json");
+      if (pointer && typeof pointer.rev === "number") head = pointer.rev;
+    } catch (err) {
+      kvFailed = true;
+      console.warn(JSON.stringify({ msg: "catalog pointer read failed", error: String(err) }));
+    }
+    const want = Math.max(head ?? 0, minRev);
+    const held = this.#held;
+    if (held && held.rev >= want && (head !== null || kvFailed)) {
+      // Up to date with the pointer (or KV cannot say: the held catalog serves until it can).
+      this.#checkedAt = now;
+      return held;
+    }
+    if (head !== null && !kvFailed) {
+      try {
+        const obj = await env.SNAPSHOTS.get(kvKeys.catalog(want), "json");
+        if (isCompiledCatalog(obj) && obj.rev === want) {
+          this.adopt(obj, now);
+          return obj;
+        }
+      } catch (err) {
+        console.warn(JSON.stringify({ msg: "catalog read failed", rev: want, error: String(err) }));
+      }
+    }
+    let compiled: CompiledCatalog;
+    try {
+      compiled = compileCatalog(await loadCatalogRows(env.DB), now);
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "catalog compile failed", error: String(err) }));
+      if (held && held.rev >= minRev) return held; // stale, but the newest this isolate can have
+      throw new SnapshotUnavailable(String(err));
+    }
+    if (compiled.rev < minRev) throw new CatalogRevNotYetAvailable(compiled.rev);
+    this.adopt(compiled, now);
+    const write = publishCatalog(env, compiled, { pointerIfBehind: head }).catch((err) =>
+      console.error(JSON.stringify({ msg: "catalog publish failed", rev: compiled.rev, error: String(err) })),
+    );
+    if (waitUntil) waitUntil(write);
+    else await write;
+    return compiled;
+  }
+}
+
+/**
+ * The catalog's history row (D1), its immutable KV object, then the pointer. The pointer is written
+ * unless `pointerIfBehind` says KV already points at this revision or a newer one (a read-through that
+ * just read the pointer passes what it read; the write path passes nothing and always writes it).
+ */
+export async function publishCatalog(
+  env: Pick<Env, "DB" | "SNAPSHOTS">,
+  catalog: CompiledCatalog,
+  opts: { pointerIfBehind?: number | null } = {},
+): Promise<void> {
+  const text = JSON.stringify(catalog);
+  await env.DB.prepare("INSERT OR IGNORE INTO catalog_history (rev, compiled_at, catalog) VALUES (?1, ?2, ?3)")
+    .bind(catalog.rev, catalog.compiledAt, text)
+    .run();
+  await env.SNAPSHOTS.put(kvKeys.catalog(catalog.rev), text);
+  const behind = opts.pointerIfBehind;
+  if (behind !== undefined && behind !== null && behind >= catalog.rev) return;
+  await env.SNAPSHOTS.put(kvKeys.catalogHead, JSON.stringify({ rev: catalog.rev }));
+}
+
+/**
+ * Compiles the catalog from D1 and publishes it: the catalog write path, after its commit. Publishes
+ * again while D1 has moved on meanwhile (another catalog write raced this one), a few times at most.
+ */
+export async function compileAndPublishCatalog(env: Env, now: number): Promise<CompiledCatalog> {
+  let compiled = compileCatalog(await loadCatalogRows(env.DB), now);
+  for (let round = 0; ; round++) {
+    await publishCatalog(env, compiled);
+    if (round === 2 || (await readCatalogRev(env.DB)) <= compiled.rev) return compiled;
+    compiled = compileCatalog(await loadCatalogRows(env.DB), now);
+  }
+}

@@ -1,0 +1,84 @@
+// Issue 12's propagation target, at scale: 100,000 customers on one plan (batch-inserted into local D1),
+// one change to that plan. The change writes O(1) KV keys and D1 rows (no customer is recompiled, no job
+// exists), and a second worker instance (its own isolate caches, the same KV and D1) answers with the
+// new entitlement once its catalog TTL has passed, and never mixes old and new within one answer.
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../src/clock";
+import { createKey, createPlan, loadTestCatalog } from "./helpers/admin";
+import { countingEnv } from "./helpers/counting";
+import { T0 } from "./helpers/time";
+import { BOOTSTRAP, testWorker } from "./helpers/worker";
+
+const N = 100_000;
+const PLAN = "scale-plan";
+const id = (i: number) => `scale-${String(i).padStart(6, "0")}`;
+const rows = async (table: string) =>
+  (await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table}`).first<{ n: number }>())?.n ?? 0;
+
+const writer = testWorker();
+let key: string;
+
+beforeAll(async () => {
+  await loadTestCatalog(writer);
+  await createPlan(writer, PLAN, { sso: false, api_calls: { limit: 10 } });
+  key = await createKey(writer, ["check"]);
+  const seq = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)`;
+  await env.DB.batch([
+    env.DB.prepare(
+      `INSERT INTO customers (id, name, rev, created_at, updated_at) ${seq} SELECT printf('scale-%06d', i), '', 1, ?2, ?2 FROM n`,
+    ).bind(N, T0),
+    env.DB.prepare(
+      `INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) ${seq}
+       SELECT printf('sub-scale-%06d', i), printf('scale-%06d', i), ?3, 'active', ?2, ?2, ?2 FROM n`,
+    ).bind(N, T0, PLAN),
+  ]);
+}, 60_000);
+
+describe(`a plan change with ${N.toLocaleString("en")} subscribers`, () => {
+  it("writes a handful of KV keys and D1 rows, and reaches a second instance within its catalog TTL", async () => {
+    expect(await rows("subscriptions")).toBeGreaterThanOrEqual(N);
+    const clock = new ManualClock(T0);
+    const reader = testWorker({ clock }); // another isolate: its own part and catalog caches
+    const check = (customerId: string) =>
+      reader.call("POST", "/v1/check", { key, body: { customerId, feature: "sso", role: "admin" } });
+    const first = await check(id(1));
+    expect(first.json).toMatchObject({ allowed: false, reason: "not_entitled" });
+    const other = testWorker({ clock: new ManualClock(T0) }); // a third isolate, also on the old catalog
+    const otherCheck = (customerId: string, minVersion?: string) =>
+      other.call("POST", "/v1/check", { key, body: { customerId, feature: "sso", role: "admin", minVersion } });
+    expect((await otherCheck(id(2))).json.allowed).toBe(false);
+
+    const partsBefore = await rows("part_history");
+    const { counter, env: counted } = countingEnv();
+    const res = await writer.call("PUT", `/admin/v1/plans/${PLAN}/entitlements/sso`, {
+      key: BOOTSTRAP,
+      body: true,
+      env: counted,
+    });
+    expect(res.status).toBe(200);
+    // The new catalog object and its pointer; nothing per customer.
+    expect(counter.kvPuts).toEqual([`catalog:${res.json.catalogRev}`, "catalog:head"]);
+    // The plan row and its exact set of entitlements (rewritten whole), the catalog revision, one audit
+    // entry and one catalog history row, each with its index entries as D1 counts rows written: 17 here,
+    // whatever N is (the same change on a plan with 10 customers writes the same rows).
+    expect(counter.d1RowsWritten).toBeLessThanOrEqual(25);
+    expect(await rows("part_history")).toBe(partsBefore);
+    expect(await rows("sqlite_master WHERE name = 'jobs'")).toBe(0);
+
+    // Within its catalog TTL the reader still answers from the catalog it holds (the old plan)...
+    clock.advance(4_999);
+    expect((await check(id(1))).json).toMatchObject({ allowed: false, version: first.json.version });
+    // ...except for a customer whose part it reads now: that part was read with the new catalog
+    // revision, and a part is never composed with an older catalog than its own.
+    expect((await check(id(N))).json).toMatchObject({ allowed: true, version: `1.${res.json.catalogRev}` });
+    // Once the TTL has passed, every answer is the new one.
+    clock.advance(1);
+    const after = await check(id(1));
+    expect(after.json).toMatchObject({ allowed: true, reason: "ok", version: `1.${res.json.catalogRev}` });
+    // Read-your-writes for a catalog write: the third isolate still holds the old catalog (its TTL has
+    // not passed), but a check that asks for the write's version is never answered from it.
+    expect((await otherCheck(id(2))).json.allowed).toBe(false);
+    expect((await otherCheck(id(2), res.json.version)).json).toMatchObject({ allowed: true });
+  }, 60_000);
+});

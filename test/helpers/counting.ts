@@ -1,0 +1,61 @@
+// Bindings wrapped to count what a piece of code writes (nothing is mocked: every call reaches the real
+// local KV and D1). D1's own meta.rows_written is summed over every statement run, alone or in a batch.
+import { env } from "cloudflare:workers";
+
+export interface WriteCounter {
+  kvPuts: string[];
+  d1RowsWritten: number;
+  d1Statements: number;
+}
+
+export function countingEnv(base: Cloudflare.Env = env): { counter: WriteCounter; env: Cloudflare.Env } {
+  const counter: WriteCounter = { kvPuts: [], d1RowsWritten: 0, d1Statements: 0 };
+  const add = (meta: { rows_written?: number } | undefined) => {
+    counter.d1Statements++;
+    counter.d1RowsWritten += meta?.rows_written ?? 0;
+  };
+  const patch = (stmt: D1PreparedStatement): D1PreparedStatement => {
+    const bind = stmt.bind.bind(stmt);
+    const run = stmt.run.bind(stmt);
+    const all = stmt.all.bind(stmt);
+    Object.assign(stmt, {
+      bind: (...values: unknown[]) => patch(bind(...values)),
+      run: async () => {
+        const r = await run();
+        add(r.meta);
+        return r;
+      },
+      all: async () => {
+        const r = await all();
+        add(r.meta);
+        return r;
+      },
+    });
+    return stmt;
+  };
+  const DB = new Proxy(base.DB, {
+    get(target, prop) {
+      if (prop === "prepare") return (sql: string) => patch(target.prepare(sql));
+      if (prop === "batch")
+        return async (statements: D1PreparedStatement[]) => {
+          const results = await target.batch(statements);
+          for (const r of results) add(r.meta);
+          return results;
+        };
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const SNAPSHOTS = new Proxy(base.SNAPSHOTS, {
+    get(target, prop) {
+      if (prop === "put")
+        return (key: string, ...rest: unknown[]) => {
+          counter.kvPuts.push(key);
+          return (target.put as (...a: unknown[]) => Promise<void>)(key, ...rest);
+        };
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { counter, env: { ...base, DB, SNAPSHOTS } as Cloudflare.Env };
+}
