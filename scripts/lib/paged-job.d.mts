@@ -10,6 +10,8 @@ export interface JobState {
   rewritten: number;
   byKind: Record<string, number>;
   examples: { customerId: string; kind: string; kvVersion: number | null; freshVersion: number; fields: string[] }[];
+  /** The first page's comparison of the shared catalog with D1 (kind null: in step). */
+  catalog?: { kind: string | null; kvRev: number | null; freshRev: number };
   [extra: string]: unknown;
 }
 export function newJobState(kind: string, target: string, extra?: Record<string, unknown>): JobState;
@@ -26,4 +28,5 @@ export function runPagedJob(o: {
   sleep?: (ms: number) => Promise<void>;
 }): Promise<JobState>;
 export function renderProgress(state: JobState, width?: number): string;
+export function catalogDrifted(state: JobState): boolean;
 export function formatJobSummary(state: JobState): string;
