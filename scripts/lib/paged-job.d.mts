@@ -30,4 +30,3 @@ export function runPagedJob(o: {
 export function renderProgress(state: JobState, width?: number): string;
 export function catalogDrifted(state: JobState): boolean;
 export function formatJobSummary(state: JobState): string;
-export function catalogDrifted(state: JobState): boolean;
