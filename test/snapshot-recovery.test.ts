@@ -185,7 +185,7 @@ describe("scripts/snapshots.mjs driver (runPagedJob) against the worker", () => 
     expect(verify).toMatchObject({ processed: done.total, byKind: {}, done: true, catalog: { kind: null } });
     expect(catalogDrifted(verify)).toBe(false);
     expect(formatJobSummary(verify)).toBe(
-      `Verified ${done.total} snapshots: no drift.\nCatalog: in step (revision ${verify.catalog.freshRev}).`,
+      `Verified ${done.total} snapshots: no drift.\nCatalog: in step (revision ${verify.catalog?.freshRev}).`,
     );
   });
 

@@ -10,6 +10,8 @@ export interface JobState {
   rewritten: number;
   byKind: Record<string, number>;
   examples: { customerId: string; kind: string; kvVersion: number | null; freshVersion: number; fields: string[] }[];
+  /** verify: the catalog comparison of the first page (kind null: in step). */
+  catalog?: { kind: string | null; freshRev: number; [extra: string]: unknown };
   [extra: string]: unknown;
 }
 export function newJobState(kind: string, target: string, extra?: Record<string, unknown>): JobState;
@@ -27,3 +29,4 @@ export function runPagedJob(o: {
 }): Promise<JobState>;
 export function renderProgress(state: JobState, width?: number): string;
 export function formatJobSummary(state: JobState): string;
+export function catalogDrifted(state: JobState): boolean;

@@ -12,6 +12,7 @@ import type { Residency } from "../domain/types";
 import type { Env } from "../env";
 import { meterStub } from "./locate";
 import type { FeatureUsage, MeterResult, PeekItem, ReserveCall, SettleCall, UsageCall } from "./protocol";
+import type { TermsVersion } from "./terms-version";
 
 /** Whose meter: the id names the object, the residency picks its jurisdiction. A Snapshot is one. */
 export interface MeterOwner {
@@ -42,6 +43,16 @@ export class MeterClient {
 
   release(env: Env, owner: MeterOwner, call: Call<SettleCall>): Promise<MeterResult> {
     return stub(env, owner).release({ customerId: owner.customerId, ...call });
+  }
+
+  /** A write changed the customer's terms: the meter refuses calls with older ones from now on. */
+  advanceTerms(env: Env, owner: MeterOwner, version: TermsVersion, now: number): Promise<TermsVersion> {
+    return stub(env, owner).advanceTerms(owner.customerId, version, now);
+  }
+
+  /** The customer was deleted: a customer created again under its id starts its revisions from 1. */
+  forgetCustomerTerms(env: Env, owner: MeterOwner, now: number): Promise<TermsVersion> {
+    return stub(env, owner).forgetCustomerTerms(now);
   }
 }
 
