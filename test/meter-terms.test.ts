@@ -229,6 +229,43 @@ describe("stale terms are refused, never decided", () => {
   });
 });
 
+describe("with KV and D1 down", () => {
+  const failingKV = {
+    get: async () => {
+      throw new Error("KV unavailable");
+    },
+    put: async () => {
+      throw new Error("KV unavailable");
+    },
+  } as unknown as KVNamespace;
+  const failingDB = {
+    prepare: () => {
+      throw new Error("D1 unavailable");
+    },
+    batch: async () => {
+      throw new Error("D1 unavailable");
+    },
+  } as unknown as D1Database;
+  const outage = { ...env, SNAPSHOTS: failingKV, DB: failingDB } as Cloudflare.Env;
+
+  it("a consume on a stale copy older than the meter's terms is never decided: 503 with Retry-After", async () => {
+    const sub = uid("sub");
+    const id = (await createCustomer(a, { id: uid(), subscriptions: [{ id: sub, planId: "pro" }] })).id;
+    const b = testWorker();
+    expect((await consume(b, id, 1)).json).toMatchObject({ allowed: true, limit: 1000 });
+    b.clock.advance(6_000); // b's copy is past its TTL: only stale-if-error would serve it
+    const use = () => b.call("POST", "/v1/usage", { key, env: outage, body: { customerId: id, feature: "api_calls" } });
+    // Before any newer terms, the stale copy still serves (as before issue 13).
+    expect((await use()).json).toMatchObject({ allowed: true, used: 2, limit: 1000 });
+    const down = { planId: "meter-billing", when: "immediately", reason: "downgrade" };
+    expect((await subscriptionAction(a, sub, "change-plan", down)).status).toBe(200);
+    const res = await use();
+    expectProblem(res, 503, "unavailable");
+    expect(res.headers.get("Retry-After")).toBe("5");
+    expect((await meter(id).counters(T0)).find((c) => c.feature === "api_calls")?.used).toBe(2);
+  });
+});
+
 describe("minVersion on /v1/usage", () => {
   it("a consume with a write's version is judged on that write's terms, through an isolate that had older ones", async () => {
     const sub = uid("sub");
