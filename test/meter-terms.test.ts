@@ -73,11 +73,8 @@ describe("a downgrade reaches the next consume through any isolate", () => {
       reason: "downgrade (issue 13)",
     });
     expect(down.status).toBe(200);
-    // b still holds the Pro snapshot: its checks (advisory) say so until its cache expires...
-    expect(
-      (await b.call("POST", "/v1/check", { key, body: { customerId: id, feature: "api_calls" } })).json.limit,
-    ).toBe(1000);
-    // ...but the meter knows the downgrade's version and decides every consume on the new terms.
+    // b still holds the Pro snapshot in its cache, but the meter knows the downgrade's version and
+    // decides every consume on the new terms.
     const results = [];
     for (let i = 0; i < 10; i++) results.push(await consume(b, id, 1));
     expect(results.every((r) => r.status === 200)).toBe(true);
@@ -93,6 +90,28 @@ describe("a downgrade reaches the next consume through any isolate", () => {
       allowed: false,
       limit: 20,
     });
+  });
+
+  it("a metered check through the stale isolate is answered on the meter's newer terms too", async () => {
+    const sub = uid("sub");
+    const id = (await createCustomer(a, { id: uid(), subscriptions: [{ id: sub, planId: "pro" }] })).id;
+    const seen = observedMeterEnv();
+    const b = testWorker({ env: seen.env });
+    const check = (quantity: number) =>
+      b.call("POST", "/v1/check", { key, body: { customerId: id, feature: "api_calls", quantity } });
+    expect((await check(500)).json).toMatchObject({ allowed: true, limit: 1000 }); // b caches the Pro part
+    const down = { planId: "meter-billing", when: "immediately", reason: "downgrade" };
+    const res = await subscriptionAction(a, sub, "change-plan", down);
+    seen.calls.length = 0;
+    expect((await check(500)).json).toMatchObject({
+      allowed: false,
+      reason: "limit_reached",
+      limit: 20,
+      version: res.json.version,
+    });
+    expect(seen.calls.map((c) => c.method)).toEqual(["peek", "peek"]); // the stale answer, then the fresh one
+    expect((await check(1)).json).toMatchObject({ allowed: true, limit: 20 });
+    expect(seen.calls).toHaveLength(3); // b holds the new part now: one peek
   });
 
   it("concurrent consumes through the stale isolate right after the downgrade admit exactly up to the new limit", async () => {

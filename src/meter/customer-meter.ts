@@ -25,6 +25,7 @@ import type {
   FeatureUsage,
   MeterPeriod,
   MeterResult,
+  PeekAnswer,
   PeekItem,
   PeriodTerms,
   ReserveCall,
@@ -142,9 +143,15 @@ export class CustomerMeter extends DurableObject<Env> {
     return this.#terms.newest;
   }
 
-  /** Current usage of the given features: a check's read, and GET /v1/usage's. Rolls counters over lazily like any touch. */
-  async peek(customerId: string, items: PeekItem[], now: number): Promise<Record<string, FeatureUsage>> {
+  /**
+   * Current usage of the given features: a check's read, and GET /v1/usage's. Rolls counters over
+   * lazily like any touch. The reader's snapshot version teaches the meter (a check on newer terms
+   * than any consume), and the answer says the newest the meter holds, so a reader on older terms
+   * can read its snapshot again.
+   */
+  async peek(customerId: string, items: PeekItem[], now: number, termsVersion?: TermsVersion): Promise<PeekAnswer> {
     const at = this.#clock.observe(customerId, now);
+    const newest = termsVersion ? this.#terms.observe(termsVersion, now).newest : this.#terms.newest;
     const queued = this.#outbox.added;
     const out: Record<string, FeatureUsage> = {};
     for (const { feature, terms } of items)
@@ -155,7 +162,7 @@ export class CustomerMeter extends DurableObject<Env> {
     // A rollover queued the closed period's total: like any ledger entry, it needs a flush (the
     // alarm), or it would wait for the customer's next consume. A read that queued nothing sets none.
     if (this.#outbox.added !== queued) await this.#ensureAlarm(this.#outbox.flushDelay());
-    return out;
+    return { usage: out, termsVersion: newest };
   }
 
   /** Every counter as stored, none rolled over. For tests and debugging: no route calls it (reads use peek). */

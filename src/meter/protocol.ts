@@ -102,6 +102,13 @@ export interface PeekItem {
   terms: PeriodTerms;
 }
 
+/** A read's answer: each feature's usage, and the newest terms version the meter has seen. */
+export interface PeekAnswer {
+  usage: Record<string, FeatureUsage>;
+  /** Newer than the reader's snapshot (either part): the reader's terms are stale (check-path.ts re-reads). */
+  termsVersion: TermsVersion;
+}
+
 /** A feature's usage of its current period; reserved units are held, not yet charged. */
 export interface FeatureUsage {
   used: number;

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope } from "../auth/middleware";
-import { checkDeps, requireSnapshot } from "../check-path";
+import { checkDeps, requireSnapshot, termsOf } from "../check-path";
 import { headroom } from "../domain/evaluate";
 import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
@@ -101,8 +101,6 @@ async function meterDecision(
   return { snapshot, t, result };
 }
 
-const termsOf = (s: Snapshot): TermsVersion => ({ customer: s.customerRev, catalog: s.catalogRev });
-
 /** settle and release: the request names the reservation, the meter's answer names the feature. */
 async function closeReservation(
   c: Context<AppEnv>,
@@ -193,7 +191,7 @@ usageRoutes
     const from = q.from !== undefined ? Date.parse(q.from) : now - DEFAULT_USAGE_WINDOW_MS;
     const to = q.to !== undefined ? Date.parse(q.to) : Number.MAX_SAFE_INTEGER;
     if (from >= to) throw invalid("from must be before to.", "query.from", "must be before to");
-    const current = await c.var.services.meter.peek(c.env, snapshot, items, now);
+    const current = (await c.var.services.meter.peek(c.env, snapshot, items, now, termsOf(snapshot))).usage;
     const rows = await closedPeriods(c.env.DB, customerId, {
       features: metered.map((m) => m.key),
       from,
