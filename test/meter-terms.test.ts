@@ -114,6 +114,17 @@ describe("a downgrade reaches the next consume through any isolate", () => {
     expect(seen.calls).toHaveLength(3); // b holds the new part now: one peek
   });
 
+  it("GET /v1/usage through the stale isolate shows the limit of the meter's newer terms", async () => {
+    const sub = uid("sub");
+    const id = (await createCustomer(a, { id: uid(), subscriptions: [{ id: sub, planId: "pro" }] })).id;
+    const b = testWorker();
+    await consume(b, id, 3); // b caches the Pro part
+    const down = { planId: "meter-billing", when: "immediately", reason: "downgrade" };
+    expect((await subscriptionAction(a, sub, "change-plan", down)).status).toBe(200);
+    const usage = await b.call("GET", `/v1/usage/${id}?feature=api_calls`, { key });
+    expect(usage.json.features[0]).toMatchObject({ feature: "api_calls", used: 3, limit: 20, remaining: 17 });
+  });
+
   it("concurrent consumes through the stale isolate right after the downgrade admit exactly up to the new limit", async () => {
     const sub = uid("sub");
     const id = (await createCustomer(a, { id: uid(), subscriptions: [{ id: sub, planId: "pro" }] })).id;

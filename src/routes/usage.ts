@@ -12,7 +12,7 @@ import { Problem, type ProblemSlug } from "../http/problem";
 import { newRouter } from "../http/router";
 import type { FeatureUsage, MeterError, MeterResult, UsageAnswer } from "../meter/protocol";
 import { checkAmount, type MeterTerms, meterTerms } from "../meter/terms";
-import type { TermsVersion } from "../meter/terms-version";
+import { type TermsVersion, termsAtLeast } from "../meter/terms-version";
 import { closedPeriods, type LedgerPeriod, type LedgerPeriodKey } from "../store/usage-ledger";
 import {
   DEFAULT_USAGE_WINDOW_MS,
@@ -181,17 +181,25 @@ usageRoutes
     const q = c.req.valid("query");
     const feature = q.feature;
     const now = c.var.services.clock.now();
-    const snapshot = await snapshotFor(c, customerId);
-    const metered = Object.keys(snapshot.features)
-      .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
-      .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
-    if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
-    const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
     const after = decodeCursor(q.cursor, periodKey);
     const from = q.from !== undefined ? Date.parse(q.from) : now - DEFAULT_USAGE_WINDOW_MS;
     const to = q.to !== undefined ? Date.parse(q.to) : Number.MAX_SAFE_INTEGER;
     if (from >= to) throw invalid("from must be before to.", "query.from", "must be before to");
-    const current = (await c.var.services.meter.peek(c.env, snapshot, items, now, termsOf(snapshot))).usage;
+    const read = async (minVersion?: TermsVersion) => {
+      const snapshot = await snapshotFor(c, customerId, minVersion);
+      const metered = Object.keys(snapshot.features)
+        .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
+        .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
+      if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
+      const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
+      const peeked = await c.var.services.meter.peek(c.env, snapshot, items, now, termsOf(snapshot));
+      return { snapshot, metered, peeked };
+    };
+    let { snapshot, metered, peeked } = await read();
+    // The meter holds newer terms than this isolate's snapshot: the limits shown are the new ones.
+    if (!termsAtLeast(termsOf(snapshot), peeked.termsVersion))
+      ({ snapshot, metered, peeked } = await read(peeked.termsVersion));
+    const current = peeked.usage;
     const rows = await closedPeriods(c.env.DB, customerId, {
       features: metered.map((m) => m.key),
       from,
