@@ -12,6 +12,7 @@ import { formatVersion, type MinVersion } from "./domain/version";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
 import type { FeatureUsage, PeekItem } from "./meter/protocol";
+import { type TermsVersion, termsAtLeast } from "./meter/terms-version";
 import type { Services } from "./services";
 import { type DegradedReason, type SnapshotRead, SnapshotUnavailable, VersionNotYetAvailable } from "./store/snapshots";
 
@@ -72,16 +73,56 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
     if (err instanceof SnapshotUnavailable) return failurePolicyDecision(deps.services, input, now, err.reason);
     throw err;
   }
-  const snapshot = read.snapshot;
+  let snapshot = read.snapshot;
   if (!snapshot) return unknownCustomerDecision(input, now);
   let ev = evaluate(snapshot, input, now);
   if (ev.type === "metered" && ev.allowed && ev.effective) {
-    const items = [peekItem(ev, ev.effective)];
-    const usage = await deps.services.meter.peek(deps.env, snapshot, items, now);
-    ev = withUsage(ev, usage[input.feature], input.quantity ?? 1);
+    let peeked = await deps.services.meter.peek(
+      deps.env,
+      snapshot,
+      [peekItem(ev, ev.effective)],
+      now,
+      termsOf(snapshot),
+    );
+    // The meter has seen newer terms than this isolate's snapshot (a downgrade pushed by a write, or
+    // a consume through a fresher isolate): read the snapshot at that version and evaluate again, as
+    // a consume would be (issue 13). If that read fails, the older answer stands, marked degraded.
+    if (!termsAtLeast(termsOf(snapshot), peeked.termsVersion)) {
+      const fresh = await freshRead(deps, input.customerId, now, peeked.termsVersion);
+      if (!fresh)
+        return toDecision(
+          snapshot,
+          withUsage(ev, peeked.usage[input.feature], input.quantity ?? 1),
+          now,
+          "stores_unavailable",
+        );
+      if (!fresh.snapshot) return unknownCustomerDecision(input, now);
+      [read, snapshot] = [fresh, fresh.snapshot];
+      ev = evaluate(snapshot, input, now);
+      if (!(ev.type === "metered" && ev.allowed && ev.effective))
+        return toDecision(snapshot, ev, now, degradedOf(read));
+      peeked = await deps.services.meter.peek(deps.env, snapshot, [peekItem(ev, ev.effective)], now, termsOf(snapshot));
+    }
+    ev = withUsage(ev, peeked.usage[input.feature], input.quantity ?? 1);
   }
   return toDecision(snapshot, ev, now, degradedOf(read));
 }
+
+/** The snapshot read again at the meter's terms version; null when it cannot be read (the caller keeps its answer). */
+async function freshRead(deps: CheckDeps, customerId: string, now: number, min: TermsVersion) {
+  try {
+    return await deps.services.snapshots.read(deps.env, customerId, now, {
+      minVersion: min,
+      waitUntil: deps.waitUntil,
+    });
+  } catch (err) {
+    console.error(JSON.stringify({ msg: "re-read at the meter's terms failed", customerId, error: String(err) }));
+    return null;
+  }
+}
+
+/** A snapshot's terms version, as the meter compares them (meter/terms-version.ts). */
+export const termsOf = (s: Snapshot): TermsVersion => ({ customer: s.customerRev, catalog: s.catalogRev });
 
 type FeatureDecision = Omit<
   Decision,
@@ -95,7 +136,8 @@ export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feat
   const snapshot = read.snapshot;
   const evs = Object.keys(snapshot.features).map((feature) => evaluate(snapshot, { ...input, feature }, now));
   const items = evs.flatMap((e) => (e.type === "metered" && e.effective ? [peekItem(e, e.effective)] : []));
-  const usage = items.length === 0 ? {} : await deps.services.meter.peek(deps.env, snapshot, items, now);
+  const usage =
+    items.length === 0 ? {} : (await deps.services.meter.peek(deps.env, snapshot, items, now, termsOf(snapshot))).usage;
   const features: Record<string, FeatureDecision> = {};
   for (const ev of evs)
     features[ev.feature] = featureDecision(toDecision(snapshot, withUsage(ev, usage[ev.feature], 1), now));

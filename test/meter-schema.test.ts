@@ -35,7 +35,8 @@ describe("meter schema", () => {
   it("an empty store is version 0: nothing has been created yet", async () => {
     await runInDurableObject(meter(), (_m: CustomerMeter, state) => {
       const sql = state.storage.sql;
-      for (const t of ["counters", "idempotency", "reservations", "outbox", "meta"]) sql.exec(`DROP TABLE ${t}`);
+      for (const t of ["counters", "idempotency", "reservations", "outbox", "meta", "terms_version"])
+        sql.exec(`DROP TABLE ${t}`);
       expect(schemaVersion(sql)).toBe(0);
       migrateMeterSchema(sql);
       expect(schemaVersion(sql)).toBe(METER_SCHEMA_VERSION);

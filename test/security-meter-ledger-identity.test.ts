@@ -33,6 +33,7 @@ const call = (customerId: string, amount: number, now: number): UsageCall => ({
   mode: "consume",
   idempotencyKey: null,
   fingerprint: "",
+  termsVersion: { customer: 0, catalog: 0 },
   allowance: { limit: 50, overage: "block", overageCap: null },
   entitled: true,
   terms: { reset: "day", anchor: "calendar", anchorAt: null },

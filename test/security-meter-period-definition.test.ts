@@ -138,6 +138,7 @@ describe("a caller whose clock is behind the meter's", () => {
       mode: "consume",
       idempotencyKey: null,
       fingerprint: "",
+      termsVersion: { customer: 0, catalog: 0 },
       allowance: { limit: 10, overage: "block", overageCap: null },
       entitled: true,
       terms: { reset, anchor: "calendar", anchorAt: null },

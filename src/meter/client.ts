@@ -11,7 +11,8 @@
 import type { Residency } from "../domain/types";
 import type { Env } from "../env";
 import { meterStub } from "./locate";
-import type { FeatureUsage, MeterResult, PeekItem, ReserveCall, SettleCall, UsageCall } from "./protocol";
+import type { MeterResult, PeekAnswer, PeekItem, ReserveCall, SettleCall, UsageCall } from "./protocol";
+import type { TermsVersion } from "./terms-version";
 
 /** Whose meter: the id names the object, the residency picks its jurisdiction. A Snapshot is one. */
 export interface MeterOwner {
@@ -22,9 +23,12 @@ export interface MeterOwner {
 type Call<T> = Omit<T, "customerId">;
 
 export class MeterClient {
-  /** Usage of the current period of each feature, in one call (a check of many features reads them at once). */
-  peek(env: Env, owner: MeterOwner, items: PeekItem[], now: number): Promise<Record<string, FeatureUsage>> {
-    return stub(env, owner).peek(owner.customerId, items, now);
+  /**
+   * Usage of the current period of each feature, in one call (a check of many features reads them at
+   * once), and the newest terms version the meter holds; `termsVersion` is the reader's snapshot's.
+   */
+  peek(env: Env, owner: MeterOwner, items: PeekItem[], now: number, termsVersion?: TermsVersion): Promise<PeekAnswer> {
+    return stub(env, owner).peek(owner.customerId, items, now, termsVersion);
   }
 
   /** consume (atomic check-and-increment) or record (already happened). */
@@ -42,6 +46,16 @@ export class MeterClient {
 
   release(env: Env, owner: MeterOwner, call: Call<SettleCall>): Promise<MeterResult> {
     return stub(env, owner).release({ customerId: owner.customerId, ...call });
+  }
+
+  /** A write changed the customer's terms: the meter refuses calls with older ones from now on. */
+  advanceTerms(env: Env, owner: MeterOwner, version: TermsVersion, now: number): Promise<TermsVersion> {
+    return stub(env, owner).advanceTerms(owner.customerId, version, now);
+  }
+
+  /** The customer was deleted: a customer created again under its id starts its revisions from 1. */
+  forgetCustomerTerms(env: Env, owner: MeterOwner, now: number): Promise<TermsVersion> {
+    return stub(env, owner).forgetCustomerTerms(now);
   }
 }
 

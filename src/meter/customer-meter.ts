@@ -5,7 +5,9 @@
 // What it stores (meter/schema.ts): counters (one per metered feature and period definition, for
 // that definition's current period; see #counter),
 // idempotency keys (meter/idempotency.ts), reservations (meter/reservations.ts), and an outbox of
-// ledger entries not yet in D1 (meter/ledger.ts). An alarm flushes the outbox to D1 at least once;
+// ledger entries not yet in D1 (meter/ledger.ts), and the newest version of the customer's terms it
+// has seen (meter/terms-version.ts): a consume, record or reserve whose terms are older is refused
+// with stale_terms, so no decision is made on a limit the meter knows was replaced. An alarm flushes the outbox to D1 at least once;
 // D1 applies it idempotently by (customer_id, meter_id, seq), so a retried flush never double
 // counts, nor drops the rows of another meter object of the same customer, and a
 // failed flush is retried with backoff until it lands. The class holds the decisions; the tables
@@ -13,6 +15,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Allowance, fits, headroom } from "../domain/evaluate";
 import { periodAt, periodDefinition } from "../domain/periods";
+import { formatVersion } from "../domain/version";
 import type { Env } from "../env";
 import { IdempotencyKeys } from "./idempotency";
 import { LedgerOutbox } from "./ledger";
@@ -22,6 +25,7 @@ import type {
   FeatureUsage,
   MeterPeriod,
   MeterResult,
+  PeekAnswer,
   PeekItem,
   PeriodTerms,
   ReserveCall,
@@ -31,6 +35,7 @@ import type {
 } from "./protocol";
 import { type ClosedState, Reservations } from "./reservations";
 import { LEDGER_UNNAMED_THROUGH, migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
+import { type TermsVersion, TermsWatermark } from "./terms-version";
 
 const COLLECT_INTERVAL_MS = 60_000;
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -49,6 +54,7 @@ export class CustomerMeter extends DurableObject<Env> {
   readonly #outbox: LedgerOutbox;
   readonly #keys: IdempotencyKeys;
   readonly #reservations: Reservations;
+  readonly #terms: TermsWatermark;
   // The alarm this object has set, kept in memory so a busy meter does not read it back on every
   // call (undefined: not known since the object started; null: none set).
   #alarmAt: number | null | undefined = undefined;
@@ -64,6 +70,7 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#outbox = new LedgerOutbox(this.#sql);
     this.#keys = new IdempotencyKeys(this.#sql);
     this.#reservations = new Reservations(this.#sql);
+    this.#terms = new TermsWatermark(this.#sql);
     void ctx.blockConcurrencyWhile(async () => migrateMeterSchema(this.#sql));
   }
 
@@ -74,6 +81,8 @@ export class CustomerMeter extends DurableObject<Env> {
     const at = this.#clock.observe(call.customerId, call.now);
     const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint);
     if (replay) return replay;
+    const stale = this.#staleTerms(call.termsVersion, call.now);
+    if (stale) return stale;
     const counter = this.#counter(call.feature, call.terms, at);
     const reserved = this.#reservations.held(call.feature, call.now);
     const outcome =
@@ -89,6 +98,8 @@ export class CustomerMeter extends DurableObject<Env> {
     const at = this.#clock.observe(call.customerId, call.now);
     const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint);
     if (replay) return replay;
+    const stale = this.#staleTerms(call.termsVersion, call.now);
+    if (stale) return stale;
     const counter = this.#counter(call.feature, call.terms, at);
     const reserved = this.#reservations.held(call.feature, call.now);
     const ok = call.entitled && fits(call.allowance, counter.used + reserved, call.amount);
@@ -112,9 +123,35 @@ export class CustomerMeter extends DurableObject<Env> {
     return this.#close(call, "released");
   }
 
-  /** Current usage of the given features: a check's read, and GET /v1/usage's. Rolls counters over lazily like any touch. */
-  async peek(customerId: string, items: PeekItem[], now: number): Promise<Record<string, FeatureUsage>> {
+  /**
+   * A write changed the customer's terms (write/commit.ts pushes its new version): from now on a
+   * call with older terms is refused. Only ever advances; answers the newest version held.
+   */
+  async advanceTerms(customerId: string, version: TermsVersion, now: number): Promise<TermsVersion> {
+    this.#clock.observe(customerId, now);
+    return this.#terms.observe(version, now).newest;
+  }
+
+  /** The customer was deleted: its id may be created again with revisions from 1 (the catalog's are kept). */
+  async forgetCustomerTerms(now: number): Promise<TermsVersion> {
+    this.#terms.resetCustomer(now);
+    return this.#terms.newest;
+  }
+
+  /** The newest terms version seen, for tests and debugging; no route calls it. */
+  async termsVersion(): Promise<TermsVersion> {
+    return this.#terms.newest;
+  }
+
+  /**
+   * Current usage of the given features: a check's read, and GET /v1/usage's. Rolls counters over
+   * lazily like any touch. The reader's snapshot version teaches the meter (a check on newer terms
+   * than any consume), and the answer says the newest the meter holds, so a reader on older terms
+   * can read its snapshot again.
+   */
+  async peek(customerId: string, items: PeekItem[], now: number, termsVersion?: TermsVersion): Promise<PeekAnswer> {
     const at = this.#clock.observe(customerId, now);
+    const newest = termsVersion ? this.#terms.observe(termsVersion, now).newest : this.#terms.newest;
     const queued = this.#outbox.added;
     const out: Record<string, FeatureUsage> = {};
     for (const { feature, terms } of items)
@@ -125,7 +162,7 @@ export class CustomerMeter extends DurableObject<Env> {
     // A rollover queued the closed period's total: like any ledger entry, it needs a flush (the
     // alarm), or it would wait for the customer's next consume. A read that queued nothing sets none.
     if (this.#outbox.added !== queued) await this.#ensureAlarm(this.#outbox.flushDelay());
-    return out;
+    return { usage: out, termsVersion: newest };
   }
 
   /** Every counter as stored, none rolled over. For tests and debugging: no route calls it (reads use peek). */
@@ -171,6 +208,14 @@ export class CustomerMeter extends DurableObject<Env> {
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /** A refusal when `v` is older than the newest terms seen (learning what is newer in it); else null. */
+  #staleTerms(v: TermsVersion, now: number): MeterResult | null {
+    const { current, newest } = this.#terms.observe(v, now);
+    if (current) return null;
+    const [had, held] = [formatVersion(v.customer, v.catalog), formatVersion(newest.customer, newest.catalog)];
+    return { ok: false, error: "stale_terms", detail: `Terms ${had} are older than ${held}.`, newest };
+  }
 
   #record(call: UsageCall, counter: Counter, reserved: number): Outcome {
     let used = counter.used;

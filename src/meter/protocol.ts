@@ -7,6 +7,7 @@
 // (MeterResult { ok: false, error }) and the routes map them to problems (routes/usage.ts).
 import type { Allowance } from "../domain/evaluate";
 import type { ResetAnchor, ResetPeriod } from "../domain/types";
+import type { TermsVersion } from "./terms-version";
 
 export interface MeterPeriod {
   start: number;
@@ -22,6 +23,12 @@ export interface UsageCall {
   idempotencyKey: string | null;
   /** Canonical form of the request: the same key with another fingerprint is a conflict. */
   fingerprint: string;
+  /**
+   * The version of the snapshot the allowance and terms were read from (Snapshot.customerRev and
+   * catalogRev). Older than the newest the meter has seen (either part lower): refused with
+   * stale_terms, never decided (meter/terms-version.ts).
+   */
+  termsVersion: TermsVersion;
   allowance: Allowance;
   /** Whether the customer is entitled to the feature at all (a record is kept even when not). */
   entitled: boolean;
@@ -61,8 +68,12 @@ export type MeterError =
   | "reservation_not_found"
   | "reservation_closed"
   | "amount_exceeds_reservation"
-  | "amount_not_whole";
-export type MeterResult = { ok: true; answer: UsageAnswer } | { ok: false; error: MeterError; detail: string };
+  | "amount_not_whole"
+  /** The call's terms are older than the newest the meter has seen: `newest` says which to read. */
+  | "stale_terms";
+export type MeterResult =
+  | { ok: true; answer: UsageAnswer }
+  | { ok: false; error: MeterError; detail: string; newest?: TermsVersion };
 
 /** How a feature's period is computed (domain/periods.ts): kept with a reservation so settling needs no snapshot. */
 export interface PeriodTerms {
@@ -89,6 +100,13 @@ export interface SettleCall {
 export interface PeekItem {
   feature: string;
   terms: PeriodTerms;
+}
+
+/** A read's answer: each feature's usage, and the newest terms version the meter has seen. */
+export interface PeekAnswer {
+  usage: Record<string, FeatureUsage>;
+  /** Newer than the reader's snapshot (either part): the reader's terms are stale (check-path.ts re-reads). */
+  termsVersion: TermsVersion;
 }
 
 /** A feature's usage of its current period; reserved units are held, not yet charged. */

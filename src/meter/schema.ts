@@ -6,7 +6,7 @@
 // version a meter is at is the `schema_version` row of its `meta` table. Meters created before
 // versioning have the version 1 tables but no row: they are recognised as version 1.
 //
-// Tables (version 2):
+// Tables (version 4):
 //   counters      one row per metered feature and period definition (domain/periods.ts
 //                 periodDefinition): that definition's current period and usage
 //   idempotency   answers by idempotency key (kept >= 24 h)
@@ -14,6 +14,8 @@
 //   outbox        ledger entries not yet in D1 (meter/ledger.ts)
 //   meta          key/value: customer_id, last_seen, flush_failures, schema_version,
 //                 ledger_unnamed_through (version 3)
+//   terms_version one row: the newest terms version ("c.k") the meter has seen (version 4,
+//                 meter/terms-version.ts)
 const MIGRATIONS: readonly string[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
@@ -46,6 +48,15 @@ const MIGRATIONS: readonly string[] = [
   // has none (0).
   `
   INSERT OR IGNORE INTO meta (key, value) SELECT 'ledger_unnamed_through', COALESCE(MAX(seq), 0) FROM outbox;
+  `,
+  // 4: the meter is the authority on the terms it enforces (issue 13): the newest version of the
+  // customer's terms it has seen, customer revision and catalog revision (domain/version.ts), from a
+  // consume or reserve or from a write's push. A call whose terms are older is refused (stale_terms).
+  // An existing meter starts at 0.0: the first call teaches it. Idempotent (IF NOT EXISTS, OR IGNORE).
+  `
+  CREATE TABLE IF NOT EXISTS terms_version (id INTEGER PRIMARY KEY CHECK (id = 1), customer_rev INTEGER NOT NULL,
+    catalog_rev INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+  INSERT OR IGNORE INTO terms_version (id, customer_rev, catalog_rev, updated_at) VALUES (1, 0, 0, 0);
   `,
 ];
 

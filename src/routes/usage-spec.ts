@@ -10,6 +10,7 @@ import {
   featureParam,
   jsonBody,
   jsonResponse,
+  minVersionBody,
   notFoundResponse,
 } from "../http/schemas";
 
@@ -36,6 +37,7 @@ export const usageBody = z
       .default("consume")
       .describe("consume: atomic check-and-increment; record: already happened, always recorded"),
     timestamp: z.iso.datetime({ offset: true }).optional().describe("record only: when the usage happened"),
+    minVersion: minVersionBody.optional(),
   })
   .strict()
   .openapi("UsageRequest");
@@ -47,6 +49,7 @@ const reserveBody = z
     amount: amount.refine((n) => n > 0, "must be positive"),
     ttlSeconds: z.number().int().min(1).max(86_400).default(300),
     idempotencyKey: idempotencyKey.optional(),
+    minVersion: minVersionBody.optional(),
   })
   .strict()
   .openapi("ReserveRequest");

@@ -2,15 +2,17 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope } from "../auth/middleware";
-import { checkDeps, requireSnapshot } from "../check-path";
+import { checkDeps, requireSnapshot, termsOf } from "../check-path";
 import { headroom } from "../domain/evaluate";
 import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
+import type { MinVersion } from "../domain/version";
 import { decodeCursor, page } from "../http/pagination";
 import { Problem, type ProblemSlug } from "../http/problem";
 import { newRouter } from "../http/router";
 import type { FeatureUsage, MeterError, MeterResult, UsageAnswer } from "../meter/protocol";
 import { checkAmount, type MeterTerms, meterTerms } from "../meter/terms";
+import { type TermsVersion, termsAtLeast } from "../meter/terms-version";
 import { closedPeriods, type LedgerPeriod, type LedgerPeriodKey } from "../store/usage-ledger";
 import {
   DEFAULT_USAGE_WINDOW_MS,
@@ -23,11 +25,11 @@ import {
   usageRoute,
 } from "./usage-spec";
 
-async function snapshotFor(c: Context<AppEnv>, customerId: string): Promise<Snapshot> {
+async function snapshotFor(c: Context<AppEnv>, customerId: string, minVersion?: MinVersion): Promise<Snapshot> {
   // c.get rather than c.var on the consume path: Hono builds a new object from its map on every c.var read.
   assertCustomerAccess(c.get("principal"), customerId);
   const deps = checkDeps(c);
-  return (await requireSnapshot(deps, customerId, deps.services.clock.now())).snapshot;
+  return (await requireSnapshot(deps, customerId, deps.services.clock.now(), minVersion)).snapshot;
 }
 
 function answer(
@@ -67,17 +69,36 @@ function keyOf(c: Context<AppEnv>, bodyKey: string | undefined): string | null {
   return bodyKey ?? header ?? null;
 }
 
-/** What consume/record and reserve share: the idempotency key, the instant, the snapshot and the meter terms. */
-async function meterInputs(
-  c: Context<AppEnv>,
-  body: { customerId: string; feature: string; amount: number; idempotencyKey?: string },
-) {
-  const key = keyOf(c, body.idempotencyKey);
-  const now = c.get("services").clock.now();
-  const snapshot = await snapshotFor(c, body.customerId);
+type MeterBody = { customerId: string; feature: string; amount: number; minVersion?: MinVersion };
+
+/** The snapshot (at least `minVersion`) and the meter terms of the body's feature, its amount checked. */
+async function termsFor(c: Context<AppEnv>, body: MeterBody, now: number, minVersion?: MinVersion) {
+  const snapshot = await snapshotFor(c, body.customerId, minVersion);
   const t = meterTerms(snapshot, body.feature, now);
   checkAmount(t, body.amount);
-  return { key, now, snapshot, t };
+  return { snapshot, t };
+}
+
+/**
+ * consume/record and reserve: the meter decides on terms at least as new as the newest it has seen
+ * (meter/terms-version.ts). A call on older terms (this isolate's cached snapshot, from before a
+ * downgrade another isolate or a write told the meter about) is refused with stale_terms: the
+ * snapshot is read again with the meter's newest version as minVersion, past the caches, and the
+ * call is made once more on its terms. A second refusal (yet another write in between) is a 409.
+ */
+async function meterDecision(
+  c: Context<AppEnv>,
+  body: MeterBody,
+  now: number,
+  send: (snapshot: Snapshot, t: MeterTerms, termsVersion: TermsVersion) => Promise<MeterResult>,
+) {
+  let { snapshot, t } = await termsFor(c, body, now, body.minVersion);
+  let result = await send(snapshot, t, termsOf(snapshot));
+  if (!result.ok && result.error === "stale_terms" && result.newest) {
+    ({ snapshot, t } = await termsFor(c, body, now, result.newest));
+    result = await send(snapshot, t, termsOf(snapshot));
+  }
+  return { snapshot, t, result };
 }
 
 /** settle and release: the request names the reservation, the meter's answer names the feature. */
@@ -102,7 +123,8 @@ usageRoutes.use("/usage/*", requireScope("usage"));
 usageRoutes
   .openapi(usageRoute, async (c) => {
     const body = c.req.valid("json");
-    const { key, now, snapshot, t } = await meterInputs(c, body);
+    const key = keyOf(c, body.idempotencyKey);
+    const now = c.get("services").clock.now();
     let occurredAt = now;
     if (body.timestamp !== undefined) {
       if (body.mode !== "record")
@@ -111,36 +133,45 @@ usageRoutes
       if (occurredAt > now + MAX_CLOCK_SKEW_MS)
         throw invalid("timestamp is in the future.", "json.timestamp", "in the future");
     }
-    const result = await c.get("services").meter.usage(c.env, snapshot, {
-      feature: body.feature,
-      amount: body.amount,
-      mode: body.mode,
-      idempotencyKey: key,
-      fingerprint: JSON.stringify(["usage", body.feature, body.amount, body.mode, body.timestamp ?? null]),
-      allowance: t.allowance,
-      entitled: t.entitled,
-      terms: t.terms,
-      occurredAt,
-      now,
-      gauge: t.gauge,
-    });
+    const fingerprint = JSON.stringify(["usage", body.feature, body.amount, body.mode, body.timestamp ?? null]);
+    const { snapshot, t, result } = await meterDecision(c, body, now, (snapshot, t, termsVersion) =>
+      c.get("services").meter.usage(c.env, snapshot, {
+        feature: body.feature,
+        amount: body.amount,
+        mode: body.mode,
+        idempotencyKey: key,
+        fingerprint,
+        termsVersion,
+        allowance: t.allowance,
+        entitled: t.entitled,
+        terms: t.terms,
+        occurredAt,
+        now,
+        gauge: t.gauge,
+      }),
+    );
     return answer(c, snapshot, body.feature, result, t.denial);
   })
   .openapi(reserveRoute, async (c) => {
     const body = c.req.valid("json");
-    const { key, now, snapshot, t } = await meterInputs(c, body);
-    const result = await c.get("services").meter.reserve(c.env, snapshot, {
-      feature: body.feature,
-      amount: body.amount,
-      ttlSeconds: body.ttlSeconds,
-      idempotencyKey: key,
-      fingerprint: JSON.stringify(["reserve", body.feature, body.amount, body.ttlSeconds]),
-      allowance: t.allowance,
-      entitled: t.entitled,
-      terms: t.terms,
-      wholeUnits: t.feature.integer !== false,
-      now,
-    });
+    const key = keyOf(c, body.idempotencyKey);
+    const now = c.get("services").clock.now();
+    const fingerprint = JSON.stringify(["reserve", body.feature, body.amount, body.ttlSeconds]);
+    const { snapshot, t, result } = await meterDecision(c, body, now, (snapshot, t, termsVersion) =>
+      c.get("services").meter.reserve(c.env, snapshot, {
+        feature: body.feature,
+        amount: body.amount,
+        ttlSeconds: body.ttlSeconds,
+        idempotencyKey: key,
+        fingerprint,
+        termsVersion,
+        allowance: t.allowance,
+        entitled: t.entitled,
+        terms: t.terms,
+        wholeUnits: t.feature.integer !== false,
+        now,
+      }),
+    );
     return answer(c, snapshot, body.feature, result, t.denial);
   })
   .openapi(settleRoute, async (c) => closeReservation(c, "settle", c.req.valid("json")))
@@ -150,17 +181,25 @@ usageRoutes
     const q = c.req.valid("query");
     const feature = q.feature;
     const now = c.var.services.clock.now();
-    const snapshot = await snapshotFor(c, customerId);
-    const metered = Object.keys(snapshot.features)
-      .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
-      .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
-    if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
-    const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
     const after = decodeCursor(q.cursor, periodKey);
     const from = q.from !== undefined ? Date.parse(q.from) : now - DEFAULT_USAGE_WINDOW_MS;
     const to = q.to !== undefined ? Date.parse(q.to) : Number.MAX_SAFE_INTEGER;
     if (from >= to) throw invalid("from must be before to.", "query.from", "must be before to");
-    const current = await c.var.services.meter.peek(c.env, snapshot, items, now);
+    const read = async (minVersion?: TermsVersion) => {
+      const snapshot = await snapshotFor(c, customerId, minVersion);
+      const metered = Object.keys(snapshot.features)
+        .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
+        .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
+      if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
+      const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
+      const peeked = await c.var.services.meter.peek(c.env, snapshot, items, now, termsOf(snapshot));
+      return { snapshot, metered, peeked };
+    };
+    let { snapshot, metered, peeked } = await read();
+    // The meter holds newer terms than this isolate's snapshot: the limits shown are the new ones.
+    if (!termsAtLeast(termsOf(snapshot), peeked.termsVersion))
+      ({ snapshot, metered, peeked } = await read(peeked.termsVersion));
+    const current = peeked.usage;
     const rows = await closedPeriods(c.env.DB, customerId, {
       features: metered.map((m) => m.key),
       from,
@@ -230,6 +269,7 @@ function meterProblem(error: MeterError): ProblemSlug {
       return "validation";
     case "idempotency_conflict":
     case "reservation_closed":
+    case "stale_terms": // only after the retry on fresh terms: the terms changed again meanwhile
       return "conflict";
     default: {
       const unreachable: never = error;

@@ -1,10 +1,12 @@
 // The one way a write reaches D1, whoever makes it (an operator through the admin API, the cron
 // handler, a billing webhook): the change, the revision bumps and its audit records in a single D1
-// batch (atomic), then the affected snapshots are recompiled and written to KV.
+// batch (atomic), then the affected snapshots are recompiled and written to KV, and each affected
+// customer's meter is told the new version of its terms (issue 13: the meter refuses consumes on
+// older terms from then on).
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { actorOf } from "../auth/principal";
-import type { WriteVersion } from "../domain/version";
+import { parseMinVersion, type WriteVersion } from "../domain/version";
 import type { Env } from "../env";
 import type { Services } from "../services";
 import { type AuditActor, type AuditEntry, auditStatement } from "../store/audit";
@@ -67,7 +69,10 @@ export async function commitAdminWrite(
   );
 }
 
-/** Recompiles and publishes customer parts (history + KV + this isolate's cache). */
+/**
+ * Recompiles and publishes customer parts (history + KV + this isolate's cache), then pushes each
+ * customer's new terms version to its meter: one RPC per customer written.
+ */
 export async function recompile(
   env: Env,
   services: Services,
@@ -75,10 +80,32 @@ export async function recompile(
   now: number,
 ): Promise<Record<string, WriteVersion>> {
   const versions: Record<string, WriteVersion> = {};
-  // Awaited (not waitUntil): when the write answers, KV already holds the new part.
+  // Awaited (not waitUntil): when the write answers, KV already holds the new part and the meter
+  // refuses consumes made on the old one, through whichever isolate they come.
   for (const id of customerIds) {
     const version = await services.snapshots.compile(env, id, now);
-    if (version) versions[id] = version;
+    if (!version) continue;
+    versions[id] = version;
+    await pushTerms(env, services, id, version, now);
   }
   return versions;
+}
+
+/**
+ * Tells the customer's meter the version of the snapshot this isolate now holds (the part just
+ * compiled, composed with this isolate's catalog, so never older than the write's version). A
+ * failure is logged, not fatal: D1 and KV have the write, and the next consume made on the new
+ * terms advances the meter anyway (meter/terms-version.ts).
+ */
+async function pushTerms(env: Env, services: Services, customerId: string, version: WriteVersion, now: number) {
+  const min = parseMinVersion(version.version) ?? undefined;
+  try {
+    const { snapshot } = await services.snapshots.read(env, customerId, now, { minVersion: min });
+    if (!snapshot) return;
+    const terms = { customer: snapshot.customerRev, catalog: snapshot.catalogRev };
+    await services.meter.advanceTerms(env, snapshot, terms, now);
+  } catch (err) {
+    const msg = "terms push to the meter failed; the next consume on the new terms advances it";
+    console.error(JSON.stringify({ msg, customerId, version: version.version, error: String(err) }));
+  }
 }

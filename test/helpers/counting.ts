@@ -111,3 +111,58 @@ export function compileCountingEnv(base: Cloudflare.Env = env): { counter: Compi
   });
   return { counter, env: { ...base, DB } as Cloudflare.Env };
 }
+
+/** One RPC to a customer's meter, as a wrapped METER binding saw it. */
+export interface MeterCallSeen {
+  method: string;
+  name: string;
+  result?: unknown;
+  error?: string;
+}
+
+/**
+ * The METER binding wrapped to record every RPC (method, object name, result) and to make the methods
+ * named in `failing` throw before they reach the object, as an unreachable meter would. Every other
+ * call reaches the real Durable Object.
+ */
+export function observedMeterEnv(
+  base: Cloudflare.Env = env,
+  failing: Set<string> = new Set(),
+): { calls: MeterCallSeen[]; env: Cloudflare.Env } {
+  const calls: MeterCallSeen[] = [];
+  const names = new Map<string, string>();
+  const wrapStub = (stub: DurableObjectStub, name: string) =>
+    new Proxy(stub, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop);
+        if (typeof prop !== "string" || prop === "then" || typeof value !== "function") return value;
+        return async (...args: unknown[]) => {
+          const seen: MeterCallSeen = { method: prop, name };
+          calls.push(seen);
+          if (failing.has(prop)) {
+            seen.error = "injected: meter unreachable";
+            throw new Error(seen.error);
+          }
+          seen.result = await (target as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[prop]!(
+            ...args,
+          );
+          return seen.result;
+        };
+      },
+    });
+  const METER = new Proxy(base.METER, {
+    get(target, prop) {
+      if (prop === "idFromName")
+        return (name: string) => {
+          const id = target.idFromName(name);
+          names.set(id.toString(), name);
+          return id;
+        };
+      if (prop === "get")
+        return (id: DurableObjectId) => wrapStub(target.get(id), names.get(id.toString()) ?? id.toString());
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { calls, env: { ...base, METER } as Cloudflare.Env };
+}

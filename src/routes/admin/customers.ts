@@ -298,5 +298,12 @@ customerRoutes
     // Checks answer unknown_customer: at once here, within the cache TTL and KV propagation elsewhere.
     await c.env.SNAPSHOTS.delete(kvKeys.part(id));
     c.var.services.snapshots.invalidate(id);
+    // Its revisions start again at 1 if the id is created anew: the meter forgets the customer
+    // revision it has seen, or it would refuse every consume of the new customer as stale_terms.
+    await c.var.services.meter
+      .forgetCustomerTerms(c.env, { customerId: id, residency: before.residency ?? null }, c.var.services.clock.now())
+      .catch((err) =>
+        console.error(JSON.stringify({ msg: "meter terms reset failed", customerId: id, error: String(err) })),
+      );
     return c.json({ id, deleted: true as const }, 200);
   });
