@@ -19,6 +19,10 @@ export interface PartSubscription {
   startedAt: number;
   /** Billing anchor instant, for billing-anchored resets. */
   anchorAt: number;
+  /** The version of planId it is on (null: the plan's current) and its billing period, for migrations. */
+  planVersion: number | null;
+  periodStart: number | null;
+  periodEnd: number | null;
   windows: PartWindow[];
 }
 
@@ -63,6 +67,9 @@ export function compilePart(rows: PartRows, compiledAt: number): CustomerPart {
       planId: sub.planId,
       startedAt: sub.startedAt,
       anchorAt: sub.billingAnchor ?? sub.currentPeriodStart ?? sub.startedAt,
+      planVersion: sub.planVersion ?? null,
+      periodStart: sub.currentPeriodStart,
+      periodEnd: sub.currentPeriodEnd,
       windows: subscriptionWindows(sub),
     }));
   const grants = [...rows.grants]
