@@ -13,7 +13,7 @@ import type { Env } from "./env";
 import { Problem } from "./http/problem";
 import type { FeatureUsage, PeekItem } from "./meter/protocol";
 import type { Services } from "./services";
-import { type SnapshotRead, SnapshotUnavailable, VersionNotYetAvailable } from "./store/snapshots";
+import { type DegradedReason, type SnapshotRead, SnapshotUnavailable, VersionNotYetAvailable } from "./store/snapshots";
 
 export interface CheckInput {
   customerId: string;
@@ -69,7 +69,7 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
     // KV and D1 both failed and the isolate holds no copy. The policies come from the catalog the
     // isolate holds (SnapshotStore.failurePolicy), because at this
     // point nothing else that knows them can be read.
-    if (err instanceof SnapshotUnavailable) return failurePolicyDecision(deps.services, input, now);
+    if (err instanceof SnapshotUnavailable) return failurePolicyDecision(deps.services, input, now, err.reason);
     throw err;
   }
   const snapshot = read.snapshot;
@@ -80,7 +80,7 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
     const usage = await deps.services.meter.peek(deps.env, snapshot, items, now);
     ev = withUsage(ev, usage[input.feature], input.quantity ?? 1);
   }
-  return toDecision(snapshot, ev, now, read.degraded);
+  return toDecision(snapshot, ev, now, degradedOf(read));
 }
 
 type FeatureDecision = Omit<
@@ -98,19 +98,24 @@ export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feat
   const usage = items.length === 0 ? {} : await deps.services.meter.peek(deps.env, snapshot, items, now);
   const features: Record<string, FeatureDecision> = {};
   for (const ev of evs)
-    features[ev.feature] = featureDecision(toDecision(snapshot, withUsage(ev, usage[ev.feature], 1), now, false));
+    features[ev.feature] = featureDecision(toDecision(snapshot, withUsage(ev, usage[ev.feature], 1), now));
   return {
     customerId: snapshot.customerId,
     snapshotVersion: snapshot.version,
     version: versionOf(snapshot),
     snapshotAgeMs: Math.max(0, now - snapshot.compiledAt),
     evaluatedAt: iso(now),
-    ...(read.degraded ? { degraded: true } : {}),
+    ...(read.degraded ? { degraded: true, degradedReason: degradedOf(read) } : {}),
     features,
   };
 }
 
-export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degraded: boolean): Decision {
+/** Why a read is degraded (undefined: it is not). */
+const degradedOf = (read: SnapshotRead): DegradedReason | undefined =>
+  read.degraded ? (read.degradedReason ?? "stores_unavailable") : undefined;
+
+/** The wire decision; `degraded` says why the answer is degraded, if it is. */
+export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degraded?: DegradedReason): Decision {
   const d: Decision = {
     allowed: ev.allowed,
     reason: ev.reason,
@@ -132,7 +137,10 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
   d.version = versionOf(snapshot);
   d.snapshotAgeMs = Math.max(0, now - snapshot.compiledAt);
   d.evaluatedAt = iso(now);
-  if (degraded) d.degraded = true;
+  if (degraded) {
+    d.degraded = true;
+    d.degradedReason = degraded;
+  }
   return d;
 }
 
@@ -183,8 +191,8 @@ function unknownCustomerDecision(input: CheckInput, now: number): Decision {
   };
 }
 
-/** Neither KV nor D1 answered and no copy was in the isolate: the feature's failure policy decides. */
-function failurePolicyDecision(services: Services, input: CheckInput, now: number): Decision {
+/** Neither KV nor D1 answered (or D1 was not asked: `why`) and no copy was in the isolate: the feature's failure policy decides. */
+function failurePolicyDecision(services: Services, input: CheckInput, now: number, why: DegradedReason): Decision {
   const policy = services.snapshots.failurePolicy(input.feature) ?? "closed";
   return {
     allowed: policy === "open",
@@ -196,6 +204,7 @@ function failurePolicyDecision(services: Services, input: CheckInput, now: numbe
     snapshotAgeMs: 0,
     evaluatedAt: iso(now),
     degraded: true,
+    degradedReason: why,
     failurePolicy: policy,
   };
 }

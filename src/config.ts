@@ -31,7 +31,14 @@ export interface Config {
   /** ENVIRONMENT as set ("development" at the top level of wrangler.toml, "staging", "production"). */
   environment: string | undefined;
   /** The in-isolate snapshot cache (the other options are not configurable: store/snapshots.ts). */
-  snapshotCache: { ttlMs: number; maxEntries: number; catalogTtlMs: number };
+  snapshotCache: {
+    ttlMs: number;
+    maxEntries: number;
+    catalogTtlMs: number;
+    /** The per-isolate budget of part compiles from D1 on a KV miss (store/read-budget.ts). */
+    readThroughPerSecond: number;
+    readThroughBurst: number;
+  };
   lifecycle: LifecycleConfig;
   grants: { maxLifetimeMs: number };
   /** Subscriptions the cron handler changes per run at most. */
@@ -93,6 +100,8 @@ const configSchema = z
     SNAPSHOT_CACHE_TTL_MS: numberVar(DEFAULT_SNAPSHOT_CACHE.ttlMs, (n) => n > 0),
     SNAPSHOT_CACHE_MAX_ENTRIES: numberVar(DEFAULT_SNAPSHOT_CACHE.maxEntries, isPositiveInteger),
     CATALOG_CACHE_TTL_MS: numberVar(DEFAULT_SNAPSHOT_CACHE.catalogTtlMs, (n) => n > 0),
+    READTHROUGH_PER_SECOND: numberVar(DEFAULT_SNAPSHOT_CACHE.readThroughPerSecond, (n) => Number.isFinite(n) && n > 0),
+    READTHROUGH_BURST: numberVar(DEFAULT_SNAPSHOT_CACHE.readThroughBurst, isPositiveInteger),
     PAST_DUE_GRACE_DAYS: pastDueGraceMs,
     GRANT_MAX_LIFETIME_DAYS: numberVar(DEFAULT_GRANT_MAX_LIFETIME_DAYS, (n) => Number.isFinite(n) && n > 0),
     SCHEDULED_MAX_CHANGES: numberVar(DEFAULT_SCHEDULED_MAX_CHANGES, isPositiveInteger),
@@ -116,6 +125,8 @@ const configSchema = z
         ttlMs: v.SNAPSHOT_CACHE_TTL_MS,
         maxEntries: v.SNAPSHOT_CACHE_MAX_ENTRIES,
         catalogTtlMs: v.CATALOG_CACHE_TTL_MS,
+        readThroughPerSecond: v.READTHROUGH_PER_SECOND,
+        readThroughBurst: v.READTHROUGH_BURST,
       },
       lifecycle: { pastDueGraceMs: v.PAST_DUE_GRACE_DAYS },
       grants: { maxLifetimeMs: v.GRANT_MAX_LIFETIME_DAYS * DAY_MS },

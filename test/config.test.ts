@@ -16,7 +16,13 @@ describe("configOf", () => {
   it("has a default for everything", () => {
     expect(of({})).toEqual({
       environment: undefined,
-      snapshotCache: { ttlMs: 5_000, maxEntries: 10_000, catalogTtlMs: 5_000 },
+      snapshotCache: {
+        ttlMs: 5_000,
+        maxEntries: 10_000,
+        catalogTtlMs: 5_000,
+        readThroughPerSecond: 50,
+        readThroughBurst: 100,
+      },
       lifecycle: { pastDueGraceMs: 7 * DAY_MS },
       grants: { maxLifetimeMs: 90 * DAY_MS },
       scheduled: { maxChanges: 100 },
@@ -50,6 +56,10 @@ describe("configOf", () => {
     ["SNAPSHOT_CACHE_TTL_MS", "soon", (c) => c.snapshotCache.ttlMs, 5_000],
     ["SNAPSHOT_CACHE_MAX_ENTRIES", " 50 ", (c) => c.snapshotCache.maxEntries, 50],
     ["SNAPSHOT_CACHE_MAX_ENTRIES", "1.5", (c) => c.snapshotCache.maxEntries, 10_000],
+    ["READTHROUGH_PER_SECOND", "2.5", (c) => c.snapshotCache.readThroughPerSecond, 2.5],
+    ["READTHROUGH_PER_SECOND", "0", (c) => c.snapshotCache.readThroughPerSecond, 50],
+    ["READTHROUGH_BURST", "10", (c) => c.snapshotCache.readThroughBurst, 10],
+    ["READTHROUGH_BURST", "0.5", (c) => c.snapshotCache.readThroughBurst, 100],
     ["PAST_DUE_GRACE_DAYS", "2", (c) => c.lifecycle.pastDueGraceMs, 2 * DAY_MS],
     ["PAST_DUE_GRACE_DAYS", "0", (c) => c.lifecycle.pastDueGraceMs, 0],
     ["PAST_DUE_GRACE_DAYS", "0.5", (c) => c.lifecycle.pastDueGraceMs, DAY_MS / 2],

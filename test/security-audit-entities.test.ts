@@ -177,5 +177,5 @@ describe("a catalog apply", () => {
     expect(entries.map((e) => e.action)).toEqual(["feature.update", "feature.create"]);
     expect(entries[0].before.description).toBe("x".repeat(480));
     expect(entries[0].after.description).toBe("y".repeat(480));
-  });
+  }, 30_000); // two 1.5 MB bodies parsed, validated and written: seconds on a loaded 2-core machine
 });

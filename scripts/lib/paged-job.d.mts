@@ -28,5 +28,5 @@ export function runPagedJob(o: {
   sleep?: (ms: number) => Promise<void>;
 }): Promise<JobState>;
 export function renderProgress(state: JobState, width?: number): string;
-export function formatJobSummary(state: JobState): string;
 export function catalogDrifted(state: JobState): boolean;
+export function formatJobSummary(state: JobState): string;

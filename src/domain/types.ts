@@ -169,5 +169,7 @@ export interface Decision {
   snapshotAgeMs: number;
   evaluatedAt: string;
   degraded?: boolean;
+  /** Why a degraded answer is degraded: the stores failed, or the isolate's D1 read-through budget was spent. */
+  degradedReason?: "stores_unavailable" | "read_through_limited";
   failurePolicy?: "open" | "closed";
 }

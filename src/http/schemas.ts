@@ -114,6 +114,12 @@ export const decisionSchema = z
     snapshotAgeMs: z.number(),
     evaluatedAt: z.string(),
     degraded: z.boolean().optional(),
+    degradedReason: z
+      .enum(["stores_unavailable", "read_through_limited"])
+      .optional()
+      .describe(
+        "why a degraded answer is degraded: KV and D1 failed, or this isolate's D1 read-through budget was spent",
+      ),
     failurePolicy: z.enum(["open", "closed"]).optional(),
   })
   .openapi("Decision");

@@ -74,6 +74,7 @@ const entitlementsSchema = z
     snapshotAgeMs: z.number(),
     evaluatedAt: z.string(),
     degraded: z.boolean().optional(),
+    degradedReason: z.enum(["stores_unavailable", "read_through_limited"]).optional(),
     features: z.record(
       z.string(),
       decisionSchema.omit({

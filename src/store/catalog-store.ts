@@ -30,6 +30,11 @@ export class CatalogStore {
   #held: CompiledCatalog | null = null;
   #checkedAt = Number.NEGATIVE_INFINITY;
   #inflight: Promise<CompiledCatalog> | null = null;
+  /** The compile from D1 in flight, shared by every refresh that needs one. */
+  #compiling: Promise<CompiledCatalog> | null = null;
+  /** When this isolate last compiled the catalog from D1 (or tried to), and whether that failed. */
+  #compiledAt = Number.NEGATIVE_INFINITY;
+  #compileFailed = false;
 
   constructor(readonly ttlMs: number) {}
 
@@ -89,13 +94,48 @@ export class CatalogStore {
     }
     let compiled: CompiledCatalog;
     try {
-      compiled = compileCatalog(await loadCatalogRows(env.DB), now);
+      compiled = await this.#fromD1(env, now, head, waitUntil);
     } catch (err) {
-      console.error(JSON.stringify({ msg: "catalog compile failed", error: String(err) }));
-      if (held && held.rev >= minRev) return held; // stale, but the newest this isolate can have
+      if (held && held.rev >= minRev) {
+        this.#checkedAt = now; // stale, but the newest this isolate can have: again after ttlMs
+        return held;
+      }
       throw new SnapshotUnavailable(String(err));
     }
     if (compiled.rev < minRev) throw new CatalogRevNotYetAvailable(compiled.rev);
+    return compiled;
+  }
+
+  /**
+   * The catalog compiled from D1, and published. One compile at a time per isolate, and while it holds a
+   * catalog, one per ttlMs whatever happens (KV failing or behind, a minVersion asking for a revision
+   * that does not exist yet, D1 failing): within that window the held catalog answers, the newest D1
+   * gave (or a failure again, when the last compile failed).
+   */
+  #fromD1(env: Env, now: number, head: number | null, waitUntil?: WaitUntil): Promise<CompiledCatalog> {
+    if (this.#compiling) return this.#compiling;
+    const held = this.#held;
+    if (held && now - this.#compiledAt < this.ttlMs)
+      return this.#compileFailed
+        ? Promise.reject(new Error("the catalog compile from D1 failed less than the catalog TTL ago"))
+        : Promise.resolve(held);
+    this.#compiledAt = now;
+    this.#compiling = this.#compile(env, now, head, waitUntil).finally(() => {
+      this.#compiling = null;
+    });
+    return this.#compiling;
+  }
+
+  async #compile(env: Env, now: number, head: number | null, waitUntil?: WaitUntil): Promise<CompiledCatalog> {
+    let compiled: CompiledCatalog;
+    try {
+      compiled = compileCatalog(await loadCatalogRows(env.DB), now);
+      this.#compileFailed = false;
+    } catch (err) {
+      this.#compileFailed = true;
+      console.error(JSON.stringify({ msg: "catalog compile failed", error: String(err) }));
+      throw err;
+    }
     this.adopt(compiled, now);
     const write = publishCatalog(env, compiled, { pointerIfBehind: head }).catch((err) =>
       console.error(JSON.stringify({ msg: "catalog publish failed", rev: compiled.rev, error: String(err) })),

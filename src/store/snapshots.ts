@@ -22,11 +22,12 @@ import type { Env } from "../env";
 import { BoundedCache } from "./bounded-cache";
 import { CatalogRevNotYetAvailable, CatalogStore } from "./catalog-store";
 import { loadPartRows } from "./customer-rows";
-import { SnapshotUnavailable } from "./errors";
+import { type DegradedReason, SnapshotUnavailable } from "./errors";
 import { kvKeys } from "./kv";
+import { ReadBudget } from "./read-budget";
 import { publishParts } from "./snapshot-publisher";
 
-export { SnapshotUnavailable };
+export { type DegradedReason, SnapshotUnavailable };
 
 export type SnapshotSource = "isolate" | "kv" | "d1" | "stale";
 
@@ -35,8 +36,10 @@ export interface SnapshotRead {
   snapshot: Snapshot | null;
   /** Where the customer part came from. */
   source: SnapshotSource;
-  /** True when the answer comes from an expired copy because KV and D1 both failed. */
+  /** True when the answer comes from an expired copy because D1 could not be read (or was not, see degradedReason). */
   degraded: boolean;
+  /** Set when degraded: the stores failed, or this isolate's read-through budget was spent. */
+  degradedReason?: DegradedReason;
 }
 
 export interface SnapshotStoreOptions {
@@ -47,6 +50,10 @@ export interface SnapshotStoreOptions {
   staleIfErrorMs: number;
   /** How often an isolate looks at the catalog pointer in KV. */
   catalogTtlMs: number;
+  /** Part compiles from D1 on a KV miss, per second and isolate, on average (writes are never limited). */
+  readThroughPerSecond: number;
+  /** How many such compiles an isolate may make at once before the per-second rate applies. */
+  readThroughBurst: number;
 }
 
 export const DEFAULT_SNAPSHOT_CACHE: SnapshotStoreOptions = {
@@ -55,7 +62,12 @@ export const DEFAULT_SNAPSHOT_CACHE: SnapshotStoreOptions = {
   maxBytes: 32 * 1024 * 1024, // a quarter of the 128 MB isolate limit
   staleIfErrorMs: 24 * 3600_000,
   catalogTtlMs: 5_000,
+  readThroughPerSecond: 50,
+  readThroughBurst: 100,
 };
+
+/** How many in-flight loads of a customer a read joins before it starts its own (store/snapshots.ts #part). */
+const MAX_JOINS = 3;
 
 /**
  * Heap bytes of a parsed snapshot per character of its JSON, for the cache's byte bound. `npm run bench`
@@ -91,11 +103,15 @@ export const UNKNOWN_TTL_SECONDS = 60;
 export class SnapshotStore {
   readonly cache: BoundedCache<Entry | null>;
   readonly catalogs: CatalogStore;
-  readonly #inflight = new Map<string, Promise<PartRead>>();
+  readonly readThrough: ReadBudget;
+  /** At most one load per customer at a time (KV, then D1 on a miss): every concurrent read joins it. */
+  readonly #inflight = new Map<string, Flight>();
+  #seq = 0;
 
   constructor(readonly options: SnapshotStoreOptions = DEFAULT_SNAPSHOT_CACHE) {
     this.cache = new BoundedCache(options.maxEntries, options.maxBytes);
     this.catalogs = new CatalogStore(options.catalogTtlMs);
+    this.readThrough = new ReadBudget(options.readThroughPerSecond, options.readThroughBurst);
   }
 
   /** A feature's failure policy, from the catalog this isolate holds: readable with KV and D1 down. */
@@ -114,7 +130,12 @@ export class SnapshotStore {
     const got = await this.#part(env, customerId, now, min, opts.waitUntil);
     if (!got.entry) return { snapshot: null, source: got.source, degraded: false };
     const catalog = await this.#catalog(env, now, got.entry.part, min, opts.waitUntil);
-    return { snapshot: this.#compose(customerId, got.entry, catalog), source: got.source, degraded: got.degraded };
+    return {
+      snapshot: this.#compose(customerId, got.entry, catalog),
+      source: got.source,
+      degraded: got.degraded,
+      ...(got.degradedReason ? { degradedReason: got.degradedReason } : {}),
+    };
   }
 
   /**
@@ -130,62 +151,141 @@ export class SnapshotStore {
     this.cache.delete(customerId);
   }
 
-  async #part(env: Env, customerId: string, now: number, min: MinVersion | undefined, waitUntil?: WaitUntil) {
-    const hit = this.cache.get(customerId);
-    if (
-      hit &&
-      now - hit.storedAt < this.options.ttlMs &&
-      (hit.value === null ? !min : partSatisfies(hit.value.part, min))
-    )
-      return { entry: hit.value, source: "isolate" as const, degraded: false };
-    if (min) return this.#load(env, customerId, now, min, waitUntil);
-    // Concurrent misses for one customer share one KV read.
-    let pending = this.#inflight.get(customerId);
-    if (!pending) {
-      pending = this.#load(env, customerId, now, undefined, waitUntil).finally(() => this.#inflight.delete(customerId));
-      this.#inflight.set(customerId, pending);
-    }
-    return pending;
-  }
-
-  async #load(
+  /**
+   * The customer's part, satisfying `min`. Concurrent reads of one customer share one load, minVersion or
+   * not: a read joins the load in flight and takes its result when that satisfies its own `min`; one that
+   * does not satisfy it, read before this read arrived, is followed by another load (shared in turn). A
+   * fresh D1 read that started after this read arrived is final: below `min` it is a 409.
+   */
+  async #part(
     env: Env,
     customerId: string,
     now: number,
     min: MinVersion | undefined,
     waitUntil?: WaitUntil,
   ): Promise<PartRead> {
+    const hit = this.cache.get(customerId);
+    if (
+      hit &&
+      now - hit.storedAt < this.options.ttlMs &&
+      (hit.value === null ? !min : partSatisfies(hit.value.part, min))
+    )
+      return { entry: hit.value, source: "isolate", degraded: false };
+    const arrived = ++this.#seq;
+    for (let round = 0; ; round++) {
+      // After MAX_JOINS loads that could not say, a load of its own, with its own min: always final.
+      const flight =
+        round < MAX_JOINS
+          ? (this.#inflight.get(customerId) ?? this.#start(env, customerId, now, min, waitUntil))
+          : this.#flight(env, customerId, now, min, waitUntil);
+      const got = this.#resolve(customerId, await flight.loaded, now, min, flight.seq > arrived || round >= MAX_JOINS);
+      if (got) return got;
+    }
+  }
+
+  #flight(env: Env, customerId: string, now: number, min: MinVersion | undefined, waitUntil?: WaitUntil): Flight {
+    return { seq: ++this.#seq, loaded: this.#load(env, customerId, now, min, waitUntil) };
+  }
+
+  #start(env: Env, customerId: string, now: number, min: MinVersion | undefined, waitUntil?: WaitUntil): Flight {
+    const flight = this.#flight(env, customerId, now, min, waitUntil);
+    const loaded = flight.loaded.finally(() => {
+      if (this.#inflight.get(customerId) === shared) this.#inflight.delete(customerId);
+    });
+    const shared: Flight = { seq: flight.seq, loaded };
+    this.#inflight.set(customerId, shared);
+    return shared;
+  }
+
+  /**
+   * What one load means for a read wanting `min` (null: it cannot say, load again). `final`: the load
+   * started after the read arrived, so a fresh D1 read below `min` is the newest there is.
+   */
+  #resolve(
+    customerId: string,
+    loaded: Loaded,
+    now: number,
+    min: MinVersion | undefined,
+    final: boolean,
+  ): PartRead | null {
+    if (loaded.ok) {
+      const { entry, source } = loaded;
+      if (entry ? partSatisfies(entry.part, min) : !min) return { entry, source, degraded: false };
+      if (source !== "d1" || !final) return null;
+      if (!entry || !min) return { entry: null, source, degraded: false };
+      throw new VersionNotYetAvailable(describeMinVersion(min), available(entry.part, min));
+    }
+    // D1 failed or was not asked (budget spent): the newest copy that satisfies `min`, from KV (read in
+    // this load: not degraded, it is what KV holds) or the isolate (expired: degraded), never the
+    // failure policy while one exists.
+    const stale = this.cache.get(customerId);
+    const held =
+      stale?.value && now - stale.storedAt < this.options.staleIfErrorMs && partSatisfies(stale.value.part, min)
+        ? stale.value
+        : null;
+    const kv = loaded.kv && partSatisfies(loaded.kv.part, min) ? loaded.kv : null;
+    if (kv && (!held || newer(kv.part, held.part) || kv.part === held.part)) {
+      if (kv.part !== held?.part) this.#remember(kv.part, now, kv.partBytes / PARSED_BYTES_PER_JSON_CHAR);
+      return { entry: kv, source: "kv", degraded: false };
+    }
+    if (held) return { entry: held, source: "stale", degraded: true, degradedReason: loaded.reason };
+    throw new SnapshotUnavailable(loaded.error, loaded.reason);
+  }
+
+  /** KV, then (on a miss, or a KV copy below the load's `min`) a compile from D1 within the read-through budget. Never throws. */
+  async #load(
+    env: Env,
+    customerId: string,
+    now: number,
+    min: MinVersion | undefined,
+    waitUntil?: WaitUntil,
+  ): Promise<Loaded> {
+    let kv: Entry | null = null;
     try {
       const text = await env.SNAPSHOTS.get(kvKeys.part(customerId), "text");
       if (text !== null) {
         const value = JSON.parse(text) as unknown;
         if (isCustomerPart(value)) {
           if (partSatisfies(value, min))
-            return { entry: this.#remember(value, now, text.length), source: "kv", degraded: false };
+            return { ok: true, entry: this.#remember(value, now, text.length), source: "kv" };
+          kv = { part: value, partBytes: Math.ceil(text.length * PARSED_BYTES_PER_JSON_CHAR), composed: null };
         } else if (!min && typeof value === "object" && value !== null && "unknown" in value) {
           // Known in KV to be no customer (cached for UNKNOWN_TTL_SECONDS): no D1 read. A read that must
           // see a write (minVersion) still goes to D1, where the customer may exist by now.
           this.cache.set(customerId, null, now, 64);
-          return { entry: null, source: "kv", degraded: false };
+          return { ok: true, entry: null, source: "kv" };
         }
       }
     } catch (err) {
       console.warn(JSON.stringify({ msg: "kv read failed", customerId, error: String(err) }));
     }
-    try {
-      const entry = await this.#compilePart(env, customerId, now, waitUntil);
-      if (entry && min && !partSatisfies(entry.part, min))
-        throw new VersionNotYetAvailable(describeMinVersion(min), available(entry.part, min));
-      return { entry, source: "d1", degraded: false };
-    } catch (err) {
-      if (err instanceof VersionNotYetAvailable) throw err;
-      console.error(JSON.stringify({ msg: "d1 read failed", customerId, error: String(err) }));
-      const stale = this.cache.get(customerId);
-      if (stale?.value && now - stale.storedAt < this.options.staleIfErrorMs && partSatisfies(stale.value.part, min)) {
-        return { entry: stale.value, source: "stale", degraded: true };
-      }
-      throw new SnapshotUnavailable(String(err));
+    if (!this.readThrough.take(now)) {
+      this.#logLimited(now);
+      return {
+        ok: false,
+        reason: "read_through_limited",
+        error: "the read-through budget of this isolate is spent",
+        kv,
+      };
     }
+    try {
+      return { ok: true, entry: await this.#compilePart(env, customerId, now, waitUntil), source: "d1" };
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "d1 read failed", customerId, error: String(err) }));
+      return { ok: false, reason: "stores_unavailable", error: String(err), kv };
+    }
+  }
+
+  #limited = 0;
+  #limitedLoggedAt = Number.NEGATIVE_INFINITY;
+
+  /** One log line a second at most in a storm, with how many reads were turned away since the last. */
+  #logLimited(now: number): void {
+    this.#limited++;
+    if (now - this.#limitedLoggedAt < 1_000) return;
+    console.warn(JSON.stringify({ msg: "read-through limited", turnedAway: this.#limited }));
+    this.#limited = 0;
+    this.#limitedLoggedAt = now;
   }
 
   async #compilePart(env: Env, customerId: string, now: number, waitUntil?: WaitUntil): Promise<Entry | null> {
@@ -262,7 +362,28 @@ interface PartRead {
   entry: Entry | null;
   source: SnapshotSource;
   degraded: boolean;
+  degradedReason?: DegradedReason;
 }
+
+/** What one load of a customer found: a part (null: no such customer) from KV or D1, or why D1 gave none. */
+type Loaded =
+  | { ok: true; entry: Entry | null; source: "kv" | "d1" }
+  | {
+      ok: false;
+      reason: DegradedReason;
+      error: string /** The part KV gave in this load, below its min. */;
+      kv: Entry | null;
+    };
+
+/** A load in flight; `seq` orders it against the reads that join it. */
+interface Flight {
+  seq: number;
+  loaded: Promise<Loaded>;
+}
+
+/** Whether part `a` is newer than `b` (customer revision first, then the catalog revision read with it). */
+const newer = (a: CustomerPart, b: CustomerPart): boolean =>
+  a.rev > b.rev || (a.rev === b.rev && a.catalogRev > b.catalogRev);
 
 /** The newest version D1 has, in the form `min` was asked in. */
 function available(part: CustomerPart, min: MinVersion): string | number {

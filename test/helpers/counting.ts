@@ -59,3 +59,55 @@ export function countingEnv(base: Cloudflare.Env = env): { counter: WriteCounter
   });
   return { counter, env: { ...base, DB, SNAPSHOTS } as Cloudflare.Env };
 }
+
+export interface CompileCounter {
+  /** D1 batches that read a customer part (a part compile: read-through, minVersion, or a write's). */
+  parts: number;
+  /** D1 batches that read the catalog (a catalog compile). */
+  catalogs: number;
+  /** While true, every D1 call throws (the attempts are still counted). */
+  failing: boolean;
+}
+
+/**
+ * D1 wrapped to count the compiles that reach it, told apart by the SQL of their batch, and to fail on
+ * demand. Every other call goes to the real local D1.
+ */
+export function compileCountingEnv(base: Cloudflare.Env = env): { counter: CompileCounter; env: Cloudflare.Env } {
+  const counter: CompileCounter = { parts: 0, catalogs: 0, failing: false };
+  const sqlOf = new WeakMap<D1PreparedStatement, string>();
+  const fail = () => {
+    throw new Error("D1 unavailable");
+  };
+  const track = (stmt: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    sqlOf.set(stmt, sql);
+    const bind = stmt.bind.bind(stmt);
+    const guarded = (name: "first" | "all" | "run" | "raw") => {
+      const call = (stmt[name] as (...a: unknown[]) => Promise<unknown>).bind(stmt);
+      return async (...a: unknown[]) => (counter.failing ? fail() : call(...a));
+    };
+    return Object.assign(stmt, {
+      bind: (...values: unknown[]) => track(bind(...values), sql),
+      first: guarded("first"),
+      all: guarded("all"),
+      run: guarded("run"),
+      raw: guarded("raw"),
+    });
+  };
+  const DB = new Proxy(base.DB, {
+    get(target, prop) {
+      if (prop === "prepare") return (sql: string) => track(target.prepare(sql), sql);
+      if (prop === "batch")
+        return async (statements: D1PreparedStatement[]) => {
+          const sql = statements.map((s) => sqlOf.get(s) ?? "");
+          if (sql.some((q) => q.includes("FROM subscriptions WHERE customer_id IN"))) counter.parts++;
+          if (sql.some((q) => q.includes("FROM features"))) counter.catalogs++;
+          if (counter.failing) fail();
+          return target.batch(statements);
+        };
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { counter, env: { ...base, DB } as Cloudflare.Env };
+}

@@ -130,7 +130,7 @@ customerEntitlementRoutes
         snapshotAgeMs: _a,
         evaluatedAt: _e,
         ...rest
-      } = toDecision(snapshot, evaluate(snapshot, { feature: key, role: q.role, country: q.country }, at), at, false);
+      } = toDecision(snapshot, evaluate(snapshot, { feature: key, role: q.role, country: q.country }, at), at);
       features[key] = rest;
     }
     return c.json(
