@@ -22,6 +22,10 @@ SELECT p.id, 1,
 FROM plans p;
 
 ALTER TABLE subscriptions ADD COLUMN plan_version INTEGER;
+-- Every subscription that exists now is on its plan's version 1 (what the plan gives now), so a later edit
+-- with migrate=stay grandfathers it. Customer parts in KV from before carry no version: their format (2)
+-- is no longer read, so each customer's next check reads its part through from D1 once.
+UPDATE subscriptions SET plan_version = 1;
 
 CREATE TABLE IF NOT EXISTS plan_migrations (
   id TEXT PRIMARY KEY,

@@ -72,15 +72,23 @@ describe("migrate=now", () => {
     const used = await w.call("POST", "/v1/usage", { key, body: { customerId: a, feature: "api_calls", amount: 5 } });
     expect(used.json).toMatchObject({ allowed: true, used: 5 });
     const rows = async () =>
-      (await env.DB.prepare("SELECT COUNT(*) AS n FROM plan_migrations WHERE plan_id = ?1").bind(plan).first<{ n: number }>())!.n;
+      (await env.DB.prepare("SELECT COUNT(*) AS n FROM plan_migrations WHERE plan_id = ?1")
+        .bind(plan)
+        .first<{ n: number }>())!.n;
     const edit = await setLimit(plan, 6, "now");
     expect(edit.json.migration).toMatchObject({ mode: "now", toVersion: 2 });
     expect(await rows()).toBe(1);
     expect(await check(a, "api_calls")).toMatchObject({ limit: 6, used: 5, remaining: 1, allowed: true });
     expect(await limitOf(b)).toBe(6);
     // Nothing reset: one more unit fits, a second does not.
-    expect((await w.call("POST", "/v1/usage", { key, body: { customerId: a, feature: "api_calls", amount: 1 } })).json.allowed).toBe(true);
-    expect((await w.call("POST", "/v1/usage", { key, body: { customerId: a, feature: "api_calls", amount: 1 } })).json.allowed).toBe(false);
+    expect(
+      (await w.call("POST", "/v1/usage", { key, body: { customerId: a, feature: "api_calls", amount: 1 } })).json
+        .allowed,
+    ).toBe(true);
+    expect(
+      (await w.call("POST", "/v1/usage", { key, body: { customerId: a, feature: "api_calls", amount: 1 } })).json
+        .allowed,
+    ).toBe(false);
     const audits = await auditOf("plan_migration", edit.json.migration.id);
     expect(audits.map((x) => x.action)).toEqual(["plan.migration.start"]);
     const list = await w.call("GET", `/admin/v1/plans/${plan}/migrations`, admin);
