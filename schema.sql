@@ -35,8 +35,31 @@ CREATE TABLE IF NOT EXISTS plans (
   kind TEXT NOT NULL CHECK (kind IN ('base', 'addon')),
   description TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  version INTEGER NOT NULL DEFAULT 1 -- the current version (plan_versions), which new subscriptions get
 );
+
+-- Every version of every plan, immutable once written (issue 12: grandfathering).
+CREATE TABLE IF NOT EXISTS plan_versions (
+  plan_id TEXT NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  entitlements TEXT NOT NULL, -- JSON: feature key -> EntitlementSpec
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (plan_id, version)
+);
+
+-- Moving a plan's existing subscribers to a newer version: one row, resolved at check time.
+CREATE TABLE IF NOT EXISTS plan_migrations (
+  id TEXT PRIMARY KEY,
+  plan_id TEXT NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
+  to_version INTEGER NOT NULL,
+  mode TEXT NOT NULL CHECK (mode IN ('now', 'at_period_end')),
+  at INTEGER NOT NULL,          -- when it was started: 'now' moves every older subscription then
+  cancelled_at INTEGER,         -- 'at_period_end' only: subscriptions not moved by then stay
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS plan_migrations_plan ON plan_migrations (plan_id, at);
 
 CREATE TABLE IF NOT EXISTS plan_entitlements (
   plan_id TEXT NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
@@ -81,7 +104,8 @@ CREATE TABLE IF NOT EXISTS subscriptions (
   external_updated_at INTEGER, -- provider event time of the last applied change (out-of-order guard)
   invoice_updated_at INTEGER, -- provider event time of the last applied invoice event (its own guard)
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  plan_version INTEGER         -- the version of plan_id it is on; null: the plan's current version
 );
 CREATE INDEX IF NOT EXISTS subscriptions_customer ON subscriptions (customer_id);
 CREATE INDEX IF NOT EXISTS subscriptions_plan ON subscriptions (plan_id, customer_id);

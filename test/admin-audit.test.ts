@@ -155,7 +155,10 @@ describe("GET /admin/v1/customers/{id}/entitlements?at=", () => {
       subscriptions: [{ planId, status: "trialing", trialEnd: iso(T0 + 3 * DAY_MS) }],
     });
     w.clock.set(T0 + DAY_MS);
-    await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/api_calls`, { key: alice, body: { limit: 500 } });
+    await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/api_calls?migrate=now`, {
+      key: alice,
+      body: { limit: 500 },
+    });
     w.clock.set(T0 + 5 * DAY_MS);
   });
   afterAll(() => w.clock.set(T0));

@@ -136,7 +136,7 @@ describe("plans", () => {
     await createPlan(w, planId, { sso: false, api_calls: { limit: 10 } });
     const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
     expect((await check(c.id, "sso")).allowed).toBe(false);
-    const res = await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso`, {
+    const res = await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso?migrate=now`, {
       key: admin,
       body: true,
       headers: { "X-Audit-Reason": "sso for all" },

@@ -171,6 +171,7 @@ describe("GET /admin/v1/customers/{id}/entitlements/explain", () => {
         kind: "plan",
         id: "pro",
         subscriptionId: c.subscriptions[0],
+        planVersion: 1,
         mode: "add",
         from: iso(T0),
         until: iso(trialEnd),

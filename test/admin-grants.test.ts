@@ -275,7 +275,7 @@ describe("reason, expiry and lifetime", () => {
       expiresAt: iso(T0 + 30 * DAY_MS),
     });
     expect(harmless.json.grant).toMatchObject({ status: "pending", elevated: false, expiresAt: iso(T0 + 30 * DAY_MS) });
-    await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso`, { key: BOOTSTRAP, body: false });
+    await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/sso?migrate=now`, { key: BOOTSTRAP, body: false });
     const refused = expectProblem(await decide(approverA, harmless.json.grant.id, "approve"), 409);
     expect(refused.errors).toContainEqual({ path: "json.reason", message: "an elevated grant needs a reason" });
   });

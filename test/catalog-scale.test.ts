@@ -1,11 +1,13 @@
-// Issue 12's propagation target, at scale: 100,000 customers on one plan (batch-inserted into local D1),
-// one change to that plan. The change writes O(1) KV keys and D1 rows (no customer is recompiled, no job
+// Issue 12's propagation target, at scale: 100,000 customers on one plan (batch-inserted into local D1,
+// each pinned to the plan's version 1 as the API pins them), one change to that plan that moves them
+// all (migrate=now). The change writes O(1) KV keys and D1 rows (no customer is recompiled, no job
 // exists), and a second worker instance (its own isolate caches, the same KV and D1) answers with the
-// new entitlement once its catalog TTL has passed, and never mixes old and new within one answer.
+// new entitlement once its catalog TTL has passed, and never mixes old and new within one answer. The
+// same change with `stay` leaves every existing subscriber on its version and gives a new one the new.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock";
-import { createKey, createPlan, loadTestCatalog } from "./helpers/admin";
+import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
 import { countingEnv } from "./helpers/counting";
 import { T0 } from "./helpers/time";
 import { BOOTSTRAP, testWorker } from "./helpers/worker";
@@ -29,8 +31,8 @@ beforeAll(async () => {
       `INSERT INTO customers (id, name, rev, created_at, updated_at) ${seq} SELECT printf('scale-%06d', i), '', 1, ?2, ?2 FROM n`,
     ).bind(N, T0),
     env.DB.prepare(
-      `INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) ${seq}
-       SELECT printf('sub-scale-%06d', i), printf('scale-%06d', i), ?3, 'active', ?2, ?2, ?2 FROM n`,
+      `INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at, plan_version) ${seq}
+       SELECT printf('sub-scale-%06d', i), printf('scale-%06d', i), ?3, 'active', ?2, ?2, ?2, 1 FROM n`,
     ).bind(N, T0, PLAN),
   ]);
 }, 60_000);
@@ -51,7 +53,7 @@ describe(`a plan change with ${N.toLocaleString("en")} subscribers`, () => {
 
     const partsBefore = await rows("part_history");
     const { counter, env: counted } = countingEnv();
-    const res = await writer.call("PUT", `/admin/v1/plans/${PLAN}/entitlements/sso`, {
+    const res = await writer.call("PUT", `/admin/v1/plans/${PLAN}/entitlements/sso?migrate=now`, {
       key: BOOTSTRAP,
       body: true,
       env: counted,
@@ -59,10 +61,10 @@ describe(`a plan change with ${N.toLocaleString("en")} subscribers`, () => {
     expect(res.status).toBe(200);
     // The new catalog object and its pointer; nothing per customer.
     expect(counter.kvPuts).toEqual([`catalog:${res.json.catalogRev}`, "catalog:head"]);
-    // The plan row and its exact set of entitlements (rewritten whole), the catalog revision, one audit
-    // entry and one catalog history row, each with its index entries as D1 counts rows written: 17 here,
-    // whatever N is (the same change on a plan with 10 customers writes the same rows).
-    expect(counter.d1RowsWritten).toBeLessThanOrEqual(25);
+    // The plan row and its exact set of entitlements (rewritten whole), its new version, the migration,
+    // the catalog revision, two audit entries and one catalog history row, each with its index entries
+    // as D1 counts rows written, whatever N is (the same change on a plan with 10 customers writes the same).
+    expect(counter.d1RowsWritten).toBeLessThanOrEqual(30);
     expect(await rows("part_history")).toBe(partsBefore);
     expect(await rows("sqlite_master WHERE name = 'jobs'")).toBe(0);
 
@@ -80,5 +82,22 @@ describe(`a plan change with ${N.toLocaleString("en")} subscribers`, () => {
     // not passed), but a check that asks for the write's version is never answered from it.
     expect((await otherCheck(id(2))).json.allowed).toBe(false);
     expect((await otherCheck(id(2), res.json.version)).json).toMatchObject({ allowed: true });
+
+    // The same kind of change with `stay` (the default): O(1) again, every existing subscriber keeps its
+    // version (sso stays on), and a new subscriber gets the new one (sso off).
+    const { counter: again, env: counted2 } = countingEnv();
+    const stay = await writer.call("PUT", `/admin/v1/plans/${PLAN}/entitlements/sso`, {
+      key: BOOTSTRAP,
+      body: false,
+      env: counted2,
+    });
+    expect(stay.json.plan.version).toBe(3);
+    expect(again.kvPuts).toEqual([`catalog:${stay.json.catalogRev}`, "catalog:head"]);
+    const late = testWorker({ clock: new ManualClock(T0) });
+    const lateCheck = (customerId: string) =>
+      late.call("POST", "/v1/check", { key, body: { customerId, feature: "sso", role: "admin" } });
+    for (const i of [1, 2, N / 2, N]) expect((await lateCheck(id(i))).json.allowed).toBe(true);
+    const newcomer = await createCustomer(writer, { id: "scale-newcomer", subscriptions: [{ planId: PLAN }] });
+    expect((await lateCheck(newcomer.id)).json).toMatchObject({ allowed: false, reason: "not_entitled" });
   }, 60_000);
 });

@@ -11,6 +11,7 @@ import { type CustomerRows, compileSnapshot, type GrantRow, type SubscriptionRow
 import { compose } from "../src/domain/compose";
 import { compilePart } from "../src/domain/customer-part";
 import { evaluate } from "../src/domain/evaluate";
+import { moveInstant, versionSegments } from "../src/domain/plan-versions";
 import type { EntitlementSpec, FeatureType } from "../src/domain/types";
 import { satisfies, versionAtLeast } from "../src/domain/version";
 
@@ -189,6 +190,53 @@ describe("version tokens", () => {
           expect(satisfies(after, { sum: rev + k })).toBe(true);
         },
       ),
+    );
+  });
+});
+
+describe("plan version segments (migrations resolved per subscription)", () => {
+  const migration = fc.record({
+    toVersion: fc.integer({ min: 1, max: 6 }),
+    mode: fc.constantFrom<"now" | "at_period_end">("now", "at_period_end"),
+    at: fc.integer({ min: T - 10, max: T + 10 }),
+    cancelledAt: fc.option(fc.integer({ min: T - 10, max: T + 10 }), { nil: null }),
+  });
+  const subscription = fc.record({
+    planVersion: fc.option(fc.integer({ min: 1, max: 6 }), { nil: null }),
+    periodStart: fc.option(fc.integer({ min: T - 10, max: T + 10 }), { nil: null }),
+    periodEnd: fc.option(fc.integer({ min: T - 10, max: T + 20 }), { nil: null }),
+  });
+
+  it("partition the window in order, versions only grow, and every boundary is a migration's move", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(migration, { maxLength: 4 }),
+        subscription,
+        fc.integer({ min: T - 15, max: T + 5 }),
+        fc.integer({ min: 0, max: 30 }),
+        (current, migrations, sub, from, length) => {
+          const until = from + length;
+          const segments = versionSegments(current, migrations, sub, from, until);
+          expect(segments[0]?.from).toBe(from);
+          expect(segments.at(-1)?.until).toBe(until);
+          const pinned = sub.planVersion ?? current;
+          expect(segments[0]!.version).toBeGreaterThanOrEqual(pinned);
+          for (let i = 1; i < segments.length; i++) {
+            const [a, b] = [segments[i - 1]!, segments[i]!];
+            expect(b.from).toBe(a.until);
+            expect(b.version).toBeGreaterThan(a.version);
+            // The boundary is where a migration to exactly that version moves this subscription.
+            expect(migrations.some((m) => m.toVersion === b.version && moveInstant(m, sub) === b.from)).toBe(true);
+          }
+          // A cancelled migration never moves anyone at or after its cancellation.
+          for (const m of migrations) {
+            const at = moveInstant(m, sub);
+            if (m.cancelledAt !== null && at !== null) expect(at).toBeLessThan(m.cancelledAt);
+          }
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

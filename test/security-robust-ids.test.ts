@@ -104,7 +104,10 @@ describe("a customer whose rows cannot be compiled", () => {
     )
       .bind(uid("grant"), bad, T0)
       .run();
-    const edit = await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/seats`, { ...admin, body: { limit: 7 } });
+    const edit = await w.call("PUT", `/admin/v1/plans/${planId}/entitlements/seats?migrate=now`, {
+      ...admin,
+      body: { limit: 7 },
+    });
     expect(edit.status).toBe(200);
     const snap = await kvSnapshot(good);
     expect(snap?.features.seats?.sources.some((s) => s.spec.limit === 7)).toBe(true);

@@ -3,8 +3,9 @@
 // immutable object per catalog revision (KV `catalog:<rev>`, src/store/catalog-store.ts): a catalog
 // change writes one new object and moves one pointer, whatever the number of customers.
 import { compileSpec, type FeatureRow, type PlanRow } from "./compile";
+import type { PlanMigrationRule } from "./plan-versions";
 import { own } from "./records";
-import type { CompiledSpec, FailurePolicy, FeatureType } from "./types";
+import type { CompiledSpec, EntitlementSpec, FailurePolicy, FeatureType } from "./types";
 
 export interface CatalogFeature {
   type: FeatureType;
@@ -15,8 +16,14 @@ export interface CatalogFeature {
 
 export interface CompiledPlan {
   kind: "base" | "addon";
-  /** Only entitlements of features that exist, compiled. */
+  /** The current version (what new subscriptions get). */
+  version: number;
+  /** The current version's entitlements: only features that exist, compiled. */
   entitlements: Record<string, CompiledSpec>;
+  /** Older versions' entitlements, compiled, by version number (absent: none). */
+  versions?: Record<string, Record<string, CompiledSpec>>;
+  /** Migrations of existing subscribers to newer versions (domain/plan-versions.ts; absent: none). */
+  migrations?: PlanMigrationRule[];
 }
 
 export interface CompiledCatalog {
@@ -50,12 +57,24 @@ export function compileCatalog(rows: CatalogRows, compiledAt: number): CompiledC
   for (const id of Object.keys(rows.plans).sort(cmp)) {
     const plan = own(rows.plans, id);
     if (!plan) continue;
-    const entitlements: Record<string, CompiledSpec> = {};
-    for (const [key, spec] of Object.entries(plan.entitlements)) {
-      const type = own(features, key)?.type;
-      if (type) entitlements[key] = compileSpec(spec, type, rows.regionGroups);
-    }
-    plans[id] = { kind: plan.kind, entitlements };
+    const compileAll = (specs: Record<string, EntitlementSpec>) => {
+      const out: Record<string, CompiledSpec> = {};
+      for (const [key, spec] of Object.entries(specs)) {
+        const type = own(features, key)?.type;
+        if (type) out[key] = compileSpec(spec, type, rows.regionGroups);
+      }
+      return out;
+    };
+    const compiled: CompiledPlan = {
+      kind: plan.kind,
+      version: plan.version ?? 1,
+      entitlements: compileAll(plan.entitlements),
+    };
+    const older = Object.entries(plan.versions ?? {});
+    if (older.length > 0) compiled.versions = Object.fromEntries(older.map(([v, specs]) => [v, compileAll(specs)]));
+    if (plan.migrations && plan.migrations.length > 0)
+      compiled.migrations = [...plan.migrations].sort((a, b) => a.at - b.at || a.toVersion - b.toVersion);
+    plans[id] = compiled;
   }
   return { format: 1, rev: rows.catalogRev, compiledAt, features, regionGroups: rows.regionGroups, plans };
 }

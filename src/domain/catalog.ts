@@ -82,7 +82,19 @@ export const catalogFile = z
     $schema: z.string().optional(),
     regionGroups: z.record(regionRef, z.array(countryCode).min(1)).default({}),
     features: z.record(featureKey, featureDef),
-    plans: z.record(entityId, planDef).default({}),
+    plans: z
+      .record(
+        entityId,
+        planDef.extend({
+          migrate: z
+            .enum(["stay", "now", "at_period_end"])
+            .optional()
+            .describe(
+              "When this apply makes a new version of the plan: existing subscribers stay on theirs (default), move now, or each at its own period end",
+            ),
+        }),
+      )
+      .default({}),
     prices: z.record(z.string().min(1).max(255), entityId).default({}).describe("billing price/product id -> plan id"),
   })
   .strict()

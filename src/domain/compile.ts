@@ -1,8 +1,12 @@
-// compileSnapshot: a customer's D1 rows in, one self-contained snapshot out. Pure.
+// compileSnapshot: a customer's D1 rows in, one self-contained snapshot out. Pure. The check path no
+// longer uses it: it composes a customer part with the shared catalog (domain/compose.ts), which also
+// resolves plan versions and migrations. This compiler, which gives every subscription its plan's
+// current version, is kept as the oracle compose is tested against (test/compose.test.ts).
 //
 // Time-dependent facts (trial end, cancellation, grace, grant expiry, scheduled plan changes) become
 // source windows [from, until) evaluated at check time, so a snapshot that is a little stale still
 // answers correctly, and scheduled changes take effect on time without anyone recompiling.
+import type { PlanMigrationRule } from "./plan-versions";
 import { own } from "./records";
 import type {
   CompiledSpec,
@@ -26,7 +30,14 @@ export interface FeatureRow {
 export interface PlanRow {
   id: string;
   kind: "base" | "addon";
+  /** The current version's entitlements. */
   entitlements: Record<string, EntitlementSpec>;
+  /** The current version (absent: 1). */
+  version?: number;
+  /** Older versions' entitlements, by version number (domain/plan-versions.ts). */
+  versions?: Record<string, Record<string, EntitlementSpec>>;
+  /** Migrations of existing subscribers to newer versions. */
+  migrations?: PlanMigrationRule[];
 }
 export interface SubscriptionRow {
   id: string;
@@ -42,6 +53,8 @@ export interface SubscriptionRow {
   endedAt: number | null;
   scheduledPlanId: string | null;
   scheduledChangeAt: number | null;
+  /** The version of planId it is on; null or absent: the plan's current version. */
+  planVersion?: number | null;
 }
 export interface GrantRow {
   id: string;
@@ -99,6 +112,7 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
           kind: plan.kind === "addon" ? "addon" : "plan",
           id: plan.id,
           subscriptionId: sub.id,
+          planVersion: plan.version ?? 1,
           mode: "add",
           from: w.from,
           until: w.until,

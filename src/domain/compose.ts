@@ -2,9 +2,10 @@
 // answer as compiling the customer's rows in one piece (compileSnapshot, kept as the oracle: the property
 // test in test/compose.test.ts). The check path memoises the result per (customer, part rev, catalog rev),
 // so a warm check composes nothing and reads no binding.
-import type { CompiledCatalog } from "./catalog-compile";
-import { compileSpec } from "./compile";
-import type { CustomerPart, PartSubscription } from "./customer-part";
+import { type CompiledCatalog, compileCatalog } from "./catalog-compile";
+import { type CustomerRows, compileSpec } from "./compile";
+import { type CustomerPart, compilePart, type PartSubscription } from "./customer-part";
+import { versionSegments } from "./plan-versions";
 import { own } from "./records";
 import type { Snapshot, SnapshotFeature } from "./types";
 
@@ -20,19 +21,31 @@ export function compose(part: CustomerPart, catalog: CompiledCatalog): Snapshot 
     for (const w of sub.windows) {
       const plan = own(catalog.plans, w.planId);
       if (!plan) continue;
-      for (const [key, spec] of Object.entries(plan.entitlements)) {
-        own(features, key)?.sources.push({
-          kind: plan.kind === "addon" ? "addon" : "plan",
-          id: w.planId,
-          subscriptionId: sub.id,
-          mode: "add",
-          from: w.from,
-          until: w.until,
-          lapse: w.lapse,
-          anchorAt: sub.anchorAt,
-          spec,
-        });
-      }
+      // The subscription's pinned version applies to its own plan; a scheduled plan starts on its current one.
+      const versioned = { ...sub, planVersion: w.planId === sub.planId ? sub.planVersion : null };
+      const segments = versionSegments(plan.version, plan.migrations ?? [], versioned, w.from, w.until);
+      segments.forEach((seg, i) => {
+        const specs =
+          seg.version === plan.version
+            ? plan.entitlements
+            : (own(plan.versions ?? {}, String(seg.version)) ?? plan.entitlements);
+        // A move to a newer version closes a segment without a lapse; only the window's own end is one.
+        const lapse = i === segments.length - 1 ? w.lapse : null;
+        for (const [key, spec] of Object.entries(specs)) {
+          own(features, key)?.sources.push({
+            kind: plan.kind === "addon" ? "addon" : "plan",
+            id: w.planId,
+            subscriptionId: sub.id,
+            planVersion: seg.version,
+            mode: "add",
+            from: seg.from,
+            until: seg.until,
+            lapse,
+            anchorAt: sub.anchorAt,
+            spec,
+          });
+        }
+      });
     }
   }
   for (const g of part.grants) {
@@ -58,6 +71,11 @@ export function compose(part: CustomerPart, catalog: CompiledCatalog): Snapshot 
     residency: part.residency,
     features,
   };
+}
+
+/** A customer's whole rows composed as the check path composes them (plan versions resolved): the write path's policies. */
+export function snapshotOfRows(rows: CustomerRows, at: number): Snapshot {
+  return compose(compilePart(rows, at), compileCatalog(rows, at));
 }
 
 function cmp(a: string, b: string): number {

@@ -19,6 +19,10 @@ export interface PartSubscription {
   startedAt: number;
   /** Billing anchor instant, for billing-anchored resets. */
   anchorAt: number;
+  /** The version of planId it is on (null: the plan's current) and its billing period, for migrations. */
+  planVersion: number | null;
+  periodStart: number | null;
+  periodEnd: number | null;
   windows: PartWindow[];
 }
 
@@ -33,7 +37,8 @@ export interface PartGrant {
 }
 
 export interface CustomerPart {
-  format: 2;
+  /** 3 since plan versions (subscriptions carry their version and period); 2 before, read only from history. */
+  format: 3;
   customerId: string;
   /** customers.rev: grows with every write to this customer. */
   rev: number;
@@ -63,6 +68,9 @@ export function compilePart(rows: PartRows, compiledAt: number): CustomerPart {
       planId: sub.planId,
       startedAt: sub.startedAt,
       anchorAt: sub.billingAnchor ?? sub.currentPeriodStart ?? sub.startedAt,
+      planVersion: sub.planVersion ?? null,
+      periodStart: sub.currentPeriodStart,
+      periodEnd: sub.currentPeriodEnd,
       windows: subscriptionWindows(sub),
     }));
   const grants = [...rows.grants]
@@ -76,7 +84,7 @@ export function compilePart(rows: PartRows, compiledAt: number): CustomerPart {
       until: g.expiresAt,
     }));
   return {
-    format: 2,
+    format: 3,
     customerId: rows.customer.id,
     rev: rows.customer.rev,
     catalogRev: rows.catalogRev,
@@ -88,11 +96,11 @@ export function compilePart(rows: PartRows, compiledAt: number): CustomerPart {
 }
 
 /** A parsed KV or history value that is a customer part (and not an older snapshot format or a mark). */
-export function isCustomerPart(v: unknown): v is CustomerPart {
+export function isCustomerPart(v: unknown, formats: readonly number[] = [3]): v is CustomerPart {
   return (
     typeof v === "object" &&
     v !== null &&
-    (v as CustomerPart).format === 2 &&
+    formats.includes((v as CustomerPart).format) &&
     typeof (v as CustomerPart).rev === "number" &&
     typeof (v as CustomerPart).catalogRev === "number" &&
     Array.isArray((v as CustomerPart).subscriptions) &&

@@ -18,6 +18,8 @@ export interface ExplainedSource {
   kind: Source["kind"];
   id: string;
   subscriptionId?: string;
+  /** The plan version a plan or add-on source comes from. */
+  planVersion?: number;
   mode: Source["mode"];
   from: number | null;
   until: number | null;
@@ -59,6 +61,7 @@ export function explainFeature(feature: SnapshotFeature, now: number): Explained
       spec: s.spec,
     };
     if (s.subscriptionId) out.subscriptionId = s.subscriptionId;
+    if (s.planVersion !== undefined) out.planVersion = s.planVersion;
     if (state === "lapsed" && s.lapse) out.lapse = s.lapse;
     return out;
   });

@@ -68,6 +68,8 @@ export interface Source {
   id: string;
   /** The subscription behind a plan/add-on source. */
   subscriptionId?: string;
+  /** The plan version a plan/add-on source comes from (domain/plan-versions.ts). */
+  planVersion?: number;
   /** "add" combines with what earlier sources give; "replace" discards it. Plans always add. */
   mode: "add" | "replace";
   from: number | null;

@@ -15,6 +15,7 @@ export type ProblemSlug =
   | "method-not-allowed" // 405
   | "conflict" // 409
   | "base_plan_exists" // 409: the customer already has a current base plan; change its plan instead
+  | "migration_running" // 409: the plan has a migration to a newer version still moving subscribers
   | "payload-too-large" // 413
   | "unsupported-media-type" // 415
   | "unprocessable" // 422: well-formed and authentic, but Tollgate cannot apply it (billing events)
@@ -30,6 +31,7 @@ const TITLES: Record<ProblemSlug, string> = {
   "method-not-allowed": "Method not allowed",
   conflict: "Conflict",
   base_plan_exists: "The customer already has a base plan",
+  migration_running: "A migration of this plan is still running",
   "payload-too-large": "Payload too large",
   "unsupported-media-type": "Unsupported media type",
   unprocessable: "Unprocessable content",
@@ -47,6 +49,7 @@ export const STATUS: Record<ProblemSlug, number> = {
   "method-not-allowed": 405,
   conflict: 409,
   base_plan_exists: 409,
+  migration_running: 409,
   "payload-too-large": 413,
   "unsupported-media-type": 415,
   unprocessable: 422,

@@ -7,6 +7,7 @@
 import type { CatalogRows } from "../domain/catalog-compile";
 import type { CustomerRows, GrantRow, PlanRow, SubscriptionRow } from "../domain/compile";
 import type { PartRows } from "../domain/customer-part";
+import type { MigrationMode } from "../domain/plan-versions";
 import { own } from "../domain/records";
 import type { EntitlementSpec, FailurePolicy, FeatureType, Residency, SubscriptionStatus } from "../domain/types";
 import { batchRows, query } from "./batch";
@@ -29,6 +30,7 @@ export interface SubscriptionDbRow {
   external_id: string | null;
   external_updated_at: number | null;
   invoice_updated_at: number | null;
+  plan_version: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -65,6 +67,7 @@ export const toSubscriptionRow = (r: SubscriptionDbRow): SubscriptionRow => ({
   endedAt: r.ended_at,
   scheduledPlanId: r.scheduled_plan_id,
   scheduledChangeAt: r.scheduled_change_at,
+  planVersion: r.plan_version,
 });
 
 export const toGrantRow = (r: GrantDbRow): GrantRow => ({
@@ -99,10 +102,19 @@ function catalogQueries(db: D1Database) {
       db.prepare("SELECT key, type, integer_only, failure_policy FROM features"),
     ),
     query<{ name: string; countries: string }>(db.prepare("SELECT name, countries FROM region_groups")),
-    query<{ id: string; kind: "base" | "addon"; feature_key: string | null; spec: string | null }>(
+    query<{ id: string; kind: "base" | "addon"; version: number; feature_key: string | null; spec: string | null }>(
       db.prepare(
-        "SELECT p.id, p.kind, e.feature_key, e.spec FROM plans p LEFT JOIN plan_entitlements e ON e.plan_id = p.id",
+        "SELECT p.id, p.kind, p.version, e.feature_key, e.spec FROM plans p LEFT JOIN plan_entitlements e ON e.plan_id = p.id",
       ),
+    ),
+    // Older versions only: the current one is plan_entitlements (written together with plans.version).
+    query<{ plan_id: string; version: number; entitlements: string }>(
+      db.prepare(
+        "SELECT v.plan_id, v.version, v.entitlements FROM plan_versions v JOIN plans p ON p.id = v.plan_id WHERE v.version < p.version",
+      ),
+    ),
+    query<{ plan_id: string; to_version: number; mode: MigrationMode; at: number; cancelled_at: number | null }>(
+      db.prepare("SELECT plan_id, to_version, mode, at, cancelled_at FROM plan_migrations ORDER BY at"),
     ),
   ] as const;
 }
@@ -110,15 +122,32 @@ function catalogQueries(db: D1Database) {
 type CatalogResults = [
   features: { key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }[],
   groups: { name: string; countries: string }[],
-  ents: { id: string; kind: "base" | "addon"; feature_key: string | null; spec: string | null }[],
+  ents: { id: string; kind: "base" | "addon"; version: number; feature_key: string | null; spec: string | null }[],
+  versions: { plan_id: string; version: number; entitlements: string }[],
+  migrations: { plan_id: string; to_version: number; mode: MigrationMode; at: number; cancelled_at: number | null }[],
 ];
 
-function toCatalogRows(catalogRev: number, [features, groups, ents]: CatalogResults): CatalogRows {
+function toCatalogRows(
+  catalogRev: number,
+  [features, groups, ents, versions, migrations]: CatalogResults,
+): CatalogRows {
   const plans: Record<string, PlanRow> = {};
   for (const r of ents) {
-    const plan = own(plans, r.id) ?? { id: r.id, kind: r.kind, entitlements: {} };
+    const plan = own(plans, r.id) ?? { id: r.id, kind: r.kind, version: r.version, entitlements: {} };
     plans[r.id] = plan;
     if (r.feature_key && r.spec) plan.entitlements[r.feature_key] = JSON.parse(r.spec) as EntitlementSpec;
+  }
+  for (const v of versions) {
+    const plan = own(plans, v.plan_id);
+    if (!plan) continue;
+    plan.versions ??= {};
+    plan.versions[String(v.version)] = JSON.parse(v.entitlements) as Record<string, EntitlementSpec>;
+  }
+  for (const m of migrations) {
+    const plan = own(plans, m.plan_id);
+    if (!plan) continue;
+    plan.migrations ??= [];
+    plan.migrations.push({ toVersion: m.to_version, mode: m.mode, at: m.at, cancelledAt: m.cancelled_at });
   }
   return {
     catalogRev,

@@ -2,8 +2,10 @@
 // what refers to one, and the statements that write one. A plan is written whole (its row and its
 // exact set of entitlements); statements are returned, not run, so a write joins its audit rows in
 // one batch (write/catalog-write.ts).
+import { canonical } from "../domain/catalog-diff";
 import { iso } from "../domain/time";
 import type { EntitlementSpec } from "../domain/types";
+import { insertPlanVersionStatement } from "./plan-versions";
 import { SqlFilter } from "./sql-filter";
 
 export type PlanKind = "base" | "addon";
@@ -15,6 +17,7 @@ export interface PlanDbRow {
   description: string;
   created_at: number;
   updated_at: number;
+  version: number;
 }
 
 /** A plan's own row, without its entitlements. */
@@ -25,6 +28,8 @@ export interface PlanHead {
   description: string;
   createdAt: number;
   updatedAt: number;
+  /** The current version (store/plan-versions.ts): what new subscriptions get. */
+  version: number;
 }
 
 export interface Plan extends PlanHead {
@@ -38,6 +43,7 @@ export const toPlanHead = (r: PlanDbRow): PlanHead => ({
   description: r.description,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+  version: r.version,
 });
 
 /** The wire form (GET /admin/v1/plans/{id}), which the audit log records too. */
@@ -47,6 +53,7 @@ export const planWire = (p: Plan) => ({
   kind: p.kind,
   description: p.description,
   entitlements: p.entitlements,
+  version: p.version,
   createdAt: iso(p.createdAt),
   updatedAt: iso(p.updatedAt),
 });
@@ -109,14 +116,17 @@ export async function planReferences(db: D1Database, id: string): Promise<{ subs
  * Creates the plan or overwrites it (its created_at kept), with exactly `plan.entitlements`: the admin
  * API's writes and the catalog file use the same statements. Specs are stored as given (normalised).
  */
-export function putPlanStatements(db: D1Database, plan: Plan): D1PreparedStatement[] {
+export function putPlanStatements(db: D1Database, plan: Plan, newVersion = false): D1PreparedStatement[] {
   return [
     db
       .prepare(
-        `INSERT INTO plans (id, name, kind, description, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, description = excluded.description, updated_at = excluded.updated_at`,
+        `INSERT INTO plans (id, name, kind, description, created_at, updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, description = excluded.description,
+           updated_at = excluded.updated_at, version = excluded.version`,
       )
-      .bind(plan.id, plan.name, plan.kind, plan.description, plan.createdAt, plan.updatedAt),
+      .bind(plan.id, plan.name, plan.kind, plan.description, plan.createdAt, plan.updatedAt, plan.version),
+    // A new version is also kept whole, immutable, for the subscribers who stay on it later.
+    ...(newVersion ? [insertPlanVersionStatement(db, plan.id, plan.version, plan.entitlements, plan.updatedAt)] : []),
     db.prepare("DELETE FROM plan_entitlements WHERE plan_id = ?1").bind(plan.id),
     ...Object.entries(plan.entitlements).map(([key, spec]) =>
       db
@@ -126,8 +136,20 @@ export function putPlanStatements(db: D1Database, plan: Plan): D1PreparedStateme
   ];
 }
 
+/**
+ * The version `after` is written as: 1 for a new plan; the next number when what a subscriber gets
+ * changes (its entitlements or its kind); else the same (a new name or description is no new version).
+ */
+export function versionOf(before: Plan | null, after: Omit<Plan, "version">): { version: number; isNew: boolean } {
+  if (!before) return { version: 1, isNew: true };
+  const same = before.kind === after.kind && canonical(before.entitlements) === canonical(after.entitlements);
+  return same ? { version: before.version, isNew: false } : { version: before.version + 1, isNew: true };
+}
+
 export function deletePlanStatements(db: D1Database, id: string): D1PreparedStatement[] {
   return [
+    db.prepare("DELETE FROM plan_migrations WHERE plan_id = ?1").bind(id),
+    db.prepare("DELETE FROM plan_versions WHERE plan_id = ?1").bind(id),
     db.prepare("DELETE FROM plan_entitlements WHERE plan_id = ?1").bind(id),
     db.prepare("DELETE FROM plans WHERE id = ?1").bind(id),
   ];

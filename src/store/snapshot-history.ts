@@ -6,7 +6,7 @@
 // publishers write them: store/snapshot-publisher.ts, store/catalog-store.ts.
 import { type CompiledCatalog, isCompiledCatalog } from "../domain/catalog-compile";
 import { compose } from "../domain/compose";
-import { isCustomerPart } from "../domain/customer-part";
+import { type CustomerPart, isCustomerPart } from "../domain/customer-part";
 import type { Snapshot } from "../domain/types";
 import { batchRows, query } from "./batch";
 
@@ -35,7 +35,8 @@ export async function snapshotAt(db: D1Database, customerId: string, at: number)
         .bind(customerId, at),
     ),
   ]);
-  const part = parse(parts[0]?.part, isCustomerPart);
+  // Parts written before plan versions (format 2) compose as subscriptions on their plan's version 1.
+  const part = parse(parts[0]?.part, (v): v is CustomerPart => isCustomerPart(v, [2, 3]));
   if (part) {
     let catalog = parse(catalogs[0]?.catalog, isCompiledCatalog);
     // A part is never composed with a catalog older than the one it was read with (whose history row

@@ -110,8 +110,10 @@ export function insertSubscriptionStatement(db: D1Database, s: SubscriptionRecor
   return db
     .prepare(
       `INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, trial_end, current_period_start, current_period_end,
-         billing_anchor, cancel_at, grace_until, ended_at, external_id, external_updated_at, invoice_updated_at, created_at, updated_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)`,
+         billing_anchor, cancel_at, grace_until, ended_at, external_id, external_updated_at, invoice_updated_at, created_at, updated_at,
+         plan_version)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+         COALESCE(?18, (SELECT version FROM plans WHERE id = ?3)))`,
     )
     .bind(
       s.id,
@@ -131,6 +133,8 @@ export function insertSubscriptionStatement(db: D1Database, s: SubscriptionRecor
       s.invoiceUpdatedAt,
       s.createdAt,
       s.updatedAt,
+      // A new subscription is on its plan's current version unless told otherwise (grandfathering pins it).
+      s.planVersion ?? null,
     );
 }
 
@@ -189,8 +193,10 @@ export function updateSubscriptionStatements(
   const n = MUTABLE.length;
   const set = MUTABLE.map(([col], i) => `${col} = ?${i + 2}`).join(", ");
   const same = MUTABLE.map(([col], i) => `${col} IS ?${i + 2 + n}`).join(" AND ");
+  // A plan change puts the subscription on the new plan's current version; otherwise its version stays.
+  const version = `plan_version = CASE WHEN ?2 IS ?${2 + n} THEN plan_version ELSE (SELECT version FROM plans WHERE id = ?2) END`;
   const update = db
-    .prepare(`UPDATE subscriptions SET ${set}, updated_at = ?${2 + 2 * n} WHERE id = ?1 AND ${same}`)
+    .prepare(`UPDATE subscriptions SET ${set}, ${version}, updated_at = ?${2 + 2 * n} WHERE id = ?1 AND ${same}`)
     .bind(before.id, ...MUTABLE.map(([, f]) => after[f] ?? null), ...MUTABLE.map(([, f]) => before[f] ?? null), now);
   return [update, conflictGuard(db)];
 }

@@ -5,10 +5,11 @@
 // keeps every audit row small: a single row holding the whole catalog before and after could not be
 // written once the catalog passed about 1 MB (D1 stores at most 2 MB per row).
 import { type CatalogFile, normalizeEntitlement } from "../domain/catalog";
+import type { MigrationMode } from "../domain/plan-versions";
 import type { EntitlementSpec } from "../domain/types";
 import type { CatalogEntities } from "../store/catalog";
 import { type Feature, featureWire, upsertFeatureStatement } from "../store/features";
-import { type Plan, planWire, putPlanStatements } from "../store/plans";
+import { type Plan, planWire, putPlanStatements, versionOf } from "../store/plans";
 import { type PriceMapping, priceMappingWire, putPriceMappingStatement } from "../store/prices";
 import { putRegionGroupStatement, regionGroupOf, regionGroupWire } from "../store/region-groups";
 import type { AuditEntry } from "./commit";
@@ -18,6 +19,8 @@ export interface CatalogApply {
   audits: AuditEntry[];
   /** How many entities the file created, changed, and left as they were. */
   counts: { created: number; updated: number; unchanged: number };
+  /** Plans the file changed into a new version with `migrate` now or at_period_end: their subscribers move. */
+  migrations: { planId: string; toVersion: number; mode: MigrationMode }[];
 }
 
 /** The statements and audit entries that bring the stored catalog (`before`) to what the file says. */
@@ -31,6 +34,7 @@ export function planCatalogApply(
   const statements: D1PreparedStatement[] = [];
   const audits: AuditEntry[] = [];
   const counts = { created: 0, updated: 0, unchanged: 0 };
+  const migrations: CatalogApply["migrations"] = [];
   /** Records one entity's change (or counts it unchanged). */
   const change = <T>(
     entityType: string,
@@ -102,7 +106,7 @@ export function planCatalogApply(
       entitlements[key] = normalizeEntitlement(feature.type, ent);
     }
     const prev = before.plans.get(id);
-    const next: Plan = {
+    const fields = {
       id,
       name: plan.name,
       kind: plan.kind,
@@ -111,6 +115,8 @@ export function planCatalogApply(
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
     };
+    const { version, isNew } = versionOf(prev ?? null, fields);
+    const next: Plan = { ...fields, version };
     change(
       "plan",
       id,
@@ -118,9 +124,11 @@ export function planCatalogApply(
       next,
       (a, b) => canonical(planFields(a)) === canonical(planFields(b)),
       planWire,
-      () => putPlanStatements(db, next),
+      () => putPlanStatements(db, next, isNew),
       { create: "plan.create", update: "plan.update" },
     );
+    if (prev && isNew && plan.migrate && plan.migrate !== "stay")
+      migrations.push({ planId: id, toVersion: version, mode: plan.migrate });
   }
   for (const [priceId, planId] of Object.entries(cat.prices)) {
     const kind = cat.plans[planId]?.kind;
@@ -137,11 +145,11 @@ export function planCatalogApply(
       { create: "price_mapping.put", update: "price_mapping.put" },
     );
   }
-  return { statements, audits, counts };
+  return { statements, audits, counts, migrations };
 }
 
 const featureFields = ({ createdAt: _c, updatedAt: _u, ...rest }: Feature) => rest;
-const planFields = ({ createdAt: _c, updatedAt: _u, ...rest }: Plan) => rest;
+const planFields = ({ createdAt: _c, updatedAt: _u, version: _v, ...rest }: Plan) => rest;
 
 /** JSON with object keys sorted, so two values compare equal whatever order their keys were written in. */
 function canonical(value: unknown): string {

@@ -11,7 +11,8 @@
 // may be open-ended, and a bounded copy of the plans still applies at once.
 
 import type { Principal } from "../auth/principal";
-import { compileSnapshot, compileSpec } from "../domain/compile";
+import { compileSpec } from "../domain/compile";
+import { snapshotOfRows } from "../domain/compose";
 import { type Elevation, grantElevation } from "../domain/grant-elevation";
 import { DAY_MS } from "../domain/time";
 import type { EntitlementSpec } from "../domain/types";
@@ -37,7 +38,7 @@ export async function assessElevation(
 ): Promise<Elevation | null> {
   const rows = await loadCustomerRows(db, g.customerId);
   if (!rows) return null;
-  const snapshot = compileSnapshot(rows, now);
+  const snapshot = snapshotOfRows(rows, now);
   const feature = snapshot.features[g.featureKey];
   if (!feature)
     throw new Problem("validation", `Unknown feature '${g.featureKey}'.`, {

@@ -8,7 +8,8 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { atLeast, roleOf } from "../auth/admin";
-import { type CustomerRows, compileSnapshot, type SubscriptionRow } from "../domain/compile";
+import type { CustomerRows, SubscriptionRow } from "../domain/compile";
+import { snapshotOfRows } from "../domain/compose";
 import { planChangeElevation } from "../domain/plan-elevation";
 import { Problem } from "../http/problem";
 import { readCatalogFacts } from "../store/catalog";
@@ -39,7 +40,7 @@ export async function assertUpgradeAllowed(
     const plan = await readPlan(db, id);
     if (plan) after.plans[id] = { id, kind: plan.kind, entitlements: plan.entitlements };
   }
-  const elevation = planChangeElevation(compileSnapshot(before, now), compileSnapshot(after, now), now);
+  const elevation = planChangeElevation(snapshotOfRows(before, now), snapshotOfRows(after, now), now);
   if (!elevation.elevated) return;
   throw new Problem(
     "forbidden",

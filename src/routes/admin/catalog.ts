@@ -7,6 +7,7 @@ import { errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
 import { readCatalog, readCatalogEntities } from "../../store/catalog";
 import { planCatalogApply } from "../../write/catalog-apply";
 import { commitCatalogWrite } from "../../write/catalog-write";
+import { migrationWire, migrationWrite } from "../../write/plan-migration";
 import { adminRoute, catalogWrittenFields } from "./route";
 
 const route = adminRoute("admin: catalog");
@@ -20,6 +21,7 @@ const putCatalog = route("admin", {
     200: jsonResponse(
       z.object({
         applied: z.object({ features: z.number(), plans: z.number(), regionGroups: z.number(), prices: z.number() }),
+        migrations: z.array(z.any()).optional().describe("Migrations the file's `migrate` fields started"),
         ...catalogWrittenFields,
       }),
       "Applied",
@@ -52,14 +54,24 @@ catalogRoutes
       after: apply.counts,
       reason,
     };
+    // Plans the file moves to a new version with `migrate`: their migrations, in the same batch.
+    const statements = [...apply.statements];
+    const audits = [...apply.audits];
+    const migrations = [];
+    for (const m of apply.migrations) {
+      const w = await migrationWrite(c, m.planId, m.toVersion, m.mode, reason);
+      statements.push(w.statement);
+      audits.push(w.audit);
+      migrations.push(migrationWire(w.migration));
+    }
     // One new catalog revision, published once: no customer is recompiled (write/catalog-write.ts).
-    const published = await commitCatalogWrite(c, apply.statements, [...apply.audits, summary]);
+    const published = await commitCatalogWrite(c, statements, [...audits, summary]);
     const applied = {
       features: Object.keys(cat.features).length,
       plans: Object.keys(cat.plans).length,
       regionGroups: Object.keys(cat.regionGroups).length,
       prices: Object.keys(cat.prices).length,
     };
-    return c.json({ applied, ...published }, 200);
+    return c.json({ applied, ...(migrations.length > 0 ? { migrations } : {}), ...published }, 200);
   })
   .openapi(getCatalog, async (c) => c.json(await readCatalog(c.env.DB), 200));

@@ -1,6 +1,8 @@
 // /admin/v1/plans: plans and add-ons with their entitlements. Reads: viewer. Writes: admin. Every
 // spec is checked against its feature's type (specProblem) and the known region groups. A write makes
-// a new catalog revision (write/catalog-write.ts): no customer is recompiled.
+// a new catalog revision (write/catalog-write.ts): no customer is recompiled. An edit that changes what
+// subscribers get makes a new plan version (store/plans.ts versionOf); existing subscribers stay on
+// theirs unless the edit says `?migrate=now|at_period_end` (write/plan-migration.ts).
 import { z } from "@hono/zod-openapi";
 import { entitlementShorthand, entityId, featureKey, planDef } from "../../domain/catalog";
 import { auditReason } from "../../http/audit-reason";
@@ -16,6 +18,7 @@ import {
   notFoundResponse,
 } from "../../http/schemas";
 import { readCatalogFacts } from "../../store/catalog";
+import { isVersionTaken } from "../../store/plan-versions";
 import {
   deletePlanStatements,
   listPlans,
@@ -25,9 +28,12 @@ import {
   planWire,
   putPlanStatements,
   readPlan,
+  versionOf,
   withEntitlements,
 } from "../../store/plans";
 import { commitCatalogWrite } from "../../write/catalog-write";
+import type { AuditEntry } from "../../write/commit";
+import { type MigrateMode, migrationWire, migrationWrite } from "../../write/plan-migration";
 import { normalizePlanEntitlements } from "../../write/spec-validation";
 import { adminRoute, catalogWrittenFields } from "./route";
 
@@ -38,6 +44,7 @@ const planSchema = z
     kind: z.enum(["base", "addon"]),
     description: z.string(),
     entitlements: z.record(z.string(), z.any()),
+    version: z.number().int().describe("The current version: what new subscriptions get"),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -47,7 +54,19 @@ const toView = (p: Plan): z.output<typeof planSchema> => planWire(p);
 const planCreate = planDef.extend({ id: entityId }).strict().openapi("PlanInput");
 const planReplace = planDef.openapi("PlanReplace");
 const entitlementParams = z.object({ id: entityId, feature: featureKey });
-const written = z.object({ plan: planSchema.nullable(), ...catalogWrittenFields });
+const migrateQuery = z.object({
+  migrate: z
+    .enum(["stay", "now", "at_period_end"])
+    .default("stay")
+    .describe(
+      "What happens to existing subscribers when the edit makes a new version: stay on theirs (grandfathered), move now, or each at its own period end",
+    ),
+});
+const written = z.object({
+  plan: planSchema.nullable(),
+  migration: z.any().optional().describe("The migration the edit started (migrate now or at_period_end)"),
+  ...catalogWrittenFields,
+});
 const route = adminRoute("admin: plans");
 
 const listPlansRoute = route("viewer", {
@@ -75,21 +94,25 @@ const replacePlanRoute = route("admin", {
   method: "put",
   path: "/{id}",
   summary: "Replace a plan and its entitlements",
-  request: { params: idParam, body: jsonBody(planReplace) },
+  request: { params: idParam, query: migrateQuery, body: jsonBody(planReplace) },
   responses: { 200: jsonResponse(written, "Replaced"), 404: notFoundResponse, ...errorResponses },
 });
 const putEntitlementRoute = route("admin", {
   method: "put",
   path: "/{id}/entitlements/{feature}",
   summary: "Set one entitlement of a plan",
-  request: { params: entitlementParams, body: jsonBody(entitlementShorthand.openapi("PlanEntitlementInput")) },
+  request: {
+    params: entitlementParams,
+    query: migrateQuery,
+    body: jsonBody(entitlementShorthand.openapi("PlanEntitlementInput")),
+  },
   responses: { 200: jsonResponse(written, "Set"), 404: notFoundResponse, ...errorResponses },
 });
 const deleteEntitlementRoute = route("admin", {
   method: "delete",
   path: "/{id}/entitlements/{feature}",
   summary: "Remove one entitlement from a plan",
-  request: { params: entitlementParams },
+  request: { params: entitlementParams, query: migrateQuery },
   responses: { 200: jsonResponse(written, "Removed"), 404: notFoundResponse, ...errorResponses },
 });
 const deletePlanRoute = route("admin", {
@@ -106,22 +129,50 @@ async function planOr404(db: D1Database, id: string): Promise<Plan> {
   return plan;
 }
 
-/** Writes `after` over `before` (null: a new plan): plan row + its exact entitlements, audited, then the catalog is published. */
+/**
+ * Writes `next` over `before` (null: a new plan): the plan row, its exact entitlements and, when what
+ * subscribers get changed, a new version (and the migration `migrate` asks for), audited, then the
+ * catalog is published. Two edits racing for one version number: the later is a 409.
+ */
 async function writePlan(
   c: Parameters<typeof commitCatalogWrite>[0],
   action: string,
   before: Plan | null,
-  after: Plan,
+  next: Omit<Plan, "version">,
+  migrate: MigrateMode = "stay",
 ) {
-  const audit = {
-    action,
-    entityType: "plan",
-    entityId: after.id,
-    before: before ? toView(before) : null,
-    after: toView(after),
-    reason: auditReason(c),
-  };
-  return commitCatalogWrite(c, putPlanStatements(c.env.DB, after), [audit]);
+  const { version, isNew } = versionOf(before, next);
+  const after: Plan = { ...next, version };
+  const reason = auditReason(c);
+  const audits: AuditEntry[] = [
+    {
+      action,
+      entityType: "plan",
+      entityId: after.id,
+      before: before ? toView(before) : null,
+      after: toView(after),
+      reason,
+    },
+  ];
+  const statements = putPlanStatements(c.env.DB, after, isNew);
+  let migration: ReturnType<typeof migrationWire> | undefined;
+  if (before && isNew && migrate !== "stay") {
+    const m = await migrationWrite(c, after.id, version, migrate, reason);
+    statements.push(m.statement);
+    audits.push(m.audit);
+    migration = migrationWire(m.migration);
+  }
+  try {
+    const published = await commitCatalogWrite(c, statements, audits);
+    return { plan: toView(after), ...(migration ? { migration } : {}), ...published };
+  } catch (err) {
+    if (isVersionTaken(err))
+      throw new Problem(
+        "conflict",
+        `Plan '${after.id}' was changed by someone else meanwhile; read it again and retry.`,
+      );
+    throw err;
+  }
 }
 
 export const planRoutes = newRouter();
@@ -147,7 +198,7 @@ planRoutes
     if (await planExists(c.env.DB, body.id)) throw new Problem("conflict", `Plan '${body.id}' exists.`);
     const entitlements = normalizePlanEntitlements(await readCatalogFacts(c.env.DB), body.entitlements);
     const now = c.var.services.clock.now();
-    const after: Plan = {
+    const next = {
       id: body.id,
       name: body.name,
       kind: body.kind,
@@ -156,15 +207,14 @@ planRoutes
       createdAt: now,
       updatedAt: now,
     };
-    const published = await writePlan(c, "plan.create", null, after);
-    return c.json({ plan: toView(after), ...published }, 201);
+    return c.json(await writePlan(c, "plan.create", null, next), 201);
   })
   .openapi(replacePlanRoute, async (c) => {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const before = await planOr404(c.env.DB, id);
     const entitlements = normalizePlanEntitlements(await readCatalogFacts(c.env.DB), body.entitlements);
-    const after: Plan = {
+    const next = {
       ...before,
       name: body.name,
       kind: body.kind,
@@ -172,20 +222,14 @@ planRoutes
       entitlements,
       updatedAt: c.var.services.clock.now(),
     };
-    const published = await writePlan(c, "plan.update", before, after);
-    return c.json({ plan: toView(after), ...published }, 200);
+    return c.json(await writePlan(c, "plan.update", before, next, c.req.valid("query").migrate), 200);
   })
   .openapi(putEntitlementRoute, async (c) => {
     const { id, feature } = c.req.valid("param");
     const before = await planOr404(c.env.DB, id);
     const set = normalizePlanEntitlements(await readCatalogFacts(c.env.DB), { [feature]: c.req.valid("json") }, "json");
-    const after: Plan = {
-      ...before,
-      entitlements: { ...before.entitlements, ...set },
-      updatedAt: c.var.services.clock.now(),
-    };
-    const published = await writePlan(c, "plan.entitlement.set", before, after);
-    return c.json({ plan: toView(after), ...published }, 200);
+    const next = { ...before, entitlements: { ...before.entitlements, ...set }, updatedAt: c.var.services.clock.now() };
+    return c.json(await writePlan(c, "plan.entitlement.set", before, next, c.req.valid("query").migrate), 200);
   })
   .openapi(deleteEntitlementRoute, async (c) => {
     const { id, feature } = c.req.valid("param");
@@ -193,9 +237,8 @@ planRoutes
     if (!Object.hasOwn(before.entitlements, feature))
       throw new Problem("not-found", `Plan '${id}' has no entitlement for '${feature}'.`);
     const { [feature]: _removed, ...rest } = before.entitlements;
-    const after: Plan = { ...before, entitlements: rest, updatedAt: c.var.services.clock.now() };
-    const published = await writePlan(c, "plan.entitlement.delete", before, after);
-    return c.json({ plan: toView(after), ...published }, 200);
+    const next = { ...before, entitlements: rest, updatedAt: c.var.services.clock.now() };
+    return c.json(await writePlan(c, "plan.entitlement.delete", before, next, c.req.valid("query").migrate), 200);
   })
   .openapi(deletePlanRoute, async (c) => {
     const { id } = c.req.valid("param");
