@@ -162,7 +162,7 @@ describe("a downgrade reaches the next consume through any isolate", () => {
     const id = (await createCustomer(a, { id: uid(), subscriptions: [{ planId: plan }] })).id;
     const b = testWorker();
     expect((await consume(b, id, 10)).json).toMatchObject({ allowed: true, limit: 100 }); // b holds the catalog
-    const edit = await a.call("PUT", `/admin/v1/plans/${plan}/entitlements/api_calls`, {
+    const edit = await a.call("PUT", `/admin/v1/plans/${plan}/entitlements/api_calls?migrate=now`, {
       key: BOOTSTRAP,
       body: { limit: 12, reset: "month" },
     });
