@@ -1,5 +1,6 @@
 // The catalog-change figure (issue 12): N customers on one plan, batch-inserted into local D1 (the admin
-// API would compile each one on the way), then one change to that plan through the admin API. Reported:
+// API would compile each one on the way), then one change to that plan through the admin API that moves
+// its subscribers at once (migrate=now: with the default, stay, they would keep their version). Reported:
 // the KV writes and D1 rows the change made (counted by the bench's instrumented bindings; D1 counts
 // index entries as rows written), next to the same change made to a copy of the plan that nobody is
 // on (so "O(1)" is measured: the same writes whatever the number of subscribers), and the seconds until
@@ -54,7 +55,7 @@ export async function measureCatalogChange({ server, seeded, adminKey, customers
     entitlements: plan.entitlements,
   });
   await fetch(`${server.url}/__bench/reset`, { method: "POST" });
-  await adminCall(server.url, adminKey, "PUT", `/admin/v1/plans/${EMPTY}/entitlements/${feature}`, false);
+  await adminCall(server.url, adminKey, "PUT", `/admin/v1/plans/${EMPTY}/entitlements/${feature}?migrate=now`, false);
   const empty = (await (await fetch(`${server.url}/__bench/stats`)).json()).counts;
   const watched = customerId(0);
   const before = await check(watched);
@@ -65,7 +66,7 @@ export async function measureCatalogChange({ server, seeded, adminKey, customers
     server.url,
     adminKey,
     "PUT",
-    `/admin/v1/plans/${PLAN}/entitlements/${feature}`,
+    `/admin/v1/plans/${PLAN}/entitlements/${feature}?migrate=now`,
     false,
   );
   const writeMs = Date.now() - changedAt;
@@ -80,7 +81,7 @@ export async function measureCatalogChange({ server, seeded, adminKey, customers
     await new Promise((r) => setTimeout(r, 50));
   }
   // Put the plan back, so a later run on the same storage starts from the same catalog.
-  await adminCall(server.url, adminKey, "PUT", `/admin/v1/plans/${PLAN}/entitlements/${feature}`, true);
+  await adminCall(server.url, adminKey, "PUT", `/admin/v1/plans/${PLAN}/entitlements/${feature}?migrate=now`, true);
   return {
     subscribers,
     seedSeconds,
