@@ -7,6 +7,9 @@
 // Guarded all the same: bench mode is served only with BENCH_INSTRUMENT = "on" (set by scripts/bench)
 // in the development environment, so this entry deployed by mistake is the plain worker, never the
 // unauthenticated /__bench routes.
+// First: @hono/zod-openapi extends zod with .openapi(), which the routes call on the domain's schemas;
+// the domain builds them with plain zod, so the extension must be loaded before any of them is.
+import "@hono/zod-openapi";
 import { configOf } from "../config";
 import type { Env } from "../env";
 import { createWorker, type WorkerOptions } from "../index";

@@ -1,7 +1,7 @@
 // The catalog: features, region groups, plans with their entitlements, price mappings.
 // These zod schemas validate the catalog file (catalog-as-code), the admin API and every JSON
 // column before it is written to D1, so the three can never disagree.
-import { z } from "@hono/zod-openapi";
+import { z } from "zod";
 import { isAssignedCountry, UNASSIGNED_COUNTRY_MESSAGE } from "./countries";
 import { notPrototypeName, own, PROTOTYPE_NAME_MESSAGE } from "./records";
 
