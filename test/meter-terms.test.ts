@@ -14,6 +14,7 @@ import type { UsageCall } from "../src/meter/protocol";
 import { TermsWatermark } from "../src/meter/terms-version";
 import { createCustomer, createKey, createPlan, loadTestCatalog, subscriptionAction } from "./helpers/admin";
 import { observedMeterEnv } from "./helpers/counting";
+import { outage } from "./helpers/faults";
 import { T0 } from "./helpers/time";
 import { BOOTSTRAP, expectProblem, type TestWorker, testWorker, uid } from "./helpers/worker";
 
@@ -260,24 +261,6 @@ describe("stale terms are refused, never decided", () => {
 });
 
 describe("with KV and D1 down", () => {
-  const failingKV = {
-    get: async () => {
-      throw new Error("KV unavailable");
-    },
-    put: async () => {
-      throw new Error("KV unavailable");
-    },
-  } as unknown as KVNamespace;
-  const failingDB = {
-    prepare: () => {
-      throw new Error("D1 unavailable");
-    },
-    batch: async () => {
-      throw new Error("D1 unavailable");
-    },
-  } as unknown as D1Database;
-  const outage = { ...env, SNAPSHOTS: failingKV, DB: failingDB } as Cloudflare.Env;
-
   it("a consume on a stale copy older than the meter's terms is never decided: 503 with Retry-After", async () => {
     const sub = uid("sub");
     const id = (await createCustomer(a, { id: uid(), subscriptions: [{ id: sub, planId: "pro" }] })).id;

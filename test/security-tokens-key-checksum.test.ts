@@ -9,26 +9,9 @@ import { displayPrefix, generateApiKey, hashApiKey } from "../src/auth/api-keys"
 import { KEY_CACHE_TTL_MS } from "../src/store/api-key-store";
 import { insertApiKeyStatement } from "../src/store/api-keys";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { outage } from "./helpers/faults";
 import { T0 } from "./helpers/time";
 import { BOOTSTRAP, expectProblem, testWorker, uid } from "./helpers/worker";
-
-const failingKV = {
-  get: async () => {
-    throw new Error("KV unavailable");
-  },
-  put: async () => {
-    throw new Error("KV unavailable");
-  },
-} as unknown as KVNamespace;
-const failingDB = {
-  prepare: () => {
-    throw new Error("D1 unavailable");
-  },
-  batch: async () => {
-    throw new Error("D1 unavailable");
-  },
-} as unknown as D1Database;
-const outage = { ...env, SNAPSHOTS: failingKV, DB: failingDB } as Cloudflare.Env;
 
 /** The test env with every call on KV and D1 counted (the real bindings answer). */
 function countedEnv(base: Cloudflare.Env = env) {

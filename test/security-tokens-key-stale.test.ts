@@ -2,29 +2,11 @@
 // used when KV and D1 both fail, like a snapshot, but for a bounded time (API_KEY_STALE_IF_ERROR_MS, 24 h by
 // default, snapshots' bound). Beyond it the outage answers 503: a key revoked during a long partial outage
 // does not keep working forever in the isolates that cannot reach a store.
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createKey, loadTestCatalog } from "./helpers/admin";
+import { outage } from "./helpers/faults";
 import { HOUR_MS, MINUTE_MS, T0 } from "./helpers/time";
 import { expectProblem, testWorker } from "./helpers/worker";
-
-const failingKV = {
-  get: async () => {
-    throw new Error("KV unavailable");
-  },
-  put: async () => {
-    throw new Error("KV unavailable");
-  },
-} as unknown as KVNamespace;
-const failingDB = {
-  prepare: () => {
-    throw new Error("D1 unavailable");
-  },
-  batch: async () => {
-    throw new Error("D1 unavailable");
-  },
-} as unknown as D1Database;
-const outage = { ...env, SNAPSHOTS: failingKV, DB: failingDB } as Cloudflare.Env;
 
 const w = testWorker();
 beforeAll(async () => {

@@ -3,30 +3,12 @@
 // assertions; those need `sign`, meant for trusted servers. The role and country in signed output are the
 // caller's claims, under `context`. And an assertion is never made of a degraded answer (a stale copy or
 // a failure policy), just as tokens never are.
-import { env } from "cloudflare:workers";
 import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { outage } from "./helpers/faults";
 import { T0 } from "./helpers/time";
 import { BOOTSTRAP, expectProblem, postCheck, testWorker, uid } from "./helpers/worker";
-
-const failingKV = {
-  get: async () => {
-    throw new Error("KV unavailable");
-  },
-  put: async () => {
-    throw new Error("KV unavailable");
-  },
-} as unknown as KVNamespace;
-const failingDB = {
-  prepare: () => {
-    throw new Error("D1 unavailable");
-  },
-  batch: async () => {
-    throw new Error("D1 unavailable");
-  },
-} as unknown as D1Database;
-const outage = { ...env, SNAPSHOTS: failingKV, DB: failingDB } as Cloudflare.Env;
 
 const w = testWorker();
 let jwks: JSONWebKeySet;

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock";
 import { kvKeys } from "../src/store/kv";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { failingKV, outage } from "./helpers/faults";
 import { T0 } from "./helpers/time";
 import { testWorker, uid } from "./helpers/worker";
 
@@ -13,24 +14,6 @@ beforeAll(async () => {
   await loadTestCatalog(w);
   key = await createKey(w, ["check"]);
 });
-
-const failingKV = {
-  get: async () => {
-    throw new Error("KV unavailable");
-  },
-  put: async () => {
-    throw new Error("KV unavailable");
-  },
-} as unknown as KVNamespace;
-const failingDB = {
-  prepare: () => {
-    throw new Error("D1 unavailable");
-  },
-  batch: async () => {
-    throw new Error("D1 unavailable");
-  },
-} as unknown as D1Database;
-const outage = { ...env, SNAPSHOTS: failingKV, DB: failingDB } as Cloudflare.Env;
 
 describe("read-through", () => {
   it("a customer that exists only in D1 is checked at once, and its snapshot is written back to KV", async () => {
