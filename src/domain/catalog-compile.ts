@@ -4,7 +4,7 @@
 // change writes one new object and moves one pointer, whatever the number of customers.
 import { compileSpec, type FeatureRow, type PlanRow } from "./compile";
 import type { PlanMigrationRule } from "./plan-versions";
-import { own } from "./records";
+import { compareIds, own } from "./records";
 import type { CompiledSpec, EntitlementSpec, FailurePolicy, FeatureType } from "./types";
 
 export interface CatalogFeature {
@@ -46,7 +46,7 @@ export interface CatalogRows {
 
 export function compileCatalog(rows: CatalogRows, compiledAt: number): CompiledCatalog {
   const features: Record<string, CatalogFeature> = {};
-  for (const f of [...rows.features].sort((a, b) => cmp(a.key, b.key))) {
+  for (const f of [...rows.features].sort((a, b) => compareIds(a.key, b.key))) {
     features[f.key] = {
       type: f.type,
       failurePolicy: f.failurePolicy,
@@ -54,7 +54,7 @@ export function compileCatalog(rows: CatalogRows, compiledAt: number): CompiledC
     };
   }
   const plans: Record<string, CompiledPlan> = {};
-  for (const id of Object.keys(rows.plans).sort(cmp)) {
+  for (const id of Object.keys(rows.plans).sort(compareIds)) {
     const plan = own(rows.plans, id);
     if (!plan) continue;
     const compileAll = (specs: Record<string, EntitlementSpec>) => {
@@ -89,8 +89,4 @@ export function isCompiledCatalog(v: unknown): v is CompiledCatalog {
     typeof (v as CompiledCatalog).features === "object" &&
     typeof (v as CompiledCatalog).plans === "object"
   );
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

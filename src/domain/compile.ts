@@ -7,7 +7,7 @@
 // source windows [from, until) evaluated at check time, so a snapshot that is a little stale still
 // answers correctly, and scheduled changes take effect on time without anyone recompiling.
 import type { PlanMigrationRule } from "./plan-versions";
-import { own } from "./records";
+import { compareIds, own } from "./records";
 import type {
   CompiledSpec,
   EntitlementSpec,
@@ -96,7 +96,7 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
 
   // Precedence order: base plans, then add-ons by start, then grants by creation.
   const subs = [...rows.subscriptions].sort(
-    (a, b) => rank(a) - rank(b) || a.startedAt - b.startedAt || cmp(a.id, b.id),
+    (a, b) => rank(a) - rank(b) || a.startedAt - b.startedAt || compareIds(a.id, b.id),
   );
   function rank(s: SubscriptionRow) {
     return own(rows.plans, s.planId)?.kind === "addon" ? 1 : 0;
@@ -123,7 +123,7 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
       }
     }
   }
-  for (const g of [...rows.grants].sort((a, b) => a.createdAt - b.createdAt || cmp(a.id, b.id))) {
+  for (const g of [...rows.grants].sort((a, b) => a.createdAt - b.createdAt || compareIds(a.id, b.id))) {
     const type = own(features, g.featureKey)?.type;
     if (!type) continue;
     add(g.featureKey, {
@@ -214,8 +214,4 @@ function minOf(a: number | null, b: number | null): number | null {
   if (a === null) return b;
   if (b === null) return a;
   return Math.min(a, b);
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -6,7 +6,7 @@ import { type CompiledCatalog, compileCatalog } from "./catalog-compile";
 import { type CustomerRows, compileSpec } from "./compile";
 import { type CustomerPart, compilePart, type PartSubscription } from "./customer-part";
 import { versionSegments } from "./plan-versions";
-import { own } from "./records";
+import { compareIds, own } from "./records";
 import type { Snapshot, SnapshotFeature } from "./types";
 
 export function compose(part: CustomerPart, catalog: CompiledCatalog): Snapshot {
@@ -15,7 +15,7 @@ export function compose(part: CustomerPart, catalog: CompiledCatalog): Snapshot 
   // Precedence order: base plans, then add-ons by start, then grants by creation.
   const rank = (s: PartSubscription) => (own(catalog.plans, s.planId)?.kind === "addon" ? 1 : 0);
   const subs = [...part.subscriptions].sort(
-    (a, b) => rank(a) - rank(b) || a.startedAt - b.startedAt || cmp(a.id, b.id),
+    (a, b) => rank(a) - rank(b) || a.startedAt - b.startedAt || compareIds(a.id, b.id),
   );
   for (const sub of subs) {
     for (const w of sub.windows) {
@@ -76,8 +76,4 @@ export function compose(part: CustomerPart, catalog: CompiledCatalog): Snapshot 
 /** A customer's whole rows composed as the check path composes them (plan versions resolved): the write path's policies. */
 export function snapshotOfRows(rows: CustomerRows, at: number): Snapshot {
   return compose(compilePart(rows, at), compileCatalog(rows, at));
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 // entitlements, a feature, a region group) therefore never touches a customer part: the check composes
 // the part with the shared catalog it holds (src/domain/compose.ts). About 0.5-1 KB per customer.
 import { type GrantRow, type SubscriptionRow, subscriptionWindows } from "./compile";
+import { compareIds } from "./records";
 import type { EntitlementSpec, LapseReason, Residency } from "./types";
 
 export interface PartWindow {
@@ -62,7 +63,7 @@ export interface PartRows {
 
 export function compilePart(rows: PartRows, compiledAt: number): CustomerPart {
   const subscriptions = [...rows.subscriptions]
-    .sort((a, b) => cmp(a.id, b.id))
+    .sort((a, b) => compareIds(a.id, b.id))
     .map((sub) => ({
       id: sub.id,
       planId: sub.planId,
@@ -74,7 +75,7 @@ export function compilePart(rows: PartRows, compiledAt: number): CustomerPart {
       windows: subscriptionWindows(sub),
     }));
   const grants = [...rows.grants]
-    .sort((a, b) => a.createdAt - b.createdAt || cmp(a.id, b.id))
+    .sort((a, b) => a.createdAt - b.createdAt || compareIds(a.id, b.id))
     .map((g) => ({
       id: g.id,
       featureKey: g.featureKey,
@@ -106,8 +107,4 @@ export function isCustomerPart(v: unknown, formats: readonly number[] = [3]): v 
     Array.isArray((v as CustomerPart).subscriptions) &&
     Array.isArray((v as CustomerPart).grants)
   );
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

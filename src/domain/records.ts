@@ -13,3 +13,8 @@ export const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropert
 
 export const notPrototypeName = (id: string): boolean => !PROTOTYPE_NAMES.has(id);
 export const PROTOTYPE_NAME_MESSAGE = "must not be the name of an Object.prototype member (toString, constructor, ...)";
+
+/** Orders ids by code unit (the order the compilers sort subscriptions, grants, features and plans in). */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

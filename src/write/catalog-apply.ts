@@ -5,6 +5,7 @@
 // keeps every audit row small: a single row holding the whole catalog before and after could not be
 // written once the catalog passed about 1 MB (D1 stores at most 2 MB per row).
 import { type CatalogFile, normalizeEntitlement } from "../domain/catalog";
+import { canonical } from "../domain/catalog-diff";
 import type { MigrationMode } from "../domain/plan-versions";
 import type { EntitlementSpec } from "../domain/types";
 import type { CatalogEntities } from "../store/catalog";
@@ -150,12 +151,3 @@ export function planCatalogApply(
 
 const featureFields = ({ createdAt: _c, updatedAt: _u, ...rest }: Feature) => rest;
 const planFields = ({ createdAt: _c, updatedAt: _u, version: _v, ...rest }: Plan) => rest;
-
-/** JSON with object keys sorted, so two values compare equal whatever order their keys were written in. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
-}

@@ -6,6 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import { entityId } from "../../domain/catalog";
 import { compareSpecs } from "../../domain/catalog-diff";
+import { iso } from "../../domain/time";
 import { auditReason } from "../../http/audit-reason";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
@@ -18,9 +19,9 @@ import {
   planVersions,
   readPlanMigration,
 } from "../../store/plan-versions";
-import { readPlan } from "../../store/plans";
 import { commitCatalogWrite } from "../../write/catalog-write";
 import { migrationWire, migrationWrite } from "../../write/plan-migration";
+import { planOr404 } from "./plans";
 import { adminRoute, catalogWrittenFields } from "./route";
 
 const route = adminRoute("admin: plans");
@@ -108,12 +109,6 @@ const cancelMigration = route("admin", {
   },
 });
 
-async function planOr404(db: D1Database, id: string) {
-  const plan = await readPlan(db, id);
-  if (!plan) throw new Problem("not-found", `No plan '${id}'.`);
-  return plan;
-}
-
 type Migration = NonNullable<Awaited<ReturnType<typeof readPlanMigration>>>;
 async function withProgress(db: D1Database, m: Migration, now: number) {
   const pending = await pendingSubscribers(db, m, now);
@@ -131,7 +126,7 @@ planMigrationRoutes
       current: v.version === plan.version,
       subscribers: v.subscribers,
       entitlements: v.entitlements,
-      createdAt: new Date(v.createdAt).toISOString(),
+      createdAt: iso(v.createdAt),
     }));
     return c.json({ items }, 200);
   })

@@ -123,7 +123,8 @@ const deletePlanRoute = route("admin", {
   responses: { 200: jsonResponse(written, "Deleted"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },
 });
 
-async function planOr404(db: D1Database, id: string): Promise<Plan> {
+/** The plan, or a 404 problem (the plan sub-apps share it). */
+export async function planOr404(db: D1Database, id: string): Promise<Plan> {
   const plan = await readPlan(db, id);
   if (!plan) throw new Problem("not-found", `No plan '${id}'.`);
   return plan;
