@@ -82,8 +82,12 @@ CREATE TABLE IF NOT EXISTS customers (
   billing_customer_id TEXT UNIQUE, -- e.g. Stripe's cus_...
   rev INTEGER NOT NULL DEFAULT 1,
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  published_rev INTEGER NOT NULL DEFAULT 0 -- the newest rev KV is known to have (store/publisher.ts)
 );
+
+-- The cron's repair pass (scheduled.ts): customers written but not yet confirmed in KV, oldest first.
+CREATE INDEX IF NOT EXISTS customers_unpublished ON customers (updated_at) WHERE published_rev < rev;
 
 CREATE TABLE IF NOT EXISTS subscriptions (
   id TEXT PRIMARY KEY,

@@ -38,6 +38,8 @@ export interface Config {
     /** The per-isolate budget of part compiles from D1 on a KV miss (store/read-budget.ts). */
     readThroughPerSecond: number;
     readThroughBurst: number;
+    /** How long a customer part lives in KV unless refreshed, in seconds (store/publisher.ts). */
+    partTtlSeconds: number;
   };
   lifecycle: LifecycleConfig;
   grants: { maxLifetimeMs: number };
@@ -102,6 +104,8 @@ const configSchema = z
     CATALOG_CACHE_TTL_MS: numberVar(DEFAULT_SNAPSHOT_CACHE.catalogTtlMs, (n) => n > 0),
     READTHROUGH_PER_SECOND: numberVar(DEFAULT_SNAPSHOT_CACHE.readThroughPerSecond, (n) => Number.isFinite(n) && n > 0),
     READTHROUGH_BURST: numberVar(DEFAULT_SNAPSHOT_CACHE.readThroughBurst, isPositiveInteger),
+    // KV's expirationTtl is 60 s at least.
+    PART_KV_TTL_SECONDS: numberVar(DEFAULT_SNAPSHOT_CACHE.partTtlSeconds, (n) => Number.isInteger(n) && n >= 60),
     PAST_DUE_GRACE_DAYS: pastDueGraceMs,
     GRANT_MAX_LIFETIME_DAYS: numberVar(DEFAULT_GRANT_MAX_LIFETIME_DAYS, (n) => Number.isFinite(n) && n > 0),
     SCHEDULED_MAX_CHANGES: numberVar(DEFAULT_SCHEDULED_MAX_CHANGES, isPositiveInteger),
@@ -127,6 +131,7 @@ const configSchema = z
         catalogTtlMs: v.CATALOG_CACHE_TTL_MS,
         readThroughPerSecond: v.READTHROUGH_PER_SECOND,
         readThroughBurst: v.READTHROUGH_BURST,
+        partTtlSeconds: v.PART_KV_TTL_SECONDS,
       },
       lifecycle: { pastDueGraceMs: v.PAST_DUE_GRACE_DAYS },
       grants: { maxLifetimeMs: v.GRANT_MAX_LIFETIME_DAYS * DAY_MS },

@@ -19,6 +19,8 @@ export interface Env extends CloudflareBindings {
   PAST_DUE_GRACE_DAYS?: string;
   /** Days an elevated grant may last at most (default 90). */
   GRANT_MAX_LIFETIME_DAYS?: string;
+  /** Seconds a customer part lives in KV unless republished or refreshed, 60 at least (default 172800, 2 days). */
+  PART_KV_TTL_SECONDS?: string;
   /** Subscriptions the cron handler changes per run at most (default 100). */
   SCHEDULED_MAX_CHANGES?: string;
   /** How long /readyz waits for each store, in ms (default 2000). */

@@ -9,6 +9,7 @@ import { createServices, type Services } from "./services";
 import type { ApiKeyCacheOptions } from "./store/api-key-store";
 
 export { CustomerMeter } from "./meter/customer-meter";
+export { Publisher } from "./store/publisher";
 
 export interface WorkerOptions {
   clock?: Clock;

@@ -14,6 +14,10 @@ import { applyDue } from "./domain/lifecycle";
 import { iso } from "./domain/time";
 import type { Env } from "./env";
 import type { Services } from "./services";
+import { readCatalogRev } from "./store/catalog";
+import { unpublishedCustomerIds } from "./store/customer-ids";
+import { kvKeys } from "./store/kv";
+import { refreshCatalog, refreshPart } from "./store/snapshot-publisher";
 import { dueSubscriptions, isWriteConflict, updateSubscriptionStatements } from "./store/subscriptions";
 import { commitWrite, SYSTEM } from "./write/commit";
 import { dueAudits } from "./write/subscription-audit";
@@ -77,12 +81,63 @@ export async function recordDueLifecycle(
   }
 }
 
-/** The whole scheduled run: the lifecycle changes that are due. A failure fails the invocation (visible in Cron Events). */
+/** Customers the repair pass republishes per run at most; each costs one publisher call and one D1 compile. */
+const REPAIR_PER_RUN = 200;
+/** A write younger than this is left to its own request, which is still publishing it. */
+const REPAIR_GRACE_MS = 60_000;
+
+export interface RepairReport {
+  /** Customers whose part was handed to their publisher again. */
+  parts: number;
+  failed: number;
+  /** The catalog pointer: up to date, republished (behind D1 or missing), or could not be checked. */
+  catalog: "current" | "republished" | "failed";
+  /** True when more unconfirmed customers are left for the next run. */
+  more: boolean;
+}
+
+/**
+ * The backstop of publication (store/publisher.ts): a write whose publication never reached the
+ * customer's publisher (the isolate was lost between the D1 commit and the call) is found by
+ * customers.published_rev and republished from D1; a catalog pointer behind D1 is republished too. A
+ * publication that reached its publisher needs none of this: the publisher retries it itself.
+ */
+export async function repairPublications(env: Env, now: number): Promise<RepairReport> {
+  const ids = await unpublishedCustomerIds(env.DB, now - REPAIR_GRACE_MS, REPAIR_PER_RUN + 1);
+  const report: RepairReport = { parts: 0, failed: 0, catalog: "current", more: ids.length > REPAIR_PER_RUN };
+  for (const id of ids.slice(0, REPAIR_PER_RUN)) {
+    try {
+      await refreshPart(env, id, now);
+      report.parts++;
+    } catch (err) {
+      report.failed++;
+      console.error(JSON.stringify({ msg: "part repair failed", customerId: id, error: String(err) }));
+    }
+  }
+  try {
+    const head = await env.SNAPSHOTS.get<{ rev?: unknown }>(kvKeys.catalogHead, "json");
+    const rev = await readCatalogRev(env.DB);
+    if (typeof head?.rev !== "number" || head.rev < rev) {
+      await refreshCatalog(env, now);
+      report.catalog = "republished";
+    }
+  } catch (err) {
+    report.catalog = "failed";
+    console.error(JSON.stringify({ msg: "catalog repair failed", error: String(err) }));
+  }
+  return report;
+}
+
+/**
+ * The whole scheduled run: the lifecycle changes that are due, then the publication repair pass. A
+ * failure fails the invocation (visible in Cron Events).
+ */
 export async function runScheduled(env: Env, services: Services) {
   const now = services.clock.now();
   try {
     const lifecycle = await recordDueLifecycle(env, services, now);
-    const report = { at: iso(now), lifecycle };
+    const publication = await repairPublications(env, now);
+    const report = { at: iso(now), lifecycle, publication };
     console.log(JSON.stringify({ msg: "scheduled run", ...report }));
     return report;
   } catch (err) {

@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock";
 import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
 import { countingEnv } from "./helpers/counting";
+import { rebindPublisher } from "./helpers/publishers";
 import { T0 } from "./helpers/time";
 import { BOOTSTRAP, testWorker } from "./helpers/worker";
 
@@ -53,11 +54,14 @@ describe(`a plan change with ${N.toLocaleString("en")} subscribers`, () => {
 
     const partsBefore = await rows("part_history");
     const { counter, env: counted } = countingEnv();
+    // The catalog's publisher writes KV: counted with the same wrapper.
+    let restore = await rebindPublisher("catalog", { kv: counted.SNAPSHOTS, db: counted.DB });
     const res = await writer.call("PUT", `/admin/v1/plans/${PLAN}/entitlements/sso?migrate=now`, {
       key: BOOTSTRAP,
       body: true,
       env: counted,
     });
+    await restore();
     expect(res.status).toBe(200);
     // The new catalog object and its pointer; nothing per customer.
     expect(counter.kvPuts).toEqual([`catalog:${res.json.catalogRev}`, "catalog:head"]);
@@ -86,11 +90,13 @@ describe(`a plan change with ${N.toLocaleString("en")} subscribers`, () => {
     // The same kind of change with `stay` (the default): O(1) again, every existing subscriber keeps its
     // version (sso stays on), and a new subscriber gets the new one (sso off).
     const { counter: again, env: counted2 } = countingEnv();
+    restore = await rebindPublisher("catalog", { kv: counted2.SNAPSHOTS });
     const stay = await writer.call("PUT", `/admin/v1/plans/${PLAN}/entitlements/sso`, {
       key: BOOTSTRAP,
       body: false,
       env: counted2,
     });
+    await restore();
     expect(stay.json.plan.version).toBe(3);
     expect(again.kvPuts).toEqual([`catalog:${stay.json.catalogRev}`, "catalog:head"]);
     const late = testWorker({ clock: new ManualClock(T0) });

@@ -7,6 +7,7 @@ import { ManualClock } from "../src/clock";
 import { kvKeys } from "../src/store/kv";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
 import { compileCountingEnv } from "./helpers/counting";
+import { failingKV } from "./helpers/faults";
 import { T0 } from "./helpers/time";
 import { BOOTSTRAP, testWorker, uid } from "./helpers/worker";
 
@@ -26,15 +27,6 @@ const quiet = () => {
   vi.spyOn(console, "warn").mockImplementation(() => {});
   vi.spyOn(console, "error").mockImplementation(() => {});
 };
-
-const failingKV = {
-  get: async () => {
-    throw new Error("KV unavailable");
-  },
-  put: async () => {
-    throw new Error("KV unavailable");
-  },
-} as unknown as KVNamespace;
 
 /** Moves customer `id` to a newer revision (an SSO add-on) the way a write does, from another isolate. */
 async function upgradeElsewhere(id: string) {
@@ -130,12 +122,21 @@ describe("a D1 failure on the minVersion path", () => {
       env: counted,
     });
     expect(fromIsolate.status).toBe(200);
-    expect(fromIsolate.json).toMatchObject({
-      version,
-      degraded: true,
-      degradedReason: "stores_unavailable",
-    });
+    // KV at this location is behind the part this isolate holds: the isolate never goes back to it, and
+    // its own copy satisfies minVersion, so D1 is not even asked (the answer is as fresh as KV's would be).
+    expect(fromIsolate.json).toMatchObject({ version });
+    expect(fromIsolate.json.degraded).toBeUndefined();
     expect(fromIsolate.json.failurePolicy).toBeUndefined();
+    expect(counter.parts).toBe(0);
+    // Asked for a version beyond it, with D1 failing: the isolate's copy answers, degraded.
+    const beyond = `${Number(version.split(".")[0]) + 1}.${version.split(".")[1]}`;
+    const degraded = await w.call("POST", "/v1/check", {
+      key,
+      body: { customerId: c.id, feature: "beta_ai", minVersion: beyond },
+      env: counted,
+    });
+    expect(degraded.status).toBe(200);
+    expect(degraded.json).toMatchObject({ degraded: true, degradedReason: "stores_unavailable" });
     // A fresh isolate holds nothing; KV's copy satisfies the older version and answers it, not degraded,
     // while a check that waits for a newer one, with nothing to satisfy it, gets the failure policy.
     const fresh = testWorker({ clock });

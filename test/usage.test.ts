@@ -18,6 +18,8 @@ beforeAll(async () => {
 
 const use = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
   w.call("POST", "/v1/usage", { key, body, headers });
+/** A direct D1 change (no admin write) bumps the customer's revision itself, as every write does. */
+const bumpRev = (id: string) => env.DB.prepare("UPDATE customers SET rev = rev + 1 WHERE id = ?1").bind(id).run();
 const meter = (customerId: string) => env.METER.get(env.METER.idFromName(customerId));
 const lab = async (extra: Record<string, unknown> = {}) =>
   (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "meter-lab" }], ...extra })).id;
@@ -346,6 +348,7 @@ describe("periods", () => {
     )
       .bind(boundary, id)
       .run();
+    await bumpRev(id);
     await w.services().snapshots.compile(env, id, T0);
     clock.set(boundary - 1);
     expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({ allowed: false, limit: 50 });
@@ -371,6 +374,7 @@ describe("limit changes apply to the next call", () => {
     )
       .bind(uid("sub"), id, T0)
       .run();
+    await bumpRev(id);
     await w.services().snapshots.compile(env, id, T0);
     expect((await use({ customerId: id, feature: "api_calls" })).json).toMatchObject({
       allowed: true,

@@ -46,13 +46,19 @@ const wrapped = new WeakMap<object, Env>();
 export function instrumented(env: Env): Env {
   let out = wrapped.get(env);
   if (!out) {
-    out = { ...env, SNAPSHOTS: countedKv(env.SNAPSHOTS), DB: countedD1(env.DB), METER: countedNamespace(env.METER) };
+    out = {
+      ...env,
+      SNAPSHOTS: countedKv(env.SNAPSHOTS),
+      DB: countedD1(env.DB),
+      METER: countedNamespace(env.METER),
+      PUBLISHER: countedNamespace(env.PUBLISHER) as unknown as Env["PUBLISHER"],
+    };
     wrapped.set(env, out);
   }
   return out;
 }
 
-function countedKv(kv: KVNamespace): KVNamespace {
+export function countedKv(kv: KVNamespace): KVNamespace {
   const call = (name: keyof KVNamespace, counter: "kvReads" | "kvWrites" | "kvLists") => {
     const method = kv[name] as (...a: unknown[]) => unknown;
     return (...args: unknown[]) => {
@@ -99,7 +105,7 @@ function written<R extends { meta?: { rows_written?: number } }>(result: R): R {
   return result;
 }
 
-function countedD1(db: D1Database): D1Database {
+export function countedD1(db: D1Database): D1Database {
   const counted = {
     prepare: (sql: string) => new CountedStatement(db.prepare(sql)),
     batch: async (statements: CountedStatement[]) => {
@@ -117,12 +123,12 @@ function countedD1(db: D1Database): D1Database {
 
 type Namespace = Env["METER"];
 
-function countedNamespace(ns: Namespace): Namespace {
+function countedNamespace(ns: Namespace | Env["PUBLISHER"]): Namespace {
   const counted = {
     idFromName: (name: string) => ns.idFromName(name),
     idFromString: (id: string) => ns.idFromString(id),
     newUniqueId: (opts?: DurableObjectNamespaceNewUniqueIdOptions) => ns.newUniqueId(opts),
-    jurisdiction: (j: DurableObjectJurisdiction) => countedNamespace(ns.jurisdiction(j)),
+    jurisdiction: (j: DurableObjectJurisdiction) => countedNamespace(ns.jurisdiction(j) as Namespace),
     get: (id: DurableObjectId, opts?: DurableObjectNamespaceGetDurableObjectOptions) => countedStub(ns.get(id, opts)),
     getByName: (name: string, opts?: DurableObjectNamespaceGetDurableObjectOptions) =>
       countedStub(ns.getByName(name, opts)),

@@ -1,8 +1,8 @@
 // The benchmark's worker entry: scripts/bench bundles this file instead of src/index.ts (wrangler's
 // main), so bench mode is not in the production bundle at all. It is the production worker plus
-// counted bindings, the /__bench routes (src/bench/index.ts) and BenchCustomerMeter as the meter
-// class: exported under the production class's name, which wrangler.toml's METER binding and
-// migrations name (wrangler refuses a bundle that does not export it).
+// counted bindings, the /__bench routes (src/bench/index.ts), BenchCustomerMeter as the meter class
+// and BenchPublisher as the publisher: exported under the production classes' names, which
+// wrangler.toml's bindings and migrations name (wrangler refuses a bundle that does not export them).
 //
 // Guarded all the same: bench mode is served only with BENCH_INSTRUMENT = "on" (set by scripts/bench)
 // in the development environment, so this entry deployed by mistake is the plain worker, never the
@@ -16,6 +16,7 @@ import { createWorker, type WorkerOptions } from "../index";
 import { benchFetch } from "./index";
 
 export { BenchCustomerMeter as CustomerMeter } from "./meter";
+export { BenchPublisher as Publisher } from "./publisher";
 
 export const benchMode = (env: Env) => configOf(env).bench;
 

@@ -5,17 +5,18 @@
 // every check within ttlMs of KV having it, whatever the number of customers, and never goes backwards
 // in an isolate (it keeps the newest revision it has seen).
 //
-// The pointer is written after the object, by the catalog write path and by a read-through that finds
-// it missing or behind D1. KV has no compare-and-set, so the write path reads D1's revision again after
-// moving the pointer and publishes again when another write committed meanwhile: of two racing catalog
-// writes, the later one's revision is the last pointer written. `minVersion` "0.k" never waits for the
-// pointer (it reads `catalog:<k>` directly), and `snapshots verify` compares the pointer with D1.
+// The object and then the pointer are written by the catalog's publisher (store/publisher.ts), for the
+// catalog write path and for a read-through that finds the pointer missing or behind D1: one Durable
+// Object serialises them and drops any revision older than the newest it has, so of two racing catalog
+// writes the later revision is the last pointer written, and a failed write is retried until KV has it.
+// `minVersion` "0.k" never waits for the pointer (it reads `catalog:<k>` directly); the cron and
+// `snapshots verify` compare the pointer with D1.
 import { type CompiledCatalog, compileCatalog, isCompiledCatalog } from "../domain/catalog-compile";
 import type { Env } from "../env";
-import { readCatalogRev } from "./catalog";
 import { loadCatalogRows } from "./customer-rows";
 import { SnapshotUnavailable } from "./errors";
 import { kvKeys } from "./kv";
+import { publishCatalog } from "./snapshot-publisher";
 
 /** The caller asked for a revision newer than the source of record has. */
 export class CatalogRevNotYetAvailable extends Error {
@@ -137,44 +138,14 @@ export class CatalogStore {
       throw err;
     }
     this.adopt(compiled, now);
-    const write = publishCatalog(env, compiled, { pointerIfBehind: head }).catch((err) =>
+    // KV's pointer is missing or behind what D1 has: published as a repair (the publisher drops it when
+    // it already has this revision or a newer one).
+    if (head !== null && head >= compiled.rev) return compiled;
+    const write = publishCatalog(env, compiled, now, "missing").catch((err) =>
       console.error(JSON.stringify({ msg: "catalog publish failed", rev: compiled.rev, error: String(err) })),
     );
     if (waitUntil) waitUntil(write);
     else await write;
     return compiled;
-  }
-}
-
-/**
- * The catalog's history row (D1), its immutable KV object, then the pointer. The pointer is written
- * unless `pointerIfBehind` says KV already points at this revision or a newer one (a read-through that
- * just read the pointer passes what it read; the write path passes nothing and always writes it).
- */
-export async function publishCatalog(
-  env: Pick<Env, "DB" | "SNAPSHOTS">,
-  catalog: CompiledCatalog,
-  opts: { pointerIfBehind?: number | null } = {},
-): Promise<void> {
-  const text = JSON.stringify(catalog);
-  await env.DB.prepare("INSERT OR IGNORE INTO catalog_history (rev, compiled_at, catalog) VALUES (?1, ?2, ?3)")
-    .bind(catalog.rev, catalog.compiledAt, text)
-    .run();
-  await env.SNAPSHOTS.put(kvKeys.catalog(catalog.rev), text);
-  const behind = opts.pointerIfBehind;
-  if (behind !== undefined && behind !== null && behind >= catalog.rev) return;
-  await env.SNAPSHOTS.put(kvKeys.catalogHead, JSON.stringify({ rev: catalog.rev }));
-}
-
-/**
- * Compiles the catalog from D1 and publishes it: the catalog write path, after its commit. Publishes
- * again while D1 has moved on meanwhile (another catalog write raced this one), a few times at most.
- */
-export async function compileAndPublishCatalog(env: Env, now: number): Promise<CompiledCatalog> {
-  let compiled = compileCatalog(await loadCatalogRows(env.DB), now);
-  for (let round = 0; ; round++) {
-    await publishCatalog(env, compiled);
-    if (round === 2 || (await readCatalogRev(env.DB)) <= compiled.rev) return compiled;
-    compiled = compileCatalog(await loadCatalogRows(env.DB), now);
   }
 }

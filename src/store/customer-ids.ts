@@ -18,3 +18,15 @@ export async function customerIdsAfter(db: D1Database, after: string, limit: num
 export async function countCustomers(db: D1Database): Promise<number> {
   return (await db.prepare("SELECT COUNT(*) AS n FROM customers").first<number>("n")) ?? 0;
 }
+
+/**
+ * Customers written before `before` whose newest revision KV is not known to have (customers.published_rev
+ * behind rev: the publication never reached their publisher, or is still being retried), oldest write first.
+ */
+export async function unpublishedCustomerIds(db: D1Database, before: number, limit: number): Promise<string[]> {
+  const rows = await db
+    .prepare("SELECT id FROM customers WHERE published_rev < rev AND updated_at < ?1 ORDER BY updated_at LIMIT ?2")
+    .bind(before, limit)
+    .all<{ id: string }>();
+  return rows.results.map((r) => r.id);
+}

@@ -1,6 +1,8 @@
 // The check path's read of a customer snapshot, composed from two parts cached independently:
 // - the customer part: bounded isolate cache (short TTL) -> KV `part:<id>` -> compile from D1
-//   (read-through, published back through snapshot-publisher.ts);
+//   (read-through, published back as a repair through the customer's publisher: store/publisher.ts,
+//   which never lets an older part replace a newer one); a KV copy older than half its expiry asks the
+//   publisher for a refresh, so the parts that are read never expire;
 // - the shared catalog (store/catalog-store.ts): one per isolate, refreshed by a pointer.
 // compose (domain/compose.ts) joins them, memoised per (part, catalog revision): a warm check touches
 // no binding and composes nothing. A part is never composed with a catalog older than the one it was
@@ -25,7 +27,7 @@ import { loadPartRows } from "./customer-rows";
 import { type DegradedReason, SnapshotUnavailable } from "./errors";
 import { kvKeys } from "./kv";
 import { ReadBudget } from "./read-budget";
-import { publishParts } from "./snapshot-publisher";
+import { publishPart, refreshPart } from "./snapshot-publisher";
 
 export { type DegradedReason, SnapshotUnavailable };
 
@@ -54,6 +56,8 @@ export interface SnapshotStoreOptions {
   readThroughPerSecond: number;
   /** How many such compiles an isolate may make at once before the per-second rate applies. */
   readThroughBurst: number;
+  /** How long a published part lives in KV unless published again (KV's expirationTtl, seconds). */
+  partTtlSeconds: number;
 }
 
 export const DEFAULT_SNAPSHOT_CACHE: SnapshotStoreOptions = {
@@ -64,7 +68,11 @@ export const DEFAULT_SNAPSHOT_CACHE: SnapshotStoreOptions = {
   catalogTtlMs: 5_000,
   readThroughPerSecond: 50,
   readThroughBurst: 100,
+  partTtlSeconds: 2 * 24 * 3600,
 };
+
+/** A refresh of one customer's part is asked for at most this often per isolate (domain/publication.ts REPAIR_INTERVAL_MS). */
+const REFRESH_ASK_INTERVAL_MS = 60_000;
 
 /** How many in-flight loads of a customer a read joins before it starts its own (store/snapshots.ts #part). */
 const MAX_JOINS = 3;
@@ -142,8 +150,13 @@ export class SnapshotStore {
    * Compiles the part from D1 and publishes it (part history, then KV), refreshing this isolate's copy;
    * answers the version a write returns (null: no such customer). The catalog is not read.
    */
-  async compile(env: Env, customerId: string, now: number, waitUntil?: WaitUntil): Promise<WriteVersion | null> {
-    const entry = await this.#compilePart(env, customerId, now, waitUntil);
+  async compile(
+    env: Env,
+    customerId: string,
+    now: number,
+    opts: { waitUntil?: WaitUntil; repair?: "drift" } = {},
+  ): Promise<WriteVersion | null> {
+    const entry = await this.#compilePart(env, customerId, now, opts.waitUntil, opts.repair);
     return entry ? writeVersionOf(entry.part) : null;
   }
 
@@ -242,11 +255,17 @@ export class SnapshotStore {
   ): Promise<Loaded> {
     let kv: Entry | null = null;
     try {
-      const text = await env.SNAPSHOTS.get(kvKeys.part(customerId), "text");
+      const { value: text, metadata } = await env.SNAPSHOTS.getWithMetadata<{ publishedAt?: unknown }>(
+        kvKeys.part(customerId),
+        "text",
+      );
       if (text !== null) {
         const value = JSON.parse(text) as unknown;
         if (isCustomerPart(value)) {
-          if (partSatisfies(value, min))
+          this.#refreshIfOld(env, customerId, metadata?.publishedAt, now, waitUntil);
+          const held = this.#newerHeld(customerId, value, now);
+          if (held && partSatisfies(held.part, min)) return { ok: true, entry: held, source: "isolate" };
+          if (!held && partSatisfies(value, min))
             return { ok: true, entry: this.#remember(value, now, text.length), source: "kv" };
           kv = { part: value, partBytes: Math.ceil(text.length * PARSED_BYTES_PER_JSON_CHAR), composed: null };
         } else if (!min && typeof value === "object" && value !== null && "unknown" in value) {
@@ -269,7 +288,7 @@ export class SnapshotStore {
       };
     }
     try {
-      return { ok: true, entry: await this.#compilePart(env, customerId, now, waitUntil), source: "d1" };
+      return { ok: true, entry: await this.#compilePart(env, customerId, now, waitUntil, "missing"), source: "d1" };
     } catch (err) {
       console.error(JSON.stringify({ msg: "d1 read failed", customerId, error: String(err) }));
       return { ok: false, reason: "stores_unavailable", error: String(err), kv };
@@ -288,7 +307,56 @@ export class SnapshotStore {
     this.#limitedLoggedAt = now;
   }
 
-  async #compilePart(env: Env, customerId: string, now: number, waitUntil?: WaitUntil): Promise<Entry | null> {
+  /**
+   * A KV copy published more than half its expiry ago (or before parts expired at all) asks the customer's
+   * publisher to recompile and republish it, once a minute per isolate at most and within the read-through
+   * budget (the publisher reads D1): a part that is read is republished before it expires.
+   */
+  #refreshIfOld(env: Env, customerId: string, publishedAt: unknown, now: number, waitUntil?: WaitUntil): void {
+    const halfLife = (this.options.partTtlSeconds * 1000) / 2;
+    if (typeof publishedAt === "number" && now - publishedAt < halfLife) return;
+    const asked = this.#refreshAsked.get(customerId);
+    if (asked !== undefined && now - asked < REFRESH_ASK_INTERVAL_MS) return;
+    if (!this.readThrough.take(now)) return;
+    if (this.#refreshAsked.size >= this.options.maxEntries) this.#refreshAsked.clear();
+    this.#refreshAsked.set(customerId, now);
+    const refresh = refreshPart(env, customerId, now).catch((err) =>
+      console.warn(JSON.stringify({ msg: "part refresh failed", customerId, error: String(err) })),
+    );
+    if (waitUntil) waitUntil(refresh);
+  }
+
+  readonly #refreshAsked = new Map<string, number>();
+
+  /**
+   * The part this isolate holds (fresh or expired) when KV's copy is older: this location's KV has not
+   * caught up with a write this isolate has seen (its own, a read-through, a minVersion read), and an
+   * isolate never goes back to an older part. Kept for another TTL. Not when KV's copy was compiled
+   * later: the customer was deleted and created again, and its revisions started over.
+   */
+  #newerHeld(customerId: string, kv: CustomerPart, now: number): Entry | null {
+    const cached = this.cache.get(customerId);
+    const held = cached?.value;
+    if (!cached || !held || !newer(held.part, kv) || held.part.compiledAt < kv.compiledAt) return null;
+    this.cache.set(customerId, held, now, cached.bytes);
+    return held;
+  }
+
+  /**
+   * The part compiled from D1 and published (history, then the customer's publisher). `repair`: KV was
+   * found without it (a read-through: in the background when the caller gives waitUntil) or holding
+   * something else (a rebuild), so the publisher writes it even if it already published this version. A
+   * write awaits it. A failed publication is logged, not
+   * thrown: the caller still gets the fresh part, the publisher retries what it was given, and the cron
+   * republishes a write whose publication never reached the publisher (scheduled.ts).
+   */
+  async #compilePart(
+    env: Env,
+    customerId: string,
+    now: number,
+    waitUntil?: WaitUntil,
+    repair?: "missing" | "drift",
+  ): Promise<Entry | null> {
     const rows = await loadPartRows(env.DB, customerId);
     if (!rows) {
       this.cache.set(customerId, null, now, 64);
@@ -306,12 +374,10 @@ export class SnapshotStore {
     }
     const part = compilePart(rows, now);
     const text = JSON.stringify(part);
-    // A failed publish is logged, not thrown: the caller still gets the fresh part, and KV keeps the
-    // older one until the next compile.
-    const write = publishParts(env, [{ customerId, rev: part.rev, text }], now).catch((err) =>
-      console.error(JSON.stringify({ msg: "part write-back failed", customerId, error: String(err) })),
+    const write = publishPart(env, part, text, this.options.partTtlSeconds, now, repair).catch((err) =>
+      console.error(JSON.stringify({ msg: "part publication failed", customerId, error: String(err) })),
     );
-    if (waitUntil) waitUntil(write);
+    if (waitUntil && repair === "missing") waitUntil(write);
     else await write;
     return this.#remember(part, now, text.length);
   }
@@ -367,7 +433,7 @@ interface PartRead {
 
 /** What one load of a customer found: a part (null: no such customer) from KV or D1, or why D1 gave none. */
 type Loaded =
-  | { ok: true; entry: Entry | null; source: "kv" | "d1" }
+  | { ok: true; entry: Entry | null; source: "kv" | "d1" | "isolate" }
   | {
       ok: false;
       reason: DegradedReason;

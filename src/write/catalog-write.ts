@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { formatVersion } from "../domain/version";
 import { readCatalogRev } from "../store/catalog";
-import { compileAndPublishCatalog } from "../store/catalog-store";
+import { compileAndPublishCatalog } from "../store/snapshot-publisher";
 import { type AuditEntry, commitAdminWrite } from "./commit";
 
 /** What a catalog write answers: the revision it made, as a version token checks can wait for. */
@@ -31,8 +31,9 @@ export async function commitCatalogWrite(
     services.snapshots.catalogs.adopt(catalog, now);
     rev = catalog.rev;
   } catch (err) {
-    // The write is committed. Checks that ask for its version read the catalog through from D1; the
-    // pointer catches up with the next catalog write or `snapshots rebuild`.
+    // The write is committed (D1 failed after it, or the catalog's publisher could not be reached).
+    // Checks that ask for its version read the catalog through from D1, and the cron republishes a
+    // pointer found behind D1 (scheduled.ts). A KV failure does not land here: the publisher retries.
     console.error(JSON.stringify({ msg: "catalog publish failed", requestId: c.var.requestId, error: String(err) }));
     rev = await readCatalogRev(c.env.DB);
   }

@@ -6,6 +6,9 @@ export const failingKV = {
   get: async () => {
     throw new Error("KV unavailable");
   },
+  getWithMetadata: async () => {
+    throw new Error("KV unavailable");
+  },
   put: async () => {
     throw new Error("KV unavailable");
   },

@@ -34,7 +34,7 @@ import {
   readCustomer,
   updateCustomerStatement,
 } from "../../store/customers";
-import { kvKeys } from "../../store/kv";
+import { retirePart } from "../../store/snapshot-publisher";
 import { insertSubscriptionStatement, newSubscriptionRecord } from "../../store/subscriptions";
 import { assertOneBasePlan, rethrowBasePlanConflict } from "../../write/base-plan-policy";
 import { commitAdminWrite } from "../../write/commit";
@@ -296,12 +296,17 @@ customerRoutes
       ],
     );
     // Checks answer unknown_customer: at once here, within the cache TTL and KV propagation elsewhere.
-    await c.env.SNAPSHOTS.delete(kvKeys.part(id));
+    // Through the customer's publisher: the part leaves KV (retried until it has), and no publication
+    // read from D1 before the delete can put it back.
+    const now = c.var.services.clock.now();
+    await retirePart(c.env, id, now).catch((err) =>
+      console.error(JSON.stringify({ msg: "part retirement failed", customerId: id, error: String(err) })),
+    );
     c.var.services.snapshots.invalidate(id);
     // Its revisions start again at 1 if the id is created anew: the meter forgets the customer
     // revision it has seen, or it would refuse every consume of the new customer as stale_terms.
     await c.var.services.meter
-      .forgetCustomerTerms(c.env, { customerId: id, residency: before.residency ?? null }, c.var.services.clock.now())
+      .forgetCustomerTerms(c.env, { customerId: id, residency: before.residency ?? null }, now)
       .catch((err) =>
         console.error(JSON.stringify({ msg: "meter terms reset failed", customerId: id, error: String(err) })),
       );

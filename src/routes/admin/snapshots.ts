@@ -15,10 +15,10 @@ import { type Drift, partDrift } from "../../domain/part-drift";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { errorResponses, jsonBody, jsonResponse, notFoundResponse } from "../../http/schemas";
-import { compileAndPublishCatalog } from "../../store/catalog-store";
 import { countCustomers, customerExists, customerIdsAfter } from "../../store/customer-ids";
 import { loadCatalogRows, loadPartRows } from "../../store/customer-rows";
 import { kvKeys } from "../../store/kv";
+import { compileAndPublishCatalog } from "../../store/snapshot-publisher";
 import { auditStatement } from "../../write/commit";
 import { adminRoute } from "./route";
 
@@ -124,14 +124,14 @@ snapshotRoutes
     if (!input.cursor && !input.customerId) {
       catalog = await catalogDriftOf(c, now);
       if (catalog.kind !== null || input.force) {
-        c.var.services.snapshots.catalogs.adopt(await compileAndPublishCatalog(c.env, now), now);
+        c.var.services.snapshots.catalogs.adopt(await compileAndPublishCatalog(c.env, now, "drift"), now);
       }
     }
     const results = await mapLimit(ids, input.concurrency, async (id) => {
       const drift = await driftOf(c, id, now);
       if (!drift && !input.force) return { drift, written: false };
       // Through the snapshot store: KV, the snapshot history and this isolate's cache, as after any write.
-      const written = (await c.var.services.snapshots.compile(c.env, id, now)) !== null;
+      const written = (await c.var.services.snapshots.compile(c.env, id, now, { repair: "drift" })) !== null;
       return { drift, written };
     });
     const drift = results.flatMap((r) => (r.drift && r.written ? [r.drift] : []));
