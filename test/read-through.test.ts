@@ -8,6 +8,7 @@ import { kvKeys } from "../src/store/kv";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
 import { compileCountingEnv } from "./helpers/counting";
 import { failingKV } from "./helpers/faults";
+import { publisherStub } from "./helpers/publishers";
 import { T0 } from "./helpers/time";
 import { BOOTSTRAP, testWorker, uid } from "./helpers/worker";
 
@@ -268,5 +269,101 @@ describe("the catalog's read-through", () => {
     clock.advance(5_000);
     expect((await ask()).status).toBe(409);
     expect(counter.catalogs).toBe(3);
+  });
+});
+
+describe("D1 read replicas (Sessions API) on the read-through", () => {
+  /**
+   * D1 whose read replica lags: while `lagging`, a session's part reads answer what they answered when
+   * `lagging` was switched on (recorded from the real D1, per customer); a customer the replica has not
+   * seen yet does not exist there. Plain queries (the primary) always reach the real D1.
+   */
+  function laggingReplica() {
+    const state = { lagging: false, replicaReads: 0, primaryReads: 0 };
+    const seen = new Map<string, D1Result[]>();
+    const idsOf = new WeakMap<D1PreparedStatement, unknown>();
+    const isPartRead = (statements: D1PreparedStatement[]) => statements.some((s) => idsOf.has(s));
+    const tracked = (target: D1Database) => (sql: string) => {
+      const stmt = target.prepare(sql);
+      if (!sql.includes("FROM customers WHERE id IN")) return stmt;
+      const bind = stmt.bind.bind(stmt);
+      return Object.assign(stmt, {
+        bind: (...v: unknown[]) => {
+          const bound = bind(...v);
+          idsOf.set(bound, v[0]);
+          return bound;
+        },
+      });
+    };
+    const primary = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "prepare") return tracked(target);
+        if (prop === "batch")
+          return async (statements: D1PreparedStatement[]) => {
+            if (isPartRead(statements)) state.primaryReads++;
+            return target.batch(statements);
+          };
+        if (prop === "withSession")
+          return () => ({
+            prepare: tracked(target),
+            batch: async (statements: D1PreparedStatement[]) => {
+              const key = String(statements.map((s) => idsOf.get(s)).find((v) => v !== undefined));
+              if (!isPartRead(statements)) return target.batch(statements);
+              state.replicaReads++;
+              const results = await target.batch(statements);
+              if (!state.lagging) {
+                seen.set(key, results);
+                return results;
+              }
+              // What the replica had: the recorded answer, or (never seen) no customer at all.
+              return seen.get(key) ?? results.map((r, i) => (i === 0 ? r : { ...r, results: [] }));
+            },
+          });
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    return { state, env: { ...env, DB: primary } as Cloudflare.Env };
+  }
+
+  it("a KV miss reads a replica; a replica behind minVersion, or without the customer yet, is followed by the primary", async () => {
+    const replica = laggingReplica();
+    const c = await createCustomer(setup, { id: uid(), subscriptions: [{ planId: "free" }] });
+    const miss = () => env.SNAPSHOTS.delete(kvKeys.part(c.id));
+    const check = (minVersion?: string) =>
+      testWorker().call("POST", "/v1/check", {
+        key,
+        body: { customerId: c.id, feature: "sso", role: "admin", ...(minVersion ? { minVersion } : {}) },
+        env: replica.env,
+      });
+    await miss();
+    expect((await check()).json).toMatchObject({ allowed: false, version: c.version });
+    expect(replica.state).toMatchObject({ replicaReads: 1, primaryReads: 0 });
+    // The replica falls behind; the primary gets an SSO add-on (revision 2).
+    replica.state.lagging = true;
+    const upgraded = await upgradeElsewhere(c.id);
+    await miss();
+    // Without minVersion: the replica's answer is as good as a lagging KV location's.
+    expect((await check()).json).toMatchObject({ allowed: false, version: c.version });
+    expect(replica.state).toMatchObject({ replicaReads: 2, primaryReads: 0 });
+    // Read-your-writes: the replica is behind the version asked for, so the primary answers.
+    await miss();
+    expect((await check(upgraded.version)).json).toMatchObject({ allowed: true, version: upgraded.version });
+    expect(replica.state).toMatchObject({ replicaReads: 3, primaryReads: 1 });
+    // The replica's older part never reached KV: its publisher holds revision 2 and dropped it (KV stays
+    // without the key here: a miss within a minute of a publication is written again only after that minute).
+    expect((await publisherStub(kvKeys.part(c.id)).inspect()).published?.[0]).toBe(2);
+    expect(await env.SNAPSHOTS.get(kvKeys.part(c.id))).toBeNull();
+
+    // A customer just created, not yet on the replica: the primary is asked before "unknown" is believed.
+    const fresh = await createCustomer(setup, { id: uid(), subscriptions: [{ planId: "pro" }] });
+    await env.SNAPSHOTS.delete(kvKeys.part(fresh.id));
+    const res = await testWorker().call("POST", "/v1/check", {
+      key,
+      body: { customerId: fresh.id, feature: "sso", role: "admin" },
+      env: replica.env,
+    });
+    expect(res.json).toMatchObject({ allowed: true, version: fresh.version });
+    expect(replica.state).toMatchObject({ replicaReads: 4, primaryReads: 2 });
   });
 });

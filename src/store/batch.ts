@@ -16,9 +16,12 @@ type RowsOf<Q extends readonly Query<unknown>[]> = {
   -readonly [K in keyof Q]: Q[K] extends Query<infer R> ? R[] : never;
 };
 
+/** What a read needs of D1: the database itself, or a session on it (D1 read replication: store/snapshots.ts). */
+export type D1Reader = Pick<D1Database, "prepare" | "batch">;
+
 /** One db.batch (atomic, one round trip); each statement's rows typed as its Query says. */
 export async function batchRows<const Q extends readonly Query<unknown>[]>(
-  db: D1Database,
+  db: D1Reader,
   queries: Q,
 ): Promise<RowsOf<Q>> {
   const results = await db.batch(queries.map((q) => q.statement));

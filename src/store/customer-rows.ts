@@ -10,7 +10,7 @@ import type { PartRows } from "../domain/customer-part";
 import type { MigrationMode } from "../domain/plan-versions";
 import { own } from "../domain/records";
 import type { EntitlementSpec, FailurePolicy, FeatureType, Residency, SubscriptionStatus } from "../domain/types";
-import { batchRows, query } from "./batch";
+import { batchRows, type D1Reader, query } from "./batch";
 
 export interface SubscriptionDbRow {
   id: string;
@@ -82,10 +82,10 @@ export const toGrantRow = (r: GrantDbRow): GrantRow => ({
 
 const IDS = "(SELECT value FROM json_each(?1))";
 
-const catalogRevQuery = (db: D1Database) =>
+const catalogRevQuery = (db: D1Reader) =>
   query<{ value: number }>(db.prepare("SELECT value FROM meta WHERE key = 'catalog_rev'"));
 
-function partQueries(db: D1Database, customerIds: string[]) {
+function partQueries(db: D1Reader, customerIds: string[]) {
   const ids = JSON.stringify(customerIds);
   return [
     query<{ id: string; residency: Residency | null; rev: number }>(
@@ -169,7 +169,7 @@ export async function loadCatalogRows(db: D1Database): Promise<CatalogRows> {
 }
 
 /** The part inputs of one customer; null when there is no such customer. */
-export async function loadPartRows(db: D1Database, customerId: string): Promise<PartRows | null> {
+export async function loadPartRows(db: D1Reader, customerId: string): Promise<PartRows | null> {
   return (await loadManyPartRows(db, [customerId])).get(customerId) ?? null;
 }
 
@@ -179,7 +179,7 @@ export async function loadPartRows(db: D1Database, customerId: string): Promise<
  * left out and its error recorded there, so one bad customer does not hold back a batch.
  */
 export async function loadManyPartRows(
-  db: D1Database,
+  db: D1Reader,
   customerIds: string[],
   unreadable?: Map<string, unknown>,
 ): Promise<Map<string, PartRows>> {

@@ -9,7 +9,7 @@
 // read with. Also the write path used after every customer write (compile).
 import type { CompiledCatalog } from "../domain/catalog-compile";
 import { compose } from "../domain/compose";
-import { type CustomerPart, compilePart, isCustomerPart } from "../domain/customer-part";
+import { type CustomerPart, compilePart, isCustomerPart, type PartRows } from "../domain/customer-part";
 import type { FailurePolicy, Snapshot } from "../domain/types";
 import {
   catalogNeeded,
@@ -288,7 +288,12 @@ export class SnapshotStore {
       };
     }
     try {
-      return { ok: true, entry: await this.#compilePart(env, customerId, now, waitUntil, "missing"), source: "d1" };
+      const rows = await readThroughRows(env.DB, customerId, min, now);
+      return {
+        ok: true,
+        entry: await this.#compilePart(env, customerId, now, waitUntil, "missing", rows),
+        source: "d1",
+      };
     } catch (err) {
       console.error(JSON.stringify({ msg: "d1 read failed", customerId, error: String(err) }));
       return { ok: false, reason: "stores_unavailable", error: String(err), kv };
@@ -356,8 +361,9 @@ export class SnapshotStore {
     now: number,
     waitUntil?: WaitUntil,
     repair?: "missing" | "drift",
+    read?: PartRows | null,
   ): Promise<Entry | null> {
-    const rows = await loadPartRows(env.DB, customerId);
+    const rows = read === undefined ? await loadPartRows(env.DB, customerId) : read;
     if (!rows) {
       this.cache.set(customerId, null, now, 64);
       // Unknown ids are cached in KV too, briefly, so probing ids costs each isolate no D1 read. Creating
@@ -445,6 +451,25 @@ type Loaded =
 interface Flight {
   seq: number;
   loaded: Promise<Loaded>;
+}
+
+/**
+ * A read-through's rows, from any D1 read replica (a Sessions API session, "first-unconstrained"): a storm
+ * of KV misses spreads over the replicas instead of the one primary. A replica can lag: when its answer does
+ * not satisfy `min`, or says the customer does not exist (it may have just been created), the primary is
+ * asked (a plain query, outside any session). Writes, the publisher's refresh and rebuilds read the primary.
+ * A replica's older part is as stale as a lagging KV location's, and its publisher drops it as older.
+ */
+export async function readThroughRows(
+  db: D1Database,
+  customerId: string,
+  min: MinVersion | undefined,
+  now: number,
+): Promise<PartRows | null> {
+  if (typeof db.withSession !== "function") return loadPartRows(db, customerId);
+  const replica = await loadPartRows(db.withSession("first-unconstrained"), customerId);
+  if (replica && partSatisfies(compilePart(replica, now), min)) return replica;
+  return loadPartRows(db, customerId);
 }
 
 /** Whether part `a` is newer than `b` (customer revision first, then the catalog revision read with it). */

@@ -36,6 +36,7 @@ export function countingEnv(base: Cloudflare.Env = env): { counter: WriteCounter
   const DB = new Proxy(base.DB, {
     get(target, prop) {
       if (prop === "prepare") return (sql: string) => patch(target.prepare(sql));
+      if (prop === "withSession") return () => DB;
       if (prop === "batch")
         return async (statements: D1PreparedStatement[]) => {
           const results = await target.batch(statements);
@@ -97,6 +98,8 @@ export function compileCountingEnv(base: Cloudflare.Env = env): { counter: Compi
   const DB = new Proxy(base.DB, {
     get(target, prop) {
       if (prop === "prepare") return (sql: string) => track(target.prepare(sql), sql);
+      // A session (read replicas) reads through the same wrapper: counted and failing alike.
+      if (prop === "withSession") return () => DB;
       if (prop === "batch")
         return async (statements: D1PreparedStatement[]) => {
           const sql = statements.map((s) => sqlOf.get(s) ?? "");
