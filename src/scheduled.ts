@@ -13,6 +13,7 @@ import { configOf } from "./config";
 import { applyDue } from "./domain/lifecycle";
 import { iso } from "./domain/time";
 import type { Env } from "./env";
+import { emitTimeEvents } from "./events/time-events";
 import type { Services } from "./services";
 import { dueSubscriptions, isWriteConflict, updateSubscriptionStatements } from "./store/subscriptions";
 import { commitWrite, SYSTEM } from "./write/commit";
@@ -82,7 +83,9 @@ export async function runScheduled(env: Env, services: Services) {
   const now = services.clock.now();
   try {
     const lifecycle = await recordDueLifecycle(env, services, now);
-    const report = { at: iso(now), lifecycle };
+    // Outbound webhooks: trial.ending, grant.expiring, grant.expired (events/time-events.ts).
+    const events = await emitTimeEvents(env, now);
+    const report = { at: iso(now), lifecycle, events };
     console.log(JSON.stringify({ msg: "scheduled run", ...report }));
     return report;
   } catch (err) {
