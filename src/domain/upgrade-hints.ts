@@ -55,7 +55,7 @@ export function upgradeHints(
     if (!ev.allowed) continue;
     const limit =
       feature.type === "metered"
-        ? (resolveFeature(trial.features[ctx.feature]!, now).effective?.spec.limit ?? null)
+        ? (resolveFeature({ ...feature, sources }, now).effective?.spec.limit ?? null)
         : undefined;
     const hint: UpgradeHint = { planId, kind: plan.kind, ...(limit !== undefined ? { limit } : {}) };
     hints.push({
