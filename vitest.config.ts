@@ -19,6 +19,10 @@ export default defineConfig(async () => {
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           d1Databases: { MIGRATIONS_DB: "migrations-db" },
+          // The webhook producer sends to a real local queue that no consumer reads: the tests hand the
+          // deliveries to the worker's queue handler themselves (test/helpers/webhooks.ts), with their
+          // clock and receivers, so no background consumer races them.
+          queueProducers: { WEBHOOK_QUEUE: { queueName: "tollgate-webhooks-test" } },
           bindings: {
             TEST_SCHEMA: schema,
             TEST_MIGRATIONS: migrations,

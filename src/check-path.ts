@@ -8,6 +8,7 @@ import { waitUntilOf } from "./auth/middleware";
 import { applyUsage, evaluate, periodTerms } from "./domain/evaluate";
 import { iso } from "./domain/time";
 import type { Decision, Effective, Evaluation, Snapshot } from "./domain/types";
+import { HINTED_REASONS, upgradeHints } from "./domain/upgrade-hints";
 import { formatVersion, type MinVersion } from "./domain/version";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
@@ -23,6 +24,8 @@ export interface CheckInput {
   country?: string;
   quantity?: number;
   minVersion?: MinVersion;
+  /** "upgrade": a not_entitled or limit_reached denial lists what would allow it (domain/upgrade-hints.ts). */
+  include?: "upgrade"[];
 }
 
 export interface CheckDeps {
@@ -100,12 +103,20 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
       [read, snapshot] = [fresh, fresh.snapshot];
       ev = evaluate(snapshot, input, now);
       if (!(ev.type === "metered" && ev.allowed && ev.effective))
-        return toDecision(snapshot, ev, now, degradedOf(read));
+        return withHints(deps, input, snapshot, toDecision(snapshot, ev, now, degradedOf(read)), now);
       peeked = await deps.services.meter.peek(deps.env, snapshot, [peekItem(ev, ev.effective)], now, termsOf(snapshot));
     }
     ev = withUsage(ev, peeked.usage[input.feature], input.quantity ?? 1);
   }
-  return toDecision(snapshot, ev, now, degradedOf(read));
+  return withHints(deps, input, snapshot, toDecision(snapshot, ev, now, degradedOf(read)), now);
+}
+
+/** Upsell hints, only when asked (the hot path pays one array lookup otherwise), from the catalog this isolate composed with. */
+function withHints(deps: CheckDeps, input: CheckInput, snapshot: Snapshot, d: Decision, now: number): Decision {
+  if (!input.include?.includes("upgrade") || !HINTED_REASONS.has(d.reason)) return d;
+  const catalog = deps.services.snapshots.catalogs.held;
+  if (!catalog) return d;
+  return { ...d, upgrade: upgradeHints(snapshot, catalog, input, now, d.used ?? 0) };
 }
 
 /** The snapshot read again at the meter's terms version; null when it cannot be read (the caller keeps its answer). */

@@ -58,6 +58,11 @@ export interface Config {
   stripe: { webhookSecrets: string[] };
   /** Customers with a residency get their meter in that Durable Object jurisdiction (meter/locate.ts). */
   doJurisdictions: boolean;
+  /**
+   * Outbound events: the usage thresholds (percent of a limit) that raise usage.threshold, and how long
+   * before a trial or a grant ends trial.ending and grant.expiring are sent.
+   */
+  events: { usageThresholds: number[]; trialEndingLeadMs: number; grantExpiringLeadMs: number };
   /** Benchmark mode (src/bench): BENCH_INSTRUMENT = "on", honoured only in the development environment. */
   bench: boolean;
 }
@@ -81,6 +86,20 @@ const listVar = anyVar.transform((raw) =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0),
 );
+
+const DEFAULT_USAGE_THRESHOLDS = [80, 100];
+const DEFAULT_EVENT_LEAD_DAYS = 3;
+
+/** Percentages in (0, 1000], comma-separated ("80,100"); anything else keeps the default. */
+const thresholdsVar = anyVar.transform((raw) => {
+  if (raw === undefined || raw === "") return DEFAULT_USAGE_THRESHOLDS;
+  const list = String(raw)
+    .split(",")
+    .map((s) => Number(s.trim()));
+  return list.length > 0 && list.every((n) => Number.isFinite(n) && n > 0 && n <= 1000)
+    ? [...new Set(list)].sort((a, b) => a - b)
+    : DEFAULT_USAGE_THRESHOLDS;
+});
 
 /** A var as a string; unset or empty is undefined. */
 const stringVar = anyVar.transform((raw) => (raw ? String(raw) : undefined));
@@ -121,6 +140,9 @@ const configSchema = z
     API_KEY_STALE_IF_ERROR_MS: numberVar(DEFAULT_API_KEY_STALE_IF_ERROR_MS, (n) => Number.isFinite(n) && n >= 0),
     DO_JURISDICTIONS: anyVar.transform((raw) => raw === "on"),
     BENCH_INSTRUMENT: anyVar.transform((raw) => raw === "on"),
+    WEBHOOK_USAGE_THRESHOLDS: thresholdsVar,
+    WEBHOOK_TRIAL_ENDING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
+    WEBHOOK_GRANT_EXPIRING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
   })
   .transform(
     (v): Config => ({
@@ -150,6 +172,11 @@ const configSchema = z
       },
       stripe: { webhookSecrets: v.STRIPE_WEBHOOK_SECRET },
       doJurisdictions: v.DO_JURISDICTIONS,
+      events: {
+        usageThresholds: v.WEBHOOK_USAGE_THRESHOLDS,
+        trialEndingLeadMs: v.WEBHOOK_TRIAL_ENDING_DAYS * DAY_MS,
+        grantExpiringLeadMs: v.WEBHOOK_GRANT_EXPIRING_DAYS * DAY_MS,
+      },
       bench: v.BENCH_INSTRUMENT && v.ENVIRONMENT === "development",
     }),
   );

@@ -27,6 +27,12 @@ export interface Env extends CloudflareBindings {
   READYZ_TIMEOUT_MS?: string;
   /** How long a cached API key record stands in for KV and D1 when both fail, in ms (default 86400000, 24 h). */
   API_KEY_STALE_IF_ERROR_MS?: string;
+  /** Usage alerts: percentages of a limit that raise usage.threshold, comma-separated (default "80,100"). */
+  WEBHOOK_USAGE_THRESHOLDS?: string;
+  /** Days before a trial ends that trial.ending is sent (default 3). */
+  WEBHOOK_TRIAL_ENDING_DAYS?: string;
+  /** Days before a grant expires that grant.expiring is sent (default 3). */
+  WEBHOOK_GRANT_EXPIRING_DAYS?: string;
   /** "on": benchmark mode (src/bench), set only by scripts/bench and honoured only where ENVIRONMENT is "development". */
   BENCH_INSTRUMENT?: string;
 }

@@ -4,6 +4,7 @@ import { createApp } from "./app";
 import { type Clock, systemClock } from "./clock";
 import { configOf } from "./config";
 import type { Env } from "./env";
+import { handleWebhookQueue } from "./events/deliver";
 import { runScheduled } from "./scheduled";
 import { createServices, type Services } from "./services";
 import type { ApiKeyCacheOptions } from "./store/api-key-store";
@@ -15,13 +16,15 @@ export interface WorkerOptions {
   clock?: Clock;
   /** The isolate's API-key caches (tests shrink them to observe eviction; store/api-key-store.ts). */
   keyCache?: Partial<ApiKeyCacheOptions>;
+  /** Outbound HTTP for webhook deliveries (tests inject receivers, failures, timeouts). */
+  fetch?: typeof fetch;
 }
 
 /** Builds the worker; tests build their own with an injected clock. */
 export function createWorker(opts: WorkerOptions = {}) {
   let services: Services | undefined;
   const getServices = (env: Env) =>
-    (services ??= createServices(opts.clock ?? systemClock, configOf(env).snapshotCache, opts.keyCache));
+    (services ??= createServices(opts.clock ?? systemClock, configOf(env).snapshotCache, opts.keyCache, opts.fetch));
   const app = createApp(getServices);
   return {
     app,
@@ -31,8 +34,12 @@ export function createWorker(opts: WorkerOptions = {}) {
     scheduled: async (_controller: ScheduledController, env: Env, _ctx: ExecutionContext) => {
       await runScheduled(env, getServices(env));
     },
+    // Webhook deliveries and their dead letters (src/events/deliver.ts).
+    queue: async (batch: MessageBatch, env: Env, _ctx: ExecutionContext) => {
+      await handleWebhookQueue(batch, env, getServices(env));
+    },
   } satisfies ExportedHandler<Env> & Record<string, unknown>;
 }
 
 const worker = createWorker();
-export default { fetch: worker.fetch, scheduled: worker.scheduled } satisfies ExportedHandler<Env>;
+export default { fetch: worker.fetch, scheduled: worker.scheduled, queue: worker.queue } satisfies ExportedHandler<Env>;

@@ -10,17 +10,21 @@ export interface Services {
   keys: ApiKeyStore;
   /** The customers' meters (Durable Objects): the check path's usage read and every usage route. */
   meter: MeterClient;
+  /** Outbound HTTP (webhook deliveries): the runtime's fetch, or a test's receiver. */
+  fetch: typeof fetch;
 }
 
 export function createServices(
   clock: Clock,
   cache: Partial<SnapshotStoreOptions> = {},
   keyCache: Partial<ApiKeyCacheOptions> = {},
+  outbound: typeof fetch = (input, init) => fetch(input, init),
 ): Services {
   return {
     clock,
     snapshots: new SnapshotStore({ ...DEFAULT_SNAPSHOT_CACHE, ...cache }),
     keys: new ApiKeyStore({ ...DEFAULT_API_KEY_CACHE, ...keyCache }),
     meter: new MeterClient(),
+    fetch: outbound,
   };
 }

@@ -33,6 +33,7 @@ describe("configOf", () => {
       apiKeys: { checksumSecrets: [], staleIfErrorMs: DAY_MS },
       stripe: { webhookSecrets: [] },
       doJurisdictions: false,
+      events: { usageThresholds: [80, 100], trialEndingLeadMs: 3 * DAY_MS, grantExpiringLeadMs: 3 * DAY_MS },
       bench: false,
     } satisfies Config);
   });
@@ -47,6 +48,13 @@ describe("configOf", () => {
       audience: env.OPERATOR_JWT_AUDIENCE,
       localSecret: env.OPERATOR_JWT_SECRET,
     });
+  });
+
+  it("reads the usage thresholds as sorted percentages; a bad list keeps the default", () => {
+    const at = (raw: string) => configOf({ ...env, WEBHOOK_USAGE_THRESHOLDS: raw } as Cloudflare.Env).events;
+    expect(at("100, 50,90").usageThresholds).toEqual([50, 90, 100]);
+    expect(at("80,lots").usageThresholds).toEqual([80, 100]);
+    expect(at("0").usageThresholds).toEqual([80, 100]);
   });
 
   // [variable, value, what the config holds]: a number as Number() reads it, or the default.

@@ -11,7 +11,7 @@
 // The ".js" is for the built declarations: Node's ESM resolution (a consumer's "nodenext") needs it.
 import type { Reason, Decision as WireDecision } from "../domain/types.js";
 
-export type { Json, Reason } from "../domain/types.js";
+export type { Json, Reason, UpgradeHint } from "../domain/types.js";
 /** Compare versions ("c.k") componentwise: `versionAtLeast(decision.version, written.version)`. */
 export { versionAtLeast } from "../domain/version.js";
 
@@ -30,6 +30,8 @@ export interface CheckRequest {
   minVersion?: string | number;
   assert?: boolean;
   assertAudience?: string;
+  /** ["upgrade"]: a not_entitled or limit_reached denial lists what would allow it (`decision.upgrade`). */
+  include?: "upgrade"[];
 }
 
 export interface Entitlements {
@@ -161,7 +163,8 @@ export class TollgateClient {
 
   /** May this customer use this feature now? Served from the local cache while the last answer holds. */
   async check(input: CheckRequest): Promise<Decision> {
-    const cacheable = input.quantity === undefined && input.minVersion === undefined && !input.assert;
+    const cacheable =
+      input.quantity === undefined && input.minVersion === undefined && !input.assert && !input.include?.length;
     const key = cacheKey(input.customerId, input.feature, input.role, input.country);
     const hit = cacheable ? this.#cache.get(key) : undefined;
     if (hit && hit.until > this.#o.now()) return hit.decision;

@@ -147,6 +147,14 @@ export interface Evaluation {
   effective?: Effective;
 }
 
+/** A plan or add-on that would allow a denied check (only when the check asks: `"include": ["upgrade"]`). */
+export interface UpgradeHint {
+  planId: string;
+  kind: "base" | "addon";
+  /** Metered: the limit the feature would have with it (null: unlimited). */
+  limit?: number | null;
+}
+
 /**
  * A decision as clients see it (instants as ISO-8601): the answer of POST /v1/check. Defined here, with no
  * binding types, so the worker (src/check-path.ts) and the client (src/client) share one contract.
@@ -172,4 +180,6 @@ export interface Decision {
   /** Why a degraded answer is degraded: the stores failed, or the isolate's D1 read-through budget was spent. */
   degradedReason?: "stores_unavailable" | "read_through_limited";
   failurePolicy?: "open" | "closed";
+  /** With `"include": ["upgrade"]`, on a not_entitled or limit_reached denial: what would allow it, lowest tier first. */
+  upgrade?: UpgradeHint[];
 }

@@ -121,6 +121,18 @@ export const decisionSchema = z
         "why a degraded answer is degraded: KV and D1 failed, or this isolate's D1 read-through budget was spent",
       ),
     failurePolicy: z.enum(["open", "closed"]).optional(),
+    upgrade: z
+      .array(
+        z.object({
+          planId: z.string(),
+          kind: z.enum(["base", "addon"]),
+          limit: z.number().nullable().optional().describe("Metered: the limit with it (null: unlimited)"),
+        }),
+      )
+      .optional()
+      .describe(
+        'With "include": ["upgrade"] on a not_entitled or limit_reached denial: what would allow it, lowest tier first',
+      ),
   })
   .openapi("Decision");
 

@@ -13,6 +13,7 @@
 // failed flush is retried with backoff until it lands. The class holds the decisions; the tables
 // are behind those helpers. RPC contract: meter/protocol.ts; the Worker's side: meter/client.ts.
 import { DurableObject } from "cloudflare:workers";
+import { configOf } from "../config";
 import { type Allowance, fits, headroom } from "../domain/evaluate";
 import { periodAt, periodDefinition } from "../domain/periods";
 import { formatVersion } from "../domain/version";
@@ -36,6 +37,7 @@ import type {
 import { type ClosedState, Reservations } from "./reservations";
 import { LEDGER_UNNAMED_THROUGH, migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
 import { type TermsVersion, TermsWatermark } from "./terms-version";
+import { UsageAlerts } from "./usage-alerts";
 
 const COLLECT_INTERVAL_MS = 60_000;
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -55,6 +57,7 @@ export class CustomerMeter extends DurableObject<Env> {
   readonly #keys: IdempotencyKeys;
   readonly #reservations: Reservations;
   readonly #terms: TermsWatermark;
+  readonly #alerts: UsageAlerts;
   // The alarm this object has set, kept in memory so a busy meter does not read it back on every
   // call (undefined: not known since the object started; null: none set).
   #alarmAt: number | null | undefined = undefined;
@@ -71,6 +74,7 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#keys = new IdempotencyKeys(this.#sql);
     this.#reservations = new Reservations(this.#sql);
     this.#terms = new TermsWatermark(this.#sql);
+    this.#alerts = new UsageAlerts(this.#sql);
     void ctx.blockConcurrencyWhile(async () => migrateMeterSchema(this.#sql));
   }
 
@@ -87,6 +91,7 @@ export class CustomerMeter extends DurableObject<Env> {
     const reserved = this.#reservations.held(call.feature, call.now);
     const outcome =
       call.mode === "record" ? this.#record(call, counter, reserved) : this.#consume(call, counter, reserved);
+    this.#raiseAlerts(call, counter, outcome);
     const answer = this.#answer(outcome, reserved, call.allowance, counter);
     this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
     await this.#ensureAlarm(this.#outbox.flushDelay());
@@ -215,6 +220,16 @@ export class CustomerMeter extends DurableObject<Env> {
     if (current) return null;
     const [had, held] = [formatVersion(v.customer, v.catalog), formatVersion(newest.customer, newest.catalog)];
     return { ok: false, error: "stale_terms", detail: `Terms ${had} are older than ${held}.`, newest };
+  }
+
+  /** Usage alerts of this call (outbound webhooks): in the same synchronous step as the counter. */
+  #raiseAlerts(call: UsageCall, counter: Counter, outcome: Outcome): void {
+    const { limit } = call.allowance;
+    const c = { feature: call.feature, ...counter };
+    const thresholds = configOf(this.env).events.usageThresholds;
+    this.#alerts.moved(call.customerId, c, limit, counter.used, outcome.used, thresholds, call.now);
+    if (outcome.reason === "limit_reached")
+      this.#alerts.limitReached(call.customerId, c, limit, outcome.used, call.now);
   }
 
   #record(call: UsageCall, counter: Counter, reserved: number): Outcome {
@@ -348,6 +363,7 @@ export class CustomerMeter extends DurableObject<Env> {
     if (now - this.#collectedAt < COLLECT_INTERVAL_MS) return;
     this.#reservations.deleteClosedBefore(now - CLOSED_RESERVATION_TTL_MS);
     this.#keys.collect(now);
+    this.#alerts.collect(now);
     this.#collectedAt = now;
   }
 
@@ -376,7 +392,9 @@ export class CustomerMeter extends DurableObject<Env> {
     if (customerId === null) return 0;
     const meterId = this.ctx.id.toString();
     const unnamedThrough = Number(this.#meta.get(LEDGER_UNNAMED_THROUGH) ?? 0);
-    return this.#outbox.flush(this.ledger, { customerId: String(customerId), meterId, unnamedThrough });
+    const flushed = await this.#outbox.flush(this.ledger, { customerId: String(customerId), meterId, unnamedThrough });
+    await this.#alerts.flush(this.env, this.ledger, this.#clock.now());
+    return flushed;
   }
 
   async #ensureAlarm(inMs: number | null): Promise<void> {

@@ -6,7 +6,7 @@
 // version a meter is at is the `schema_version` row of its `meta` table. Meters created before
 // versioning have the version 1 tables but no row: they are recognised as version 1.
 //
-// Tables (version 4):
+// Tables (version 5):
 //   counters      one row per metered feature and period definition (domain/periods.ts
 //                 periodDefinition): that definition's current period and usage
 //   idempotency   answers by idempotency key (kept >= 24 h)
@@ -16,6 +16,8 @@
 //                 ledger_unnamed_through (version 3)
 //   terms_version one row: the newest terms version ("c.k") the meter has seen (version 4,
 //                 meter/terms-version.ts)
+//   usage_alerts  alerts raised per counter period; event_outbox: raised alerts not yet in D1
+//                 (version 5, meter/usage-alerts.ts)
 const MIGRATIONS: readonly string[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
@@ -57,6 +59,13 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE IF NOT EXISTS terms_version (id INTEGER PRIMARY KEY CHECK (id = 1), customer_rev INTEGER NOT NULL,
     catalog_rev INTEGER NOT NULL, updated_at INTEGER NOT NULL);
   INSERT OR IGNORE INTO terms_version (id, customer_rev, catalog_rev, updated_at) VALUES (1, 0, 0, 0);
+  `,
+  // 5: usage alerts for outbound webhooks (issue 15, meter/usage-alerts.ts): which alerts were raised for
+  // which counter period (once per period per threshold), and the raised ones not yet recorded in D1.
+  `
+  CREATE TABLE IF NOT EXISTS usage_alerts (feature TEXT NOT NULL, definition TEXT NOT NULL, period_start INTEGER NOT NULL,
+    alert TEXT NOT NULL, PRIMARY KEY (feature, definition, period_start, alert));
+  CREATE TABLE IF NOT EXISTS event_outbox (cause TEXT PRIMARY KEY, event TEXT NOT NULL);
   `,
 ];
 

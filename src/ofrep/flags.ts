@@ -41,6 +41,8 @@ function metadataOf(d: FeatureDecision, snapshotVersion?: number): FlagMetadata 
     const v = d[k];
     if (v !== undefined && v !== null) m[k] = v;
   }
+  // Upsell hints (asked with context.include "upgrade"): plan ids, lowest tier first, comma-separated.
+  if (d.upgrade) m.upgrade = d.upgrade.map((h) => h.planId).join(",");
   return m;
 }
 
@@ -67,6 +69,7 @@ export interface EvaluationContext {
   customerId: string;
   role?: string;
   country?: string;
+  include?: "upgrade"[];
 }
 
 /** The OFREP context -> Tollgate's check context: targetingKey is the customer; country and role feed geo and role rules. */
@@ -75,7 +78,7 @@ export function parseContext(
 ):
   | { ok: true; value: EvaluationContext }
   | { ok: false; errorCode: "TARGETING_KEY_MISSING" | "INVALID_CONTEXT"; errorDetails: string } {
-  const { targetingKey, country, role } = context ?? {};
+  const { targetingKey, country, role, include } = context ?? {};
   if (targetingKey === undefined || targetingKey === null || targetingKey === "") {
     return {
       ok: false,
@@ -111,6 +114,13 @@ export function parseContext(
         errorDetails: "context.role must be a string of 1 to 64 characters.",
       };
     value.role = parsed.data;
+  }
+  // "upgrade", or a list holding it: a denial's metadata names what would allow it (metadata.upgrade).
+  if (include !== undefined) {
+    const asked = Array.isArray(include) ? include : [include];
+    if (!asked.every((i) => i === "upgrade"))
+      return { ok: false, errorCode: "INVALID_CONTEXT", errorDetails: 'context.include may only hold "upgrade".' };
+    if (asked.length > 0) value.include = ["upgrade"];
   }
   return { ok: true, value };
 }

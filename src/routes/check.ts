@@ -35,6 +35,11 @@ export const checkBody = z
       .describe("The end user's country, when a trusted server relays it; default: the edge's request.cf.country"),
     quantity: quantity.optional().describe("Metered: whether this many more units fit (default 1)"),
     minVersion: minVersionBody.optional(),
+    include: z
+      .array(z.enum(["upgrade"]))
+      .max(1)
+      .optional()
+      .describe('["upgrade"]: a not_entitled or limit_reached denial lists the plans and add-ons that would allow it'),
     assert: z
       .boolean()
       .optional()
@@ -58,6 +63,10 @@ const checkQuery = z.object({
   country: countryParam.optional(),
   quantity: z.coerce.number().pipe(quantity).optional(),
   minVersion: minVersionQuery.optional(),
+  include: z
+    .enum(["upgrade"])
+    .optional()
+    .describe("upgrade: a not_entitled or limit_reached denial lists what would allow it"),
 });
 
 const entitlementsQuery = z.object({
@@ -161,7 +170,8 @@ checkRoutes
   .openapi(getCheck, async (c) => {
     const q = c.req.valid("query");
     assertCustomerAccess(c.get("principal"), q.customerId);
-    return c.json(await evaluateCheck(checkDeps(c), { ...q, country: q.country ?? edgeCountry(c) }), 200);
+    const include = q.include ? [q.include] : undefined;
+    return c.json(await evaluateCheck(checkDeps(c), { ...q, include, country: q.country ?? edgeCountry(c) }), 200);
   })
   .openapi(getEntitlements, async (c) => {
     const { customerId } = c.req.valid("param");

@@ -8,6 +8,7 @@ import type { AppEnv } from "../app-env";
 import { actorOf } from "../auth/principal";
 import { parseMinVersion, type WriteVersion } from "../domain/version";
 import type { Env } from "../env";
+import { watchWrite } from "../events/write-events";
 import type { Services } from "../services";
 import { type AuditActor, type AuditEntry, auditStatement } from "../store/audit";
 import { bumpCatalogRevStatement, bumpCustomerRevStatement } from "../store/revisions";
@@ -48,8 +49,12 @@ export async function commitWrite(
   for (const id of customers) batch.push(bumpCustomerRevStatement(db, id, now));
   if (write.catalog) batch.push(bumpCatalogRevStatement(db));
   for (const a of write.audits) batch.push(auditStatement(db, a, actor, now, write.requestId ?? null));
+  // Outbound events (events/write-events.ts): what the customers held before, compared after the recompile.
+  const events = await watchWrite(env, services, customers, now);
   await db.batch(batch);
-  return recompile(env, services, customers, now);
+  const versions = await recompile(env, services, customers, now);
+  await events.emit(versions, write.audits);
+  return versions;
 }
 
 /** commitWrite for an admin route: the actor is the authenticated principal, the clock the request's. */

@@ -18,10 +18,16 @@ export const uid = (prefix = "cust") =>
 export type TestWorker = ReturnType<typeof testWorker>;
 
 export function testWorker(
-  opts: { clock?: ManualClock; env?: Cloudflare.Env; keyCache?: Partial<ApiKeyCacheOptions> } = {},
+  opts: {
+    clock?: ManualClock;
+    env?: Cloudflare.Env;
+    keyCache?: Partial<ApiKeyCacheOptions>;
+    /** Outbound HTTP (webhook receivers: test/helpers/webhooks.ts). */
+    fetch?: typeof fetch;
+  } = {},
 ) {
   const clock = opts.clock ?? new ManualClock(T0);
-  const worker = createWorker({ clock, keyCache: opts.keyCache });
+  const worker = createWorker({ clock, keyCache: opts.keyCache, fetch: opts.fetch });
   const bindings = opts.env ?? env;
   async function call(
     method: string,

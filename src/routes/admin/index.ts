@@ -14,6 +14,7 @@ import { priceRoutes } from "./prices";
 import { regionGroupRoutes } from "./region-groups";
 import { snapshotRoutes } from "./snapshots";
 import { subscriptionRoutes } from "./subscriptions";
+import { webhookEndpointRoutes } from "./webhook-endpoints";
 
 export const adminRoutes = newRouter();
 adminRoutes.route("/catalog", catalogRoutes);
@@ -30,3 +31,4 @@ adminRoutes.route("/plans", planMigrationRoutes);
 adminRoutes.route("/region-groups", regionGroupRoutes);
 adminRoutes.route("/grants", grantRoutes);
 adminRoutes.route("/audit", auditRoutes);
+adminRoutes.route("/webhook-endpoints", webhookEndpointRoutes);
