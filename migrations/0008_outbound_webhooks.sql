@@ -46,3 +46,6 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_event ON webhook_deliveries (event_id);
+-- The cron's sweep (events/emit.ts resendUnsent): pending deliveries whose message is overdue.
+CREATE INDEX IF NOT EXISTS webhook_deliveries_overdue ON webhook_deliveries (COALESCE(next_attempt_at, created_at))
+  WHERE status = 'pending';

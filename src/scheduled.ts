@@ -13,6 +13,7 @@ import { configOf } from "./config";
 import { applyDue } from "./domain/lifecycle";
 import { iso } from "./domain/time";
 import type { Env } from "./env";
+import { resendUnsent } from "./events/emit";
 import { emitTimeEvents } from "./events/time-events";
 import type { Services } from "./services";
 import { readCatalogRev } from "./store/catalog";
@@ -139,7 +140,7 @@ export async function runScheduled(env: Env, services: Services) {
     const lifecycle = await recordDueLifecycle(env, services, now);
     const publication = await repairPublications(env, now);
     // Outbound webhooks: trial.ending, grant.expiring, grant.expired (events/time-events.ts).
-    const events = await emitTimeEvents(env, now);
+    const events = { ...(await emitTimeEvents(env, now)), resent: await resendUnsent(env, now) };
     const report = { at: iso(now), lifecycle, publication, events };
     console.log(JSON.stringify({ msg: "scheduled run", ...report }));
     return report;

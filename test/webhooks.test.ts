@@ -3,6 +3,7 @@
 // dead-lettered, replayed; a disabled endpoint receives nothing.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { RESEND_AFTER_MS, resendUnsent } from "../src/events/emit";
 import { retryDelaySeconds, retrySchedule } from "../src/events/retry";
 import { customerWith, loadTestCatalog, subscriptionAction } from "./helpers/admin";
 import { auditOf } from "./helpers/d1";
@@ -89,6 +90,44 @@ describe("webhook endpoints", () => {
 });
 
 describe("entitlements.changed", () => {
+  it("a delivery whose message the queue refused is sent again by the cron once an hour overdue, and only once", async () => {
+    const { subId, endpoint } = await listened(["entitlements.changed"]);
+    const refusing = testWorker({
+      fetch: rx.fetch,
+      env: {
+        ...env,
+        WEBHOOK_QUEUE: {
+          send: async () => {
+            throw new Error("injected: Queues unavailable");
+          },
+          sendBatch: async () => {
+            throw new Error("injected: Queues unavailable");
+          },
+        } as unknown as Queue,
+      },
+    });
+    const res = await subscriptionAction(refusing, subId, "change-plan", { planId: "pro", when: "immediately" });
+    expect(res.status).toBe(200); // the write is committed; the event is recorded, its message is not sent
+    const [pending] = await deliveryLog(w, endpoint.id, "pending");
+    expect(pending).toMatchObject({ attempts: 0 });
+    const sent: unknown[] = [];
+    const recording = {
+      ...env,
+      WEBHOOK_QUEUE: { sendBatch: async (m: { body: unknown }[]) => void sent.push(...m.map((x) => x.body)) },
+    } as unknown as Cloudflare.Env;
+    const now = w.clock.now();
+    expect(await resendUnsent(recording, now + RESEND_AFTER_MS - 1_000)).toBe(0);
+    expect(sent).toEqual([]);
+    expect(await resendUnsent(recording, now + RESEND_AFTER_MS + 1_000)).toBeGreaterThanOrEqual(1);
+    expect(sent).toContainEqual({ delivery: pending.id });
+    // Sent again: the next run leaves it alone for another hour.
+    sent.length = 0;
+    await resendUnsent(recording, now + RESEND_AFTER_MS + 60_000);
+    expect(sent).not.toContainEqual({ delivery: pending.id });
+    await runQueue(w, [{ delivery: pending.id }]);
+    expect((await deliveryLog(w, endpoint.id))[0]).toMatchObject({ status: "delivered", attempts: 1 });
+  });
+
   it("a plan change emits one event, signed per Standard Webhooks (verified by standardwebhooks)", async () => {
     const { customerId, subId, endpoint } = await listened(["entitlements.changed"]);
     expect((await upgrade(subId)).status).toBe(200);
@@ -145,7 +184,10 @@ describe("entitlements.changed", () => {
       "3:subscription.changed",
     ]);
     await deliverPending(w, endpoint.id);
-    const sub = receivedBy(customerId).find((r) => r.json.type === "subscription.changed")!;
+    // The first subscription.changed by sequence (delivery order is not emission order: receivers sort).
+    const sub = receivedBy(customerId)
+      .filter((r) => r.json.type === "subscription.changed")
+      .sort((a, b) => a.json.sequence - b.json.sequence)[0]!;
     expect(sub.json.data).toMatchObject({
       subscriptionId: subId,
       before: { planId: "free" },

@@ -10,7 +10,13 @@
 import { HOUR_MS } from "../domain/time";
 import type { Env } from "../env";
 import type { Services } from "../services";
-import { closeDeliveryStatement, payloadOf, readDelivery, recordAttemptStatement } from "../store/outbound-events";
+import {
+  closeDeliveryStatement,
+  payloadOf,
+  readDelivery,
+  recordAttemptStatement,
+  scheduleDeliveryStatement,
+} from "../store/outbound-events";
 import {
   claimSendSlot,
   disableEndpointStatement,
@@ -69,6 +75,7 @@ async function deliverMessage(env: Env, services: Services, message: Message<Del
     if (slot > now + SLOT_TOLERANCE_MS) {
       const delaySeconds = Math.ceil((slot - now) / 1000);
       await env.WEBHOOK_QUEUE.send({ delivery: found.delivery.id, slot } satisfies DeliveryMessage, { delaySeconds });
+      await scheduleDeliveryStatement(db, found.delivery.id, slot).run();
       return message.ack();
     }
   }

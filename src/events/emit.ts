@@ -1,8 +1,9 @@
 // Emitting events: record them in D1 (once per id, fanned out to the matching endpoints), then enqueue
 // one message per pending delivery. D1 is the record: a message that cannot be enqueued leaves its
-// delivery pending in the delivery log, where a replay sends it (docs/webhooks.md).
+// delivery pending in the delivery log, and the cron sends it again once it is an hour overdue
+// (resendUnsent), as a replay would (docs/webhooks.md).
 import type { Env } from "../env";
-import { pendingDeliveriesOf, recordEventsStatements } from "../store/outbound-events";
+import { pendingDeliveriesOf, recordEventsStatements, takeOverdueDeliveries } from "../store/outbound-events";
 import type { DeliveryMessage, OutboundEvent } from "./types";
 
 /** Events per D1 batch (two statements each) and messages per sendBatch (Queues takes at most 100). */
@@ -31,6 +32,21 @@ export async function enqueueDeliveries(env: Env, ids: string[], delaySeconds?: 
       .map((delivery) => ({ body: { delivery } satisfies DeliveryMessage, delaySeconds }));
     await env.WEBHOOK_QUEUE.sendBatch(messages);
   }
+}
+
+/** How overdue a pending delivery's message must be before the cron sends it again. */
+export const RESEND_AFTER_MS = 60 * 60_000;
+const RESEND_PER_RUN = 500;
+
+/**
+ * The cron's sweep: pending deliveries whose message is an hour overdue (never enqueued, or lost) are
+ * enqueued again, 500 per run. A message that was only late may then be delivered twice: receivers
+ * deduplicate by `webhook-id`, as at-least-once delivery asks of them anyway.
+ */
+export async function resendUnsent(env: Env, now: number): Promise<number> {
+  const ids = await takeOverdueDeliveries(env.DB, now - RESEND_AFTER_MS, now, RESEND_PER_RUN);
+  await enqueueDeliveries(env, ids);
+  return ids.length;
 }
 
 /** emitEvents for a caller whose own work is done (a committed write): a failure is logged, never thrown. */

@@ -30,6 +30,30 @@ export function recordEventsStatements(db: D1Database, events: OutboundEvent[], 
   return out;
 }
 
+/**
+ * Pending deliveries whose message is overdue by `before`: never enqueued (the queue refused it after the
+ * event was recorded) or lost on the way. Marked as sent again at `now`, so the next sweep waits as long.
+ */
+export async function takeOverdueDeliveries(db: D1Database, before: number, now: number, limit: number) {
+  const rows = await db
+    .prepare(
+      `UPDATE webhook_deliveries SET next_attempt_at = ?2 WHERE id IN (
+         SELECT id FROM webhook_deliveries WHERE status = 'pending' AND COALESCE(next_attempt_at, created_at) < ?1
+         ORDER BY COALESCE(next_attempt_at, created_at) LIMIT ?3)
+       RETURNING id`,
+    )
+    .bind(before, now, limit)
+    .all<{ id: string }>();
+  return rows.results.map((r) => r.id);
+}
+
+/** A delivery's message went back on the queue for `at` (the endpoint's rate): the sweep leaves it until then. */
+export function scheduleDeliveryStatement(db: D1Database, id: string, at: number): D1PreparedStatement {
+  return db
+    .prepare("UPDATE webhook_deliveries SET next_attempt_at = ?2 WHERE id = ?1 AND status = 'pending'")
+    .bind(id, at);
+}
+
 /** Deliveries of these events that have not succeeded yet (to enqueue). */
 export async function pendingDeliveriesOf(db: D1Database, eventIds: string[]): Promise<string[]> {
   if (eventIds.length === 0) return [];
