@@ -13,6 +13,7 @@ import { compareVersions, delayBeforeWrite, EMPTY_STATE, judge, REPAIR_INTERVAL_
 import { repairPublications } from "../src/scheduled";
 import { kvKeys } from "../src/store/kv";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { quiet } from "./helpers/faults";
 import { LaggingKV } from "./helpers/lagging-kv";
 import { publisherStub, rebindPublisher } from "./helpers/publishers";
 import { DAY_MS, T0 } from "./helpers/time";
@@ -27,10 +28,6 @@ beforeAll(async () => {
 afterEach(() => {
   vi.restoreAllMocks();
 });
-const quiet = () => {
-  vi.spyOn(console, "warn").mockImplementation(() => {});
-  vi.spyOn(console, "error").mockImplementation(() => {});
-};
 
 const d1Rev = async (id: string) =>
   (await env.DB.prepare("SELECT rev, published_rev FROM customers WHERE id = ?1").bind(id).first<{
@@ -42,6 +39,21 @@ const revsWritten = (kv: LaggingKV, id: string) =>
   kv.values(kvKeys.part(id)).map((v) => (v === null ? null : (JSON.parse(v) as { rev: number }).rev));
 /** [customer rev, catalog rev] of a decision's version token. */
 const versionOf = (token: string) => token.split(".").map(Number);
+
+/**
+ * A customer on `planId`, created through a writer whose KV (and whose publisher's KV) is a LaggingKV on
+ * its own clock; `restore` gives the publisher its own KV back.
+ */
+async function onLaggingKV(prefix: string, planId: string) {
+  const clock = new ManualClock(T0);
+  const kv = new LaggingKV(clock);
+  const id = uid(prefix);
+  const name = kvKeys.part(id);
+  const restore = await rebindPublisher(name, { kv: kv.at(0) });
+  const w = testWorker({ clock, env: { ...env, SNAPSHOTS: kv.at(0) } });
+  await createCustomer(w, { id, subscriptions: [{ planId }] });
+  return { clock, kv, id, name, restore, w };
+}
 
 /** Runs the publisher's alarm until nothing is pending, a second of the test clock apart (KV's per-key rate). */
 async function drain(name: string, clock: ManualClock) {
@@ -182,13 +194,7 @@ describe("publication through a lagging, failing, rate-limited KV", () => {
 
   it("a failed publication is retried by the publisher until KV has it, with no further write", async () => {
     quiet();
-    const clock = new ManualClock(T0);
-    const kv = new LaggingKV(clock);
-    const id = uid("retry");
-    const name = kvKeys.part(id);
-    const restore = await rebindPublisher(name, { kv: kv.at(0) });
-    const w = testWorker({ clock, env: { ...env, SNAPSHOTS: kv.at(0) } });
-    await createCustomer(w, { id, subscriptions: [{ planId: "free" }] });
+    const { clock, kv, id, name, restore, w } = await onLaggingKV("retry", "free");
     kv.failWrites = Number.POSITIVE_INFINITY; // KV refuses every write for now
     clock.advance(5_000);
     const write = await toggleAddon(w, id, []);
@@ -214,13 +220,7 @@ describe("publication through a lagging, failing, rate-limited KV", () => {
 
   it("a 429 (a second write of the key within a second) is retried a second later, coalesced with what came meanwhile", async () => {
     quiet();
-    const clock = new ManualClock(T0);
-    const kv = new LaggingKV(clock);
-    const id = uid("rate");
-    const name = kvKeys.part(id);
-    const restore = await rebindPublisher(name, { kv: kv.at(0) });
-    const w = testWorker({ clock, env: { ...env, SNAPSHOTS: kv.at(0) } });
-    await createCustomer(w, { id, subscriptions: [{ planId: "free" }] });
+    const { clock, kv, id, name, restore, w } = await onLaggingKV("rate", "free");
     const subs: string[] = [];
     await toggleAddon(w, id, subs); // rev 2, within the same second: 429, pending
     await toggleAddon(w, id, subs); // rev 3, still within it: replaces the pending rev 2
@@ -340,13 +340,7 @@ describe("publication through a lagging, failing, rate-limited KV", () => {
   });
 
   it("a part read after half its expiry is refreshed from D1 by its publisher, once a minute per isolate", async () => {
-    const clock = new ManualClock(T0);
-    const kv = new LaggingKV(clock);
-    const id = uid("refresh");
-    const name = kvKeys.part(id);
-    const restore = await rebindPublisher(name, { kv: kv.at(0) });
-    const w = testWorker({ clock, env: { ...env, SNAPSHOTS: kv.at(0) } });
-    await createCustomer(w, { id, subscriptions: [{ planId: "pro" }] });
+    const { clock, kv, id, name, restore } = await onLaggingKV("refresh", "pro");
     // A location 30 s behind: it keeps seeing the old copy for a while after the refresh.
     const reader = testWorker({ clock, env: { ...env, SNAPSHOTS: kv.at(30_000) } });
     const check = () => reader.call("POST", "/v1/check", { key, body: { customerId: id, feature: "sso" } });

@@ -7,7 +7,7 @@ import { ManualClock } from "../src/clock";
 import { kvKeys } from "../src/store/kv";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
 import { compileCountingEnv } from "./helpers/counting";
-import { failingKV } from "./helpers/faults";
+import { failingKV, quiet } from "./helpers/faults";
 import { publisherStub } from "./helpers/publishers";
 import { T0 } from "./helpers/time";
 import { BOOTSTRAP, testWorker, uid } from "./helpers/worker";
@@ -22,12 +22,6 @@ beforeAll(async () => {
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-/** Silences the store's logs for a test that makes thousands of them (console only: no binding is mocked). */
-const quiet = () => {
-  vi.spyOn(console, "warn").mockImplementation(() => {});
-  vi.spyOn(console, "error").mockImplementation(() => {});
-};
 
 /** Moves customer `id` to a newer revision (an SSO add-on) the way a write does, from another isolate. */
 async function upgradeElsewhere(id: string) {

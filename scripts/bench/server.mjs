@@ -1,5 +1,5 @@
 // Builds the worker bundle and serves it on local workerd through the Miniflare API, with local KV,
-// D1 (schema.sql applied) and the CustomerMeter Durable Object (SQLite storage), in memory. The bundle
+// D1 (schema.sql applied) and the CustomerMeter and Publisher Durable Objects (SQLite storage), in memory. The bundle
 // is the bench entry (src/bench/worker.ts): the production worker plus bench mode, with
 // BenchCustomerMeter exported as CustomerMeter; src/index.ts, the production entry, has neither.
 //
@@ -72,7 +72,12 @@ export async function startServer({ root, vars, port = 0 }) {
     ...compat,
     kvNamespaces: ["SNAPSHOTS"],
     d1Databases: ["DB"],
-    durableObjects: { METER: { className: "CustomerMeter", useSQLite: true } },
+    durableObjects: {
+      METER: { className: "CustomerMeter", useSQLite: true },
+      PUBLISHER: { className: "Publisher", useSQLite: true },
+    },
+    // The webhook producer, as wrangler.toml declares it (no endpoint exists in the bench: nothing is sent).
+    queueProducers: { WEBHOOK_QUEUE: "tollgate-webhooks" },
     bindings: vars,
   });
   // Storage on tmpfs where there is one: a SQLite commit then costs CPU, not this machine's fsync (a

@@ -1,6 +1,7 @@
 // Bindings that fail every call, for outages: wrapped in where a test needs KV or D1 down (nothing of the
 // runtime is mocked elsewhere; these stand in for a binding that cannot be reached at all).
 import { env } from "cloudflare:workers";
+import { vi } from "vitest";
 
 export const failingKV = {
   get: async () => {
@@ -25,3 +26,9 @@ export const failingDB = {
 
 /** The bindings with KV and D1 both down (the meter still answers). */
 export const outage = { ...env, SNAPSHOTS: failingKV, DB: failingDB } as Cloudflare.Env;
+
+/** Silences the logs of a test that makes many of them on purpose (console only: no binding is mocked); vi.restoreAllMocks undoes it. */
+export const quiet = () => {
+  vi.spyOn(console, "warn").mockImplementation(() => {});
+  vi.spyOn(console, "error").mockImplementation(() => {});
+};
