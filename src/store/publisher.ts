@@ -59,7 +59,10 @@ export class Publisher extends DurableObject<Env> {
     return this.#serial(name, now, async () => {
       const pub = await freshPublication(this.db, name, now, configOf(this.env).snapshotCache.partTtlSeconds);
       if (pub === null) return { state: "gone", newest: newestOf(this.#load().state) };
-      return this.#offer(name, { ...pub, repair: "missing" }, now);
+      const answer = await this.#offer(name, { ...pub, repair: "missing" }, now);
+      // KV already had it: say so in D1, so the cron (which asks this) stops asking.
+      if (answer.state === "current" && answer.newest) await confirmPublished(this.db, name, answer.newest);
+      return answer;
     });
   }
 
@@ -95,11 +98,10 @@ export class Publisher extends DurableObject<Env> {
     const { state } = this.#load();
     const verdict = judge(state, pub, now);
     if (verdict === "superseded") return { state: verdict, newest: newestOf(state) };
-    if (verdict === "current") {
-      if (state.pending) return { state: "pending", newest: state.pending.version };
-      if (state.published) await confirmPublished(this.db, name, state.published);
-      return { state: verdict, newest: state.published };
-    }
+    if (verdict === "current")
+      return state.pending
+        ? { state: "pending", newest: state.pending.version }
+        : { state: verdict, newest: state.published };
     this.#save(name, { ...state, pending: pub });
     return this.#write(name, now);
   }

@@ -81,9 +81,7 @@ export async function publishCatalog(
   repair?: Repair,
 ): Promise<PublishAnswer> {
   const text = JSON.stringify(catalog);
-  await env.DB.prepare("INSERT OR IGNORE INTO catalog_history (rev, compiled_at, catalog) VALUES (?1, ?2, ?3)")
-    .bind(catalog.rev, catalog.compiledAt, text)
-    .run();
+  await catalogHistory(env.DB, catalog, text).run();
   return publisher(env, publisherNames.catalog).publish(
     publisherNames.catalog,
     { ...catalogPublication(catalog, text), ...(repair ? { repair } : {}) },
@@ -119,10 +117,7 @@ export async function freshPublication(
   if (name === publisherNames.catalog) {
     const catalog = compileCatalog(await loadCatalogRows(db), now);
     const text = JSON.stringify(catalog);
-    await db
-      .prepare("INSERT OR IGNORE INTO catalog_history (rev, compiled_at, catalog) VALUES (?1, ?2, ?3)")
-      .bind(catalog.rev, catalog.compiledAt, text)
-      .run();
+    await catalogHistory(db, catalog, text).run();
     return catalogPublication(catalog, text);
   }
   const customerId = name.slice(kvKeys.partPrefix.length);
@@ -150,6 +145,12 @@ export async function confirmPublished(db: D1Database, name: string, version: Pu
   } catch (err) {
     console.warn(JSON.stringify({ msg: "publication confirm failed", customerId, error: String(err) }));
   }
+}
+
+function catalogHistory(db: D1Database, catalog: CompiledCatalog, text: string): D1PreparedStatement {
+  return db
+    .prepare("INSERT OR IGNORE INTO catalog_history (rev, compiled_at, catalog) VALUES (?1, ?2, ?3)")
+    .bind(catalog.rev, catalog.compiledAt, text);
 }
 
 function partHistory(db: D1Database, part: CustomerPart, text: string): D1PreparedStatement {

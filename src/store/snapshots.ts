@@ -288,7 +288,7 @@ export class SnapshotStore {
       };
     }
     try {
-      const rows = await readThroughRows(env.DB, customerId, min, now);
+      const rows = await readThroughRows(env.DB, customerId, min);
       return {
         ok: true,
         entry: await this.#compilePart(env, customerId, now, waitUntil, "missing", rows),
@@ -464,11 +464,10 @@ export async function readThroughRows(
   db: D1Database,
   customerId: string,
   min: MinVersion | undefined,
-  now: number,
 ): Promise<PartRows | null> {
   if (typeof db.withSession !== "function") return loadPartRows(db, customerId);
   const replica = await loadPartRows(db.withSession("first-unconstrained"), customerId);
-  if (replica && partSatisfies(compilePart(replica, now), min)) return replica;
+  if (replica && partSatisfies({ rev: replica.customer.rev, catalogRev: replica.catalogRev }, min)) return replica;
   return loadPartRows(db, customerId);
 }
 
