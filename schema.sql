@@ -295,3 +295,10 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_event ON webhook_deliveries (event
 -- The cron's sweep (events/emit.ts resendUnsent): pending deliveries whose message is overdue.
 CREATE INDEX IF NOT EXISTS webhook_deliveries_overdue ON webhook_deliveries (COALESCE(next_attempt_at, created_at))
   WHERE status = 'pending';
+
+-- How far the cron's sends of past-window events have come (events/time-events.ts), per kind.
+CREATE TABLE IF NOT EXISTS event_cursors (
+  kind TEXT PRIMARY KEY,
+  ends_at INTEGER NOT NULL,
+  id TEXT NOT NULL
+);

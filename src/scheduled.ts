@@ -13,6 +13,7 @@ import { configOf } from "./config";
 import { applyDue } from "./domain/lifecycle";
 import { iso } from "./domain/time";
 import type { Env } from "./env";
+import { startCatalogEvents } from "./events/catalog-events";
 import { resendUnsent } from "./events/emit";
 import { emitTimeEvents } from "./events/time-events";
 import type { Services } from "./services";
@@ -139,8 +140,13 @@ export async function runScheduled(env: Env, services: Services) {
   try {
     const lifecycle = await recordDueLifecycle(env, services, now);
     const publication = await repairPublications(env, now);
-    // Outbound webhooks: trial.ending, grant.expiring, grant.expired (events/time-events.ts).
-    const events = { ...(await emitTimeEvents(env, now)), resent: await resendUnsent(env, now) };
+    // Outbound webhooks: the events time causes (events/time-events.ts), a catalog fan-out whose start
+    // was lost (events/catalog-events.ts), deliveries whose message was lost (events/emit.ts).
+    const events = {
+      ...(await emitTimeEvents(env, now)),
+      catalogFanout: await startCatalogEvents(env, now, { backstop: true }),
+      resent: await resendUnsent(env, now),
+    };
     const report = { at: iso(now), lifecycle, publication, events };
     console.log(JSON.stringify({ msg: "scheduled run", ...report }));
     return report;

@@ -74,6 +74,50 @@ describe("webhook endpoints", () => {
     expect((await w.call("POST", "/admin/v1/webhook-endpoints", { key: BOOTSTRAP, body })).status).toBe(201);
   });
 
+  it("never points at a local or private address in staging and production (SSRF), on create and on update", async () => {
+    const staging = { ...env, ENVIRONMENT: "staging" } as Cloudflare.Env;
+    for (const url of [
+      "https://localhost/h",
+      "https://api.localhost/h",
+      "https://127.0.0.1/h",
+      "https://2130706433/h", // 127.0.0.1 as one number
+      "https://0x7f.1/h",
+      "https://10.1.2.3/h",
+      "https://172.20.0.1/h",
+      "https://192.168.1.1/h",
+      "https://169.254.169.254/latest/meta-data",
+      "https://100.64.0.1/h",
+      "https://[::1]/h",
+      "https://[fd00::1]/h",
+      "https://[fe80::1]/h",
+      "https://[::ffff:127.0.0.1]/h",
+      "https://user:pass@app.example/h",
+    ]) {
+      const res = await w.call("POST", "/admin/v1/webhook-endpoints", { key: BOOTSTRAP, body: { url }, env: staging });
+      expect(expectProblem(res, 400, "validation").errors?.[0]?.path, url).toBe("json.url");
+    }
+    const ok = await w.call("POST", "/admin/v1/webhook-endpoints", {
+      key: BOOTSTRAP,
+      body: { url: "https://hooks.app.example/h" },
+      env: staging,
+    });
+    expect(ok.status).toBe(201);
+    const patch = await w.call("PATCH", `/admin/v1/webhook-endpoints/${ok.json.id}`, {
+      key: BOOTSTRAP,
+      body: { url: "https://192.168.0.10/h" },
+      env: staging,
+    });
+    expectProblem(patch, 400, "validation");
+    const kept = await w.call("GET", `/admin/v1/webhook-endpoints/${ok.json.id}`, { key: BOOTSTRAP });
+    expect(kept.json.url).toBe("https://hooks.app.example/h");
+    // Locally, a receiver on this machine is the point (npm run webhooks:listen).
+    const local = await w.call("POST", "/admin/v1/webhook-endpoints", {
+      key: BOOTSTRAP,
+      body: { url: "http://127.0.0.1:8788/" },
+    });
+    expect(local.status).toBe(201);
+  });
+
   it("can be patched and deleted (audited)", async () => {
     const { endpoint } = await listened();
     const path = `/admin/v1/webhook-endpoints/${endpoint.id}`;

@@ -27,11 +27,21 @@ function grantAt(snapshot: Snapshot | null, feature: string, now: number): Featu
   return { feature };
 }
 
-export function entitlementDiff(before: Snapshot | null, after: Snapshot | null, now: number): EntitlementDiff {
+/**
+ * `before` as granted at `beforeAt` (default `now`) against `after` at `now`: a write compares two
+ * snapshots at one instant; a change that time alone makes (a grant's end, a migration's move at a
+ * period end) compares one snapshot just before and at that instant.
+ */
+export function entitlementDiff(
+  before: Snapshot | null,
+  after: Snapshot | null,
+  now: number,
+  beforeAt = now,
+): EntitlementDiff {
   const keys = new Set([...Object.keys(before?.features ?? {}), ...Object.keys(after?.features ?? {})]);
   const diff: EntitlementDiff = { gained: [], lost: [], changed: [] };
   for (const feature of [...keys].sort()) {
-    const was = grantAt(before, feature, now);
+    const was = grantAt(before, feature, beforeAt);
     const is = grantAt(after, feature, now);
     if (!was && is) diff.gained.push(is);
     else if (was && !is) diff.lost.push(was);

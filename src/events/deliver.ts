@@ -1,6 +1,6 @@
-// The webhook queue's consumer: one message is one delivery of one event to one endpoint. Acked once
-// the receiver answers 2xx (or there is nothing to send); retried with backoff (events/retry.ts)
-// otherwise; after max_retries Queues moves it to the dead-letter queue, whose consumer (below) marks
+// The webhook queue's consumer: a message is one delivery of one event to one endpoint, or one page of
+// a catalog change's fan-out (events/catalog-events.ts). A delivery is acked once the receiver answers
+// 2xx (or there is nothing to send); retried with backoff (events/retry.ts) otherwise; after max_retries Queues moves it to the dead-letter queue, whose consumer (below) marks
 // the delivery failed and disables an endpoint that has not succeeded for DISABLE_AFTER_MS.
 //
 // Per-endpoint rate limit: before its first attempt a delivery claims the endpoint's next send slot
@@ -25,6 +25,7 @@ import {
   recordEndpointOutcomeStatement,
 } from "../store/webhook-endpoints";
 import { commitWrite, SYSTEM } from "../write/commit";
+import { type CatalogFanoutMessage, isCatalogFanoutMessage, runCatalogFanoutPage } from "./catalog-events";
 import { retryDelaySeconds } from "./retry";
 import { webhookHeaders } from "./signing";
 import type { DeliveryMessage } from "./types";
@@ -44,6 +45,10 @@ const isDeliveryMessage = (body: unknown): body is DeliveryMessage =>
 export async function handleWebhookQueue(batch: MessageBatch, env: Env, services: Services) {
   const dead = batch.queue.endsWith("-dlq");
   for (const message of batch.messages) {
+    if (isCatalogFanoutMessage(message.body)) {
+      await fanoutPage(env, message as Message<CatalogFanoutMessage>, dead);
+      continue;
+    }
     if (!isDeliveryMessage(message.body)) {
       console.error(JSON.stringify({ msg: "not a webhook delivery message; dropped", id: message.id }));
       message.ack();
@@ -57,6 +62,21 @@ export async function handleWebhookQueue(batch: MessageBatch, env: Env, services
       console.error(JSON.stringify({ msg: "webhook queue message failed", body: message.body, error: String(err) }));
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
     }
+  }
+}
+
+/** A page of a catalog fan-out (events/catalog-events.ts); dead-lettered pages are logged (their events are lost). */
+async function fanoutPage(env: Env, message: Message<CatalogFanoutMessage>, dead: boolean) {
+  if (dead) {
+    console.error(JSON.stringify({ msg: "catalog fan-out page dead-lettered", job: message.body.catalogChange }));
+    return message.ack();
+  }
+  try {
+    await runCatalogFanoutPage(env, message.body.catalogChange);
+    message.ack();
+  } catch (err) {
+    console.error(JSON.stringify({ msg: "catalog fan-out page failed", job: message.body, error: String(err) }));
+    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
   }
 }
 

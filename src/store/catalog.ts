@@ -158,3 +158,26 @@ export async function readCatalogFacts(db: D1Database): Promise<CatalogFacts> {
     regionGroups: new Set(groups.map((g) => g.name)),
   };
 }
+
+/**
+ * At most `limit` customers after `after` (in id order) holding one of `plans` now or by a scheduled
+ * change: the customers a change to those plans can reach (the catalog fan-out's pages).
+ */
+export async function customersOnPlansAfter(
+  db: D1Database,
+  plans: string[],
+  now: number,
+  after: string,
+  limit: number,
+): Promise<string[]> {
+  const rows = await db
+    .prepare(
+      `SELECT DISTINCT customer_id FROM (
+         SELECT customer_id FROM subscriptions WHERE plan_id IN (SELECT value FROM json_each(?1)) AND ${LIVE}
+         UNION SELECT customer_id FROM subscriptions WHERE scheduled_plan_id IN (SELECT value FROM json_each(?1)) AND ${LIVE})
+       WHERE customer_id > ?4 ORDER BY customer_id LIMIT ?5`,
+    )
+    .bind(JSON.stringify(plans), now, JSON.stringify([...LIVE_STATUSES]), after, limit)
+    .all<{ customer_id: string }>();
+  return rows.results.map((r) => r.customer_id);
+}

@@ -6,6 +6,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { formatVersion } from "../domain/version";
+import { startCatalogEvents } from "../events/catalog-events";
 import { readCatalogRev } from "../store/catalog";
 import { compileAndPublishCatalog } from "../store/snapshot-publisher";
 import { type AuditEntry, commitAdminWrite } from "./commit";
@@ -36,6 +37,15 @@ export async function commitCatalogWrite(
     // pointer found behind D1 (scheduled.ts). A KV failure does not land here: the publisher retries.
     console.error(JSON.stringify({ msg: "catalog publish failed", requestId: c.var.requestId, error: String(err) }));
     rev = await readCatalogRev(c.env.DB);
+  }
+  // entitlements.changed for the customers this change reaches (events/catalog-events.ts); the cron
+  // starts it again if this fails.
+  try {
+    await startCatalogEvents(c.env, now);
+  } catch (err) {
+    console.error(
+      JSON.stringify({ msg: "catalog events not started", requestId: c.var.requestId, error: String(err) }),
+    );
   }
   return { catalogRev: rev, version: formatVersion(0, rev) };
 }

@@ -54,13 +54,17 @@ export const DEAD_LETTERS = "tollgate-webhooks-dlq";
 let messageSeq = 0;
 
 /** Runs the worker's queue handler on these message bodies, as delivery `attempts`; answers its ack/retry result. */
-export async function runQueue(w: TestWorker, bodies: unknown[], opts: { attempts?: number; queue?: string } = {}) {
+export async function runQueue(
+  w: TestWorker,
+  bodies: unknown[],
+  opts: { attempts?: number; queue?: string; env?: Cloudflare.Env } = {},
+) {
   const batch = createMessageBatch(
     opts.queue ?? QUEUE,
     bodies.map((body) => ({ id: `msg-${messageSeq++}`, timestamp: w.clock.now(), attempts: opts.attempts ?? 1, body })),
   );
   const ctx = createExecutionContext();
-  await w.worker.queue(batch, env, ctx);
+  await w.worker.queue(batch, opts.env ?? env, ctx);
   return { result: await getQueueResult(batch, ctx), ids: batch.messages.map((m) => m.id) };
 }
 
@@ -82,4 +86,31 @@ export function verify(secret: string, r: Received, at: number) {
   } finally {
     vi.useRealTimers();
   }
+}
+
+/**
+ * The webhook queue's producer, wrapped: every body sent is kept (then sent on to the real queue), so a
+ * test can hand what the worker enqueued (a catalog fan-out's pages) to the consumer itself; `failing`
+ * makes sends throw, as a queue that refuses them.
+ */
+export function recordingQueue(queue: Queue) {
+  const sent: unknown[] = [];
+  const state = { failing: false };
+  const refuse = () => {
+    if (state.failing) throw new Error("Queue send failed (injected)");
+  };
+  const wrapped = {
+    send: async (body: unknown, opts?: QueueSendOptions) => {
+      refuse();
+      sent.push(body);
+      return queue.send(body, opts);
+    },
+    sendBatch: async (messages: Iterable<MessageSendRequest>, opts?: QueueSendBatchOptions) => {
+      refuse();
+      const list = [...messages];
+      for (const m of list) sent.push(m.body);
+      return queue.sendBatch(list, opts);
+    },
+  } as unknown as Queue;
+  return { queue: wrapped, sent, state };
 }

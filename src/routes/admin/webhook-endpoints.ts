@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { configOf } from "../../config";
 import { entityId } from "../../domain/catalog";
+import { privateDestination } from "../../domain/outbound-url";
 import { DAY_MS, iso, isoOrNull } from "../../domain/time";
 import { enqueueDeliveries } from "../../events/emit";
 import { generateSecret } from "../../events/signing";
@@ -227,14 +228,18 @@ async function mustRead(db: D1Database, id: string): Promise<EndpointDbRow> {
   return row;
 }
 
-/** https only where events leave for real; plain http is for a local receiver (npm run webhooks:listen). */
+/**
+ * Where events leave for real (staging, production): https only, and never a local or private address
+ * (domain/outbound-url.ts). Plain http and localhost are for a local receiver (npm run webhooks:listen).
+ */
 function checkUrl(c: Context<AppEnv>, url: string | undefined): void {
-  if (url === undefined || url.startsWith("https://")) return;
   const env = configOf(c.env).environment;
-  if (env === "staging" || env === "production")
-    throw new Problem("validation", `Webhook URLs must use https in ${env}.`, {
-      errors: [{ path: "json.url", message: "must be an https URL" }],
-    });
+  if (url === undefined || (env !== "staging" && env !== "production")) return;
+  const refuse = (message: string) =>
+    new Problem("validation", `Webhook URL refused in ${env}: it ${message}.`, { errors: [{ path: "json.url", message }] });
+  if (!url.startsWith("https://")) throw refuse("must be an https URL");
+  const why = privateDestination(new URL(url));
+  if (why) throw refuse(`must not be a local or private destination (the host ${why})`);
 }
 
 async function checkCustomer(db: D1Database, customerId: string | null | undefined): Promise<void> {
