@@ -19,7 +19,7 @@ import { compilePart } from "../domain/customer-part";
 import { entitlementDiff, isEmptyDiff } from "../domain/entitlement-diff";
 import { formatVersion } from "../domain/version";
 import type { Env } from "../env";
-import { customersOnPlansAfter, readCatalogRev } from "../store/catalog";
+import { customersOnPlanAfter, readCatalogRev } from "../store/catalog";
 import { customerIdsAfter } from "../store/customer-ids";
 import { loadCatalogRows, loadManyPartRows } from "../store/customer-rows";
 import { advanceEventsCatalogRev, catalogAtOrBefore, eventsCatalogRev } from "../store/event-sources";
@@ -32,11 +32,12 @@ import type { OutboundEvent } from "./types";
 export const FANOUT_PAGE = 100;
 
 /**
- * A page of a catalog fan-out: the customers after `after` (id order), for the change fromRev -> toRev
- * at `at`; `limit` customers per page (default FANOUT_PAGE).
+ * A page of a catalog fan-out: for the change fromRev -> toRev at `at`, the customers after `after` (id
+ * order), `limit` of them (default FANOUT_PAGE); when the change reaches some plans only, of the
+ * `plan`-th of them (default 0; plans in id order), each walked in turn.
  */
 export interface CatalogFanoutMessage {
-  catalogChange: { fromRev: number; toRev: number; at: number; after: string; limit?: number };
+  catalogChange: { fromRev: number; toRev: number; at: number; after: string; limit?: number; plan?: number };
 }
 
 export const isCatalogFanoutMessage = (body: unknown): body is CatalogFanoutMessage => {
@@ -48,7 +49,8 @@ export const isCatalogFanoutMessage = (body: unknown): body is CatalogFanoutMess
     Number.isInteger(c.toRev) &&
     Number.isFinite(c.at) &&
     typeof c.after === "string" &&
-    (c.limit === undefined || (Number.isInteger(c.limit) && c.limit > 0 && c.limit <= FANOUT_PAGE))
+    (c.limit === undefined || (Number.isInteger(c.limit) && c.limit > 0 && c.limit <= FANOUT_PAGE)) &&
+    (c.plan === undefined || (Number.isInteger(c.plan) && c.plan >= 0))
   );
 };
 
@@ -86,9 +88,13 @@ export async function runCatalogFanoutPage(env: Env, job: CatalogFanoutMessage["
   const reach = catalogReach(before, after);
   if (!reach.everyone && reach.plans.length === 0) return 0;
   const limit = job.limit ?? FANOUT_PAGE;
-  const ids = reach.everyone
-    ? await customerIdsAfter(db, job.after, limit)
-    : await customersOnPlansAfter(db, reach.plans, job.at, job.after, limit);
+  const plan = job.plan ?? 0;
+  const planId = reach.everyone ? null : reach.plans[plan];
+  if (planId === undefined) return 0;
+  const ids =
+    planId === null
+      ? await customerIdsAfter(db, job.after, limit)
+      : await customersOnPlanAfter(db, planId, job.at, job.after, limit);
   const unreadable = new Map<string, unknown>();
   const parts = await loadManyPartRows(db, ids, unreadable);
   const events: OutboundEvent[] = [];
@@ -113,9 +119,16 @@ export async function runCatalogFanoutPage(env: Env, job: CatalogFanoutMessage["
   for (const [customerId, error] of unreadable)
     console.error(JSON.stringify({ msg: "catalog fan-out: customer unreadable", customerId, error: String(error) }));
   await emitEvents(env, db, events, job.at);
+  // The next page: this plan's (or everyone's) next customers, or the next plan's first. A customer on
+  // two of the plans is visited twice and sends once (the same event id).
   const last = ids.at(-1);
-  if (ids.length === limit && last !== undefined)
-    await env.WEBHOOK_QUEUE.send({ catalogChange: { ...job, after: last } } satisfies CatalogFanoutMessage);
+  const next =
+    ids.length === limit && last !== undefined
+      ? { ...job, after: last }
+      : planId !== null && reach.everyone === false && plan + 1 < reach.plans.length
+        ? { ...job, after: "", plan: plan + 1 }
+        : null;
+  if (next) await env.WEBHOOK_QUEUE.send({ catalogChange: next } satisfies CatalogFanoutMessage);
   return events.length;
 }
 

@@ -160,24 +160,26 @@ export async function readCatalogFacts(db: D1Database): Promise<CatalogFacts> {
 }
 
 /**
- * At most `limit` customers after `after` (in id order) holding one of `plans` now or by a scheduled
- * change: the customers a change to those plans can reach (the catalog fan-out's pages).
+ * At most `limit` customers after `after` (in id order) holding `planId` now or by a scheduled change:
+ * the customers a change to that plan can reach (the catalog fan-out's pages). Two range scans of the
+ * (plan_id, customer_id) and (scheduled_plan_id, customer_id) indexes, each stopped at `limit`: a page
+ * reads O(limit) rows however far the walk has come.
  */
-export async function customersOnPlansAfter(
+export async function customersOnPlanAfter(
   db: D1Database,
-  plans: string[],
+  planId: string,
   now: number,
   after: string,
   limit: number,
 ): Promise<string[]> {
+  const live = (column: string) =>
+    `SELECT customer_id FROM subscriptions WHERE ${column} = ?1 AND customer_id > ?4 AND ${LIVE} ORDER BY customer_id LIMIT ?5`;
   const rows = await db
     .prepare(
-      `SELECT DISTINCT customer_id FROM (
-         SELECT customer_id FROM subscriptions WHERE plan_id IN (SELECT value FROM json_each(?1)) AND ${LIVE}
-         UNION SELECT customer_id FROM subscriptions WHERE scheduled_plan_id IN (SELECT value FROM json_each(?1)) AND ${LIVE})
-       WHERE customer_id > ?4 ORDER BY customer_id LIMIT ?5`,
+      `SELECT customer_id FROM (SELECT * FROM (${live("plan_id")}) UNION SELECT * FROM (${live("scheduled_plan_id")}))
+       ORDER BY customer_id LIMIT ?5`,
     )
-    .bind(JSON.stringify(plans), now, JSON.stringify([...LIVE_STATUSES]), after, limit)
+    .bind(planId, now, JSON.stringify([...LIVE_STATUSES]), after, limit)
     .all<{ customer_id: string }>();
   return rows.results.map((r) => r.customer_id);
 }

@@ -1,18 +1,22 @@
-// Bindings wrapped to count what a piece of code writes (nothing is mocked: every call reaches the real
-// local KV and D1). D1's own meta.rows_written is summed over every statement run, alone or in a batch.
+// Bindings wrapped to count what a piece of code writes and reads (nothing is mocked: every call reaches
+// the real local KV and D1). D1's own meta.rows_written and rows_read are summed over every statement
+// run, alone or in a batch.
 import { env } from "cloudflare:workers";
 
 export interface WriteCounter {
   kvPuts: string[];
   d1RowsWritten: number;
+  /** D1's meta.rows_read, summed likewise: what a query costs as D1 bills and limits it. */
+  d1RowsRead: number;
   d1Statements: number;
 }
 
 export function countingEnv(base: Cloudflare.Env = env): { counter: WriteCounter; env: Cloudflare.Env } {
-  const counter: WriteCounter = { kvPuts: [], d1RowsWritten: 0, d1Statements: 0 };
-  const add = (meta: { rows_written?: number } | undefined) => {
+  const counter: WriteCounter = { kvPuts: [], d1RowsWritten: 0, d1RowsRead: 0, d1Statements: 0 };
+  const add = (meta: { rows_written?: number; rows_read?: number } | undefined) => {
     counter.d1Statements++;
     counter.d1RowsWritten += meta?.rows_written ?? 0;
+    counter.d1RowsRead += meta?.rows_read ?? 0;
   };
   const patch = (stmt: D1PreparedStatement): D1PreparedStatement => {
     const bind = stmt.bind.bind(stmt);
