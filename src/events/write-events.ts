@@ -56,7 +56,12 @@ async function emitWriteEvents(
           type: "entitlements.changed",
           customerId,
           at: now,
-          data: { version: version.version, snapshotVersion: snapshot?.version ?? null, cause: { kind: "write" }, ...diff },
+          data: {
+            version: version.version,
+            snapshotVersion: snapshot?.version ?? null,
+            cause: { kind: "write" },
+            ...diff,
+          },
         });
     } catch (err) {
       console.error(JSON.stringify({ msg: "entitlement diff failed", customerId, error: String(err) }));

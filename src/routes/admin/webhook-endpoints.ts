@@ -236,7 +236,9 @@ function checkUrl(c: Context<AppEnv>, url: string | undefined): void {
   const env = configOf(c.env).environment;
   if (url === undefined || (env !== "staging" && env !== "production")) return;
   const refuse = (message: string) =>
-    new Problem("validation", `Webhook URL refused in ${env}: it ${message}.`, { errors: [{ path: "json.url", message }] });
+    new Problem("validation", `Webhook URL refused in ${env}: it ${message}.`, {
+      errors: [{ path: "json.url", message }],
+    });
   if (!url.startsWith("https://")) throw refuse("must be an https URL");
   const why = privateDestination(new URL(url));
   if (why) throw refuse(`must not be a local or private destination (the host ${why})`);
