@@ -2,6 +2,7 @@
 // every write, pagination, and the catalog revision each write makes (no customer is recompiled).
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { testCatalog } from "./fixtures/catalog";
 import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
 import { auditOf, parsed } from "./helpers/d1";
 import { kvPart, kvSnapshot } from "./helpers/kv";
@@ -151,6 +152,30 @@ describe("plans", () => {
     expect(last).toMatchObject({ action: "plan.entitlement.set", reason: "sso for all" });
     expect(parsed(last.before).entitlements.sso).toEqual({ enabled: false });
     expect(parsed(last.after).entitlements.sso).toEqual({ enabled: true });
+  });
+
+  it("a plan's kind changes only while nothing refers to it (PUT and the catalog file)", async () => {
+    const planId = uid("plan");
+    await createPlan(w, planId, { sso: true });
+    const asAddon = { name: planId, kind: "addon", entitlements: { sso: true } };
+    // Unused: it may become an add-on, and back.
+    expect((await w.call("PUT", `/admin/v1/plans/${planId}`, { key: admin, body: asAddon })).json.plan.kind).toBe(
+      "addon",
+    );
+    const asBase = { ...asAddon, kind: "base" };
+    expect((await w.call("PUT", `/admin/v1/plans/${planId}`, { key: admin, body: asBase })).status).toBe(200);
+    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
+    const refused = await w.call("PUT", `/admin/v1/plans/${planId}`, { key: admin, body: asAddon });
+    expect(expectProblem(refused, 409, "conflict")).toMatchObject({
+      reason: "plan_in_use",
+      references: { subscriptions: 1, prices: 0 },
+    });
+    const body = { features: { sso: testCatalog.features.sso }, plans: { [planId]: asAddon } };
+    const file = await w.call("PUT", "/admin/v1/catalog", { key: admin, body });
+    expect(expectProblem(file, 409, "conflict").reason).toBe("plan_in_use");
+    // Nothing was written: still a base plan, and the customer still holds it.
+    expect((await w.call("GET", `/admin/v1/plans/${planId}`, { key: admin })).json.kind).toBe("base");
+    expect((await check(c.id, "sso")).allowed).toBe(true);
   });
 
   it("replaces a plan whole (PUT), and deletes only an unused one", async () => {

@@ -7,6 +7,7 @@ import { errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
 import { readCatalog, readCatalogEntities } from "../../store/catalog";
 import { planCatalogApply } from "../../write/catalog-apply";
 import { commitCatalogWrite } from "../../write/catalog-write";
+import { assertKindChange } from "../../write/plan-kind";
 import { migrationWire, migrationWrite } from "../../write/plan-migration";
 import { adminRoute, catalogWrittenFields } from "./route";
 
@@ -43,6 +44,8 @@ catalogRoutes
     const cat = c.req.valid("json");
     const now = c.var.services.clock.now();
     const before = await readCatalogEntities(c.env.DB);
+    for (const [id, plan] of Object.entries(cat.plans))
+      await assertKindChange(c.env.DB, id, before.plans.get(id)?.kind, plan.kind);
     const reason = auditReason(c);
     const apply = planCatalogApply(c.env.DB, before, cat, now, reason);
     // One entry per entity created or changed (write/catalog-apply.ts), and one small entry for the

@@ -33,6 +33,7 @@ import {
 } from "../../store/plans";
 import { commitCatalogWrite } from "../../write/catalog-write";
 import type { AuditEntry } from "../../write/commit";
+import { assertKindChange } from "../../write/plan-kind";
 import { type MigrateMode, migrationWire, migrationWrite } from "../../write/plan-migration";
 import { normalizePlanEntitlements } from "../../write/spec-validation";
 import { adminRoute, catalogWrittenFields } from "./route";
@@ -214,6 +215,7 @@ planRoutes
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const before = await planOr404(c.env.DB, id);
+    await assertKindChange(c.env.DB, id, before.kind, body.kind);
     const entitlements = normalizePlanEntitlements(await readCatalogFacts(c.env.DB), body.entitlements);
     const next = {
       ...before,
