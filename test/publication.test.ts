@@ -190,7 +190,7 @@ describe("publication through a lagging, failing, rate-limited KV", () => {
       ),
       { numRuns: 8 },
     );
-  });
+  }, 60_000); // eight runs of a dozen admin writes each: seconds on a quiet machine, more on a loaded one
 
   it("a failed publication is retried by the publisher until KV has it, with no further write", async () => {
     quiet();
