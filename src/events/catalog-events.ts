@@ -22,7 +22,8 @@ import type { Env } from "../env";
 import { customersOnPlanAfter, readCatalogRev } from "../store/catalog";
 import { customerIdsAfter } from "../store/customer-ids";
 import { loadCatalogRows, loadManyPartRows } from "../store/customer-rows";
-import { advanceEventsCatalogRev, catalogAtOrBefore, eventsCatalogRev } from "../store/event-sources";
+import { advanceEventsCatalogRev, eventsCatalogRev } from "../store/event-sources";
+import { catalogAtOrBefore } from "../store/snapshot-history";
 import { anyEnabledEndpoint } from "../store/webhook-endpoints";
 import { emitEvents } from "./emit";
 import { eventId } from "./ids";
@@ -125,7 +126,7 @@ export async function runCatalogFanoutPage(env: Env, job: CatalogFanoutMessage["
   const next =
     ids.length === limit && last !== undefined
       ? { ...job, after: last }
-      : planId !== null && reach.everyone === false && plan + 1 < reach.plans.length
+      : !reach.everyone && plan + 1 < reach.plans.length
         ? { ...job, after: "", plan: plan + 1 }
         : null;
   if (next) await env.WEBHOOK_QUEUE.send({ catalogChange: next } satisfies CatalogFanoutMessage);

@@ -88,6 +88,7 @@ export async function emitTimeEvents(env: Env, now: number): Promise<TimeEventsR
 function timeChanges(env: Env, now: number) {
   return (kind: "grant_expired" | "migration"): Build =>
     async (rows) => {
+      if (rows.length === 0) return [];
       const db = env.DB;
       const catalog = compileCatalog(await loadCatalogRows(db), now);
       const parts = await loadManyPartRows(db, [...new Set(rows.map((r) => r.customer_id))], new Map());

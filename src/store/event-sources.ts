@@ -1,7 +1,6 @@
 // What the cron reads to send the time-based events (events/time-events.ts): trials and grants whose
 // end falls in a window, and migration moves, in (end, id) order after a keyset cursor; and what the
-// catalog fan-out (events/catalog-events.ts) reads: catalog history and its watermark.
-import { type CompiledCatalog, isCompiledCatalog } from "../domain/catalog-compile";
+// catalog fan-out (events/catalog-events.ts) reads: its watermark (the catalogs: store/snapshot-history.ts).
 import { LIVE_STATUSES } from "../domain/lifecycle";
 
 export interface EndingRow {
@@ -65,17 +64,6 @@ export async function migrationMovesIn(db: D1Database, from: number, to: number,
     .bind(from, to, after?.[0] ?? from, after?.[1] ?? "", limit, JSON.stringify([...LIVE_STATUSES]))
     .all<EndingRow>();
   return rows.results;
-}
-
-/** The catalog as compiled at revision `rev`, or the newest before it when that row is missing (null: none). */
-export async function catalogAtOrBefore(db: D1Database, rev: number): Promise<CompiledCatalog | null> {
-  const row = await db
-    .prepare("SELECT catalog FROM catalog_history WHERE rev <= ?1 ORDER BY rev DESC LIMIT 1")
-    .bind(rev)
-    .first<{ catalog: string }>();
-  if (!row) return null;
-  const value = JSON.parse(row.catalog) as unknown;
-  return isCompiledCatalog(value) ? value : null;
 }
 
 /**

@@ -51,6 +51,15 @@ export async function snapshotAt(db: D1Database, customerId: string, at: number)
   return { ...snapshot, customerRev: snapshot.customerRev ?? snapshot.version, catalogRev: snapshot.catalogRev ?? 0 };
 }
 
+/** The catalog as compiled at revision `rev`, or the newest before it when that row is missing (null: none). */
+export async function catalogAtOrBefore(db: D1Database, rev: number): Promise<CompiledCatalog | null> {
+  const row = await db
+    .prepare("SELECT catalog FROM catalog_history WHERE rev <= ?1 ORDER BY rev DESC LIMIT 1")
+    .bind(rev)
+    .first<{ catalog: string }>();
+  return parse(row?.catalog, isCompiledCatalog);
+}
+
 async function catalogAtLeast(db: D1Database, rev: number): Promise<CompiledCatalog | null> {
   const row = await db
     .prepare("SELECT catalog FROM catalog_history WHERE rev >= ?1 ORDER BY rev LIMIT 1")
