@@ -5,10 +5,12 @@
 import type { Context } from "hono";
 import type { AppEnv } from "./app-env";
 import { waitUntilOf } from "./auth/middleware";
-import { applyUsage, evaluate, periodTerms } from "./domain/evaluate";
+import { configOf } from "./config";
+import { allowanceOf, applyUsage, evaluate, periodTerms } from "./domain/evaluate";
 import { iso } from "./domain/time";
 import type { Decision, Effective, Evaluation, Snapshot } from "./domain/types";
 import { HINTED_REASONS, upgradeHints } from "./domain/upgrade-hints";
+import { admissionBound, answersFromSummary, type UsageObservation } from "./domain/usage-summary";
 import { formatVersion, type MinVersion } from "./domain/version";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
@@ -24,6 +26,8 @@ export interface CheckInput {
   country?: string;
   quantity?: number;
   minVersion?: MinVersion;
+  /** Metered: the oldest usage this check accepts from the isolate's summary (0: ask the meter); capped by config. */
+  maxUsageAgeMs?: number;
   /** "upgrade": a not_entitled or limit_reached denial lists what would allow it (domain/upgrade-hints.ts). */
   include?: "upgrade"[];
 }
@@ -80,6 +84,8 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
   if (!snapshot) return unknownCustomerDecision(input, now);
   let ev = evaluate(snapshot, input, now);
   if (ev.type === "metered" && ev.allowed && ev.effective) {
+    const local = fromSummary(deps, input, ev, ev.effective, now);
+    if (local) return withHints(deps, input, snapshot, toDecision(snapshot, local, now, degradedOf(read)), now);
     let peeked = await deps.services.meter.peek(
       deps.env,
       snapshot,
@@ -106,9 +112,35 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
         return withHints(deps, input, snapshot, toDecision(snapshot, ev, now, degradedOf(read)), now);
       peeked = await deps.services.meter.peek(deps.env, snapshot, [peekItem(ev, ev.effective)], now, termsOf(snapshot));
     }
+    learn(deps, snapshot.customerId, ev, peeked.usage[input.feature], now);
     ev = withUsage(ev, peeked.usage[input.feature], input.quantity ?? 1);
   }
   return withHints(deps, input, snapshot, toDecision(snapshot, ev, now, degradedOf(read)), now);
+}
+
+/**
+ * A metered check answered without the meter (domain/usage-summary.ts), or null to ask it: usage that
+ * cannot change the answer is never asked for (`used` comes from a fresh summary, or is left out); else
+ * a summary fresh enough and far enough from the bound answers, with its age as usageAgeMs.
+ */
+function fromSummary(deps: CheckDeps, input: CheckInput, ev: Evaluation, effective: Effective, now: number) {
+  const maxAgeMs = Math.min(configOf(deps.env).usageSummary.maxAgeMs, input.maxUsageAgeMs ?? Number.POSITIVE_INFINITY);
+  if (maxAgeMs <= 0) return null;
+  const bound = admissionBound(allowanceOf(effective.spec));
+  const o = deps.services.usage.get(input.customerId, ev.feature);
+  const periodStart = ev.periodStart ?? null;
+  const quantity = input.quantity ?? 1;
+  const fresh = (o: UsageObservation) => ({ ...withUsage(ev, o, quantity), usageAgeMs: now - o.at });
+  if (bound === null) {
+    const usable = o && o.periodStart === periodStart && o.at <= now && now - o.at <= maxAgeMs;
+    return usable ? fresh(o) : ev;
+  }
+  return o && answersFromSummary(o, { bound, quantity, now, maxAgeMs, periodStart }) ? fresh(o) : null;
+}
+
+/** What the meter said of a counter, remembered by the isolate's usage summary. */
+function learn(deps: CheckDeps, customerId: string, ev: Evaluation, u: FeatureUsage | undefined, now: number) {
+  deps.services.usage.learn(customerId, ev.feature, u?.used ?? 0, u?.reserved ?? 0, now, ev.periodStart ?? null);
 }
 
 /** Upsell hints, only when asked (the hot path pays one array lookup otherwise), from the catalog this isolate composed with. */
@@ -151,6 +183,8 @@ export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feat
     items.length === 0 ? {} : (await deps.services.meter.peek(deps.env, snapshot, items, now, termsOf(snapshot))).usage;
   const features: Record<string, FeatureDecision> = {};
   for (const ev of evs)
+    if (ev.type === "metered" && ev.effective) learn(deps, snapshot.customerId, ev, usage[ev.feature], now);
+  for (const ev of evs)
     features[ev.feature] = featureDecision(toDecision(snapshot, withUsage(ev, usage[ev.feature], 1), now));
   return {
     customerId: snapshot.customerId,
@@ -182,6 +216,7 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
     if (ev.used !== undefined) {
       d.used = ev.used;
       d.remaining = ev.remaining ?? null;
+      d.usageAgeMs = ev.usageAgeMs ?? 0;
     }
     d.resetsAt = ev.resetsAt == null ? null : iso(ev.resetsAt);
   }

@@ -1,6 +1,7 @@
 // Per-isolate services: created once by createWorker and shared by every request it serves.
 import type { Clock } from "./clock";
 import { MeterClient } from "./meter/client";
+import { UsageSummaries } from "./meter/usage-summaries";
 import { type ApiKeyCacheOptions, ApiKeyStore, DEFAULT_API_KEY_CACHE } from "./store/api-key-store";
 import { DEFAULT_SNAPSHOT_CACHE, SnapshotStore, type SnapshotStoreOptions } from "./store/snapshots";
 
@@ -10,6 +11,8 @@ export interface Services {
   keys: ApiKeyStore;
   /** The customers' meters (Durable Objects): the check path's usage read and every usage route. */
   meter: MeterClient;
+  /** What this isolate last learnt of each counter: metered checks far from the limit answer from it (check-path.ts). */
+  usage: UsageSummaries;
   /** Outbound HTTP (webhook deliveries): the runtime's fetch, or a test's receiver. */
   fetch: typeof fetch;
 }
@@ -25,6 +28,7 @@ export function createServices(
     snapshots: new SnapshotStore({ ...DEFAULT_SNAPSHOT_CACHE, ...cache }),
     keys: new ApiKeyStore({ ...DEFAULT_API_KEY_CACHE, ...keyCache }),
     meter: new MeterClient(),
+    usage: new UsageSummaries(),
     fetch: outbound,
   };
 }
