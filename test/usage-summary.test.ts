@@ -48,7 +48,8 @@ async function isolate(planId: string) {
 describe("usage that cannot change the answer", () => {
   it("an unlimited feature never asks the meter; maxUsageAgeMs: 0 asks for the exact usage", async () => {
     const s = await isolate("summary-unlimited");
-    for (let i = 0; i < 3; i++) expect(await s.check("api_calls", { quantity: 1_000_000 })).toMatchObject({ allowed: true });
+    for (let i = 0; i < 3; i++)
+      expect(await s.check("api_calls", { quantity: 1_000_000 })).toMatchObject({ allowed: true });
     expect(s.peeks()).toBe(0);
     expect((await s.check("api_calls")).used).toBeUndefined();
     expect(await s.check("api_calls", { maxUsageAgeMs: 0 })).toMatchObject({ allowed: true, used: 0, usageAgeMs: 0 });
@@ -77,6 +78,27 @@ describe("a summary far from the limit", () => {
     s.clock.advance(5_001);
     expect(await s.check("api_calls")).toMatchObject({ usageAgeMs: 0 }); // older than USAGE_SUMMARY_MAX_AGE_MS
     expect(s.peeks()).toBe(3);
+  });
+
+  it("one meter read teaches it the customer's other metered features", async () => {
+    const s = await isolate("pro"); // api_calls 1,000 a month, seats 10
+    await s.check("api_calls");
+    s.clock.advance(50);
+    expect(await s.check("seats")).toMatchObject({ allowed: true, used: 0, limit: 10, usageAgeMs: 50 });
+    expect(s.peeks()).toBe(1);
+    const read = s.seen.calls[0]!.result as { usage: Record<string, unknown> };
+    expect(Object.keys(read.usage).sort()).toEqual(["api_calls", "seats", "storage_gb"]);
+  });
+
+  it("past half its bound it is refreshed in the background: steady traffic never waits for the meter", async () => {
+    const s = await isolate("pro");
+    await s.check("api_calls");
+    s.clock.advance(3_000); // more than half of 5 s
+    expect(await s.check("api_calls")).toMatchObject({ allowed: true, usageAgeMs: 3_000 });
+    expect(s.peeks()).toBe(2); // the refresh, after the answer (waitUntil)
+    s.clock.advance(10);
+    expect(await s.check("api_calls")).toMatchObject({ usageAgeMs: 10 });
+    expect(s.peeks()).toBe(2);
   });
 
   it("learns from consumes' answers: the next check needs no meter read", async () => {
@@ -160,7 +182,9 @@ describe("the rule (pure)", () => {
           const fromSummary = used + reserved + quantity <= bound;
           expect(fromSummary).toBe(true);
           expect(exact).toBe(fromSummary);
-          expect(bound - actual - reserved - quantity).toBeGreaterThanOrEqual(Math.max(1, bound * NEAR_LIMIT_FRACTION) - 1e-9);
+          expect(bound - actual - reserved - quantity).toBeGreaterThanOrEqual(
+            Math.max(1, bound * NEAR_LIMIT_FRACTION) - 1e-9,
+          );
         },
       ),
       { numRuns: 2_000 },

@@ -12,6 +12,7 @@
 //   --warmup S --duration S --latency-duration S   seconds per phase of each scenario
 //   --rounds N                the saturation phase in N alternating rounds with the baseline (ratios: medians)
 //   --connections N           connections at saturation (the paced phase uses as many)
+//   --do-latency MS           every meter call waits MS first (a meter on another continent; 0: none)
 //   --generator wrk|autocannon   default: wrk if installed, else autocannon
 //   --scenarios a,b,...       a subset (baselines are added when needed)
 //   --eval-seconds S          time per size in the pure evaluation mode
@@ -47,6 +48,7 @@ const DEFAULTS = {
   connections: 32,
   evalSeconds: 1,
   memoryCount: 2000,
+  doLatency: 0,
 };
 const QUICK = {
   customers: 60,
@@ -62,6 +64,7 @@ const QUICK = {
   connections: 8,
   evalSeconds: 0.2,
   memoryCount: 200,
+  doLatency: 0,
 };
 const NUMERIC = Object.keys(DEFAULTS);
 
@@ -103,6 +106,7 @@ async function runHttp(o) {
     ADMIN_BOOTSTRAP_KEY: adminKey,
     BENCH_INSTRUMENT: "on",
     SNAPSHOT_CACHE_MAX_ENTRIES: String(o.cacheEntries),
+    BENCH_DO_LATENCY_MS: String(o.doLatency),
   };
   log(`building the worker and starting workerd...`);
   const server = await startServer({ root: ROOT, vars });

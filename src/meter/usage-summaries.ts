@@ -11,6 +11,8 @@ const key = (customerId: string, feature: string) => `${customerId}\u0000${featu
 
 export class UsageSummaries {
   readonly #cache = new BoundedCache<UsageObservation>(MAX_ENTRIES, MAX_ENTRIES * ENTRY_BYTES);
+  /** Customers whose background refresh is in flight: one at a time each. */
+  readonly #refreshing = new Set<string>();
 
   get(customerId: string, feature: string): UsageObservation | undefined {
     return this.#cache.get(key(customerId, feature))?.value;
@@ -21,6 +23,18 @@ export class UsageSummaries {
     const k = key(customerId, feature);
     const next = observe(this.#cache.get(k)?.value, used, reserved, at, periodStart);
     this.#cache.set(k, next, at, ENTRY_BYTES);
+  }
+
+  /** Runs `refresh` in the background unless one for this customer is already running; its failure is only logged. */
+  refreshOnce(customerId: string, refresh: () => Promise<unknown>, waitUntil: (p: Promise<unknown>) => void) {
+    if (this.#refreshing.has(customerId)) return;
+    this.#refreshing.add(customerId);
+    const run = refresh()
+      .catch((err) =>
+        console.warn(JSON.stringify({ msg: "usage summary refresh failed", customerId, error: String(err) })),
+      )
+      .finally(() => this.#refreshing.delete(customerId));
+    waitUntil(run);
   }
 
   get size(): number {
