@@ -65,7 +65,17 @@ export interface Config {
   events: { usageThresholds: number[]; trialEndingLeadMs: number; grantExpiringLeadMs: number };
   /** Benchmark mode (src/bench): BENCH_INSTRUMENT = "on", honoured only in the development environment. */
   bench: boolean;
+  /**
+   * Analytics (src/analytics/): where points go, how long local mode buffers them, and what the endpoints
+   * need to query Analytics Engine's SQL API (both unset: the endpoints answer 503 in engine mode).
+   */
+  analytics: { mode: AnalyticsMode; flushMs: number; accountId?: string; apiToken?: string; dataset: string };
 }
+
+export type AnalyticsMode = "engine" | "local" | "off";
+const DEFAULT_ANALYTICS_FLUSH_MS = 10_000;
+/** The binding does not say which dataset it writes: ANALYTICS_DATASET repeats it for the SQL API. */
+const DEFAULT_ANALYTICS_DATASET = "tollgate_analytics";
 
 const isPositiveInteger = (n: number) => Number.isInteger(n) && n > 0;
 
@@ -140,6 +150,13 @@ const configSchema = z
     API_KEY_STALE_IF_ERROR_MS: numberVar(DEFAULT_API_KEY_STALE_IF_ERROR_MS, (n) => Number.isFinite(n) && n >= 0),
     DO_JURISDICTIONS: anyVar.transform((raw) => raw === "on"),
     BENCH_INSTRUMENT: anyVar.transform((raw) => raw === "on"),
+    ANALYTICS_MODE: anyVar.transform((raw) =>
+      raw === "engine" || raw === "local" || raw === "off" ? (raw as AnalyticsMode) : undefined,
+    ),
+    ANALYTICS_FLUSH_MS: numberVar(DEFAULT_ANALYTICS_FLUSH_MS, (n) => Number.isFinite(n) && n >= 0),
+    ANALYTICS_ACCOUNT_ID: stringVar,
+    ANALYTICS_API_TOKEN: stringVar,
+    ANALYTICS_DATASET: stringVar,
     WEBHOOK_USAGE_THRESHOLDS: thresholdsVar,
     WEBHOOK_TRIAL_ENDING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
     WEBHOOK_GRANT_EXPIRING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
@@ -178,6 +195,13 @@ const configSchema = z
         grantExpiringLeadMs: v.WEBHOOK_GRANT_EXPIRING_DAYS * DAY_MS,
       },
       bench: v.BENCH_INSTRUMENT && v.ENVIRONMENT === "development",
+      analytics: {
+        mode: v.ANALYTICS_MODE ?? (v.ENVIRONMENT === "development" ? "local" : "engine"),
+        flushMs: v.ANALYTICS_FLUSH_MS,
+        accountId: v.ANALYTICS_ACCOUNT_ID,
+        apiToken: v.ANALYTICS_API_TOKEN,
+        dataset: v.ANALYTICS_DATASET ?? DEFAULT_ANALYTICS_DATASET,
+      },
     }),
   );
 

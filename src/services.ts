@@ -1,4 +1,5 @@
 // Per-isolate services: created once by createWorker and shared by every request it serves.
+import { Analytics } from "./analytics";
 import type { Clock } from "./clock";
 import { MeterClient } from "./meter/client";
 import { type ApiKeyCacheOptions, ApiKeyStore, DEFAULT_API_KEY_CACHE } from "./store/api-key-store";
@@ -12,6 +13,8 @@ export interface Services {
   meter: MeterClient;
   /** Outbound HTTP (webhook deliveries): the runtime's fetch, or a test's receiver. */
   fetch: typeof fetch;
+  /** Usage and entitlement analytics: the sink of each check and consume (src/analytics/). */
+  analytics: Analytics;
 }
 
 export function createServices(
@@ -26,5 +29,6 @@ export function createServices(
     keys: new ApiKeyStore({ ...DEFAULT_API_KEY_CACHE, ...keyCache }),
     meter: new MeterClient(),
     fetch: outbound,
+    analytics: new Analytics(),
   };
 }

@@ -35,6 +35,13 @@ describe("configOf", () => {
       doJurisdictions: false,
       events: { usageThresholds: [80, 100], trialEndingLeadMs: 3 * DAY_MS, grantExpiringLeadMs: 3 * DAY_MS },
       bench: false,
+      analytics: {
+        mode: "engine",
+        flushMs: 10_000,
+        accountId: undefined,
+        apiToken: undefined,
+        dataset: "tollgate_analytics",
+      },
     } satisfies Config);
   });
 

@@ -10,6 +10,7 @@ import type { MinVersion } from "../domain/version";
 import { decodeCursor, page } from "../http/pagination";
 import { Problem, type ProblemSlug } from "../http/problem";
 import { newRouter } from "../http/router";
+import { edgeCountry } from "../http/schemas";
 import type { FeatureUsage, MeterError, MeterResult, UsageAnswer } from "../meter/protocol";
 import { checkAmount, type MeterTerms, meterTerms } from "../meter/terms";
 import { type TermsVersion, termsAtLeast } from "../meter/terms-version";
@@ -150,6 +151,11 @@ usageRoutes
         gauge: t.gauge,
       }),
     );
+    if (result.ok) {
+      const reason = result.answer.reason === "not_entitled" && t.denial ? t.denial : result.answer.reason;
+      const point = { feature: body.feature, allowed: result.answer.allowed, reason };
+      c.get("services").analytics.consume(checkDeps(c), now, snapshot, point, edgeCountry(c), body.amount);
+    }
     return answer(c, snapshot, body.feature, result, t.denial);
   })
   .openapi(reserveRoute, async (c) => {
