@@ -38,6 +38,8 @@ export interface Env extends CloudflareBindings {
    * D1, for `npm start`) or "off". Default: "local" where ENVIRONMENT is "development", "engine" elsewhere.
    */
   ANALYTICS_MODE?: string;
+  /** The Cloudflare account whose Analytics Engine the analytics endpoints query (wrangler.toml, per environment). */
+  ANALYTICS_ACCOUNT_ID?: string;
   /** Secret: a Cloudflare API token with Account Analytics Read, for the SQL API behind /admin/v1/analytics. */
   ANALYTICS_API_TOKEN?: string;
   /** Local mode: how long an isolate buffers its counters before a flush to D1, in ms (default 10000). */
