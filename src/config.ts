@@ -73,7 +73,9 @@ export interface Config {
 }
 
 export type AnalyticsMode = "engine" | "local" | "off";
-const DEFAULT_ANALYTICS_FLUSH_MS = 10_000;
+// A flush writes each touched cell once, so a longer interval writes less (each warm customer-feature pair
+// once per interval, whatever the check rate); the endpoints flush before reading anyway.
+const DEFAULT_ANALYTICS_FLUSH_MS = 60_000;
 /** The binding does not say which dataset it writes: ANALYTICS_DATASET repeats it for the SQL API. */
 const DEFAULT_ANALYTICS_DATASET = "tollgate_analytics";
 

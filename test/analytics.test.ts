@@ -79,7 +79,7 @@ describe("local mode: points from checks and consumes through the worker", () =>
   const get = (path: string, as = viewer) => w.call("GET", `/admin/v1/analytics${path}`, { key: as });
 
   it("are buffered in the isolate, then reach the D1 rollups when the endpoints read (their own flush)", async () => {
-    // The flush interval (10 s by the injected clock) has not passed: nothing was written yet.
+    // The flush interval (60 s by the injected clock) has not passed: nothing was written yet.
     expect(await rollupRows(cat.flag)).toEqual([]);
     expect(w.services().analytics.local(local).buffered).toBeGreaterThan(0);
     expect((await get("/features")).status).toBe(200);

@@ -37,7 +37,7 @@ describe("configOf", () => {
       bench: false,
       analytics: {
         mode: "engine",
-        flushMs: 10_000,
+        flushMs: 60_000,
         accountId: undefined,
         apiToken: undefined,
         dataset: "tollgate_analytics",

@@ -69,6 +69,20 @@ export function targets(rows, evaluation, memory, hot, options = {}, catalogChan
       w.perRequest.kvReads === 0 && w.perRequest.d1Queries === 0 && w.perRequest.doCalls === 0,
     );
   }
+  // Analytics (issue 14): each mode against check-warm with analytics off, paired in the same run.
+  for (const [name, mode] of [
+    ["check-warm-analytics", "Analytics Engine"],
+    ["check-warm-rollups", "local D1 rollups"],
+  ]) {
+    const a = by[name];
+    if (!a) continue;
+    const cost = 1 - a.rpsRatio;
+    add(
+      `analytics cost < 5% of check-warm throughput (${mode}, ${name} vs check-warm-no-analytics)`,
+      `${(cost * 100).toFixed(1)}% (${ratio(a.rpsRatio)}; ${per(a.perRequest.d1Queries)} D1 queries per check)`,
+      cost < 0.05,
+    );
+  }
   const m = by["check-metered"];
   if (m)
     add(

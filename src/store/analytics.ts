@@ -26,25 +26,56 @@ export interface CustomerCell {
   used: number;
 }
 
-/** One flush: every cell added to its row (an upsert per cell), in one batch. */
+/** D1 binds at most 100 parameters per statement: the cells of a flush go in multi-row upserts that fit. */
+const MAX_PARAMS = 100;
+
+/** `INSERT ... VALUES (?1, ..), (..) ON CONFLICT ...` for `rows` rows of `width` parameters. */
+function upsertSql(head: string, width: number, rows: number, conflict: string): string {
+  const values = Array.from(
+    { length: rows },
+    (_, r) => `(${Array.from({ length: width }, (_, i) => `?${r * width + i + 1}`).join(", ")})`,
+  );
+  return `${head} VALUES ${values.join(", ")} ${conflict}`;
+}
+
+function upserts<T>(
+  db: D1Database,
+  cells: T[],
+  width: number,
+  head: string,
+  conflict: string,
+  params: (c: T) => unknown[],
+) {
+  const per = Math.floor(MAX_PARAMS / width);
+  const out: D1PreparedStatement[] = [];
+  for (let i = 0; i < cells.length; i += per) {
+    const chunk = cells.slice(i, i + per);
+    out.push(db.prepare(upsertSql(head, width, chunk.length, conflict)).bind(...chunk.flatMap(params)));
+  }
+  return out;
+}
+
+/** One flush: every cell added to its row, in multi-row upserts, in one batch. */
 export async function writeRollups(db: D1Database, rollups: RollupCell[], customers: CustomerCell[]): Promise<void> {
-  const rollup = db.prepare(
-    `INSERT INTO analytics_rollups (hour, kind, feature_key, plan_id, country, reason, allowed, count, quantity)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-     ON CONFLICT (hour, kind, feature_key, plan_id, country, reason, allowed)
-     DO UPDATE SET count = count + excluded.count, quantity = quantity + excluded.quantity`,
-  );
-  const customer = db.prepare(
-    `INSERT INTO analytics_customer_hours (hour, feature_key, customer_id, checks, denials, consumes, used)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-     ON CONFLICT (hour, feature_key, customer_id) DO UPDATE SET checks = checks + excluded.checks,
-       denials = denials + excluded.denials, consumes = consumes + excluded.consumes, used = used + excluded.used`,
-  );
   const statements = [
-    ...rollups.map((r) =>
-      rollup.bind(r.hour, r.kind, r.feature, r.plan, r.country, r.reason, r.allowed, r.count, r.quantity),
+    ...upserts(
+      db,
+      rollups,
+      9,
+      "INSERT INTO analytics_rollups (hour, kind, feature_key, plan_id, country, reason, allowed, count, quantity)",
+      `ON CONFLICT (hour, kind, feature_key, plan_id, country, reason, allowed)
+       DO UPDATE SET count = count + excluded.count, quantity = quantity + excluded.quantity`,
+      (r) => [r.hour, r.kind, r.feature, r.plan, r.country, r.reason, r.allowed, r.count, r.quantity],
     ),
-    ...customers.map((c) => customer.bind(c.hour, c.feature, c.customerId, c.checks, c.denials, c.consumes, c.used)),
+    ...upserts(
+      db,
+      customers,
+      7,
+      "INSERT INTO analytics_customer_hours (hour, feature_key, customer_id, checks, denials, consumes, used)",
+      `ON CONFLICT (hour, feature_key, customer_id) DO UPDATE SET checks = checks + excluded.checks,
+       denials = denials + excluded.denials, consumes = consumes + excluded.consumes, used = used + excluded.used`,
+      (c) => [c.hour, c.feature, c.customerId, c.checks, c.denials, c.consumes, c.used],
+    ),
   ];
   if (statements.length > 0) await db.batch(statements);
 }
