@@ -188,7 +188,7 @@ describe("local mode: points from checks and consumes through the worker", () =>
     ]);
   });
 
-  it("upsell: customers at or near their base plan's limit in the current period, paged", async () => {
+  it("upsell: customers at or near their limit in the current period, paged", async () => {
     const month = { start: Date.parse("2026-03-01T00:00:00Z"), end: Date.parse("2026-04-01T00:00:00Z") };
     await insertUsagePeriod(c1, cat.calls, month.start, month.end, 9); // 9 of 10
     await insertUsagePeriod(c2, cat.calls, month.start, month.end, 5); // 5 of 10: below 0.8
@@ -206,6 +206,21 @@ describe("local mode: points from checks and consumes through the worker", () =>
     const second = await get(`/upsell?featureKey=${cat.calls}&limit=1&cursor=${first.json.nextCursor}`);
     expect(second.json).toEqual({ candidates: [expected[1]], nextCursor: null });
     expect((await get(`/upsell?featureKey=${cat.calls}&threshold=0.5`)).json.candidates).toHaveLength(3);
+    // An add-on adds to the base plan's limit: 18 of 10 + 10 is 0.9; an unlimited one takes the customer out.
+    const more = uid("ax-more");
+    const unlimited = uid("ax-unlimited");
+    await createPlan(w, more, { [cat.calls]: { limit: 10, reset: "month" } }, "addon");
+    await createPlan(w, unlimited, { [cat.calls]: { limit: null, reset: "month" } }, "addon");
+    const c4 = await customerOn(w, cat.basic);
+    const c5 = await customerOn(w, cat.basic);
+    await w.call("POST", "/admin/v1/subscriptions", { key: BOOTSTRAP, body: { customerId: c4, planId: more } });
+    await w.call("POST", "/admin/v1/subscriptions", { key: BOOTSTRAP, body: { customerId: c5, planId: unlimited } });
+    await insertUsagePeriod(c4, cat.calls, month.start, month.end, 18);
+    await insertUsagePeriod(c5, cat.calls, month.start, month.end, 50);
+    const stacked = await get(`/upsell?featureKey=${cat.calls}`);
+    expect(
+      stacked.json.candidates.filter((x: { customerId: string }) => x.customerId === c4 || x.customerId === c5),
+    ).toEqual([{ customerId: c4, planId: cat.basic, featureKey: cat.calls, used: 18, limit: 20, ratio: 0.9 }]);
     await expectProblem(await get(`/upsell?threshold=-1`), 400, "validation");
     await expectProblem(await get(`/upsell?cursor=forged`), 400, "validation");
   });

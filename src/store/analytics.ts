@@ -249,8 +249,10 @@ export interface UpsellRow {
 
 /**
  * Customers whose current period's total (usage_periods rows whose period contains `now`, summed over
- * meters) is at least `threshold` x their base plan's finite limit, in (customer, feature) order after
- * the cursor. `limit` rows at most.
+ * meters) is at least `threshold` x their limit: the sum of what their live subscriptions' plans give
+ * (base plan and add-ons, at the versions they are on; plans always add), left out when one of them is
+ * unlimited; grants are not counted. planId is the base plan. In (customer, feature) order after the
+ * cursor, `limit` rows at most.
  */
 export async function upsellCandidates(
   db: D1Database,
@@ -262,16 +264,21 @@ export async function upsellCandidates(
          SELECT customer_id, feature_key, SUM(total) AS used FROM usage_periods
          WHERE period_start <= ?1 AND (period_end IS NULL OR period_end > ?1)
            AND (?2 IS NULL OR feature_key = ?2) AND (?3 IS NULL OR (customer_id, feature_key) > (?3, ?4))
-         GROUP BY customer_id, feature_key)
-       SELECT u.customer_id AS customerId, s.plan_id AS planId, u.feature_key AS featureKey, u.used AS used,
-         json_extract(e.value, '$.limit') AS "limit"
-       FROM used u
-       JOIN subscriptions s ON s.customer_id = u.customer_id AND s.status IN ('trialing', 'active', 'past_due')
-       JOIN plans p ON p.id = s.plan_id AND p.kind = 'base'
-       JOIN plan_versions pv ON pv.plan_id = s.plan_id AND pv.version = COALESCE(s.plan_version, p.version)
-       JOIN json_each(pv.entitlements) e ON e.key = u.feature_key
-       WHERE json_type(e.value, '$.limit') IN ('integer', 'real') AND json_extract(e.value, '$.limit') > 0
-         AND u.used >= ?5 * json_extract(e.value, '$.limit')
+         GROUP BY customer_id, feature_key),
+       limits AS (
+         SELECT u.customer_id, u.feature_key, SUM(json_extract(e.value, '$.limit')) AS lim,
+           MAX(json_type(e.value, '$.limit') NOT IN ('integer', 'real')) AS unlimited,
+           MAX(CASE WHEN p.kind = 'base' THEN s.plan_id END) AS plan_id
+         FROM used u
+         JOIN subscriptions s ON s.customer_id = u.customer_id AND s.status IN ('trialing', 'active', 'past_due')
+         JOIN plans p ON p.id = s.plan_id
+         JOIN plan_versions pv ON pv.plan_id = s.plan_id AND pv.version = COALESCE(s.plan_version, p.version)
+         JOIN json_each(pv.entitlements) e ON e.key = u.feature_key
+         GROUP BY u.customer_id, u.feature_key)
+       SELECT u.customer_id AS customerId, COALESCE(l.plan_id, '') AS planId, u.feature_key AS featureKey,
+         u.used AS used, l.lim AS "limit"
+       FROM used u JOIN limits l ON l.customer_id = u.customer_id AND l.feature_key = u.feature_key
+       WHERE l.unlimited = 0 AND l.lim > 0 AND u.used >= ?5 * l.lim
        ORDER BY u.customer_id, u.feature_key LIMIT ?6`,
     )
     .bind(q.now, q.feature ?? null, q.after?.[0] ?? null, q.after?.[1] ?? null, q.threshold, q.limit)

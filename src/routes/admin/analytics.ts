@@ -126,7 +126,7 @@ const upsellSchema = z
 const getUpsell = route("viewer", {
   method: "get",
   path: "/upsell",
-  summary: "Customers at or near their base plan's limit in the current period",
+  summary: "Customers at or near their limit (base plan and add-ons) in the current period",
   request: {
     query: z.object({
       featureKey: featureParam.optional(),
