@@ -266,6 +266,39 @@ describe("local mode: points from checks and consumes through the worker", () =>
     await expectProblem(await get(`/trials?from=${iso(T0 - 400 * DAY_MS)}`), 400, "validation");
   });
 
+  it("a flush of many cells (multi-row upserts over D1's 100 parameters) and a second flush add up exactly", async () => {
+    const wide = featureKey("wide");
+    await createFeature(w, wide, "boolean");
+    const ids = [c1, c2, c3];
+    ids.push(...(await Promise.all(Array.from({ length: 17 }, () => customerOn(w, cat.plus)))));
+    const checkAll = () =>
+      Promise.all(
+        ids.map((customerId, i) =>
+          w.call("POST", "/v1/check", { key, body: { customerId, feature: wide, country: i % 2 ? "DE" : "FR" } }),
+        ),
+      );
+    await checkAll();
+    await w.services().analytics.local(local).flush(local);
+    await checkAll();
+    const of = async () =>
+      (await get("/features")).json.features.find((f: { featureKey: string }) => f.featureKey === wide);
+    // 40 customers x 2 checks; the wide flag is in no plan, so every check is a denial and nobody is active.
+    expect(await of()).toMatchObject({
+      checks: 80,
+      denials: 80,
+      activeCustomers: 0,
+      entitledCustomers: 0,
+      adoption: 0,
+    });
+    const byCountry = (await get("/denials?by=country")).json.rows.filter(
+      (r: { featureKey: string }) => r.featureKey === wide,
+    );
+    expect(byCountry).toEqual([
+      { featureKey: wide, key: "DE", count: 20 },
+      { featureKey: wide, key: "FR", count: 20 },
+    ]);
+  }, 30_000);
+
   it("the cron deletes rollup rows past the 90-day retention, and keeps the rest", async () => {
     const old = featureKey("old");
     await createFeature(w, old, "boolean");
