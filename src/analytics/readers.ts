@@ -4,15 +4,7 @@
 import type { Config } from "../config";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
-import {
-  type DenialDimension,
-  type DenialRow,
-  type FeatureActivity,
-  rollupActivity,
-  rollupDenials,
-  rollupUsage,
-  type UsageBucket,
-} from "../store/analytics";
+import { rollupActivity, rollupDenials, rollupUsage } from "../store/analytics";
 import { engineReader } from "./engine-reader";
 import type { Analytics } from "./index";
 import type { PointReader } from "./points";
