@@ -31,11 +31,8 @@ function planOf(snapshot: Snapshot, at: number): string {
 export class Analytics {
   /** One local sink per isolate, created on first use with the first env's flush interval. */
   #local: LocalRollupSink | undefined;
-  /** Benchmark only (src/bench): the mode every env gets, whatever its configuration. */
-  forcedMode: "engine" | "local" | "off" | undefined;
-
   sinkFor(env: Env): AnalyticsSink {
-    const mode = this.forcedMode ?? configOf(env).analytics.mode;
+    const mode = configOf(env).analytics.mode;
     if (mode === "engine") return engineSink;
     if (mode === "local") return this.local(env);
     return noSink;

@@ -16,7 +16,7 @@ export async function pointReader(
   analytics: Analytics,
   outbound: typeof fetch,
 ): Promise<PointReader> {
-  const mode = analytics.forcedMode ?? config.mode;
+  const mode = config.mode;
   if (mode === "off") throw new Problem("unavailable", "Analytics are off here (ANALYTICS_MODE is 'off').");
   if (mode === "local") {
     await analytics.local(env).flush(env);
