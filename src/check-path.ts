@@ -69,7 +69,21 @@ export async function requireSnapshot(
 
 /** One check: the decision for one feature (an unknown customer is a denial, not an error). */
 export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise<Decision> {
-  const now = deps.services.clock.now();
+  const held: Held = { now: deps.services.clock.now(), snapshot: null };
+  const decision = await decide(deps, input, held);
+  // Its analytics point: a call that returns at once (src/analytics/; the local sink writes in waitUntil).
+  deps.services.analytics.check(deps, held.now, held.snapshot, decision, input.country, input.quantity);
+  return decision;
+}
+
+/** What decide read, for the analytics point of its decision. */
+interface Held {
+  now: number;
+  snapshot: Snapshot | null;
+}
+
+async function decide(deps: CheckDeps, input: CheckInput, held: Held): Promise<Decision> {
+  const now = held.now;
   let read: SnapshotRead;
   try {
     read = await readSnapshot(deps, input.customerId, now, input.minVersion);
@@ -81,6 +95,7 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
     throw err;
   }
   let snapshot = read.snapshot;
+  held.snapshot = snapshot;
   if (!snapshot) return unknownCustomerDecision(input, now);
   let ev = evaluate(snapshot, input, now);
   if (ev.type === "metered" && ev.allowed && ev.effective) {
@@ -108,6 +123,7 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
         );
       if (!fresh.snapshot) return unknownCustomerDecision(input, now);
       [read, snapshot] = [fresh, fresh.snapshot];
+      held.snapshot = snapshot;
       ev = evaluate(snapshot, input, now);
       if (!(ev.type === "metered" && ev.allowed && ev.effective))
         return withHints(deps, input, snapshot, toDecision(snapshot, ev, now, degradedOf(read)), now);

@@ -74,7 +74,19 @@ export interface Config {
   usageSummary: { maxAgeMs: number };
   /** Benchmark mode (src/bench): BENCH_INSTRUMENT = "on", honoured only in the development environment. */
   bench: boolean;
+  /**
+   * Analytics (src/analytics/): where points go, how long local mode buffers them, and what the endpoints
+   * need to query Analytics Engine's SQL API (both unset: the endpoints answer 503 in engine mode).
+   */
+  analytics: { mode: AnalyticsMode; flushMs: number; accountId?: string; apiToken?: string; dataset: string };
 }
+
+export type AnalyticsMode = "engine" | "local" | "off";
+// A flush writes each touched cell once, so a longer interval writes less (each warm customer-feature pair
+// once per interval, whatever the check rate); the endpoints flush before reading anyway.
+const DEFAULT_ANALYTICS_FLUSH_MS = 60_000;
+/** The binding does not say which dataset it writes: ANALYTICS_DATASET repeats it for the SQL API. */
+const DEFAULT_ANALYTICS_DATASET = "tollgate_analytics";
 
 const isPositiveInteger = (n: number) => Number.isInteger(n) && n > 0;
 
@@ -153,6 +165,13 @@ const configSchema = z
       DEFAULT_USAGE_SUMMARY_MAX_AGE_MS,
       (n) => Number.isFinite(n) && n >= 0 && n <= MAX_USAGE_SUMMARY_AGE_MS,
     ),
+    ANALYTICS_MODE: anyVar.transform((raw) =>
+      raw === "engine" || raw === "local" || raw === "off" ? (raw as AnalyticsMode) : undefined,
+    ),
+    ANALYTICS_FLUSH_MS: numberVar(DEFAULT_ANALYTICS_FLUSH_MS, (n) => Number.isFinite(n) && n >= 0),
+    ANALYTICS_ACCOUNT_ID: stringVar,
+    ANALYTICS_API_TOKEN: stringVar,
+    ANALYTICS_DATASET: stringVar,
     WEBHOOK_USAGE_THRESHOLDS: thresholdsVar,
     WEBHOOK_TRIAL_ENDING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
     WEBHOOK_GRANT_EXPIRING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
@@ -192,6 +211,13 @@ const configSchema = z
       },
       usageSummary: { maxAgeMs: v.USAGE_SUMMARY_MAX_AGE_MS },
       bench: v.BENCH_INSTRUMENT && v.ENVIRONMENT === "development",
+      analytics: {
+        mode: v.ANALYTICS_MODE ?? (v.ENVIRONMENT === "development" ? "local" : "engine"),
+        flushMs: v.ANALYTICS_FLUSH_MS,
+        accountId: v.ANALYTICS_ACCOUNT_ID,
+        apiToken: v.ANALYTICS_API_TOKEN,
+        dataset: v.ANALYTICS_DATASET ?? DEFAULT_ANALYTICS_DATASET,
+      },
     }),
   );
 

@@ -13,7 +13,7 @@ export interface Env extends CloudflareBindings {
   OPERATOR_JWT_SECRET?: string;
   /** The `iss` of entitlement tokens and decision assertions (default "tollgate"). */
   TOKEN_ISSUER?: string;
-  /** Maximum entries of the in-isolate snapshot cache, a positive integer (default 10000). */
+  /** Maximum entries of the in-isolate snapshot cache, a positive integer (default 60000). */
   SNAPSHOT_CACHE_MAX_ENTRIES?: string;
   /** Days a past_due subscription keeps access, 0 for none (default 7). */
   PAST_DUE_GRACE_DAYS?: string;
@@ -33,6 +33,17 @@ export interface Env extends CloudflareBindings {
   WEBHOOK_TRIAL_ENDING_DAYS?: string;
   /** Days before a grant expires that grant.expiring is sent (default 3). */
   WEBHOOK_GRANT_EXPIRING_DAYS?: string;
+  /**
+   * Analytics (src/analytics/): "engine" (Workers Analytics Engine, the ANALYTICS binding), "local" (rollups in
+   * D1, for `npm start`) or "off". Default: "local" where ENVIRONMENT is "development", "engine" elsewhere.
+   */
+  ANALYTICS_MODE?: string;
+  /** The Cloudflare account whose Analytics Engine the analytics endpoints query (wrangler.toml, per environment). */
+  ANALYTICS_ACCOUNT_ID?: string;
+  /** Secret: a Cloudflare API token with Account Analytics Read, for the SQL API behind /admin/v1/analytics. */
+  ANALYTICS_API_TOKEN?: string;
+  /** Local mode: how long an isolate buffers its counters before a flush to D1, in ms (default 60000). */
+  ANALYTICS_FLUSH_MS?: string;
   /** "on": benchmark mode (src/bench), set only by scripts/bench and honoured only where ENVIRONMENT is "development". */
   BENCH_INSTRUMENT?: string;
 }

@@ -9,6 +9,7 @@
 // a row that has been brought up to date is no longer due, and two overlapping runs cannot both
 // write one row (compare-and-set in updateSubscriptionStatements; the loser skips it).
 
+import { analyticsUpkeep } from "./analytics/retention";
 import { configOf } from "./config";
 import { applyDue } from "./domain/lifecycle";
 import { iso } from "./domain/time";
@@ -147,7 +148,9 @@ export async function runScheduled(env: Env, services: Services) {
       catalogFanout: await startCatalogEvents(env, now, { backstop: true }),
       resent: await resendUnsent(env, now),
     };
-    const report = { at: iso(now), lifecycle, publication, events };
+    // Analytics (local mode): this isolate's buffered points, then the rollups past their retention.
+    const analytics = await analyticsUpkeep(env, services, now);
+    const report = { at: iso(now), lifecycle, publication, events, analytics };
     console.log(JSON.stringify({ msg: "scheduled run", ...report }));
     return report;
   } catch (err) {

@@ -1,4 +1,5 @@
 // Per-isolate services: created once by createWorker and shared by every request it serves.
+import { Analytics } from "./analytics";
 import type { Clock } from "./clock";
 import { MeterClient } from "./meter/client";
 import { UsageSummaries } from "./meter/usage-summaries";
@@ -15,6 +16,8 @@ export interface Services {
   usage: UsageSummaries;
   /** Outbound HTTP (webhook deliveries): the runtime's fetch, or a test's receiver. */
   fetch: typeof fetch;
+  /** Usage and entitlement analytics: the sink of each check and consume (src/analytics/). */
+  analytics: Analytics;
 }
 
 export function createServices(
@@ -30,5 +33,6 @@ export function createServices(
     meter: new MeterClient(),
     usage: new UsageSummaries(),
     fetch: outbound,
+    analytics: new Analytics(),
   };
 }

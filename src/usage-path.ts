@@ -23,6 +23,8 @@ export interface ConsumeInput {
   timestamp?: string;
   idempotencyKey: string | null;
   minVersion?: MinVersion;
+  /** The end user's country, for the analytics point (the edge's, over HTTP). */
+  country?: string;
 }
 
 export interface ReserveInput {
@@ -71,6 +73,11 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
       gauge: t.gauge,
     }),
   );
+  if (result.ok) {
+    const reason = result.answer.reason === "not_entitled" && t.denial ? t.denial : result.answer.reason;
+    const point = { feature: input.feature, allowed: result.answer.allowed, reason };
+    deps.services.analytics.consume(deps, now, snapshot, point, input.country, input.amount);
+  }
   return answer(deps, now, snapshot, input.feature, result, t.denial);
 }
 

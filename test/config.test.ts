@@ -36,6 +36,13 @@ describe("configOf", () => {
       events: { usageThresholds: [80, 100], trialEndingLeadMs: 3 * DAY_MS, grantExpiringLeadMs: 3 * DAY_MS },
       usageSummary: { maxAgeMs: 5_000 },
       bench: false,
+      analytics: {
+        mode: "engine",
+        flushMs: 60_000,
+        accountId: undefined,
+        apiToken: undefined,
+        dataset: "tollgate_analytics",
+      },
     } satisfies Config);
   });
 

@@ -76,6 +76,20 @@ export function targets(rows, evaluation, memory, hot, options = {}, catalogChan
       `${ratio(r.rpsRatio)} vs ${ratio(w.rpsRatio)}; p50 ${r.latency.p50Ms.toFixed(2)} vs ${w.latency.p50Ms.toFixed(2)} ms`,
       r.rpsRatio >= w.rpsRatio,
     );
+  // Analytics (issue 14): each mode against check-warm with analytics off, paired in the same run.
+  for (const [name, mode] of [
+    ["check-warm-analytics", "Analytics Engine"],
+    ["check-warm-rollups", "local D1 rollups"],
+  ]) {
+    const a = by[name];
+    if (!a) continue;
+    const cost = 1 - a.rpsRatio;
+    add(
+      `analytics cost < 5% of check-warm throughput (${mode}, ${name} vs check-warm-no-analytics)`,
+      `${(cost * 100).toFixed(1)}% (${ratio(a.rpsRatio)}; ${per(a.perRequest.d1Queries)} D1 queries per check)`,
+      cost < 0.05,
+    );
+  }
   const m = by["check-metered"];
   if (m) add("check-metered req/s >= 0.85 x baseline", ratio(m.rpsRatio), m.rpsRatio >= 0.85);
   const exact = by["check-metered-exact"];

@@ -107,6 +107,9 @@ async function runHttp(o) {
     BENCH_INSTRUMENT: "on",
     SNAPSHOT_CACHE_MAX_ENTRIES: String(o.cacheEntries),
     BENCH_DO_LATENCY_MS: String(o.doLatency),
+    // What staging and production run: a point per check and consume to Analytics Engine (the paired
+    // check-warm-analytics scenarios switch it per request: src/bench/index.ts).
+    ANALYTICS_MODE: "engine",
   };
   log(`building the worker and starting workerd...`);
   const server = await startServer({ root: ROOT, vars });

@@ -81,6 +81,9 @@ export async function startServer({ root, vars, port = 0 }) {
         },
         // The webhook producer, as wrangler.toml declares it (no endpoint exists in the bench: nothing is sent).
         queueProducers: { WEBHOOK_QUEUE: "tollgate-webhooks" },
+        // Analytics Engine as wrangler.toml declares it (locally its writes go nowhere: the bench measures
+        // what the worker pays to build and hand over a point, which is what production pays too).
+        analyticsEngineDatasets: { ANALYTICS: { dataset: "tollgate_analytics" } },
         bindings: vars,
       },
       {

@@ -1,5 +1,6 @@
 // /admin/v1: the admin API, one sub-app per resource.
 import { newRouter } from "../../http/router";
+import { analyticsRoutes } from "./analytics";
 import { apiKeyRoutes } from "./api-keys";
 import { auditRoutes } from "./audit";
 import { catalogRoutes } from "./catalog";
@@ -32,3 +33,4 @@ adminRoutes.route("/region-groups", regionGroupRoutes);
 adminRoutes.route("/grants", grantRoutes);
 adminRoutes.route("/audit", auditRoutes);
 adminRoutes.route("/webhook-endpoints", webhookEndpointRoutes);
+adminRoutes.route("/analytics", analyticsRoutes);
