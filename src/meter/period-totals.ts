@@ -5,8 +5,8 @@
 // so a busy customer costs D1 one row per feature and interval, never one per consume.
 //
 // The table (pending_totals, meter schema v6) holds only what D1 has not acknowledged: a row is gone
-// once written, and a write whose acknowledgement was lost is sent again and ignored by D1 (its
-// through_seq already covers firstSeq). period_end is stored as -1 for a never-resetting feature, so
+// once written, and a write whose acknowledgement was lost is sent again exactly as it was, and
+// ignored by D1 if it had landed (its through_seq already covers firstSeq). period_end is stored as -1 for a never-resetting feature, so
 // the primary key sees one row per period (NULLs never conflict).
 import { type LedgerEntry, type PeriodTotalDelta, periodTotalStatements } from "../store/usage-ledger";
 
@@ -15,6 +15,7 @@ export const METER_TOTALS_INTERVAL_MS = 60_000;
 
 const NO_END = -1;
 const LAST_WRITE = "totals_written_at";
+const IN_FLIGHT = "totals_in_flight";
 
 interface Meta {
   get(key: string): SqlStorageValue;
@@ -54,14 +55,31 @@ export class PeriodTotals {
   dueAt(now: number): number | null {
     const row = this.#sql.exec("SELECT COUNT(*) AS n, MAX(final) AS closed FROM pending_totals").one();
     if (Number(row.n) === 0) return null;
-    if (Number(row.closed) === 1) return now;
+    if (Number(row.closed) === 1 || this.#meta.get(IN_FLIGHT) !== null) return now;
     return Number(this.#meta.get(LAST_WRITE) ?? 0) + METER_TOTALS_INTERVAL_MS;
   }
 
-  /** Sends every pending row to D1 in one batch; after the acknowledgement, drops what was sent. Throws when D1 fails. */
+  /**
+   * Sends the pending rows to D1 in one batch; after the acknowledgement, drops what was sent. A
+   * batch whose answer never came is kept as it was sent (meta totals_in_flight) and sent first, byte
+   * for byte, at the next write: had D1 applied it, the seqs guard ignores it; rows that grew since go
+   * in a second batch with only their new part. Throws when D1 fails. Answers the batches written.
+   */
   async write(db: D1Database, customerId: string, meterId: string, now: number): Promise<number> {
+    let written = 0;
+    const stuck = this.#meta.get(IN_FLIGHT);
+    if (stuck !== null) {
+      await this.#send(db, customerId, meterId, JSON.parse(String(stuck)) as PeriodTotalDelta[], now);
+      written++;
+    }
     const deltas = this.#pending();
-    if (deltas.length === 0) return 0;
+    if (deltas.length === 0) return written;
+    this.#meta.set(IN_FLIGHT, JSON.stringify(deltas));
+    await this.#send(db, customerId, meterId, deltas, now);
+    return written + 1;
+  }
+
+  async #send(db: D1Database, customerId: string, meterId: string, deltas: PeriodTotalDelta[], now: number) {
     await db.batch(periodTotalStatements(db, customerId, meterId, deltas, now));
     // Synchronously after the await: a row that grew meanwhile keeps only its new part.
     for (const d of deltas) {
@@ -78,8 +96,8 @@ export class PeriodTotals {
         ...key,
       );
     }
+    this.#meta.set(IN_FLIGHT, null);
     this.#meta.set(LAST_WRITE, now);
-    return deltas.length;
   }
 
   #pending(): PeriodTotalDelta[] {
