@@ -132,3 +132,60 @@ export async function closedPeriods(
     total: r.total,
   }));
 }
+
+/** One row of the billing export: a customer's total of one feature in one period, summed over meters. */
+export interface ExportedPeriod {
+  customerId: string;
+  feature: string;
+  periodStart: number;
+  periodEnd: number | null;
+  total: number;
+  /** 1 when the period has closed (its total is final); 0 for the running total of an open period. */
+  final: number;
+}
+
+/** Where a page of the export ends: period start, customer, feature, end (-1 for none). */
+export type ExportKey = [periodStart: number, customerId: string, feature: string, periodEnd: number];
+
+interface ExportRow {
+  customer_id: string;
+  feature_key: string;
+  period_start: number;
+  period_end: number | null;
+  total: number;
+  final: number;
+}
+
+/**
+ * A page of every customer's periods that started in [from, to), in (period start, customer,
+ * feature, end) order, after `after`: a keyset range on usage_periods_by_start, so each page reads
+ * about `limit` groups of rows however deep the export is.
+ */
+export async function exportPeriods(
+  db: D1Database,
+  from: number,
+  to: number,
+  after: ExportKey | null,
+  limit: number,
+): Promise<ExportedPeriod[]> {
+  const [start, customer, feature, end] = after ?? [from, "", "", -2];
+  const { results } = await db
+    .prepare(
+      `SELECT customer_id, feature_key, period_start, period_end, SUM(total) AS total, MIN(final) AS final FROM usage_periods
+       WHERE period_start < ?2 AND (period_start, customer_id, feature_key) >= (?3, ?4, ?5) AND period_start >= ?1
+         AND NOT (period_start = ?3 AND customer_id = ?4 AND feature_key = ?5 AND COALESCE(period_end, -1) <= ?6)
+       GROUP BY period_start, customer_id, feature_key, period_end
+       ORDER BY period_start, customer_id, feature_key, COALESCE(period_end, -1)
+       LIMIT ?7`,
+    )
+    .bind(from, to, start, customer, feature, end, limit)
+    .all<ExportRow>();
+  return results.map((r) => ({
+    customerId: r.customer_id,
+    feature: r.feature_key,
+    periodStart: r.period_start,
+    periodEnd: r.period_end,
+    total: r.total,
+    final: r.final,
+  }));
+}
