@@ -192,7 +192,8 @@ CREATE INDEX IF NOT EXISTS usage_periods_by_start ON usage_periods (period_start
 -- may be deleted only below that mark: the log stays append-only for everything not yet archived.
 CREATE TABLE IF NOT EXISTS archive_marks (
   name TEXT PRIMARY KEY,
-  through_at INTEGER NOT NULL,
+  through_id INTEGER NOT NULL DEFAULT 0, -- audit_log: every id up to this one is archived
+  cursor TEXT,                           -- history tables: the key where the next scan starts (JSON)
   updated_at INTEGER NOT NULL
 );
 
@@ -220,7 +221,7 @@ BEGIN
   SELECT RAISE(ABORT, 'audit_log is append-only');
 END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-WHEN old.at >= COALESCE((SELECT through_at FROM archive_marks WHERE name = 'audit_log'), 0)
+WHEN old.id > COALESCE((SELECT through_id FROM archive_marks WHERE name = 'audit_log'), 0)
 BEGIN
   SELECT RAISE(ABORT, 'audit_log is append-only');
 END;
