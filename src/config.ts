@@ -50,9 +50,10 @@ export interface Config {
   /**
    * How long rows stay in D1 before the cron archives them to R2 and deletes them (store/retention.ts):
    * audit_log (AUDIT_RETENTION_DAYS), and history (HISTORY_RETENTION_DAYS: snapshot, part and catalog
-   * history, whose row in force at the cutoff is kept, and the legacy per-event usage rows).
+   * history, whose row in force at the cutoff is kept, and the legacy per-event usage rows), and the
+   * totals of closed usage periods (USAGE_RETENTION_DAYS; docs/storage.md has the growth formula).
    */
-  retention: { auditMs: number; historyMs: number };
+  retention: { auditMs: number; historyMs: number; usageMs: number };
   readyz: { timeoutMs: number };
   operatorJwt: OperatorJwtConfig;
   /** The `iss` of entitlement tokens and decision assertions. */
@@ -138,6 +139,7 @@ const configSchema = z
     SCHEDULED_MAX_CHANGES: numberVar(DEFAULT_SCHEDULED_MAX_CHANGES, isPositiveInteger),
     AUDIT_RETENTION_DAYS: numberVar(DEFAULT_RETENTION_DAYS, (n) => Number.isFinite(n) && n >= 1),
     HISTORY_RETENTION_DAYS: numberVar(DEFAULT_RETENTION_DAYS, (n) => Number.isFinite(n) && n >= 1),
+    USAGE_RETENTION_DAYS: numberVar(DEFAULT_RETENTION_DAYS, (n) => Number.isFinite(n) && n >= 1),
     // Any non-zero number is kept, a negative one too (it times every probe out at once).
     READYZ_TIMEOUT_MS: numberVar(DEFAULT_READYZ_TIMEOUT_MS, (n) => n !== 0 && !Number.isNaN(n)),
     OPERATOR_JWT_ISSUER: anyVar.transform((raw) => String(raw ?? "")),
@@ -168,7 +170,11 @@ const configSchema = z
       lifecycle: { pastDueGraceMs: v.PAST_DUE_GRACE_DAYS },
       grants: { maxLifetimeMs: v.GRANT_MAX_LIFETIME_DAYS * DAY_MS },
       scheduled: { maxChanges: v.SCHEDULED_MAX_CHANGES },
-      retention: { auditMs: v.AUDIT_RETENTION_DAYS * DAY_MS, historyMs: v.HISTORY_RETENTION_DAYS * DAY_MS },
+      retention: {
+        auditMs: v.AUDIT_RETENTION_DAYS * DAY_MS,
+        historyMs: v.HISTORY_RETENTION_DAYS * DAY_MS,
+        usageMs: v.USAGE_RETENTION_DAYS * DAY_MS,
+      },
       readyz: { timeoutMs: v.READYZ_TIMEOUT_MS },
       operatorJwt: {
         issuer: v.OPERATOR_JWT_ISSUER,

@@ -10,7 +10,7 @@ import { DAY_MS, T0 } from "./helpers/time";
 import { testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
-const RETENTION = { auditMs: 400 * DAY_MS, historyMs: 400 * DAY_MS };
+const RETENTION = { auditMs: 400 * DAY_MS, historyMs: 400 * DAY_MS, usageMs: 400 * DAY_MS };
 const at = (s: string) => Date.parse(s);
 
 const insertAudit = (entityId: string, instant: number, n: number) =>
@@ -81,9 +81,18 @@ describe("history retention", () => {
       env.DB.prepare(
         "INSERT INTO usage_events_legacy (customer_id, meter_id, seq, feature_key, amount, kind, period_start, period_end, occurred_at) VALUES (?1, '', 1, 'api_calls', 2, 'consume', 0, 1, ?2), (?1, '', 2, 'api_calls', 3, 'consume', 0, 1, ?3)",
       ).bind(c, T0 - 401 * DAY_MS, T0 - 399 * DAY_MS),
+      env.DB.prepare(
+        `INSERT INTO usage_periods (customer_id, meter_id, feature_key, period_start, period_end, total, final, through_seq, closed_at)
+         VALUES (?1, 'm', 'api_calls', ?2, ?3, 7, 1, 1, ?3), (?1, 'm', 'seats', ?2, NULL, 2, 0, 1, ?3), (?1, 'm', 'api_calls', ?3, ?4, 1, 1, 2, ?4)`,
+      ).bind(c, T0 - 500 * DAY_MS, T0 - 470 * DAY_MS, T0 - 440 * DAY_MS),
     ]);
     const report = await applyRetention(env.DB, env.LEDGER, RETENTION, T0);
-    expect(report.archived).toMatchObject({ part_history: 1, usage_events_legacy: 1 });
+    expect(report.archived).toMatchObject({ part_history: 1, usage_events_legacy: 1, usage_periods: 2 });
+    // Closed periods older than the retention go; a never-resetting feature's open total stays.
+    const periods = await env.DB.prepare("SELECT feature_key, final FROM usage_periods WHERE customer_id = ?1")
+      .bind(c)
+      .all();
+    expect(periods.results).toEqual([{ feature_key: "seats", final: 0 }]);
     const revs = await env.DB.prepare("SELECT rev FROM part_history WHERE customer_id = ?1 ORDER BY rev").bind(c).all();
     expect(revs.results).toEqual([{ rev: 2 }, { rev: 3 }]);
     const legacy = await env.DB.prepare("SELECT seq FROM usage_events_legacy WHERE customer_id = ?1").bind(c).all();

@@ -10,6 +10,8 @@
 //   superseded before the cutoff (the row in force at the cutoff stays, so time travel answers every
 //   instant within the retention), and the legacy per-event usage rows lose what is older. Scanned a
 //   bounded page at a time from a cursor kept in archive_marks, wrapping at the end.
+// - usage_periods (USAGE_RETENTION_DAYS): closed periods that started before the cutoff; the billing
+//   export reads D1 only, so an older period is read from its archive object.
 //
 // Every step is idempotent: a run that dies between the R2 write and the D1 delete writes the same
 // objects (same rows, same keys, same bytes) the next time.
@@ -28,6 +30,10 @@ interface HistoryTable {
   time: string;
   /** History whose newest row at or before an instant is what was in force then: that one is kept. */
   inForce?: { group: string | null; order: string };
+  /** Only rows matching this condition on `h` may go (usage_periods: closed periods only). */
+  only?: string;
+  /** Which retention applies. */
+  retention: "historyMs" | "usageMs";
 }
 
 // Names are constants (never input): the SQL below is built from them.
@@ -37,15 +43,25 @@ export const HISTORY_TABLES: readonly HistoryTable[] = [
     key: ["customer_id", "rev"],
     time: "compiled_at",
     inForce: { group: "customer_id", order: "rev" },
+    retention: "historyMs",
   },
   {
     name: "snapshot_history",
     key: ["customer_id", "version"],
     time: "compiled_at",
     inForce: { group: "customer_id", order: "version" },
+    retention: "historyMs",
   },
-  { name: "catalog_history", key: ["rev"], time: "compiled_at", inForce: { group: null, order: "rev" } },
-  { name: "usage_events_legacy", key: ["customer_id", "meter_id", "seq"], time: "occurred_at" },
+  {
+    name: "catalog_history",
+    key: ["rev"],
+    time: "compiled_at",
+    inForce: { group: null, order: "rev" },
+    retention: "historyMs",
+  },
+  { name: "usage_events_legacy", key: ["customer_id", "meter_id", "seq"], time: "occurred_at", retention: "historyMs" },
+  // Scanned by rowid: its key holds a nullable period_end, which a keyset comparison cannot order.
+  { name: "usage_periods", key: ["rowid"], time: "period_start", only: "h.final = 1", retention: "usageMs" },
 ];
 
 export interface RetentionReport {
@@ -117,7 +133,7 @@ export async function archiveHistory(db: D1Database, bucket: R2Bucket, t: Histor
   const params = t.key.map((_, i) => `?${i + 2}`).join(", ");
   const superseded = t.inForce
     ? `EXISTS (SELECT 1 FROM ${t.name} n WHERE ${t.inForce.group ? `n.${t.inForce.group} = h.${t.inForce.group} AND ` : ""}n.${t.inForce.order} > h.${t.inForce.order} AND n.${t.time} <= ?1)`
-    : "(?1 IS NOT NULL)"; // nothing to keep; ?1 still named, so the bindings are the same
+    : `(${t.only ?? "1"} AND ?1 IS NOT NULL)`; // ?1 named in every form, so the bindings are the same
   let archived = 0;
   for (let p = 0; p < PAGES_PER_RUN; p++) {
     const mark = await db
@@ -128,7 +144,7 @@ export async function archiveHistory(db: D1Database, bucket: R2Bucket, t: Histor
     const where = cursor ? `WHERE (${cols}) > (${params})` : "";
     const { results } = await db
       .prepare(
-        `SELECT h.*, ${superseded} AS superseded_ FROM (SELECT * FROM ${t.name} ${where} ORDER BY ${cols} LIMIT ${HISTORY_SCAN}) h ORDER BY ${cols}`,
+        `SELECT h.*, ${superseded} AS superseded_ FROM (SELECT ${cols === "rowid" ? "rowid, *" : "*"} FROM ${t.name} ${where} ORDER BY ${cols} LIMIT ${HISTORY_SCAN}) h ORDER BY ${cols}`,
       )
       .bind(cutoff, ...(cursor ?? []))
       .all<Row>();
@@ -160,13 +176,13 @@ export async function archiveHistory(db: D1Database, bucket: R2Bucket, t: Histor
 export async function applyRetention(
   db: D1Database,
   bucket: R2Bucket,
-  retention: { auditMs: number; historyMs: number },
+  retention: { auditMs: number; historyMs: number; usageMs: number },
   now: number,
 ): Promise<RetentionReport> {
   const audit = await archiveAudit(db, bucket, now - retention.auditMs, now);
   const report: RetentionReport = { archived: { audit_log: audit.archived }, more: audit.more };
   for (const t of HISTORY_TABLES) {
-    const r = await archiveHistory(db, bucket, t, now - retention.historyMs, now);
+    const r = await archiveHistory(db, bucket, t, now - retention[t.retention], now);
     report.archived[t.name] = r.archived;
     report.more ||= r.more;
   }
