@@ -40,6 +40,7 @@ const DOCS_ORDER = [
   "lifecycle",
   "billing",
   "webhooks",
+  "storage",
   "analytics",
   "operations",
   "benchmark",

@@ -20,6 +20,8 @@ import { DEFAULT_SNAPSHOT_CACHE } from "./store/snapshots";
 
 const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
 const DEFAULT_SCHEDULED_MAX_CHANGES = 100;
+// 13 months: a year back plus a month, so last year's same month and an annual invoice's audit stay in D1.
+const DEFAULT_RETENTION_DAYS = 400;
 const DEFAULT_READYZ_TIMEOUT_MS = 2_000;
 /** As the snapshot cache's TTL: a usage summary is no older than the terms it is judged against. */
 export const DEFAULT_USAGE_SUMMARY_MAX_AGE_MS = 5_000;
@@ -49,6 +51,13 @@ export interface Config {
   grants: { maxLifetimeMs: number };
   /** Subscriptions the cron handler changes per run at most. */
   scheduled: { maxChanges: number };
+  /**
+   * How long rows stay in D1 before the cron archives them to R2 and deletes them (store/retention.ts):
+   * audit_log (AUDIT_RETENTION_DAYS), and history (HISTORY_RETENTION_DAYS: snapshot, part and catalog
+   * history, whose row in force at the cutoff is kept, and the legacy per-event usage rows), and the
+   * totals of closed usage periods (USAGE_RETENTION_DAYS; docs/storage.md has the growth formula).
+   */
+  retention: { auditMs: number; historyMs: number; usageMs: number };
   readyz: { timeoutMs: number };
   operatorJwt: OperatorJwtConfig;
   /** The `iss` of entitlement tokens and decision assertions. */
@@ -149,6 +158,9 @@ const configSchema = z
     PAST_DUE_GRACE_DAYS: pastDueGraceMs,
     GRANT_MAX_LIFETIME_DAYS: numberVar(DEFAULT_GRANT_MAX_LIFETIME_DAYS, (n) => Number.isFinite(n) && n > 0),
     SCHEDULED_MAX_CHANGES: numberVar(DEFAULT_SCHEDULED_MAX_CHANGES, isPositiveInteger),
+    AUDIT_RETENTION_DAYS: numberVar(DEFAULT_RETENTION_DAYS, (n) => Number.isFinite(n) && n >= 1),
+    HISTORY_RETENTION_DAYS: numberVar(DEFAULT_RETENTION_DAYS, (n) => Number.isFinite(n) && n >= 1),
+    USAGE_RETENTION_DAYS: numberVar(DEFAULT_RETENTION_DAYS, (n) => Number.isFinite(n) && n >= 1),
     // Any non-zero number is kept, a negative one too (it times every probe out at once).
     READYZ_TIMEOUT_MS: numberVar(DEFAULT_READYZ_TIMEOUT_MS, (n) => n !== 0 && !Number.isNaN(n)),
     OPERATOR_JWT_ISSUER: anyVar.transform((raw) => String(raw ?? "")),
@@ -190,6 +202,11 @@ const configSchema = z
       lifecycle: { pastDueGraceMs: v.PAST_DUE_GRACE_DAYS },
       grants: { maxLifetimeMs: v.GRANT_MAX_LIFETIME_DAYS * DAY_MS },
       scheduled: { maxChanges: v.SCHEDULED_MAX_CHANGES },
+      retention: {
+        auditMs: v.AUDIT_RETENTION_DAYS * DAY_MS,
+        historyMs: v.HISTORY_RETENTION_DAYS * DAY_MS,
+        usageMs: v.USAGE_RETENTION_DAYS * DAY_MS,
+      },
       readyz: { timeoutMs: v.READYZ_TIMEOUT_MS },
       operatorJwt: {
         issuer: v.OPERATOR_JWT_ISSUER,

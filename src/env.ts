@@ -23,6 +23,12 @@ export interface Env extends CloudflareBindings {
   PART_KV_TTL_SECONDS?: string;
   /** Subscriptions the cron handler changes per run at most (default 100). */
   SCHEDULED_MAX_CHANGES?: string;
+  /** Days audit_log rows stay in D1 before the cron archives them to R2 (default 400). */
+  AUDIT_RETENTION_DAYS?: string;
+  /** Days history rows (snapshot/part/catalog history, legacy usage events) stay in D1 (default 400). */
+  HISTORY_RETENTION_DAYS?: string;
+  /** Days the totals of closed usage periods stay in D1 before they are archived to R2 (default 400). */
+  USAGE_RETENTION_DAYS?: string;
   /** How long /readyz waits for each store, in ms (default 2000). */
   READYZ_TIMEOUT_MS?: string;
   /** How long a cached API key record stands in for KV and D1 when both fail, in ms (default 86400000, 24 h). */

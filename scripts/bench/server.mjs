@@ -75,6 +75,7 @@ export async function startServer({ root, vars, port = 0 }) {
         ...compat,
         kvNamespaces: ["SNAPSHOTS"],
         d1Databases: ["DB"],
+        r2Buckets: ["LEDGER"], // the usage ledger the meters flush to (and the archives)
         durableObjects: {
           METER: { className: "CustomerMeter", useSQLite: true },
           PUBLISHER: { className: "Publisher", useSQLite: true },

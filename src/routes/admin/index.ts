@@ -15,6 +15,7 @@ import { priceRoutes } from "./prices";
 import { regionGroupRoutes } from "./region-groups";
 import { snapshotRoutes } from "./snapshots";
 import { subscriptionRoutes } from "./subscriptions";
+import { usageExportRoutes } from "./usage-export";
 import { webhookEndpointRoutes } from "./webhook-endpoints";
 
 export const adminRoutes = newRouter();
@@ -32,5 +33,6 @@ adminRoutes.route("/plans", planMigrationRoutes);
 adminRoutes.route("/region-groups", regionGroupRoutes);
 adminRoutes.route("/grants", grantRoutes);
 adminRoutes.route("/audit", auditRoutes);
+adminRoutes.route("/usage", usageExportRoutes);
 adminRoutes.route("/webhook-endpoints", webhookEndpointRoutes);
 adminRoutes.route("/analytics", analyticsRoutes);

@@ -1,0 +1,57 @@
+// Streamed exports: rows produced a page at a time by an async generator, written to the response as
+// they come (NDJSON, one JSON object a line, or CSV with a header line), so an export of a million
+// rows holds one page in memory, never the whole answer.
+
+export type ExportFormat = "ndjson" | "csv";
+
+export const CONTENT_TYPES: Record<ExportFormat, string> = {
+  ndjson: "application/x-ndjson; charset=utf-8",
+  csv: "text/csv; charset=utf-8",
+};
+
+/** `format=` wins; otherwise an Accept that asks for CSV gets CSV; otherwise NDJSON. */
+export function exportFormat(format: ExportFormat | undefined, accept: string | undefined): ExportFormat {
+  if (format) return format;
+  return accept?.toLowerCase().includes("text/csv") ? "csv" : "ndjson";
+}
+
+/**
+ * A CSV cell (RFC 4180 quoting). A string a spreadsheet would run as a formula (=, +, -, @, tab,
+ * CR first) is prefixed with ', as OWASP advises for CSV exports; numbers are written as they are.
+ */
+function csvCell(v: unknown): string {
+  if (v === null || v === undefined) return "";
+  if (typeof v !== "string") return String(v);
+  const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
+  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+}
+
+/** The rows as a byte stream in `format`; `columns` name the CSV header and the fields of each row. */
+export function exportStream<T extends Record<string, unknown>>(
+  rows: AsyncIterable<T>,
+  format: ExportFormat,
+  columns: readonly (keyof T & string)[],
+): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const it = rows[Symbol.asyncIterator]();
+  let headerSent = format !== "csv";
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!headerSent) {
+        headerSent = true;
+        controller.enqueue(encoder.encode(`${columns.join(",")}\r\n`));
+        return;
+      }
+      const next = await it.next();
+      if (next.done) return controller.close();
+      const line =
+        format === "csv"
+          ? `${columns.map((k) => csvCell(next.value[k])).join(",")}\r\n`
+          : `${JSON.stringify(next.value)}\n`;
+      controller.enqueue(encoder.encode(line));
+    },
+    async cancel() {
+      await it.return?.(undefined);
+    },
+  });
+}
