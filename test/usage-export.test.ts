@@ -137,6 +137,7 @@ describe("refusals", () => {
       400,
       "validation",
     );
+    expectProblem(await exportOf(`${q}&customerId=../acme&raw=true`), 400, "validation");
     expect((await w.call("GET", `/admin/v1/usage/export?${q}`)).status).toBe(401);
     expect((await w.call("GET", `/admin/v1/usage/export?${q}`, { key })).status).toBe(403);
   });

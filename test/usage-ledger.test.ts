@@ -205,3 +205,49 @@ describe("ledger equivalence", () => {
     );
   }, 60_000);
 });
+
+describe("migration 0010", () => {
+  it("keeps the per-event rows as usage_events_legacy and the closed totals as final, and lets archived audit rows go", async () => {
+    // The migrations as D1 applies them, on a scratch SQLite database (a fresh Durable Object's storage).
+    const scratch = env.METER.get(env.METER.newUniqueId());
+    const result = await runInDurableObject(scratch, (_m: CustomerMeter, state) => {
+      const sql = state.storage.sql;
+      const upTo = (last: string) => {
+        for (const m of env.TEST_MIGRATIONS.filter((m) => m.name <= last)) for (const q of m.queries) sql.exec(q);
+      };
+      upTo("0009_event_cursors.sql");
+      sql.exec(
+        "INSERT INTO usage_events (customer_id, meter_id, seq, feature_key, amount, kind, period_start, period_end, occurred_at) VALUES ('acme', 'm', 1, 'api_calls', 2, 'consume', 0, 10, 5)",
+      );
+      sql.exec(
+        "INSERT INTO usage_periods (customer_id, meter_id, feature_key, period_start, period_end, total, closed_at) VALUES ('acme', 'm', 'api_calls', 0, 10, 2, 11)",
+      );
+      const audit =
+        "INSERT INTO audit_log (at, actor, actor_type, action, entity_type, entity_id) VALUES (?, 'a', 'system', 'x', 'y', 'z')";
+      sql.exec(audit, 1);
+      sql.exec(audit, 2);
+      for (const m of env.TEST_MIGRATIONS.filter((m) => m.name.startsWith("0010_")))
+        for (const q of m.queries) sql.exec(q);
+      sql.exec("INSERT INTO archive_marks (name, through_id, updated_at) VALUES ('audit_log', 1, 0)");
+      sql.exec("DELETE FROM audit_log WHERE id = 1"); // archived: allowed
+      let refused = "";
+      try {
+        sql.exec("DELETE FROM audit_log WHERE id = 2");
+      } catch (err) {
+        refused = String(err);
+      }
+      return {
+        legacy: sql.exec("SELECT seq, amount FROM usage_events_legacy").toArray(),
+        periods: sql.exec("SELECT total, final, through_seq FROM usage_periods").toArray(),
+        audit: sql.exec("SELECT id FROM audit_log").toArray(),
+        refused,
+      };
+    });
+    expect(result).toEqual({
+      legacy: [{ seq: 1, amount: 2 }],
+      periods: [{ total: 2, final: 1, through_seq: 0 }],
+      audit: [{ id: 2 }],
+      refused: expect.stringMatching(/append-only/),
+    });
+  });
+});
