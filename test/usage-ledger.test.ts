@@ -11,6 +11,7 @@ import type { CustomerMeter } from "../src/meter/customer-meter";
 import { IDEMPOTENCY_TTL_MS } from "../src/meter/idempotency";
 import { METER_TOTALS_INTERVAL_MS } from "../src/meter/period-totals";
 import type { UsageCall } from "../src/meter/protocol";
+import { migrateMeterSchema } from "../src/meter/schema";
 import { ledgerPrefix } from "../src/store/ledger-objects";
 import { countingEnv } from "./helpers/counting";
 import { failingBatchDB, failingR2, lossyBatchDB, lossyR2, quiet } from "./helpers/faults";
@@ -20,6 +21,7 @@ import { uid } from "./helpers/worker";
 
 afterEach(() => vi.restoreAllMocks());
 
+const DAY0 = Date.parse("2026-03-10T00:00:00.000Z"); // the day of T0
 const meterOf = (customerId: string) => env.METER.get(env.METER.idFromName(customerId));
 
 /** A consume as the Worker sends it: no limit (so no usage alert writes to D1), a day's counter. */
@@ -249,5 +251,29 @@ describe("migration 0010", () => {
       audit: [{ id: 2 }],
       refused: expect.stringMatching(/append-only/),
     });
+  });
+});
+
+describe("meter schema v6 on a meter from before", () => {
+  it("seeds the totals D1 lacks: open counters and queued closes, less what is still queued", async () => {
+    const id = uid();
+    const stub = meterOf(id);
+    await stub.usage(call(id, "seats", 5, T0)); // seq 1
+    await stub.usage(call(id, "seats", 1, T0 + DAY_MS)); // seq 2: the close of T0's day (5), seq 3: +1
+    // As a version 5 meter would be: seq 1 already sent by the code before (to D1's per-event table,
+    // which no total was read from), seq 2 and 3 still queued, no pending totals.
+    await runInDurableObject(stub, (_m: CustomerMeter, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DELETE FROM outbox WHERE seq = 1");
+      sql.exec("DROP TABLE pending_totals");
+      sql.exec("DROP INDEX idempotency_by_created");
+      sql.exec("UPDATE meta SET value = 5 WHERE key = 'schema_version'");
+      migrateMeterSchema(sql);
+    });
+    await stub.flush();
+    expect(await periodTotals(id, true)).toMatchObject([
+      { feature: "seats", periodStart: DAY0, total: 5, final: 1 },
+      { feature: "seats", periodStart: DAY0 + DAY_MS, total: 1, final: 0 },
+    ]);
   });
 });
