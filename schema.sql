@@ -188,7 +188,7 @@ CREATE TABLE IF NOT EXISTS "usage_periods" (
 -- GET /v1/usage reads a page of periods by customer, feature and start, newest first.
 CREATE INDEX IF NOT EXISTS usage_periods_by_feature ON usage_periods (customer_id, feature_key, period_start);
 -- The billing export pages every customer's periods of a time range in (period_start, customer) order.
-CREATE INDEX IF NOT EXISTS usage_periods_by_start ON usage_periods (period_start, customer_id, feature_key);
+CREATE INDEX IF NOT EXISTS usage_periods_by_start ON usage_periods (period_start, customer_id, feature_key, period_end);
 
 -- How far each table has been archived to R2 by the cron's retention (store/retention.ts). Audit rows
 -- may be deleted only below that mark: the log stays append-only for everything not yet archived.

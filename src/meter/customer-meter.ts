@@ -220,9 +220,10 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#reservations.expire(now);
     this.#collect(now);
     if (!(await this.#flushOrRetry())) return;
-    // The next reservation to expire, or the next totals write (the interval's end) if sooner.
+    // The next reservation to expire, or the next totals write (the interval's end) if sooner; never
+    // later than an alarm a call set while this one awaited its flush (ensureAlarm keeps the earlier).
     const due = [this.#reservations.nextExpiry(), this.#totals.dueAt(now)].filter((t) => t !== null);
-    if (due.length > 0) await this.#setAlarm(Date.now() + Math.max(0, Math.min(...due) - now));
+    if (due.length > 0) await this.#ensureAlarm(Math.max(0, Math.min(...due) - now));
   }
 
   // ---- internals -----------------------------------------------------------------------------
