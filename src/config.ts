@@ -21,6 +21,10 @@ import { DEFAULT_SNAPSHOT_CACHE } from "./store/snapshots";
 const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
 const DEFAULT_SCHEDULED_MAX_CHANGES = 100;
 const DEFAULT_READYZ_TIMEOUT_MS = 2_000;
+/** As the snapshot cache's TTL: a usage summary is no older than the terms it is judged against. */
+export const DEFAULT_USAGE_SUMMARY_MAX_AGE_MS = 5_000;
+/** The largest staleness bound a deployment may set (and a check may ask for). */
+export const MAX_USAGE_SUMMARY_AGE_MS = 60_000;
 const DEFAULT_TOKEN_ISSUER = "tollgate";
 /** API_KEY_CHECKSUM_SECRET where ENVIRONMENT is "development" and the secret is not set; never elsewhere. */
 export const DEVELOPMENT_CHECKSUM_SECRET = "tollgate-development-api-key-checksum";
@@ -63,6 +67,11 @@ export interface Config {
    * before a trial or a grant ends trial.ending and grant.expiring are sent.
    */
   events: { usageThresholds: number[]; trialEndingLeadMs: number; grantExpiringLeadMs: number };
+  /**
+   * The staleness bound of the isolate's usage summary (USAGE_SUMMARY_MAX_AGE_MS; 0: every metered check asks
+   * the meter): a check may lower it with maxUsageAgeMs (domain/usage-summary.ts).
+   */
+  usageSummary: { maxAgeMs: number };
   /** Benchmark mode (src/bench): BENCH_INSTRUMENT = "on", honoured only in the development environment. */
   bench: boolean;
   /**
@@ -159,6 +168,10 @@ const configSchema = z
     ANALYTICS_ACCOUNT_ID: stringVar,
     ANALYTICS_API_TOKEN: stringVar,
     ANALYTICS_DATASET: stringVar,
+    USAGE_SUMMARY_MAX_AGE_MS: numberVar(
+      DEFAULT_USAGE_SUMMARY_MAX_AGE_MS,
+      (n) => Number.isFinite(n) && n >= 0 && n <= MAX_USAGE_SUMMARY_AGE_MS,
+    ),
     WEBHOOK_USAGE_THRESHOLDS: thresholdsVar,
     WEBHOOK_TRIAL_ENDING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
     WEBHOOK_GRANT_EXPIRING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
@@ -196,6 +209,7 @@ const configSchema = z
         trialEndingLeadMs: v.WEBHOOK_TRIAL_ENDING_DAYS * DAY_MS,
         grantExpiringLeadMs: v.WEBHOOK_GRANT_EXPIRING_DAYS * DAY_MS,
       },
+      usageSummary: { maxAgeMs: v.USAGE_SUMMARY_MAX_AGE_MS },
       bench: v.BENCH_INSTRUMENT && v.ENVIRONMENT === "development",
       analytics: {
         mode: v.ANALYTICS_MODE ?? (v.ENVIRONMENT === "development" ? "local" : "engine"),

@@ -2,6 +2,7 @@
 import { Analytics } from "./analytics";
 import type { Clock } from "./clock";
 import { MeterClient } from "./meter/client";
+import { UsageSummaries } from "./meter/usage-summaries";
 import { type ApiKeyCacheOptions, ApiKeyStore, DEFAULT_API_KEY_CACHE } from "./store/api-key-store";
 import { DEFAULT_SNAPSHOT_CACHE, SnapshotStore, type SnapshotStoreOptions } from "./store/snapshots";
 
@@ -11,6 +12,8 @@ export interface Services {
   keys: ApiKeyStore;
   /** The customers' meters (Durable Objects): the check path's usage read and every usage route. */
   meter: MeterClient;
+  /** What this isolate last learnt of each counter: metered checks far from the limit answer from it (check-path.ts). */
+  usage: UsageSummaries;
   /** Outbound HTTP (webhook deliveries): the runtime's fetch, or a test's receiver. */
   fetch: typeof fetch;
   /** Usage and entitlement analytics: the sink of each check and consume (src/analytics/). */
@@ -28,6 +31,7 @@ export function createServices(
     snapshots: new SnapshotStore({ ...DEFAULT_SNAPSHOT_CACHE, ...cache }),
     keys: new ApiKeyStore({ ...DEFAULT_API_KEY_CACHE, ...keyCache }),
     meter: new MeterClient(),
+    usage: new UsageSummaries(),
     fetch: outbound,
     analytics: new Analytics(),
   };

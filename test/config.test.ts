@@ -34,6 +34,7 @@ describe("configOf", () => {
       stripe: { webhookSecrets: [] },
       doJurisdictions: false,
       events: { usageThresholds: [80, 100], trialEndingLeadMs: 3 * DAY_MS, grantExpiringLeadMs: 3 * DAY_MS },
+      usageSummary: { maxAgeMs: 5_000 },
       bench: false,
       analytics: {
         mode: "engine",
@@ -71,6 +72,10 @@ describe("configOf", () => {
     ["SNAPSHOT_CACHE_TTL_MS", "0", (c) => c.snapshotCache.ttlMs, 5_000],
     ["SNAPSHOT_CACHE_TTL_MS", "soon", (c) => c.snapshotCache.ttlMs, 5_000],
     ["SNAPSHOT_CACHE_MAX_ENTRIES", " 50 ", (c) => c.snapshotCache.maxEntries, 50],
+    ["USAGE_SUMMARY_MAX_AGE_MS", "0", (c) => c.usageSummary.maxAgeMs, 0],
+    ["USAGE_SUMMARY_MAX_AGE_MS", "250", (c) => c.usageSummary.maxAgeMs, 250],
+    ["USAGE_SUMMARY_MAX_AGE_MS", "600000", (c) => c.usageSummary.maxAgeMs, 5_000],
+    ["USAGE_SUMMARY_MAX_AGE_MS", "-1", (c) => c.usageSummary.maxAgeMs, 5_000],
     ["SNAPSHOT_CACHE_MAX_ENTRIES", "1.5", (c) => c.snapshotCache.maxEntries, 10_000],
     ["READTHROUGH_PER_SECOND", "2.5", (c) => c.snapshotCache.readThroughPerSecond, 2.5],
     ["READTHROUGH_PER_SECOND", "0", (c) => c.snapshotCache.readThroughPerSecond, 50],

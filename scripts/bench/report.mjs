@@ -95,12 +95,27 @@ export function targets(rows, evaluation, memory, hot, options = {}, catalogChan
         share < 0.05,
       );
     }
-  const m = by["check-metered"];
-  if (m)
+  const r = by["check-rpc"];
+  if (w && r)
     add(
-      "check-metered: <= 1 DO call and 0 D1 queries per check",
-      `${per(m.perRequest.doCalls)} DO, ${per(m.perRequest.d1Queries)} D1 (req/s ${ratio(m.rpsRatio)} of baseline)`,
-      m.perRequest.doCalls <= 1 && m.perRequest.d1Queries === 0,
+      "check-rpc (a second Worker over the service binding) req/s >= check-warm's, both against baseline",
+      `${ratio(r.rpsRatio)} vs ${ratio(w.rpsRatio)}; p50 ${r.latency.p50Ms.toFixed(2)} vs ${w.latency.p50Ms.toFixed(2)} ms`,
+      r.rpsRatio >= w.rpsRatio,
+    );
+  const m = by["check-metered"];
+  if (m) add("check-metered req/s >= 0.85 x baseline", ratio(m.rpsRatio), m.rpsRatio >= 0.85);
+  const exact = by["check-metered-exact"];
+  if (m && w && options.doLatency > 0)
+    add(
+      `check-metered p50 within 2 ms of check-warm's with ${options.doLatency} ms on every meter call`,
+      `${m.latency.p50Ms.toFixed(2)} vs ${w.latency.p50Ms.toFixed(2)} ms${exact ? `; without the summary (check-metered-exact) ${exact.latency.p50Ms.toFixed(2)} ms` : ""}`,
+      m.latency.p50Ms <= w.latency.p50Ms + 2,
+    );
+  if (exact)
+    add(
+      "check-metered-exact: <= 1 DO call and 0 D1 queries per check",
+      `${per(exact.perRequest.doCalls)} DO, ${per(exact.perRequest.d1Queries)} D1 (req/s ${ratio(exact.rpsRatio)} of baseline; with the summary ${m ? per(m.perRequest.doCalls) : "-"} DO)`,
+      exact.perRequest.doCalls <= 1 && exact.perRequest.d1Queries === 0,
     );
   const c = by["check-cold"];
   if (c)

@@ -12,6 +12,7 @@
 //   --warmup S --duration S --latency-duration S   seconds per phase of each scenario
 //   --rounds N                the saturation phase in N alternating rounds with the baseline (ratios: medians)
 //   --connections N           connections at saturation (the paced phase uses as many)
+//   --do-latency MS           every meter call waits MS first (a meter on another continent; 0: none)
 //   --generator wrk|autocannon   default: wrk if installed, else autocannon
 //   --scenarios a,b,...       a subset (baselines are added when needed)
 //   --eval-seconds S          time per size in the pure evaluation mode
@@ -47,6 +48,7 @@ const DEFAULTS = {
   connections: 32,
   evalSeconds: 1,
   memoryCount: 2000,
+  doLatency: 0,
 };
 const QUICK = {
   customers: 60,
@@ -62,6 +64,7 @@ const QUICK = {
   connections: 8,
   evalSeconds: 0.2,
   memoryCount: 200,
+  doLatency: 0,
 };
 const NUMERIC = Object.keys(DEFAULTS);
 
@@ -106,6 +109,7 @@ async function runHttp(o) {
     // What staging and production run: a point per check and consume to Analytics Engine (the paired
     // check-warm-analytics scenarios switch it per request: src/bench/index.ts).
     ANALYTICS_MODE: "engine",
+    BENCH_DO_LATENCY_MS: String(o.doLatency),
   };
   log(`building the worker and starting workerd...`);
   const server = await startServer({ root: ROOT, vars });

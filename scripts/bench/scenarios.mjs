@@ -3,6 +3,9 @@
 // feature of a list. Each scenario names the baseline it is compared with.
 import { HOT_CUSTOMER, HOT_FEATURE } from "./seed.mjs";
 
+/** Requests under this path go to the bench's second Worker (rpc-caller.mjs), which calls Tollgate over RPC. */
+export const RPC_CALLER_PREFIX = "/rpc-caller/";
+
 const CHECK_BODY = '{"customerId":"{c}","feature":"{f}"}';
 
 /**
@@ -63,12 +66,32 @@ export function scenarios(s) {
       features: plain,
     },
     {
+      name: "check-rpc",
+      baseline: "baseline",
+      what: "the check-warm checks from a second Worker through its service binding (TollgateRpc.check: no HTTP, no key lookup)",
+      method: "POST",
+      path: `${RPC_CALLER_PREFIX}check`,
+      body: CHECK_BODY,
+      customers: warm,
+      features: plain,
+    },
+    {
       name: "check-metered",
       baseline: "baseline",
-      what: "POST /v1/check, metered features (usage read from the customer's meter)",
+      what: "POST /v1/check, metered features far from their limit (the isolate's usage summary, the meter when stale)",
       method: "POST",
       path: "/v1/check",
       body: CHECK_BODY,
+      customers: warm,
+      features: metered,
+    },
+    {
+      name: "check-metered-exact",
+      baseline: "baseline",
+      what: "check-metered with maxUsageAgeMs: 0 (no usage summary: every check asks the meter)",
+      method: "POST",
+      path: "/v1/check",
+      body: '{"customerId":"{c}","feature":"{f}","maxUsageAgeMs":0}',
       customers: warm,
       features: metered,
     },
