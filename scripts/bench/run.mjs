@@ -81,7 +81,9 @@ function options(argv) {
   const out = { ...o };
   for (const k of NUMERIC) {
     out[k] = o[k] === undefined ? base[k] : Number(o[k]);
-    if (!(out[k] > 0)) throw new Error(`--${kebab(k)} must be a positive number`);
+    // --do-latency 0 (the default) means none; every other option is a positive number.
+    if (!(out[k] > 0 || (k === "doLatency" && out[k] === 0)))
+      throw new Error(`--${kebab(k)} must be a positive number`);
   }
   if (out.warm > out.cacheEntries)
     throw new Error("--warm must fit in --cache-entries (check-warm's working set fits the isolate cache)");
