@@ -23,7 +23,7 @@ export interface ConsumeInput {
   timestamp?: string;
   idempotencyKey: string | null;
   minVersion?: MinVersion;
-  /** The end user's country, for the analytics point (the edge's, over HTTP). */
+  /** The edge's country of the request, for its analytics point only (src/analytics/). */
   country?: string;
 }
 
@@ -74,6 +74,7 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
     }),
   );
   if (result.ok) {
+    // Its analytics point: a call that returns at once (the local sink writes in waitUntil).
     const reason = result.answer.reason === "not_entitled" && t.denial ? t.denial : result.answer.reason;
     const point = { feature: input.feature, allowed: result.answer.allowed, reason };
     deps.services.analytics.consume(deps, now, snapshot, point, input.country, input.amount);

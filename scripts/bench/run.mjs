@@ -81,7 +81,9 @@ function options(argv) {
   const out = { ...o };
   for (const k of NUMERIC) {
     out[k] = o[k] === undefined ? base[k] : Number(o[k]);
-    if (!(out[k] > 0)) throw new Error(`--${kebab(k)} must be a positive number`);
+    // --do-latency 0 (the default) means none; every other option is a positive number.
+    if (!(out[k] > 0 || (k === "doLatency" && out[k] === 0)))
+      throw new Error(`--${kebab(k)} must be a positive number`);
   }
   if (out.warm > out.cacheEntries)
     throw new Error("--warm must fit in --cache-entries (check-warm's working set fits the isolate cache)");
@@ -106,10 +108,10 @@ async function runHttp(o) {
     ADMIN_BOOTSTRAP_KEY: adminKey,
     BENCH_INSTRUMENT: "on",
     SNAPSHOT_CACHE_MAX_ENTRIES: String(o.cacheEntries),
-    BENCH_DO_LATENCY_MS: String(o.doLatency),
     // What staging and production run: a point per check and consume to Analytics Engine (the paired
     // check-warm-analytics scenarios switch it per request: src/bench/index.ts).
     ANALYTICS_MODE: "engine",
+    BENCH_DO_LATENCY_MS: String(o.doLatency),
   };
   log(`building the worker and starting workerd...`);
   const server = await startServer({ root: ROOT, vars });
@@ -218,12 +220,24 @@ async function main() {
     log("pure evaluation in Node (no HTTP)...");
     result.evaluation = await child("evaluate.mjs", ["--seconds", String(o.evalSeconds)]);
   }
+  if (!o.noEval) {
+    log("analytics: ns per point on the check path, in Node (no HTTP)...");
+    result.analyticsCost = await child("analytics.mjs", ["--seconds", String(o.evalSeconds)]);
+  }
   if (!o.noMemory) {
     log("memory of parsed snapshots...");
     result.memory = await child("memory.mjs", [String(o.memoryCount)], ["--expose-gc"]);
   }
   if (!o.noHttp) Object.assign(result, await runHttp(o));
-  result.targets = targets(result.rows ?? [], result.evaluation, result.memory, result.hot, o, result.catalogChange);
+  result.targets = targets(
+    result.rows ?? [],
+    result.evaluation,
+    result.memory,
+    result.hot,
+    o,
+    result.catalogChange,
+    result.analyticsCost,
+  );
   result.seconds = (Date.now() - started) / 1000;
   print(result);
   if (o.json) await writeFile(o.json, `${JSON.stringify(result, null, 2)}\n`);
@@ -274,6 +288,12 @@ function print(r) {
     out.push(
       `Pure evaluation (Node ${r.evaluation.node}): ${r.evaluation.results.map((e) => `${e.features} features ${e.decisionsPerSecond.toLocaleString("en-US")}/s (${e.nsPerDecision} ns)`).join(", ")}`,
     );
+  if (r.analyticsCost) {
+    const a = r.analyticsCost.nsPerCheck;
+    out.push(
+      `Analytics per check (Node ${r.analyticsCost.node}, point built and handed over): engine ${Math.round(a.engine)} ns, local ${Math.round(a.local)} ns (analytics off: ${Math.round(a.off)} ns)`,
+    );
+  }
   if (r.memory)
     out.push(
       `Parsed snapshot heap / JSON length: ${r.memory.results.map((m) => `${m.features} features ${m.factor.toFixed(2)}`).join(", ")} (cache accounts ${r.memory.cache.accountingFactor}x)`,
