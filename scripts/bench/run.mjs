@@ -81,9 +81,9 @@ function options(argv) {
   const out = { ...o };
   for (const k of NUMERIC) {
     out[k] = o[k] === undefined ? base[k] : Number(o[k]);
-    // --do-latency 0 (the default) means none; every other option is a positive number.
-    if (!(out[k] > 0 || (k === "doLatency" && out[k] === 0)))
-      throw new Error(`--${kebab(k)} must be a positive number`);
+    // Every size and duration must be positive; the injected meter latency may be 0 (none).
+    const ok = k === "doLatency" ? out[k] >= 0 : out[k] > 0;
+    if (!ok) throw new Error(`--${kebab(k)} must be a ${k === "doLatency" ? "non-negative" : "positive"} number`);
   }
   if (out.warm > out.cacheEntries)
     throw new Error("--warm must fit in --cache-entries (check-warm's working set fits the isolate cache)");
@@ -271,6 +271,16 @@ function print(r) {
       out.push(
         `Note: workerd was under 85% of a core at saturation in ${idle.map((row) => `${row.name} (${Math.round(row.serverBusy * 100)}%)`).join(", ")}: there the load generator (${r.generator}), not the server, set the pace; install wrk (Debian package) for a faster generator.`,
       );
+    for (const row of r.rows.filter((x) => x.errors > 0)) {
+      const kinds = Object.entries(row.errorKinds ?? {})
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(", ");
+      const w = row.workerErrors ?? {};
+      out.push(
+        `Errors in ${row.name}: ${row.errors} seen by ${r.generator} (${kinds || "no split"}); the worker answered ${w.http4xx ?? "?"} 4xx and ${w.http5xx ?? "?"} 5xx in that scenario's run${row.firstError ? `; the first: ${row.firstError}` : ""}.`,
+      );
+    }
     if (r.hot) {
       const h = r.hot;
       out.push(
