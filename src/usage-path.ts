@@ -64,10 +64,7 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
       mode: input.mode,
       idempotencyKey: input.idempotencyKey,
       fingerprint,
-      termsVersion,
-      allowance: t.allowance,
-      entitled: t.entitled,
-      terms: t.terms,
+      ...termsOfCall(t, termsVersion),
       occurredAt,
       now,
       gauge: t.gauge,
@@ -93,10 +90,7 @@ export async function reserve(deps: CheckDeps, input: ReserveInput): Promise<Usa
       ttlSeconds: input.ttlSeconds,
       idempotencyKey: input.idempotencyKey,
       fingerprint,
-      termsVersion,
-      allowance: t.allowance,
-      entitled: t.entitled,
-      terms: t.terms,
+      ...termsOfCall(t, termsVersion),
       wholeUnits: t.feature.integer !== false,
       now,
     }),
@@ -126,6 +120,14 @@ function occurredAtOf(input: ConsumeInput, now: number): number {
   if (at > now + MAX_CLOCK_SKEW_MS) throw invalid("timestamp is in the future.", "timestamp", "in the future");
   return at;
 }
+
+/** What every deciding meter call carries of the terms: their version, the allowance, its period terms. */
+const termsOfCall = (t: MeterTerms, termsVersion: TermsVersion) => ({
+  termsVersion,
+  allowance: t.allowance,
+  entitled: t.entitled,
+  terms: t.terms,
+});
 
 type MeterBody = { customerId: string; feature: string; amount: number; minVersion?: MinVersion };
 
