@@ -33,6 +33,20 @@ export interface Env extends CloudflareBindings {
   WEBHOOK_TRIAL_ENDING_DAYS?: string;
   /** Days before a grant expires that grant.expiring is sent (default 3). */
   WEBHOOK_GRANT_EXPIRING_DAYS?: string;
+  /** Secret: the HS256 key of console session cookies, their CSRF tokens and portal links (32+ characters; development has a default). */
+  SESSION_SECRET?: string;
+  /** Minutes a console session lasts (default 30). */
+  CONSOLE_SESSION_MINUTES?: string;
+  /** Where the portal's upgrade action goes: a URL template with {planId}, {priceId}, {customerId}, {billingCustomerId}, {returnUrl}. */
+  PORTAL_UPGRADE_URL?: string;
+  /** Origins that may embed the portal in an iframe, comma-separated (default: none). */
+  PORTAL_FRAME_ANCESTORS?: string;
+  /** The portal's accent colour, a CSS hex colour (default #3355cc). */
+  PORTAL_ACCENT_COLOR?: string;
+  /** The portal's logo: a path on this worker or a data:image/ URL (nothing is loaded from elsewhere). */
+  PORTAL_LOGO_URL?: string;
+  /** The name the portal shows in its header (default "Your plan"). */
+  PORTAL_TITLE?: string;
   /** "on": benchmark mode (src/bench), set only by scripts/bench and honoured only where ENVIRONMENT is "development". */
   BENCH_INSTRUMENT?: string;
 }

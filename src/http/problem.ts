@@ -91,6 +91,9 @@ export class Problem extends Error {
 
 export type ProblemExtra = { errors?: FieldError[]; headers?: Record<string, string>; [k: string]: unknown };
 
+/** The problem's title as problem+json states it (pages show it too: src/ui/). */
+export const problemTitle = (p: Problem): string => TITLES[p.slug];
+
 export function problemResponse(c: Context, p: Problem): Response {
   const { headers, ...extensions } = p.extra;
   const body: ProblemBody = {
