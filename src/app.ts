@@ -19,11 +19,13 @@ import { checkRoutes } from "./routes/check";
 import { documentApi } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { ofrepRoutes } from "./routes/ofrep";
+import { portalSessionRoutes } from "./routes/portal-sessions";
 import { tokenRoutes } from "./routes/tokens";
 import { usageRoutes } from "./routes/usage";
 import { webhookRoutes } from "./routes/webhooks";
 import type { Services } from "./services";
 import { consoleRoutes } from "./ui/console";
+import { portalRoutes } from "./ui/portal";
 
 /** The request's ExecutionContext, or undefined where none was given (Hono throws on the getter then). */
 function executionContextOf(c: Context<AppEnv>): ExecutionContext | undefined {
@@ -58,14 +60,13 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
     requireJson,
   );
   app.use("/admin/*", limitBody(MAX_ADMIN_BODY_BYTES), guardAdminWrites);
-  // The console and the portal call this very app in process (src/ui/admin-call.ts).
+  // The console calls this very app in process (src/ui/admin-call.ts).
   const innerFetch = createMiddleware<AppEnv>(async (c, next) => {
     const ctx = executionContextOf(c);
     c.set("innerFetch", (request) => Promise.resolve(app.fetch(request, c.env, ctx)));
     await next();
   });
   app.use("/console/*", limitBody(MAX_ADMIN_BODY_BYTES), innerFetch);
-  app.use("/portal/*", innerFetch);
 
   app.route("/", healthRoutes);
   app.route("/v1", checkRoutes);
@@ -76,6 +77,8 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
   app.use("/ofrep/*", limitBody(MAX_BODY_BYTES), requireJson);
   app.route("/ofrep/v1", ofrepRoutes);
   app.route("/console", consoleRoutes);
+  app.route("/portal", portalRoutes);
+  app.route("/", portalSessionRoutes);
   documentApi(app);
 
   app.notFound(notFound(app as unknown as Hono<AppEnv>));

@@ -37,8 +37,6 @@ export interface Env extends CloudflareBindings {
   SESSION_SECRET?: string;
   /** Minutes a console session lasts (default 30). */
   CONSOLE_SESSION_MINUTES?: string;
-  /** Where the portal's upgrade action goes: a URL template with {planId}, {priceId}, {customerId}, {billingCustomerId}, {returnUrl}. */
-  PORTAL_UPGRADE_URL?: string;
   /** Origins that may embed the portal in an iframe, comma-separated (default: none). */
   PORTAL_FRAME_ANCESTORS?: string;
   /** The portal's accent colour, a CSS hex colour (default #3355cc). */

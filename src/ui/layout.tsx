@@ -55,6 +55,11 @@ export async function renderPage(
   return c.html(`<!doctype html>\n${body}`, status);
 }
 
+/** A part of a page, for htmx to swap in: no doctype. */
+export async function renderFragment(c: Context<AppEnv>, node: unknown) {
+  return c.html(String(await (node as { toString(): string | Promise<string> }).toString()), 200);
+}
+
 export function Notice(p: { kind?: "error" | "warn" | "info"; children: Child }) {
   return (
     <div class={`notice ${p.kind ?? "info"}`} role={p.kind === "error" ? "alert" : "status"}>

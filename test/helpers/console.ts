@@ -19,8 +19,8 @@ export type ConsoleUser = Awaited<ReturnType<typeof consoleUser>>;
 /** The CSRF token of a page's first form (every console form carries the same one). */
 export const csrfOf = (html: string): string | null => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? null;
 
-/** A browser with no session yet; `signIn` uses the development sign-in form. */
-export function consoleUser(w: TestWorker) {
+/** A browser with no session yet (against `bindings`: another ENVIRONMENT, say); `signIn` uses the development sign-in form. */
+export function consoleUser(w: TestWorker, bindings: Cloudflare.Env = env) {
   const jar = new Map<string, string>();
   let lastToken: string | null = null;
   async function send(
@@ -42,7 +42,7 @@ export function consoleUser(w: TestWorker) {
     const ctx = createExecutionContext();
     const res = await w.worker.fetch(
       new Request(`${ORIGIN}${path}`, { method, headers, body, redirect: "manual" }),
-      env,
+      bindings,
       ctx,
     );
     await waitOnExecutionContext(ctx);
@@ -50,7 +50,7 @@ export function consoleUser(w: TestWorker) {
       const [pair] = cookie.split(";");
       const [name, ...value] = (pair ?? "").split("=");
       if (!name) continue;
-      if (/max-age=0/i.test(cookie) || value.join("=") === "") jar.delete(name.trim());
+      if (/max-age=0|expires=thu, 01 jan 1970/i.test(cookie) || value.join("=") === "") jar.delete(name.trim());
       else jar.set(name.trim(), value.join("="));
     }
     const text = await res.text();

@@ -16,7 +16,7 @@ import { appliesAtOnce } from "../../write/four-eyes";
 import { assessElevation, type GrantTerms, identityOf, termsErrors } from "../../write/grant-policy";
 import { specErrors } from "../../write/spec-validation";
 import { adminCall, adminRead, refusal } from "../admin-call";
-import { Notice, renderPage, when } from "../layout";
+import { Notice, renderFragment, when } from "../layout";
 import { operatorOf } from "./auth";
 import { Csrf, consolePage } from "./chrome";
 import {
@@ -78,6 +78,8 @@ function grantInput(customerId: string, f: GrantForm) {
 }
 
 interface Assessment {
+  /** Whether the form was complete enough to assess (else only `errors` says something). */
+  known: boolean;
   elevated: boolean;
   gains: string[];
   appliesAtOnce: boolean;
@@ -87,12 +89,14 @@ interface Assessment {
 /** What POST /admin/v1/grants would decide about this form, from the same policy functions; nothing is written. */
 async function assess(c: Context<AppEnv>, customerId: string, f: GrantForm): Promise<Assessment> {
   const { errors, input } = grantInput(customerId, f);
-  if (errors.length > 0 || !input.spec) return { elevated: false, gains: [], appliesAtOnce: false, errors };
+  if (errors.length > 0 || !input.spec)
+    return { known: false, elevated: false, gains: [], appliesAtOnce: false, errors };
   const db = c.env.DB;
   const now = c.var.services.clock.now();
   const maxLifetimeMs = configOf(c.env).grants.maxLifetimeMs;
   const specProblems = specErrors(await readCatalogFacts(db), input.feature, input.spec, "spec");
-  if (specProblems.length > 0) return { elevated: false, gains: [], appliesAtOnce: false, errors: specProblems };
+  if (specProblems.length > 0)
+    return { known: false, elevated: false, gains: [], appliesAtOnce: false, errors: specProblems };
   const terms: GrantTerms = {
     customerId,
     featureKey: input.feature,
@@ -105,6 +109,7 @@ async function assess(c: Context<AppEnv>, customerId: string, f: GrantForm): Pro
   const elevation = await assessElevation(db, terms, now, maxLifetimeMs);
   if (!elevation) throw new Problem("not-found", `No customer '${customerId}'.`);
   return {
+    known: true,
     elevated: elevation.elevated,
     gains: elevation.gains,
     appliesAtOnce: appliesAtOnce(operatorOf(c), elevation.elevated),
@@ -117,22 +122,23 @@ async function assess(c: Context<AppEnv>, customerId: string, f: GrantForm): Pro
 
 function AssessmentView(p: { a: Assessment | null }) {
   const a = p.a;
+  const errors =
+    a && a.errors.length > 0 ? (
+      <Notice kind="error">
+        <strong>{a.known ? "Before it can be proposed:" : "Not yet valid:"}</strong>
+        <ul>
+          {a.errors.map((e) => (
+            <li>
+              <code>{e.path}</code> {e.message}
+            </li>
+          ))}
+        </ul>
+      </Notice>
+    ) : null;
   return (
     <div id="assessment" aria-live="polite" data-testid="assessment">
-      {a === null ? (
-        <Notice>Fill in the grant to see whether it is elevated.</Notice>
-      ) : a.errors.length > 0 ? (
-        <Notice kind="error">
-          <strong>Not yet valid:</strong>
-          <ul>
-            {a.errors.map((e) => (
-              <li>
-                <code>{e.path}</code> {e.message}
-              </li>
-            ))}
-          </ul>
-        </Notice>
-      ) : a.elevated ? (
+      {a === null ? <Notice>Fill in the grant to see whether it is elevated.</Notice> : null}
+      {a?.known && a.elevated ? (
         <Notice kind="warn">
           <strong>Elevated:</strong> it gives more than the customer's plans, so a second person (an approver) must
           approve it.
@@ -142,12 +148,14 @@ function AssessmentView(p: { a: Assessment | null }) {
             ))}
           </ul>
         </Notice>
-      ) : (
+      ) : null}
+      {a?.known && !a.elevated ? (
         <Notice>
           <strong>Not elevated:</strong> it gives nothing the plans do not.{" "}
           {a.appliesAtOnce ? "It applies at once." : "It waits for an approver."}
         </Notice>
-      )}
+      ) : null}
+      {errors}
     </div>
   );
 }
@@ -256,7 +264,7 @@ export async function grantPreview(c: Context<AppEnv>) {
   requireSupport(c);
   const f = await formOf(c);
   const a = await assess(c, c.req.param("id") ?? "", f);
-  if (c.req.header("HX-Request") === "true") return renderPage(c, <AssessmentView a={a} />);
+  if (c.req.header("HX-Request") === "true") return renderFragment(c, <AssessmentView a={a} />);
   return grantFormPage(c, f, a);
 }
 
@@ -265,11 +273,18 @@ export async function grantPropose(c: Context<AppEnv>) {
   const f = await formOf(c);
   const { errors, input } = grantInput(id, f);
   if (errors.length > 0)
-    return grantFormPage(c, f, { elevated: false, gains: [], appliesAtOnce: false, errors }, undefined, 400);
+    return grantFormPage(
+      c,
+      f,
+      { known: false, elevated: false, gains: [], appliesAtOnce: false, errors },
+      undefined,
+      400,
+    );
   const answer = await adminCall<GrantWritten>(c, operatorOf(c), "POST", "/admin/v1/grants", input);
   if (!answer.ok) {
     const p = answer.problem;
     const a: Assessment = {
+      known: false,
       elevated: false,
       gains: [],
       appliesAtOnce: false,
