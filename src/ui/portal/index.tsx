@@ -95,6 +95,18 @@ function portalPage(
   );
 }
 
+// The portal checks without a user's role or country: a feature the plan gives only to some roles or
+// regions is included, with that condition, not missing.
+const CONDITIONAL = new Set(["role_denied", "region_blocked"]);
+const STATUS_LABEL: Record<string, string> = {
+  role_denied: "included for some roles",
+  region_blocked: "included in some regions",
+  limit_reached: "limit reached",
+  trial_expired: "trial ended",
+  subscription_inactive: "subscription inactive",
+  grant_expired: "expired",
+};
+
 const humanize = (key: string) => key.replaceAll("_", " ").replace(/^./, (ch) => ch.toUpperCase());
 
 async function customerView(c: Context<AppEnv>, customerId: string) {
@@ -194,8 +206,8 @@ async function customerView(c: Context<AppEnv>, customerId: string) {
                 <span class="muted">{describe.get(key)?.description ?? ""}</span>
               </td>
               <td>
-                <span class={`badge ${d.allowed ? "allowed" : "denied"}`}>
-                  {d.allowed ? "included" : d.reason === "limit_reached" ? "limit reached" : "not included"}
+                <span class={`badge ${d.allowed || CONDITIONAL.has(d.reason) ? "allowed" : "denied"}`}>
+                  {d.allowed ? "included" : (STATUS_LABEL[d.reason] ?? "not included")}
                 </span>
               </td>
               <td>
