@@ -26,7 +26,6 @@ export function Shell(p: ShellProps) {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="htmx-config" content={HTMX_CONFIG} />
-        <meta name="referrer" content="no-referrer" />
         <title>{p.title}</title>
         <link rel="stylesheet" href={ASSET.css} />
         {p.charts ? <link rel="stylesheet" href={ASSET.uplotCss} /> : null}

@@ -29,7 +29,9 @@ export function pageHeaders(embeddable: boolean) {
     c.header("Content-Security-Policy", contentSecurityPolicy(ancestors));
     if (ancestors.length === 0) c.header("X-Frame-Options", "DENY");
     c.header("X-Content-Type-Options", "nosniff");
-    c.header("Referrer-Policy", "no-referrer");
+    // The portal's URL carries its token: it goes nowhere. The console's forms need a real Origin, which
+    // browsers replace by "null" under no-referrer, so it keeps referrers within this origin instead.
+    c.header("Referrer-Policy", embeddable ? "no-referrer" : "same-origin");
     c.header("Cache-Control", "no-store");
     c.header("Cross-Origin-Opener-Policy", "same-origin");
   });

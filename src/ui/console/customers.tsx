@@ -4,6 +4,7 @@
 // timeline, and "what did they have on date X" (snapshot history). Every read is the admin API's.
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
+import { atLeast } from "../../auth/admin";
 import { usageReport } from "../../routes/usage";
 import { adminCall, adminRead } from "../admin-call";
 import { Notice, when } from "../layout";
@@ -208,7 +209,12 @@ export async function customerPage(c: Context<AppEnv>) {
         </div>
 
         <h2 id="grants">Grants</h2>
-        <GrantsTable grants={grants.items} csrf={c.get("csrfToken")} showCustomer={false} />
+        <GrantsTable
+          grants={grants.items}
+          csrf={c.get("csrfToken")}
+          showCustomer={false}
+          canDecide={atLeast(c.get("consoleSession").role, "approver")}
+        />
 
         <h2 id="time-travel">What did they have on…</h2>
         <form method="get" action={`/console/customers/${enc}#time-travel`} class="filters">

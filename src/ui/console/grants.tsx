@@ -317,6 +317,8 @@ export async function approvalsPage(c: Context<AppEnv>) {
       ),
     ),
   );
+  // Buttons only for those who may press them; the decision route refuses anyone else anyway.
+  const canDecide = atLeast(c.get("consoleSession").role, "approver");
   const proposed = c.req.query("proposed");
   const rejected = c.req.query("rejected");
   return consolePage(c, {
@@ -382,8 +384,10 @@ export async function approvalsPage(c: Context<AppEnv>) {
                     <td>
                       {mine ? (
                         <span class="muted">yours: another approver decides</span>
-                      ) : (
+                      ) : canDecide ? (
                         <DecisionButtons grant={g} csrf={c.get("csrfToken")} />
+                      ) : (
+                        <span class="muted">an approver decides</span>
                       )}
                     </td>
                   </tr>
@@ -414,7 +418,7 @@ function DecisionButtons(p: { grant: Grant; csrf: string }) {
   );
 }
 
-export function GrantsTable(p: { grants: Grant[]; csrf: string; showCustomer: boolean }) {
+export function GrantsTable(p: { grants: Grant[]; csrf: string; showCustomer: boolean; canDecide: boolean }) {
   if (p.grants.length === 0) return <p class="muted">No grants.</p>;
   return (
     <table data-testid="grants">
@@ -453,7 +457,7 @@ export function GrantsTable(p: { grants: Grant[]; csrf: string; showCustomer: bo
               {g.proposedBy}
               {g.decidedBy ? ` / ${g.decidedBy}` : ""}
             </td>
-            <td>{g.status === "active" ? <DecisionButtons grant={g} csrf={p.csrf} /> : null}</td>
+            <td>{g.status === "active" && p.canDecide ? <DecisionButtons grant={g} csrf={p.csrf} /> : null}</td>
           </tr>
         ))}
       </tbody>
