@@ -1,6 +1,9 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+const PROJECT = "tollgate";
+const RUNNER = `vitest-plugin-runner-${PROJECT}`;
+
 export default defineConfig(async () => {
   // The tests apply the very same schema.sql that `npm start` and deploys apply: never a copy.
   const schema = await readD1Migrations({
@@ -19,6 +22,22 @@ export default defineConfig(async () => {
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           d1Databases: { MIGRATIONS_DB: "migrations-db" },
+          // A second Worker bound to Tollgate's TollgateRpc entrypoint, as a calling app would be
+          // (test/rpc.test.ts); the tests reach it through RPC_CALLER.
+          serviceBindings: { RPC_CALLER: "rpc-caller" },
+          workers: [
+            {
+              name: "rpc-caller",
+              modules: true,
+              scriptPath: "./test/fixtures/rpc-caller.mjs",
+              compatibilityDate: "2026-10-01",
+              serviceBindings: {
+                // The worker under test runs as the pool's runner, named after this project (test.name).
+                TOLLGATE: { name: RUNNER, entrypoint: "TollgateRpc" },
+                TOLLGATE_SCOPED: { name: RUNNER, entrypoint: "TollgateRpc", props: { customerId: "rpc-scoped" } },
+              },
+            },
+          ],
           // The webhook producer sends to a real local queue that no consumer reads: the tests hand the
           // deliveries to the worker's queue handler themselves (test/helpers/webhooks.ts), with their
           // clock and receivers, so no background consumer races them.
@@ -55,6 +74,6 @@ export default defineConfig(async () => {
         },
       }),
     ],
-    test: { setupFiles: ["./test/setup.ts"] },
+    test: { name: PROJECT, setupFiles: ["./test/setup.ts"] },
   };
 });

@@ -5,6 +5,7 @@ import { type Clock, systemClock } from "./clock";
 import { configOf } from "./config";
 import type { Env } from "./env";
 import { handleWebhookQueue } from "./events/deliver";
+import { rpcEntrypoint } from "./rpc/entrypoint";
 import { runScheduled } from "./scheduled";
 import { createServices, type Services } from "./services";
 import type { ApiKeyCacheOptions } from "./store/api-key-store";
@@ -42,4 +43,6 @@ export function createWorker(opts: WorkerOptions = {}) {
 }
 
 const worker = createWorker();
+/** Typed RPC for Workers bound to this one (`entrypoint = "TollgateRpc"`; rpc/entrypoint.ts, docs/api.md). */
+export const TollgateRpc = rpcEntrypoint(worker.getServices);
 export default { fetch: worker.fetch, scheduled: worker.scheduled, queue: worker.queue } satisfies ExportedHandler<Env>;

@@ -6,5 +6,7 @@ declare namespace Cloudflare {
     TEST_SCHEMA: import("cloudflare:test").D1Migration[];
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     MIGRATIONS_DB: D1Database;
+    /** A second Worker that calls Tollgate only through its TollgateRpc entrypoint (test/fixtures/rpc-caller.mjs). */
+    RPC_CALLER: Fetcher;
   }
 }

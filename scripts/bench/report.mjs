@@ -69,6 +69,13 @@ export function targets(rows, evaluation, memory, hot, options = {}, catalogChan
       w.perRequest.kvReads === 0 && w.perRequest.d1Queries === 0 && w.perRequest.doCalls === 0,
     );
   }
+  const r = by["check-rpc"];
+  if (w && r)
+    add(
+      "check-rpc (a second Worker over the service binding) req/s >= check-warm's, both against baseline",
+      `${ratio(r.rpsRatio)} vs ${ratio(w.rpsRatio)}; p50 ${r.latency.p50Ms.toFixed(2)} vs ${w.latency.p50Ms.toFixed(2)} ms`,
+      r.rpsRatio >= w.rpsRatio,
+    );
   const m = by["check-metered"];
   if (m)
     add(

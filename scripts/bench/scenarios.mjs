@@ -3,6 +3,9 @@
 // feature of a list. Each scenario names the baseline it is compared with.
 import { HOT_CUSTOMER, HOT_FEATURE } from "./seed.mjs";
 
+/** Requests under this path go to the bench's second Worker (rpc-caller.mjs), which calls Tollgate over RPC. */
+export const RPC_CALLER_PREFIX = "/rpc-caller/";
+
 const CHECK_BODY = '{"customerId":"{c}","feature":"{f}"}';
 
 /**
@@ -29,6 +32,16 @@ export function scenarios(s) {
       what: "POST /v1/check, boolean + config features, customers that fit the isolate cache",
       method: "POST",
       path: "/v1/check",
+      body: CHECK_BODY,
+      customers: warm,
+      features: plain,
+    },
+    {
+      name: "check-rpc",
+      baseline: "baseline",
+      what: "the check-warm checks from a second Worker through its service binding (TollgateRpc.check: no HTTP, no key lookup)",
+      method: "POST",
+      path: `${RPC_CALLER_PREFIX}check`,
       body: CHECK_BODY,
       customers: warm,
       features: plain,

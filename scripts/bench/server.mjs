@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { RPC_CALLER_PREFIX } from "./scenarios.mjs";
 
 const run = promisify(execFile);
 
@@ -65,20 +66,33 @@ export async function startServer({ root, vars, port = 0 }) {
   const options = convertV4MiniflareOptions({
     host: "127.0.0.1",
     port,
-    name: "tollgate",
-    modules: true,
-    scriptPath: bundle.script,
-    modulesRoot: bundle.dir, // module names are relative to it (workerd refuses "..")
-    ...compat,
-    kvNamespaces: ["SNAPSHOTS"],
-    d1Databases: ["DB"],
-    durableObjects: {
-      METER: { className: "CustomerMeter", useSQLite: true },
-      PUBLISHER: { className: "Publisher", useSQLite: true },
-    },
-    // The webhook producer, as wrangler.toml declares it (no endpoint exists in the bench: nothing is sent).
-    queueProducers: { WEBHOOK_QUEUE: "tollgate-webhooks" },
-    bindings: vars,
+    workers: [
+      {
+        name: "tollgate",
+        modules: true,
+        scriptPath: bundle.script,
+        modulesRoot: bundle.dir, // module names are relative to it (workerd refuses "..")
+        ...compat,
+        kvNamespaces: ["SNAPSHOTS"],
+        d1Databases: ["DB"],
+        durableObjects: {
+          METER: { className: "CustomerMeter", useSQLite: true },
+          PUBLISHER: { className: "Publisher", useSQLite: true },
+        },
+        // The webhook producer, as wrangler.toml declares it (no endpoint exists in the bench: nothing is sent).
+        queueProducers: { WEBHOOK_QUEUE: "tollgate-webhooks" },
+        bindings: vars,
+      },
+      {
+        // A second Worker calling Tollgate through a service binding (check-rpc), on its own path prefix.
+        name: "rpc-caller",
+        modules: true,
+        scriptPath: join(root, "scripts", "bench", "rpc-caller.mjs"),
+        ...compat,
+        routes: [`*${RPC_CALLER_PREFIX}*`],
+        serviceBindings: { TOLLGATE: { name: "tollgate", entrypoint: "TollgateRpc" } },
+      },
+    ],
   });
   // Storage on tmpfs where there is one: a SQLite commit then costs CPU, not this machine's fsync (a
   // few ms on a small VM's disk), which would otherwise be the limit of every Durable Object write.

@@ -13,7 +13,9 @@ import "@hono/zod-openapi";
 import { configOf } from "../config";
 import type { Env } from "../env";
 import { createWorker, type WorkerOptions } from "../index";
+import { type RpcCheckInput, rpcEntrypoint } from "../rpc/entrypoint";
 import { benchFetch } from "./index";
+import { counts, instrumented } from "./instrument";
 
 export { BenchCustomerMeter as CustomerMeter } from "./meter";
 export { BenchPublisher as Publisher } from "./publisher";
@@ -31,4 +33,17 @@ export function createBenchWorker(opts: WorkerOptions = {}) {
 }
 
 const worker = createBenchWorker();
+
+/** The service-binding entrypoint over counted bindings, each check counted as a request (check-rpc). */
+export class TollgateRpc extends rpcEntrypoint(worker.getServices) {
+  constructor(ctx: ExecutionContext, env: Env) {
+    super(ctx, benchMode(env) ? instrumented(env) : env);
+  }
+
+  override check(input: RpcCheckInput) {
+    counts.requests++;
+    return super.check(input);
+  }
+}
+
 export default { fetch: worker.fetch, scheduled: worker.scheduled } satisfies ExportedHandler<Env>;

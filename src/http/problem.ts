@@ -94,17 +94,23 @@ export type ProblemExtra = { errors?: FieldError[]; headers?: Record<string, str
 /** The problem's title as problem+json states it (pages show it too: src/ui/). */
 export const problemTitle = (p: Problem): string => TITLES[p.slug];
 
-export function problemResponse(c: Context, p: Problem): Response {
-  const { headers, ...extensions } = p.extra;
-  const body: ProblemBody = {
+/** The problem's body: what an HTTP response carries, and what an RPC call answers (rpc/entrypoint.ts). */
+export function problemBody(p: Problem, instance?: string, requestId?: string): ProblemBody {
+  const { headers: _headers, ...extensions } = p.extra;
+  return {
     type: `urn:tollgate:problem:${p.slug}`,
     title: TITLES[p.slug],
     status: p.status,
     detail: p.detail,
-    instance: new URL(c.req.url).pathname,
-    requestId: c.get("requestId"),
+    instance,
+    requestId,
     ...extensions,
   };
+}
+
+export function problemResponse(c: Context, p: Problem): Response {
+  const { headers } = p.extra;
+  const body = problemBody(p, new URL(c.req.url).pathname, c.get("requestId"));
   return new Response(JSON.stringify(body), {
     status: p.status,
     headers: { "content-type": "application/problem+json", ...headers },

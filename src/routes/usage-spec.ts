@@ -24,7 +24,6 @@ export const idempotencyKey = z
   .min(1)
   .max(255)
   .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
-export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 export const usageBody = z
   .object({
@@ -42,7 +41,7 @@ export const usageBody = z
   .strict()
   .openapi("UsageRequest");
 
-const reserveBody = z
+export const reserveBody = z
   .object({
     customerId: customerIdParam,
     feature: featureParam,
@@ -54,7 +53,7 @@ const reserveBody = z
   .strict()
   .openapi("ReserveRequest");
 
-const settleBody = z
+export const settleBody = z
   .object({
     customerId: customerIdParam,
     reservationId: z.string().min(1).max(100),
@@ -62,7 +61,7 @@ const settleBody = z
   })
   .strict()
   .openapi("SettleRequest");
-const releaseBody = settleBody.omit({ amount: true }).openapi("ReleaseRequest");
+export const releaseBody = settleBody.omit({ amount: true }).openapi("ReleaseRequest");
 
 const usageAnswer = z
   .object({

@@ -8,17 +8,17 @@ import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
 import type { MinVersion } from "../domain/version";
 import { decodeCursor, page } from "../http/pagination";
-import { Problem, type ProblemSlug } from "../http/problem";
+import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
-import type { FeatureUsage, MeterError, MeterResult, UsageAnswer } from "../meter/protocol";
-import { checkAmount, type MeterTerms, meterTerms } from "../meter/terms";
+import type { FeatureUsage } from "../meter/protocol";
+import { type MeterTerms, meterTerms } from "../meter/terms";
 import { type TermsVersion, termsAtLeast } from "../meter/terms-version";
 import { closedPeriods, type LedgerPeriod, type LedgerPeriodKey } from "../store/usage-ledger";
+import { closeReservation, consume, invalid, reserve } from "../usage-path";
 import {
   DEFAULT_USAGE_WINDOW_MS,
   getUsage,
   idempotencyKey,
-  MAX_CLOCK_SKEW_MS,
   releaseRoute,
   reserveRoute,
   settleRoute,
@@ -33,89 +33,26 @@ async function snapshotFor(c: Context<AppEnv>, customerId: string, minVersion?: 
   return (await requireSnapshot(deps, customerId, deps.services.clock.now(), minVersion)).snapshot;
 }
 
-function answer(
-  c: Context<AppEnv>,
-  snapshot: Snapshot,
-  feature: string,
-  result: MeterResult,
-  denial: string | null = null,
-) {
-  if (!result.ok) throw meterRefusal(result.error, result.detail);
-  const a: UsageAnswer = result.answer;
-  return c.json(
-    {
-      customerId: snapshot.customerId,
-      feature,
-      ...a,
-      reason: a.reason === "not_entitled" && denial ? (denial as UsageAnswer["reason"]) : a.reason,
-      resetsAt: a.resetsAt === null ? null : iso(a.resetsAt),
-      expiresAt: a.expiresAt === undefined ? undefined : iso(a.expiresAt),
-      periodStart: undefined,
-      snapshotVersion: snapshot.version,
-    },
-    200,
-  );
-}
-
+/** The idempotency key: the header or the body's field (both: they must agree). */
 function keyOf(c: Context<AppEnv>, bodyKey: string | undefined): string | null {
   const header = c.req.header("Idempotency-Key");
   if (header !== undefined && !idempotencyKey.safeParse(header).success)
-    throw invalid("Invalid Idempotency-Key header.", "header.Idempotency-Key", "printable ASCII, 1-255 characters");
+    throw new Problem("validation", "Invalid Idempotency-Key header.", {
+      errors: [{ path: "header.Idempotency-Key", message: "printable ASCII, 1-255 characters" }],
+    });
   if (header !== undefined && bodyKey !== undefined && header !== bodyKey)
     throw invalid(
       "Idempotency-Key header and body idempotencyKey differ.",
-      "json.idempotencyKey",
+      "idempotencyKey",
       "differs from the header",
     );
   return bodyKey ?? header ?? null;
 }
 
-type MeterBody = { customerId: string; feature: string; amount: number; minVersion?: MinVersion };
-
-/** The snapshot (at least `minVersion`) and the meter terms of the body's feature, its amount checked. */
-async function termsFor(c: Context<AppEnv>, body: MeterBody, now: number, minVersion?: MinVersion) {
-  const snapshot = await snapshotFor(c, body.customerId, minVersion);
-  const t = meterTerms(snapshot, body.feature, now);
-  checkAmount(t, body.amount);
-  return { snapshot, t };
-}
-
-/**
- * consume/record and reserve: the meter decides on terms at least as new as the newest it has seen
- * (meter/terms-version.ts). A call on older terms (this isolate's cached snapshot, from before a
- * downgrade another isolate or a write told the meter about) is refused with stale_terms: the
- * snapshot is read again with the meter's newest version as minVersion, past the caches, and the
- * call is made once more on its terms. A second refusal (yet another write in between) is a 409.
- */
-async function meterDecision(
-  c: Context<AppEnv>,
-  body: MeterBody,
-  now: number,
-  send: (snapshot: Snapshot, t: MeterTerms, termsVersion: TermsVersion) => Promise<MeterResult>,
-) {
-  let { snapshot, t } = await termsFor(c, body, now, body.minVersion);
-  let result = await send(snapshot, t, termsOf(snapshot));
-  if (!result.ok && result.error === "stale_terms" && result.newest) {
-    ({ snapshot, t } = await termsFor(c, body, now, result.newest));
-    result = await send(snapshot, t, termsOf(snapshot));
-  }
-  return { snapshot, t, result };
-}
-
-/** settle and release: the request names the reservation, the meter's answer names the feature. */
-async function closeReservation(
-  c: Context<AppEnv>,
-  how: "settle" | "release",
-  body: { customerId: string; reservationId: string; amount?: number },
-) {
-  const snapshot = await snapshotFor(c, body.customerId);
-  const { reservationId, amount } = body;
-  const result = await c.var.services.meter[how](c.env, snapshot, {
-    reservationId,
-    amount,
-    now: c.var.services.clock.now(),
-  });
-  return answer(c, snapshot, result.ok ? (result.answer.feature ?? "") : "", result);
+/** The body's customer, checked against the key's binding. */
+function authorized<T extends { customerId: string }>(c: Context<AppEnv>, body: T): T {
+  assertCustomerAccess(c.get("principal"), body.customerId);
+  return body;
 }
 
 export const usageRoutes = newRouter();
@@ -123,60 +60,19 @@ usageRoutes.use("/usage", requireScope("usage"));
 usageRoutes.use("/usage/*", requireScope("usage"));
 usageRoutes
   .openapi(usageRoute, async (c) => {
-    const body = c.req.valid("json");
-    const key = keyOf(c, body.idempotencyKey);
-    const now = c.get("services").clock.now();
-    let occurredAt = now;
-    if (body.timestamp !== undefined) {
-      if (body.mode !== "record")
-        throw invalid("timestamp applies to mode 'record' only.", "json.timestamp", "record only");
-      occurredAt = Date.parse(body.timestamp);
-      if (occurredAt > now + MAX_CLOCK_SKEW_MS)
-        throw invalid("timestamp is in the future.", "json.timestamp", "in the future");
-    }
-    const fingerprint = JSON.stringify(["usage", body.feature, body.amount, body.mode, body.timestamp ?? null]);
-    const { snapshot, t, result } = await meterDecision(c, body, now, (snapshot, t, termsVersion) =>
-      c.get("services").meter.usage(c.env, snapshot, {
-        feature: body.feature,
-        amount: body.amount,
-        mode: body.mode,
-        idempotencyKey: key,
-        fingerprint,
-        termsVersion,
-        allowance: t.allowance,
-        entitled: t.entitled,
-        terms: t.terms,
-        occurredAt,
-        now,
-        gauge: t.gauge,
-      }),
-    );
-    return answer(c, snapshot, body.feature, result, t.denial);
+    const body = authorized(c, c.req.valid("json"));
+    return c.json(await consume(checkDeps(c), { ...body, idempotencyKey: keyOf(c, body.idempotencyKey) }), 200);
   })
   .openapi(reserveRoute, async (c) => {
-    const body = c.req.valid("json");
-    const key = keyOf(c, body.idempotencyKey);
-    const now = c.get("services").clock.now();
-    const fingerprint = JSON.stringify(["reserve", body.feature, body.amount, body.ttlSeconds]);
-    const { snapshot, t, result } = await meterDecision(c, body, now, (snapshot, t, termsVersion) =>
-      c.get("services").meter.reserve(c.env, snapshot, {
-        feature: body.feature,
-        amount: body.amount,
-        ttlSeconds: body.ttlSeconds,
-        idempotencyKey: key,
-        fingerprint,
-        termsVersion,
-        allowance: t.allowance,
-        entitled: t.entitled,
-        terms: t.terms,
-        wholeUnits: t.feature.integer !== false,
-        now,
-      }),
-    );
-    return answer(c, snapshot, body.feature, result, t.denial);
+    const body = authorized(c, c.req.valid("json"));
+    return c.json(await reserve(checkDeps(c), { ...body, idempotencyKey: keyOf(c, body.idempotencyKey) }), 200);
   })
-  .openapi(settleRoute, async (c) => closeReservation(c, "settle", c.req.valid("json")))
-  .openapi(releaseRoute, async (c) => closeReservation(c, "release", c.req.valid("json")))
+  .openapi(settleRoute, async (c) =>
+    c.json(await closeReservation(checkDeps(c), "settle", authorized(c, c.req.valid("json"))), 200),
+  )
+  .openapi(releaseRoute, async (c) =>
+    c.json(await closeReservation(checkDeps(c), "release", authorized(c, c.req.valid("json"))), 200),
+  )
   .openapi(getUsage, async (c) => {
     const { customerId } = c.req.valid("param");
     return c.json(await usageReport(c, customerId, c.req.valid("query")), 200);
@@ -195,7 +91,10 @@ export async function usageReport(c: Context<AppEnv>, customerId: string, q: Usa
   const after = decodeCursor(q.cursor, periodKey);
   const from = q.from !== undefined ? Date.parse(q.from) : now - DEFAULT_USAGE_WINDOW_MS;
   const to = q.to !== undefined ? Date.parse(q.to) : Number.MAX_SAFE_INTEGER;
-  if (from >= to) throw invalid("from must be before to.", "query.from", "must be before to");
+  if (from >= to)
+    throw new Problem("validation", "from must be before to.", {
+      errors: [{ path: "query.from", message: "must be before to" }],
+    });
   const read = async (minVersion?: TermsVersion) => {
     const snapshot = await snapshotFor(c, customerId, minVersion);
     const metered = Object.keys(snapshot.features)
@@ -255,33 +154,4 @@ function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: Ledg
       .filter((h) => h.feature === key && !(h.periodStart === t.period.start && h.periodEnd === t.period.end))
       .map((h) => ({ periodStart: iso(h.periodStart), periodEnd: isoOrNull(h.periodEnd), total: h.total })),
   };
-}
-
-const invalid = (detail: string, path: string, message: string) =>
-  new Problem("validation", detail, { errors: [{ path, message }] });
-
-/** A meter refusal as a problem; a refused amount names the field, like the schema's own errors. */
-function meterRefusal(error: MeterError, detail: string): Problem {
-  const slug = meterProblem(error);
-  const errors = slug === "validation" ? [{ path: "json.amount", message: detail }] : undefined;
-  return new Problem(slug, detail, { code: error, ...(errors ? { errors } : {}) });
-}
-
-/** The problem kind of each meter refusal; exhaustive, so a new MeterError cannot go unmapped. */
-function meterProblem(error: MeterError): ProblemSlug {
-  switch (error) {
-    case "reservation_not_found":
-      return "not-found";
-    case "amount_exceeds_reservation":
-    case "amount_not_whole":
-      return "validation";
-    case "idempotency_conflict":
-    case "reservation_closed":
-    case "stale_terms": // only after the retry on fresh terms: the terms changed again meanwhile
-      return "conflict";
-    default: {
-      const unreachable: never = error;
-      return unreachable;
-    }
-  }
 }

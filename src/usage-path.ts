@@ -1,0 +1,196 @@
+// The usage path in one place, free of HTTP: snapshot (as the check path reads it) -> the feature's
+// meter terms -> one RPC to the customer's meter, which decides -> the wire answer. The HTTP routes
+// (routes/usage.ts) and the service-binding entrypoint (rpc/entrypoint.ts) both call these, so a
+// consume answers the same whichever way it arrives. Refusals are thrown as Problems.
+import { type CheckDeps, requireSnapshot, termsOf } from "./check-path";
+import { iso } from "./domain/time";
+import type { Snapshot } from "./domain/types";
+import type { MinVersion } from "./domain/version";
+import { Problem, type ProblemSlug } from "./http/problem";
+import type { MeterError, MeterResult, UsageAnswer } from "./meter/protocol";
+import { checkAmount, type MeterTerms, meterTerms } from "./meter/terms";
+import type { TermsVersion } from "./meter/terms-version";
+
+/** How far in the future a recorded event's timestamp may lie (client clocks drift). */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+export interface ConsumeInput {
+  customerId: string;
+  feature: string;
+  amount: number;
+  mode: "consume" | "record";
+  /** record only: when the usage happened (ISO 8601). */
+  timestamp?: string;
+  idempotencyKey: string | null;
+  minVersion?: MinVersion;
+}
+
+export interface ReserveInput {
+  customerId: string;
+  feature: string;
+  amount: number;
+  ttlSeconds: number;
+  idempotencyKey: string | null;
+  minVersion?: MinVersion;
+}
+
+export interface CloseInput {
+  customerId: string;
+  reservationId: string;
+  /** settle: the amount to charge. */
+  amount?: number;
+}
+
+/** What every usage call answers: the meter's answer on the wire (instants as ISO strings). */
+export type UsageBody = Omit<UsageAnswer, "resetsAt" | "expiresAt" | "periodStart"> & {
+  customerId: string;
+  feature: string;
+  resetsAt: string | null;
+  expiresAt?: string;
+  snapshotVersion: number;
+};
+
+/** consume (atomic check-and-increment) or record (already happened, always counted). */
+export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<UsageBody> {
+  const now = deps.services.clock.now();
+  const occurredAt = occurredAtOf(input, now);
+  const fingerprint = JSON.stringify(["usage", input.feature, input.amount, input.mode, input.timestamp ?? null]);
+  const { snapshot, t, result } = await meterDecision(deps, input, now, (snapshot, t, termsVersion) =>
+    deps.services.meter.usage(deps.env, snapshot, {
+      feature: input.feature,
+      amount: input.amount,
+      mode: input.mode,
+      idempotencyKey: input.idempotencyKey,
+      fingerprint,
+      termsVersion,
+      allowance: t.allowance,
+      entitled: t.entitled,
+      terms: t.terms,
+      occurredAt,
+      now,
+      gauge: t.gauge,
+    }),
+  );
+  return answer(snapshot, input.feature, result, t.denial);
+}
+
+/** Hold units for work whose cost is known later. */
+export async function reserve(deps: CheckDeps, input: ReserveInput): Promise<UsageBody> {
+  const now = deps.services.clock.now();
+  const fingerprint = JSON.stringify(["reserve", input.feature, input.amount, input.ttlSeconds]);
+  const { snapshot, t, result } = await meterDecision(deps, input, now, (snapshot, t, termsVersion) =>
+    deps.services.meter.reserve(deps.env, snapshot, {
+      feature: input.feature,
+      amount: input.amount,
+      ttlSeconds: input.ttlSeconds,
+      idempotencyKey: input.idempotencyKey,
+      fingerprint,
+      termsVersion,
+      allowance: t.allowance,
+      entitled: t.entitled,
+      terms: t.terms,
+      wholeUnits: t.feature.integer !== false,
+      now,
+    }),
+  );
+  return answer(snapshot, input.feature, result, t.denial);
+}
+
+/** settle (charge `amount`, free the rest) or release (charge nothing) a reservation. */
+export async function closeReservation(
+  deps: CheckDeps,
+  how: "settle" | "release",
+  input: CloseInput,
+): Promise<UsageBody> {
+  const now = deps.services.clock.now();
+  const { snapshot } = await requireSnapshot(deps, input.customerId, now);
+  const { reservationId, amount } = input;
+  const result = await deps.services.meter[how](deps.env, snapshot, { reservationId, amount, now });
+  // The request names the reservation; the meter's answer names its feature.
+  return answer(snapshot, result.ok ? (result.answer.feature ?? "") : "", result);
+}
+
+function occurredAtOf(input: ConsumeInput, now: number): number {
+  if (input.timestamp === undefined) return now;
+  if (input.mode !== "record") throw invalid("timestamp applies to mode 'record' only.", "timestamp", "record only");
+  const at = Date.parse(input.timestamp);
+  if (!Number.isFinite(at)) throw invalid("timestamp is not an ISO 8601 instant.", "timestamp", "not an instant");
+  if (at > now + MAX_CLOCK_SKEW_MS) throw invalid("timestamp is in the future.", "timestamp", "in the future");
+  return at;
+}
+
+type MeterBody = { customerId: string; feature: string; amount: number; minVersion?: MinVersion };
+
+/**
+ * consume/record and reserve: the meter decides on terms at least as new as the newest it has seen
+ * (meter/terms-version.ts). A call on older terms (this isolate's cached snapshot, from before a
+ * downgrade another isolate or a write told the meter about) is refused with stale_terms: the
+ * snapshot is read again with the meter's newest version as minVersion, past the caches, and the
+ * call is made once more on its terms. A second refusal (yet another write in between) is a 409.
+ */
+async function meterDecision(
+  deps: CheckDeps,
+  body: MeterBody,
+  now: number,
+  send: (snapshot: Snapshot, t: MeterTerms, termsVersion: TermsVersion) => Promise<MeterResult>,
+) {
+  let { snapshot, t } = await termsFor(deps, body, now, body.minVersion);
+  let result = await send(snapshot, t, termsOf(snapshot));
+  if (!result.ok && result.error === "stale_terms" && result.newest) {
+    ({ snapshot, t } = await termsFor(deps, body, now, result.newest));
+    result = await send(snapshot, t, termsOf(snapshot));
+  }
+  return { snapshot, t, result };
+}
+
+/** The snapshot (at least `minVersion`) and the meter terms of the body's feature, its amount checked. */
+async function termsFor(deps: CheckDeps, body: MeterBody, now: number, minVersion?: MinVersion) {
+  const { snapshot } = await requireSnapshot(deps, body.customerId, now, minVersion);
+  const t = meterTerms(snapshot, body.feature, now);
+  checkAmount(t, body.amount);
+  return { snapshot, t };
+}
+
+function answer(snapshot: Snapshot, feature: string, result: MeterResult, denial: string | null = null): UsageBody {
+  if (!result.ok) throw meterRefusal(result.error, result.detail);
+  const { periodStart: _internal, ...a } = result.answer;
+  return {
+    customerId: snapshot.customerId,
+    feature,
+    ...a,
+    reason: a.reason === "not_entitled" && denial ? (denial as UsageAnswer["reason"]) : a.reason,
+    resetsAt: a.resetsAt === null ? null : iso(a.resetsAt),
+    expiresAt: a.expiresAt === undefined ? undefined : iso(a.expiresAt),
+    snapshotVersion: snapshot.version,
+  };
+}
+
+/** A field error, named as the HTTP body's schema names it (`json.<field>`). */
+export const invalid = (detail: string, field: string, message: string) =>
+  new Problem("validation", detail, { errors: [{ path: `json.${field}`, message }] });
+
+/** A meter refusal as a problem; a refused amount names the field, like the schema's own errors. */
+function meterRefusal(error: MeterError, detail: string): Problem {
+  const slug = meterProblem(error);
+  const errors = slug === "validation" ? [{ path: "json.amount", message: detail }] : undefined;
+  return new Problem(slug, detail, { code: error, ...(errors ? { errors } : {}) });
+}
+
+/** The problem kind of each meter refusal; exhaustive, so a new MeterError cannot go unmapped. */
+function meterProblem(error: MeterError): ProblemSlug {
+  switch (error) {
+    case "reservation_not_found":
+      return "not-found";
+    case "amount_exceeds_reservation":
+    case "amount_not_whole":
+      return "validation";
+    case "idempotency_conflict":
+    case "reservation_closed":
+    case "stale_terms": // only after the retry on fresh terms: the terms changed again meanwhile
+      return "conflict";
+    default: {
+      const unreachable: never = error;
+      return unreachable;
+    }
+  }
+}
