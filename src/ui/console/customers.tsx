@@ -304,8 +304,7 @@ function UsageCard(p: { usage: UsageRow }) {
   // Oldest first, the current period last; x in seconds (uPlot's time scale).
   const periods = [...u.past].reverse();
   const chart = {
-    label: "used",
-    x: [...periods.map((r) => Date.parse(r.periodStart) / 1000), Date.parse(u.periodStart) / 1000],
+    labels: [...periods.map((r) => r.periodStart.slice(0, 10)), "now"],
     values: [...periods.map((r) => r.total), u.used],
     limit: u.limit,
   };
@@ -321,9 +320,11 @@ function UsageCard(p: { usage: UsageRow }) {
       </p>
       {u.limit !== null ? <progress max={100} value={pct} aria-label={`${u.feature} ${pct}% of the limit`} /> : null}
       <p class="muted">resets {u.resetsAt ? when(u.resetsAt) : "never (a gauge)"}</p>
-      <div class="chart" data-chart={JSON.stringify(chart)}>
-        <span class="muted">{`${periods.length} past period(s)`}</span>
-      </div>
+      {u.resetsAt ? (
+        <div class="chart" data-chart={JSON.stringify(chart)}>
+          <span class="muted">{`${periods.length} past period(s)`}</span>
+        </div>
+      ) : null}
     </section>
   );
 }

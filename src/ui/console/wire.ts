@@ -162,7 +162,7 @@ export interface CatalogDiff {
 
 /** A spec in a few words: "on", "off", "limit 1000 / month", "= 50". */
 export function specSummary(spec: Spec | null | undefined): string {
-  if (!spec) return "—";
+  if (!spec) return "nothing";
   if (spec.enabled === false) return "off";
   const parts: string[] = [];
   if (spec.limit !== undefined) parts.push(spec.limit === null ? "unlimited" : `limit ${spec.limit}`);

@@ -120,6 +120,8 @@ async function customerView(c: Context<AppEnv>, customerId: string) {
     listFeatures(db, {}, 200),
   ]);
   const describe = new Map(features.map((f) => [f.key, f]));
+  /** A feature as a customer reads it: its catalog description, else its key in words. */
+  const label = (key: string) => describe.get(key)?.description || humanize(key);
   const live = links.subscriptions.filter((s) => ["active", "trialing", "past_due"].includes(s.status));
   // What would give more: the check path's upgrade hints for each denied feature, grouped by plan.
   const denied = Object.entries(all.features).filter(([, d]) => !d.allowed && HINTED_REASONS.has(d.reason));
@@ -170,30 +172,31 @@ async function customerView(c: Context<AppEnv>, customerId: string) {
       </section>
       <h2>Usage</h2>
       <div class="grid" data-testid="usage">
-        {usage.features.map((u) => {
-          const pct = u.limit ? Math.min(100, Math.round((u.used / u.limit) * 100)) : 0;
-          const periods = [...u.past].reverse();
-          const chart = {
-            label: "used",
-            x: [...periods.map((r) => Date.parse(r.periodStart) / 1000), Date.parse(u.periodStart) / 1000],
-            values: [...periods.map((r) => r.total), u.used],
-            limit: u.limit,
-          };
-          return (
-            <section class="card" data-usage={u.feature}>
-              <strong>{humanize(u.feature)}</strong>
-              <p>
-                <span data-testid="used">{u.used}</span> of {u.limit === null ? "unlimited" : u.limit}{" "}
-                {describe.get(u.feature)?.unit ?? ""}
-              </p>
-              {u.limit !== null ? (
-                <progress max={100} value={pct} aria-label={`${humanize(u.feature)}: ${pct}%`} />
-              ) : null}
-              <p class="muted">{u.resetsAt ? `Resets ${when(u.resetsAt)}` : "Does not reset"}</p>
-              {periods.length > 0 ? <div class="chart" data-chart={JSON.stringify(chart)} /> : null}
-            </section>
-          );
-        })}
+        {usage.features
+          .filter((u) => u.entitled)
+          .map((u) => {
+            const pct = u.limit ? Math.min(100, Math.round((u.used / u.limit) * 100)) : 0;
+            const periods = [...u.past].reverse();
+            const chart = {
+              labels: [...periods.map((r) => r.periodStart.slice(0, 10)), "now"],
+              values: [...periods.map((r) => r.total), u.used],
+              limit: u.limit,
+            };
+            return (
+              <section class="card" data-usage={u.feature}>
+                <strong>{label(u.feature)}</strong>
+                <p>
+                  <span data-testid="used">{u.used}</span> of {u.limit === null ? "unlimited" : u.limit}{" "}
+                  {describe.get(u.feature)?.unit ?? ""}
+                </p>
+                {u.limit !== null ? (
+                  <progress max={100} value={pct} aria-label={`${humanize(u.feature)}: ${pct}%`} />
+                ) : null}
+                <p class="muted">{u.resetsAt ? `Resets ${when(u.resetsAt)}` : "Does not reset"}</p>
+                {periods.length > 0 ? <div class="chart" data-chart={JSON.stringify(chart)} /> : null}
+              </section>
+            );
+          })}
       </div>
       <h2>What your plan includes</h2>
       <table data-testid="entitlements">
@@ -201,9 +204,7 @@ async function customerView(c: Context<AppEnv>, customerId: string) {
           {Object.entries(all.features).map(([key, d]) => (
             <tr data-feature={key}>
               <td>
-                <strong>{humanize(key)}</strong>
-                <br />
-                <span class="muted">{describe.get(key)?.description ?? ""}</span>
+                <strong>{label(key)}</strong> <code class="muted">{key}</code>
               </td>
               <td>
                 <span class={`badge ${d.allowed || CONDITIONAL.has(d.reason) ? "allowed" : "denied"}`}>
@@ -230,7 +231,7 @@ async function customerView(c: Context<AppEnv>, customerId: string) {
               <section class="card" data-plan={u.hint.planId}>
                 <strong>{plans.get(u.hint.planId)?.name ?? u.hint.planId}</strong>{" "}
                 <span class="muted">{u.hint.kind === "addon" ? "add-on" : "plan"}</span>
-                <p>Unlocks {u.unlocks.map(humanize).join(", ")}.</p>
+                <p>Unlocks {u.unlocks.map(label).join(", ")}.</p>
                 {u.href ? (
                   <a class="button" href={u.href} target="_top" rel="noopener">
                     {u.hint.kind === "addon" ? `Add ${plans.get(u.hint.planId)?.name ?? u.hint.planId}` : "Upgrade"}

@@ -9,25 +9,35 @@ function drawChart(el) {
   } catch {
     return;
   }
-  if (!window.uPlot || !Array.isArray(data.x) || data.x.length === 0) return;
+  if (!window.uPlot || !Array.isArray(data.labels) || data.labels.length === 0) return;
+  // One bar per period, oldest first, labelled with its start; the limit as a dashed line.
+  const labels = data.labels;
+  const x = labels.map((_, i) => i);
   const accent = getComputedStyle(document.documentElement).getPropertyValue("--tg-accent").trim() || "#3355cc";
   const series = [
     {},
-    { label: data.label || "used", stroke: accent, fill: `${accent}55`, paths: uPlot.paths.bars({ size: [0.6, 48] }) },
+    {
+      label: "used",
+      stroke: accent,
+      fill: `${accent}66`,
+      paths: uPlot.paths.bars({ size: [0.6, 48] }),
+      points: { show: false },
+    },
   ];
-  const columns = [data.x, data.values];
+  const columns = [x, data.values];
   if (data.limit !== null && data.limit !== undefined) {
     series.push({ label: "limit", stroke: "#c0392b", dash: [6, 4], width: 1.5, points: { show: false } });
-    columns.push(data.x.map(() => data.limit));
+    columns.push(x.map(() => data.limit));
   }
-  const width = Math.max(280, Math.min(el.clientWidth || 560, 720));
+  const top = Math.max(1, data.limit ?? 0, ...data.values) * 1.1;
   const opts = {
-    width,
-    height: 180,
+    width: Math.max(240, Math.min(el.clientWidth || 360, 720)),
+    height: 160,
     series,
-    legend: { show: true },
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
-    axes: [{}, { size: 60 }],
+    legend: { show: false },
+    cursor: { show: false },
+    scales: { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: { range: [0, top] } },
+    axes: [{ incrs: [1], values: (_u, splits) => splits.map((i) => labels[i] ?? "") }, { size: 64 }],
   };
   el.textContent = "";
   el.classList.add("drawn");
