@@ -242,6 +242,8 @@ describe("granting access", () => {
       ["grant.approve", "ada <ada@example.com>"],
     ]);
     expect(customer.text).toContain("grant.approve");
+    // The audit entry names the console request that made it.
+    expect(audit.at(-1)?.request_id).toBe(approved.headers.get("X-Request-Id"));
   });
 
   it("a viewer cannot approve: the server refuses, and the grant stays pending", async () => {

@@ -28,7 +28,8 @@ export async function adminCall<T = unknown>(
 ): Promise<AdminAnswer<T>> {
   const url = new URL(path, c.req.url);
   const res = await withInternalPrincipal(principal, (name) => {
-    const headers: Record<string, string> = { [INTERNAL_CALL_HEADER]: name, "X-Request-Id": c.get("requestId") };
+    // cf-ray is what the app takes its request id from (app.ts): the audit entry names the page's request.
+    const headers: Record<string, string> = { [INTERNAL_CALL_HEADER]: name, "cf-ray": c.get("requestId") };
     if (method !== "GET") headers["Content-Type"] = "application/json";
     const init: RequestInit = { method, headers };
     if (method !== "GET") init.body = JSON.stringify(body ?? {});
