@@ -2,6 +2,7 @@
 // session and its CSRF token, and the admin API refusing what a role may not do whatever the page shows.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { AnalyticsView } from "../src/ui/console/analytics";
 import { createCustomer, loadTestCatalog } from "./helpers/admin";
 import { consoleUser, csrfOf } from "./helpers/console";
 import { auditOf } from "./helpers/d1";
@@ -311,6 +312,50 @@ describe("catalog", () => {
     expect(plan.json.version).toBe(2);
     const audit = await auditOf("plan", planId);
     expect(audit.at(-1)?.actor).toBe("root");
+  });
+});
+
+describe("analytics", () => {
+  it("renders each panel from GET /admin/v1/analytics/*, or says the build has none", async () => {
+    const vic = consoleUser(w);
+    await vic.signIn("vic", "viewer");
+    const page = await vic.get("/console/analytics");
+    expect(page.status).toBe(200);
+    // The analytics endpoints come from another branch: the screen reads whatever this build serves.
+    const api = await w.call("GET", "/admin/v1/analytics/features", { key: BOOTSTRAP });
+    if (api.status === 404) expect(page.text).toContain("This build has no analytics endpoints");
+    else expect(page.text).toContain('data-panel="Adoption per feature"');
+  });
+
+  it("draws the endpoints' answers: adoption as a chart and a table, denials by reason, a refused panel alone", async () => {
+    const ok = <T>(body: T) => ({ ok: true as const, status: 200, body });
+    const html = await AnalyticsView({
+      answers: {
+        features: ok({
+          features: [
+            {
+              featureKey: "sso",
+              entitledCustomers: 4,
+              activeCustomers: 3,
+              adoption: 0.75,
+              checks: 120,
+              denials: 7,
+              usage: { total: 0, p50: 0, p90: 0, max: 0 },
+            },
+          ],
+        }),
+        usage: ok({ points: [{ t: "2026-12-01T00:00:00.000Z", total: 42, customers: 2 }] }),
+        denials: ok({ rows: [{ featureKey: "sso", key: "role_denied", count: 7 }] }),
+        upsell: { ok: false, status: 400, problem: { status: 400, title: "Bad", detail: "pick a feature <b>" } },
+        trials: ok({ plans: [{ planId: "enterprise", trials: 2, converted: 1, nested: { x: 1 } }] }),
+      },
+    }).toString();
+    expect(html).toContain("data-chart=");
+    expect(html).toContain("<td>75%</td>");
+    expect(html).toContain("<td>role_denied</td><td>7</td>");
+    expect(html).toContain("pick a feature &lt;b&gt;");
+    expect(html).toContain("<th>planId</th><th>trials</th><th>converted</th>");
+    expect(html).not.toContain("nested");
   });
 });
 
