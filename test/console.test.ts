@@ -79,6 +79,7 @@ describe("signing in", () => {
     const form = await user.get("/console/sign-in");
     expect(form.status).toBe(403);
     expect(form.text).toContain("only in the development environment");
+    expect(form.headers.get("Content-Security-Policy")).toContain("frame-ancestors 'none'");
     const post = await user.post("/console/sign-in", { person: "mallory", role: "admin", _csrf: "x" });
     expect(post.status).toBe(403);
     expect(post.headers.getSetCookie()).toEqual([]);
