@@ -48,13 +48,13 @@ function buildUiAssets(assets, headers) {
   for (const [name, files] of Object.entries(UI_VENDOR)) {
     const packageDir = dirname(require.resolve(`${name}/package.json`));
     const { version } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8"));
-    const target = join(assets, "ui", "vendor", `${name}@${version}`);
+    const target = join(assets, "ui", "vendor", name, version);
     mkdirSync(target, { recursive: true });
     for (const file of files) {
       const base = file.split("/").pop();
       copyFileSync(join(packageDir, file), join(target, base));
       headers.push(
-        `/ui/vendor/${name}@${version}/${base}`,
+        `/ui/vendor/${name}/${version}/${base}`,
         "  Cache-Control: public, max-age=31536000, immutable",
         "  X-Content-Type-Options: nosniff",
       );

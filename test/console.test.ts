@@ -130,6 +130,24 @@ describe("pages", () => {
     }
   });
 
+  it("load only files this worker serves: htmx, uPlot and ours, from the static assets", async () => {
+    const ASSETS = env.ASSETS as Fetcher;
+    const sam = consoleUser(w);
+    await sam.signIn("sam", "support");
+    const page = await sam.get("/console/customers/" + (await freeCustomer()));
+    const refs = [...page.text.matchAll(/\b(?:src|href)="(\/ui\/[^"]*)"/g)].map((m) => m[1]!);
+    expect(refs.filter((r) => r.startsWith("/ui/vendor/")).length).toBe(3); // htmx, uPlot's script and stylesheet
+    for (const ref of refs) {
+      // A 404 here after an upgrade of htmx.org or uplot: dist/assets is stale; `npm run build` copies it again.
+      const res = await ASSETS.fetch(`https://tollgate.test${ref}`);
+      expect(res.status, ref).toBe(200);
+      expect(res.headers.get("content-type"), ref).toMatch(ref.endsWith(".css") ? /^text\/css/ : /^text\/javascript/);
+      expect((await res.arrayBuffer()).byteLength, ref).toBeGreaterThan(500);
+      if (ref.startsWith("/ui/vendor/"))
+        expect(res.headers.get("cache-control"), ref).toBe("public, max-age=31536000, immutable");
+    }
+  });
+
   it("escape a hostile customer name everywhere it appears", async () => {
     const name = `<script>alert("x")</script><img src=x onerror=alert(1)>'"&`;
     const id = await freeCustomer(name);

@@ -6,9 +6,9 @@ import { version as htmxVersion } from "htmx.org/package.json";
 import { version as uplotVersion } from "uplot/package.json";
 
 export const ASSET = {
-  htmx: `/ui/vendor/htmx.org@${htmxVersion}/htmx.min.js`,
-  uplotJs: `/ui/vendor/uplot@${uplotVersion}/uPlot.iife.min.js`,
-  uplotCss: `/ui/vendor/uplot@${uplotVersion}/uPlot.min.css`,
+  htmx: `/ui/vendor/htmx.org/${htmxVersion}/htmx.min.js`,
+  uplotJs: `/ui/vendor/uplot/${uplotVersion}/uPlot.iife.min.js`,
+  uplotCss: `/ui/vendor/uplot/${uplotVersion}/uPlot.min.css`,
   css: "/ui/app/tollgate.css",
   consoleJs: "/ui/app/console.js",
 } as const;
