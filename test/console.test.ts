@@ -134,7 +134,7 @@ describe("pages", () => {
     const ASSETS = env.ASSETS as Fetcher;
     const sam = consoleUser(w);
     await sam.signIn("sam", "support");
-    const page = await sam.get("/console/customers/" + (await freeCustomer()));
+    const page = await sam.get(`/console/customers/${await freeCustomer()}`);
     const refs = [...page.text.matchAll(/\b(?:src|href)="(\/ui\/[^"]*)"/g)].map((m) => m[1]!);
     expect(refs.filter((r) => r.startsWith("/ui/vendor/")).length).toBe(3); // htmx, uPlot's script and stylesheet
     for (const ref of refs) {
