@@ -279,7 +279,8 @@ describe("granting access", () => {
     expect(res.text).toContain("you have &#39;viewer&#39;");
     const grant = await w.call("GET", `/admin/v1/grants/${grantId}`, { key: BOOTSTRAP });
     expect(grant.json.status).toBe("pending");
-    // Nor may a viewer propose.
+    // Nor may a viewer propose: no button, and the form is refused.
+    expect((await vic.get(`/console/customers/${id}`)).text).not.toContain("Grant access");
     expect((await vic.get(`/console/customers/${id}/grant`)).status).toBe(403);
   });
 

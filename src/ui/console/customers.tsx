@@ -140,9 +140,11 @@ export async function customerPage(c: Context<AppEnv>) {
           </Notice>
         ) : null}
         <div class="actions">
-          <a class="button" href={`/console/customers/${enc}/grant`}>
-            Grant access
-          </a>
+          {atLeast(c.get("consoleSession").role, "support") ? (
+            <a class="button" href={`/console/customers/${enc}/grant`}>
+              Grant access
+            </a>
+          ) : null}
           <a class="button secondary" href={`/console/audit${q({ customerId: id })}`}>
             Full audit log
           </a>
