@@ -115,6 +115,8 @@ CREATE INDEX IF NOT EXISTS subscriptions_customer ON subscriptions (customer_id)
 CREATE INDEX IF NOT EXISTS subscriptions_plan ON subscriptions (plan_id, customer_id);
 -- A plan's scheduled subscribers, for the catalog diff's blast radius (store/catalog.ts customersOnPlans).
 CREATE INDEX IF NOT EXISTS subscriptions_scheduled_plan ON subscriptions (scheduled_plan_id, customer_id);
+-- GET /admin/v1/analytics/trials reads trials by start, without scanning every subscription.
+CREATE INDEX IF NOT EXISTS subscriptions_trials ON subscriptions (started_at) WHERE trial_end IS NOT NULL;
 
 -- Overrides (grants): customer-specific entitlements that add to or replace what plans give.
 CREATE TABLE IF NOT EXISTS grants (
@@ -148,11 +150,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
   revoked_at INTEGER
 );
 
--- Usage ledger: every admitted unit, flushed by the customer's Durable Object at least once and
--- applied idempotently by (customer_id, meter_id, seq): seq is the meter object's own sequence
--- number, and meter_id names the object (its id), as a customer may have more than one over time
--- (a residency change). '' is the meter id of rows flushed before the ledger named meters.
-CREATE TABLE IF NOT EXISTS usage_events (
+-- The raw usage ledger lives in R2 (binding LEDGER, meter/ledger.ts): one immutable NDJSON object per
+-- flushed batch. The per-consume rows D1 held before migration 0010 stay readable here until the
+-- cron's retention drops them (store/retention.ts); nothing writes them any more.
+CREATE TABLE IF NOT EXISTS "usage_events_legacy" (
   customer_id TEXT NOT NULL,
   meter_id TEXT NOT NULL DEFAULT '',
   seq INTEGER NOT NULL,
@@ -165,25 +166,41 @@ CREATE TABLE IF NOT EXISTS usage_events (
   idempotency_key TEXT,
   PRIMARY KEY (customer_id, meter_id, seq)
 );
-CREATE INDEX IF NOT EXISTS usage_events_period ON usage_events (customer_id, feature_key, period_start);
+CREATE INDEX IF NOT EXISTS usage_events_legacy_period ON usage_events_legacy (customer_id, feature_key, period_start);
 
--- Totals of closed periods, written when a counter rolls over, one per meter object. A period is
--- its start and its end: a feature whose reset changed has periods of two definitions that may
--- start at the same instant.
-CREATE TABLE IF NOT EXISTS usage_periods (
+-- Totals per customer, meter object, feature and period (store/usage-ledger.ts): the running total of
+-- an open period (final = 0), written at most once per flush interval per meter, and the final total
+-- when the period closes (final = 1). through_seq: the last meter seq the total includes, so a retried
+-- write is ignored. closed_at: when the total was last written. A period is its start and its end: a
+-- feature whose reset changed has periods of two definitions that may start at the same instant.
+CREATE TABLE IF NOT EXISTS "usage_periods" (
   customer_id TEXT NOT NULL,
   meter_id TEXT NOT NULL DEFAULT '',
   feature_key TEXT NOT NULL,
   period_start INTEGER NOT NULL,
   period_end INTEGER,
   total REAL NOT NULL,
+  final INTEGER NOT NULL DEFAULT 1,
+  through_seq INTEGER NOT NULL DEFAULT 0,
   closed_at INTEGER NOT NULL,
   PRIMARY KEY (customer_id, meter_id, feature_key, period_start, period_end)
 );
--- GET /v1/usage reads a page of closed periods by customer, feature and start, newest first.
+-- GET /v1/usage reads a page of periods by customer, feature and start, newest first.
 CREATE INDEX IF NOT EXISTS usage_periods_by_feature ON usage_periods (customer_id, feature_key, period_start);
+-- The billing export pages every customer's periods of a time range in (period_start, customer) order.
+CREATE INDEX IF NOT EXISTS usage_periods_by_start ON usage_periods (period_start, customer_id, feature_key, period_end);
 
--- Append-only audit trail: the triggers refuse any update or delete.
+-- How far each table has been archived to R2 by the cron's retention (store/retention.ts). Audit rows
+-- may be deleted only below that mark: the log stays append-only for everything not yet archived.
+CREATE TABLE IF NOT EXISTS archive_marks (
+  name TEXT PRIMARY KEY,
+  through_id INTEGER NOT NULL DEFAULT 0, -- audit_log: every id up to this one is archived
+  cursor TEXT,                           -- history tables: the key where the next scan starts (JSON)
+  updated_at INTEGER NOT NULL
+);
+
+-- Append-only audit trail: the triggers refuse any update, and any delete of a row not yet archived
+-- to R2 (archive_marks; the cron's retention, store/retention.ts).
 CREATE TABLE IF NOT EXISTS audit_log (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   at INTEGER NOT NULL,
@@ -206,6 +223,7 @@ BEGIN
   SELECT RAISE(ABORT, 'audit_log is append-only');
 END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+WHEN old.id > COALESCE((SELECT through_id FROM archive_marks WHERE name = 'audit_log'), 0)
 BEGIN
   SELECT RAISE(ABORT, 'audit_log is append-only');
 END;
@@ -302,3 +320,33 @@ CREATE TABLE IF NOT EXISTS event_cursors (
   ends_at INTEGER NOT NULL,
   id TEXT NOT NULL
 );
+
+-- Usage and entitlement analytics, local mode (issue 14; src/analytics/local-sink.ts): aggregated
+-- counters per isolate, flushed as upserts into rollups keyed by dimensions, so a table grows with
+-- hours x features x plans x countries x reasons (and active customer-features per hour), never with
+-- requests. Production writes Workers Analytics Engine instead and these stay empty. Rows older than
+-- the retention (src/analytics/retention.ts, 90 days) are deleted by the cron, a bounded batch per run.
+CREATE TABLE IF NOT EXISTS analytics_rollups (
+  hour INTEGER NOT NULL,          -- start of the UTC hour, ms
+  kind TEXT NOT NULL CHECK (kind IN ('check', 'consume')),
+  feature_key TEXT NOT NULL,
+  plan_id TEXT NOT NULL,          -- the customer's base plan; '' for none
+  country TEXT NOT NULL,          -- ISO 3166-1 alpha-2; '' when unknown
+  reason TEXT NOT NULL,
+  allowed INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  quantity REAL NOT NULL,
+  PRIMARY KEY (hour, kind, feature_key, plan_id, country, reason, allowed)
+);
+-- Per customer and feature and hour: adoption (distinct active customers) and the distribution of usage.
+CREATE TABLE IF NOT EXISTS analytics_customer_hours (
+  hour INTEGER NOT NULL,
+  feature_key TEXT NOT NULL,
+  customer_id TEXT NOT NULL,
+  checks INTEGER NOT NULL,
+  denials INTEGER NOT NULL,
+  consumes INTEGER NOT NULL,
+  used REAL NOT NULL,             -- units of admitted consumes
+  PRIMARY KEY (hour, feature_key, customer_id)
+);
+CREATE INDEX IF NOT EXISTS analytics_customer_hours_feature ON analytics_customer_hours (feature_key, hour);

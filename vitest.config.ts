@@ -45,6 +45,9 @@ export default defineConfig(async () => {
           bindings: {
             TEST_SCHEMA: schema,
             TEST_MIGRATIONS: migrations,
+            // Analytics off for every test but test/analytics.test.ts, which turns each mode on by env: the
+            // local sink's D1 writes would otherwise show in the tests that count D1 rows.
+            ANALYTICS_MODE: "off",
             // Test-only secrets (real deployments set these with `wrangler secret put`).
             ADMIN_BOOTSTRAP_KEY: "tg_test-bootstrap-key-000000000000000000000000",
             OPERATOR_JWT_ISSUER: "https://operators.tollgate.test",

@@ -33,7 +33,19 @@ import { checkLinks, compareOutput, parseBlocks } from "./lib/docs-blocks.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 // Reading order, which is also run order: the front door first, then docs/ as the README lists it.
-const DOCS_ORDER = ["model", "api", "admin", "lifecycle", "billing", "webhooks", "console", "operations", "benchmark"];
+const DOCS_ORDER = [
+  "model",
+  "api",
+  "admin",
+  "lifecycle",
+  "billing",
+  "webhooks",
+  "storage",
+  "analytics",
+  "console",
+  "operations",
+  "benchmark",
+];
 const BLOCK_TIMEOUT_MS = 180_000;
 const DEMO_TIMEOUT_MS = 240_000;
 

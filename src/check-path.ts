@@ -5,10 +5,12 @@
 import type { Context } from "hono";
 import type { AppEnv } from "./app-env";
 import { waitUntilOf } from "./auth/middleware";
-import { applyUsage, evaluate, periodTerms } from "./domain/evaluate";
+import { configOf } from "./config";
+import { allowanceOf, applyUsage, evaluate, periodTerms } from "./domain/evaluate";
 import { iso } from "./domain/time";
 import type { Decision, Effective, Evaluation, Snapshot } from "./domain/types";
 import { HINTED_REASONS, upgradeHints } from "./domain/upgrade-hints";
+import { admissionBound, answersFromSummary, type UsageObservation } from "./domain/usage-summary";
 import { formatVersion, type MinVersion } from "./domain/version";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
@@ -24,6 +26,8 @@ export interface CheckInput {
   country?: string;
   quantity?: number;
   minVersion?: MinVersion;
+  /** Metered: the oldest usage this check accepts from the isolate's summary (0: ask the meter); capped by config. */
+  maxUsageAgeMs?: number;
   /** "upgrade": a not_entitled or limit_reached denial lists what would allow it (domain/upgrade-hints.ts). */
   include?: "upgrade"[];
 }
@@ -65,7 +69,21 @@ export async function requireSnapshot(
 
 /** One check: the decision for one feature (an unknown customer is a denial, not an error). */
 export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise<Decision> {
-  const now = deps.services.clock.now();
+  const held: Held = { now: deps.services.clock.now(), snapshot: null };
+  const decision = await decide(deps, input, held);
+  // Its analytics point: a call that returns at once (src/analytics/; the local sink writes in waitUntil).
+  deps.services.analytics.check(deps, held.now, held.snapshot, decision, input.country, input.quantity);
+  return decision;
+}
+
+/** What decide read, for the analytics point of its decision. */
+interface Held {
+  now: number;
+  snapshot: Snapshot | null;
+}
+
+async function decide(deps: CheckDeps, input: CheckInput, held: Held): Promise<Decision> {
+  const now = held.now;
   let read: SnapshotRead;
   try {
     read = await readSnapshot(deps, input.customerId, now, input.minVersion);
@@ -77,16 +95,20 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
     throw err;
   }
   let snapshot = read.snapshot;
+  held.snapshot = snapshot;
   if (!snapshot) return unknownCustomerDecision(input, now);
   let ev = evaluate(snapshot, input, now);
   if (ev.type === "metered" && ev.allowed && ev.effective) {
-    let peeked = await deps.services.meter.peek(
-      deps.env,
-      snapshot,
-      [peekItem(ev, ev.effective)],
-      now,
-      termsOf(snapshot),
-    );
+    const local = fromSummary(deps, input, ev, ev.effective, now);
+    if (local) {
+      // Past half its bound, the summary is refreshed in the background, so steady traffic never waits.
+      if (local.refresh && deps.waitUntil) {
+        const refresh = () => peekCustomer(deps, snapshot as Snapshot, input, ev, now);
+        deps.services.usage.refreshOnce(input.customerId, refresh, deps.waitUntil);
+      }
+      return withHints(deps, input, snapshot, toDecision(snapshot, local.ev, now, degradedOf(read)), now);
+    }
+    let peeked = await peekCustomer(deps, snapshot, input, ev, now);
     // The meter has seen newer terms than this isolate's snapshot (a downgrade pushed by a write, or
     // a consume through a fresher isolate): read the snapshot at that version and evaluate again, as
     // a consume would be (issue 13). If that read fails, the older answer stands, marked degraded.
@@ -101,14 +123,70 @@ export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise
         );
       if (!fresh.snapshot) return unknownCustomerDecision(input, now);
       [read, snapshot] = [fresh, fresh.snapshot];
+      held.snapshot = snapshot;
       ev = evaluate(snapshot, input, now);
       if (!(ev.type === "metered" && ev.allowed && ev.effective))
         return withHints(deps, input, snapshot, toDecision(snapshot, ev, now, degradedOf(read)), now);
-      peeked = await deps.services.meter.peek(deps.env, snapshot, [peekItem(ev, ev.effective)], now, termsOf(snapshot));
+      peeked = await peekCustomer(deps, snapshot, input, ev, now);
     }
     ev = withUsage(ev, peeked.usage[input.feature], input.quantity ?? 1);
   }
   return withHints(deps, input, snapshot, toDecision(snapshot, ev, now, degradedOf(read)), now);
+}
+
+/**
+ * A metered check answered without the meter (domain/usage-summary.ts), or null to ask it: usage that
+ * cannot change the answer is never asked for (`used` comes from a fresh summary, or is left out); else
+ * a summary fresh enough and far enough from the bound answers, with its age as usageAgeMs.
+ */
+function fromSummary(
+  deps: CheckDeps,
+  input: CheckInput,
+  ev: Evaluation,
+  effective: Effective,
+  now: number,
+): { ev: Evaluation; refresh: boolean } | null {
+  const maxAgeMs = Math.min(configOf(deps.env).usageSummary.maxAgeMs, input.maxUsageAgeMs ?? Number.POSITIVE_INFINITY);
+  if (maxAgeMs <= 0) return null;
+  const bound = admissionBound(allowanceOf(effective.spec));
+  const o = deps.services.usage.get(input.customerId, ev.feature);
+  const periodStart = ev.periodStart ?? null;
+  const quantity = input.quantity ?? 1;
+  const fresh = (o: UsageObservation) => ({
+    ev: { ...withUsage(ev, o, quantity), usageAgeMs: now - o.at },
+    refresh: now - o.at > maxAgeMs / 2,
+  });
+  if (bound === null) {
+    const usable = o && o.periodStart === periodStart && o.at <= now && now - o.at <= maxAgeMs;
+    return usable ? fresh(o) : { ev, refresh: false };
+  }
+  return o && answersFromSummary(o, { bound, quantity, now, maxAgeMs, periodStart }) ? fresh(o) : null;
+}
+
+/** The most of a customer's other metered features one meter read also brings into the summary. */
+const MAX_PEEK_SIBLINGS = 15;
+
+/**
+ * One meter read for this check's feature and, in the same call, the customer's other metered features
+ * whose usage can matter, so that the isolate's summary learns the customer, not just one feature.
+ */
+async function peekCustomer(deps: CheckDeps, snapshot: Snapshot, input: CheckInput, ev: Evaluation, now: number) {
+  const evs = [ev];
+  for (const [feature, f] of Object.entries(snapshot.features)) {
+    if (evs.length > MAX_PEEK_SIBLINGS) break;
+    if (feature === ev.feature || f?.type !== "metered") continue;
+    const sibling = evaluate(snapshot, { ...input, feature, quantity: 1 }, now);
+    if (sibling.type === "metered" && sibling.allowed && sibling.effective) evs.push(sibling);
+  }
+  const items = evs.flatMap((e) => (e.effective ? [peekItem(e, e.effective)] : []));
+  const peeked = await deps.services.meter.peek(deps.env, snapshot, items, now, termsOf(snapshot));
+  for (const e of evs) learn(deps, snapshot.customerId, e, peeked.usage[e.feature], now);
+  return peeked;
+}
+
+/** What the meter said of a counter, remembered by the isolate's usage summary. */
+function learn(deps: CheckDeps, customerId: string, ev: Evaluation, u: FeatureUsage | undefined, now: number) {
+  deps.services.usage.learn(customerId, ev.feature, u?.used ?? 0, u?.reserved ?? 0, now, ev.periodStart ?? null);
 }
 
 /** Upsell hints, only when asked (the hot path pays one array lookup otherwise), from the catalog this isolate composed with. */
@@ -151,6 +229,8 @@ export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feat
     items.length === 0 ? {} : (await deps.services.meter.peek(deps.env, snapshot, items, now, termsOf(snapshot))).usage;
   const features: Record<string, FeatureDecision> = {};
   for (const ev of evs)
+    if (ev.type === "metered" && ev.effective) learn(deps, snapshot.customerId, ev, usage[ev.feature], now);
+  for (const ev of evs)
     features[ev.feature] = featureDecision(toDecision(snapshot, withUsage(ev, usage[ev.feature], 1), now));
   return {
     customerId: snapshot.customerId,
@@ -182,6 +262,7 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
     if (ev.used !== undefined) {
       d.used = ev.used;
       d.remaining = ev.remaining ?? null;
+      d.usageAgeMs = ev.usageAgeMs ?? 0;
     }
     d.resetsAt = ev.resetsAt == null ? null : iso(ev.resetsAt);
   }

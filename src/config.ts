@@ -20,7 +20,13 @@ import { DEFAULT_SNAPSHOT_CACHE } from "./store/snapshots";
 
 const DEFAULT_GRANT_MAX_LIFETIME_DAYS = 90;
 const DEFAULT_SCHEDULED_MAX_CHANGES = 100;
+// 13 months: a year back plus a month, so last year's same month and an annual invoice's audit stay in D1.
+const DEFAULT_RETENTION_DAYS = 400;
 const DEFAULT_READYZ_TIMEOUT_MS = 2_000;
+/** As the snapshot cache's TTL: a usage summary is no older than the terms it is judged against. */
+export const DEFAULT_USAGE_SUMMARY_MAX_AGE_MS = 5_000;
+/** The largest staleness bound a deployment may set (and a check may ask for). */
+export const MAX_USAGE_SUMMARY_AGE_MS = 60_000;
 const DEFAULT_TOKEN_ISSUER = "tollgate";
 /** API_KEY_CHECKSUM_SECRET where ENVIRONMENT is "development" and the secret is not set; never elsewhere. */
 export const DEVELOPMENT_CHECKSUM_SECRET = "tollgate-development-api-key-checksum";
@@ -45,6 +51,13 @@ export interface Config {
   grants: { maxLifetimeMs: number };
   /** Subscriptions the cron handler changes per run at most. */
   scheduled: { maxChanges: number };
+  /**
+   * How long rows stay in D1 before the cron archives them to R2 and deletes them (store/retention.ts):
+   * audit_log (AUDIT_RETENTION_DAYS), and history (HISTORY_RETENTION_DAYS: snapshot, part and catalog
+   * history, whose row in force at the cutoff is kept, and the legacy per-event usage rows), and the
+   * totals of closed usage periods (USAGE_RETENTION_DAYS; docs/storage.md has the growth formula).
+   */
+  retention: { auditMs: number; historyMs: number; usageMs: number };
   readyz: { timeoutMs: number };
   operatorJwt: OperatorJwtConfig;
   /** The `iss` of entitlement tokens and decision assertions. */
@@ -65,8 +78,18 @@ export interface Config {
   events: { usageThresholds: number[]; trialEndingLeadMs: number; grantExpiringLeadMs: number };
   /** The console and the portal (src/ui/). */
   ui: UiConfig;
+  /**
+   * The staleness bound of the isolate's usage summary (USAGE_SUMMARY_MAX_AGE_MS; 0: every metered check asks
+   * the meter): a check may lower it with maxUsageAgeMs (domain/usage-summary.ts).
+   */
+  usageSummary: { maxAgeMs: number };
   /** Benchmark mode (src/bench): BENCH_INSTRUMENT = "on", honoured only in the development environment. */
   bench: boolean;
+  /**
+   * Analytics (src/analytics/): where points go, how long local mode buffers them, and what the endpoints
+   * need to query Analytics Engine's SQL API (both unset: the endpoints answer 503 in engine mode).
+   */
+  analytics: { mode: AnalyticsMode; flushMs: number; accountId?: string; apiToken?: string; dataset: string };
 }
 
 export interface UiConfig {
@@ -91,6 +114,12 @@ const HEX_COLOR = /^#[0-9a-fA-F]{3,8}$/;
 const ORIGIN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/;
 // Same origin only: a path ("/x", not "//host") or inline image data, so the portal loads nothing from elsewhere.
 const LOCAL_IMAGE = /^(\/(?!\/)[^\s"'<>]*|data:image\/(png|gif|jpeg|webp|svg\+xml);base64,[A-Za-z0-9+/=]+)$/;
+export type AnalyticsMode = "engine" | "local" | "off";
+// A flush writes each touched cell once, so a longer interval writes less (each warm customer-feature pair
+// once per interval, whatever the check rate); the endpoints flush before reading anyway.
+const DEFAULT_ANALYTICS_FLUSH_MS = 60_000;
+/** The binding does not say which dataset it writes: ANALYTICS_DATASET repeats it for the SQL API. */
+const DEFAULT_ANALYTICS_DATASET = "tollgate_analytics";
 
 const isPositiveInteger = (n: number) => Number.isInteger(n) && n > 0;
 
@@ -153,6 +182,9 @@ const configSchema = z
     PAST_DUE_GRACE_DAYS: pastDueGraceMs,
     GRANT_MAX_LIFETIME_DAYS: numberVar(DEFAULT_GRANT_MAX_LIFETIME_DAYS, (n) => Number.isFinite(n) && n > 0),
     SCHEDULED_MAX_CHANGES: numberVar(DEFAULT_SCHEDULED_MAX_CHANGES, isPositiveInteger),
+    AUDIT_RETENTION_DAYS: numberVar(DEFAULT_RETENTION_DAYS, (n) => Number.isFinite(n) && n >= 1),
+    HISTORY_RETENTION_DAYS: numberVar(DEFAULT_RETENTION_DAYS, (n) => Number.isFinite(n) && n >= 1),
+    USAGE_RETENTION_DAYS: numberVar(DEFAULT_RETENTION_DAYS, (n) => Number.isFinite(n) && n >= 1),
     // Any non-zero number is kept, a negative one too (it times every probe out at once).
     READYZ_TIMEOUT_MS: numberVar(DEFAULT_READYZ_TIMEOUT_MS, (n) => n !== 0 && !Number.isNaN(n)),
     OPERATOR_JWT_ISSUER: anyVar.transform((raw) => String(raw ?? "")),
@@ -178,6 +210,17 @@ const configSchema = z
     PORTAL_TITLE: anyVar.transform((raw) =>
       typeof raw === "string" && raw.trim() ? raw.trim().slice(0, 80) : "Your plan",
     ),
+    ANALYTICS_MODE: anyVar.transform((raw) =>
+      raw === "engine" || raw === "local" || raw === "off" ? (raw as AnalyticsMode) : undefined,
+    ),
+    ANALYTICS_FLUSH_MS: numberVar(DEFAULT_ANALYTICS_FLUSH_MS, (n) => Number.isFinite(n) && n >= 0),
+    ANALYTICS_ACCOUNT_ID: stringVar,
+    ANALYTICS_API_TOKEN: stringVar,
+    ANALYTICS_DATASET: stringVar,
+    USAGE_SUMMARY_MAX_AGE_MS: numberVar(
+      DEFAULT_USAGE_SUMMARY_MAX_AGE_MS,
+      (n) => Number.isFinite(n) && n >= 0 && n <= MAX_USAGE_SUMMARY_AGE_MS,
+    ),
     WEBHOOK_USAGE_THRESHOLDS: thresholdsVar,
     WEBHOOK_TRIAL_ENDING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
     WEBHOOK_GRANT_EXPIRING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
@@ -196,6 +239,11 @@ const configSchema = z
       lifecycle: { pastDueGraceMs: v.PAST_DUE_GRACE_DAYS },
       grants: { maxLifetimeMs: v.GRANT_MAX_LIFETIME_DAYS * DAY_MS },
       scheduled: { maxChanges: v.SCHEDULED_MAX_CHANGES },
+      retention: {
+        auditMs: v.AUDIT_RETENTION_DAYS * DAY_MS,
+        historyMs: v.HISTORY_RETENTION_DAYS * DAY_MS,
+        usageMs: v.USAGE_RETENTION_DAYS * DAY_MS,
+      },
       readyz: { timeoutMs: v.READYZ_TIMEOUT_MS },
       operatorJwt: {
         issuer: v.OPERATOR_JWT_ISSUER,
@@ -215,6 +263,7 @@ const configSchema = z
         trialEndingLeadMs: v.WEBHOOK_TRIAL_ENDING_DAYS * DAY_MS,
         grantExpiringLeadMs: v.WEBHOOK_GRANT_EXPIRING_DAYS * DAY_MS,
       },
+      usageSummary: { maxAgeMs: v.USAGE_SUMMARY_MAX_AGE_MS },
       bench: v.BENCH_INSTRUMENT && v.ENVIRONMENT === "development",
       ui: {
         sessionSecret: sessionSecretFor(v.ENVIRONMENT, v.SESSION_SECRET),
@@ -226,6 +275,13 @@ const configSchema = z
           logoUrl: v.PORTAL_LOGO_URL,
           title: v.PORTAL_TITLE,
         },
+      },
+      analytics: {
+        mode: v.ANALYTICS_MODE ?? (v.ENVIRONMENT === "development" ? "local" : "engine"),
+        flushMs: v.ANALYTICS_FLUSH_MS,
+        accountId: v.ANALYTICS_ACCOUNT_ID,
+        apiToken: v.ANALYTICS_API_TOKEN,
+        dataset: v.ANALYTICS_DATASET ?? DEFAULT_ANALYTICS_DATASET,
       },
     }),
   );

@@ -13,7 +13,7 @@ export interface Env extends CloudflareBindings {
   OPERATOR_JWT_SECRET?: string;
   /** The `iss` of entitlement tokens and decision assertions (default "tollgate"). */
   TOKEN_ISSUER?: string;
-  /** Maximum entries of the in-isolate snapshot cache, a positive integer (default 10000). */
+  /** Maximum entries of the in-isolate snapshot cache, a positive integer (default 60000). */
   SNAPSHOT_CACHE_MAX_ENTRIES?: string;
   /** Days a past_due subscription keeps access, 0 for none (default 7). */
   PAST_DUE_GRACE_DAYS?: string;
@@ -23,6 +23,12 @@ export interface Env extends CloudflareBindings {
   PART_KV_TTL_SECONDS?: string;
   /** Subscriptions the cron handler changes per run at most (default 100). */
   SCHEDULED_MAX_CHANGES?: string;
+  /** Days audit_log rows stay in D1 before the cron archives them to R2 (default 400). */
+  AUDIT_RETENTION_DAYS?: string;
+  /** Days history rows (snapshot/part/catalog history, legacy usage events) stay in D1 (default 400). */
+  HISTORY_RETENTION_DAYS?: string;
+  /** Days the totals of closed usage periods stay in D1 before they are archived to R2 (default 400). */
+  USAGE_RETENTION_DAYS?: string;
   /** How long /readyz waits for each store, in ms (default 2000). */
   READYZ_TIMEOUT_MS?: string;
   /** How long a cached API key record stands in for KV and D1 when both fail, in ms (default 86400000, 24 h). */
@@ -45,6 +51,17 @@ export interface Env extends CloudflareBindings {
   PORTAL_LOGO_URL?: string;
   /** The name the portal shows in its header (default "Your plan"). */
   PORTAL_TITLE?: string;
+  /**
+   * Analytics (src/analytics/): "engine" (Workers Analytics Engine, the ANALYTICS binding), "local" (rollups in
+   * D1, for `npm start`) or "off". Default: "local" where ENVIRONMENT is "development", "engine" elsewhere.
+   */
+  ANALYTICS_MODE?: string;
+  /** The Cloudflare account whose Analytics Engine the analytics endpoints query (wrangler.toml, per environment). */
+  ANALYTICS_ACCOUNT_ID?: string;
+  /** Secret: a Cloudflare API token with Account Analytics Read, for the SQL API behind /admin/v1/analytics. */
+  ANALYTICS_API_TOKEN?: string;
+  /** Local mode: how long an isolate buffers its counters before a flush to D1, in ms (default 60000). */
+  ANALYTICS_FLUSH_MS?: string;
   /** "on": benchmark mode (src/bench), set only by scripts/bench and honoured only where ENVIRONMENT is "development". */
   BENCH_INSTRUMENT?: string;
 }

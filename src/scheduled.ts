@@ -9,6 +9,7 @@
 // a row that has been brought up to date is no longer due, and two overlapping runs cannot both
 // write one row (compare-and-set in updateSubscriptionStatements; the loser skips it).
 
+import { analyticsUpkeep } from "./analytics/retention";
 import { configOf } from "./config";
 import { applyDue } from "./domain/lifecycle";
 import { iso } from "./domain/time";
@@ -20,6 +21,7 @@ import type { Services } from "./services";
 import { readCatalogRev } from "./store/catalog";
 import { unpublishedCustomerIds } from "./store/customer-ids";
 import { kvKeys } from "./store/kv";
+import { applyRetention } from "./store/retention";
 import { refreshCatalog, refreshPart } from "./store/snapshot-publisher";
 import { dueSubscriptions, isWriteConflict, updateSubscriptionStatements } from "./store/subscriptions";
 import { commitWrite, SYSTEM } from "./write/commit";
@@ -147,7 +149,11 @@ export async function runScheduled(env: Env, services: Services) {
       catalogFanout: await startCatalogEvents(env, now, { backstop: true }),
       resent: await resendUnsent(env, now),
     };
-    const report = { at: iso(now), lifecycle, publication, events };
+    // Analytics (local mode): this isolate's buffered points, then the rollups past their retention.
+    const analytics = await analyticsUpkeep(env, services, now);
+    // Last: old audit and history rows to R2 (store/retention.ts), a bounded number of pages per run.
+    const retention = await applyRetention(env.DB, env.LEDGER, configOf(env).retention, now);
+    const report = { at: iso(now), lifecycle, publication, events, analytics, retention };
     console.log(JSON.stringify({ msg: "scheduled run", ...report }));
     return report;
   } catch (err) {

@@ -23,6 +23,8 @@ export interface ConsumeInput {
   timestamp?: string;
   idempotencyKey: string | null;
   minVersion?: MinVersion;
+  /** The edge's country of the request, for its analytics point only (src/analytics/). */
+  country?: string;
 }
 
 export interface ReserveInput {
@@ -71,7 +73,13 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
       gauge: t.gauge,
     }),
   );
-  return answer(snapshot, input.feature, result, t.denial);
+  if (result.ok) {
+    // Its analytics point: a call that returns at once (the local sink writes in waitUntil).
+    const reason = result.answer.reason === "not_entitled" && t.denial ? t.denial : result.answer.reason;
+    const point = { feature: input.feature, allowed: result.answer.allowed, reason };
+    deps.services.analytics.consume(deps, now, snapshot, point, input.country, input.amount);
+  }
+  return answer(deps, now, snapshot, input.feature, result, t.denial);
 }
 
 /** Hold units for work whose cost is known later. */
@@ -93,7 +101,7 @@ export async function reserve(deps: CheckDeps, input: ReserveInput): Promise<Usa
       now,
     }),
   );
-  return answer(snapshot, input.feature, result, t.denial);
+  return answer(deps, now, snapshot, input.feature, result, t.denial);
 }
 
 /** settle (charge `amount`, free the rest) or release (charge nothing) a reservation. */
@@ -107,7 +115,7 @@ export async function closeReservation(
   const { reservationId, amount } = input;
   const result = await deps.services.meter[how](deps.env, snapshot, { reservationId, amount, now });
   // The request names the reservation; the meter's answer names its feature.
-  return answer(snapshot, result.ok ? (result.answer.feature ?? "") : "", result);
+  return answer(deps, now, snapshot, result.ok ? (result.answer.feature ?? "") : "", result);
 }
 
 function occurredAtOf(input: ConsumeInput, now: number): number {
@@ -151,9 +159,18 @@ async function termsFor(deps: CheckDeps, body: MeterBody, now: number, minVersio
   return { snapshot, t };
 }
 
-function answer(snapshot: Snapshot, feature: string, result: MeterResult, denial: string | null = null): UsageBody {
+/** The meter's answer on the wire; the isolate's usage summary learns the counter from it (check-path.ts). */
+function answer(
+  deps: CheckDeps,
+  now: number,
+  snapshot: Snapshot,
+  feature: string,
+  result: MeterResult,
+  denial: string | null = null,
+): UsageBody {
   if (!result.ok) throw meterRefusal(result.error, result.detail);
-  const { periodStart: _internal, ...a } = result.answer;
+  const { periodStart, ...a } = result.answer;
+  if (feature) deps.services.usage.learn(snapshot.customerId, feature, a.used, a.reserved, now, periodStart);
   return {
     customerId: snapshot.customerId,
     feature,

@@ -93,13 +93,15 @@ describe("a downgrade reaches the next consume through any isolate", () => {
     });
   });
 
-  it("a metered check through the stale isolate is answered on the meter's newer terms too", async () => {
+  // Exact checks (maxUsageAgeMs: 0) ask the meter every time; a check answered from the isolate's usage
+  // summary is as stale as the isolate's part, at most maxUsageAgeMs (test/usage-summary.test.ts).
+  it("an exact metered check through the stale isolate is answered on the meter's newer terms too", async () => {
     const sub = uid("sub");
     const id = (await createCustomer(a, { id: uid(), subscriptions: [{ id: sub, planId: "pro" }] })).id;
     const seen = observedMeterEnv();
     const b = testWorker({ env: seen.env });
     const check = (quantity: number) =>
-      b.call("POST", "/v1/check", { key, body: { customerId: id, feature: "api_calls", quantity } });
+      b.call("POST", "/v1/check", { key, body: { customerId: id, feature: "api_calls", quantity, maxUsageAgeMs: 0 } });
     expect((await check(500)).json).toMatchObject({ allowed: true, limit: 1000 }); // b caches the Pro part
     const down = { planId: "meter-billing", when: "immediately", reason: "downgrade" };
     const res = await subscriptionAction(a, sub, "change-plan", down);

@@ -4,7 +4,8 @@
 // (`limit`, opaque `cursor`, `nextCursor`); only the open period comes from the meter.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type LedgerEntry, ledgerStatements } from "../src/store/usage-ledger";
+import { ledgerPrefix } from "../src/store/ledger-objects";
+import { periodTotalStatements } from "../src/store/usage-ledger";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
 import { DAY_MS, iso, T0 } from "./helpers/time";
 import { expectProblem, testWorker, uid } from "./helpers/worker";
@@ -43,7 +44,9 @@ describe("past periods come from the closed periods' totals", () => {
   it("still answer when the events behind them are gone (they are never re-summed)", async () => {
     const id = await customerWithDays(4); // days 0, 1, 2 closed; day 3 open
     await w.at(T0 + 3 * DAY_MS, async () => {
-      await env.DB.prepare("DELETE FROM usage_events WHERE customer_id = ?1").bind(id).run();
+      const objects = await env.LEDGER.list({ prefix: ledgerPrefix(id) });
+      expect(objects.objects.length).toBeGreaterThan(0);
+      await env.LEDGER.delete(objects.objects.map((o) => o.key));
       const res = await usage(id);
       expect(res.status).toBe(200);
       expect(res.json.features[0]).toMatchObject({ used: 4, past: [dayPeriod(2), dayPeriod(1), dayPeriod(0)] });
@@ -74,21 +77,21 @@ describe("a late record (a timestamp in a period that had closed)", () => {
       expect(late.json).toMatchObject({ allowed: true, used: 2 }); // today's counter is not charged
       await meter(id).flush();
       expect((await usage(id)).json.features[0].past).toEqual([{ ...dayPeriod(0), total: 6 }]);
-      // A flush whose acknowledgement was lost is sent again: the event is already there, the total is kept.
-      const row = await env.DB.prepare("SELECT * FROM usage_events WHERE customer_id = ?1 AND kind = 'late'")
-        .bind(id)
-        .first<Record<string, any>>();
-      const entry: LedgerEntry = {
-        meterId: row!.meter_id,
-        seq: row!.seq,
-        kind: "late",
+      // A totals write whose acknowledgement was lost is sent again: its seqs are in the row already.
+      const row = await env.DB.prepare(
+        "SELECT meter_id, period_start, period_end, through_seq FROM usage_periods WHERE customer_id = ?1 AND period_start = ?2",
+      )
+        .bind(id, DAY0)
+        .first<{ meter_id: string; period_start: number; period_end: number; through_seq: number }>();
+      const again = {
         feature: "api_calls",
-        amount: 5,
         period: { start: row!.period_start, end: row!.period_end },
-        occurredAt: row!.occurred_at,
-        idempotencyKey: null,
+        delta: 5,
+        final: true,
+        firstSeq: row!.through_seq,
+        lastSeq: row!.through_seq,
       };
-      await env.DB.batch(ledgerStatements(env.DB, id, [entry]));
+      await env.DB.batch(periodTotalStatements(env.DB, id, row!.meter_id, [again], T0 + DAY_MS));
       expect((await usage(id)).json.features[0].past).toEqual([{ ...dayPeriod(0), total: 6 }]);
     });
   });

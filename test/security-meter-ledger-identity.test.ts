@@ -1,4 +1,4 @@
-// The D1 ledger dedupes a meter's flushes by the meter's own sequence numbers, which every meter
+// The ledger (R2 lines, D1 totals) dedupes a meter's flushes by the meter's own sequence numbers, which every meter
 // object counts from 1. A customer who ever gets a second meter object (a residency change,
 // DO_JURISDICTIONS switched on) must not have that meter's rows dropped as duplicates of the first
 // one's: the dedupe key names the meter object (security review, "The ledger dedupe key is
@@ -13,6 +13,7 @@ import type { CustomerMeter } from "../src/meter/customer-meter";
 import type { UsageCall } from "../src/meter/protocol";
 import { migrateMeterSchema } from "../src/meter/schema";
 import { createCustomer, createKey, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { ledgerEvents, periodTotals } from "./helpers/ledger";
 
 const w = testWorker();
 let key: string;
@@ -57,12 +58,11 @@ describe("two meter objects for one customer", () => {
     await second.usage(call(id, 20, T0));
     await second.flush();
 
-    expect(
-      await rows("SELECT SUM(amount) AS total, COUNT(*) AS n FROM usage_events WHERE customer_id = ?1", id),
-    ).toEqual([{ total: 36, n: 5 }]);
-    expect(
-      await rows("SELECT DISTINCT meter_id FROM usage_events WHERE customer_id = ?1 ORDER BY meter_id", id),
-    ).toEqual([env.METER.idFromName(id).toString(), secondId.toString()].sort().map((meter_id) => ({ meter_id })));
+    const events = await ledgerEvents(id);
+    expect([events.reduce((sum, e) => sum + e.amount, 0), events.length]).toEqual([36, 5]);
+    expect([...new Set(events.map((e) => e.meterId))].sort()).toEqual(
+      [env.METER.idFromName(id).toString(), secondId.toString()].sort(),
+    );
 
     // The next day both counters close the same period: both totals are kept.
     const nextDay = at("2026-03-11T00:00:01.000Z");
@@ -72,7 +72,10 @@ describe("two meter objects for one customer", () => {
     await second.usage(call(id, 1, nextDay));
     await second.flush();
     expect(
-      await rows("SELECT period_start, total FROM usage_periods WHERE customer_id = ?1 ORDER BY total", id),
+      await rows(
+        "SELECT period_start, total FROM usage_periods WHERE customer_id = ?1 AND final = 1 ORDER BY total",
+        id,
+      ),
     ).toEqual([
       { period_start: at("2026-03-10T00:00:00.000Z"), total: 6 },
       { period_start: at("2026-03-10T00:00:00.000Z"), total: 30 },
@@ -84,7 +87,7 @@ describe("two meter objects for one customer", () => {
     w.clock.set(T0);
   });
 
-  it("a flush in flight across the upgrade (D1 has it under the default meter id) is applied once", async () => {
+  it("a flush in flight across the upgrade (D1 has it under the default meter id) keeps that id in R2, and counts once", async () => {
     w.clock.set(T0);
     const id = (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "meter-lab" }] })).id;
     const stub = env.METER.get(env.METER.idFromName(id));
@@ -94,7 +97,7 @@ describe("two meter objects for one customer", () => {
       const e = sql.exec("SELECT * FROM outbox").one();
       // What the code before the meter id did: the batch reached D1, its acknowledgement was lost.
       await env.DB.prepare(
-        "INSERT INTO usage_events (customer_id, seq, feature_key, amount, kind, period_start, period_end, occurred_at, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO usage_events_legacy (customer_id, seq, feature_key, amount, kind, period_start, period_end, occurred_at, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
       )
         .bind(id, e.seq, e.feature, e.amount, e.kind, e.period_start, e.period_end, e.occurred_at, e.idempotency_key)
         .run();
@@ -105,12 +108,13 @@ describe("two meter objects for one customer", () => {
     });
     await consume(id, 5); // seq 2: after the upgrade
     await stub.flush();
-    expect(
-      await rows("SELECT meter_id, seq, amount FROM usage_events WHERE customer_id = ?1 ORDER BY seq", id),
-    ).toEqual([
+    // The R2 line names the default meter, as the legacy D1 row does: a reader of both dedupes it.
+    expect((await ledgerEvents(id)).map((e) => ({ meter_id: e.meterId, seq: e.seq, amount: e.amount }))).toEqual([
       { meter_id: "", seq: 1, amount: 4 },
       { meter_id: env.METER.idFromName(id).toString(), seq: 2, amount: 5 },
     ]);
+    // The total holds each unit once: the counter's 4 were all still queued when the meter upgraded.
+    expect(await periodTotals(id, true)).toMatchObject([{ feature: "api_calls", total: 9, final: 0 }]);
   });
 
   it("migration 0003 keeps the existing ledger rows, under the default meter id, and old-code writes still dedupe", async () => {

@@ -11,6 +11,7 @@ import type { CustomerMeter } from "../src/meter/customer-meter";
 import type { UsageCall } from "../src/meter/protocol";
 import { METER_SCHEMA_VERSION, migrateMeterSchema } from "../src/meter/schema";
 import { BOOTSTRAP, createCustomer, createKey, createPlan, loadTestCatalog, T0, testWorker, uid } from "./helpers";
+import { ledgerEvents as ledgerLines } from "./helpers/ledger";
 
 const w = testWorker();
 let key: string;
@@ -41,18 +42,24 @@ async function changePlan(subId: string, planId: string) {
   });
   expect(res.status).toBe(200);
 }
-const ledgerEvents = async (customerId: string) =>
-  (
-    await env.DB.prepare(
-      "SELECT period_start, period_end, SUM(amount) AS total FROM usage_events WHERE customer_id = ?1 GROUP BY period_start, period_end ORDER BY period_start, period_end",
-    )
-      .bind(customerId)
-      .all()
-  ).results;
+/** The R2 ledger's events (each once), summed per period as the D1 query did before. */
+const ledgerEvents = async (customerId: string) => {
+  const sums = new Map<string, { period_start: number; period_end: number | null; total: number }>();
+  for (const e of await ledgerLines(customerId)) {
+    if (e.kind === "close") continue;
+    const k = `${e.periodStart}:${e.periodEnd}`;
+    const row = sums.get(k) ?? { period_start: e.periodStart, period_end: e.periodEnd, total: 0 };
+    row.total += e.amount;
+    sums.set(k, row);
+  }
+  return [...sums.values()].sort(
+    (x, y) => x.period_start - y.period_start || (x.period_end ?? 0) - (y.period_end ?? 0),
+  );
+};
 const closedPeriods = async (customerId: string) =>
   (
     await env.DB.prepare(
-      "SELECT period_start, period_end, total FROM usage_periods WHERE customer_id = ?1 ORDER BY period_start, period_end",
+      "SELECT period_start, period_end, total FROM usage_periods WHERE customer_id = ?1 AND final = 1 ORDER BY period_start, period_end",
     )
       .bind(customerId)
       .all()
@@ -218,7 +225,7 @@ describe("meter schema v2: counters of a version 1 meter", () => {
     expect(
       (
         await env.DB.prepare(
-          "SELECT feature_key, period_start, period_end, total FROM usage_periods WHERE customer_id = ?1 ORDER BY feature_key",
+          "SELECT feature_key, period_start, period_end, total FROM usage_periods WHERE customer_id = ?1 AND final = 1 ORDER BY feature_key",
         )
           .bind(id)
           .all()

@@ -4,7 +4,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { configOf } from "../src/config";
 import type { CustomerMeter } from "../src/meter/customer-meter";
 import { meterLocation } from "../src/meter/locate";
+import { ledgerPrefix } from "../src/store/ledger-objects";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { failingR2, lossyR2 } from "./helpers/faults";
+import { ledgerSum, periodTotals } from "./helpers/ledger";
 import { DAY_MS, iso, MINUTE_MS, T0 } from "./helpers/time";
 import { testWorker, uid } from "./helpers/worker";
 
@@ -23,14 +26,6 @@ const bumpRev = (id: string) => env.DB.prepare("UPDATE customers SET rev = rev +
 const meter = (customerId: string) => env.METER.get(env.METER.idFromName(customerId));
 const lab = async (extra: Record<string, unknown> = {}) =>
   (await createCustomer(w, { id: uid(), subscriptions: [{ planId: "meter-lab" }], ...extra })).id;
-const ledgerSum = async (customerId: string, feature: string) =>
-  Number(
-    (await env.DB.prepare(
-      "SELECT COALESCE(SUM(amount), 0) AS s FROM usage_events WHERE customer_id = ?1 AND feature_key = ?2",
-    )
-      .bind(customerId, feature)
-      .first<{ s: number }>())!.s,
-  );
 
 describe("consume", () => {
   it("counts, answers the contract's fields, and checks then report used and remaining", async () => {
@@ -232,14 +227,8 @@ describe("ledger: at least once, applied idempotently, nothing lost", () => {
   it("a failed flush is retried with backoff; after recovery the ledger equals the counters", async () => {
     const id = await lab();
     const stub = meter(id);
-    const failing = {
-      batch: async () => {
-        throw new Error("D1_ERROR: injected outage");
-      },
-      prepare: (q: string) => env.DB.prepare(q),
-    } as unknown as D1Database;
     await runInDurableObject(stub, (m: CustomerMeter) => {
-      m.ledger = failing;
+      m.ledgerBucket = failingR2();
     });
     for (let i = 0; i < 5; i++) await use({ customerId: id, feature: "api_calls", amount: 2 });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -248,36 +237,33 @@ describe("ledger: at least once, applied idempotently, nothing lost", () => {
     const retryAt = await runInDurableObject(stub, (_m, state) => state.storage.getAlarm());
     expect(retryAt).not.toBeNull();
     await runInDurableObject(stub, (m: CustomerMeter) => {
-      m.ledger = env.DB;
+      m.ledgerBucket = env.LEDGER;
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.pending()).toBe(0);
     expect(await ledgerSum(id, "api_calls")).toBe(10);
+    expect(await periodTotals(id, true)).toMatchObject([{ feature: "api_calls", total: 10, final: 0 }]);
   });
 
-  it("a flush whose acknowledgement is lost is applied once when it is sent again", async () => {
+  it("a flush whose acknowledgement is lost rewrites the same object: counted once", async () => {
     const id = await lab();
     const stub = meter(id);
-    // D1 commits the batch, then the answer is lost: the meter must send the same events again.
-    const lossy = {
-      batch: async (s: D1PreparedStatement[]) => {
-        await env.DB.batch(s);
-        throw new Error("network: response lost");
-      },
-      prepare: (q: string) => env.DB.prepare(q),
-    } as unknown as D1Database;
+    // R2 stores the object, then the answer is lost: the meter must send the same batch again.
     await runInDurableObject(stub, (m: CustomerMeter) => {
-      m.ledger = lossy;
+      m.ledgerBucket = lossyR2();
     });
     for (let i = 0; i < 3; i++) await use({ customerId: id, feature: "api_calls", amount: 3 });
     await runDurableObjectAlarm(stub);
     expect(await stub.pending()).toBe(3);
+    await use({ customerId: id, feature: "api_calls", amount: 1 }); // queued after the batch was sealed
     await runInDurableObject(stub, (m: CustomerMeter) => {
-      m.ledger = env.DB;
+      m.ledgerBucket = env.LEDGER;
     });
     await runDurableObjectAlarm(stub);
     expect(await stub.pending()).toBe(0);
-    expect(await ledgerSum(id, "api_calls")).toBe(9);
+    expect(await ledgerSum(id, "api_calls")).toBe(10);
+    const keys = (await env.LEDGER.list({ prefix: ledgerPrefix(id) })).objects.map((o) => o.key.split("/").at(-1));
+    expect(keys).toEqual(["000000000001-000000000003.ndjson", "000000000004-000000000004.ndjson"]);
   });
 });
 
@@ -294,7 +280,7 @@ describe("periods", () => {
     });
     await meter(id).flush();
     const closed = await env.DB.prepare(
-      "SELECT period_start, total FROM usage_periods WHERE customer_id = ?1 AND feature_key = 'api_calls'",
+      "SELECT period_start, total FROM usage_periods WHERE customer_id = ?1 AND feature_key = 'api_calls' AND final = 1",
     )
       .bind(id)
       .all();
@@ -458,7 +444,7 @@ describe("reservations", () => {
     const s = await settle({ customerId: id, reservationId: r.json.reservationId, amount: 4 });
     expect(s.json).toMatchObject({ used: 4, reserved: 0, resetsAt: "2026-03-12T00:00:00.000Z" });
     await meter(id).flush();
-    const closed = await env.DB.prepare("SELECT total FROM usage_periods WHERE customer_id = ?1")
+    const closed = await env.DB.prepare("SELECT total FROM usage_periods WHERE customer_id = ?1 AND final = 1")
       .bind(id)
       .first<{ total: number }>();
     expect(closed?.total).toBe(40);

@@ -12,6 +12,7 @@
 //   --warmup S --duration S --latency-duration S   seconds per phase of each scenario
 //   --rounds N                the saturation phase in N alternating rounds with the baseline (ratios: medians)
 //   --connections N           connections at saturation (the paced phase uses as many)
+//   --do-latency MS           every meter call waits MS first (a meter on another continent; 0: none)
 //   --generator wrk|autocannon   default: wrk if installed, else autocannon
 //   --scenarios a,b,...       a subset (baselines are added when needed)
 //   --eval-seconds S          time per size in the pure evaluation mode
@@ -47,6 +48,7 @@ const DEFAULTS = {
   connections: 32,
   evalSeconds: 1,
   memoryCount: 2000,
+  doLatency: 0,
 };
 const QUICK = {
   customers: 60,
@@ -62,6 +64,7 @@ const QUICK = {
   connections: 8,
   evalSeconds: 0.2,
   memoryCount: 200,
+  doLatency: 0,
 };
 const NUMERIC = Object.keys(DEFAULTS);
 
@@ -78,7 +81,9 @@ function options(argv) {
   const out = { ...o };
   for (const k of NUMERIC) {
     out[k] = o[k] === undefined ? base[k] : Number(o[k]);
-    if (!(out[k] > 0)) throw new Error(`--${kebab(k)} must be a positive number`);
+    // Every size and duration must be positive; the injected meter latency may be 0 (none).
+    const ok = k === "doLatency" ? out[k] >= 0 : out[k] > 0;
+    if (!ok) throw new Error(`--${kebab(k)} must be a ${k === "doLatency" ? "non-negative" : "positive"} number`);
   }
   if (out.warm > out.cacheEntries)
     throw new Error("--warm must fit in --cache-entries (check-warm's working set fits the isolate cache)");
@@ -103,6 +108,10 @@ async function runHttp(o) {
     ADMIN_BOOTSTRAP_KEY: adminKey,
     BENCH_INSTRUMENT: "on",
     SNAPSHOT_CACHE_MAX_ENTRIES: String(o.cacheEntries),
+    // What staging and production run: a point per check and consume to Analytics Engine (the paired
+    // check-warm-analytics scenarios switch it per request: src/bench/index.ts).
+    ANALYTICS_MODE: "engine",
+    BENCH_DO_LATENCY_MS: String(o.doLatency),
   };
   log(`building the worker and starting workerd...`);
   const server = await startServer({ root: ROOT, vars });
@@ -211,12 +220,24 @@ async function main() {
     log("pure evaluation in Node (no HTTP)...");
     result.evaluation = await child("evaluate.mjs", ["--seconds", String(o.evalSeconds)]);
   }
+  if (!o.noEval) {
+    log("analytics: ns per point on the check path, in Node (no HTTP)...");
+    result.analyticsCost = await child("analytics.mjs", ["--seconds", String(o.evalSeconds)]);
+  }
   if (!o.noMemory) {
     log("memory of parsed snapshots...");
     result.memory = await child("memory.mjs", [String(o.memoryCount)], ["--expose-gc"]);
   }
   if (!o.noHttp) Object.assign(result, await runHttp(o));
-  result.targets = targets(result.rows ?? [], result.evaluation, result.memory, result.hot, o, result.catalogChange);
+  result.targets = targets(
+    result.rows ?? [],
+    result.evaluation,
+    result.memory,
+    result.hot,
+    o,
+    result.catalogChange,
+    result.analyticsCost,
+  );
   result.seconds = (Date.now() - started) / 1000;
   print(result);
   if (o.json) await writeFile(o.json, `${JSON.stringify(result, null, 2)}\n`);
@@ -250,6 +271,16 @@ function print(r) {
       out.push(
         `Note: workerd was under 85% of a core at saturation in ${idle.map((row) => `${row.name} (${Math.round(row.serverBusy * 100)}%)`).join(", ")}: there the load generator (${r.generator}), not the server, set the pace; install wrk (Debian package) for a faster generator.`,
       );
+    for (const row of r.rows.filter((x) => x.errors > 0)) {
+      const kinds = Object.entries(row.errorKinds ?? {})
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(", ");
+      const w = row.workerErrors ?? {};
+      out.push(
+        `Errors in ${row.name}: ${row.errors} seen by ${r.generator} (${kinds || "no split"}); the worker answered ${w.http4xx ?? "?"} 4xx and ${w.http5xx ?? "?"} 5xx in that scenario's run${row.firstError ? `; the first: ${row.firstError}` : ""}.`,
+      );
+    }
     if (r.hot) {
       const h = r.hot;
       out.push(
@@ -267,6 +298,12 @@ function print(r) {
     out.push(
       `Pure evaluation (Node ${r.evaluation.node}): ${r.evaluation.results.map((e) => `${e.features} features ${e.decisionsPerSecond.toLocaleString("en-US")}/s (${e.nsPerDecision} ns)`).join(", ")}`,
     );
+  if (r.analyticsCost) {
+    const a = r.analyticsCost.nsPerCheck;
+    out.push(
+      `Analytics per check (Node ${r.analyticsCost.node}, point built and handed over): engine ${Math.round(a.engine)} ns, local ${Math.round(a.local)} ns (analytics off: ${Math.round(a.off)} ns)`,
+    );
+  }
   if (r.memory)
     out.push(
       `Parsed snapshot heap / JSON length: ${r.memory.results.map((m) => `${m.features} features ${m.factor.toFixed(2)}`).join(", ")} (cache accounts ${r.memory.cache.accountingFactor}x)`,

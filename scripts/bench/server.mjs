@@ -75,12 +75,16 @@ export async function startServer({ root, vars, port = 0 }) {
         ...compat,
         kvNamespaces: ["SNAPSHOTS"],
         d1Databases: ["DB"],
+        r2Buckets: ["LEDGER"], // the usage ledger the meters flush to (and the archives)
         durableObjects: {
           METER: { className: "CustomerMeter", useSQLite: true },
           PUBLISHER: { className: "Publisher", useSQLite: true },
         },
         // The webhook producer, as wrangler.toml declares it (no endpoint exists in the bench: nothing is sent).
         queueProducers: { WEBHOOK_QUEUE: "tollgate-webhooks" },
+        // Analytics Engine as wrangler.toml declares it (locally its writes go nowhere: the bench measures
+        // what the worker pays to build and hand over a point, which is what production pays too).
+        analyticsEngineDatasets: { ANALYTICS: { dataset: "tollgate_analytics" } },
         bindings: vars,
       },
       {

@@ -12,6 +12,10 @@
 //   ANY  /__bench/second/<path>      the same app with services of its own (its own part and catalog
 //                                     caches over the same bindings): a second isolate, to measure how
 //                                     soon a change made through the first reaches another.
+//   ANY  /v1/__bench/analytics-{off,engine,local}/<path>   /v1/<path> with ANALYTICS_MODE set to that
+//                                     mode (same services, same caches): the paired analytics scenarios.
+//                                     The three pay the same URL rewrite, so their ratios measure the
+//                                     analytics alone.
 import { createApp } from "../app";
 import { systemClock } from "../clock";
 import { configOf } from "../config";
@@ -79,6 +83,23 @@ function createBenchApp(getServices: (env: Env) => Services) {
 }
 
 const CONTROL_ROUTE = /^[a-z]+:\/\/[^/]+\/__bench\//;
+const ANALYTICS_ROUTE = /^([a-z]+:\/\/[^/]+\/v1\/)__bench\/analytics-(off|engine|local)\/(.*)$/;
+
+const analyticsEnvs = new WeakMap<Env, Record<string, Env>>();
+
+/** The request to /v1/<path> and the env whose ANALYTICS_MODE is the route's, for an analytics route; else as is. */
+function analyticsVariant(request: Request, env: Env): [Request, Env] {
+  const m = request.url.includes("/__bench/analytics-") ? ANALYTICS_ROUTE.exec(request.url) : null;
+  if (!m) return [request, env];
+  const [, prefix, mode, rest] = m as unknown as [string, string, string, string];
+  let variants = analyticsEnvs.get(env);
+  if (!variants) {
+    variants = {};
+    analyticsEnvs.set(env, variants);
+  }
+  variants[mode] ??= { ...env, ANALYTICS_MODE: mode };
+  return [new Request(prefix + rest, request), variants[mode]];
+}
 
 let benchApp: ReturnType<typeof createBenchApp> | undefined;
 
@@ -92,7 +113,8 @@ export async function benchFetch(
   benchApp ??= createBenchApp(getServices);
   if (CONTROL_ROUTE.test(request.url)) return benchApp.fetch(request, instrumented(env), ctx);
   counts.requests++;
-  const response = await benchApp.fetch(request, instrumented(env), ctx);
+  const [req, variant] = analyticsVariant(request, env);
+  const response = await benchApp.fetch(req, instrumented(variant), ctx);
   if (response.status >= 500) counts.http5xx++;
   else if (response.status >= 400) counts.http4xx++;
   return response;

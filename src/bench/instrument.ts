@@ -50,7 +50,7 @@ export function instrumented(env: Env): Env {
       ...env,
       SNAPSHOTS: countedKv(env.SNAPSHOTS),
       DB: countedD1(env.DB),
-      METER: countedNamespace(env.METER),
+      METER: countedNamespace(env.METER, meterLatencyMs(env)),
       PUBLISHER: countedNamespace(env.PUBLISHER) as unknown as Env["PUBLISHER"],
     };
     wrapped.set(env, out);
@@ -123,21 +123,33 @@ export function countedD1(db: D1Database): D1Database {
 
 type Namespace = Env["METER"];
 
-function countedNamespace(ns: Namespace | Env["PUBLISHER"]): Namespace {
+/**
+ * `npm run bench -- --do-latency MS` (BENCH_DO_LATENCY_MS): every meter call waits this long first, as a
+ * call to a meter on another continent would; 0 (the default) adds nothing.
+ */
+function meterLatencyMs(env: Env): number {
+  const ms = Number((env as unknown as Record<string, unknown>).BENCH_DO_LATENCY_MS ?? 0);
+  return Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function countedNamespace(ns: Namespace | Env["PUBLISHER"], latencyMs = 0): Namespace {
   const counted = {
     idFromName: (name: string) => ns.idFromName(name),
     idFromString: (id: string) => ns.idFromString(id),
     newUniqueId: (opts?: DurableObjectNamespaceNewUniqueIdOptions) => ns.newUniqueId(opts),
-    jurisdiction: (j: DurableObjectJurisdiction) => countedNamespace(ns.jurisdiction(j) as Namespace),
-    get: (id: DurableObjectId, opts?: DurableObjectNamespaceGetDurableObjectOptions) => countedStub(ns.get(id, opts)),
+    jurisdiction: (j: DurableObjectJurisdiction) => countedNamespace(ns.jurisdiction(j) as Namespace, latencyMs),
+    get: (id: DurableObjectId, opts?: DurableObjectNamespaceGetDurableObjectOptions) =>
+      countedStub(ns.get(id, opts), latencyMs),
     getByName: (name: string, opts?: DurableObjectNamespaceGetDurableObjectOptions) =>
-      countedStub(ns.getByName(name, opts)),
+      countedStub(ns.getByName(name, opts), latencyMs),
   };
   return counted as unknown as Namespace;
 }
 
 /** Every property of an RPC stub is a remote method; count each call. `then` stays undefined so a stub is never a thenable. */
-function countedStub<T extends object>(stub: T): T {
+function countedStub<T extends object>(stub: T, latencyMs: number): T {
   return new Proxy({} as T, {
     get(_target, prop) {
       if (prop === "then") return undefined;
@@ -146,7 +158,8 @@ function countedStub<T extends object>(stub: T): T {
       // Called as stub[prop](...) so the RPC receiver is the stub (an RPC method has no .apply of its own).
       return (...args: unknown[]) => {
         counts.doCalls++;
-        const result = (target[prop] as (...a: unknown[]) => unknown)(...args);
+        const call = () => (target[prop] as (...a: unknown[]) => unknown)(...args);
+        const result = latencyMs > 0 ? pause(latencyMs).then(call) : call();
         return prop === "usage" ? (result as Promise<MeterResult>).then(countAdmission) : result;
       };
     },

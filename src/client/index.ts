@@ -26,6 +26,8 @@ export interface CheckRequest {
   role?: string;
   country?: string;
   quantity?: number;
+  /** Metered: the oldest usage (ms) the server may answer from its usage summary; 0: ask the meter (exact). */
+  maxUsageAgeMs?: number;
   /** Read-your-writes: the `version` a write returned ("c.k"), or its numeric `snapshotVersion`. */
   minVersion?: string | number;
   assert?: boolean;

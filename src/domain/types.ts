@@ -139,6 +139,8 @@ export interface Evaluation {
   reset?: ResetPeriod;
   used?: number;
   remaining?: number | null;
+  /** How old `used` is (0: the meter's answer; else the isolate's usage summary: domain/usage-summary.ts). */
+  usageAgeMs?: number;
   periodStart?: number | null;
   resetsAt?: number | null;
   /** When this answer may change because a time window opens or closes. */
@@ -169,6 +171,8 @@ export interface Decision {
   limit?: number | null;
   used?: number;
   remaining?: number | null;
+  /** How old `used` is: 0 when the meter was asked, else the age of this isolate's usage summary. */
+  usageAgeMs?: number;
   resetsAt?: string | null;
   expiresAt?: string | null;
   snapshotVersion: number;

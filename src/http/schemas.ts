@@ -105,6 +105,12 @@ export const decisionSchema = z
     limit: z.number().nullable().optional(),
     used: z.number().optional(),
     remaining: z.number().nullable().optional(),
+    usageAgeMs: z
+      .number()
+      .optional()
+      .describe(
+        "Metered: how old `used` is in ms: 0 when the meter was asked, else the age of this isolate's usage summary (at most maxUsageAgeMs)",
+      ),
     resetsAt: z.string().nullable().optional(),
     expiresAt: z.string().nullable().optional(),
     snapshotVersion: z.number().int().describe("customer rev + catalog rev (for display; compare `version`)"),

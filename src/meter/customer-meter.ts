@@ -4,13 +4,16 @@
 //
 // What it stores (meter/schema.ts): counters (one per metered feature and period definition, for
 // that definition's current period; see #counter),
-// idempotency keys (meter/idempotency.ts), reservations (meter/reservations.ts), and an outbox of
-// ledger entries not yet in D1 (meter/ledger.ts), and the newest version of the customer's terms it
+// idempotency keys (meter/idempotency.ts), reservations (meter/reservations.ts), an outbox of
+// ledger entries not yet in R2 (meter/ledger.ts), the period totals not yet in D1
+// (meter/period-totals.ts), and the newest version of the customer's terms it
 // has seen (meter/terms-version.ts): a consume, record or reserve whose terms are older is refused
-// with stale_terms, so no decision is made on a limit the meter knows was replaced. An alarm flushes the outbox to D1 at least once;
-// D1 applies it idempotently by (customer_id, meter_id, seq), so a retried flush never double
-// counts, nor drops the rows of another meter object of the same customer, and a
-// failed flush is retried with backoff until it lands. The class holds the decisions; the tables
+// with stale_terms, so no decision is made on a limit the meter knows was replaced. An alarm flushes
+// the outbox to R2 at least once, as immutable objects named by (customer, day, meter, seq range), so
+// a retried flush rewrites the same object and never double counts, nor collides with another meter
+// object of the same customer; D1 gets only the period totals, at most once per
+// METER_TOTALS_INTERVAL_MS and when a period closes. A failed flush or totals write is retried with
+// backoff until it lands. The class holds the decisions; the tables
 // are behind those helpers. RPC contract: meter/protocol.ts; the Worker's side: meter/client.ts.
 import { DurableObject } from "cloudflare:workers";
 import { configOf } from "../config";
@@ -21,6 +24,7 @@ import type { Env } from "../env";
 import { IdempotencyKeys } from "./idempotency";
 import { LedgerOutbox } from "./ledger";
 import { MeterClock, MeterMeta } from "./meter-clock";
+import { PeriodTotals } from "./period-totals";
 import type {
   CounterView,
   FeatureUsage,
@@ -48,12 +52,15 @@ type Counter = { definition: string; used: number; periodStart: number; periodEn
 type Outcome = Pick<UsageAnswer, "allowed" | "reason" | "used">;
 
 export class CustomerMeter extends DurableObject<Env> {
-  /** The ledger database. A field (not env.DB directly) so a test can inject a failing D1. */
+  /** The totals' database. A field (not env.DB directly) so a test can inject a failing D1. */
   ledger: D1Database;
+  /** The raw ledger's bucket. A field (not env.LEDGER directly) so a test can inject a failing R2. */
+  ledgerBucket: R2Bucket;
   readonly #sql: SqlStorage;
   readonly #meta: MeterMeta;
   readonly #clock: MeterClock;
   readonly #outbox: LedgerOutbox;
+  readonly #totals: PeriodTotals;
   readonly #keys: IdempotencyKeys;
   readonly #reservations: Reservations;
   readonly #terms: TermsWatermark;
@@ -67,10 +74,12 @@ export class CustomerMeter extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.ledger = env.DB;
+    this.ledgerBucket = env.LEDGER;
     this.#sql = ctx.storage.sql;
     this.#meta = new MeterMeta(this.#sql);
     this.#clock = new MeterClock(this.#meta);
-    this.#outbox = new LedgerOutbox(this.#sql);
+    this.#totals = new PeriodTotals(this.#sql, this.#meta);
+    this.#outbox = new LedgerOutbox(this.#sql, this.#meta, this.#totals);
     this.#keys = new IdempotencyKeys(this.#sql);
     this.#reservations = new Reservations(this.#sql);
     this.#terms = new TermsWatermark(this.#sql);
@@ -83,7 +92,7 @@ export class CustomerMeter extends DurableObject<Env> {
   /** consume: atomic check-and-increment. record: always recorded, says whether now over the limit. */
   async usage(call: UsageCall): Promise<MeterResult> {
     const at = this.#clock.observe(call.customerId, call.now);
-    const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint);
+    const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint, call.now);
     if (replay) return replay;
     const stale = this.#staleTerms(call.termsVersion, call.now);
     if (stale) return stale;
@@ -101,7 +110,7 @@ export class CustomerMeter extends DurableObject<Env> {
   /** Holds `amount` units for `ttlSeconds`; they count against the allowance until settled or released. */
   async reserve(call: ReserveCall): Promise<MeterResult> {
     const at = this.#clock.observe(call.customerId, call.now);
-    const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint);
+    const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint, call.now);
     if (replay) return replay;
     const stale = this.#staleTerms(call.termsVersion, call.now);
     if (stale) return stale;
@@ -185,13 +194,16 @@ export class CustomerMeter extends DurableObject<Env> {
       }));
   }
 
-  /** Flushes the outbox now, for tests (the alarm does the same on its own); no route calls it. */
+  /**
+   * Flushes the outbox and writes the totals now, whatever the interval, for tests (the alarm does
+   * the same on its own, the totals at most once per interval); no route calls it.
+   */
   async flush(): Promise<{ flushed: number; pending: number }> {
-    const flushed = await this.#flush();
+    const flushed = await this.#flush(true);
     return { flushed, pending: this.#outbox.pending() };
   }
 
-  /** Ledger entries not yet in D1, for tests (a failed flush keeps them); no route calls it. */
+  /** Ledger entries not yet in R2, for tests (a failed flush keeps them); no route calls it. */
   async pending(): Promise<number> {
     return this.#outbox.pending();
   }
@@ -208,8 +220,10 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#reservations.expire(now);
     this.#collect(now);
     if (!(await this.#flushOrRetry())) return;
-    const next = this.#reservations.nextExpiry();
-    if (next !== null) await this.#setAlarm(Date.now() + Math.max(0, next - now));
+    // The next reservation to expire, or the next totals write (the interval's end) if sooner; never
+    // later than an alarm a call set while this one awaited its flush (ensureAlarm keeps the earlier).
+    const due = [this.#reservations.nextExpiry(), this.#totals.dueAt(now)].filter((t) => t !== null);
+    if (due.length > 0) await this.#ensureAlarm(Math.max(0, Math.min(...due) - now));
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -357,8 +371,8 @@ export class CustomerMeter extends DurableObject<Env> {
     return { allowed, reason, used, reserved, limit: a.limit, remaining, ...period, overage };
   }
 
-  // Garbage collection at most once a minute: a busy meter's alarm runs every few seconds, and the
-  // idempotency table (no index on created_at) would be scanned every time.
+  // Garbage collection at most once a minute: a busy meter's alarm runs every few seconds. Each
+  // clean-up reads only expired rows (idempotency by its created_at index, meter schema v6).
   #collect(now: number): void {
     if (now - this.#collectedAt < COLLECT_INTERVAL_MS) return;
     this.#reservations.deleteClosedBefore(now - CLOSED_RESERVATION_TTL_MS);
@@ -384,16 +398,20 @@ export class CustomerMeter extends DurableObject<Env> {
   }
 
   /**
-   * The ledger rows name the customer, which the meter learnt from its first call
+   * The ledger's objects and totals name the customer, which the meter learnt from its first call
    * (MeterClock.observe), and this meter object (its id), since the sequence numbers are its own.
+   * The outbox goes to R2 first; the totals to D1 when due (a period closed, or the interval passed),
+   * or now when `forced`.
    */
-  async #flush(): Promise<number> {
-    const customerId = this.#meta.get("customer_id");
-    if (customerId === null) return 0;
-    const meterId = this.ctx.id.toString();
+  async #flush(forced = false): Promise<number> {
+    const id = this.#meta.get("customer_id");
+    if (id === null) return 0;
+    const [customerId, meterId, now] = [String(id), this.ctx.id.toString(), this.#clock.now()];
     const unnamedThrough = Number(this.#meta.get(LEDGER_UNNAMED_THROUGH) ?? 0);
-    const flushed = await this.#outbox.flush(this.ledger, { customerId: String(customerId), meterId, unnamedThrough });
-    await this.#alerts.flush(this.env, this.ledger, this.#clock.now());
+    const flushed = await this.#outbox.flush(this.ledgerBucket, { customerId, meterId, unnamedThrough }, now);
+    const due = this.#totals.dueAt(now);
+    if (due !== null && (forced || due <= now)) await this.#totals.write(this.ledger, customerId, meterId, now);
+    await this.#alerts.flush(this.env, this.ledger, now);
     return flushed;
   }
 

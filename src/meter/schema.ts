@@ -6,14 +6,16 @@
 // version a meter is at is the `schema_version` row of its `meta` table. Meters created before
 // versioning have the version 1 tables but no row: they are recognised as version 1.
 //
-// Tables (version 5):
+// Tables (version 6):
 //   counters      one row per metered feature and period definition (domain/periods.ts
 //                 periodDefinition): that definition's current period and usage
-//   idempotency   answers by idempotency key (kept >= 24 h)
+//   idempotency   answers by idempotency key (kept 24 h; indexed by created_at, version 6)
 //   reservations  held units: open, then settled, released or expired
-//   outbox        ledger entries not yet in D1 (meter/ledger.ts)
+//   outbox        ledger entries not yet in R2 (meter/ledger.ts)
+//   pending_totals period totals not yet in D1 (version 6, meter/period-totals.ts)
 //   meta          key/value: customer_id, last_seen, flush_failures, schema_version,
-//                 ledger_unnamed_through (version 3)
+//                 ledger_unnamed_through (version 3), ledger_batch and totals_written_at
+//                 (version 6)
 //   terms_version one row: the newest terms version ("c.k") the meter has seen (version 4,
 //                 meter/terms-version.ts)
 //   usage_alerts  alerts raised per counter period; event_outbox: raised alerts not yet in D1
@@ -66,6 +68,30 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE IF NOT EXISTS usage_alerts (feature TEXT NOT NULL, definition TEXT NOT NULL, period_start INTEGER NOT NULL,
     alert TEXT NOT NULL, PRIMARY KEY (feature, definition, period_start, alert));
   CREATE TABLE IF NOT EXISTS event_outbox (cause TEXT PRIMARY KEY, event TEXT NOT NULL);
+  `,
+  // 6: the raw ledger goes to R2 and D1 keeps period totals (issue 14, docs/storage.md). Idempotency keys
+  // get an index on created_at, so their clean-up reads only the expired rows, never the whole table.
+  // pending_totals: the change of each period's total not yet in D1 (meter/period-totals.ts). It starts
+  // with what D1 lacks today: each open counter's usage not still in the outbox (the events flushed so
+  // far went to D1's old per-event table, which no total was read from until the period closed), and the
+  // total of each period whose close is still queued, less its queued events; the queued entries add
+  // the rest when they are flushed. period_end -1: a never-resetting feature (NULLs never conflict).
+  `
+  CREATE INDEX IF NOT EXISTS idempotency_by_created ON idempotency (created_at);
+  CREATE TABLE IF NOT EXISTS pending_totals (feature TEXT NOT NULL, period_start INTEGER NOT NULL, period_end INTEGER NOT NULL,
+    delta REAL NOT NULL, final INTEGER NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    PRIMARY KEY (feature, period_start, period_end));
+  INSERT INTO pending_totals (feature, period_start, period_end, delta, final, first_seq, last_seq)
+    SELECT feature, period_start, COALESCE(period_end, -1), SUM(used), 0, 0, 0 FROM counters
+    GROUP BY feature, period_start, COALESCE(period_end, -1);
+  INSERT INTO pending_totals (feature, period_start, period_end, delta, final, first_seq, last_seq)
+    SELECT feature, period_start, COALESCE(period_end, -1), SUM(amount), 0, 0, 0 FROM outbox WHERE kind = 'close'
+    GROUP BY feature, period_start, COALESCE(period_end, -1) HAVING true
+    ON CONFLICT (feature, period_start, period_end) DO UPDATE SET delta = delta + excluded.delta;
+  INSERT INTO pending_totals (feature, period_start, period_end, delta, final, first_seq, last_seq)
+    SELECT feature, period_start, COALESCE(period_end, -1), -SUM(amount), 0, 0, 0 FROM outbox WHERE kind IN ('consume', 'record', 'settle')
+    GROUP BY feature, period_start, COALESCE(period_end, -1) HAVING true
+    ON CONFLICT (feature, period_start, period_end) DO UPDATE SET delta = delta + excluded.delta;
   `,
 ];
 

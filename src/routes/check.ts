@@ -2,6 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { assertCustomerAccess, hasScope, requireScope } from "../auth/middleware";
 import { checkDeps, evaluateAll, evaluateCheck } from "../check-path";
+import { MAX_USAGE_SUMMARY_AGE_MS } from "../config";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
 import {
@@ -24,6 +25,14 @@ import { SnapshotUnavailable } from "../store/errors";
 import { DEFAULT_ASSERTION_AUDIENCE, signDecisionAssertion } from "../tokens/assertion";
 
 const quantity = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const maxUsageAge = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_USAGE_SUMMARY_AGE_MS)
+  .describe(
+    "Metered: the oldest usage (ms) this check accepts from the isolate's usage summary instead of asking the meter; 0: exact (default and cap: USAGE_SUMMARY_MAX_AGE_MS, 5,000)",
+  );
 
 export const checkBody = z
   .object({
@@ -34,6 +43,7 @@ export const checkBody = z
       .optional()
       .describe("The end user's country, when a trusted server relays it; default: the edge's request.cf.country"),
     quantity: quantity.optional().describe("Metered: whether this many more units fit (default 1)"),
+    maxUsageAgeMs: maxUsageAge.optional(),
     minVersion: minVersionBody.optional(),
     include: z
       .array(z.enum(["upgrade"]))
@@ -62,6 +72,7 @@ const checkQuery = z.object({
   role: roleParam.optional(),
   country: countryParam.optional(),
   quantity: z.coerce.number().pipe(quantity).optional(),
+  maxUsageAgeMs: z.coerce.number().pipe(maxUsageAge).optional(),
   minVersion: minVersionQuery.optional(),
   include: z
     .enum(["upgrade"])

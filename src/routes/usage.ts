@@ -10,6 +10,7 @@ import type { MinVersion } from "../domain/version";
 import { decodeCursor, page } from "../http/pagination";
 import { Problem } from "../http/problem";
 import { newRouter } from "../http/router";
+import { edgeCountry } from "../http/schemas";
 import type { FeatureUsage } from "../meter/protocol";
 import { type MeterTerms, meterTerms } from "../meter/terms";
 import { type TermsVersion, termsAtLeast } from "../meter/terms-version";
@@ -61,7 +62,8 @@ usageRoutes.use("/usage/*", requireScope("usage"));
 usageRoutes
   .openapi(usageRoute, async (c) => {
     const body = authorized(c, c.req.valid("json"));
-    return c.json(await consume(checkDeps(c), { ...body, idempotencyKey: keyOf(c, body.idempotencyKey) }), 200);
+    const input = { ...body, idempotencyKey: keyOf(c, body.idempotencyKey), country: edgeCountry(c) };
+    return c.json(await consume(checkDeps(c), input), 200);
   })
   .openapi(reserveRoute, async (c) => {
     const body = authorized(c, c.req.valid("json"));

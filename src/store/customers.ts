@@ -144,7 +144,7 @@ export async function customerReferences(db: D1Database, id: string): Promise<Cu
   return db
     .prepare(
       `SELECT (SELECT COUNT(*) FROM subscriptions WHERE customer_id = ?1) AS subscriptions, (SELECT COUNT(*) FROM grants WHERE customer_id = ?1) AS grants,
-              (SELECT COUNT(*) FROM api_keys WHERE customer_id = ?1) AS apiKeys, (SELECT COUNT(*) FROM usage_events WHERE customer_id = ?1) AS usageEvents`,
+              (SELECT COUNT(*) FROM api_keys WHERE customer_id = ?1) AS apiKeys, (SELECT COUNT(*) FROM usage_periods WHERE customer_id = ?1) + (SELECT COUNT(*) FROM usage_events_legacy WHERE customer_id = ?1) AS usageEvents`,
     )
     .bind(id)
     .first<CustomerReferences>();

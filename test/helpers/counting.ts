@@ -173,3 +173,41 @@ export function observedMeterEnv(
   });
   return { calls, env: { ...base, METER } as Cloudflare.Env };
 }
+
+/** Calls made on each binding, by binding name and method ("SNAPSHOTS.get", "DB.prepare", "ANALYTICS.writeDataPoint"). */
+export interface BindingCalls {
+  calls: string[];
+  /** Every writeDataPoint argument, in order (the real binding gets them too). */
+  dataPoints: AnalyticsEngineDataPoint[];
+}
+
+/**
+ * The env with SNAPSHOTS, DB, METER and ANALYTICS wrapped to record every method called on them (each call
+ * still reaches the real local binding), so a test can assert that a path touched no binding at all.
+ */
+export function recordingEnv(base: Cloudflare.Env): { recorded: BindingCalls; env: Cloudflare.Env } {
+  const recorded: BindingCalls = { calls: [], dataPoints: [] };
+  const wrap = <T extends object>(name: string, target: T): T =>
+    new Proxy(target, {
+      get(t, prop) {
+        const value = Reflect.get(t, prop);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          recorded.calls.push(`${name}.${String(prop)}`);
+          if (name === "ANALYTICS" && prop === "writeDataPoint")
+            recorded.dataPoints.push(args[0] as AnalyticsEngineDataPoint);
+          return (value as (...a: unknown[]) => unknown).apply(t, args);
+        };
+      },
+    });
+  return {
+    recorded,
+    env: {
+      ...base,
+      SNAPSHOTS: wrap("SNAPSHOTS", base.SNAPSHOTS),
+      DB: wrap("DB", base.DB),
+      METER: wrap("METER", base.METER),
+      ANALYTICS: wrap("ANALYTICS", base.ANALYTICS),
+    } as Cloudflare.Env,
+  };
+}

@@ -38,3 +38,41 @@ export async function markProviderManaged(subscriptionId: string, externalId: st
     .bind(subscriptionId, externalId)
     .run();
 }
+
+/**
+ * A period total in usage_periods as the meter's ledger writes it (the upsell candidates read the current
+ * periods' totals from there): `start`/`end` in ms, end null for a period without reset.
+ */
+export async function insertUsagePeriod(
+  customerId: string,
+  feature: string,
+  start: number,
+  end: number | null,
+  total: number,
+) {
+  await env.DB.prepare(
+    "INSERT INTO usage_periods (customer_id, meter_id, feature_key, period_start, period_end, total, closed_at) VALUES (?1, 'test-meter', ?2, ?3, ?4, ?5, ?3)",
+  )
+    .bind(customerId, feature, start, end, total)
+    .run();
+}
+
+/** The local analytics rollup rows of one feature (analytics_rollups), in key order. */
+export const rollupRows = async (feature: string) =>
+  (
+    await env.DB.prepare(
+      "SELECT hour, kind, plan_id, country, reason, allowed, count, quantity FROM analytics_rollups WHERE feature_key = ?1 ORDER BY hour, kind, plan_id, country, reason, allowed",
+    )
+      .bind(feature)
+      .all<Record<string, unknown>>()
+  ).results;
+
+/** The local analytics rows per hour and customer of one feature (analytics_customer_hours). */
+export const customerHourRows = async (feature: string) =>
+  (
+    await env.DB.prepare(
+      "SELECT hour, customer_id, checks, denials, consumes, used FROM analytics_customer_hours WHERE feature_key = ?1 ORDER BY hour, customer_id",
+    )
+      .bind(feature)
+      .all<Record<string, unknown>>()
+  ).results;

@@ -32,3 +32,61 @@ export const quiet = () => {
   vi.spyOn(console, "warn").mockImplementation(() => {});
   vi.spyOn(console, "error").mockImplementation(() => {});
 };
+
+/** An R2 bucket whose writes fail (reads and listings still reach the real local bucket). */
+export function failingR2(base: R2Bucket = env.LEDGER): R2Bucket {
+  return new Proxy(base, {
+    get(target, prop) {
+      if (prop === "put")
+        return async () => {
+          throw new Error("R2 unavailable: injected outage");
+        };
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/** An R2 bucket that stores every write and then loses the acknowledgement (the call throws). */
+export function lossyR2(base: R2Bucket = env.LEDGER): R2Bucket {
+  return new Proxy(base, {
+    get(target, prop) {
+      if (prop === "put")
+        return async (...args: Parameters<R2Bucket["put"]>) => {
+          await target.put(...args);
+          throw new Error("network: R2 response lost");
+        };
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/** A D1 database whose batches fail (the meter's totals writes); single statements still run. */
+export function failingBatchDB(base: D1Database = env.DB): D1Database {
+  return new Proxy(base, {
+    get(target, prop) {
+      if (prop === "batch")
+        return async () => {
+          throw new Error("D1_ERROR: injected outage");
+        };
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/** A D1 database that commits every batch and then loses the acknowledgement (the call throws). */
+export function lossyBatchDB(base: D1Database = env.DB): D1Database {
+  return new Proxy(base, {
+    get(target, prop) {
+      if (prop === "batch")
+        return async (statements: D1PreparedStatement[]) => {
+          await target.batch(statements);
+          throw new Error("network: D1 response lost");
+        };
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}

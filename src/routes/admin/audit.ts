@@ -1,11 +1,15 @@
 // /admin/v1/audit: the append-only audit log, newest first. Read-only by construction: no route
-// here or anywhere updates or deletes it, and the table's triggers refuse it anyway.
+// here or anywhere updates or deletes it, and the table's triggers refuse it anyway, except for the
+// rows the cron's retention has archived to R2 (store/retention.ts): /admin/v1/audit/archive?month=
+// streams an archived month back, entry by entry, in the same shape.
 import { z } from "@hono/zod-openapi";
 import { iso } from "../../domain/time";
+import { CONTENT_TYPES, exportStream } from "../../http/export-stream";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { newRouter } from "../../http/router";
 import { errorResponses, instant, jsonResponse } from "../../http/schemas";
 import { type AuditDbRow, listAudit } from "../../store/audit";
+import { readArchive } from "../../store/retention";
 import { adminRoute } from "./route";
 
 const entrySchema = z
@@ -59,12 +63,46 @@ const listAuditRoute = adminRoute("admin: audit")("viewer", {
   responses: { 200: jsonResponse(pageOf(entrySchema), "A page of audit entries"), ...errorResponses },
 });
 
-export const auditRoutes = newRouter().openapi(listAuditRoute, async (c) => {
-  const q = c.req.valid("query");
-  const beforeId = decodeCursor(q.cursor, z.number().int());
-  const rows = await listAudit(c.env.DB, { ...q, beforeId, limit: q.limit + 1 });
-  return c.json(
-    page(rows, q.limit, (r) => r.id, toView),
-    200,
-  );
+// A streamed body: declared apart, so the handler's c.body is not checked against a JSON type.
+const archivedMonth: { description: string; content: Record<string, { schema: z.ZodString }> } = {
+  description: "The month's archived entries, one JSON object per line (none: an empty body)",
+  content: { "application/x-ndjson": { schema: z.string() } },
+};
+
+const archiveRoute = adminRoute("admin: audit")("viewer", {
+  method: "get",
+  path: "/archive",
+  summary: "An archived month of audit entries, oldest first, streamed as NDJSON",
+  description:
+    "Entries older than the audit retention (AUDIT_RETENTION_DAYS, default 400) are archived to R2 by the cron " +
+    "and deleted from D1; this streams one month of them back, one AuditEntry per line.",
+  request: {
+    query: z.object({
+      month: z
+        .string()
+        .regex(/^\d{4}-(0[1-9]|1[0-2])$/, "yyyy-mm")
+        .describe("The month of the entries' instant (UTC), yyyy-mm"),
+    }),
+  },
+  responses: { 200: archivedMonth, ...errorResponses },
 });
+
+async function* archivedViews(bucket: R2Bucket, month: string) {
+  for await (const row of readArchive(bucket, "audit_log", month)) yield toView(row as unknown as AuditDbRow);
+}
+
+export const auditRoutes = newRouter()
+  .openapi(listAuditRoute, async (c) => {
+    const q = c.req.valid("query");
+    const beforeId = decodeCursor(q.cursor, z.number().int());
+    const rows = await listAudit(c.env.DB, { ...q, beforeId, limit: q.limit + 1 });
+    return c.json(
+      page(rows, q.limit, (r) => r.id, toView),
+      200,
+    );
+  })
+  .openapi(archiveRoute, async (c) => {
+    const { month } = c.req.valid("query");
+    const stream = exportStream(archivedViews(c.env.LEDGER, month), "ndjson", []);
+    return c.body(stream, 200, { "Content-Type": CONTENT_TYPES.ndjson, "Cache-Control": "no-store" });
+  });

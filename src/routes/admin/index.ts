@@ -1,5 +1,6 @@
 // /admin/v1: the admin API, one sub-app per resource.
 import { newRouter } from "../../http/router";
+import { analyticsRoutes } from "./analytics";
 import { apiKeyRoutes } from "./api-keys";
 import { auditRoutes } from "./audit";
 import { catalogRoutes } from "./catalog";
@@ -14,6 +15,7 @@ import { priceRoutes } from "./prices";
 import { regionGroupRoutes } from "./region-groups";
 import { snapshotRoutes } from "./snapshots";
 import { subscriptionRoutes } from "./subscriptions";
+import { usageExportRoutes } from "./usage-export";
 import { webhookEndpointRoutes } from "./webhook-endpoints";
 
 export const adminRoutes = newRouter();
@@ -31,4 +33,6 @@ adminRoutes.route("/plans", planMigrationRoutes);
 adminRoutes.route("/region-groups", regionGroupRoutes);
 adminRoutes.route("/grants", grantRoutes);
 adminRoutes.route("/audit", auditRoutes);
+adminRoutes.route("/usage", usageExportRoutes);
 adminRoutes.route("/webhook-endpoints", webhookEndpointRoutes);
+adminRoutes.route("/analytics", analyticsRoutes);
