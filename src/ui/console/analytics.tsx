@@ -3,10 +3,11 @@
 // (or a panel the API refuses) shows the API's answer in that panel instead of failing the page.
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
-import { type AdminAnswer, adminCall } from "../admin-call";
+import { type AdminAnswer, adminCall, adminRead } from "../admin-call";
 import { Notice } from "../layout";
 import { operatorOf } from "./auth";
 import { consolePage } from "./chrome";
+import type { CatalogFile } from "./wire";
 
 interface FeatureRow {
   featureKey: string;
@@ -18,7 +19,7 @@ interface FeatureRow {
   usage?: { total: number; p50: number; p90: number; max: number };
 }
 interface UsagePoint {
-  t: string | number;
+  t: string;
   total: number;
   customers: number;
 }
@@ -38,9 +39,17 @@ const PATHS = {
 
 export async function analyticsPage(c: Context<AppEnv>) {
   const me = operatorOf(c);
+  // The usage series is per metered feature: the one asked for, else the catalog's first.
+  const catalog = await adminRead<CatalogFile>(c, me, "/admin/v1/catalog");
+  const metered = Object.entries(catalog.features ?? {})
+    .filter(([, f]) => f.type === "metered")
+    .map(([key]) => key);
+  const asked = c.req.query("featureKey");
+  const featureKey = asked && metered.includes(asked) ? asked : metered[0];
+  const usagePath = featureKey ? `${PATHS.usage}?featureKey=${encodeURIComponent(featureKey)}` : PATHS.usage;
   const [features, usage, denials, upsell, trials] = await Promise.all([
     adminCall<{ features: FeatureRow[] }>(c, me, "GET", PATHS.features),
-    adminCall<{ points: UsagePoint[] }>(c, me, "GET", PATHS.usage),
+    adminCall<{ points: UsagePoint[] }>(c, me, "GET", usagePath),
     adminCall<{ rows: DenialRow[] }>(c, me, "GET", PATHS.denials),
     adminCall<{ candidates: Record<string, unknown>[] }>(c, me, "GET", PATHS.upsell),
     adminCall<{ plans: Record<string, unknown>[] }>(c, me, "GET", PATHS.trials),
@@ -49,7 +58,24 @@ export async function analyticsPage(c: Context<AppEnv>) {
     title: "Analytics",
     section: "analytics",
     charts: true,
-    children: <AnalyticsView answers={{ features, usage, denials, upsell, trials }} />,
+    children: (
+      <>
+        <AnalyticsView answers={{ features, usage, denials, upsell, trials }} />
+        <form method="get" action="/console/analytics" class="filters" aria-label="Usage series">
+          <label>
+            Usage series of
+            <select name="featureKey">
+              {metered.map((k) => (
+                <option value={k} selected={k === featureKey}>
+                  {k}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="submit">Show</button>
+        </form>
+      </>
+    ),
   });
 }
 
@@ -136,7 +162,9 @@ function FeaturesView(p: { rows: FeatureRow[] }) {
 
 function UsageView(p: { points: UsagePoint[] }) {
   if (p.points.length === 0) return <p class="muted">No data yet.</p>;
-  const label = (t: string | number) => (typeof t === "number" ? new Date(t).toISOString() : t).slice(0, 10);
+  // Day buckets are labelled by their date, hour buckets by date and hour.
+  const hourly = p.points.length > 1 && p.points[0]?.t.slice(0, 10) === p.points[1]?.t.slice(0, 10);
+  const label = (t: string) => (hourly ? t.slice(5, 13).replace("T", " ") : t.slice(0, 10));
   const chart = { labels: p.points.map((x) => label(x.t)), values: p.points.map((x) => x.total), limit: null };
   return <div class="chart" data-chart={JSON.stringify(chart)} />;
 }
