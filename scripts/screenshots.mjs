@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run screenshots [-- --url URL]: renders the main screens in headless Chromium and saves them under
 // docs/img/: api-docs.png (/docs), console-customer.png, console-grant.png, console-approvals.png,
-// console-catalog.png, console-audit.png and portal.png. Without --url it starts
+// console-catalog.png, console-audit.png, console-analytics.png and portal.png. Without --url it starts
 // `npm start -- --port 8799` (scripts/dev.mjs: wrangler dev, demo data) and stops it afterwards. Every
 // request that is not to 127.0.0.1 is blocked, and any blocked request, failed load, console error or
 // page error fails the run: the pages must render offline (scripts/lib/browser.mjs).
@@ -109,6 +109,9 @@ async function screenshots(url, demoKey) {
     await shot(root, "console-catalog.png", { fullPage: true });
     await root.goto("/console/audit");
     await shot(root, "console-audit.png");
+    await root.goto("/console/analytics?featureKey=api_calls");
+    await root.locator('[data-panel="Adoption per feature"] .chart.drawn canvas').waitFor();
+    await shot(root, "console-analytics.png", { fullPage: true });
 
     // The customer portal of a free customer (so it offers more), through a link minted with the demo key.
     const session = await api(url, demoKey, "POST", "/v1/portal-sessions", {
