@@ -6,10 +6,12 @@
 //                 package.json exports as "tollgate/client"; its declarations import dist/domain/types.d.ts
 //   dist/assets/  wrangler.toml's [assets] directory: Swagger UI's files for /docs, copied from
 //                 node_modules/swagger-ui-dist under a path that carries the package's version
-//                 (src/routes/docs.ts builds the same path), and a _headers file that caches them for a year
+//                 (src/routes/docs.ts builds the same path), and a _headers file that caches them for a year;
+//                 the console's and portal's files under ui/: htmx and uPlot from node_modules under
+//                 versioned paths (cached for a year), and src/ui/static/* under ui/app/ (revalidated)
 // Flags: --client or --assets builds only that part. Silent unless something fails.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,6 +38,35 @@ function buildClient() {
   });
 }
 
+/** The console's vendor files (src/ui/assets.ts builds the same paths), with their licences. */
+const UI_VENDOR = {
+  "htmx.org": ["dist/htmx.min.js", "LICENSE"],
+  uplot: ["dist/uPlot.iife.min.js", "dist/uPlot.min.css", "LICENSE"],
+};
+
+function buildUiAssets(assets, headers) {
+  for (const [name, files] of Object.entries(UI_VENDOR)) {
+    const packageDir = dirname(require.resolve(`${name}/package.json`));
+    const { version } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8"));
+    const target = join(assets, "ui", "vendor", name, version);
+    mkdirSync(target, { recursive: true });
+    for (const file of files) {
+      const base = file.split("/").pop();
+      copyFileSync(join(packageDir, file), join(target, base));
+      headers.push(
+        `/ui/vendor/${name}/${version}/${base}`,
+        "  Cache-Control: public, max-age=31536000, immutable",
+        "  X-Content-Type-Options: nosniff",
+      );
+    }
+  }
+  const app = join(assets, "ui", "app");
+  mkdirSync(app, { recursive: true });
+  for (const file of readdirSync(join(root, "src", "ui", "static")))
+    copyFileSync(join(root, "src", "ui", "static", file), join(app, file));
+  headers.push("/ui/app/*", "  Cache-Control: no-cache", "  X-Content-Type-Options: nosniff");
+}
+
 function buildAssets() {
   const packageDir = dirname(require.resolve("swagger-ui-dist/package.json"));
   const { version } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8"));
@@ -56,6 +87,7 @@ function buildAssets() {
       "  X-Content-Type-Options: nosniff",
     );
   }
+  buildUiAssets(assets, headers);
   writeFileSync(join(assets, "_headers"), `${headers.join("\n")}\n`);
 }
 

@@ -42,6 +42,7 @@ const DOCS_ORDER = [
   "webhooks",
   "storage",
   "analytics",
+  "console",
   "operations",
   "benchmark",
 ];

@@ -1,6 +1,7 @@
 // The Hono app: request id, error envelope, guards, and one sub-app per resource.
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { cors } from "hono/cors";
+import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./app-env";
 import {
   guardAdminWrites,
@@ -18,10 +19,22 @@ import { checkRoutes } from "./routes/check";
 import { documentApi } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { ofrepRoutes } from "./routes/ofrep";
+import { portalSessionRoutes } from "./routes/portal-sessions";
 import { tokenRoutes } from "./routes/tokens";
 import { usageRoutes } from "./routes/usage";
 import { webhookRoutes } from "./routes/webhooks";
 import type { Services } from "./services";
+import { consoleRoutes } from "./ui/console";
+import { portalRoutes } from "./ui/portal";
+
+/** The request's ExecutionContext, or undefined where none was given (Hono throws on the getter then). */
+function executionContextOf(c: Context<AppEnv>): ExecutionContext | undefined {
+  try {
+    return c.executionCtx as ExecutionContext;
+  } catch {
+    return undefined;
+  }
+}
 
 export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
   const app = newRouter();
@@ -47,6 +60,13 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
     requireJson,
   );
   app.use("/admin/*", limitBody(MAX_ADMIN_BODY_BYTES), guardAdminWrites);
+  // The console calls this very app in process (src/ui/admin-call.ts).
+  const innerFetch = createMiddleware<AppEnv>(async (c, next) => {
+    const ctx = executionContextOf(c);
+    c.set("innerFetch", (request) => Promise.resolve(app.fetch(request, c.env, ctx)));
+    await next();
+  });
+  app.use("/console/*", limitBody(MAX_ADMIN_BODY_BYTES), innerFetch);
 
   app.route("/", healthRoutes);
   app.route("/v1", checkRoutes);
@@ -56,6 +76,9 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
   app.route("/", tokenRoutes);
   app.use("/ofrep/*", limitBody(MAX_BODY_BYTES), requireJson);
   app.route("/ofrep/v1", ofrepRoutes);
+  app.route("/console", consoleRoutes);
+  app.route("/portal", portalRoutes);
+  app.route("/", portalSessionRoutes);
   documentApi(app);
 
   app.notFound(notFound(app as unknown as Hono<AppEnv>));

@@ -76,6 +76,8 @@ export interface Config {
    * before a trial or a grant ends trial.ending and grant.expiring are sent.
    */
   events: { usageThresholds: number[]; trialEndingLeadMs: number; grantExpiringLeadMs: number };
+  /** The console and the portal (src/ui/). */
+  ui: UiConfig;
   /**
    * The staleness bound of the isolate's usage summary (USAGE_SUMMARY_MAX_AGE_MS; 0: every metered check asks
    * the meter): a check may lower it with maxUsageAgeMs (domain/usage-summary.ts).
@@ -90,6 +92,28 @@ export interface Config {
   analytics: { mode: AnalyticsMode; flushMs: number; accountId?: string; apiToken?: string; dataset: string };
 }
 
+export interface UiConfig {
+  /** Signs console sessions, CSRF tokens and portal links; undefined: the console and portal answer 503. */
+  sessionSecret: string | undefined;
+  sessionTtlMs: number;
+  portal: {
+    upgradeUrl: string | undefined;
+    frameAncestors: string[];
+    accentColor: string;
+    logoUrl: string | undefined;
+    title: string;
+  };
+}
+
+/** SESSION_SECRET where ENVIRONMENT is "development" and the secret is not set; never elsewhere. */
+export const DEVELOPMENT_SESSION_SECRET = "tollgate-development-session-secret-not-for-deploys";
+const DEFAULT_SESSION_MINUTES = 30;
+const DEFAULT_ACCENT = "#3355cc";
+const HEX_COLOR = /^#[0-9a-fA-F]{3,8}$/;
+// An origin as CSP's frame-ancestors takes it: scheme, host, optional port, nothing else (no quotes, no ;).
+const ORIGIN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/;
+// Same origin only: a path ("/x", not "//host") or inline image data, so the portal loads nothing from elsewhere.
+const LOCAL_IMAGE = /^(\/(?!\/)[^\s"'<>]*|data:image\/(png|gif|jpeg|webp|svg\+xml);base64,[A-Za-z0-9+/=]+)$/;
 export type AnalyticsMode = "engine" | "local" | "off";
 // A flush writes each touched cell once, so a longer interval writes less (each warm customer-feature pair
 // once per interval, whatever the check rate); the endpoints flush before reading anyway.
@@ -173,6 +197,19 @@ const configSchema = z
     API_KEY_STALE_IF_ERROR_MS: numberVar(DEFAULT_API_KEY_STALE_IF_ERROR_MS, (n) => Number.isFinite(n) && n >= 0),
     DO_JURISDICTIONS: anyVar.transform((raw) => raw === "on"),
     BENCH_INSTRUMENT: anyVar.transform((raw) => raw === "on"),
+    SESSION_SECRET: stringVar,
+    CONSOLE_SESSION_MINUTES: numberVar(DEFAULT_SESSION_MINUTES, (n) => Number.isFinite(n) && n > 0 && n <= 24 * 60),
+    PORTAL_UPGRADE_URL: anyVar.transform((raw) =>
+      typeof raw === "string" && /^https?:\/\//.test(raw) ? raw : undefined,
+    ),
+    PORTAL_FRAME_ANCESTORS: listVar.transform((list) => list.filter((o) => ORIGIN.test(o))),
+    PORTAL_ACCENT_COLOR: anyVar.transform((raw) =>
+      typeof raw === "string" && HEX_COLOR.test(raw) ? raw : DEFAULT_ACCENT,
+    ),
+    PORTAL_LOGO_URL: anyVar.transform((raw) => (typeof raw === "string" && LOCAL_IMAGE.test(raw) ? raw : undefined)),
+    PORTAL_TITLE: anyVar.transform((raw) =>
+      typeof raw === "string" && raw.trim() ? raw.trim().slice(0, 80) : "Your plan",
+    ),
     ANALYTICS_MODE: anyVar.transform((raw) =>
       raw === "engine" || raw === "local" || raw === "off" ? (raw as AnalyticsMode) : undefined,
     ),
@@ -228,6 +265,17 @@ const configSchema = z
       },
       usageSummary: { maxAgeMs: v.USAGE_SUMMARY_MAX_AGE_MS },
       bench: v.BENCH_INSTRUMENT && v.ENVIRONMENT === "development",
+      ui: {
+        sessionSecret: sessionSecretFor(v.ENVIRONMENT, v.SESSION_SECRET),
+        sessionTtlMs: v.CONSOLE_SESSION_MINUTES * 60_000,
+        portal: {
+          upgradeUrl: v.PORTAL_UPGRADE_URL,
+          frameAncestors: v.PORTAL_FRAME_ANCESTORS,
+          accentColor: v.PORTAL_ACCENT_COLOR,
+          logoUrl: v.PORTAL_LOGO_URL,
+          title: v.PORTAL_TITLE,
+        },
+      },
       analytics: {
         mode: v.ANALYTICS_MODE ?? (v.ENVIRONMENT === "development" ? "local" : "engine"),
         flushMs: v.ANALYTICS_FLUSH_MS,
@@ -261,6 +309,16 @@ function localSecretFor(environment: string | undefined, secret: string | undefi
 function checksumSecretsFor(environment: string | undefined, secrets: string[]): string[] {
   if (secrets.length > 0 || environment !== "development") return secrets;
   return [DEVELOPMENT_CHECKSUM_SECRET];
+}
+
+/**
+ * SESSION_SECRET when it is long enough to be a key (32 characters), or in development only a documented
+ * default. Elsewhere a missing or short secret stays missing: the console and the portal answer 503
+ * rather than sign sessions anyone could forge.
+ */
+function sessionSecretFor(environment: string | undefined, secret: string | undefined): string | undefined {
+  if (secret !== undefined && secret.length >= 32) return secret;
+  return environment === "development" ? DEVELOPMENT_SESSION_SECRET : undefined;
 }
 
 const parsed = new WeakMap<Env, Config>();

@@ -39,6 +39,18 @@ export interface Env extends CloudflareBindings {
   WEBHOOK_TRIAL_ENDING_DAYS?: string;
   /** Days before a grant expires that grant.expiring is sent (default 3). */
   WEBHOOK_GRANT_EXPIRING_DAYS?: string;
+  /** Secret: the HS256 key of console session cookies, their CSRF tokens and portal links (32+ characters; development has a default). */
+  SESSION_SECRET?: string;
+  /** Minutes a console session lasts (default 30). */
+  CONSOLE_SESSION_MINUTES?: string;
+  /** Origins that may embed the portal in an iframe, comma-separated (default: none). */
+  PORTAL_FRAME_ANCESTORS?: string;
+  /** The portal's accent colour, a CSS hex colour (default #3355cc). */
+  PORTAL_ACCENT_COLOR?: string;
+  /** The portal's logo: a path on this worker or a data:image/ URL (nothing is loaded from elsewhere). */
+  PORTAL_LOGO_URL?: string;
+  /** The name the portal shows in its header (default "Your plan"). */
+  PORTAL_TITLE?: string;
   /**
    * Analytics (src/analytics/): "engine" (Workers Analytics Engine, the ANALYTICS binding), "local" (rollups in
    * D1, for `npm start`) or "off". Default: "local" where ENVIRONMENT is "development", "engine" elsewhere.

@@ -1,7 +1,7 @@
 // src/config.ts: every variable's default and the rule that keeps it; one parse per env object.
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type Config, configOf, DEVELOPMENT_CHECKSUM_SECRET } from "../src/config";
+import { type Config, configOf, DEVELOPMENT_CHECKSUM_SECRET, DEVELOPMENT_SESSION_SECRET } from "../src/config";
 import { DAY_MS } from "../src/domain/time";
 import type { Env } from "../src/env";
 
@@ -37,6 +37,17 @@ describe("configOf", () => {
       events: { usageThresholds: [80, 100], trialEndingLeadMs: 3 * DAY_MS, grantExpiringLeadMs: 3 * DAY_MS },
       usageSummary: { maxAgeMs: 5_000 },
       bench: false,
+      ui: {
+        sessionSecret: undefined,
+        sessionTtlMs: 30 * 60_000,
+        portal: {
+          upgradeUrl: undefined,
+          frameAncestors: [],
+          accentColor: "#3355cc",
+          logoUrl: undefined,
+          title: "Your plan",
+        },
+      },
       analytics: {
         mode: "engine",
         flushMs: 60_000,
@@ -131,6 +142,37 @@ describe("configOf", () => {
     expect(of({ ENVIRONMENT: "development", API_KEY_CHECKSUM_SECRET: "s" }).apiKeys.checksumSecrets).toEqual(["s"]);
     for (const environment of ["staging", "production", undefined])
       expect(of({ ENVIRONMENT: environment }).apiKeys.checksumSecrets).toEqual([]);
+  });
+
+  it("the console's session secret: 32 characters at least; a default in development only", () => {
+    const long = "s".repeat(32);
+    expect(of({ SESSION_SECRET: long, ENVIRONMENT: "production" }).ui.sessionSecret).toBe(long);
+    expect(of({ SESSION_SECRET: "short", ENVIRONMENT: "production" }).ui.sessionSecret).toBeUndefined();
+    expect(of({ ENVIRONMENT: "development" }).ui.sessionSecret).toBe(DEVELOPMENT_SESSION_SECRET);
+    for (const environment of ["staging", "production", undefined])
+      expect(of({ ENVIRONMENT: environment }).ui.sessionSecret).toBeUndefined();
+  });
+
+  it("keeps only portal settings that load nothing from elsewhere and cannot break the CSP", () => {
+    const portal = of({
+      PORTAL_FRAME_ANCESTORS: "https://app.example.com, https://x.test:8443, 'unsafe-inline', https://a.test/path",
+      PORTAL_ACCENT_COLOR: "red;}body{",
+      PORTAL_LOGO_URL: "https://cdn.example.com/logo.png",
+      PORTAL_UPGRADE_URL: "javascript:alert(1)",
+    }).ui.portal;
+    expect(portal).toMatchObject({
+      frameAncestors: ["https://app.example.com", "https://x.test:8443"],
+      accentColor: "#3355cc",
+      logoUrl: undefined,
+      upgradeUrl: undefined,
+    });
+    const ok = of({
+      PORTAL_LOGO_URL: "/logo.svg",
+      PORTAL_ACCENT_COLOR: "#0a7",
+      PORTAL_UPGRADE_URL: "https://a.test/u",
+    });
+    expect(ok.ui.portal).toMatchObject({ logoUrl: "/logo.svg", accentColor: "#0a7", upgradeUrl: "https://a.test/u" });
+    expect(of({ PORTAL_LOGO_URL: "//evil.test/x.png" }).ui.portal.logoUrl).toBeUndefined();
   });
 
   it("honours BENCH_INSTRUMENT only in the development environment", () => {

@@ -6,6 +6,8 @@ import { testWorker } from "./helpers";
 
 const w = testWorker();
 const UNDOCUMENTED_BY_DESIGN = new Set(["/docs", "/docs/swagger-initializer.js", "/openapi.json"]);
+/** Pages for people, not an API: the console and the portal (src/ui/, docs/console.md). */
+const PAGES = /^\/(console|portal)(\/|$)/;
 const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE"]);
 
 /** Hono's `/a/:id{[0-9]+}/` -> OpenAPI's `/a/{id}`. */
@@ -28,7 +30,7 @@ describe("GET /openapi.json", () => {
     const served = [
       ...new Set(
         w.worker.app.routes
-          .filter((r) => METHODS.has(r.method) && !UNDOCUMENTED_BY_DESIGN.has(r.path))
+          .filter((r) => METHODS.has(r.method) && !UNDOCUMENTED_BY_DESIGN.has(r.path) && !PAGES.test(r.path))
           .map((r) => `${r.method} ${openapiPath(r.path)}`),
       ),
     ];
@@ -37,6 +39,7 @@ describe("GET /openapi.json", () => {
     for (const r of [
       "POST /v1/check",
       "POST /v1/tokens",
+      "POST /v1/portal-sessions",
       "GET /.well-known/jwks.json",
       "POST /ofrep/v1/evaluate/flags/{key}",
       "POST /ofrep/v1/evaluate/flags",

@@ -10,6 +10,7 @@ import type { AppEnv } from "../app-env";
 import { configOf } from "../config";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
+import { internalPrincipal } from "./internal-calls";
 import { authenticateKey, hasScope } from "./middleware";
 import { createOperatorVerifier, extractOperatorToken, OPERATOR_ROLES, type OperatorRole } from "./operator-jwt";
 import type { Principal } from "./principal";
@@ -34,13 +35,18 @@ function operatorVerifier(env: Env) {
   return verifier.verify;
 }
 
+/** Verifies an operator JWT (Cf-Access-Jwt-Assertion or Bearer) with this env's configuration. */
+export async function verifyOperator(env: Env, jwt: string): Promise<Principal> {
+  const result = await operatorVerifier(env)(jwt);
+  if (!result.ok) throw new Problem("unauthorized", `Operator token rejected: ${result.reason}.`);
+  return { kind: "operator", ...result.operator };
+}
+
 async function authenticateAdmin(c: Context<AppEnv>): Promise<Principal> {
+  const internal = internalPrincipal(c.req.raw.headers);
+  if (internal) return internal; // the console, signed in (auth/internal-calls.ts)
   const jwt = extractOperatorToken(c.req.raw.headers);
-  if (jwt) {
-    const result = await operatorVerifier(c.env)(jwt);
-    if (!result.ok) throw new Problem("unauthorized", `Operator token rejected: ${result.reason}.`);
-    return { kind: "operator", ...result.operator };
-  }
+  if (jwt) return verifyOperator(c.env, jwt);
   return authenticateKey(c, c.req.raw.headers.get("Authorization") ?? undefined);
 }
 

@@ -91,6 +91,9 @@ export class Problem extends Error {
 
 export type ProblemExtra = { errors?: FieldError[]; headers?: Record<string, string>; [k: string]: unknown };
 
+/** The problem's title as problem+json states it (pages show it too: src/ui/). */
+export const problemTitle = (p: Problem): string => TITLES[p.slug];
+
 /** The problem's body: what an HTTP response carries, and what an RPC call answers (rpc/entrypoint.ts). */
 export function problemBody(p: Problem, instance?: string, requestId?: string): ProblemBody {
   const { headers: _headers, ...extensions } = p.extra;

@@ -23,6 +23,7 @@ import {
   releaseRoute,
   reserveRoute,
   settleRoute,
+  type usageQuery,
   usageRoute,
 } from "./usage-spec";
 
@@ -76,56 +77,63 @@ usageRoutes
   )
   .openapi(getUsage, async (c) => {
     const { customerId } = c.req.valid("param");
-    const q = c.req.valid("query");
-    const feature = q.feature;
-    const now = c.var.services.clock.now();
-    const after = decodeCursor(q.cursor, periodKey);
-    const from = q.from !== undefined ? Date.parse(q.from) : now - DEFAULT_USAGE_WINDOW_MS;
-    const to = q.to !== undefined ? Date.parse(q.to) : Number.MAX_SAFE_INTEGER;
-    if (from >= to)
-      throw new Problem("validation", "from must be before to.", {
-        errors: [{ path: "query.from", message: "must be before to" }],
-      });
-    const read = async (minVersion?: TermsVersion) => {
-      const snapshot = await snapshotFor(c, customerId, minVersion);
-      const metered = Object.keys(snapshot.features)
-        .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
-        .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
-      if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
-      const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
-      const peeked = await c.var.services.meter.peek(c.env, snapshot, items, now, termsOf(snapshot));
-      return { snapshot, metered, peeked };
-    };
-    let { snapshot, metered, peeked } = await read();
-    // The meter holds newer terms than this isolate's snapshot: the limits shown are the new ones.
-    if (!termsAtLeast(termsOf(snapshot), peeked.termsVersion))
-      ({ snapshot, metered, peeked } = await read(peeked.termsVersion));
-    const current = peeked.usage;
-    const rows = await closedPeriods(c.env.DB, customerId, {
-      features: metered.map((m) => m.key),
-      from,
-      to,
-      after,
-      limit: q.limit + 1,
-    });
-    const { items: history, nextCursor } = page(
-      rows,
-      q.limit,
-      (r): LedgerPeriodKey => [r.feature, r.periodStart, r.periodEnd],
-      (r) => r,
-    );
-    const features = metered.map(({ key, t }) => featureUsage(key, t, current[key] ?? NO_USAGE, history));
-    return c.json(
-      {
-        customerId,
-        evaluatedAt: iso(now),
-        features,
-        nextCursor,
-        ledgerNote: "past periods are the totals the meter wrote to the D1 ledger when each closed, within seconds",
-      },
-      200,
-    );
+    return c.json(await usageReport(c, customerId, c.req.valid("query")), 200);
   });
+
+export type UsageQuery = z.output<typeof usageQuery>;
+
+/**
+ * GET /v1/usage's answer: the current period of each metered feature from the meter, a page of closed
+ * periods from the D1 ledger. Also what the console and the portal show (src/ui/), for the principal
+ * the caller set (a key bound to another customer is refused).
+ */
+export async function usageReport(c: Context<AppEnv>, customerId: string, q: UsageQuery) {
+  const feature = q.feature;
+  const now = c.var.services.clock.now();
+  const after = decodeCursor(q.cursor, periodKey);
+  const from = q.from !== undefined ? Date.parse(q.from) : now - DEFAULT_USAGE_WINDOW_MS;
+  const to = q.to !== undefined ? Date.parse(q.to) : Number.MAX_SAFE_INTEGER;
+  if (from >= to)
+    throw new Problem("validation", "from must be before to.", {
+      errors: [{ path: "query.from", message: "must be before to" }],
+    });
+  const read = async (minVersion?: TermsVersion) => {
+    const snapshot = await snapshotFor(c, customerId, minVersion);
+    const metered = Object.keys(snapshot.features)
+      .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
+      .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
+    if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
+    const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
+    const peeked = await c.var.services.meter.peek(c.env, snapshot, items, now, termsOf(snapshot));
+    return { snapshot, metered, peeked };
+  };
+  let { snapshot, metered, peeked } = await read();
+  // The meter holds newer terms than this isolate's snapshot: the limits shown are the new ones.
+  if (!termsAtLeast(termsOf(snapshot), peeked.termsVersion))
+    ({ snapshot, metered, peeked } = await read(peeked.termsVersion));
+  const current = peeked.usage;
+  const rows = await closedPeriods(c.env.DB, customerId, {
+    features: metered.map((m) => m.key),
+    from,
+    to,
+    after,
+    limit: q.limit + 1,
+  });
+  const { items: history, nextCursor } = page(
+    rows,
+    q.limit,
+    (r): LedgerPeriodKey => [r.feature, r.periodStart, r.periodEnd],
+    (r) => r,
+  );
+  const features = metered.map(({ key, t }) => featureUsage(key, t, current[key] ?? NO_USAGE, history));
+  return {
+    customerId,
+    evaluatedAt: iso(now),
+    features,
+    nextCursor,
+    ledgerNote: "past periods are the totals the meter wrote to the D1 ledger when each closed, within seconds",
+  };
+}
 
 const NO_USAGE: FeatureUsage = { used: 0, reserved: 0 };
 const periodKey = z.tuple([z.string(), z.number().int(), z.number().int().nullable()]);

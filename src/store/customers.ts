@@ -86,11 +86,16 @@ export interface CustomerFilter {
   /** Customers with a subscription to this plan, now or scheduled (any status). */
   planId?: string;
   billingCustomerId?: string;
+  /** Customers whose id or name contains this text (case-insensitive; % and _ match themselves). */
+  q?: string;
   /** Keyset cursor: customers with a greater id. */
   afterId: string | null;
   /** Rows to read (a page reads one more than it shows: http/pagination.ts). */
   limit: number;
 }
+
+/** A LIKE pattern for "contains `text`", its wildcards escaped (SQLite's LIKE ignores ASCII case). */
+const likeContains = (text: string | undefined) => `%${(text ?? "").replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
 
 /** Customers, by id. */
 export async function listCustomers(db: D1Database, q: CustomerFilter): Promise<CustomerDbRow[]> {
@@ -102,7 +107,8 @@ export async function listCustomers(db: D1Database, q: CustomerFilter): Promise<
       q.planId,
       q.planId,
     )
-    .when(q.billingCustomerId, "c.billing_customer_id = ?");
+    .when(q.billingCustomerId, "c.billing_customer_id = ?")
+    .when(q.q, "c.id LIKE ? ESCAPE '\\' OR c.name LIKE ? ESCAPE '\\'", likeContains(q.q), likeContains(q.q));
   const rows = await db
     .prepare(`SELECT c.* FROM customers c ${f.sql} ORDER BY c.id LIMIT ?`)
     .bind(...f.params, q.limit)

@@ -1,18 +1,27 @@
 // /admin/v1/customers/{id}/entitlements: for audits, disputes and support.
 // - /explain: per feature, what the customer has now and why: each plan, add-on and grant with its
-//   window and what it did (from the snapshot the check path reads, explained by src/domain/explain.ts).
+//   window and what it did (from the snapshot the check path reads, explained by src/domain/explain.ts);
+//   ?minVersion= reads a write's own result, as a check does.
 // - ?at=<instant>: what the customer was entitled to then: the customer part and the catalog in force
 //   at `at` (store/snapshot-history.ts), composed and evaluated at `at`. Usage counters are not part of
 //   history.
 import { z } from "@hono/zod-openapi";
-import { toDecision } from "../../check-path";
+import { checkDeps, requireSnapshot, toDecision } from "../../check-path";
 import { featureKey } from "../../domain/catalog";
 import { evaluate } from "../../domain/evaluate";
 import { type ExplainedSource, explainSnapshot } from "../../domain/explain";
 import { iso, isoOrNull } from "../../domain/time";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { countryParam, errorResponses, idParam, jsonResponse, notFoundResponse, roleParam } from "../../http/schemas";
+import {
+  countryParam,
+  errorResponses,
+  idParam,
+  jsonResponse,
+  minVersionQuery,
+  notFoundResponse,
+  roleParam,
+} from "../../http/schemas";
 import { snapshotAt } from "../../store/snapshot-history";
 import { adminRoute } from "./route";
 
@@ -56,7 +65,10 @@ const explain = route("viewer", {
   method: "get",
   path: "/{id}/entitlements/explain",
   summary: "Per feature: what the customer has and why (which plan, add-on or grant, until when)",
-  request: { params: idParam, query: z.object({ feature: featureKey.optional(), ...context }) },
+  request: {
+    params: idParam,
+    query: z.object({ feature: featureKey.optional(), minVersion: minVersionQuery.optional(), ...context }),
+  },
   responses: { 200: jsonResponse(explainSchema, "The explanation"), 404: notFoundResponse, ...errorResponses },
 });
 
@@ -83,8 +95,8 @@ customerEntitlementRoutes
     const { id } = c.req.valid("param");
     const q = c.req.valid("query");
     const now = c.var.services.clock.now();
-    const { snapshot } = await c.var.services.snapshots.read(c.env, id, now);
-    if (!snapshot) throw new Problem("not-found", `No customer '${id}'.`);
+    // minVersion: read-your-writes, as on the check path (a 409 while the write is not visible yet).
+    const { snapshot } = await requireSnapshot(checkDeps(c), id, now, q.minVersion);
     if (q.feature && !Object.hasOwn(snapshot.features, q.feature))
       throw new Problem("not-found", `No feature '${q.feature}' in the catalog.`);
     const features: z.input<typeof explainSchema>["features"] = {};

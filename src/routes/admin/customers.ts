@@ -110,9 +110,14 @@ const createCustomer = route("approver", {
 const listCustomersRoute = route("viewer", {
   method: "get",
   path: "/",
-  summary: "Customers, by id; filter by plan (any subscription status) or billing id",
+  summary: "Customers, by id; filter by plan (any subscription status), billing id, or text in the id or name",
   request: {
-    query: z.object({ planId: entityId.optional(), billingCustomerId: z.string().max(255).optional(), ...pageQuery }),
+    query: z.object({
+      planId: entityId.optional(),
+      billingCustomerId: z.string().max(255).optional(),
+      q: z.string().min(1).max(200).optional().describe("Id or name contains this (case-insensitive)"),
+      ...pageQuery,
+    }),
   },
   responses: { 200: jsonResponse(pageOf(customerSchema), "A page of customers"), ...errorResponses },
 });
