@@ -142,8 +142,14 @@ class Model {
     }));
   }
 
-  consume(i: number, q: number): void {
+  #at(i: number): Shard {
     const s = this.shards[i];
+    if (!s) throw new Error(`no shard ${i}`);
+    return s;
+  }
+
+  consume(i: number, q: number): void {
+    const s = this.#at(i);
     if (shortfall(s.lease, s.used, 0, q) === 0) {
       s.used += q;
       this.admitted += q;
@@ -154,22 +160,22 @@ class Model {
   }
 
   #ask(i: number): void {
-    const s = this.shards[i];
+    const s = this.#at(i);
     if (s.asking !== null || s.waiting.length === 0) return;
     s.lease = { ...s.lease, seq: s.lease.seq + 1 };
     s.asking = s.lease.seq;
-    const need = shortfall(s.lease, s.used, 0, s.waiting[0]);
+    const need = shortfall(s.lease, s.used, 0, s.waiting[0] ?? 0);
     this.inflight.push({ kind: "renew", shard: i, report: this.#report(i), need });
   }
 
   #report(i: number): ShardReport {
-    const s = this.shards[i];
+    const s = this.#at(i);
     return { seq: s.lease.seq, claim: claimOf(s.lease, s.used, 0), used: s.used };
   }
 
   /** The shard gives back what it has not used (expiry or recall), and says so. */
   giveBack(i: number): ShardReport {
-    const s = this.shards[i];
+    const s = this.#at(i);
     s.lease = { ...s.lease, granted: s.used, seq: s.lease.seq + 1 };
     return this.#report(i);
   }
@@ -181,13 +187,17 @@ class Model {
   deliver(n: number): void {
     if (this.inflight.length === 0) return;
     const [m] = this.inflight.splice(n % this.inflight.length, 1);
+    if (!m) return;
     if (m.kind === "renew") {
       const r = renew(this.book, m.shard, m.report, m.need, this.sizing);
-      if (!r) return this.#answer(m.shard, m.report.seq, 0); // stale: nothing for it
+      if (!r) {
+        this.#answer(m.shard, m.report.seq, 0); // stale: nothing for it
+        return;
+      }
       this.book = r.book;
       const targets = recallTargets(this.book, m.shard);
-      if (r.granted > 0 || targets.length === 0) return this.#answer(m.shard, m.report.seq, r.granted);
-      this.inflight.push({ kind: "recall", shard: m.shard, seq: m.report.seq, need: m.need, targets });
+      if (r.granted > 0 || targets.length === 0) this.#answer(m.shard, m.report.seq, r.granted);
+      else this.inflight.push({ kind: "recall", shard: m.shard, seq: m.report.seq, need: m.need, targets });
     } else if (m.kind === "recall") {
       // Each recall RPC may fail (bit t of n): that shard keeps counting as holding its lease.
       for (const [k, t] of m.targets.entries())
@@ -211,7 +221,7 @@ class Model {
    * (else void, and the shard asks again); then what waited is admitted, asks again, or is denied.
    */
   #granted(i: number, seq: number, granted: number): void {
-    const s = this.shards[i];
+    const s = this.#at(i);
     if (s.asking !== seq) return; // the shard crashed since: nobody waits for it
     s.asking = null;
     const current = seq === s.lease.seq;
@@ -231,18 +241,18 @@ class Model {
   /** A crash: every message to or from the shard is lost (its SQLite state is not), and what waited. */
   crash(i: number): void {
     this.inflight = this.inflight.filter((m) => m.shard !== i || m.kind === "recall");
-    this.shards[i].asking = null;
-    this.shards[i].waiting = [];
+    this.#at(i).asking = null;
+    this.#at(i).waiting = [];
   }
 
   /** An RPC failed: the message is gone. A shard whose renew failed denies what waited (under-admission). */
   drop(n: number): void {
     if (this.inflight.length === 0) return;
     const m = this.inflight[n % this.inflight.length];
-    if (m.kind === "recall") return; // the coordinator's own step; its recall RPCs fail inside it
+    if (!m || m.kind === "recall") return; // the coordinator's own step; its recall RPCs fail inside it
     this.inflight.splice(n % this.inflight.length, 1);
     const seq = m.kind === "renew" ? m.report.seq : m.kind === "grant" ? m.seq : null;
-    const s = this.shards[m.shard];
+    const s = this.#at(m.shard);
     if (seq !== null && s.asking === seq) {
       s.asking = null;
       s.waiting = [];
