@@ -174,3 +174,7 @@ export function leaseBound(a: { limit: number | null; overage: "block" | "allow"
  */
 export const shardsFor = (targetPerSecond: number, perShard = 600): number =>
   Math.min(MAX_METER_SHARDS, Math.max(1, Math.ceil(targetPerSecond / perShard)));
+
+/** The part and the snapshot carry meterShards only when sharded, so parts from before it compare equal. */
+export const shardsField = (n: number | undefined): { meterShards?: number } =>
+  n !== undefined && n > 1 ? { meterShards: n } : {};
