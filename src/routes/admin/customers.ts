@@ -326,7 +326,11 @@ customerRoutes
     // Its revisions start again at 1 if the id is created anew: the meter forgets the customer
     // revision it has seen, or it would refuse every consume of the new customer as stale_terms.
     await c.var.services.meter
-      .forgetCustomerTerms(c.env, { customerId: id, residency: before.residency ?? null }, now)
+      .forgetCustomerTerms(
+        c.env,
+        { customerId: id, residency: before.residency ?? null, meterShards: before.meter_shards },
+        now,
+      )
       .catch((err) =>
         console.error(JSON.stringify({ msg: "meter terms reset failed", customerId: id, error: String(err) })),
       );
