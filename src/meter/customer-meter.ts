@@ -81,6 +81,8 @@ export class CustomerMeter extends DurableObject<Env> {
   readonly #leases: ShardLeases;
   /** The renew in flight per lease (JSON of its key): later calls wait for it instead of asking again. */
   readonly #asking = new Map<string, Promise<void>>();
+  /** Units the calls short of each lease are waiting for (JSON of its key). */
+  readonly #demand = new Map<string, number>();
   /** Set by #withLease for its step: the coordinator had nothing more, so what does not fit is denied. */
   #leaseShort = false;
 
@@ -284,9 +286,34 @@ export class CustomerMeter extends DurableObject<Env> {
     leased: boolean,
     step: (short: ShortOf) => MeterResult | Need,
   ): Promise<MeterResult> {
-    let mayAsk = true;
-    for (let round = 0; ; round++) {
-      const ask = mayAsk && round < MAX_LEASE_ROUNDS;
+    let [mayAsk, asks, waitingFor] = [true, 0, null as string | null];
+    try {
+      for (let round = 0; ; round++) {
+        const ask = mayAsk && asks < MAX_LEASE_ASKS && round < MAX_LEASE_ROUNDS;
+        const out = this.#leaseStep(call, leased, ask, step);
+        if (!("need" in out)) return out;
+        const id = JSON.stringify(out.need.key);
+        if (waitingFor === null) {
+          // What every call short of this lease needs, so one renew asks for all of them (funnel mode grants exactly that).
+          waitingFor = id;
+          this.#demand.set(id, (this.#demand.get(id) ?? 0) + call.amount);
+        }
+        const r = await this.#ask(call, out.need);
+        mayAsk = r.again;
+        if (r.asked) asks++;
+      }
+    } finally {
+      if (waitingFor !== null) {
+        const left = (this.#demand.get(waitingFor) ?? 0) - call.amount;
+        if (left > 0) this.#demand.set(waitingFor, left);
+        else this.#demand.delete(waitingFor);
+      }
+    }
+  }
+
+  /** One synchronous step of #withLease: `step` with `short` answering whether the call must ask first. */
+  #leaseStep(call: LeasedCall, leased: boolean, ask: boolean, step: (short: ShortOf) => MeterResult | Need) {
+    {
       this.#leaseShort = false;
       const out = step((counter, reserved) => {
         const key = leased ? this.#leaseKey(call, counter) : null;
@@ -299,8 +326,7 @@ export class CustomerMeter extends DurableObject<Env> {
         this.#leaseShort = true;
         return null;
       });
-      if (!("need" in out)) return out;
-      mayAsk = await this.#ask(call, out.need);
+      return out;
     }
   }
 
@@ -312,31 +338,41 @@ export class CustomerMeter extends DurableObject<Env> {
     return { key: { feature: call.feature, definition: counter.definition, periodStart: counter.periodStart }, bound };
   }
 
-  /** Asks the coordinator for what the call lacks. True: ask again if still short; false: decide now. */
-  async #ask(call: LeasedCall, need: LeaseNeed): Promise<boolean> {
+  /**
+   * Asks the coordinator for what the calls short of this lease lack, or waits for the ask already in
+   * flight. again: look again, and ask if still short; false: decide now (deny what does not fit).
+   */
+  async #ask(call: LeasedCall, need: LeaseNeed): Promise<{ again: boolean; asked: boolean }> {
     const id = JSON.stringify(need.key);
     const inFlight = this.#asking.get(id);
     if (inFlight) {
       await inFlight;
-      return true;
+      return { again: true, asked: false };
     }
-    const asked = this.#askNow(call, need);
+    const asked = this.#askNow(call, need, this.#demand.get(id) ?? call.amount);
     this.#asking.set(
       id,
       asked.then(() => undefined),
     );
     try {
-      return await asked;
+      return { again: await asked, asked: true };
     } finally {
       this.#asking.delete(id);
     }
   }
 
-  async #askNow(call: LeasedCall, { key, bound }: LeaseNeed): Promise<boolean> {
+  async #askNow(call: LeasedCall, { key, bound }: LeaseNeed, demand: number): Promise<boolean> {
     const route = call.lease;
     const usage = this.#leaseUsage(key, call.now);
     if (!route || !usage) return true; // the period rolled over meanwhile: decide again
-    const { report, need } = this.#leases.prepare(key, route, bound, usage.used, usage.reserved, call.amount);
+    const { report, need } = this.#leases.prepare(
+      key,
+      route,
+      bound,
+      usage.used,
+      usage.reserved,
+      Math.max(demand, call.amount),
+    );
     if (need <= 0) return true;
     let answer: RenewAnswer;
     try {
@@ -348,8 +384,9 @@ export class CustomerMeter extends DurableObject<Env> {
     }
     const applied = this.#leases.applyGrant(key, report, answer, call.now);
     if (applied && answer.granted > 0) await this.#ensureAlarm(LEASE_TTL_MS);
-    // Not applied: a recall went out since, so this answer is void; ask again.
-    return !applied || answer.granted > 0;
+    // Not applied: a recall went out since, so this answer is void; ask again. Nothing granted while
+    // other shards still hold unused allowance (they took what a recall freed): ask again too.
+    return !applied || answer.granted > 0 || answer.retry;
   }
 
   /** The counter of a lease's period as it stands (null: the period is over), and what is reserved. */
@@ -616,7 +653,9 @@ export class CustomerMeter extends DurableObject<Env> {
 const periodOf = (c: Counter): MeterPeriod => ({ start: c.periodStart, end: c.periodEnd });
 
 /** Renews per call at most: past them the call is decided on what the shard holds (no livelock under recalls). */
-const MAX_LEASE_ROUNDS = 8;
+const MAX_LEASE_ASKS = 16;
+/** Steps per call at most, waits for another call's renew included. */
+const MAX_LEASE_ROUNDS = 256;
 
 /** What a leased decision reads of a consume or reserve call. */
 type LeasedCall = Pick<

@@ -80,6 +80,8 @@ export interface RenewAnswer {
   unleased: number;
   /** What the other shards had reported used. */
   othersUsed: number;
+  /** Nothing granted, but other shards still hold unused allowance (taken again while the recall was out): ask again. */
+  retry: boolean;
 }
 
 /** A shard gives back what it did not use (lease expiry). */

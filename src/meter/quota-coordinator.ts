@@ -56,17 +56,21 @@ export class QuotaCoordinator extends DurableObject<Env> {
   async renew(call: RenewCall): Promise<RenewAnswer> {
     const sizing = { ...DEFAULT_SIZING, shards: call.route.shards };
     const first = renew(this.#book(call.key, call.bound), call.route.shard, call.report, call.need, sizing);
-    if (!first) return this.#answer(call, 0);
+    if (!first) return this.#answer(call, 0, false);
     this.#save(call.key, first.book);
     const targets = recallTargets(first.book, call.route.shard);
-    if (first.granted > 0 || targets.length === 0) return this.#answer(call, first.granted);
+    if (first.granted > 0 || targets.length === 0) return this.#answer(call, first.granted, false);
     const reports = await Promise.all(targets.map(async (t) => ({ t, report: await this.#recall(call, t) })));
     // Read again: other renews ran while the recalls were out.
     let book = this.#book(call.key, call.bound);
     for (const { t, report } of reports) if (report) book = applyReport(book, t, report).book;
     const again = grantMore(book, call.route.shard, call.report.seq, call.need, sizing);
     this.#save(call.key, again.book);
-    return this.#answer(call, again.granted);
+    // Nothing granted, yet a shard that answered the recall holds unused allowance again (a renew took
+    // what the recall freed): the asker tries again. A shard that did not answer is no reason to.
+    const unreachable = new Set(reports.filter((r) => !r.report).map((r) => r.t));
+    const retry = again.granted === 0 && recallTargets(again.book, call.route.shard).some((t) => !unreachable.has(t));
+    return this.#answer(call, again.granted, retry);
   }
 
   /** A shard gave back what it did not use (its lease expired). */
@@ -97,10 +101,10 @@ export class QuotaCoordinator extends DurableObject<Env> {
     }
   }
 
-  #answer(call: RenewCall, granted: number): RenewAnswer {
+  #answer(call: RenewCall, granted: number, retry: boolean): RenewAnswer {
     const book = this.#book(call.key, call.bound);
     const othersUsed = usedTotal(book) - (book.claims[call.route.shard]?.used ?? 0);
-    return { granted, unleased: unleased(book), othersUsed };
+    return { granted, unleased: unleased(book), othersUsed, retry };
   }
 
   /** The stored book, its bound the caller's (the newest terms the shards have seen). */
