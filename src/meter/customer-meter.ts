@@ -45,7 +45,7 @@ import type {
 } from "./protocol";
 import { type ClosedState, Reservations } from "./reservations";
 import { LEDGER_UNNAMED_THROUGH, migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
-import { LEASE_TTL_MS, ShardLeases } from "./shard-leases";
+import { LEASE_TTL_MS, type LeaseRow, ShardLeases } from "./shard-leases";
 import { type TermsVersion, TermsWatermark } from "./terms-version";
 import { UsageAlerts } from "./usage-alerts";
 
@@ -83,6 +83,8 @@ export class CustomerMeter extends DurableObject<Env> {
   readonly #asking = new Map<string, Promise<void>>();
   /** Units the calls short of each lease are waiting for (JSON of its key). */
   readonly #demand = new Map<string, number>();
+  /** When the coordinator last said a lease's allowance is all used (JSON of its key; memory only). */
+  readonly #exhaustedAt = new Map<string, number>();
   /** Set by #withLease for its step: the coordinator had nothing more, so what does not fit is denied. */
   #leaseShort = false;
 
@@ -322,12 +324,22 @@ export class CustomerMeter extends DurableObject<Env> {
         const fits =
           lease !== null && lease.bound === key.bound && shortfall(lease, counter.used, reserved, call.amount) === 0;
         if (fits) return null;
-        if (ask) return { need: key };
+        if (ask && !this.#exhausted(key, lease, call.now)) return { need: key };
         this.#leaseShort = true;
         return null;
       });
       return out;
     }
+  }
+
+  /**
+   * The coordinator said, within EXHAUSTED_RECHECK_MS, that nothing is unleased and no reachable shard
+   * holds unused allowance: past the limit, a denial does not ask again (one RPC, as unsharded). Only
+   * a reservation released or expired on another shard frees anything, and that waits for the recheck.
+   */
+  #exhausted(need: LeaseNeed, lease: LeaseRow | null, now: number): boolean {
+    const at = this.#exhaustedAt.get(JSON.stringify(need.key));
+    return at !== undefined && lease?.bound === need.bound && now - at < EXHAUSTED_RECHECK_MS;
   }
 
   /** The lease a call counts against; null when it is not leased (unsharded, a gauge, unbounded, not entitled). */
@@ -384,6 +396,7 @@ export class CustomerMeter extends DurableObject<Env> {
     }
     const applied = this.#leases.applyGrant(key, report, answer, call.now);
     if (applied && answer.granted > 0) await this.#ensureAlarm(LEASE_TTL_MS);
+    if (applied && answer.exhausted) this.#exhaustedAt.set(JSON.stringify(key), call.now);
     // Not applied: a recall went out since, so this answer is void; ask again. Nothing granted while
     // other shards still hold unused allowance (they took what a recall freed): ask again too.
     return !applied || answer.granted > 0 || answer.retry;
@@ -654,6 +667,7 @@ const periodOf = (c: Counter): MeterPeriod => ({ start: c.periodStart, end: c.pe
 
 /** Renews per call at most: past them the call is decided on what the shard holds (no livelock under recalls). */
 const MAX_LEASE_ASKS = 16;
+const EXHAUSTED_RECHECK_MS = 1000;
 /** Steps per call at most, waits for another call's renew included. */
 const MAX_LEASE_ROUNDS = 256;
 

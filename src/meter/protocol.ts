@@ -82,6 +82,8 @@ export interface RenewAnswer {
   othersUsed: number;
   /** Nothing granted, but other shards still hold unused allowance (taken again while the recall was out): ask again. */
   retry: boolean;
+  /** Nothing granted, nothing unleased, and every shard has used what it holds, as far as they reported: all used. */
+  exhausted: boolean;
 }
 
 /** A shard gives back what it did not use (lease expiry). */

@@ -104,7 +104,8 @@ export class QuotaCoordinator extends DurableObject<Env> {
   #answer(call: RenewCall, granted: number, retry: boolean): RenewAnswer {
     const book = this.#book(call.key, call.bound);
     const othersUsed = usedTotal(book) - (book.claims[call.route.shard]?.used ?? 0);
-    return { granted, unleased: unleased(book), othersUsed, retry };
+    const exhausted = granted === 0 && unleased(book) === 0 && recallTargets(book, call.route.shard).length === 0;
+    return { granted, unleased: unleased(book), othersUsed, retry, exhausted };
   }
 
   /** The stored book, its bound the caller's (the newest terms the shards have seen). */
