@@ -45,7 +45,7 @@ export function table(rows) {
 }
 
 /** Each target of issue 5, with the measured figure and whether it is met. */
-export function targets(rows, evaluation, memory, hot, options = {}, catalogChange = null) {
+export function targets(rows, evaluation, memory, hot, options = {}, catalogChange = null, hotSharded = null) {
   const by = Object.fromEntries(rows.map((r) => [r.name, r]));
   const out = [];
   const add = (target, measured, met) => out.push({ target, measured, met });
@@ -119,6 +119,12 @@ export function targets(rows, evaluation, memory, hot, options = {}, catalogChan
       "usage-hot: zero over-admission (counter <= limit, = limit once reached; >= every admission read)",
       `counter ${hot.counter}, limit ${hot.limit}, admissions read ${hot.clientsReadAdmitted}`,
       hot.exact,
+    );
+  if (hotSharded)
+    add(
+      `usage-hot-sharded (${hotSharded.shards} shards): zero over-admission (shards' sum <= limit, = limit once reached)`,
+      `counter ${hotSharded.counter}, limit ${hotSharded.limit}, admissions read ${hotSharded.clientsReadAdmitted}; req/s ${hotSharded.rpsVsHot === null ? "-" : ratio(hotSharded.rpsVsHot)} of usage-hot`,
+      hotSharded.exact,
     );
   if (catalogChange) {
     const cc = catalogChange;

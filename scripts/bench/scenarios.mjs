@@ -1,7 +1,7 @@
 // The scenarios as request templates both load generators understand: a method, a path and a body
 // in which `{c}` is replaced per request by a random customer of a range and `{f}` by a random
 // feature of a list. Each scenario names the baseline it is compared with.
-import { HOT_CUSTOMER, HOT_FEATURE } from "./seed.mjs";
+import { HOT_CUSTOMER, HOT_FEATURE, HOT_SHARDED_CUSTOMER } from "./seed.mjs";
 
 /** Requests under this path go to the bench's second Worker (rpc-caller.mjs), which calls Tollgate over RPC. */
 export const RPC_CALLER_PREFIX = "/rpc-caller/";
@@ -141,6 +141,17 @@ export function scenarios(s) {
       method: "POST",
       path: "/v1/usage",
       body: `{"customerId":"${HOT_CUSTOMER}","feature":"${HOT_FEATURE}","amount":1}`,
+      customers: { prefix: "c", count: 1 },
+      features: [HOT_FEATURE],
+      countAdmitted: true,
+    },
+    {
+      // Not paired with usage-hot (its customer is past the limit by then): compared with its row.
+      name: "usage-hot-sharded",
+      what: `the same on '${HOT_SHARDED_CUSTOMER}' (same plan), spread over ${s.hotShards ?? 4} shard meters with allowance leases`,
+      method: "POST",
+      path: "/v1/usage",
+      body: `{"customerId":"${HOT_SHARDED_CUSTOMER}","feature":"${HOT_FEATURE}","amount":1}`,
       customers: { prefix: "c", count: 1 },
       features: [HOT_FEATURE],
       countAdmitted: true,

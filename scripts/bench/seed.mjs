@@ -15,6 +15,8 @@ export function benchFeatures(count) {
 
 export const HOT_FEATURE = "hot_calls";
 export const HOT_CUSTOMER = "hot";
+/** usage-hot-sharded's customer: the same plan as HOT_CUSTOMER, its consumes spread over shard meters (allowance leases). */
+export const HOT_SHARDED_CUSTOMER = "hot-sharded";
 export const customerId = (i) => `c${i}`;
 
 /** One base plan entitles every feature, with a few region and role rules so the evaluator does real work. */
@@ -60,7 +62,7 @@ async function pool(n, concurrency, fn) {
 }
 
 /** Returns the API key and what was seeded. */
-export async function seed({ url, adminKey, customers, features, hotLimit, concurrency = 8 }) {
+export async function seed({ url, adminKey, customers, features, hotLimit, hotShards = 4, concurrency = 8 }) {
   const list = benchFeatures(features);
   const started = Date.now();
   await call(url, adminKey, "PUT", "/admin/v1/catalog", benchCatalog(list, hotLimit));
@@ -68,6 +70,11 @@ export async function seed({ url, adminKey, customers, features, hotLimit, concu
     call(url, adminKey, "POST", "/admin/v1/customers", { id: customerId(i), subscriptions: [{ planId: "bench" }] }),
   );
   await call(url, adminKey, "POST", "/admin/v1/customers", { id: HOT_CUSTOMER, subscriptions: [{ planId: "hot" }] });
+  await call(url, adminKey, "POST", "/admin/v1/customers", {
+    id: HOT_SHARDED_CUSTOMER,
+    subscriptions: [{ planId: "hot" }],
+  });
+  await call(url, adminKey, "PATCH", `/admin/v1/customers/${HOT_SHARDED_CUSTOMER}`, { meterShards: hotShards });
   const { key } = await call(url, adminKey, "POST", "/admin/v1/api-keys", {
     name: "bench",
     scopes: ["check", "usage"],
