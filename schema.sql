@@ -189,7 +189,7 @@ CREATE TABLE IF NOT EXISTS "usage_periods" (
 -- GET /v1/usage reads a page of periods by customer, feature and start, newest first.
 CREATE INDEX IF NOT EXISTS usage_periods_by_feature ON usage_periods (customer_id, feature_key, period_start);
 -- The billing export pages every customer's periods of a time range in (period_start, customer) order.
-CREATE INDEX IF NOT EXISTS usage_periods_by_start ON usage_periods (period_start, customer_id, feature_key);
+CREATE INDEX IF NOT EXISTS usage_periods_by_start ON usage_periods (period_start, customer_id, feature_key, period_end);
 
 -- How far each table has been archived to R2 by the cron's retention (store/retention.ts). Audit rows
 -- may be deleted only below that mark: the log stays append-only for everything not yet archived.
@@ -326,7 +326,7 @@ CREATE TABLE IF NOT EXISTS event_cursors (
 -- counters per isolate, flushed as upserts into rollups keyed by dimensions, so a table grows with
 -- hours x features x plans x countries x reasons (and active customer-features per hour), never with
 -- requests. Production writes Workers Analytics Engine instead and these stay empty. Rows older than
--- the retention (src/analytics/local-sink.ts, 90 days) are deleted by the cron, a bounded batch per run.
+-- the retention (src/analytics/retention.ts, 90 days) are deleted by the cron, a bounded batch per run.
 CREATE TABLE IF NOT EXISTS analytics_rollups (
   hour INTEGER NOT NULL,          -- start of the UTC hour, ms
   kind TEXT NOT NULL CHECK (kind IN ('check', 'consume')),

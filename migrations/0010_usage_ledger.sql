@@ -28,7 +28,7 @@ DROP TABLE usage_periods;
 ALTER TABLE usage_periods_v10 RENAME TO usage_periods;
 CREATE INDEX IF NOT EXISTS usage_periods_by_feature ON usage_periods (customer_id, feature_key, period_start);
 -- The billing export pages every customer's periods of a time range in (period_start, customer) order.
-CREATE INDEX IF NOT EXISTS usage_periods_by_start ON usage_periods (period_start, customer_id, feature_key);
+CREATE INDEX IF NOT EXISTS usage_periods_by_start ON usage_periods (period_start, customer_id, feature_key, period_end);
 
 -- 3. Retention (src/store/retention.ts): how far each table has been archived to R2. Audit rows may be
 -- deleted only below that mark, so the log stays append-only for everything not yet archived.

@@ -2,7 +2,7 @@
 -- counters per isolate, flushed as upserts into rollups keyed by dimensions, so a table grows with
 -- hours x features x plans x countries x reasons (and active customer-features per hour), never with
 -- requests. Production writes Workers Analytics Engine instead and these stay empty. Rows older than
--- the retention (src/analytics/local-sink.ts, 90 days) are deleted by the cron, a bounded batch per run.
+-- the retention (src/analytics/retention.ts, 90 days) are deleted by the cron, a bounded batch per run.
 CREATE TABLE IF NOT EXISTS analytics_rollups (
   hour INTEGER NOT NULL,          -- start of the UTC hour, ms
   kind TEXT NOT NULL CHECK (kind IN ('check', 'consume')),

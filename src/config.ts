@@ -173,10 +173,6 @@ const configSchema = z
     API_KEY_STALE_IF_ERROR_MS: numberVar(DEFAULT_API_KEY_STALE_IF_ERROR_MS, (n) => Number.isFinite(n) && n >= 0),
     DO_JURISDICTIONS: anyVar.transform((raw) => raw === "on"),
     BENCH_INSTRUMENT: anyVar.transform((raw) => raw === "on"),
-    USAGE_SUMMARY_MAX_AGE_MS: numberVar(
-      DEFAULT_USAGE_SUMMARY_MAX_AGE_MS,
-      (n) => Number.isFinite(n) && n >= 0 && n <= MAX_USAGE_SUMMARY_AGE_MS,
-    ),
     ANALYTICS_MODE: anyVar.transform((raw) =>
       raw === "engine" || raw === "local" || raw === "off" ? (raw as AnalyticsMode) : undefined,
     ),
@@ -184,6 +180,10 @@ const configSchema = z
     ANALYTICS_ACCOUNT_ID: stringVar,
     ANALYTICS_API_TOKEN: stringVar,
     ANALYTICS_DATASET: stringVar,
+    USAGE_SUMMARY_MAX_AGE_MS: numberVar(
+      DEFAULT_USAGE_SUMMARY_MAX_AGE_MS,
+      (n) => Number.isFinite(n) && n >= 0 && n <= MAX_USAGE_SUMMARY_AGE_MS,
+    ),
     WEBHOOK_USAGE_THRESHOLDS: thresholdsVar,
     WEBHOOK_TRIAL_ENDING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),
     WEBHOOK_GRANT_EXPIRING_DAYS: numberVar(DEFAULT_EVENT_LEAD_DAYS, (n) => Number.isFinite(n) && n > 0),

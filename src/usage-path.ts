@@ -23,7 +23,7 @@ export interface ConsumeInput {
   timestamp?: string;
   idempotencyKey: string | null;
   minVersion?: MinVersion;
-  /** The end user's country, for the analytics point (the edge's, over HTTP). */
+  /** The edge's country of the request, for its analytics point only (src/analytics/). */
   country?: string;
 }
 
@@ -64,16 +64,14 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
       mode: input.mode,
       idempotencyKey: input.idempotencyKey,
       fingerprint,
-      termsVersion,
-      allowance: t.allowance,
-      entitled: t.entitled,
-      terms: t.terms,
+      ...termsOfCall(t, termsVersion),
       occurredAt,
       now,
       gauge: t.gauge,
     }),
   );
   if (result.ok) {
+    // Its analytics point: a call that returns at once (the local sink writes in waitUntil).
     const reason = result.answer.reason === "not_entitled" && t.denial ? t.denial : result.answer.reason;
     const point = { feature: input.feature, allowed: result.answer.allowed, reason };
     deps.services.analytics.consume(deps, now, snapshot, point, input.country, input.amount);
@@ -92,10 +90,7 @@ export async function reserve(deps: CheckDeps, input: ReserveInput): Promise<Usa
       ttlSeconds: input.ttlSeconds,
       idempotencyKey: input.idempotencyKey,
       fingerprint,
-      termsVersion,
-      allowance: t.allowance,
-      entitled: t.entitled,
-      terms: t.terms,
+      ...termsOfCall(t, termsVersion),
       wholeUnits: t.feature.integer !== false,
       now,
     }),
@@ -125,6 +120,14 @@ function occurredAtOf(input: ConsumeInput, now: number): number {
   if (at > now + MAX_CLOCK_SKEW_MS) throw invalid("timestamp is in the future.", "timestamp", "in the future");
   return at;
 }
+
+/** What every deciding meter call carries of the terms: their version, the allowance, its period terms. */
+const termsOfCall = (t: MeterTerms, termsVersion: TermsVersion) => ({
+  termsVersion,
+  allowance: t.allowance,
+  entitled: t.entitled,
+  terms: t.terms,
+});
 
 type MeterBody = { customerId: string; feature: string; amount: number; minVersion?: MinVersion };
 

@@ -78,7 +78,7 @@ describe("minVersion loads are coalesced per customer", () => {
     // And cached: the next one touches no binding.
     await w.call("POST", "/v1/check", { key, body: { customerId: c.id, feature: "sso", minVersion: newer.version } });
     expect(counter.parts).toBeLessThanOrEqual(3);
-  });
+  }, 60_000); // 1,000 requests through one isolate: seconds on a loaded 2-core machine
 
   it("a load that started before a check arrived never answers it with a 409; one that started after does", async () => {
     const w = testWorker();

@@ -2,7 +2,9 @@
 // keyset-paged while streaming, and one customer's raw events streamed from R2.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { exportPeriods } from "../src/store/usage-ledger";
 import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { countingEnv } from "./helpers/counting";
 import { ledgerEvents } from "./helpers/ledger";
 import { operatorToken } from "./helpers/operators";
 import { DAY_MS, iso, T0 } from "./helpers/time";
@@ -137,7 +139,39 @@ describe("refusals", () => {
       400,
       "validation",
     );
+    expectProblem(await exportOf(`${q}&customerId=../acme&raw=true`), 400, "validation");
     expect((await w.call("GET", `/admin/v1/usage/export?${q}`)).status).toBe(401);
     expect((await w.call("GET", `/admin/v1/usage/export?${q}`, { key })).status).toBe(403);
   });
+});
+
+describe("at scale", () => {
+  it("100,000 customers in one period: the first and the last page of the export each read about a page of rows (501 and 502 of 100,000)", async () => {
+    const start = Date.parse("2031-01-01T00:00:00.000Z");
+    // One statement seeds them all (the way test/catalog-scale.test.ts seeds): every monthly customer's
+    // period starts on the same instant, the export's worst case for a keyset on the start.
+    await env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
+       INSERT INTO usage_periods (customer_id, meter_id, feature_key, period_start, period_end, total, final, through_seq, closed_at)
+       SELECT printf('scale-%06d', i), 'm', 'api_calls', ?1, ?2, 1, 1, 1, ?2 FROM n`,
+    )
+      .bind(start, start + 31 * DAY_MS)
+      .run();
+    const { counter, env: counted } = countingEnv();
+    const first = await exportPeriods(counted.DB, start, start + DAY_MS, null, 500);
+    const firstRead = counter.d1RowsRead;
+    const deep = await exportPeriods(
+      counted.DB,
+      start,
+      start + DAY_MS,
+      [start, "scale-099400", "api_calls", start + 31 * DAY_MS],
+      500,
+    );
+    const deepRead = counter.d1RowsRead - firstRead;
+    expect(first.map((r) => r.customerId).slice(0, 2)).toEqual(["scale-000000", "scale-000001"]);
+    expect(deep).toHaveLength(500);
+    expect(deep[0]?.customerId).toBe("scale-099401");
+    expect(firstRead).toBeLessThan(600); // measured: 501
+    expect(deepRead).toBeLessThan(600); // measured: 502
+  }, 60_000);
 });

@@ -37,13 +37,13 @@ async function child(job) {
       return req;
     },
   };
-  if (job.spec.countAdmitted) {
-    request.onResponse = (status, body) => {
-      if (status !== 200) return;
-      if (body.includes('"allowed":true')) admitted++;
-      else denied++;
-    };
-  }
+  let firstError = null; // the first status >= 400 and the start of its body (wrk.mjs keeps the same)
+  request.onResponse = (status, body) => {
+    if (status >= 400) firstError ??= `${status} ${String(body).slice(0, 200).replace(/\s+/g, " ")}`;
+    if (status !== 200 || !job.spec.countAdmitted) return;
+    if (body.includes('"allowed":true')) admitted++;
+    else denied++;
+  };
   const result = await autocannon({
     url: job.url,
     connections: job.connections,
@@ -56,7 +56,7 @@ async function child(job) {
   const requests = result.requests.total;
   const secs = result.duration;
   process.stdout.write(
-    `${JSON.stringify({ requests, seconds: secs, rps: requests / secs, p50Ms: result.latency.p50, p99Ms: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx, admitted, denied })}\n`,
+    `${JSON.stringify({ requests, seconds: secs, rps: requests / secs, p50Ms: result.latency.p50, p99Ms: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx, errorKinds: { socket: result.errors, timeout: result.timeouts, status: result.non2xx, reset: result.resets ?? 0 }, firstError, admitted, denied })}\n`,
   );
 }
 

@@ -31,6 +31,8 @@ function fold(rounds) {
     p99Ms: median(rounds.map((r) => r.p99Ms)),
     cpuUsPerRequest: cpu.length === rounds.length ? median(cpu) : null,
     errors: sum(rounds, "errors"),
+    errorKinds: rounds.reduce((k, r) => add(k, r.errorKinds ?? {}), {}),
+    firstError: rounds.map((r) => r.firstError).find(Boolean) ?? null,
     admitted: sum(rounds, "admitted"),
     denied: sum(rounds, "denied"),
     rounds: rounds.map((r) => ({ rps: r.rps, cpuUsPerRequest: r.cpuUsPerRequest, errors: r.errors })),
@@ -93,6 +95,12 @@ export async function measure({ server, generator, spec, baselineSpec, headers, 
     denied: warm.denied + throughput.denied + latency.denied,
     meterAdmitted: delta(before, after).meterAdmitted,
     errors: warm.errors + throughput.errors + latency.errors,
+    // What the generator counted as errors, by kind, and what the worker itself answered with a 4xx or 5xx
+    // over the scenario's run (its baseline rounds included): an error the worker never served happened
+    // outside Tollgate's code (the connection, the generator, Miniflare's entry worker).
+    errorKinds: [warm.errorKinds ?? {}, throughput.errorKinds, latency.errorKinds].reduce(add, {}),
+    firstError: [warm.firstError, throughput.firstError, latency.firstError].find(Boolean) ?? null,
+    workerErrors: { http4xx: delta(before, after).http4xx, http5xx: delta(before, after).http5xx },
   };
   if (base) {
     const ratios = scenarioRounds.map((r, i) => r.rps / baseRounds[i].rps);

@@ -84,7 +84,9 @@ function options(argv) {
   const out = { ...o };
   for (const k of NUMERIC) {
     out[k] = o[k] === undefined ? base[k] : Number(o[k]);
-    if (!(out[k] > 0)) throw new Error(`--${kebab(k)} must be a positive number`);
+    // Every size and duration must be positive; the injected meter latency may be 0 (none).
+    const ok = k === "doLatency" ? out[k] >= 0 : out[k] > 0;
+    if (!ok) throw new Error(`--${kebab(k)} must be a ${k === "doLatency" ? "non-negative" : "positive"} number`);
   }
   if (out.warm > out.cacheEntries)
     throw new Error("--warm must fit in --cache-entries (check-warm's working set fits the isolate cache)");
@@ -109,10 +111,10 @@ async function runHttp(o) {
     ADMIN_BOOTSTRAP_KEY: adminKey,
     BENCH_INSTRUMENT: "on",
     SNAPSHOT_CACHE_MAX_ENTRIES: String(o.cacheEntries),
-    BENCH_DO_LATENCY_MS: String(o.doLatency),
     // What staging and production run: a point per check and consume to Analytics Engine (the paired
     // check-warm-analytics scenarios switch it per request: src/bench/index.ts).
     ANALYTICS_MODE: "engine",
+    BENCH_DO_LATENCY_MS: String(o.doLatency),
   };
   log(`building the worker and starting workerd...`);
   const server = await startServer({ root: ROOT, vars });
@@ -241,6 +243,10 @@ async function main() {
     log("pure evaluation in Node (no HTTP)...");
     result.evaluation = await child("evaluate.mjs", ["--seconds", String(o.evalSeconds)]);
   }
+  if (!o.noEval) {
+    log("analytics: ns per point on the check path, in Node (no HTTP)...");
+    result.analyticsCost = await child("analytics.mjs", ["--seconds", String(o.evalSeconds)]);
+  }
   if (!o.noMemory) {
     log("memory of parsed snapshots...");
     result.memory = await child("memory.mjs", [String(o.memoryCount)], ["--expose-gc"]);
@@ -253,6 +259,7 @@ async function main() {
     result.hot,
     o,
     result.catalogChange,
+    result.analyticsCost,
     result.hotSharded,
   );
   result.seconds = (Date.now() - started) / 1000;
@@ -294,6 +301,16 @@ function print(r) {
         `usage-hot-sharded (${h.shards} shards): counter ${h.counter} (summed over the shards), limit ${h.limit}${h.reached ? " (reached)" : ""}: ${h.exact ? "exact, no over-admission" : "MISMATCH"}; clients read ${h.clientsReadAdmitted} admitted + ${h.clientsReadDenied} denied, the worker saw ${h.workerSawAdmitted} admissions; ${h.errors} errors; req/s ${h.rpsVsHot === null ? "-" : `${h.rpsVsHot.toFixed(2)}x`} of usage-hot (one meter)`,
       );
     }
+    for (const row of r.rows.filter((x) => x.errors > 0)) {
+      const kinds = Object.entries(row.errorKinds ?? {})
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(", ");
+      const w = row.workerErrors ?? {};
+      out.push(
+        `Errors in ${row.name}: ${row.errors} seen by ${r.generator} (${kinds || "no split"}); the worker answered ${w.http4xx ?? "?"} 4xx and ${w.http5xx ?? "?"} 5xx in that scenario's run${row.firstError ? `; the first: ${row.firstError}` : ""}.`,
+      );
+    }
     if (r.hot) {
       const h = r.hot;
       out.push(
@@ -311,6 +328,12 @@ function print(r) {
     out.push(
       `Pure evaluation (Node ${r.evaluation.node}): ${r.evaluation.results.map((e) => `${e.features} features ${e.decisionsPerSecond.toLocaleString("en-US")}/s (${e.nsPerDecision} ns)`).join(", ")}`,
     );
+  if (r.analyticsCost) {
+    const a = r.analyticsCost.nsPerCheck;
+    out.push(
+      `Analytics per check (Node ${r.analyticsCost.node}, point built and handed over): engine ${Math.round(a.engine)} ns, local ${Math.round(a.local)} ns (analytics off: ${Math.round(a.off)} ns)`,
+    );
+  }
   if (r.memory)
     out.push(
       `Parsed snapshot heap / JSON length: ${r.memory.results.map((m) => `${m.features} features ${m.factor.toFixed(2)}`).join(", ")} (cache accounts ${r.memory.cache.accountingFactor}x)`,

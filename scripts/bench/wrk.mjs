@@ -39,6 +39,7 @@ ${headerLines}
 local threads = {}
 admitted = 0
 denied = 0
+firsterr = ""
 
 function setup(thread)
   table.insert(threads, thread)
@@ -55,17 +56,19 @@ request = function()
   return wrk.format(method, ${luaTemplate(spec.path)}, headers, body)
 end
 ${rate ? pacing(rate) : ""}
-${spec.countAdmitted ? ADMITTED : ""}
+${responseHook(spec.countAdmitted)}
 function done(summary, latency, requests)
   local e = summary.errors
-  local a, d = 0, 0
+  local a, d, first = 0, 0, ""
   for _, t in ipairs(threads) do
     a = a + (t:get("admitted") or 0)
     d = d + (t:get("denied") or 0)
+    if first == "" then first = t:get("firsterr") or "" end
   end
-  io.write(string.format('BENCH_RESULT {"requests":%d,"durationUs":%d,"p50Us":%.1f,"p99Us":%.1f,"errors":%d,"status":%d,"timeouts":%d,"admitted":%d,"denied":%d}\\n',
+  io.write("BENCH_FIRST_ERROR " .. first .. "\\n")
+  io.write(string.format('BENCH_RESULT {"requests":%d,"durationUs":%d,"p50Us":%.1f,"p99Us":%.1f,"errors":%d,"kinds":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},"admitted":%d,"denied":%d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout, e.status, e.timeout, a, d))
+    e.connect + e.read + e.write + e.status + e.timeout, e.connect, e.read, e.write, e.status, e.timeout, a, d))
 end
 `;
 }
@@ -92,13 +95,24 @@ end
 `;
 }
 
-const ADMITTED = `
+/**
+ * Every response: the first one with a status >= 400 is kept (status and the start of its body, so an
+ * error the worker never counted can be traced); with `admitted`, 200s are counted as admitted or denied.
+ */
+function responseHook(admitted) {
+  return `
 function response(status, headers, body)
-  if status == 200 then
+  if status >= 400 and firsterr == "" then firsterr = status .. " " .. string.gsub(string.sub(body or "", 1, 200), "%s+", " ") end
+  ${
+    admitted
+      ? `if status == 200 then
     if string.find(body, '"allowed":true', 1, true) then admitted = admitted + 1 else denied = denied + 1 end
-  end
+  end`
+      : ""
+  }
 end
 `;
+}
 
 /** Runs wrk; returns the common result shape. */
 export async function runWrk({ url, spec, headers, seconds, connections, rate }) {
@@ -124,6 +138,7 @@ export async function runWrk({ url, spec, headers, seconds, connections, rate })
     const line = stdout.split("\n").find((l) => l.startsWith("BENCH_RESULT "));
     if (!line) throw new Error(`wrk printed no result:\n${stdout}`);
     const r = JSON.parse(line.slice("BENCH_RESULT ".length));
+    const first = stdout.split("\n").find((l) => l.startsWith("BENCH_FIRST_ERROR "));
     const secs = r.durationUs / 1e6;
     return {
       requests: r.requests,
@@ -132,8 +147,9 @@ export async function runWrk({ url, spec, headers, seconds, connections, rate })
       p50Ms: r.p50Us / 1000,
       p99Ms: r.p99Us / 1000,
       errors: r.errors,
-      errorStatuses: r.status,
-      timeouts: r.timeouts,
+      // wrk's own split: connect, read (the connection closed or reset under it), write, status (>= 400), timeout.
+      errorKinds: r.kinds,
+      firstError: first?.slice("BENCH_FIRST_ERROR ".length).trim() || null,
       admitted: r.admitted,
       denied: r.denied,
     };

@@ -5,7 +5,7 @@
 // quantity. Time filters are on the dataset's timestamp column, at second resolution. Caller text only
 // ever enters a query as a quoted string literal (quote()); everything else is fixed or a number.
 import { Problem } from "../http/problem";
-import type { DenialDimension, DenialRow, FeatureActivity, UsageBucket } from "../store/analytics";
+import { activityTable, type DenialDimension, type DenialRow, type UsageBucket } from "../store/analytics";
 import type { PointReader } from "./points";
 
 export interface EngineQueryConfig {
@@ -66,15 +66,7 @@ export function engineReader(cfg: EngineQueryConfig, outbound: typeof fetch): Po
            GROUP BY feature`,
         ),
       ]);
-      const out = new Map<string, FeatureActivity>();
-      const of = (f: string) => {
-        let a = out.get(f);
-        if (!a) {
-          a = { checks: 0, denials: 0, activeCustomers: 0, usage: { total: 0, p50: 0, p90: 0, max: 0 } };
-          out.set(f, a);
-        }
-        return a;
-      };
+      const { out, of } = activityTable();
       for (const r of counts) Object.assign(of(r.feature), { checks: num(r.checks), denials: num(r.denials) });
       for (const r of active) of(r.feature).activeCustomers = num(r.active);
       for (const r of usage)

@@ -101,8 +101,25 @@ export class LocalRollupSink implements AnalyticsSink {
 
   #schedule(now: number, io: SinkIO) {
     this.#oldest ??= now;
-    if (this.#flushing || !io.waitUntil) return;
-    if (this.buffered < this.options.maxCells && now - this.#oldest < this.options.flushMs) return;
+    const full = this.buffered >= this.options.maxCells;
+    if (!io.waitUntil) {
+      // Outside a request nothing can wait for a flush: the buffer stays bounded by dropping its counts.
+      if (full) this.#drop();
+      return;
+    }
+    if (this.#flushing || (!full && now - this.#oldest < this.options.flushMs)) return;
     io.waitUntil(this.flush(io.env));
+  }
+
+  #drop() {
+    console.warn(
+      JSON.stringify({
+        msg: "analytics buffer full with no waitUntil to flush it; counts dropped",
+        cells: this.buffered,
+      }),
+    );
+    this.#rollups.clear();
+    this.#customers.clear();
+    this.#oldest = null;
   }
 }

@@ -4,6 +4,8 @@
 
 export type ExportFormat = "ndjson" | "csv";
 
+const CHUNK_ROWS = 100;
+
 export const CONTENT_TYPES: Record<ExportFormat, string> = {
   ndjson: "application/x-ndjson; charset=utf-8",
   csv: "text/csv; charset=utf-8",
@@ -35,20 +37,22 @@ export function exportStream<T extends Record<string, unknown>>(
   const encoder = new TextEncoder();
   const it = rows[Symbol.asyncIterator]();
   let headerSent = format !== "csv";
+  const line = (row: T) =>
+    format === "csv" ? `${columns.map((k) => csvCell(row[k])).join(",")}\r\n` : `${JSON.stringify(row)}\n`;
   return new ReadableStream<Uint8Array>({
+    // A chunk of up to CHUNK_ROWS lines per pull: one enqueue per row would cost a promise turn each.
     async pull(controller) {
-      if (!headerSent) {
-        headerSent = true;
-        controller.enqueue(encoder.encode(`${columns.join(",")}\r\n`));
-        return;
+      let chunk = headerSent ? "" : `${columns.join(",")}\r\n`;
+      headerSent = true;
+      for (let n = 0; n < CHUNK_ROWS; n++) {
+        const next = await it.next();
+        if (next.done) {
+          if (chunk) controller.enqueue(encoder.encode(chunk));
+          return controller.close();
+        }
+        chunk += line(next.value);
       }
-      const next = await it.next();
-      if (next.done) return controller.close();
-      const line =
-        format === "csv"
-          ? `${columns.map((k) => csvCell(next.value[k])).join(",")}\r\n`
-          : `${JSON.stringify(next.value)}\n`;
-      controller.enqueue(encoder.encode(line));
+      controller.enqueue(encoder.encode(chunk));
     },
     async cancel() {
       await it.return?.(undefined);

@@ -266,11 +266,12 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#collect(now);
     await this.#returnLeases(now);
     if (!(await this.#flushOrRetry())) return;
-    // The next reservation to expire, lease to hand back, or totals write (the interval's end).
+    // The next reservation to expire, lease to hand back, or totals write (the interval's end); never
+    // later than an alarm a call set while this one awaited its flush (ensureAlarm keeps the earlier).
     const due = [this.#reservations.nextExpiry(), this.#leases.nextDue(now), this.#totals.dueAt(now)].filter(
       (t) => t !== null,
     );
-    if (due.length > 0) await this.#setAlarm(Date.now() + Math.max(0, Math.min(...due) - now));
+    if (due.length > 0) await this.#ensureAlarm(Math.max(0, Math.min(...due) - now));
   }
 
   // ---- leases (a sharded customer's shard; domain/leases.ts, meter/shard-leases.ts) -------------

@@ -109,6 +109,20 @@ export interface FeatureActivity {
  * check or an admitted consume, and the distribution of units per consuming customer (nearest rank:
  * the p-th percentile is the ceil(p/100 x n)-th smallest total).
  */
+/** Per-feature activity being filled in: `of(feature)` is its entry, made empty on first use. */
+export function activityTable() {
+  const out = new Map<string, FeatureActivity>();
+  const of = (f: string) => {
+    let a = out.get(f);
+    if (!a) {
+      a = { checks: 0, denials: 0, activeCustomers: 0, usage: { total: 0, p50: 0, p90: 0, max: 0 } };
+      out.set(f, a);
+    }
+    return a;
+  };
+  return { out, of };
+}
+
 export async function rollupActivity(db: D1Database, from: number, to: number): Promise<Map<string, FeatureActivity>> {
   const [counts, active, usage] = await batchRows(db, [
     query<{ feature_key: string; checks: number | null; denials: number | null }>(
@@ -145,15 +159,7 @@ export async function rollupActivity(db: D1Database, from: number, to: number): 
         .bind(from, to),
     ),
   ] as const);
-  const out = new Map<string, FeatureActivity>();
-  const of = (f: string) => {
-    let a = out.get(f);
-    if (!a) {
-      a = { checks: 0, denials: 0, activeCustomers: 0, usage: { total: 0, p50: 0, p90: 0, max: 0 } };
-      out.set(f, a);
-    }
-    return a;
-  };
+  const { out, of } = activityTable();
   for (const r of counts) Object.assign(of(r.feature_key), { checks: r.checks ?? 0, denials: r.denials ?? 0 });
   for (const r of active) of(r.feature_key).activeCustomers = r.active;
   for (const r of usage) of(r.feature_key).usage = { total: r.total, p50: r.p50, p90: r.p90, max: r.max };

@@ -16,6 +16,7 @@ import type { Env } from "../env";
 import { loadCatalogRows } from "./customer-rows";
 import { SnapshotUnavailable } from "./errors";
 import { kvKeys } from "./kv";
+import { ownPromise } from "./shared-flight";
 import { publishCatalog } from "./snapshot-publisher";
 
 /** The caller asked for a revision newer than the source of record has. */
@@ -52,7 +53,7 @@ export class CatalogStore {
     this.#inflight ??= this.#refresh(env, now, 0, waitUntil).finally(() => {
       this.#inflight = null;
     });
-    const got = await this.#inflight;
+    const got = await ownPromise(this.#inflight);
     if (got.rev >= minRev) return got;
     return this.#refresh(env, now, minRev, waitUntil);
   }

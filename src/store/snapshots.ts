@@ -27,6 +27,7 @@ import { loadPartRows } from "./customer-rows";
 import { type DegradedReason, SnapshotUnavailable } from "./errors";
 import { kvKeys } from "./kv";
 import { ReadBudget } from "./read-budget";
+import { ownPromise } from "./shared-flight";
 import { publishPart, refreshPart } from "./snapshot-publisher";
 
 export { type DegradedReason, SnapshotUnavailable };
@@ -191,7 +192,13 @@ export class SnapshotStore {
         round < MAX_JOINS
           ? (this.#inflight.get(customerId) ?? this.#start(env, customerId, now, min, waitUntil))
           : this.#flight(env, customerId, now, min, waitUntil);
-      const got = this.#resolve(customerId, await flight.loaded, now, min, flight.seq > arrived || round >= MAX_JOINS);
+      const got = this.#resolve(
+        customerId,
+        await ownPromise(flight.loaded),
+        now,
+        min,
+        flight.seq > arrived || round >= MAX_JOINS,
+      );
       if (got) return got;
     }
   }

