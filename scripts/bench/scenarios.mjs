@@ -146,8 +146,10 @@ export function scenarios(s) {
       countAdmitted: true,
     },
     {
-      // Not paired with usage-hot (its customer is past the limit by then): compared with its row.
+      // Paired with the bare RPC like usage-hot (whose customer is past its limit by then), and set
+      // against usage-hot by the two ratios (run.mjs).
       name: "usage-hot-sharded",
+      baseline: "usage-baseline",
       what: `the same on '${HOT_SHARDED_CUSTOMER}' (same plan), spread over ${s.hotShards ?? 4} shard meters with allowance leases`,
       method: "POST",
       path: "/v1/usage",
