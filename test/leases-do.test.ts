@@ -14,7 +14,7 @@ import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helper
 import { auditOf, parsed } from "./helpers/d1";
 import { failingDurableObjectMethod, quiet } from "./helpers/faults";
 import { kvPart } from "./helpers/kv";
-import { MINUTE_MS, T0 } from "./helpers/time";
+import { DAY_MS, MINUTE_MS, T0 } from "./helpers/time";
 import { BOOTSTRAP, expectProblem, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
@@ -225,5 +225,43 @@ describe("a recall that fails", () => {
     }
     expect(more).toBe(heldByA - 1);
     expect((await shardUsage(id, 2)).reduce((a, b) => a + b, 0)).toBe(limit); // exactly the limit in the end
+  }, 60_000);
+});
+
+describe("a crashed shard", () => {
+  it("keeps its lease across the restart (SQLite), and the customer still reaches exactly the limit", async () => {
+    const limit = 120;
+    const id = await shardedCustomer(limit, 4);
+    const [k] = keysFor(1, 4, 1);
+    expect((await consume(id, k)).json.allowed).toBe(true);
+    const [before] = await leasesOf(id, 1);
+    // The shard is aborted (as an eviction or a crash would end it) between its renew and its next report.
+    await expect(
+      runInDurableObject(meterOf(id, 1), (_m, state) => {
+        state.abort("injected crash");
+      }),
+    ).rejects.toThrow();
+    const [after] = await leasesOf(id, 1);
+    expect(after).toEqual(before); // nothing lost, nothing more held
+    expect((await consume(id, k)).json.replayed).toBe(true); // its idempotency keys survived too
+    // Everything, concurrently, over all shards: exactly the limit.
+    const all = await Promise.all(Array.from({ length: limit + 40 }, () => consume(id, crypto.randomUUID())));
+    expect(all.filter((r) => r.json.allowed).length).toBe(limit - 1);
+    expect((await shardUsage(id, 4)).reduce((a, b) => a + b, 0)).toBe(limit);
+  }, 60_000);
+});
+
+describe("period rollover", () => {
+  it("starts the new period's leases from a new book: last month's use does not count", async () => {
+    const id = await shardedCustomer(10, 2);
+    const month = await Promise.all(Array.from({ length: 14 }, () => consume(id, crypto.randomUUID())));
+    expect(month.filter((r) => r.json.allowed).length).toBe(10);
+    const next = await w.at(T0 + 40 * DAY_MS, () =>
+      Promise.all(Array.from({ length: 14 }, () => consume(id, crypto.randomUUID()))),
+    );
+    expect(next.filter((r) => r.json.allowed).length).toBe(10);
+    const leases = [...(await leasesOf(id, 0)), ...(await leasesOf(id, 1))];
+    // Only the new period's leases remain on the shards.
+    expect(new Set(leases.map((l) => Number(l.period_start))).size).toBe(1);
   }, 60_000);
 });

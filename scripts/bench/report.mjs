@@ -143,9 +143,9 @@ export function targets(
     );
   if (hotSharded)
     add(
-      `usage-hot-sharded (${hotSharded.shards} shards): zero over-admission (shards' sum <= limit, = limit once reached)`,
-      `counter ${hotSharded.counter}, limit ${hotSharded.limit}, admissions read ${hotSharded.clientsReadAdmitted}; req/s ${hotSharded.rpsVsHot === null ? "-" : ratio(hotSharded.rpsVsHot)} of usage-hot`,
-      hotSharded.exact,
+      `usage-hot-sharded (${hotSharded.shards} shards): limit reached in the run, the shards' sum == limit (zero over-admission)`,
+      `counter ${hotSharded.counter}, limit ${hotSharded.limit}${hotSharded.reached ? " (reached)" : " (NOT reached)"}, admissions read ${hotSharded.clientsReadAdmitted}; req/s ${hotSharded.rpsVsHot === null ? "-" : ratio(hotSharded.rpsVsHot)} of usage-hot`,
+      hotSharded.exact && hotSharded.reached,
     );
   if (catalogChange) {
     const cc = catalogChange;

@@ -150,7 +150,7 @@ export function scenarios(s) {
       // against usage-hot by the two ratios (run.mjs).
       name: "usage-hot-sharded",
       baseline: "usage-baseline",
-      what: `the same on '${HOT_SHARDED_CUSTOMER}' (same plan), spread over ${s.hotShards ?? 4} shard meters with allowance leases`,
+      what: `the same on '${HOT_SHARDED_CUSTOMER}' (a lower limit), spread over ${s.hotShards ?? 4} shard meters with allowance leases`,
       method: "POST",
       path: "/v1/usage",
       body: `{"customerId":"${HOT_SHARDED_CUSTOMER}","feature":"${HOT_FEATURE}","amount":1}`,
