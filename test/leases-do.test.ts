@@ -8,6 +8,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { shardOf } from "../src/domain/leases";
+import type { CustomerMeter } from "../src/meter/customer-meter";
 import { shardName } from "../src/meter/locate";
 import type { QuotaCoordinator } from "../src/meter/quota-coordinator";
 import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
@@ -264,4 +265,34 @@ describe("period rollover", () => {
     // Only the new period's leases remain on the shards.
     expect(new Set(leases.map((l) => Number(l.period_start))).size).toBe(1);
   }, 60_000);
+});
+
+describe("eight shards, more demand than the limit", () => {
+  it("admit min(limit, demand) exactly", async () => {
+    const limit = 2500;
+    const id = await shardedCustomer(limit, 8);
+    const all = await Promise.all(Array.from({ length: 4000 }, () => consume(id, crypto.randomUUID())));
+    expect(all.every((r) => r.status === 200)).toBe(true);
+    expect(all.filter((r) => r.json.allowed).length).toBe(limit);
+    const used = await shardUsage(id, 8);
+    expect(used.reduce((a, b) => a + b, 0)).toBe(limit);
+  }, 120_000);
+});
+
+describe("a shard that cannot reach its coordinator", () => {
+  it("denies rather than admits past its lease, and admits again once the coordinator answers", async () => {
+    quiet();
+    const id = await shardedCustomer(100, 4);
+    let down = true;
+    await runInDurableObject(meterOf(id, 3), (m: CustomerMeter) => {
+      m.coordinator = failingDurableObjectMethod(m.coordinator, "renew", () => down);
+    });
+    const [k1, k2] = keysFor(3, 4, 2);
+    const denied = await consume(id, k1);
+    expect(denied.json).toMatchObject({ allowed: false, reason: "limit_reached" });
+    expect(await shardUsage(id, 4)).toEqual([0, 0, 0, 0]);
+    down = false;
+    expect((await consume(id, k2)).json.allowed).toBe(true);
+    expect(await shardUsage(id, 4)).toEqual([0, 0, 0, 1]);
+  });
 });
