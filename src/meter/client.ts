@@ -58,7 +58,8 @@ export class MeterClient {
   }
 
   reserve(env: Env, owner: MeterOwner, call: Call<ReserveCall>): Promise<MeterResult> {
-    const lease = leaseRoute(owner, call.idempotencyKey);
+    // A gauge's reservations stay with its counter, on shard 0, unleased (as its consumes).
+    const lease = call.terms.reset === "none" ? undefined : leaseRoute(owner, call.idempotencyKey);
     return stub(env, owner, lease?.shard).reserve({ customerId: owner.customerId, ...call, lease });
   }
 
