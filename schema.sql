@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS customers (
   rev INTEGER NOT NULL DEFAULT 1,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
-  published_rev INTEGER NOT NULL DEFAULT 0 -- the newest rev KV is known to have (store/publisher.ts)
+  published_rev INTEGER NOT NULL DEFAULT 0, -- the newest rev KV is known to have (store/publisher.ts)
+  meter_shards INTEGER NOT NULL DEFAULT 1 CHECK (meter_shards BETWEEN 1 AND 64) -- shard meters (domain/leases.ts); 1: one meter
 );
 
 -- The cron's repair pass (scheduled.ts): customers written but not yet confirmed in KV, oldest first.

@@ -11,6 +11,7 @@ import { createServices, type Services } from "./services";
 import type { ApiKeyCacheOptions } from "./store/api-key-store";
 
 export { CustomerMeter } from "./meter/customer-meter";
+export { QuotaCoordinator } from "./meter/quota-coordinator";
 export { Publisher } from "./store/publisher";
 
 export interface WorkerOptions {

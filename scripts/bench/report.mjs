@@ -45,7 +45,16 @@ export function table(rows) {
 }
 
 /** Each target of issue 5, with the measured figure and whether it is met. */
-export function targets(rows, evaluation, memory, hot, options = {}, catalogChange = null, analyticsCost = null) {
+export function targets(
+  rows,
+  evaluation,
+  memory,
+  hot,
+  options = {},
+  catalogChange = null,
+  analyticsCost = null,
+  hotSharded = null,
+) {
   const by = Object.fromEntries(rows.map((r) => [r.name, r]));
   const out = [];
   const add = (target, measured, met) => out.push({ target, measured, met });
@@ -131,6 +140,12 @@ export function targets(rows, evaluation, memory, hot, options = {}, catalogChan
       "usage-hot: zero over-admission (counter <= limit, = limit once reached; >= every admission read)",
       `counter ${hot.counter}, limit ${hot.limit}, admissions read ${hot.clientsReadAdmitted}`,
       hot.exact,
+    );
+  if (hotSharded)
+    add(
+      `usage-hot-sharded (${hotSharded.shards} shards): limit reached in the run, the shards' sum == limit (zero over-admission)`,
+      `counter ${hotSharded.counter}, limit ${hotSharded.limit}${hotSharded.reached ? " (reached)" : " (NOT reached)"}, admissions read ${hotSharded.clientsReadAdmitted}; req/s ${hotSharded.rpsVsHot === null ? "-" : ratio(hotSharded.rpsVsHot)} of usage-hot`,
+      hotSharded.exact && hotSharded.reached,
     );
   if (catalogChange) {
     const cc = catalogChange;

@@ -8,6 +8,8 @@
 //   --warm N                  working set of check-warm/-metered, entitlements, usage-spread
 //   --cache-entries N         the isolate snapshot cache size for this run (SNAPSHOT_CACHE_MAX_ENTRIES)
 //   --hot-limit N             usage-hot's limit (reached during the run, so admission is checked at the edge)
+//   --hot-shards N            usage-hot-sharded's shard meters (customers.meter_shards)
+//   --hot-sharded-limit N     usage-hot-sharded's limit (lower than usage-hot's: reached at a lower rate too)
 //   --catalog-customers N     subscribers of the plan that catalog-change edits (batch-inserted into D1)
 //   --warmup S --duration S --latency-duration S   seconds per phase of each scenario
 //   --rounds N                the saturation phase in N alternating rounds with the baseline (ratios: medians)
@@ -30,7 +32,7 @@ import { pickGenerator } from "./load.mjs";
 import { measure } from "./measure.mjs";
 import { table, targetLines, targets } from "./report.mjs";
 import { scenarios } from "./scenarios.mjs";
-import { adminCall, HOT_CUSTOMER, HOT_FEATURE, seed } from "./seed.mjs";
+import { adminCall, HOT_CUSTOMER, HOT_FEATURE, HOT_SHARDED_CUSTOMER, seed } from "./seed.mjs";
 import { SERVED_BY, startServer } from "./server.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -40,6 +42,8 @@ const DEFAULTS = {
   warm: 400,
   cacheEntries: 500,
   hotLimit: 15000,
+  hotShards: 4,
+  hotShardedLimit: 2000,
   catalogCustomers: 100_000,
   warmup: 2,
   duration: 6,
@@ -56,6 +60,8 @@ const QUICK = {
   warm: 20,
   cacheEntries: 30,
   hotLimit: 300,
+  hotShards: 4,
+  hotShardedLimit: 300,
   catalogCustomers: 1000,
   warmup: 0.5,
   duration: 1,
@@ -128,10 +134,12 @@ async function runHttp(o) {
       customers: o.customers,
       features: o.features,
       hotLimit: o.hotLimit,
+      hotShards: o.hotShards,
+      hotShardedLimit: o.hotShardedLimit,
     });
     log(`seeded in ${seeded.seconds.toFixed(1)} s`);
     const headers = { Authorization: `Bearer ${seeded.apiKey}`, "Content-Type": "application/json" };
-    let list = scenarios({ features: seeded.features, warm: o.warm, customers: o.customers });
+    let list = scenarios({ features: seeded.features, warm: o.warm, customers: o.customers, hotShards: o.hotShards });
     if (o.scenarios) {
       const wanted = new Set(o.scenarios.split(","));
       for (const s of list) if (wanted.has(s.name) && s.baseline) wanted.add(s.baseline);
@@ -143,37 +151,26 @@ async function runHttp(o) {
       const baselineSpec = spec.baseline ? list.find((s) => s.name === spec.baseline) : null;
       rows.push(await measure({ server, generator, spec, baselineSpec, headers, o }));
     }
-    let hot = null;
-    const hotRow = rows.find((r) => r.name === "usage-hot");
-    if (hotRow) {
-      const usage = await adminCall(
-        server.url,
-        seeded.apiKey,
-        "GET",
-        `/v1/usage/${HOT_CUSTOMER}?feature=${HOT_FEATURE}`,
-      );
-      const counter = usage.features[0].used;
-      // No over-admission: the counter never passes the limit and, once requests were denied, sits exactly
-      // at it (no admitted unit lost either). Every admission a client read is in the counter; the counter
-      // can hold a few more: answers to requests still in flight when the generator stopped, which the
-      // worker may not even see (workerd cancels a request whose client went away).
-      const reached = hotRow.denied > 0;
-      const exact =
-        counter <= o.hotLimit &&
-        (!reached || counter === o.hotLimit) &&
-        hotRow.admitted <= counter &&
-        hotRow.meterAdmitted <= counter;
-      hot = {
-        counter,
-        limit: o.hotLimit,
-        reached,
-        workerSawAdmitted: hotRow.meterAdmitted,
-        clientsReadAdmitted: hotRow.admitted,
-        clientsReadDenied: hotRow.denied,
-        unreadAdmissions: counter - hotRow.admitted,
-        errors: hotRow.errors,
-        exact,
-      };
+    const hot = await exactness(
+      server,
+      seeded,
+      rows.find((r) => r.name === "usage-hot"),
+      HOT_CUSTOMER,
+      o.hotLimit,
+    );
+    const hotSharded = await exactness(
+      server,
+      seeded,
+      rows.find((r) => r.name === "usage-hot-sharded"),
+      HOT_SHARDED_CUSTOMER,
+      o.hotShardedLimit,
+    );
+    if (hotSharded) {
+      const one = rows.find((r) => r.name === "usage-hot");
+      const sharded = rows.find((r) => r.name === "usage-hot-sharded");
+      hotSharded.shards = o.hotShards;
+      // Each against the bare RPC of its own rounds, so the machine's drift between the two cancels out.
+      hotSharded.rpsVsHot = one?.rpsRatio && sharded.rpsRatio ? sharded.rpsRatio / one.rpsRatio : null;
     }
     log(
       `catalog-change: ${o.catalogCustomers} subscribers inserted into D1, one plan change, a second isolate watching...`,
@@ -193,10 +190,38 @@ async function runHttp(o) {
       seeding: { method: seeded.method, seconds: seeded.seconds },
       rows,
       hot,
+      hotSharded,
     };
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * No over-admission on a hot customer: the counter (GET /v1/usage, summed over its shards) never
+ * passes the limit and, once requests were denied, sits exactly at it (no admitted unit lost either).
+ * Every admission a client read is in the counter; the counter can hold a few more: answers to
+ * requests still in flight when the generator stopped, which the worker may not even see (workerd
+ * cancels a request whose client went away).
+ */
+async function exactness(server, seeded, row, customerId, limit) {
+  if (!row) return null;
+  const usage = await adminCall(server.url, seeded.apiKey, "GET", `/v1/usage/${customerId}?feature=${HOT_FEATURE}`);
+  const counter = usage.features[0].used;
+  const reached = row.denied > 0;
+  const exact =
+    counter <= limit && (!reached || counter === limit) && row.admitted <= counter && row.meterAdmitted <= counter;
+  return {
+    counter,
+    limit: limit,
+    reached,
+    workerSawAdmitted: row.meterAdmitted,
+    clientsReadAdmitted: row.admitted,
+    clientsReadDenied: row.denied,
+    unreadAdmissions: counter - row.admitted,
+    errors: row.errors,
+    exact,
+  };
 }
 
 async function child(script, args, nodeFlags = []) {
@@ -237,6 +262,7 @@ async function main() {
     o,
     result.catalogChange,
     result.analyticsCost,
+    result.hotSharded,
   );
   result.seconds = (Date.now() - started) / 1000;
   print(result);
@@ -271,6 +297,12 @@ function print(r) {
       out.push(
         `Note: workerd was under 85% of a core at saturation in ${idle.map((row) => `${row.name} (${Math.round(row.serverBusy * 100)}%)`).join(", ")}: there the load generator (${r.generator}), not the server, set the pace; install wrk (Debian package) for a faster generator.`,
       );
+    if (r.hotSharded) {
+      const h = r.hotSharded;
+      out.push(
+        `usage-hot-sharded (${h.shards} shards): counter ${h.counter} (summed over the shards), limit ${h.limit}${h.reached ? " (reached)" : ""}: ${h.exact ? "exact, no over-admission" : "MISMATCH"}; clients read ${h.clientsReadAdmitted} admitted + ${h.clientsReadDenied} denied, the worker saw ${h.workerSawAdmitted} admissions; ${h.errors} errors; req/s ${h.rpsVsHot === null ? "-" : `${h.rpsVsHot.toFixed(2)}x`} of usage-hot (one meter)`,
+      );
+    }
     for (const row of r.rows.filter((x) => x.errors > 0)) {
       const kinds = Object.entries(row.errorKinds ?? {})
         .filter(([, n]) => n > 0)

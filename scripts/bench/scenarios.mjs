@@ -1,7 +1,7 @@
 // The scenarios as request templates both load generators understand: a method, a path and a body
 // in which `{c}` is replaced per request by a random customer of a range and `{f}` by a random
 // feature of a list. Each scenario names the baseline it is compared with.
-import { HOT_CUSTOMER, HOT_FEATURE } from "./seed.mjs";
+import { HOT_CUSTOMER, HOT_FEATURE, HOT_SHARDED_CUSTOMER } from "./seed.mjs";
 
 /** Requests under this path go to the bench's second Worker (rpc-caller.mjs), which calls Tollgate over RPC. */
 export const RPC_CALLER_PREFIX = "/rpc-caller/";
@@ -141,6 +141,19 @@ export function scenarios(s) {
       method: "POST",
       path: "/v1/usage",
       body: `{"customerId":"${HOT_CUSTOMER}","feature":"${HOT_FEATURE}","amount":1}`,
+      customers: { prefix: "c", count: 1 },
+      features: [HOT_FEATURE],
+      countAdmitted: true,
+    },
+    {
+      // Paired with the bare RPC like usage-hot (whose customer is past its limit by then), and set
+      // against usage-hot by the two ratios (run.mjs).
+      name: "usage-hot-sharded",
+      baseline: "usage-baseline",
+      what: `the same on '${HOT_SHARDED_CUSTOMER}' (a lower limit), spread over ${s.hotShards ?? 4} shard meters with allowance leases`,
+      method: "POST",
+      path: "/v1/usage",
+      body: `{"customerId":"${HOT_SHARDED_CUSTOMER}","feature":"${HOT_FEATURE}","amount":1}`,
       customers: { prefix: "c", count: 1 },
       features: [HOT_FEATURE],
       countAdmitted: true,

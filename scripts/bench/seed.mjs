@@ -15,10 +15,15 @@ export function benchFeatures(count) {
 
 export const HOT_FEATURE = "hot_calls";
 export const HOT_CUSTOMER = "hot";
+/**
+ * usage-hot-sharded's customer: its consumes spread over shard meters (allowance leases), on a plan of
+ * its own whose limit (--hot-sharded-limit) is low enough to be reached during the run.
+ */
+export const HOT_SHARDED_CUSTOMER = "hot-sharded";
 export const customerId = (i) => `c${i}`;
 
 /** One base plan entitles every feature, with a few region and role rules so the evaluator does real work. */
-export function benchCatalog(features, hotLimit) {
+export function benchCatalog(features, hotLimit, hotShardedLimit = hotLimit) {
   const entitlements = {};
   features.forEach((f, i) => {
     if (f.type === "boolean")
@@ -35,6 +40,10 @@ export function benchCatalog(features, hotLimit) {
     plans: {
       bench: { name: "Bench", entitlements },
       hot: { name: "Hot meter", entitlements: { [HOT_FEATURE]: { limit: hotLimit, reset: "month" } } },
+      "hot-sharded": {
+        name: "Hot sharded meter",
+        entitlements: { [HOT_FEATURE]: { limit: hotShardedLimit, reset: "month" } },
+      },
     },
   };
 }
@@ -60,14 +69,28 @@ async function pool(n, concurrency, fn) {
 }
 
 /** Returns the API key and what was seeded. */
-export async function seed({ url, adminKey, customers, features, hotLimit, concurrency = 8 }) {
+export async function seed({
+  url,
+  adminKey,
+  customers,
+  features,
+  hotLimit,
+  hotShards = 4,
+  hotShardedLimit = hotLimit,
+  concurrency = 8,
+}) {
   const list = benchFeatures(features);
   const started = Date.now();
-  await call(url, adminKey, "PUT", "/admin/v1/catalog", benchCatalog(list, hotLimit));
+  await call(url, adminKey, "PUT", "/admin/v1/catalog", benchCatalog(list, hotLimit, hotShardedLimit));
   await pool(customers, concurrency, (i) =>
     call(url, adminKey, "POST", "/admin/v1/customers", { id: customerId(i), subscriptions: [{ planId: "bench" }] }),
   );
   await call(url, adminKey, "POST", "/admin/v1/customers", { id: HOT_CUSTOMER, subscriptions: [{ planId: "hot" }] });
+  await call(url, adminKey, "POST", "/admin/v1/customers", {
+    id: HOT_SHARDED_CUSTOMER,
+    subscriptions: [{ planId: "hot-sharded" }],
+  });
+  await call(url, adminKey, "PATCH", `/admin/v1/customers/${HOT_SHARDED_CUSTOMER}`, { meterShards: hotShards });
   const { key } = await call(url, adminKey, "POST", "/admin/v1/api-keys", {
     name: "bench",
     scopes: ["check", "usage"],

@@ -78,6 +78,7 @@ export async function startServer({ root, vars, port = 0 }) {
         r2Buckets: ["LEDGER"], // the usage ledger the meters flush to (and the archives)
         durableObjects: {
           METER: { className: "CustomerMeter", useSQLite: true },
+          QUOTA: { className: "QuotaCoordinator", useSQLite: true },
           PUBLISHER: { className: "Publisher", useSQLite: true },
         },
         // The webhook producer, as wrangler.toml declares it (no endpoint exists in the bench: nothing is sent).

@@ -17,6 +17,7 @@ import { type RpcCheckInput, rpcEntrypoint } from "../rpc/entrypoint";
 import { benchFetch } from "./index";
 import { counts, instrumented } from "./instrument";
 
+export { QuotaCoordinator } from "../meter/quota-coordinator";
 export { BenchCustomerMeter as CustomerMeter } from "./meter";
 export { BenchPublisher as Publisher } from "./publisher";
 

@@ -6,6 +6,7 @@
 // Time-dependent facts (trial end, cancellation, grace, grant expiry, scheduled plan changes) become
 // source windows [from, until) evaluated at check time, so a snapshot that is a little stale still
 // answers correctly, and scheduled changes take effect on time without anyone recompiling.
+import { shardsField } from "./leases";
 import type { PlanMigrationRule } from "./plan-versions";
 import { compareIds, own } from "./records";
 import type {
@@ -66,7 +67,7 @@ export interface GrantRow {
   createdAt: number;
 }
 export interface CustomerRows {
-  customer: { id: string; residency: Residency | null; rev: number };
+  customer: { id: string; residency: Residency | null; rev: number; meterShards?: number };
   catalogRev: number;
   features: FeatureRow[];
   regionGroups: Record<string, string[]>;
@@ -144,6 +145,7 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
     catalogRev: rows.catalogRev,
     compiledAt,
     residency: rows.customer.residency,
+    ...shardsField(rows.customer.meterShards),
     features,
   };
 }

@@ -2,9 +2,11 @@
 // answer as compiling the customer's rows in one piece (compileSnapshot, kept as the oracle: the property
 // test in test/compose.test.ts). The check path memoises the result per (customer, part rev, catalog rev),
 // so a warm check composes nothing and reads no binding.
+
 import { type CompiledCatalog, compileCatalog } from "./catalog-compile";
 import { type CustomerRows, compileSpec } from "./compile";
 import { type CustomerPart, compilePart, type PartSubscription } from "./customer-part";
+import { shardsField } from "./leases";
 import { versionSegments } from "./plan-versions";
 import { compareIds, own } from "./records";
 import type { Snapshot, SnapshotFeature } from "./types";
@@ -69,6 +71,7 @@ export function compose(part: CustomerPart, catalog: CompiledCatalog): Snapshot 
     catalogRev: catalog.rev,
     compiledAt: Math.max(part.compiledAt, catalog.compiledAt),
     residency: part.residency,
+    ...shardsField(part.meterShards),
     features,
   };
 }

@@ -2,7 +2,9 @@
 // residency, its revision), with nothing of the catalog in it. Pure. A catalog change (a plan's
 // entitlements, a feature, a region group) therefore never touches a customer part: the check composes
 // the part with the shared catalog it holds (src/domain/compose.ts). About 0.5-1 KB per customer.
+
 import { type GrantRow, type SubscriptionRow, subscriptionWindows } from "./compile";
+import { shardsField } from "./leases";
 import { compareIds } from "./records";
 import type { EntitlementSpec, LapseReason, Residency } from "./types";
 
@@ -47,6 +49,8 @@ export interface CustomerPart {
   catalogRev: number;
   compiledAt: number;
   residency: Residency | null;
+  /** Shard meters its consumes spread over (customers.meter_shards, domain/leases.ts); absent: 1, one meter. */
+  meterShards?: number;
   /** In id order; the composer orders them by precedence. */
   subscriptions: PartSubscription[];
   /** Approved grants in precedence order (creation, then id). */
@@ -55,7 +59,7 @@ export interface CustomerPart {
 
 /** What a part is compiled from: the customer's own rows and the catalog revision of the same read. */
 export interface PartRows {
-  customer: { id: string; residency: Residency | null; rev: number };
+  customer: { id: string; residency: Residency | null; rev: number; meterShards?: number };
   catalogRev: number;
   subscriptions: SubscriptionRow[];
   grants: GrantRow[];
@@ -91,6 +95,7 @@ export function compilePart(rows: PartRows, compiledAt: number): CustomerPart {
     catalogRev: rows.catalogRev,
     compiledAt,
     residency: rows.customer.residency,
+    ...shardsField(rows.customer.meterShards),
     subscriptions,
     grants,
   };

@@ -15,7 +15,7 @@ export interface Drift {
   fields: string[];
 }
 
-const COMPARED = ["format", "customerId", "rev", "residency", "subscriptions", "grants"] as const;
+const COMPARED = ["format", "customerId", "rev", "residency", "meterShards", "subscriptions", "grants"] as const;
 
 /** null when the KV copy answers every check exactly as a fresh compile would. */
 export function partDrift(customerId: string, kvText: string | null, fresh: CustomerPart): Drift | null {

@@ -108,6 +108,8 @@ export interface Snapshot {
   catalogRev: number;
   compiledAt: number;
   residency: Residency | null;
+  /** Shard meters the customer's consumes spread over (domain/leases.ts); absent: one meter. */
+  meterShards?: number;
   features: Record<string, SnapshotFeature>;
 }
 

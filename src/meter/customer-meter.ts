@@ -18,21 +18,26 @@
 import { DurableObject } from "cloudflare:workers";
 import { configOf } from "../config";
 import { type Allowance, fits, headroom } from "../domain/evaluate";
+import { leaseBound, type ShardReport, shortfall } from "../domain/leases";
 import { periodAt, periodDefinition } from "../domain/periods";
 import { formatVersion } from "../domain/version";
 import type { Env } from "../env";
 import { IdempotencyKeys } from "./idempotency";
 import { LedgerOutbox } from "./ledger";
+import { coordinatorStub } from "./locate";
 import { MeterClock, MeterMeta } from "./meter-clock";
 import { PeriodTotals } from "./period-totals";
 import type {
   CounterView,
   FeatureUsage,
+  LeaseKey,
+  LeaseRoute,
   MeterPeriod,
   MeterResult,
   PeekAnswer,
   PeekItem,
   PeriodTerms,
+  RenewAnswer,
   ReserveCall,
   SettleCall,
   UsageAnswer,
@@ -40,6 +45,7 @@ import type {
 } from "./protocol";
 import { type ClosedState, Reservations } from "./reservations";
 import { LEDGER_UNNAMED_THROUGH, migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
+import { LEASE_TTL_MS, type LeaseRow, ShardLeases } from "./shard-leases";
 import { type TermsVersion, TermsWatermark } from "./terms-version";
 import { UsageAlerts } from "./usage-alerts";
 
@@ -70,11 +76,24 @@ export class CustomerMeter extends DurableObject<Env> {
   #alarmAt: number | null | undefined = undefined;
   /** When the alarm last collected garbage (old idempotency keys and closed reservations). */
   #collectedAt = 0;
+  /** The coordinator's namespace. A field (not env.QUOTA directly) so a test can make renews fail. */
+  coordinator: Env["QUOTA"];
+  readonly #leases: ShardLeases;
+  /** The renew in flight per lease (JSON of its key): later calls wait for it instead of asking again. */
+  readonly #asking = new Map<string, Promise<void>>();
+  /** Units the calls short of each lease are waiting for (JSON of its key). */
+  readonly #demand = new Map<string, number>();
+  /** When the coordinator last said a lease's allowance is all used (JSON of its key; memory only). */
+  readonly #exhaustedAt = new Map<string, number>();
+  /** Set by #withLease for its step: the coordinator had nothing more, so what does not fit is denied. */
+  #leaseShort = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.ledger = env.DB;
     this.ledgerBucket = env.LEDGER;
+    this.coordinator = env.QUOTA;
+    this.#leases = new ShardLeases(ctx.storage.sql);
     this.#sql = ctx.storage.sql;
     this.#meta = new MeterMeta(this.#sql);
     this.#clock = new MeterClock(this.#meta);
@@ -89,42 +108,68 @@ export class CustomerMeter extends DurableObject<Env> {
 
   // ---- RPC methods (every call names the customer: meter/client.ts says why) ---------------------
 
-  /** consume: atomic check-and-increment. record: always recorded, says whether now over the limit. */
+  /**
+   * consume: atomic check-and-increment. record: always recorded, says whether now over the limit.
+   * On a sharded customer's shard (call.lease), a consume admits only from the shard's lease; one that
+   * does not fit asks the coordinator for more before it is denied (#withLease).
+   */
   async usage(call: UsageCall): Promise<MeterResult> {
-    const at = this.#clock.observe(call.customerId, call.now);
-    const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint, call.now);
-    if (replay) return replay;
-    const stale = this.#staleTerms(call.termsVersion, call.now);
-    if (stale) return stale;
-    const counter = this.#counter(call.feature, call.terms, at);
-    const reserved = this.#reservations.held(call.feature, call.now);
-    const outcome =
-      call.mode === "record" ? this.#record(call, counter, reserved) : this.#consume(call, counter, reserved);
-    this.#raiseAlerts(call, counter, outcome);
-    const answer = this.#answer(outcome, reserved, call.allowance, counter);
-    this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
-    await this.#ensureAlarm(this.#outbox.flushDelay());
-    return { ok: true, answer };
+    return this.#withLease(call, call.mode === "consume", (short) => {
+      const at = this.#clock.observe(call.customerId, call.now);
+      const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint, call.now);
+      if (replay) return replay;
+      const stale = this.#staleTerms(call.termsVersion, call.now);
+      if (stale) return stale;
+      const counter = this.#counter(call.feature, call.terms, at);
+      const reserved = this.#reservations.held(call.feature, call.now);
+      const need = short(counter, reserved);
+      if (need) return need;
+      const outcome =
+        call.mode === "record" ? this.#record(call, counter, reserved) : this.#consume(call, counter, reserved);
+      this.#raiseAlerts(call, counter, outcome);
+      const answer = this.#leaseAnswer(call, this.#answer(outcome, reserved, call.allowance, counter), counter);
+      this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
+      return { ok: true, answer };
+    }).then(async (r) => {
+      await this.#ensureAlarm(this.#outbox.flushDelay());
+      return r;
+    });
   }
 
   /** Holds `amount` units for `ttlSeconds`; they count against the allowance until settled or released. */
   async reserve(call: ReserveCall): Promise<MeterResult> {
-    const at = this.#clock.observe(call.customerId, call.now);
-    const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint, call.now);
-    if (replay) return replay;
-    const stale = this.#staleTerms(call.termsVersion, call.now);
-    if (stale) return stale;
-    const counter = this.#counter(call.feature, call.terms, at);
-    const reserved = this.#reservations.held(call.feature, call.now);
-    const ok = call.entitled && fits(call.allowance, counter.used + reserved, call.amount);
-    const reason = !call.entitled ? "not_entitled" : ok ? "ok" : "limit_reached";
-    const opened = ok ? this.#reservations.open(call) : {};
-    const nowReserved = ok ? reserved + call.amount : reserved;
-    const outcome = { allowed: ok, reason, used: counter.used } as const;
-    const answer = { ...this.#answer(outcome, nowReserved, call.allowance, counter), ...opened };
-    this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
-    await this.#ensureAlarm(ok ? call.ttlSeconds * 1000 : null);
-    return { ok: true, answer };
+    const result = await this.#withLease({ ...call, gauge: false }, true, (short) => {
+      const at = this.#clock.observe(call.customerId, call.now);
+      const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint, call.now);
+      if (replay) return replay;
+      const stale = this.#staleTerms(call.termsVersion, call.now);
+      if (stale) return stale;
+      const counter = this.#counter(call.feature, call.terms, at);
+      const reserved = this.#reservations.held(call.feature, call.now);
+      const need = short(counter, reserved);
+      if (need) return need;
+      const ok = call.entitled && fits(call.allowance, counter.used + reserved, call.amount) && !this.#leaseShort;
+      const reason = !call.entitled ? "not_entitled" : ok ? "ok" : "limit_reached";
+      const opened = ok ? this.#reservations.open(call, reservationPrefix(call.lease)) : {};
+      const nowReserved = ok ? reserved + call.amount : reserved;
+      const outcome = { allowed: ok, reason, used: counter.used } as const;
+      const base = { ...this.#answer(outcome, nowReserved, call.allowance, counter), ...opened };
+      const answer = this.#leaseAnswer({ ...call, gauge: false }, base, counter);
+      this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
+      return { ok: true, answer };
+    });
+    await this.#ensureAlarm(result.ok && result.answer.allowed ? call.ttlSeconds * 1000 : null);
+    return result;
+  }
+
+  /**
+   * The coordinator recalls the unused part of this shard's lease (another shard needs it): handed
+   * back now, and the answer says what this shard still holds. Null: no lease of that key here.
+   */
+  async recall(customerId: string, key: LeaseKey): Promise<ShardReport | null> {
+    const now = this.#clock.observe(customerId, this.#clock.now());
+    const usage = this.#leaseUsage(key, now);
+    return usage ? this.#leases.giveBack(key, usage.used, usage.reserved, false) : null;
   }
 
   /** Charges the actual amount (at most the reserved one) and frees the rest. Settling twice returns the first answer. */
@@ -219,11 +264,200 @@ export class CustomerMeter extends DurableObject<Env> {
     const now = this.#clock.now();
     this.#reservations.expire(now);
     this.#collect(now);
+    await this.#returnLeases(now);
     if (!(await this.#flushOrRetry())) return;
-    // The next reservation to expire, or the next totals write (the interval's end) if sooner; never
+    // The next reservation to expire, lease to hand back, or totals write (the interval's end); never
     // later than an alarm a call set while this one awaited its flush (ensureAlarm keeps the earlier).
-    const due = [this.#reservations.nextExpiry(), this.#totals.dueAt(now)].filter((t) => t !== null);
+    const due = [this.#reservations.nextExpiry(), this.#leases.nextDue(now), this.#totals.dueAt(now)].filter(
+      (t) => t !== null,
+    );
     if (due.length > 0) await this.#ensureAlarm(Math.max(0, Math.min(...due) - now));
+  }
+
+  // ---- leases (a sharded customer's shard; domain/leases.ts, meter/shard-leases.ts) -------------
+
+  /**
+   * Runs `step` (synchronous: replay, terms, counter, decision) until it decides. `step` calls
+   * `short(counter, reserved)`, which answers a Need when the call is leased and does not fit in the
+   * shard's lease; then the coordinator is asked (the one ask in flight per lease is shared) and the
+   * step runs again on the state as it is after the await. When the coordinator has nothing more
+   * (or cannot be reached: under-admission, never over), the step runs once more with
+   * #leaseShort set, and denies what still does not fit.
+   */
+  async #withLease(
+    call: LeasedCall,
+    leased: boolean,
+    step: (short: ShortOf) => MeterResult | Need,
+  ): Promise<MeterResult> {
+    let [mayAsk, asks, waitingFor] = [true, 0, null as string | null];
+    try {
+      for (let round = 0; ; round++) {
+        const ask = mayAsk && asks < MAX_LEASE_ASKS && round < MAX_LEASE_ROUNDS;
+        const out = this.#leaseStep(call, leased, ask, step);
+        if (!("need" in out)) return out;
+        const id = JSON.stringify(out.need.key);
+        if (waitingFor === null) {
+          // What every call short of this lease needs, so one renew asks for all of them (funnel mode grants exactly that).
+          waitingFor = id;
+          this.#demand.set(id, (this.#demand.get(id) ?? 0) + call.amount);
+        }
+        const r = await this.#ask(call, out.need);
+        mayAsk = r.again;
+        if (r.asked) asks++;
+      }
+    } finally {
+      if (waitingFor !== null) {
+        const left = (this.#demand.get(waitingFor) ?? 0) - call.amount;
+        if (left > 0) this.#demand.set(waitingFor, left);
+        else this.#demand.delete(waitingFor);
+      }
+    }
+  }
+
+  /** One synchronous step of #withLease: `step` with `short` answering whether the call must ask first. */
+  #leaseStep(call: LeasedCall, leased: boolean, ask: boolean, step: (short: ShortOf) => MeterResult | Need) {
+    {
+      this.#leaseShort = false;
+      const out = step((counter, reserved) => {
+        const key = leased ? this.#leaseKey(call, counter) : null;
+        if (!key) return null;
+        const lease = this.#leases.get(key.key);
+        const fits =
+          lease !== null && lease.bound === key.bound && shortfall(lease, counter.used, reserved, call.amount) === 0;
+        if (fits) return null;
+        if (ask && !this.#exhausted(key, lease, call.now)) return { need: key };
+        this.#leaseShort = true;
+        return null;
+      });
+      return out;
+    }
+  }
+
+  /**
+   * The coordinator said, within EXHAUSTED_RECHECK_MS, that nothing is unleased and no reachable shard
+   * holds unused allowance: past the limit, a denial does not ask again (one RPC, as unsharded). Only
+   * a reservation released or expired on another shard frees anything, and that waits for the recheck.
+   */
+  #exhausted(need: LeaseNeed, lease: LeaseRow | null, now: number): boolean {
+    const at = this.#exhaustedAt.get(JSON.stringify(need.key));
+    return at !== undefined && lease?.bound === need.bound && now - at < EXHAUSTED_RECHECK_MS;
+  }
+
+  /** The lease a call counts against; null when it is not leased (unsharded, a gauge, unbounded, not entitled). */
+  #leaseKey(call: LeasedCall, counter: Counter): LeaseNeed | null {
+    if (!call.lease || call.gauge || !call.entitled || call.amount <= 0) return null;
+    const bound = leaseBound(call.allowance);
+    if (bound === null) return null;
+    return { key: { feature: call.feature, definition: counter.definition, periodStart: counter.periodStart }, bound };
+  }
+
+  /**
+   * Asks the coordinator for what the calls short of this lease lack, or waits for the ask already in
+   * flight. again: look again, and ask if still short; false: decide now (deny what does not fit).
+   */
+  async #ask(call: LeasedCall, need: LeaseNeed): Promise<{ again: boolean; asked: boolean }> {
+    const id = JSON.stringify(need.key);
+    const inFlight = this.#asking.get(id);
+    if (inFlight) {
+      await inFlight;
+      return { again: true, asked: false };
+    }
+    const asked = this.#askNow(call, need, this.#demand.get(id) ?? call.amount);
+    this.#asking.set(
+      id,
+      asked.then(() => undefined),
+    );
+    try {
+      return { again: await asked, asked: true };
+    } finally {
+      this.#asking.delete(id);
+    }
+  }
+
+  async #askNow(call: LeasedCall, { key, bound }: LeaseNeed, demand: number): Promise<boolean> {
+    const route = call.lease;
+    const usage = this.#leaseUsage(key, call.now);
+    if (!route || !usage) return true; // the period rolled over meanwhile: decide again
+    const { report, need } = this.#leases.prepare(
+      key,
+      route,
+      bound,
+      usage.used,
+      usage.reserved,
+      Math.max(demand, call.amount),
+    );
+    if (need <= 0) return true;
+    let answer: RenewAnswer;
+    try {
+      const coordinator = coordinatorStub(this.coordinator, configOf(this.env), call.customerId, route.residency);
+      answer = await coordinator.renew({ customerId: call.customerId, route, key, bound, report, need });
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "lease renew failed; denying", error: String(err) }));
+      return false;
+    }
+    const applied = this.#leases.applyGrant(key, report, answer, call.now);
+    if (applied && answer.granted > 0) await this.#ensureAlarm(LEASE_TTL_MS);
+    if (applied && answer.exhausted) this.#exhaustedAt.set(JSON.stringify(key), call.now);
+    // Not applied: a recall went out since, so this answer is void; ask again. Nothing granted while
+    // other shards still hold unused allowance (they took what a recall freed): ask again too.
+    return !applied || answer.granted > 0 || answer.retry;
+  }
+
+  /** The counter of a lease's period as it stands (null: the period is over), and what is reserved. */
+  #leaseUsage(key: LeaseKey, now: number): { used: number; reserved: number } | null {
+    const row = this.#sql
+      .exec(
+        "SELECT used FROM counters WHERE feature = ? AND definition = ? AND period_start = ?",
+        key.feature,
+        key.definition,
+        key.periodStart,
+      )
+      .toArray()[0];
+    const lease = this.#leases.get(key);
+    if (!row && !lease) return null;
+    return { used: row ? Number(row.used) : 0, reserved: this.#reservations.held(key.feature, now) };
+  }
+
+  /**
+   * A leased answer speaks of the whole customer, as far as this shard knows: used adds what the other
+   * shards had reported at its last renew, and remaining is a lower bound (what no shard held then,
+   * plus what this shard still holds), exact in funnel mode.
+   */
+  #leaseAnswer(call: LeasedCall, answer: UsageAnswer, counter: Counter): UsageAnswer {
+    const need = this.#leaseKey(call, counter);
+    const lease = need ? this.#leases.get(need.key) : null;
+    if (!lease || answer.limit === null) return answer;
+    const used = answer.used + lease.othersUsed;
+    const own = Math.max(0, lease.granted - answer.used - answer.reserved);
+    const remaining = Math.max(0, Math.min(answer.limit - used - answer.reserved, lease.unleased + own));
+    return { ...answer, used, remaining, overage: Math.max(0, used - answer.limit) };
+  }
+
+  /** The alarm: leases past their time are handed back, and hand-backs not acknowledged are sent again. */
+  async #returnLeases(now: number): Promise<void> {
+    for (const row of this.#leases.due(now)) {
+      const usage = this.#leaseUsage(row.key, now);
+      if (!usage) continue;
+      const report = row.expiresAt > 0 ? this.#leases.giveBack(row.key, usage.used, usage.reserved, true) : null;
+      const send = report ?? { seq: row.seq, claim: row.granted, used: usage.used };
+      try {
+        const coordinator = coordinatorStub(
+          this.coordinator,
+          configOf(this.env),
+          String(this.#meta.get("customer_id")),
+          row.route.residency,
+        );
+        await coordinator.giveBack({
+          customerId: String(this.#meta.get("customer_id")),
+          route: row.route,
+          key: row.key,
+          report: send,
+        });
+        this.#leases.acknowledged(row.key, send.seq);
+      } catch (err) {
+        console.error(JSON.stringify({ msg: "lease hand-back failed; will retry", error: String(err) }));
+      }
+    }
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -262,6 +496,7 @@ export class CustomerMeter extends DurableObject<Env> {
 
   #consume(call: UsageCall, counter: Counter, reserved: number): Outcome {
     if (!call.entitled) return { allowed: false, reason: "not_entitled", used: counter.used };
+    if (this.#leaseShort && call.amount >= 0) return { allowed: false, reason: "limit_reached", used: counter.used };
     // A negative amount (a gauge going down) always fits.
     if (call.amount >= 0 && !fits(call.allowance, counter.used + reserved, call.amount))
       return { allowed: false, reason: "limit_reached", used: counter.used };
@@ -317,6 +552,7 @@ export class CustomerMeter extends DurableObject<Env> {
   #closeCounter(feature: string, c: Counter, now: number): void {
     this.#outbox.add("close", feature, c.used, periodOf(c), now, null);
     this.#sql.exec("DELETE FROM counters WHERE feature = ? AND definition = ?", feature, c.definition);
+    this.#leases.dropBefore(feature, c.definition, c.periodStart + 1); // a lease is for one period
   }
 
   /** Adds the amount to the counter (gauges floor at zero) and records exactly what was applied. */
@@ -429,3 +665,22 @@ export class CustomerMeter extends DurableObject<Env> {
 }
 
 const periodOf = (c: Counter): MeterPeriod => ({ start: c.periodStart, end: c.periodEnd });
+
+/** Renews per call at most: past them the call is decided on what the shard holds (no livelock under recalls). */
+const MAX_LEASE_ASKS = 16;
+const EXHAUSTED_RECHECK_MS = 1000;
+/** Steps per call at most, waits for another call's renew included. */
+const MAX_LEASE_ROUNDS = 256;
+
+/** What a leased decision reads of a consume or reserve call. */
+type LeasedCall = Pick<
+  UsageCall,
+  "customerId" | "feature" | "amount" | "allowance" | "entitled" | "gauge" | "lease" | "now"
+>;
+type LeaseNeed = { key: LeaseKey; bound: number };
+type Need = { need: LeaseNeed };
+type ShortOf = (counter: Counter, reserved: number) => Need | null;
+
+/** A reservation made on shard i > 0 names it (res_s<i>_...), so settle and release reach it (meter/client.ts). */
+const reservationPrefix = (lease: LeaseRoute | undefined): string =>
+  lease && lease.shard > 0 ? `res_s${lease.shard}_` : "res_";

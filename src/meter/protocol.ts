@@ -6,7 +6,8 @@
 // Errors do not cross RPC with their properties intact, so refusals come back as values
 // (MeterResult { ok: false, error }) and the routes map them to problems (routes/usage.ts).
 import type { Allowance } from "../domain/evaluate";
-import type { ResetAnchor, ResetPeriod } from "../domain/types";
+import type { ShardReport } from "../domain/leases";
+import type { ResetAnchor, ResetPeriod, Residency } from "../domain/types";
 import type { TermsVersion } from "./terms-version";
 
 export interface MeterPeriod {
@@ -43,6 +44,54 @@ export interface UsageCall {
   now: number;
   /** A gauge (reset "none") takes negative amounts and never goes below zero. */
   gauge: boolean;
+  /** Set when the customer is sharded (meter/client.ts routes): this meter is shard `shard` of `shards`. */
+  lease?: LeaseRoute;
+}
+
+/** Which shard of a sharded customer a call reached, and where its coordinator lives. */
+export interface LeaseRoute {
+  shard: number;
+  shards: number;
+  residency: Residency | null;
+}
+
+/** One lease: a (feature, period definition, period) of one customer. */
+export interface LeaseKey {
+  feature: string;
+  definition: string;
+  periodStart: number;
+}
+
+/** A shard asks the coordinator for `need` more (meter/quota-coordinator.ts). */
+export interface RenewCall {
+  customerId: string;
+  route: LeaseRoute;
+  key: LeaseKey;
+  /** The allowance's lease bound under the caller's terms (domain/leases.ts leaseBound). */
+  bound: number;
+  report: ShardReport;
+  need: number;
+}
+
+/** What the coordinator grants (0: nothing, even after recalling), and what the shard may say of the rest. */
+export interface RenewAnswer {
+  granted: number;
+  /** Allowance no shard holds, after this grant. */
+  unleased: number;
+  /** What the other shards had reported used. */
+  othersUsed: number;
+  /** Nothing granted, but other shards still hold unused allowance (taken again while the recall was out): ask again. */
+  retry: boolean;
+  /** Nothing granted, nothing unleased, and every shard has used what it holds, as far as they reported: all used. */
+  exhausted: boolean;
+}
+
+/** A shard gives back what it did not use (lease expiry). */
+export interface ReturnCall {
+  customerId: string;
+  route: LeaseRoute;
+  key: LeaseKey;
+  report: ShardReport;
 }
 
 export interface UsageAnswer {

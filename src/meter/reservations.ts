@@ -32,8 +32,8 @@ export class Reservations {
   }
 
   /** Opens a reservation of the call's amount. */
-  open(call: ReserveCall): { reservationId: string; expiresAt: number } {
-    const reservationId = `res_${crypto.randomUUID()}`;
+  open(call: ReserveCall, prefix = "res_"): { reservationId: string; expiresAt: number } {
+    const reservationId = `${prefix}${crypto.randomUUID()}`;
     const expiresAt = call.now + call.ttlSeconds * 1000;
     const terms = JSON.stringify({ allowance: call.allowance, ...call.terms, wholeUnits: call.wholeUnits });
     this.#sql.exec(

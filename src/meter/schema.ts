@@ -6,7 +6,7 @@
 // version a meter is at is the `schema_version` row of its `meta` table. Meters created before
 // versioning have the version 1 tables but no row: they are recognised as version 1.
 //
-// Tables (version 6):
+// Tables (version 7):
 //   counters      one row per metered feature and period definition (domain/periods.ts
 //                 periodDefinition): that definition's current period and usage
 //   idempotency   answers by idempotency key (kept 24 h; indexed by created_at, version 6)
@@ -20,6 +20,8 @@
 //                 meter/terms-version.ts)
 //   usage_alerts  alerts raised per counter period; event_outbox: raised alerts not yet in D1
 //                 (version 5, meter/usage-alerts.ts)
+//   leases        a sharded customer's shard: its lease per feature, definition and period
+//                 (version 7, meter/shard-leases.ts)
 const MIGRATIONS: readonly string[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
@@ -92,6 +94,16 @@ const MIGRATIONS: readonly string[] = [
     SELECT feature, period_start, COALESCE(period_end, -1), -SUM(amount), 0, 0, 0 FROM outbox WHERE kind IN ('consume', 'record', 'settle')
     GROUP BY feature, period_start, COALESCE(period_end, -1) HAVING true
     ON CONFLICT (feature, period_start, period_end) DO UPDATE SET delta = delta + excluded.delta;
+  `,
+  // 7: allowance leases (issue 16, meter/shard-leases.ts): on a sharded customer's meter, the lease it
+  // holds from the coordinator per (feature, definition, period), the seq of its last message, the
+  // bound it was granted under, when it is returned (expires_at; 0: nothing out), whether a return
+  // still has to reach the coordinator, and what the coordinator last said of the rest.
+  `
+  CREATE TABLE IF NOT EXISTS leases (feature TEXT NOT NULL, definition TEXT NOT NULL, period_start INTEGER NOT NULL,
+    granted REAL NOT NULL, seq INTEGER NOT NULL, bound REAL NOT NULL, expires_at INTEGER NOT NULL, unreported INTEGER NOT NULL,
+    unleased REAL NOT NULL, others_used REAL NOT NULL, shard INTEGER NOT NULL, shards INTEGER NOT NULL, residency TEXT,
+    PRIMARY KEY (feature, definition, period_start));
   `,
 ];
 

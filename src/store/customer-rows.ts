@@ -88,8 +88,8 @@ const catalogRevQuery = (db: D1Reader) =>
 function partQueries(db: D1Reader, customerIds: string[]) {
   const ids = JSON.stringify(customerIds);
   return [
-    query<{ id: string; residency: Residency | null; rev: number }>(
-      db.prepare(`SELECT id, residency, rev FROM customers WHERE id IN ${IDS}`).bind(ids),
+    query<{ id: string; residency: Residency | null; rev: number; meter_shards: number }>(
+      db.prepare(`SELECT id, residency, rev, meter_shards FROM customers WHERE id IN ${IDS}`).bind(ids),
     ),
     query<SubscriptionDbRow>(db.prepare(`SELECT * FROM subscriptions WHERE customer_id IN ${IDS}`).bind(ids)),
     query<GrantDbRow>(db.prepare(`SELECT * FROM grants WHERE customer_id IN ${IDS} AND status = 'active'`).bind(ids)),
@@ -204,7 +204,7 @@ export async function loadCustomerRows(db: D1Database, customerId: string): Prom
 
 function toPartRows(
   catalogRev: number,
-  customers: { id: string; residency: Residency | null; rev: number }[],
+  customers: { id: string; residency: Residency | null; rev: number; meter_shards?: number }[],
   subs: SubscriptionDbRow[],
   grants: GrantDbRow[],
   unreadable?: Map<string, unknown>,
@@ -212,7 +212,7 @@ function toPartRows(
   const out = new Map<string, PartRows>();
   for (const c of customers) {
     out.set(c.id, {
-      customer: { id: c.id, residency: c.residency, rev: c.rev },
+      customer: { id: c.id, residency: c.residency, rev: c.rev, meterShards: c.meter_shards ?? 1 },
       catalogRev,
       subscriptions: [],
       grants: [],

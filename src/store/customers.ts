@@ -11,6 +11,8 @@ export interface CustomerDbRow {
   name: string;
   residency: Residency | null;
   billing_customer_id: string | null;
+  /** Shard meters (domain/leases.ts); 1: one meter. */
+  meter_shards: number;
   rev: number;
   created_at: number;
   updated_at: number;
@@ -22,6 +24,7 @@ export const customerWire = (r: CustomerDbRow) => ({
   name: r.name,
   residency: r.residency,
   billingCustomerId: r.billing_customer_id,
+  meterShards: r.meter_shards,
   rev: r.rev,
   createdAt: iso(r.created_at),
   updatedAt: iso(r.updated_at),
@@ -36,6 +39,7 @@ export const newCustomerRow = (
   name: c.name,
   residency: c.residency,
   billing_customer_id: c.billingCustomerId,
+  meter_shards: 1,
   rev: 1,
   created_at: now,
   updated_at: now,
@@ -172,11 +176,17 @@ export function insertCustomerStatement(
     .bind(c.id, c.name, c.residency, c.billingCustomerId, now);
 }
 
-/** Name and billing id: neither is in the snapshot, so this does not touch `rev`. */
+/**
+ * Name, billing id and shard count. The first two are not in the snapshot; meter_shards is (the
+ * worker routes consumes by it), so a write that changes it names the customer as affected and its
+ * rev is bumped by the write path.
+ */
 export function updateCustomerStatement(db: D1Database, after: CustomerDbRow): D1PreparedStatement {
   return db
-    .prepare("UPDATE customers SET name = ?2, billing_customer_id = ?3, updated_at = ?4 WHERE id = ?1")
-    .bind(after.id, after.name, after.billing_customer_id, after.updated_at);
+    .prepare(
+      "UPDATE customers SET name = ?2, billing_customer_id = ?3, updated_at = ?4, meter_shards = ?5 WHERE id = ?1",
+    )
+    .bind(after.id, after.name, after.billing_customer_id, after.updated_at, after.meter_shards);
 }
 
 export function deleteCustomerStatement(db: D1Database, id: string): D1PreparedStatement {

@@ -90,3 +90,31 @@ export function lossyBatchDB(base: D1Database = env.DB): D1Database {
     },
   });
 }
+
+/**
+ * A Durable Object namespace whose stubs throw on `method` (an RPC that fails: the callee unreachable,
+ * or the answer lost); every other method reaches the real object. `failing()` says whether to fail now.
+ */
+export function failingDurableObjectMethod<T>(ns: T, method: string, failing: () => boolean = () => true): T {
+  // A stub's methods are RPC proxies: `.bind` on one would itself be an RPC call, so calls are forwarded.
+  const wrapStub = (stub: Record<string | symbol, any>) =>
+    new Proxy(stub, {
+      get(target, prop) {
+        if (prop !== method) return Reflect.get(target, prop);
+        return async (...args: unknown[]) => {
+          if (failing()) throw new Error(`${method}: injected RPC failure`);
+          return target[prop](...args);
+        };
+      },
+    });
+  const base = ns as unknown as DurableObjectNamespace;
+  return new Proxy(base, {
+    get(target, prop) {
+      if (prop === "get") return (id: DurableObjectId) => wrapStub(target.get(id));
+      if (prop === "jurisdiction")
+        return (j: DurableObjectJurisdiction) => failingDurableObjectMethod(target.jurisdiction(j), method, failing);
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  }) as unknown as T;
+}

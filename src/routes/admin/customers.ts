@@ -5,6 +5,7 @@
 // so the audit trail and snapshot history keep meaning something.
 import { z } from "@hono/zod-openapi";
 import { entityId } from "../../domain/catalog";
+import { MAX_METER_SHARDS } from "../../domain/leases";
 import { isoOrNull } from "../../domain/time";
 import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
@@ -60,6 +61,12 @@ const customerSchema = z
     name: z.string(),
     residency: z.enum(["eu", "fedramp"]).nullable(),
     billingCustomerId: z.string().nullable(),
+    meterShards: z
+      .number()
+      .int()
+      .describe(
+        "Shard meters its consumes spread over (allowance leases, docs/operations.md#hot-customers); 1: one meter",
+      ),
     rev: z.number().int(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -88,6 +95,15 @@ const customerPatch = z
     name: z.string().max(200).optional(),
     billingCustomerId: z.string().max(255).nullable().optional(),
     residency: z.enum(["eu", "fedramp"]).nullable().optional().describe("Fixed at creation: accepted only unchanged"),
+    meterShards: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_METER_SHARDS)
+      .optional()
+      .describe(
+        "Spread consumes over this many shard meters with allowance leases (1: off); size from ~600 consumes/s each",
+      ),
   })
   .strict()
   .openapi("CustomerPatch");
@@ -131,7 +147,7 @@ const getCustomer = route("viewer", {
 const patchCustomer = route("approver", {
   method: "patch",
   path: "/{id}",
-  summary: "Rename a customer or change its billing id (residency is fixed)",
+  summary: "Rename a customer, change its billing id or its shard meters (residency is fixed)",
   request: { params: idParam, body: jsonBody(customerPatch) },
   responses: {
     200: jsonResponse(customerSchema, "Updated"),
@@ -252,9 +268,12 @@ customerRoutes
       ...before,
       name: body.name ?? before.name,
       billing_customer_id: billing,
+      meter_shards: body.meterShards ?? before.meter_shards,
       updated_at: c.var.services.clock.now(),
     };
-    // Name and billing id are not in the snapshot: no rev bump, no recompile.
+    // Name and billing id are not in the snapshot: no rev bump, no recompile. The shard count is (the
+    // worker routes consumes by it): its change bumps the rev and republishes the part.
+    const resharded = after.meter_shards !== before.meter_shards;
     await commitAdminWrite(
       c,
       [updateCustomerStatement(db, after)],
@@ -269,8 +288,9 @@ customerRoutes
           reason: auditReason(c),
         },
       ],
+      resharded ? { customers: [id] } : {},
     );
-    return c.json(toView(after), 200);
+    return c.json(toView(resharded ? await mustReadCustomer(db, id) : after), 200);
   })
   .openapi(deleteCustomer, async (c) => {
     const { id } = c.req.valid("param");
@@ -311,7 +331,11 @@ customerRoutes
     // Its revisions start again at 1 if the id is created anew: the meter forgets the customer
     // revision it has seen, or it would refuse every consume of the new customer as stale_terms.
     await c.var.services.meter
-      .forgetCustomerTerms(c.env, { customerId: id, residency: before.residency ?? null }, now)
+      .forgetCustomerTerms(
+        c.env,
+        { customerId: id, residency: before.residency ?? null, meterShards: before.meter_shards },
+        now,
+      )
       .catch((err) =>
         console.error(JSON.stringify({ msg: "meter terms reset failed", customerId: id, error: String(err) })),
       );
