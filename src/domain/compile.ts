@@ -8,17 +8,19 @@
 // answers correctly, and scheduled changes take effect on time without anyone recompiling.
 import type { PlanMigrationRule } from "./plan-versions";
 import { compareIds, own } from "./records";
-import type {
-  CompiledSpec,
-  EntitlementSpec,
-  FailurePolicy,
-  FeatureType,
-  LapseReason,
-  Residency,
-  Snapshot,
-  SnapshotFeature,
-  Source,
-  SubscriptionStatus,
+import {
+  type CompiledSpec,
+  type CreditCost,
+  type EntitlementSpec,
+  type FailurePolicy,
+  type FeatureType,
+  isCounted,
+  type LapseReason,
+  type Residency,
+  type Snapshot,
+  type SnapshotFeature,
+  type Source,
+  type SubscriptionStatus,
 } from "./types";
 
 export interface FeatureRow {
@@ -26,6 +28,7 @@ export interface FeatureRow {
   type: FeatureType;
   integer: boolean;
   failurePolicy: FailurePolicy;
+  creditCost?: CreditCost;
 }
 export interface PlanRow {
   id: string;
@@ -87,7 +90,8 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
     features[f.key] = {
       type: f.type,
       failurePolicy: f.failurePolicy,
-      ...(f.type === "metered" ? { integer: f.integer } : {}),
+      ...(isCounted(f.type) ? { integer: f.integer } : {}),
+      ...(f.creditCost ? { creditCost: f.creditCost } : {}),
       sources: [],
     };
   }
@@ -186,7 +190,7 @@ export function subscriptionWindows(sub: SubscriptionRow): Window[] {
 /** Fills defaults and expands region groups into country codes, so evaluation never looks anything up. */
 export function compileSpec(spec: EntitlementSpec, type: FeatureType, groups: Record<string, string[]>): CompiledSpec {
   const out: CompiledSpec = { enabled: spec.enabled };
-  if (type === "metered") {
+  if (isCounted(type)) {
     out.limit = spec.limit ?? null;
     out.reset = spec.reset ?? "month";
     out.anchor = spec.anchor ?? "calendar";

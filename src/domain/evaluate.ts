@@ -13,17 +13,18 @@
 // meter (one Durable Object RPC) and `applyUsage` completes the same Evaluation. The split is what
 // keeps the evaluator pure: the I/O sits between two pure calls, in the check path (check-path.ts).
 import { periodAt } from "./periods";
-import type {
-  CheckContext,
-  CompiledSpec,
-  Effective,
-  Evaluation,
-  LapseReason,
-  ResetAnchor,
-  ResetPeriod,
-  Snapshot,
-  SnapshotFeature,
-  Source,
+import {
+  type CheckContext,
+  type CompiledSpec,
+  type Effective,
+  type Evaluation,
+  isCounted,
+  type LapseReason,
+  type ResetAnchor,
+  type ResetPeriod,
+  type Snapshot,
+  type SnapshotFeature,
+  type Source,
 } from "./types";
 
 export interface Resolution {
@@ -171,7 +172,7 @@ export function headroom(
 
 /** Completes a metered evaluation with the customer's usage of the current period (reserved units count as used). */
 export function applyUsage(ev: Evaluation, used: number, quantity = 1, reserved = 0): Evaluation {
-  if (ev.type !== "metered" || !ev.effective) return ev;
+  if (!isCounted(ev.type) || !ev.effective) return ev;
   const a = allowanceOf(ev.effective.spec);
   const { remaining } = headroom(a.limit, used, reserved);
   if (!ev.allowed) return { ...ev, used, remaining };

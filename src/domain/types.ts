@@ -2,7 +2,14 @@
 // Instants are milliseconds since the Unix epoch (UTC) everywhere inside Tollgate;
 // they become ISO-8601 strings only at the HTTP edge.
 
-export type FeatureType = "boolean" | "metered" | "config";
+export type FeatureType = "boolean" | "metered" | "config" | "credits";
+/** Features with a counter in the meter: metered units, and credit balances (docs/model.md "Credits"). */
+export const isCounted = (type: string | undefined): boolean => type === "metered" || type === "credits";
+/** A metered feature's draw on a credit balance: each unit costs `cost` credits of the credits feature `credits`. */
+export interface CreditCost {
+  credits: string;
+  cost: number;
+}
 export type ResetPeriod = "none" | "hour" | "day" | "week" | "month" | "year";
 export type ResetAnchor = "calendar" | "billing";
 export type OveragePolicy = "block" | "allow";
@@ -89,6 +96,8 @@ export interface SnapshotFeature {
   failurePolicy: FailurePolicy;
   /** Whole units only (metered). */
   integer?: boolean;
+  /** Metered: each unit also draws this many credits from a credits feature's balance. */
+  creditCost?: CreditCost;
   sources: Source[];
 }
 
@@ -147,6 +156,18 @@ export interface Evaluation {
   expiresAt?: number | null;
   /** The effective entitlement, kept for metered follow-ups (usage, overage). */
   effective?: Effective;
+  /** A metered feature with a credit cost: the balance it draws from (domain/credits.ts). */
+  credits?: CreditBalance;
+}
+
+/** The credit balance a check or consume of a feature with a credit cost draws from. */
+export interface CreditBalance {
+  feature: string;
+  /** Credits one unit of the checked feature costs. */
+  cost: number;
+  limit: number | null;
+  used: number;
+  remaining: number | null;
 }
 
 /** A plan or add-on that would allow a denied check (only when the check asks: `"include": ["upgrade"]`). */
@@ -184,6 +205,8 @@ export interface Decision {
   /** Why a degraded answer is degraded: the stores failed, or the isolate's D1 read-through budget was spent. */
   degradedReason?: "stores_unavailable" | "read_through_limited";
   failurePolicy?: "open" | "closed";
+  /** A metered feature with a credit cost: the balance it draws from, which must fit too. */
+  credits?: CreditBalance;
   /** With `"include": ["upgrade"]`, on a not_entitled or limit_reached denial: what would allow it, lowest tier first. */
   upgrade?: UpgradeHint[];
 }

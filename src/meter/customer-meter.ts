@@ -17,6 +17,7 @@
 // are behind those helpers. RPC contract: meter/protocol.ts; the Worker's side: meter/client.ts.
 import { DurableObject } from "cloudflare:workers";
 import { configOf } from "../config";
+import { creditsFor } from "../domain/credits";
 import { type Allowance, fits, headroom } from "../domain/evaluate";
 import { periodAt, periodDefinition } from "../domain/periods";
 import { formatVersion } from "../domain/version";
@@ -27,6 +28,8 @@ import { MeterClock, MeterMeta } from "./meter-clock";
 import { PeriodTotals } from "./period-totals";
 import type {
   CounterView,
+  CreditAnswer,
+  CreditCall,
   FeatureUsage,
   MeterPeriod,
   MeterResult,
@@ -98,10 +101,13 @@ export class CustomerMeter extends DurableObject<Env> {
     if (stale) return stale;
     const counter = this.#counter(call.feature, call.terms, at);
     const reserved = this.#reservations.held(call.feature, call.now);
+    const draw = this.#draw(call, at);
     const outcome =
-      call.mode === "record" ? this.#record(call, counter, reserved) : this.#consume(call, counter, reserved);
+      call.mode === "record"
+        ? this.#record(call, counter, reserved, draw)
+        : this.#consume(call, counter, reserved, draw);
     this.#raiseAlerts(call, counter, outcome);
-    const answer = this.#answer(outcome, reserved, call.allowance, counter);
+    const answer = { ...this.#answer(outcome, reserved, call.allowance, counter), ...drawAnswer(draw) };
     this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
     await this.#ensureAlarm(this.#outbox.flushDelay());
     return { ok: true, answer };
@@ -246,7 +252,7 @@ export class CustomerMeter extends DurableObject<Env> {
       this.#alerts.limitReached(call.customerId, c, limit, outcome.used, call.now);
   }
 
-  #record(call: UsageCall, counter: Counter, reserved: number): Outcome {
+  #record(call: UsageCall, counter: Counter, reserved: number, draw: Draw | null): Outcome {
     let used = counter.used;
     if (call.occurredAt < counter.periodStart) {
       // Late report for a closed period: it goes to the ledger of that period, not to today's counter.
@@ -256,16 +262,55 @@ export class CustomerMeter extends DurableObject<Env> {
     } else {
       used = this.#apply(call, counter);
     }
-    const allowed = call.entitled && fits(call.allowance, used + reserved, 0);
-    return { allowed, reason: !call.entitled ? "not_entitled" : allowed ? "ok" : "limit_reached", used };
+    if (draw) this.#applyDraw(call, draw);
+    const entitled = call.entitled && (!draw || draw.call.entitled);
+    const allowed =
+      entitled && fits(call.allowance, used + reserved, 0) && (!draw || fits(draw.call.allowance, draw.after, 0));
+    return { allowed, reason: !entitled ? "not_entitled" : allowed ? "ok" : "limit_reached", used };
   }
 
-  #consume(call: UsageCall, counter: Counter, reserved: number): Outcome {
-    if (!call.entitled) return { allowed: false, reason: "not_entitled", used: counter.used };
+  #consume(call: UsageCall, counter: Counter, reserved: number, draw: Draw | null): Outcome {
+    if (!call.entitled || (draw && !draw.call.entitled))
+      return { allowed: false, reason: "not_entitled", used: counter.used };
     // A negative amount (a gauge going down) always fits.
     if (call.amount >= 0 && !fits(call.allowance, counter.used + reserved, call.amount))
       return { allowed: false, reason: "limit_reached", used: counter.used };
-    return { allowed: true, reason: "ok", used: this.#apply(call, counter) };
+    // The credit balance decides in the same synchronous step: both fit, or nothing is applied.
+    if (draw && draw.amount > 0 && !fits(draw.call.allowance, draw.counter.used + draw.reserved, draw.amount))
+      return { allowed: false, reason: "limit_reached", used: counter.used };
+    const used = this.#apply(call, counter);
+    if (draw) this.#applyDraw(call, draw);
+    return { allowed: true, reason: "ok", used };
+  }
+
+  /** The credit balance a call with a credit cost draws from, before the draw; null without one. */
+  #draw(call: UsageCall, at: number): Draw | null {
+    const c = call.credit;
+    if (!c) return null;
+    const counter = this.#counter(c.feature, c.terms, at);
+    const reserved = this.#reservations.held(c.feature, call.now);
+    return { call: c, counter, reserved, amount: creditsFor(call.amount, c.cost), after: counter.used };
+  }
+
+  /**
+   * Draws the call's credits from the balance (floored at zero when a gauge gives units back), into the
+   * ledger under the credits feature with the call's idempotency key, so the R2 ledger and D1's period
+   * totals show every credit drawn in the period it was drawn.
+   */
+  #applyDraw(call: UsageCall, d: Draw): void {
+    const next = Math.max(0, d.counter.used + d.amount);
+    const update = "UPDATE counters SET used = ? WHERE feature = ? AND definition = ?";
+    this.#sql.exec(update, next, d.call.feature, d.counter.definition);
+    if (next !== d.counter.used)
+      this.#outbox.add(
+        call.mode,
+        d.call.feature,
+        next - d.counter.used,
+        periodOf(d.counter),
+        call.now,
+        call.idempotencyKey,
+      );
+    d.after = next;
   }
 
   /**
@@ -429,3 +474,17 @@ export class CustomerMeter extends DurableObject<Env> {
 }
 
 const periodOf = (c: Counter): MeterPeriod => ({ start: c.periodStart, end: c.periodEnd });
+
+/** A call's draw on a credit balance: the balance's counter and held credits, the credits asked, the balance after. */
+type Draw = { call: CreditCall; counter: Counter; reserved: number; amount: number; after: number };
+
+/** The balance part of an answer (`credits`), or nothing for a feature without a credit cost. */
+function drawAnswer(d: Draw | null): { credits?: CreditAnswer } {
+  if (!d) return {};
+  const { remaining, overage } = headroom(d.call.allowance.limit, d.after, d.reserved);
+  const drawn = d.after - d.counter.used;
+  const { feature, cost } = d.call;
+  const limit = d.call.allowance.limit;
+  const period = { periodStart: d.counter.periodStart, resetsAt: d.counter.periodEnd };
+  return { credits: { feature, cost, drawn, used: d.after, limit, remaining, overage, ...period } };
+}

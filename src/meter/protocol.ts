@@ -43,6 +43,32 @@ export interface UsageCall {
   now: number;
   /** A gauge (reset "none") takes negative amounts and never goes below zero. */
   gauge: boolean;
+  /** The feature has a credit cost: the same decision draws `amount * cost` from this balance (domain/credits.ts). */
+  credit?: CreditCall;
+}
+
+/** The credit balance a consume or record draws from, with its terms as the snapshot gives them. */
+export interface CreditCall {
+  /** The credits feature. */
+  feature: string;
+  cost: number;
+  entitled: boolean;
+  allowance: Allowance;
+  terms: PeriodTerms;
+}
+
+/** The credit balance after a call that drew from it. */
+export interface CreditAnswer {
+  feature: string;
+  cost: number;
+  /** Credits this call drew (0 when it was refused). */
+  drawn: number;
+  used: number;
+  limit: number | null;
+  remaining: number | null;
+  overage: number;
+  periodStart: number;
+  resetsAt: number | null;
 }
 
 export interface UsageAnswer {
@@ -61,6 +87,8 @@ export interface UsageAnswer {
   settled?: number;
   /** Set on settle/release answers, whose requests do not name the feature. */
   feature?: string;
+  /** The feature has a credit cost: the balance it drew from. */
+  credits?: CreditAnswer;
 }
 
 export type MeterError =

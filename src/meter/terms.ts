@@ -2,9 +2,9 @@
 // in which period. Pure; the usage routes validate, call this, then make one Durable Object call.
 import { type Allowance, allowanceOf, resolveFeature } from "../domain/evaluate";
 import { periodAt } from "../domain/periods";
-import type { LapseReason, Snapshot, SnapshotFeature } from "../domain/types";
+import { isCounted, type LapseReason, type Snapshot, type SnapshotFeature } from "../domain/types";
 import { Problem } from "../http/problem";
-import type { MeterPeriod, PeriodTerms } from "./protocol";
+import type { CreditCall, MeterPeriod, PeriodTerms } from "./protocol";
 
 export interface MeterTerms {
   feature: SnapshotFeature;
@@ -21,10 +21,14 @@ export interface MeterTerms {
 export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterTerms {
   const feature = Object.hasOwn(snapshot.features, key) ? snapshot.features[key] : undefined;
   if (!feature) throw new Problem("not-found", `Unknown feature '${key}'.`);
-  if (feature.type !== "metered")
-    throw new Problem("validation", `'${key}' is a ${feature.type} feature; usage applies to metered features.`, {
-      errors: [{ path: "json.feature", message: "not a metered feature" }],
-    });
+  if (!isCounted(feature.type))
+    throw new Problem(
+      "validation",
+      `'${key}' is a ${feature.type} feature; usage applies to metered and credits features.`,
+      {
+        errors: [{ path: "json.feature", message: "not a metered feature" }],
+      },
+    );
   const { effective, lapse } = resolveFeature(feature, now);
   const entitled = !!effective && effective.spec.enabled;
   // Without an entitlement the customer's allowance is nothing; the period falls back to the calendar month.
@@ -45,6 +49,14 @@ export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterT
     period: periodAt(terms.reset, terms.anchor, terms.anchorAt, now),
     gauge: terms.reset === "none",
   };
+}
+
+/** The credit balance a feature with a credit cost draws from (undefined: it has none), for the same meter call. */
+export function creditCall(snapshot: Snapshot, t: MeterTerms, now: number): CreditCall | undefined {
+  const cc = t.feature.creditCost;
+  if (!cc) return undefined;
+  const c = meterTerms(snapshot, cc.credits, now);
+  return { feature: cc.credits, cost: cc.cost, entitled: c.entitled, allowance: c.allowance, terms: c.terms };
 }
 
 /** The amount rules: whole units where the feature says so, negative only for gauges. */

@@ -6,6 +6,7 @@ import { checkDeps, requireSnapshot, termsOf } from "../check-path";
 import { headroom } from "../domain/evaluate";
 import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
+import { isCounted } from "../domain/types";
 import type { MinVersion } from "../domain/version";
 import { decodeCursor, page } from "../http/pagination";
 import { Problem } from "../http/problem";
@@ -89,7 +90,7 @@ usageRoutes
     const read = async (minVersion?: TermsVersion) => {
       const snapshot = await snapshotFor(c, customerId, minVersion);
       const metered = Object.keys(snapshot.features)
-        .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
+        .filter((k) => isCounted(snapshot.features[k]?.type) && (!feature || k === feature))
         .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
       if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
       const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));

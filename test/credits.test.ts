@@ -1,0 +1,148 @@
+// Credit systems (issue 17): a `credits` feature is a balance per period; metered features with a
+// `creditCost` draw from it in the same meter decision as their own counter.
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { testCatalog } from "./fixtures/catalog";
+import { createCustomer, createKey } from "./helpers/admin";
+import { ledgerSum } from "./helpers/ledger";
+import { BOOTSTRAP, testWorker, uid } from "./helpers/worker";
+
+const w = testWorker();
+let key: string;
+
+/** The test catalog with a credit system: ai_credits drawn by chat (2 each) and images (5 each). */
+const creditCatalog = {
+  ...testCatalog,
+  features: {
+    ...testCatalog.features,
+    ai_credits: { type: "credits", unit: "credits" },
+    chat_messages: { type: "metered", creditCost: { credits: "ai_credits", cost: 2 } },
+    images: { type: "metered", creditCost: { credits: "ai_credits", cost: 5 } },
+  },
+  plans: {
+    ...testCatalog.plans,
+    "ai-starter": {
+      name: "AI starter",
+      entitlements: { ai_credits: { limit: 100, reset: "month" }, chat_messages: true, images: { limit: 8 } },
+    },
+    "ai-chat-only": { name: "AI chat only", entitlements: { chat_messages: true } },
+  },
+};
+
+beforeAll(async () => {
+  const res = await w.call("PUT", "/admin/v1/catalog", { key: BOOTSTRAP, body: creditCatalog });
+  if (res.status !== 200) throw new Error(`catalog load failed: ${res.status} ${res.text}`);
+  key = await createKey(w, ["check", "usage"]);
+});
+
+const use = (body: Record<string, unknown>) => w.call("POST", "/v1/usage", { key, body });
+const check = (body: Record<string, unknown>) => w.call("POST", "/v1/check", { key, body });
+const customerOn = async (planId: string) => (await createCustomer(w, { id: uid(), subscriptions: [{ planId }] })).id;
+
+describe("credit systems", () => {
+  it("a consume draws cost x amount from the balance and answers both; checks report both", async () => {
+    const id = await customerOn("ai-starter");
+    const r = await use({ customerId: id, feature: "chat_messages", amount: 3 });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({
+      allowed: true,
+      used: 3,
+      limit: null,
+      credits: { feature: "ai_credits", cost: 2, drawn: 6, used: 6, limit: 100, remaining: 94 },
+    });
+    const c = await check({ customerId: id, feature: "images", quantity: 2 });
+    expect(c.json).toMatchObject({
+      allowed: true,
+      used: 0,
+      limit: 8,
+      credits: { feature: "ai_credits", cost: 5, used: 6, limit: 100, remaining: 94 },
+    });
+    const balance = await check({ customerId: id, feature: "ai_credits", quantity: 94 });
+    expect(balance.json).toMatchObject({ allowed: true, type: "credits", used: 6, remaining: 94, limit: 100 });
+    // 19 images would cost 95 credits: the balance denies before the feature's own limit is reached.
+    const tooMuch = await check({ customerId: id, feature: "images", quantity: 19 });
+    expect(tooMuch.json).toMatchObject({ allowed: false, reason: "limit_reached" });
+    const all = await w.call("GET", `/v1/entitlements/${id}`, { key });
+    expect(all.json.features.chat_messages.credits).toMatchObject({ feature: "ai_credits", used: 6 });
+    expect(all.json.features.ai_credits).toMatchObject({ type: "credits", used: 6, remaining: 94 });
+  });
+
+  it("a denial by either counter applies nothing to the other", async () => {
+    const id = await customerOn("ai-starter");
+    // images' own limit (8) denies: no credits drawn.
+    const own = await use({ customerId: id, feature: "images", amount: 9 });
+    expect(own.json).toMatchObject({
+      allowed: false,
+      reason: "limit_reached",
+      used: 0,
+      credits: { drawn: 0, used: 0 },
+    });
+    // The balance denies: images' counter stays where it was.
+    await use({ customerId: id, feature: "chat_messages", amount: 40 }); // 80 credits
+    const short = await use({ customerId: id, feature: "images", amount: 5 }); // 25 > 20 left
+    expect(short.json).toMatchObject({ allowed: false, reason: "limit_reached", used: 0, credits: { used: 80 } });
+    const fits = await use({ customerId: id, feature: "images", amount: 4 }); // exactly 20
+    expect(fits.json).toMatchObject({ allowed: true, used: 4, credits: { used: 100, remaining: 0 } });
+  });
+
+  it("concurrent consumes across two features drawing one balance never overdraw it", async () => {
+    const id = await customerOn("ai-starter");
+    // 60 chat messages (2 credits) and 30 images (5 credits, own limit 8) race for 100 credits.
+    const calls = [
+      ...Array.from({ length: 60 }, () => ({ customerId: id, feature: "chat_messages", amount: 1 })),
+      ...Array.from({ length: 30 }, () => ({ customerId: id, feature: "images", amount: 1 })),
+    ].sort(() => Math.random() - 0.5);
+    const results = await Promise.all(calls.map(use));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const admitted = results.filter((r) => r.json.allowed);
+    const chats = admitted.filter((r) => r.json.feature === "chat_messages").length;
+    const images = admitted.filter((r) => r.json.feature === "images").length;
+    expect(images).toBeLessThanOrEqual(8);
+    const drawn = chats * 2 + images * 5;
+    expect(drawn).toBeLessThanOrEqual(100);
+    // Every denial happened because the credits (or images' own limit) could not take one more unit.
+    expect(100 - drawn).toBeLessThan(5);
+    expect(results.filter((r) => !r.json.allowed).every((r) => r.json.reason === "limit_reached")).toBe(true);
+    const balance = await check({ customerId: id, feature: "ai_credits" });
+    expect(balance.json.used).toBe(drawn);
+    // The ledger (R2) holds every credit drawn, under the credits feature.
+    const stub = env.METER.get(env.METER.idFromName(id));
+    await stub.flush();
+    expect(await ledgerSum(id, "ai_credits")).toBe(drawn);
+    expect(await ledgerSum(id, "chat_messages")).toBe(chats);
+  });
+
+  it("a feature with a credit cost is not entitled without the balance; reserve is refused for it", async () => {
+    const id = await customerOn("ai-chat-only");
+    const c = await check({ customerId: id, feature: "chat_messages" });
+    expect(c.json).toMatchObject({ allowed: false, reason: "not_entitled" });
+    const u = await use({ customerId: id, feature: "chat_messages", amount: 1 });
+    expect(u.json).toMatchObject({ allowed: false, reason: "not_entitled", used: 0 });
+    const r = await w.call("POST", "/v1/usage/reserve", {
+      key,
+      body: { customerId: id, feature: "chat_messages", amount: 1, ttlSeconds: 60 },
+    });
+    expect(r.status).toBe(400);
+    expect(r.json.detail).toContain("credit");
+  });
+
+  it("the catalog refuses a credit cost on a non-metered feature or naming a non-credits feature", async () => {
+    const bad = {
+      ...creditCatalog,
+      features: { ...creditCatalog.features, x: { type: "metered", creditCost: { credits: "api_calls", cost: 1 } } },
+    };
+    const r = await w.call("PUT", "/admin/v1/catalog", { key: BOOTSTRAP, body: bad });
+    expect(r.status).toBe(400);
+    expect(JSON.stringify(r.json)).toContain("not a credits feature");
+    const created = await w.call("POST", "/admin/v1/features", {
+      key: BOOTSTRAP,
+      body: { key: "y", type: "boolean", creditCost: { credits: "ai_credits", cost: 1 } },
+    });
+    expect(created.status).toBe(400);
+    const exported = await w.call("GET", "/admin/v1/catalog", { key: BOOTSTRAP });
+    expect(exported.json.features.images).toMatchObject({
+      type: "metered",
+      creditCost: { credits: "ai_credits", cost: 5 },
+    });
+  });
+});
