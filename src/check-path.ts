@@ -145,8 +145,8 @@ function fromSummary(
   now: number,
 ): { ev: Evaluation; refresh: boolean } | null {
   const maxAgeMs = Math.min(configOf(deps.env).usageSummary.maxAgeMs, input.maxUsageAgeMs ?? Number.POSITIVE_INFINITY);
-  // A feature with a credit cost depends on two counters, one of them shared: the meter is asked.
-  if (maxAgeMs <= 0 || own(snapshot.features, ev.feature)?.creditCost) return null;
+  // A credit cost (two counters, one shared) or top-ups (drawn per grant): the meter is asked.
+  if (maxAgeMs <= 0 || own(snapshot.features, ev.feature)?.creditCost || effective.topUps) return null;
   const bound = admissionBound(allowanceOf(effective.spec));
   const o = deps.services.usage.get(input.customerId, ev.feature);
   const periodStart = ev.periodStart ?? null;
@@ -270,6 +270,7 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
     }
     d.resetsAt = ev.resetsAt == null ? null : iso(ev.resetsAt);
     if (ev.credits) d.credits = ev.credits;
+    if (ev.topUpRemaining !== undefined) d.topUpRemaining = ev.topUpRemaining;
   }
   if (ev.expiresAt !== undefined) d.expiresAt = ev.expiresAt === null ? null : iso(ev.expiresAt);
   d.snapshotVersion = snapshot.version;
@@ -326,13 +327,19 @@ function withUsage(
 ): Evaluation {
   const quantity = input.quantity ?? 1;
   const u = own(usage, ev.feature);
-  const out = applyUsage(ev, u?.used ?? 0, quantity, u?.reserved ?? 0);
+  const out = applyUsage(ev, u?.used ?? 0, quantity, u?.reserved ?? 0, u?.topUpLeft);
   const cost = own(snapshot.features, ev.feature)?.creditCost;
   if (!cost || !out.effective) return out;
   const credit = creditEvaluation(snapshot, { ...input, feature: ev.feature, quantity }, now);
   if (!credit) return out;
   const c = own(usage, credit.feature);
-  return applyCredits(out, credit, cost.cost, c?.used ?? 0, c?.reserved ?? 0, quantity);
+  return applyCredits(
+    out,
+    credit,
+    cost.cost,
+    { used: c?.used ?? 0, reserved: c?.reserved ?? 0, topUpLeft: c?.topUpLeft },
+    quantity,
+  );
 }
 
 function unknownCustomerDecision(input: CheckInput, now: number): Decision {
@@ -370,4 +377,5 @@ function failurePolicyDecision(services: Services, input: CheckInput, now: numbe
 const peekItem = (ev: Evaluation, effective: Effective): PeekItem => ({
   feature: ev.feature,
   terms: periodTerms(effective),
+  ...(effective.topUps ? { topUps: effective.topUps } : {}),
 });

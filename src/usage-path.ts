@@ -73,6 +73,7 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
       now,
       gauge: t.gauge,
       credit: creditCall(snapshot, t, now),
+      ...(t.topUps ? { topUps: t.topUps } : {}),
     }),
   );
   if (result.ok) {

@@ -4,7 +4,9 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { testCatalog } from "./fixtures/catalog";
 import { createCustomer, createKey } from "./helpers/admin";
-import { ledgerSum } from "./helpers/ledger";
+import { ledgerEvents, ledgerSum } from "./helpers/ledger";
+import { operatorToken } from "./helpers/operators";
+import { DAY_MS, iso, T0 } from "./helpers/time";
 import { BOOTSTRAP, testWorker, uid } from "./helpers/worker";
 
 const w = testWorker();
@@ -144,5 +146,91 @@ describe("credit systems", () => {
       type: "metered",
       creditCost: { credits: "ai_credits", cost: 5 },
     });
+  });
+});
+
+describe("top-ups", () => {
+  let support: string;
+  let approver: string;
+  beforeAll(async () => {
+    support = await operatorToken("support", "sue-support");
+    approver = await operatorToken("approver", "abe-approver");
+  });
+
+  /** A top-up of `credits` until `until`, proposed by support and approved by a second person (four eyes). */
+  async function topUp(customerId: string, credits: number, until: number) {
+    const body = {
+      customerId,
+      feature: "ai_credits",
+      spec: { limit: credits, topUp: true },
+      reason: "bought a credit pack",
+      expiresAt: iso(until),
+    };
+    const proposed = await w.call("POST", "/admin/v1/grants", { key: support, body });
+    expect(proposed.status).toBe(201);
+    expect(proposed.json.grant.status).toBe("pending");
+    expect(proposed.json.elevation.gains).toEqual([`top-up of ${credits} credits`]);
+    const id = proposed.json.grant.id as string;
+    const approved = await w.call("POST", `/admin/v1/grants/${id}/approve`, { key: approver, body: {} });
+    expect(approved.status).toBe(200);
+    return id;
+  }
+
+  it("are drawn soonest-expiring first, then the period allowance, and expire on time", async () => {
+    w.clock.set(T0);
+    const id = await customerOn("ai-starter");
+    const late = await topUp(id, 30, T0 + 20 * DAY_MS);
+    const soon = await topUp(id, 10, T0 + 2 * DAY_MS);
+    const before = await check({ customerId: id, feature: "ai_credits" });
+    expect(before.json).toMatchObject({ used: 0, limit: 100, remaining: 140, topUpRemaining: 40 });
+    // 8 chat messages = 16 credits: 10 from the soonest top-up, 6 from the later one, none from the period.
+    const r = await use({ customerId: id, feature: "chat_messages", amount: 8 });
+    expect(r.json.credits).toMatchObject({ drawn: 16, used: 0, topUpRemaining: 24, remaining: 124 });
+    // 30 credits directly: 24 from the later top-up, 6 from the period allowance.
+    const direct = await use({ customerId: id, feature: "ai_credits", amount: 30 });
+    expect(direct.json).toMatchObject({ allowed: true, used: 6, topUpRemaining: 0, remaining: 94 });
+    const stub = env.METER.get(env.METER.idFromName(id));
+    await stub.flush();
+    const events = (await ledgerEvents(id)).filter((e) => e.feature === "ai_credits");
+    // Each top-up's draws are filed under its own window; the period's under the month.
+    const byPeriodEnd = (end: number | null) => events.filter((e) => e.periodEnd === end).map((e) => e.amount);
+    expect(byPeriodEnd(T0 + 2 * DAY_MS)).toEqual([10]);
+    expect(byPeriodEnd(T0 + 20 * DAY_MS).sort((a, b) => a - b)).toEqual([6, 24]);
+    expect(byPeriodEnd(Date.parse("2026-04-01T00:00:00Z"))).toEqual([6]);
+    expect(await ledgerSum(id, "ai_credits")).toBe(46);
+    const grants = await w.call("GET", `/admin/v1/grants?customerId=${id}`, { key: BOOTSTRAP });
+    expect(grants.json.items.map((g: { id: string }) => g.id).sort()).toEqual([soon, late].sort());
+
+    // A new top-up that expires: usable before its expiry, gone at it.
+    const short = await topUp(id, 50, T0 + 3 * DAY_MS);
+    expect(short).toMatch(/^grant_/);
+    const open = await w.at(T0 + 3 * DAY_MS - 1, () => check({ customerId: id, feature: "ai_credits", quantity: 144 }));
+    expect(open.json).toMatchObject({ allowed: true, topUpRemaining: 50, remaining: 144 });
+    const expired = await w.at(T0 + 3 * DAY_MS, () => check({ customerId: id, feature: "ai_credits", quantity: 95 }));
+    expect(expired.json).toMatchObject({ allowed: false, reason: "limit_reached", remaining: 94 });
+    const spent = await w.at(T0 + 3 * DAY_MS, () => use({ customerId: id, feature: "ai_credits", amount: 95 }));
+    expect(spent.json).toMatchObject({ allowed: false, used: 6 });
+  });
+
+  it("a top-up alone grants the balance; topUp is refused on plans and on other features", async () => {
+    w.clock.set(T0);
+    const id = await customerOn("ai-chat-only");
+    await topUp(id, 6, T0 + DAY_MS);
+    const ok = await use({ customerId: id, feature: "chat_messages", amount: 3 });
+    expect(ok.json).toMatchObject({ allowed: true, credits: { drawn: 6, topUpRemaining: 0 } });
+    const none = await use({ customerId: id, feature: "chat_messages", amount: 1 });
+    expect(none.json).toMatchObject({ allowed: false, reason: "limit_reached" });
+    const bad = await w.call("POST", "/admin/v1/grants", {
+      key: support,
+      body: { customerId: id, feature: "api_calls", spec: { limit: 5, topUp: true }, expiresAt: iso(T0 + DAY_MS) },
+    });
+    expect(bad.status).toBe(400);
+    const plan = {
+      ...creditCatalog,
+      plans: { ...creditCatalog.plans, x: { name: "X", entitlements: { ai_credits: { limit: 5, topUp: true } } } },
+    };
+    const refused = await w.call("PUT", "/admin/v1/catalog", { key: BOOTSTRAP, body: plan });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.json)).toContain("topUp applies to grants only");
   });
 });

@@ -51,6 +51,10 @@ export const entitlementSpec = z
       .strict()
       .nullable()
       .optional(),
+    topUp: z
+      .boolean()
+      .optional()
+      .describe("grants of a credits feature: `limit` credits once, for the grant's window (a top-up)"),
   })
   .strict();
 export type EntitlementInput = z.input<typeof entitlementSpec>;
@@ -119,7 +123,8 @@ export const catalogFile = z
           ctx.addIssue({ code: "custom", path, message: `unknown feature '${key}'` });
           continue;
         }
-        const problem = shorthandProblem(feature.type, ent);
+        const problem =
+          typeof ent === "object" && ent.topUp ? "topUp applies to grants only" : shorthandProblem(feature.type, ent);
         if (problem) ctx.addIssue({ code: "custom", path, message: problem });
         const regions =
           typeof ent === "object" && ent.regions ? [...(ent.regions.allow ?? []), ...(ent.regions.deny ?? [])] : [];
@@ -164,6 +169,9 @@ export function specProblem(type: string, spec: z.output<typeof entitlementSpec>
     return `${meteredOnly.join("/")} apply to metered and credits features only`;
   if (type !== "config" && spec.value !== undefined) return "value applies to config features only";
   if (spec.overageCap != null && spec.overage !== "allow") return "overageCap needs overage: allow";
+  if (spec.topUp && type !== "credits") return "topUp applies to credits features only";
+  if (spec.topUp && (spec.limit == null || spec.limit <= 0))
+    return "a topUp needs a positive limit (the credits it adds)";
   return null;
 }
 

@@ -197,6 +197,7 @@ export function compileSpec(spec: EntitlementSpec, type: FeatureType, groups: Re
     // Overage is left unset unless stated, so an add-on that says nothing keeps the base plan's policy.
     if (spec.overage !== undefined) out.overage = spec.overage;
     if (spec.overageCap != null) out.overageCap = spec.overageCap;
+    if (spec.topUp) out.topUp = true;
   }
   if (type === "config" && spec.value !== undefined) out.value = spec.value;
   if (spec.roles && spec.roles.length > 0) out.roles = [...spec.roles];

@@ -18,22 +18,26 @@ export const creditsFor = (quantity: number, cost: number): number => quantity *
 
 /**
  * Completes a metered evaluation with its credit balance (`credit`: the credits feature's evaluation,
- * `used`/`reserved`: that balance's usage). Denied when the balance is not granted (its reason, such
+ * `usage`: that balance's usage and what is left of its open top-ups). Denied when the balance is not granted (its reason, such
  * as not_entitled, wins over an allowing answer) or when `quantity` units' credits do not fit it.
  */
 export function applyCredits(
   ev: Evaluation,
   credit: Evaluation,
   cost: number,
-  used: number,
-  reserved: number,
+  usage: { used: number; reserved: number; topUpLeft?: number },
   quantity: number,
 ): Evaluation {
   if (!credit.allowed || !credit.effective) return ev.allowed ? { ...ev, allowed: false, reason: credit.reason } : ev;
+  const { used, reserved } = usage;
   const a = allowanceOf(credit.effective.spec);
-  const { remaining } = headroom(a.limit, used, reserved);
+  const left = usage.topUpLeft ?? 0;
+  const { remaining: periodLeft } = headroom(a.limit, used, reserved);
+  const remaining = periodLeft === null ? null : periodLeft + left;
   const credits: CreditBalance = { feature: credit.feature, cost, limit: a.limit, used, remaining };
+  if (usage.topUpLeft !== undefined) credits.topUpRemaining = left;
   if (!ev.allowed) return { ...ev, credits };
-  const ok = fits(a, used + reserved, creditsFor(quantity, cost));
+  // Top-ups are drawn first: only what they cannot cover must fit the period's allowance.
+  const ok = fits(a, used + reserved, Math.max(0, creditsFor(quantity, cost) - left));
   return { ...ev, credits, allowed: ok, reason: ok ? "ok" : "limit_reached" };
 }

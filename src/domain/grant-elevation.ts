@@ -21,6 +21,9 @@ export interface Elevation {
 
 export function grantElevation(feature: SnapshotFeature, grant: Source, now: number): Elevation {
   const plans = feature.sources.filter((s) => s.kind !== "grant");
+  // A top-up always gives more (credits the plans do not): four eyes, and an expiry, like any elevation.
+  if (grant.spec.enabled && grant.spec.topUp)
+    return { elevated: true, gains: [`top-up of ${grant.spec.limit} credits`], at: Math.max(now, grant.from ?? now) };
   const start = Math.max(now, grant.from ?? now);
   const end = grant.until ?? Infinity;
   const instants = new Set([start]);

@@ -54,6 +54,11 @@ export interface EntitlementSpec {
   value?: Json;
   roles?: string[] | null;
   regions?: { allow?: string[]; deny?: string[] } | null;
+  /**
+   * Grants of a credits feature only: `limit` credits once, for the grant's window, instead of more
+   * per period: a top-up (domain/credits.ts), drawn before the period's allowance.
+   */
+  topUp?: boolean;
 }
 
 /** A compiled entitlement: region groups expanded to country codes, defaults filled in. */
@@ -135,6 +140,17 @@ export interface Effective {
   sources: Source[];
   /** The billing anchor of the first contributing subscription, if any. */
   anchorAt: number | null;
+  /** Credits: the top-ups open now, in the order they are drawn (soonest expiry first). Absent: none. */
+  topUps?: TopUp[];
+}
+
+/** A top-up grant of credits: `amount` once, usable until `until` (null: no expiry). */
+export interface TopUp {
+  id: string;
+  amount: number;
+  /** Its window's start (0: from its creation); the ledger files its draws under [from, until). */
+  from: number;
+  until: number | null;
 }
 
 /** The outcome of evaluating a check, in internal units (ms instants). */
@@ -158,6 +174,8 @@ export interface Evaluation {
   effective?: Effective;
   /** A metered feature with a credit cost: the balance it draws from (domain/credits.ts). */
   credits?: CreditBalance;
+  /** A credits feature with open top-ups: the credits left in them (counted in `remaining`). */
+  topUpRemaining?: number;
 }
 
 /** The credit balance a check or consume of a feature with a credit cost draws from. */
@@ -167,7 +185,10 @@ export interface CreditBalance {
   cost: number;
   limit: number | null;
   used: number;
+  /** What is left of the period's allowance and every open top-up together. */
   remaining: number | null;
+  /** Credits left in open top-ups (drawn before the period's allowance). */
+  topUpRemaining?: number;
 }
 
 /** A plan or add-on that would allow a denied check (only when the check asks: `"include": ["upgrade"]`). */
@@ -207,6 +228,8 @@ export interface Decision {
   failurePolicy?: "open" | "closed";
   /** A metered feature with a credit cost: the balance it draws from, which must fit too. */
   credits?: CreditBalance;
+  /** A credits feature with open top-ups: the credits left in them (counted in `remaining`). */
+  topUpRemaining?: number;
   /** With `"include": ["upgrade"]`, on a not_entitled or limit_reached denial: what would allow it, lowest tier first. */
   upgrade?: UpgradeHint[];
 }

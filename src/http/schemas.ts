@@ -101,7 +101,8 @@ export const creditBalanceSchema = z
     cost: z.number().describe("credits one unit of the checked feature draws"),
     limit: z.number().nullable(),
     used: z.number(),
-    remaining: z.number().nullable(),
+    remaining: z.number().nullable().describe("the period's allowance and the open top-ups together"),
+    topUpRemaining: z.number().optional().describe("credits left in open top-ups (drawn first)"),
   })
   .openapi("CreditBalance");
 
@@ -139,6 +140,10 @@ export const decisionSchema = z
       ),
     failurePolicy: z.enum(["open", "closed"]).optional(),
     credits: creditBalanceSchema.optional(),
+    topUpRemaining: z
+      .number()
+      .optional()
+      .describe("a credits feature: credits left in open top-ups (counted in remaining, drawn first)"),
     upgrade: z
       .array(
         z.object({

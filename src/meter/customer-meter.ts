@@ -20,6 +20,7 @@ import { configOf } from "../config";
 import { creditsFor } from "../domain/credits";
 import { type Allowance, fits, headroom } from "../domain/evaluate";
 import { periodAt, periodDefinition } from "../domain/periods";
+import type { TopUp } from "../domain/types";
 import { formatVersion } from "../domain/version";
 import type { Env } from "../env";
 import { IdempotencyKeys } from "./idempotency";
@@ -44,6 +45,7 @@ import type {
 import { type ClosedState, Reservations } from "./reservations";
 import { LEDGER_UNNAMED_THROUGH, migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
 import { type TermsVersion, TermsWatermark } from "./terms-version";
+import { type TopUpSplit, TopUps } from "./top-ups";
 import { UsageAlerts } from "./usage-alerts";
 
 const COLLECT_INTERVAL_MS = 60_000;
@@ -68,6 +70,7 @@ export class CustomerMeter extends DurableObject<Env> {
   readonly #reservations: Reservations;
   readonly #terms: TermsWatermark;
   readonly #alerts: UsageAlerts;
+  readonly #topUps: TopUps;
   // The alarm this object has set, kept in memory so a busy meter does not read it back on every
   // call (undefined: not known since the object started; null: none set).
   #alarmAt: number | null | undefined = undefined;
@@ -87,6 +90,7 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#reservations = new Reservations(this.#sql);
     this.#terms = new TermsWatermark(this.#sql);
     this.#alerts = new UsageAlerts(this.#sql);
+    this.#topUps = new TopUps(this.#sql);
     void ctx.blockConcurrencyWhile(async () => migrateMeterSchema(this.#sql));
   }
 
@@ -102,12 +106,17 @@ export class CustomerMeter extends DurableObject<Env> {
     const counter = this.#counter(call.feature, call.terms, at);
     const reserved = this.#reservations.held(call.feature, call.now);
     const draw = this.#draw(call, at);
+    // A credits feature consumed directly: its open top-ups are drawn first, the rest from the period.
+    const split =
+      call.topUps && call.amount > 0 ? this.#topUps.split(call.feature, call.topUps, call.amount, at) : null;
+    const own = split ? { ...call, amount: split.rest } : call;
     const outcome =
-      call.mode === "record"
-        ? this.#record(call, counter, reserved, draw)
-        : this.#consume(call, counter, reserved, draw);
+      call.mode === "record" ? this.#record(own, counter, reserved, draw) : this.#consume(own, counter, reserved, draw);
+    if (split && (call.mode === "record" || outcome.allowed)) this.#takeTopUps(call, call.feature, split);
     this.#raiseAlerts(call, counter, outcome);
-    const answer = { ...this.#answer(outcome, reserved, call.allowance, counter), ...drawAnswer(draw) };
+    const base = this.#answer(outcome, reserved, call.allowance, counter);
+    this.#drawnTopUps(draw, at);
+    const answer = { ...base, ...this.#topUpAnswer(call.feature, call.topUps, base, at), ...drawAnswer(draw) };
     this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
     await this.#ensureAlarm(this.#outbox.flushDelay());
     return { ok: true, answer };
@@ -174,10 +183,11 @@ export class CustomerMeter extends DurableObject<Env> {
     const newest = termsVersion ? this.#terms.observe(termsVersion, now).newest : this.#terms.newest;
     const queued = this.#outbox.added;
     const out: Record<string, FeatureUsage> = {};
-    for (const { feature, terms } of items)
+    for (const { feature, terms, topUps } of items)
       out[feature] = {
         used: this.#counter(feature, terms, at).used,
         reserved: this.#reservations.held(feature, now),
+        ...(topUps ? { topUpLeft: this.#topUps.left(feature, topUps, at) } : {}),
       };
     // A rollover queued the closed period's total: like any ledger entry, it needs a flush (the
     // alarm), or it would wait for the customer's next consume. A read that queued nothing sets none.
@@ -276,7 +286,7 @@ export class CustomerMeter extends DurableObject<Env> {
     if (call.amount >= 0 && !fits(call.allowance, counter.used + reserved, call.amount))
       return { allowed: false, reason: "limit_reached", used: counter.used };
     // The credit balance decides in the same synchronous step: both fit, or nothing is applied.
-    if (draw && draw.amount > 0 && !fits(draw.call.allowance, draw.counter.used + draw.reserved, draw.amount))
+    if (draw && draw.split.rest > 0 && !fits(draw.call.allowance, draw.counter.used + draw.reserved, draw.split.rest))
       return { allowed: false, reason: "limit_reached", used: counter.used };
     const used = this.#apply(call, counter);
     if (draw) this.#applyDraw(call, draw);
@@ -289,7 +299,31 @@ export class CustomerMeter extends DurableObject<Env> {
     if (!c) return null;
     const counter = this.#counter(c.feature, c.terms, at);
     const reserved = this.#reservations.held(c.feature, call.now);
-    return { call: c, counter, reserved, amount: creditsFor(call.amount, c.cost), after: counter.used };
+    const amount = creditsFor(call.amount, c.cost);
+    const split =
+      c.topUps && amount > 0 ? this.#topUps.split(c.feature, c.topUps, amount, at) : { takes: [], rest: amount };
+    return { call: c, counter, reserved, amount, split, after: counter.used, topUpLeft: 0, drawn: 0 };
+  }
+
+  /** Draws a split's credits from its top-ups, each into the ledger with the top-up's window as its period. */
+  #takeTopUps(call: UsageCall, feature: string, split: TopUpSplit): void {
+    this.#topUps.apply(feature, split);
+    for (const { topUp, take } of split.takes)
+      this.#outbox.add(
+        call.mode,
+        feature,
+        take,
+        { start: topUp.from, end: topUp.until },
+        call.now,
+        call.idempotencyKey,
+      );
+  }
+
+  /** A credits feature's answer with its top-ups: what is left of them, counted in `remaining` too. */
+  #topUpAnswer(feature: string, topUps: TopUp[] | undefined, a: UsageAnswer, now: number) {
+    if (!topUps) return {};
+    const topUpRemaining = this.#topUps.left(feature, topUps, now);
+    return { topUpRemaining, remaining: a.remaining === null ? null : a.remaining + topUpRemaining };
   }
 
   /**
@@ -298,7 +332,8 @@ export class CustomerMeter extends DurableObject<Env> {
    * totals show every credit drawn in the period it was drawn.
    */
   #applyDraw(call: UsageCall, d: Draw): void {
-    const next = Math.max(0, d.counter.used + d.amount);
+    if (d.split.takes.length > 0) this.#takeTopUps(call, d.call.feature, d.split);
+    const next = Math.max(0, d.counter.used + d.split.rest);
     const update = "UPDATE counters SET used = ? WHERE feature = ? AND definition = ?";
     this.#sql.exec(update, next, d.call.feature, d.counter.definition);
     if (next !== d.counter.used)
@@ -311,6 +346,12 @@ export class CustomerMeter extends DurableObject<Env> {
         call.idempotencyKey,
       );
     d.after = next;
+    d.drawn = next - d.counter.used + d.split.takes.reduce((s, t) => s + t.take, 0);
+  }
+
+  /** The balance's top-ups left after the call (for its answer). */
+  #drawnTopUps(d: Draw | null, now: number): void {
+    if (d?.call.topUps) d.topUpLeft = this.#topUps.left(d.call.feature, d.call.topUps, now);
   }
 
   /**
@@ -423,6 +464,7 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#reservations.deleteClosedBefore(now - CLOSED_RESERVATION_TTL_MS);
     this.#keys.collect(now);
     this.#alerts.collect(now);
+    this.#topUps.collect(now);
     this.#collectedAt = now;
   }
 
@@ -476,15 +518,28 @@ export class CustomerMeter extends DurableObject<Env> {
 const periodOf = (c: Counter): MeterPeriod => ({ start: c.periodStart, end: c.periodEnd });
 
 /** A call's draw on a credit balance: the balance's counter and held credits, the credits asked, the balance after. */
-type Draw = { call: CreditCall; counter: Counter; reserved: number; amount: number; after: number };
+type Draw = {
+  call: CreditCall;
+  counter: Counter;
+  reserved: number;
+  amount: number;
+  /** The credits asked, split over the open top-ups (first) and the period's allowance (`rest`). */
+  split: TopUpSplit;
+  after: number;
+  topUpLeft: number;
+  /** Credits the call drew (top-ups and period together); 0 until applied. */
+  drawn: number;
+};
 
 /** The balance part of an answer (`credits`), or nothing for a feature without a credit cost. */
 function drawAnswer(d: Draw | null): { credits?: CreditAnswer } {
   if (!d) return {};
-  const { remaining, overage } = headroom(d.call.allowance.limit, d.after, d.reserved);
-  const drawn = d.after - d.counter.used;
+  const { remaining: left, overage } = headroom(d.call.allowance.limit, d.after, d.reserved);
+  const remaining = left === null ? null : left + d.topUpLeft;
   const { feature, cost } = d.call;
   const limit = d.call.allowance.limit;
   const period = { periodStart: d.counter.periodStart, resetsAt: d.counter.periodEnd };
-  return { credits: { feature, cost, drawn, used: d.after, limit, remaining, overage, ...period } };
+  const topUps = d.call.topUps ? { topUpRemaining: d.topUpLeft } : {};
+  const used = d.after;
+  return { credits: { feature, cost, drawn: d.drawn, used, limit, remaining, overage, ...period, ...topUps } };
 }

@@ -6,7 +6,7 @@
 // Errors do not cross RPC with their properties intact, so refusals come back as values
 // (MeterResult { ok: false, error }) and the routes map them to problems (routes/usage.ts).
 import type { Allowance } from "../domain/evaluate";
-import type { ResetAnchor, ResetPeriod } from "../domain/types";
+import type { ResetAnchor, ResetPeriod, TopUp } from "../domain/types";
 import type { TermsVersion } from "./terms-version";
 
 export interface MeterPeriod {
@@ -45,6 +45,8 @@ export interface UsageCall {
   gauge: boolean;
   /** The feature has a credit cost: the same decision draws `amount * cost` from this balance (domain/credits.ts). */
   credit?: CreditCall;
+  /** A credits feature: its open top-ups, drawn first in this order (meter/top-ups.ts). */
+  topUps?: TopUp[];
 }
 
 /** The credit balance a consume or record draws from, with its terms as the snapshot gives them. */
@@ -55,6 +57,8 @@ export interface CreditCall {
   entitled: boolean;
   allowance: Allowance;
   terms: PeriodTerms;
+  /** Its open top-ups, drawn first in this order. */
+  topUps?: TopUp[];
 }
 
 /** The credit balance after a call that drew from it. */
@@ -69,6 +73,8 @@ export interface CreditAnswer {
   overage: number;
   periodStart: number;
   resetsAt: number | null;
+  /** Credits left in open top-ups (they are drawn before the period's allowance). */
+  topUpRemaining?: number;
 }
 
 export interface UsageAnswer {
@@ -89,6 +95,8 @@ export interface UsageAnswer {
   feature?: string;
   /** The feature has a credit cost: the balance it drew from. */
   credits?: CreditAnswer;
+  /** A credits feature with open top-ups: the credits left in them (`remaining` counts them too). */
+  topUpRemaining?: number;
 }
 
 export type MeterError =
@@ -128,6 +136,8 @@ export interface SettleCall {
 export interface PeekItem {
   feature: string;
   terms: PeriodTerms;
+  /** A credits feature's open top-ups: the answer says what is left of them. */
+  topUps?: TopUp[];
 }
 
 /** A read's answer: each feature's usage, and the newest terms version the meter has seen. */
@@ -141,6 +151,8 @@ export interface PeekAnswer {
 export interface FeatureUsage {
   used: number;
   reserved: number;
+  /** Credits left in the item's top-ups (only when it named some). */
+  topUpLeft?: number;
 }
 
 export interface CounterView extends FeatureUsage {

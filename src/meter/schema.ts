@@ -20,6 +20,7 @@
 //                 meter/terms-version.ts)
 //   usage_alerts  alerts raised per counter period; event_outbox: raised alerts not yet in D1
 //                 (version 5, meter/usage-alerts.ts)
+//   top_ups       credits drawn from each top-up grant (issue 17, meter/top-ups.ts)
 const MIGRATIONS: readonly string[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
@@ -92,6 +93,12 @@ const MIGRATIONS: readonly string[] = [
     SELECT feature, period_start, COALESCE(period_end, -1), -SUM(amount), 0, 0, 0 FROM outbox WHERE kind IN ('consume', 'record', 'settle')
     GROUP BY feature, period_start, COALESCE(period_end, -1) HAVING true
     ON CONFLICT (feature, period_start, period_end) DO UPDATE SET delta = delta + excluded.delta;
+  `,
+  // Credits (issue 17, meter/top-ups.ts): how much of each top-up grant of a credits feature was drawn.
+  // Appended last: the issue-17 entry (version 8 once the leases entry, 7, is merged before it).
+  `
+  CREATE TABLE IF NOT EXISTS top_ups (feature TEXT NOT NULL, grant_id TEXT NOT NULL, used REAL NOT NULL, until INTEGER,
+    PRIMARY KEY (feature, grant_id));
   `,
 ];
 

@@ -2,7 +2,7 @@
 // in which period. Pure; the usage routes validate, call this, then make one Durable Object call.
 import { type Allowance, allowanceOf, resolveFeature } from "../domain/evaluate";
 import { periodAt } from "../domain/periods";
-import { isCounted, type LapseReason, type Snapshot, type SnapshotFeature } from "../domain/types";
+import { isCounted, type LapseReason, type Snapshot, type SnapshotFeature, type TopUp } from "../domain/types";
 import { Problem } from "../http/problem";
 import type { CreditCall, MeterPeriod, PeriodTerms } from "./protocol";
 
@@ -15,6 +15,8 @@ export interface MeterTerms {
   terms: PeriodTerms;
   period: MeterPeriod;
   gauge: boolean;
+  /** A credits feature's open top-ups, drawn first (absent: none). */
+  topUps?: TopUp[];
 }
 
 /** Usage is server-to-server reporting: region and role rules, which describe end users, do not apply. */
@@ -48,6 +50,7 @@ export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterT
     terms,
     period: periodAt(terms.reset, terms.anchor, terms.anchorAt, now),
     gauge: terms.reset === "none",
+    ...(entitled && effective.topUps ? { topUps: effective.topUps } : {}),
   };
 }
 
@@ -56,7 +59,8 @@ export function creditCall(snapshot: Snapshot, t: MeterTerms, now: number): Cred
   const cc = t.feature.creditCost;
   if (!cc) return undefined;
   const c = meterTerms(snapshot, cc.credits, now);
-  return { feature: cc.credits, cost: cc.cost, entitled: c.entitled, allowance: c.allowance, terms: c.terms };
+  const call = { feature: cc.credits, cost: cc.cost, entitled: c.entitled, allowance: c.allowance, terms: c.terms };
+  return c.topUps ? { ...call, topUps: c.topUps } : call;
 }
 
 /** The amount rules: whole units where the feature says so, negative only for gauges. */

@@ -80,6 +80,7 @@ const usageAnswer = z
     expiresAt: z.string().optional(),
     settled: z.number().optional(),
     snapshotVersion: z.number().int(),
+    topUpRemaining: z.number().optional().describe("a credits feature: credits left in open top-ups (drawn first)"),
     credits: z
       .object({
         feature: z.string().describe("the credits feature"),
@@ -90,6 +91,7 @@ const usageAnswer = z
         remaining: z.number().nullable(),
         overage: z.number(),
         resetsAt: z.string().nullable(),
+        topUpRemaining: z.number().optional(),
       })
       .optional()
       .describe("The feature has a credit cost: the balance it drew from, decided together with it"),

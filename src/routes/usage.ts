@@ -93,7 +93,11 @@ usageRoutes
         .filter((k) => isCounted(snapshot.features[k]?.type) && (!feature || k === feature))
         .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
       if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
-      const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
+      const items = metered.map(({ key, t }) => ({
+        feature: key,
+        terms: t.terms,
+        ...(t.topUps ? { topUps: t.topUps } : {}),
+      }));
       const peeked = await c.var.services.meter.peek(c.env, snapshot, items, now, termsOf(snapshot));
       return { snapshot, metered, peeked };
     };
@@ -131,6 +135,12 @@ usageRoutes
 const NO_USAGE: FeatureUsage = { used: 0, reserved: 0 };
 const periodKey = z.tuple([z.string(), z.number().int(), z.number().int().nullable()]);
 
+/** A credits feature's open top-ups count in what remains (and are shown on their own). */
+function withTopUps(h: { remaining: number | null; overage: number }, topUpLeft: number | undefined) {
+  if (topUpLeft === undefined) return h;
+  return { ...h, remaining: h.remaining === null ? null : h.remaining + topUpLeft, topUpRemaining: topUpLeft };
+}
+
 /** One feature of GET /v1/usage: the current period from the meter, past ones from the D1 ledger. */
 function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: LedgerPeriod[]) {
   const limit = t.allowance.limit;
@@ -140,7 +150,7 @@ function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: Ledg
     used: u.used,
     reserved: u.reserved,
     limit,
-    ...headroom(limit, u.used, u.reserved),
+    ...withTopUps(headroom(limit, u.used, u.reserved), u.topUpLeft),
     periodStart: iso(t.period.start),
     resetsAt: isoOrNull(t.period.end),
     // This page's closed periods: after a change of reset, that includes the periods of the previous
