@@ -58,8 +58,10 @@ export function resolveFeature(feature: SnapshotFeature, now: number): Resolutio
     if (s.until !== null && s.until < changeAt) changeAt = s.until;
     // A top-up adds credits once, not to each period's limit: kept aside for the meter (domain/credits.ts).
     if (s.spec.topUp) {
-      if (s.spec.enabled && s.spec.limit)
-        (topUps ??= []).push({ id: s.id, amount: s.spec.limit, from: s.from ?? 0, until: s.until });
+      if (s.spec.enabled && s.spec.limit) {
+        topUps ??= [];
+        topUps.push({ id: s.id, amount: s.spec.limit, from: s.from ?? 0, until: s.until });
+      }
       continue;
     }
     if (s.mode === "replace" || spec === null || (!spec.enabled && s.spec.enabled)) {
