@@ -145,8 +145,9 @@ function fromSummary(
   now: number,
 ): { ev: Evaluation; refresh: boolean } | null {
   const maxAgeMs = Math.min(configOf(deps.env).usageSummary.maxAgeMs, input.maxUsageAgeMs ?? Number.POSITIVE_INFINITY);
-  // A credit cost (two counters, one shared) or top-ups (drawn per grant): the meter is asked.
-  if (maxAgeMs <= 0 || own(snapshot.features, ev.feature)?.creditCost || effective.topUps) return null;
+  // A credit cost (two counters, one shared), top-ups or a rollover (balances the meter keeps): the meter is asked.
+  const f = own(snapshot.features, ev.feature);
+  if (maxAgeMs <= 0 || f?.creditCost || effective.topUps || effective.spec.rollover) return null;
   const bound = admissionBound(allowanceOf(effective.spec));
   const o = deps.services.usage.get(input.customerId, ev.feature);
   const periodStart = ev.periodStart ?? null;
@@ -271,6 +272,7 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
     d.resetsAt = ev.resetsAt == null ? null : iso(ev.resetsAt);
     if (ev.credits) d.credits = ev.credits;
     if (ev.topUpRemaining !== undefined) d.topUpRemaining = ev.topUpRemaining;
+    if (ev.rolledOver !== undefined) d.rolledOver = ev.rolledOver;
   }
   if (ev.expiresAt !== undefined) d.expiresAt = ev.expiresAt === null ? null : iso(ev.expiresAt);
   d.snapshotVersion = snapshot.version;
@@ -328,6 +330,12 @@ function withUsage(
   const quantity = input.quantity ?? 1;
   const u = own(usage, ev.feature);
   const out = applyUsage(ev, u?.used ?? 0, quantity, u?.reserved ?? 0, u?.topUpLeft);
+  if (u?.rolledOver !== undefined) {
+    // The carried part is shown on its own; topUpRemaining is what grants' top-ups have left.
+    out.rolledOver = u.rolledOver;
+    if (out.effective?.topUps) out.topUpRemaining = (u.topUpLeft ?? 0) - u.rolledOver;
+    else delete out.topUpRemaining;
+  }
   const cost = own(snapshot.features, ev.feature)?.creditCost;
   if (!cost || !out.effective) return out;
   const credit = creditEvaluation(snapshot, { ...input, feature: ev.feature, quantity }, now);

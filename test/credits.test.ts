@@ -20,6 +20,7 @@ const creditCatalog = {
     ai_credits: { type: "credits", unit: "credits" },
     chat_messages: { type: "metered", creditCost: { credits: "ai_credits", cost: 2 } },
     images: { type: "metered", creditCost: { credits: "ai_credits", cost: 5 } },
+    tokens: { type: "metered" },
   },
   plans: {
     ...testCatalog.plans,
@@ -28,6 +29,10 @@ const creditCatalog = {
       entitlements: { ai_credits: { limit: 100, reset: "month" }, chat_messages: true, images: { limit: 8 } },
     },
     "ai-chat-only": { name: "AI chat only", entitlements: { chat_messages: true } },
+    "rollover-lab": {
+      name: "Rollover lab",
+      entitlements: { tokens: { limit: 100, reset: "month", rollover: { max: 50, periods: 1 } } },
+    },
   },
 };
 
@@ -232,5 +237,48 @@ describe("top-ups", () => {
     const refused = await w.call("PUT", "/admin/v1/catalog", { key: BOOTSTRAP, body: plan });
     expect(refused.status).toBe(400);
     expect(JSON.stringify(refused.json)).toContain("topUp applies to grants only");
+  });
+});
+
+describe("rollover", () => {
+  const at = (s: string) => Date.parse(s);
+  const tokens = (id: string, t: string, quantity = 1) =>
+    w.at(at(t), () => check({ customerId: id, feature: "tokens", quantity }));
+
+  it("carries exactly the unused allowance (capped) across month ends, February included, and the ledger shows it", async () => {
+    w.clock.set(at("2026-01-15T00:00:00Z"));
+    const id = await customerOn("rollover-lab");
+    expect((await use({ customerId: id, feature: "tokens", amount: 30 })).json).toMatchObject({ used: 30 });
+    // January left 70 unused: 50 (the cap) carry into February, usable until March 1.
+    const feb = await tokens(id, "2026-02-10T00:00:00Z", 150);
+    expect(feb.json).toMatchObject({ allowed: true, used: 0, limit: 100, remaining: 150, rolledOver: 50 });
+    expect((await tokens(id, "2026-02-10T00:00:00Z", 151)).json).toMatchObject({ allowed: false });
+    // 120 tokens: the carried 50 first, then 70 of February's allowance.
+    const spent = await w.at(at("2026-02-10T00:00:00Z"), () => use({ customerId: id, feature: "tokens", amount: 120 }));
+    expect(spent.json).toMatchObject({ allowed: true, used: 70, remaining: 30 });
+    const lastMinute = await tokens(id, "2026-02-28T23:59:59Z");
+    expect(lastMinute.json).toMatchObject({ used: 70, remaining: 30, rolledOver: 0 });
+    // February (28 days) left 30: they carry into March, whatever January carried.
+    const march = await tokens(id, "2026-03-01T00:00:00Z");
+    expect(march.json).toMatchObject({ used: 0, remaining: 130, rolledOver: 30 });
+    // March untouched: 100 unused, capped at 50; March's own carry of 30 expired at April 1.
+    const april = await tokens(id, "2026-04-01T00:00:00Z");
+    expect(april.json).toMatchObject({ used: 0, remaining: 150, rolledOver: 50 });
+    const usage = await w.at(at("2026-04-01T00:00:00Z"), () =>
+      w.call("GET", `/v1/usage/${id}?feature=tokens`, { key }),
+    );
+    expect(usage.json.features[0]).toMatchObject({ feature: "tokens", remaining: 150, rolledOver: 50 });
+    // The ledger: January 30 and February 70 in their months; the 50 drawn from the carry under its window.
+    const stub = env.METER.get(env.METER.idFromName(id));
+    await stub.flush();
+    const events = (await ledgerEvents(id)).filter((e) => e.feature === "tokens" && e.kind === "consume");
+    expect(events.map((e) => [iso(e.periodStart), e.periodEnd === null ? null : iso(e.periodEnd), e.amount])).toEqual(
+      expect.arrayContaining([
+        ["2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z", 30],
+        ["2026-02-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z", 70],
+        ["2026-02-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z", 50],
+      ]),
+    );
+    expect(events.length).toBe(3);
   });
 });

@@ -51,6 +51,15 @@ export const entitlementSpec = z
       .strict()
       .nullable()
       .optional(),
+    rollover: z
+      .object({
+        max: units.describe("the carried balance is at most this"),
+        periods: z.number().int().min(1).max(120).describe("a carry is usable for this many later periods"),
+      })
+      .strict()
+      .nullable()
+      .optional()
+      .describe("metered/credits: unused allowance carries over, drawn before the new period's"),
     topUp: z
       .boolean()
       .optional()
@@ -164,11 +173,12 @@ function shorthandProblem(type: string, ent: z.output<typeof entitlementShorthan
 
 /** Rules that depend on the feature's type; returns a message, or null when the spec fits. */
 export function specProblem(type: string, spec: z.output<typeof entitlementSpec>): string | null {
-  const meteredOnly = ["limit", "reset", "anchor", "overage", "overageCap"] as const;
+  const meteredOnly = ["limit", "reset", "anchor", "overage", "overageCap", "rollover"] as const;
   if (type !== "metered" && type !== "credits" && meteredOnly.some((k) => spec[k] !== undefined))
     return `${meteredOnly.join("/")} apply to metered and credits features only`;
   if (type !== "config" && spec.value !== undefined) return "value applies to config features only";
   if (spec.overageCap != null && spec.overage !== "allow") return "overageCap needs overage: allow";
+  if (spec.rollover && spec.reset === "none") return "rollover needs a reset period";
   if (spec.topUp && type !== "credits") return "topUp applies to credits features only";
   if (spec.topUp && (spec.limit == null || spec.limit <= 0))
     return "a topUp needs a positive limit (the credits it adds)";

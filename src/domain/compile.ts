@@ -198,6 +198,7 @@ export function compileSpec(spec: EntitlementSpec, type: FeatureType, groups: Re
     if (spec.overage !== undefined) out.overage = spec.overage;
     if (spec.overageCap != null) out.overageCap = spec.overageCap;
     if (spec.topUp) out.topUp = true;
+    if (spec.rollover) out.rollover = { max: spec.rollover.max, periods: spec.rollover.periods };
   }
   if (type === "config" && spec.value !== undefined) out.value = spec.value;
   if (spec.roles && spec.roles.length > 0) out.roles = [...spec.roles];

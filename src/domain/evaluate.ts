@@ -99,6 +99,7 @@ function merge(into: CompiledSpec, add: CompiledSpec): void {
     into.overageCap = add.overageCap;
   }
   if (add.value !== undefined) into.value = add.value;
+  if (add.rollover !== undefined) into.rollover = add.rollover;
   if (add.roles) into.roles = add.roles;
   if (add.allow || add.deny) {
     into.allow = add.allow;
@@ -147,12 +148,12 @@ export function periodTerms(effective: Effective): {
   reset: ResetPeriod;
   anchor: ResetAnchor;
   anchorAt: number | null;
+  rollover?: { max: number; periods: number; limit: number };
 } {
-  return {
-    reset: effective.spec.reset ?? "month",
-    anchor: effective.spec.anchor ?? "calendar",
-    anchorAt: effective.anchorAt,
-  };
+  const { reset = "month", anchor = "calendar", rollover, limit } = effective.spec;
+  const terms = { reset, anchor, anchorAt: effective.anchorAt };
+  // Only a finite allowance that resets leaves something to carry.
+  return rollover && limit != null && reset !== "none" ? { ...terms, rollover: { ...rollover, limit } } : terms;
 }
 
 /** The allowance terms a meter needs to decide a consume atomically. */

@@ -55,6 +55,11 @@ export interface EntitlementSpec {
   roles?: string[] | null;
   regions?: { allow?: string[]; deny?: string[] } | null;
   /**
+   * Metered and credits: unused allowance carries into the next `periods` periods, the carried
+   * balance at most `max`; drawn before the new period's allowance (docs/model.md, Rollover).
+   */
+  rollover?: { max: number; periods: number } | null;
+  /**
    * Grants of a credits feature only: `limit` credits once, for the grant's window, instead of more
    * per period: a top-up (domain/credits.ts), drawn before the period's allowance.
    */
@@ -176,6 +181,8 @@ export interface Evaluation {
   credits?: CreditBalance;
   /** A credits feature with open top-ups: the credits left in them (counted in `remaining`). */
   topUpRemaining?: number;
+  /** With a rollover: what earlier periods carried over and is left (counted in `remaining`, drawn first). */
+  rolledOver?: number;
 }
 
 /** The credit balance a check or consume of a feature with a credit cost draws from. */
@@ -230,6 +237,8 @@ export interface Decision {
   credits?: CreditBalance;
   /** A credits feature with open top-ups: the credits left in them (counted in `remaining`). */
   topUpRemaining?: number;
+  /** With a rollover: what earlier periods carried over and is left (counted in `remaining`, drawn first). */
+  rolledOver?: number;
   /** With `"include": ["upgrade"]`, on a not_entitled or limit_reached denial: what would allow it, lowest tier first. */
   upgrade?: UpgradeHint[];
 }

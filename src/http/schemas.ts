@@ -140,6 +140,10 @@ export const decisionSchema = z
       ),
     failurePolicy: z.enum(["open", "closed"]).optional(),
     credits: creditBalanceSchema.optional(),
+    rolledOver: z
+      .number()
+      .optional()
+      .describe("with a rollover: what earlier periods carried over and is left (counted in remaining, drawn first)"),
     topUpRemaining: z
       .number()
       .optional()

@@ -43,6 +43,7 @@ import type {
   UsageCall,
 } from "./protocol";
 import { type ClosedState, Reservations } from "./reservations";
+import { Rollovers } from "./rollovers";
 import { LEDGER_UNNAMED_THROUGH, migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
 import { type TermsVersion, TermsWatermark } from "./terms-version";
 import { type TopUpSplit, TopUps } from "./top-ups";
@@ -71,6 +72,7 @@ export class CustomerMeter extends DurableObject<Env> {
   readonly #terms: TermsWatermark;
   readonly #alerts: UsageAlerts;
   readonly #topUps: TopUps;
+  readonly #rollovers: Rollovers;
   // The alarm this object has set, kept in memory so a busy meter does not read it back on every
   // call (undefined: not known since the object started; null: none set).
   #alarmAt: number | null | undefined = undefined;
@@ -91,6 +93,7 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#terms = new TermsWatermark(this.#sql);
     this.#alerts = new UsageAlerts(this.#sql);
     this.#topUps = new TopUps(this.#sql);
+    this.#rollovers = new Rollovers(this.#sql, this.#topUps);
     void ctx.blockConcurrencyWhile(async () => migrateMeterSchema(this.#sql));
   }
 
@@ -106,9 +109,9 @@ export class CustomerMeter extends DurableObject<Env> {
     const counter = this.#counter(call.feature, call.terms, at);
     const reserved = this.#reservations.held(call.feature, call.now);
     const draw = this.#draw(call, at);
+    const ownTopUps = this.#balances(call.feature, call.topUps, at);
     // A credits feature consumed directly: its open top-ups are drawn first, the rest from the period.
-    const split =
-      call.topUps && call.amount > 0 ? this.#topUps.split(call.feature, call.topUps, call.amount, at) : null;
+    const split = ownTopUps && call.amount > 0 ? this.#topUps.split(call.feature, ownTopUps, call.amount, at) : null;
     const own = split ? { ...call, amount: split.rest } : call;
     const outcome =
       call.mode === "record" ? this.#record(own, counter, reserved, draw) : this.#consume(own, counter, reserved, draw);
@@ -116,7 +119,7 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#raiseAlerts(call, counter, outcome);
     const base = this.#answer(outcome, reserved, call.allowance, counter);
     this.#drawnTopUps(draw, at);
-    const answer = { ...base, ...this.#topUpAnswer(call.feature, call.topUps, base, at), ...drawAnswer(draw) };
+    const answer = { ...base, ...this.#topUpAnswer(call.feature, ownTopUps, base, at), ...drawAnswer(draw) };
     this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
     await this.#ensureAlarm(this.#outbox.flushDelay());
     return { ok: true, answer };
@@ -187,7 +190,7 @@ export class CustomerMeter extends DurableObject<Env> {
       out[feature] = {
         used: this.#counter(feature, terms, at).used,
         reserved: this.#reservations.held(feature, now),
-        ...(topUps ? { topUpLeft: this.#topUps.left(feature, topUps, at) } : {}),
+        ...this.#peekTopUps(feature, terms, topUps, at),
       };
     // A rollover queued the closed period's total: like any ledger entry, it needs a flush (the
     // alarm), or it would wait for the customer's next consume. A read that queued nothing sets none.
@@ -300,9 +303,10 @@ export class CustomerMeter extends DurableObject<Env> {
     const counter = this.#counter(c.feature, c.terms, at);
     const reserved = this.#reservations.held(c.feature, call.now);
     const amount = creditsFor(call.amount, c.cost);
+    const topUps = this.#balances(c.feature, c.topUps, at);
     const split =
-      c.topUps && amount > 0 ? this.#topUps.split(c.feature, c.topUps, amount, at) : { takes: [], rest: amount };
-    return { call: c, counter, reserved, amount, split, after: counter.used, topUpLeft: 0, drawn: 0 };
+      topUps && amount > 0 ? this.#topUps.split(c.feature, topUps, amount, at) : { takes: [], rest: amount };
+    return { topUps, call: c, counter, reserved, amount, split, after: counter.used, topUpLeft: 0, drawn: 0 };
   }
 
   /** Draws a split's credits from its top-ups, each into the ledger with the top-up's window as its period. */
@@ -351,7 +355,26 @@ export class CustomerMeter extends DurableObject<Env> {
 
   /** The balance's top-ups left after the call (for its answer). */
   #drawnTopUps(d: Draw | null, now: number): void {
-    if (d?.call.topUps) d.topUpLeft = this.#topUps.left(d.call.feature, d.call.topUps, now);
+    if (d?.topUps) d.topUpLeft = this.#topUps.left(d.call.feature, d.topUps, now);
+  }
+
+  /**
+   * What is drawn before a period's allowance: the snapshot's top-ups and the carried balances the meter
+   * holds, soonest expiry first (undefined: neither).
+   */
+  #balances(feature: string, topUps: TopUp[] | undefined, now: number): TopUp[] | undefined {
+    const carried = this.#rollovers.open(feature, now);
+    if (carried.length === 0) return topUps;
+    return [...(topUps ?? []), ...carried].sort((a, b) => (a.until ?? Infinity) - (b.until ?? Infinity));
+  }
+
+  /** A read's top-up and carried balances (the counter was touched first, so carries are made). */
+  #peekTopUps(feature: string, terms: PeriodTerms, topUps: TopUp[] | undefined, now: number) {
+    const carried = terms.rollover ? this.#rollovers.open(feature, now) : [];
+    const all = this.#balances(feature, topUps, now);
+    if (!all) return {};
+    const rolledOver = carried.length > 0 ? { rolledOver: this.#topUps.left(feature, carried, now) } : {};
+    return { topUpLeft: this.#topUps.left(feature, all, now), ...rolledOver };
   }
 
   /**
@@ -370,8 +393,12 @@ export class CustomerMeter extends DurableObject<Env> {
     let own: Counter | null = null;
     let unrecorded: Counter | null = null;
     for (const c of this.#counters(feature)) {
-      if (c.periodEnd !== null && c.periodEnd <= now) this.#closeCounter(feature, c, now);
-      else if (c.definition === definition)
+      if (c.periodEnd !== null && c.periodEnd <= now) {
+        this.#closeCounter(feature, c, now);
+        // Unused allowance carries over, under the definition it was counted in (meter/rollovers.ts).
+        if (terms.rollover && c.definition === definition)
+          this.#rollovers.carry(feature, { start: c.periodStart, end: c.periodEnd, used: c.used }, terms, now);
+      } else if (c.definition === definition)
         own = c; // its period, or a later one (a restart lost `now`)
       else if (c.definition === UNRECORDED_DEFINITION && c.periodStart === period.start && c.periodEnd === period.end)
         unrecorded = c;
@@ -465,6 +492,7 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#keys.collect(now);
     this.#alerts.collect(now);
     this.#topUps.collect(now);
+    this.#rollovers.collect(now - CLOSED_RESERVATION_TTL_MS);
     this.#collectedAt = now;
   }
 
@@ -520,6 +548,8 @@ const periodOf = (c: Counter): MeterPeriod => ({ start: c.periodStart, end: c.pe
 /** A call's draw on a credit balance: the balance's counter and held credits, the credits asked, the balance after. */
 type Draw = {
   call: CreditCall;
+  /** The balance's top-ups and carried balances, drawn first. */
+  topUps: TopUp[] | undefined;
   counter: Counter;
   reserved: number;
   amount: number;
@@ -539,7 +569,7 @@ function drawAnswer(d: Draw | null): { credits?: CreditAnswer } {
   const { feature, cost } = d.call;
   const limit = d.call.allowance.limit;
   const period = { periodStart: d.counter.periodStart, resetsAt: d.counter.periodEnd };
-  const topUps = d.call.topUps ? { topUpRemaining: d.topUpLeft } : {};
+  const topUps = d.topUps ? { topUpRemaining: d.topUpLeft } : {};
   const used = d.after;
   return { credits: { feature, cost, drawn: d.drawn, used, limit, remaining, overage, ...period, ...topUps } };
 }

@@ -116,6 +116,14 @@ export interface PeriodTerms {
   reset: ResetPeriod;
   anchor: ResetAnchor;
   anchorAt: number | null;
+  /** Unused allowance carries over (meter/rollovers.ts): the rule, with the period's limit it applies to. */
+  rollover?: RolloverTerms;
+}
+
+export interface RolloverTerms {
+  max: number;
+  periods: number;
+  limit: number;
 }
 
 export interface ReserveCall extends Omit<UsageCall, "mode" | "occurredAt" | "gauge"> {
@@ -151,8 +159,10 @@ export interface PeekAnswer {
 export interface FeatureUsage {
   used: number;
   reserved: number;
-  /** Credits left in the item's top-ups (only when it named some). */
+  /** Left in the item's top-ups and carried balances (only when it has some), drawn before the period's. */
   topUpLeft?: number;
+  /** Of which carried over from earlier periods (rollover). */
+  rolledOver?: number;
 }
 
 export interface CounterView extends FeatureUsage {

@@ -20,7 +20,8 @@
 //                 meter/terms-version.ts)
 //   usage_alerts  alerts raised per counter period; event_outbox: raised alerts not yet in D1
 //                 (version 5, meter/usage-alerts.ts)
-//   top_ups       credits drawn from each top-up grant (issue 17, meter/top-ups.ts)
+//   top_ups       credits drawn from each top-up grant, and from each carried balance (issue 17,
+//                 meter/top-ups.ts); rollovers: unused allowance carried into later periods (meter/rollovers.ts)
 const MIGRATIONS: readonly string[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
@@ -94,11 +95,14 @@ const MIGRATIONS: readonly string[] = [
     GROUP BY feature, period_start, COALESCE(period_end, -1) HAVING true
     ON CONFLICT (feature, period_start, period_end) DO UPDATE SET delta = delta + excluded.delta;
   `,
-  // Credits (issue 17, meter/top-ups.ts): how much of each top-up grant of a credits feature was drawn.
+  // Credits and rollover (issue 17, meter/top-ups.ts, meter/rollovers.ts): how much of each top-up grant
+  // (or carried balance) was drawn, and the carried balances.
   // Appended last: the issue-17 entry (version 8 once the leases entry, 7, is merged before it).
   `
   CREATE TABLE IF NOT EXISTS top_ups (feature TEXT NOT NULL, grant_id TEXT NOT NULL, used REAL NOT NULL, until INTEGER,
     PRIMARY KEY (feature, grant_id));
+  CREATE TABLE IF NOT EXISTS rollovers (feature TEXT NOT NULL, id TEXT NOT NULL, amount REAL NOT NULL, from_at INTEGER NOT NULL,
+    until INTEGER NOT NULL, PRIMARY KEY (feature, id));
   `,
 ];
 

@@ -1,6 +1,6 @@
 // From a snapshot to the terms a meter call needs: is the customer entitled, with which allowance,
 // in which period. Pure; the usage routes validate, call this, then make one Durable Object call.
-import { type Allowance, allowanceOf, resolveFeature } from "../domain/evaluate";
+import { type Allowance, allowanceOf, periodTerms, resolveFeature } from "../domain/evaluate";
 import { periodAt } from "../domain/periods";
 import { isCounted, type LapseReason, type Snapshot, type SnapshotFeature, type TopUp } from "../domain/types";
 import { Problem } from "../http/problem";
@@ -37,11 +37,9 @@ export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterT
   const spec = entitled
     ? effective.spec
     : { enabled: false, limit: 0, reset: feature.sources[0]?.spec.reset ?? "month", anchor: "calendar" as const };
-  const terms: PeriodTerms = {
-    reset: spec.reset ?? "month",
-    anchor: spec.anchor ?? "calendar",
-    anchorAt: effective?.anchorAt ?? null,
-  };
+  const terms: PeriodTerms = entitled
+    ? periodTerms(effective)
+    : { reset: spec.reset ?? "month", anchor: spec.anchor ?? "calendar", anchorAt: effective?.anchorAt ?? null };
   return {
     feature,
     entitled,

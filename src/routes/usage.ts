@@ -151,6 +151,7 @@ function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: Ledg
     reserved: u.reserved,
     limit,
     ...withTopUps(headroom(limit, u.used, u.reserved), u.topUpLeft),
+    ...(u.rolledOver !== undefined ? { rolledOver: u.rolledOver } : {}),
     periodStart: iso(t.period.start),
     resetsAt: isoOrNull(t.period.end),
     // This page's closed periods: after a change of reset, that includes the periods of the previous
