@@ -12,13 +12,15 @@ CREATE TABLE IF NOT EXISTS meta (
 -- so any change that can affect a customer yields a new, larger version without touching every customer row.
 INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_rev', 0);
 
-CREATE TABLE IF NOT EXISTS features (
+CREATE TABLE IF NOT EXISTS "features" (
   key TEXT PRIMARY KEY,
-  type TEXT NOT NULL CHECK (type IN ('boolean', 'metered', 'config')),
+  type TEXT NOT NULL CHECK (type IN ('boolean', 'metered', 'config', 'credits')),
   description TEXT NOT NULL DEFAULT '',
   unit TEXT,
   integer_only INTEGER NOT NULL DEFAULT 1,
   failure_policy TEXT NOT NULL DEFAULT 'closed' CHECK (failure_policy IN ('closed', 'open')),
+  credit_feature TEXT, -- metered: the credits feature one unit draws from (NULL: none; migration 0013)
+  credit_cost REAL,    -- credits one unit draws
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );

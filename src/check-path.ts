@@ -6,9 +6,11 @@ import type { Context } from "hono";
 import type { AppEnv } from "./app-env";
 import { waitUntilOf } from "./auth/middleware";
 import { configOf } from "./config";
+import { applyCredits, creditEvaluation } from "./domain/credits";
 import { allowanceOf, applyUsage, evaluate, periodTerms } from "./domain/evaluate";
+import { own } from "./domain/records";
 import { iso } from "./domain/time";
-import type { Decision, Effective, Evaluation, Snapshot } from "./domain/types";
+import { type Decision, type Effective, type Evaluation, isCounted, type Snapshot } from "./domain/types";
 import { HINTED_REASONS, upgradeHints } from "./domain/upgrade-hints";
 import { admissionBound, answersFromSummary, type UsageObservation } from "./domain/usage-summary";
 import { formatVersion, type MinVersion } from "./domain/version";
@@ -98,8 +100,8 @@ async function decide(deps: CheckDeps, input: CheckInput, held: Held): Promise<D
   held.snapshot = snapshot;
   if (!snapshot) return unknownCustomerDecision(input, now);
   let ev = evaluate(snapshot, input, now);
-  if (ev.type === "metered" && ev.allowed && ev.effective) {
-    const local = fromSummary(deps, input, ev, ev.effective, now);
+  if (isCounted(ev.type) && ev.allowed && ev.effective) {
+    const local = fromSummary(deps, snapshot, input, ev, ev.effective, now);
     if (local) {
       // Past half its bound, the summary is refreshed in the background, so steady traffic never waits.
       if (local.refresh && deps.waitUntil) {
@@ -115,21 +117,16 @@ async function decide(deps: CheckDeps, input: CheckInput, held: Held): Promise<D
     if (!termsAtLeast(termsOf(snapshot), peeked.termsVersion)) {
       const fresh = await freshRead(deps, input.customerId, now, peeked.termsVersion);
       if (!fresh)
-        return toDecision(
-          snapshot,
-          withUsage(ev, peeked.usage[input.feature], input.quantity ?? 1),
-          now,
-          "stores_unavailable",
-        );
+        return toDecision(snapshot, withUsage(snapshot, input, ev, peeked.usage, now), now, "stores_unavailable");
       if (!fresh.snapshot) return unknownCustomerDecision(input, now);
       [read, snapshot] = [fresh, fresh.snapshot];
       held.snapshot = snapshot;
       ev = evaluate(snapshot, input, now);
-      if (!(ev.type === "metered" && ev.allowed && ev.effective))
+      if (!(isCounted(ev.type) && ev.allowed && ev.effective))
         return withHints(deps, input, snapshot, toDecision(snapshot, ev, now, degradedOf(read)), now);
       peeked = await peekCustomer(deps, snapshot, input, ev, now);
     }
-    ev = withUsage(ev, peeked.usage[input.feature], input.quantity ?? 1);
+    ev = withUsage(snapshot, input, ev, peeked.usage, now);
   }
   return withHints(deps, input, snapshot, toDecision(snapshot, ev, now, degradedOf(read)), now);
 }
@@ -141,19 +138,22 @@ async function decide(deps: CheckDeps, input: CheckInput, held: Held): Promise<D
  */
 function fromSummary(
   deps: CheckDeps,
+  snapshot: Snapshot,
   input: CheckInput,
   ev: Evaluation,
   effective: Effective,
   now: number,
 ): { ev: Evaluation; refresh: boolean } | null {
   const maxAgeMs = Math.min(configOf(deps.env).usageSummary.maxAgeMs, input.maxUsageAgeMs ?? Number.POSITIVE_INFINITY);
-  if (maxAgeMs <= 0) return null;
+  // A credit cost (two counters, one shared), top-ups or a rollover (balances the meter keeps): the meter is asked.
+  const f = own(snapshot.features, ev.feature);
+  if (maxAgeMs <= 0 || f?.creditCost || effective.topUps || effective.spec.rollover) return null;
   const bound = admissionBound(allowanceOf(effective.spec));
   const o = deps.services.usage.get(input.customerId, ev.feature);
   const periodStart = ev.periodStart ?? null;
   const quantity = input.quantity ?? 1;
   const fresh = (o: UsageObservation) => ({
-    ev: { ...withUsage(ev, o, quantity), usageAgeMs: now - o.at },
+    ev: { ...applyUsage(ev, o.used, quantity, o.reserved), usageAgeMs: now - o.at },
     refresh: now - o.at > maxAgeMs / 2,
   });
   if (bound === null) {
@@ -172,11 +172,14 @@ const MAX_PEEK_SIBLINGS = 15;
  */
 async function peekCustomer(deps: CheckDeps, snapshot: Snapshot, input: CheckInput, ev: Evaluation, now: number) {
   const evs = [ev];
+  // The balance a credit cost draws from is read in the same call (domain/credits.ts).
+  const credit = creditEvaluation(snapshot, input, now);
+  if (credit?.allowed && credit.effective) evs.push(credit);
   for (const [feature, f] of Object.entries(snapshot.features)) {
     if (evs.length > MAX_PEEK_SIBLINGS) break;
-    if (feature === ev.feature || f?.type !== "metered") continue;
+    if (feature === ev.feature || feature === credit?.feature || !isCounted(f?.type)) continue;
     const sibling = evaluate(snapshot, { ...input, feature, quantity: 1 }, now);
-    if (sibling.type === "metered" && sibling.allowed && sibling.effective) evs.push(sibling);
+    if (isCounted(sibling.type) && sibling.allowed && sibling.effective) evs.push(sibling);
   }
   const items = evs.flatMap((e) => (e.effective ? [peekItem(e, e.effective)] : []));
   const peeked = await deps.services.meter.peek(deps.env, snapshot, items, now, termsOf(snapshot));
@@ -224,14 +227,16 @@ export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feat
   const read = await requireSnapshot(deps, input.customerId, now, input.minVersion);
   const snapshot = read.snapshot;
   const evs = Object.keys(snapshot.features).map((feature) => evaluate(snapshot, { ...input, feature }, now));
-  const items = evs.flatMap((e) => (e.type === "metered" && e.effective ? [peekItem(e, e.effective)] : []));
+  const items = evs.flatMap((e) => (isCounted(e.type) && e.effective ? [peekItem(e, e.effective)] : []));
   const usage =
     items.length === 0 ? {} : (await deps.services.meter.peek(deps.env, snapshot, items, now, termsOf(snapshot))).usage;
   const features: Record<string, FeatureDecision> = {};
   for (const ev of evs)
-    if (ev.type === "metered" && ev.effective) learn(deps, snapshot.customerId, ev, usage[ev.feature], now);
+    if (isCounted(ev.type) && ev.effective) learn(deps, snapshot.customerId, ev, usage[ev.feature], now);
   for (const ev of evs)
-    features[ev.feature] = featureDecision(toDecision(snapshot, withUsage(ev, usage[ev.feature], 1), now));
+    features[ev.feature] = featureDecision(
+      toDecision(snapshot, withUsage(snapshot, { ...input, feature: ev.feature }, ev, usage, now), now),
+    );
   return {
     customerId: snapshot.customerId,
     snapshotVersion: snapshot.version,
@@ -257,7 +262,7 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
   } as Decision;
   if (ev.type) d.type = ev.type;
   if (ev.value !== undefined) d.value = ev.value;
-  if (ev.type === "metered" && ev.effective) {
+  if (isCounted(ev.type) && ev.effective) {
     d.limit = ev.limit ?? null;
     if (ev.used !== undefined) {
       d.used = ev.used;
@@ -265,6 +270,9 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
       d.usageAgeMs = ev.usageAgeMs ?? 0;
     }
     d.resetsAt = ev.resetsAt == null ? null : iso(ev.resetsAt);
+    if (ev.credits) d.credits = ev.credits;
+    if (ev.topUpRemaining !== undefined) d.topUpRemaining = ev.topUpRemaining;
+    if (ev.rolledOver !== undefined) d.rolledOver = ev.rolledOver;
   }
   if (ev.expiresAt !== undefined) d.expiresAt = ev.expiresAt === null ? null : iso(ev.expiresAt);
   d.snapshotVersion = snapshot.version;
@@ -308,9 +316,39 @@ function featureDecision(d: Decision): FeatureDecision {
   return rest;
 }
 
-/** Completes a metered evaluation with the meter's answer (a feature it was not asked about used nothing). */
-const withUsage = (ev: Evaluation, u: FeatureUsage | undefined, quantity: number) =>
-  applyUsage(ev, u?.used ?? 0, quantity, u?.reserved ?? 0);
+/**
+ * Completes a metered evaluation with the meter's answer (a feature it was not asked about used nothing),
+ * and, for a feature with a credit cost, with the balance it draws from, which must fit too.
+ */
+function withUsage(
+  snapshot: Snapshot,
+  input: Omit<CheckInput, "customerId">,
+  ev: Evaluation,
+  usage: Record<string, FeatureUsage>,
+  now: number,
+): Evaluation {
+  const quantity = input.quantity ?? 1;
+  const u = own(usage, ev.feature);
+  const out = applyUsage(ev, u?.used ?? 0, quantity, u?.reserved ?? 0, u?.topUpLeft);
+  if (u?.rolledOver !== undefined) {
+    // The carried part is shown on its own; topUpRemaining is what grants' top-ups have left.
+    out.rolledOver = u.rolledOver;
+    if (out.effective?.topUps) out.topUpRemaining = (u.topUpLeft ?? 0) - u.rolledOver;
+    else delete out.topUpRemaining;
+  }
+  const cost = own(snapshot.features, ev.feature)?.creditCost;
+  if (!cost || !out.effective) return out;
+  const credit = creditEvaluation(snapshot, { ...input, feature: ev.feature, quantity }, now);
+  if (!credit) return out;
+  const c = own(usage, credit.feature);
+  return applyCredits(
+    out,
+    credit,
+    cost.cost,
+    { used: c?.used ?? 0, reserved: c?.reserved ?? 0, topUpLeft: c?.topUpLeft },
+    quantity,
+  );
+}
 
 function unknownCustomerDecision(input: CheckInput, now: number): Decision {
   return {
@@ -347,4 +385,5 @@ function failurePolicyDecision(services: Services, input: CheckInput, now: numbe
 const peekItem = (ev: Evaluation, effective: Effective): PeekItem => ({
   feature: ev.feature,
   terms: periodTerms(effective),
+  ...(effective.topUps ? { topUps: effective.topUps } : {}),
 });

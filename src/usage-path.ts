@@ -7,8 +7,8 @@ import { iso } from "./domain/time";
 import type { Snapshot } from "./domain/types";
 import type { MinVersion } from "./domain/version";
 import { Problem, type ProblemSlug } from "./http/problem";
-import type { MeterError, MeterResult, UsageAnswer } from "./meter/protocol";
-import { checkAmount, type MeterTerms, meterTerms } from "./meter/terms";
+import type { CreditAnswer, MeterError, MeterResult, UsageAnswer } from "./meter/protocol";
+import { checkAmount, creditCall, type MeterTerms, meterTerms } from "./meter/terms";
 import type { TermsVersion } from "./meter/terms-version";
 
 /** How far in the future a recorded event's timestamp may lie (client clocks drift). */
@@ -44,7 +44,8 @@ export interface CloseInput {
 }
 
 /** What every usage call answers: the meter's answer on the wire (instants as ISO strings). */
-export type UsageBody = Omit<UsageAnswer, "resetsAt" | "expiresAt" | "periodStart"> & {
+export type UsageBody = Omit<UsageAnswer, "resetsAt" | "expiresAt" | "periodStart" | "credits"> & {
+  credits?: Omit<CreditAnswer, "resetsAt" | "periodStart"> & { resetsAt: string | null };
   customerId: string;
   feature: string;
   resetsAt: string | null;
@@ -68,6 +69,8 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
       occurredAt,
       now,
       gauge: t.gauge,
+      credit: creditCall(snapshot, t, now),
+      ...(t.topUps ? { topUps: t.topUps } : {}),
     }),
   );
   if (result.ok) {
@@ -83,6 +86,7 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
 export async function reserve(deps: CheckDeps, input: ReserveInput): Promise<UsageBody> {
   const now = deps.services.clock.now();
   const fingerprint = JSON.stringify(["reserve", input.feature, input.amount, input.ttlSeconds]);
+  await refuseCreditCost(deps, input, now);
   const { snapshot, t, result } = await meterDecision(deps, input, now, (snapshot, t, termsVersion) =>
     deps.services.meter.reserve(deps.env, snapshot, {
       feature: input.feature,
@@ -110,6 +114,21 @@ export async function closeReservation(
   const result = await deps.services.meter[how](deps.env, snapshot, { reservationId, amount, now });
   // The request names the reservation; the meter's answer names its feature.
   return answer(deps, now, snapshot, result.ok ? (result.answer.feature ?? "") : "", result);
+}
+
+/**
+ * Reservations hold units of one feature; a feature with a credit cost would need the balance held
+ * too, which the meter does not do yet: refused, never half-held (docs/model.md, Credits).
+ */
+async function refuseCreditCost(deps: CheckDeps, input: ReserveInput, now: number): Promise<void> {
+  const { snapshot } = await requireSnapshot(deps, input.customerId, now, input.minVersion);
+  const f = Object.hasOwn(snapshot.features, input.feature) ? snapshot.features[input.feature] : undefined;
+  if (f?.creditCost)
+    throw invalid(
+      `'${input.feature}' draws credits from '${f.creditCost.credits}'; reserve is not available for it, use consume.`,
+      "feature",
+      "has a credit cost",
+    );
 }
 
 function occurredAtOf(input: ConsumeInput, now: number): number {
@@ -171,17 +190,25 @@ function answer(
   denial: string | null = null,
 ): UsageBody {
   if (!result.ok) throw meterRefusal(result.error, result.detail);
-  const { periodStart, ...a } = result.answer;
+  const { periodStart, credits: c, ...a } = result.answer;
   if (feature) deps.services.usage.learn(snapshot.customerId, feature, a.used, a.reserved, now, periodStart);
+  // The balance a credit cost drew from is a counter of its own: the summary learns it too.
+  if (c) deps.services.usage.learn(snapshot.customerId, c.feature, c.used, 0, now, c.periodStart);
   return {
     customerId: snapshot.customerId,
     feature,
     ...a,
     reason: a.reason === "not_entitled" && denial ? (denial as UsageAnswer["reason"]) : a.reason,
     resetsAt: a.resetsAt === null ? null : iso(a.resetsAt),
+    ...(c ? { credits: creditsWire(c) } : {}),
     expiresAt: a.expiresAt === undefined ? undefined : iso(a.expiresAt),
     snapshotVersion: snapshot.version,
   };
+}
+
+/** The balance part of a usage answer on the wire: instants as ISO strings, the period's start left out. */
+function creditsWire({ periodStart: _p, resetsAt, ...c }: CreditAnswer) {
+  return { ...c, resetsAt: resetsAt === null ? null : iso(resetsAt) };
 }
 
 /** A field error, named as the HTTP body's schema names it (`json.<field>`). */

@@ -129,7 +129,9 @@ describe("plans", () => {
       "json.entitlements.nope",
       "json.entitlements.sso",
     ]);
-    expect(p.errors!.find((e) => e.path === "json.entitlements.sso")!.message).toMatch(/metered features only/);
+    expect(p.errors!.find((e) => e.path === "json.entitlements.sso")!.message).toMatch(
+      /metered and credits features only/,
+    );
   });
 
   it("a plan change reaches its customers' checks with no recompile, and the audit has the plan before and after", async () => {

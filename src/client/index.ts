@@ -237,7 +237,14 @@ export class TollgateClient {
   }
 
   #remember(key: string, d: Decision): void {
-    if (this.#o.cacheMaxTtlMs <= 0 || d.type === undefined || d.type === "metered" || d.degraded) return;
+    if (
+      this.#o.cacheMaxTtlMs <= 0 ||
+      d.type === undefined ||
+      d.type === "metered" ||
+      d.type === "credits" ||
+      d.degraded
+    )
+      return;
     // Durations from the server's own instants, applied to the local clock: immune to clock skew.
     let ttl = this.#o.cacheMaxTtlMs;
     if (d.expiresAt) ttl = Math.min(ttl, Date.parse(d.expiresAt) - Date.parse(d.evaluatedAt));

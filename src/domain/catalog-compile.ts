@@ -5,13 +5,22 @@
 import { compileSpec, type FeatureRow, type PlanRow } from "./compile";
 import type { PlanMigrationRule } from "./plan-versions";
 import { compareIds, own } from "./records";
-import type { CompiledSpec, EntitlementSpec, FailurePolicy, FeatureType } from "./types";
+import {
+  type CompiledSpec,
+  type CreditCost,
+  type EntitlementSpec,
+  type FailurePolicy,
+  type FeatureType,
+  isCounted,
+} from "./types";
 
 export interface CatalogFeature {
   type: FeatureType;
   failurePolicy: FailurePolicy;
   /** Whole units only (metered). */
   integer?: boolean;
+  /** Metered: the credit balance each unit draws from. */
+  creditCost?: CreditCost;
 }
 
 export interface CompiledPlan {
@@ -50,7 +59,8 @@ export function compileCatalog(rows: CatalogRows, compiledAt: number): CompiledC
     features[f.key] = {
       type: f.type,
       failurePolicy: f.failurePolicy,
-      ...(f.type === "metered" ? { integer: f.integer } : {}),
+      ...(isCounted(f.type) ? { integer: f.integer } : {}),
+      ...(f.creditCost ? { creditCost: f.creditCost } : {}),
     };
   }
   const plans: Record<string, CompiledPlan> = {};

@@ -8,14 +8,23 @@
 // countries. A feature's type change is a loss too (every entitlement of it is reinterpreted). Losses
 // that reach customers are destructive: `scripts/catalog.mjs apply` refuses them without
 // --allow-destructive. Config values, reset periods, anchors and descriptions are plain changes.
+
 import { type CatalogFile, normalizeEntitlement } from "./catalog";
 import type { EntitlementSpec } from "./types";
+import { isCounted } from "./types";
 
 export interface CatalogState {
   regionGroups: Record<string, string[]>;
   features: Record<
     string,
-    { type: string; description: string; unit?: string; integer: boolean; failurePolicy: string }
+    {
+      type: string;
+      description: string;
+      unit?: string;
+      integer: boolean;
+      failurePolicy: string;
+      creditCost?: { credits: string; cost: number };
+    }
   >;
   plans: Record<
     string,
@@ -49,6 +58,7 @@ export function stateOfFile(cat: CatalogFile): CatalogState {
       ...(f.unit ? { unit: f.unit } : {}),
       integer: f.integer,
       failurePolicy: f.failurePolicy,
+      ...(f.creditCost ? { creditCost: f.creditCost } : {}),
     };
   }
   const plans: CatalogState["plans"] = {};
@@ -86,7 +96,7 @@ export function diffCatalog(before: CatalogState, after: CatalogState): CatalogC
         feature: key,
       });
     else {
-      const details = fieldChanges(b, a, ["type", "description", "unit", "integer", "failurePolicy"]);
+      const details = fieldChanges(b, a, ["type", "description", "unit", "integer", "failurePolicy", "creditCost"]);
       if (details.length === 0) continue;
       const retyped = b.type !== a.type;
       out.push({
@@ -199,7 +209,7 @@ export function compareSpecs(
   const out: SpecEffect[] = [];
   if (b.enabled !== a.enabled)
     out.push({ effect: a.enabled ? "gain" : "loss", detail: a.enabled ? "enabled" : "disabled" });
-  if (type === "metered") {
+  if (isCounted(type)) {
     const [lb, la] = [b.limit ?? null, a.limit ?? null];
     if (lb !== la) out.push({ effect: lower(lb, la) ? "loss" : "gain", detail: `limit ${show(lb)} -> ${show(la)}` });
     if ((b.reset ?? "month") !== (a.reset ?? "month"))

@@ -23,7 +23,7 @@ export const regionRef = z
   .regex(/^[A-Za-z0-9_-]{2,32}$/)
   .refine(notPrototypeName, PROTOTYPE_NAME_MESSAGE);
 
-export const featureType = z.enum(["boolean", "metered", "config"]);
+export const featureType = z.enum(["boolean", "metered", "config", "credits"]);
 export const resetPeriod = z.enum(["none", "hour", "day", "week", "month", "year"]);
 export const resetAnchor = z.enum(["calendar", "billing"]);
 export const overagePolicy = z.enum(["block", "allow"]);
@@ -51,6 +51,19 @@ export const entitlementSpec = z
       .strict()
       .nullable()
       .optional(),
+    rollover: z
+      .object({
+        max: units.describe("the carried balance is at most this"),
+        periods: z.number().int().min(1).max(120).describe("a carry is usable for this many later periods"),
+      })
+      .strict()
+      .nullable()
+      .optional()
+      .describe("metered/credits: unused allowance carries over, drawn before the new period's"),
+    topUp: z
+      .boolean()
+      .optional()
+      .describe("grants of a credits feature: `limit` credits once, for the grant's window (a top-up)"),
   })
   .strict();
 export type EntitlementInput = z.input<typeof entitlementSpec>;
@@ -65,6 +78,14 @@ export const featureDef = z
     unit: z.string().max(32).optional(),
     integer: z.boolean().default(true).describe("metered: only whole units"),
     failurePolicy: failurePolicy.default("closed").describe("answer when neither KV nor D1 can be read"),
+    creditCost: z
+      .object({
+        credits: featureKey.describe("the credits feature whose balance one unit draws from"),
+        cost: units.positive().describe("credits one unit draws"),
+      })
+      .strict()
+      .optional()
+      .describe("metered: each unit also draws `cost` credits from a credits feature (docs/model.md, Credits)"),
   })
   .strict();
 
@@ -99,6 +120,10 @@ export const catalogFile = z
   })
   .strict()
   .superRefine((cat, ctx) => {
+    for (const [key, f] of Object.entries(cat.features)) {
+      const problem = creditCostProblem(f, (k) => own(cat.features, k)?.type);
+      if (problem) ctx.addIssue({ code: "custom", path: ["features", key, "creditCost"], message: problem });
+    }
     for (const [planId, plan] of Object.entries(cat.plans)) {
       for (const [key, ent] of Object.entries(plan.entitlements)) {
         const feature = own(cat.features, key);
@@ -107,7 +132,8 @@ export const catalogFile = z
           ctx.addIssue({ code: "custom", path, message: `unknown feature '${key}'` });
           continue;
         }
-        const problem = shorthandProblem(feature.type, ent);
+        const problem =
+          typeof ent === "object" && ent.topUp ? "topUp applies to grants only" : shorthandProblem(feature.type, ent);
         if (problem) ctx.addIssue({ code: "custom", path, message: problem });
         const regions =
           typeof ent === "object" && ent.regions ? [...(ent.regions.allow ?? []), ...(ent.regions.deny ?? [])] : [];
@@ -126,6 +152,18 @@ export type CatalogFile = z.output<typeof catalogFile>;
 export type FeatureDef = z.output<typeof featureDef>;
 export type PlanDef = z.output<typeof planDef>;
 
+/** What is wrong with a feature's credit cost, or null: only metered features draw, from an existing credits feature. */
+export function creditCostProblem(
+  f: { type: string; creditCost?: { credits: string } | null },
+  typeOf: (key: string) => string | undefined,
+): string | null {
+  if (!f.creditCost) return null;
+  if (f.type !== "metered") return "creditCost applies to metered features only";
+  const type = typeOf(f.creditCost.credits);
+  if (type === undefined) return `unknown feature '${f.creditCost.credits}'`;
+  return type === "credits" ? null : `'${f.creditCost.credits}' is a ${type} feature, not a credits feature`;
+}
+
 function shorthandProblem(type: string, ent: z.output<typeof entitlementShorthand>): string | null {
   if (typeof ent === "boolean") return null;
   if (typeof ent === "number") return type === "boolean" ? "a boolean feature takes true/false" : null;
@@ -135,11 +173,15 @@ function shorthandProblem(type: string, ent: z.output<typeof entitlementShorthan
 
 /** Rules that depend on the feature's type; returns a message, or null when the spec fits. */
 export function specProblem(type: string, spec: z.output<typeof entitlementSpec>): string | null {
-  const meteredOnly = ["limit", "reset", "anchor", "overage", "overageCap"] as const;
-  if (type !== "metered" && meteredOnly.some((k) => spec[k] !== undefined))
-    return `${meteredOnly.join("/")} apply to metered features only`;
+  const meteredOnly = ["limit", "reset", "anchor", "overage", "overageCap", "rollover"] as const;
+  if (type !== "metered" && type !== "credits" && meteredOnly.some((k) => spec[k] !== undefined))
+    return `${meteredOnly.join("/")} apply to metered and credits features only`;
   if (type !== "config" && spec.value !== undefined) return "value applies to config features only";
   if (spec.overageCap != null && spec.overage !== "allow") return "overageCap needs overage: allow";
+  if (spec.rollover && spec.reset === "none") return "rollover needs a reset period";
+  if (spec.topUp && type !== "credits") return "topUp applies to credits features only";
+  if (spec.topUp && (spec.limit == null || spec.limit <= 0))
+    return "a topUp needs a positive limit (the credits it adds)";
   return null;
 }
 
@@ -150,7 +192,7 @@ export function normalizeEntitlement(
 ): z.output<typeof entitlementSpec> {
   if (typeof ent === "boolean") return { enabled: ent };
   if (typeof ent === "number")
-    return type === "metered" ? { enabled: true, limit: ent } : { enabled: true, value: ent };
+    return type === "metered" || type === "credits" ? { enabled: true, limit: ent } : { enabled: true, value: ent };
   if (typeof ent === "string") return { enabled: true, value: ent };
   return ent;
 }

@@ -9,17 +9,19 @@
 import { shardsField } from "./leases";
 import type { PlanMigrationRule } from "./plan-versions";
 import { compareIds, own } from "./records";
-import type {
-  CompiledSpec,
-  EntitlementSpec,
-  FailurePolicy,
-  FeatureType,
-  LapseReason,
-  Residency,
-  Snapshot,
-  SnapshotFeature,
-  Source,
-  SubscriptionStatus,
+import {
+  type CompiledSpec,
+  type CreditCost,
+  type EntitlementSpec,
+  type FailurePolicy,
+  type FeatureType,
+  isCounted,
+  type LapseReason,
+  type Residency,
+  type Snapshot,
+  type SnapshotFeature,
+  type Source,
+  type SubscriptionStatus,
 } from "./types";
 
 export interface FeatureRow {
@@ -27,6 +29,7 @@ export interface FeatureRow {
   type: FeatureType;
   integer: boolean;
   failurePolicy: FailurePolicy;
+  creditCost?: CreditCost;
 }
 export interface PlanRow {
   id: string;
@@ -88,7 +91,8 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
     features[f.key] = {
       type: f.type,
       failurePolicy: f.failurePolicy,
-      ...(f.type === "metered" ? { integer: f.integer } : {}),
+      ...(isCounted(f.type) ? { integer: f.integer } : {}),
+      ...(f.creditCost ? { creditCost: f.creditCost } : {}),
       sources: [],
     };
   }
@@ -188,13 +192,15 @@ export function subscriptionWindows(sub: SubscriptionRow): Window[] {
 /** Fills defaults and expands region groups into country codes, so evaluation never looks anything up. */
 export function compileSpec(spec: EntitlementSpec, type: FeatureType, groups: Record<string, string[]>): CompiledSpec {
   const out: CompiledSpec = { enabled: spec.enabled };
-  if (type === "metered") {
+  if (isCounted(type)) {
     out.limit = spec.limit ?? null;
     out.reset = spec.reset ?? "month";
     out.anchor = spec.anchor ?? "calendar";
     // Overage is left unset unless stated, so an add-on that says nothing keeps the base plan's policy.
     if (spec.overage !== undefined) out.overage = spec.overage;
     if (spec.overageCap != null) out.overageCap = spec.overageCap;
+    if (spec.topUp) out.topUp = true;
+    if (spec.rollover) out.rollover = { max: spec.rollover.max, periods: spec.rollover.periods };
   }
   if (type === "config" && spec.value !== undefined) out.value = spec.value;
   if (spec.roles && spec.roles.length > 0) out.roles = [...spec.roles];

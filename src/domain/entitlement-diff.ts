@@ -1,8 +1,10 @@
 // What a write changed in what a customer may do now: the entitlements.changed event's data. Pure:
 // two composed snapshots (before and after the write) and an instant in, the features gained, lost and
 // changed out (a metered limit or a config value that differs while the feature stays enabled).
+
 import { resolveFeature } from "./evaluate";
 import type { Json, Snapshot } from "./types";
+import { isCounted } from "./types";
 
 export interface FeatureGrant {
   feature: string;
@@ -22,7 +24,7 @@ function grantAt(snapshot: Snapshot | null, feature: string, now: number): Featu
   if (!f) return null;
   const spec = resolveFeature(f, now).effective?.spec;
   if (!spec?.enabled) return null;
-  if (f.type === "metered") return { feature, limit: spec.limit ?? null };
+  if (isCounted(f.type)) return { feature, limit: spec.limit ?? null };
   if (f.type === "config") return { feature, value: spec.value ?? null };
   return { feature };
 }

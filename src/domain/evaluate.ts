@@ -13,17 +13,19 @@
 // meter (one Durable Object RPC) and `applyUsage` completes the same Evaluation. The split is what
 // keeps the evaluator pure: the I/O sits between two pure calls, in the check path (check-path.ts).
 import { periodAt } from "./periods";
-import type {
-  CheckContext,
-  CompiledSpec,
-  Effective,
-  Evaluation,
-  LapseReason,
-  ResetAnchor,
-  ResetPeriod,
-  Snapshot,
-  SnapshotFeature,
-  Source,
+import {
+  type CheckContext,
+  type CompiledSpec,
+  type Effective,
+  type Evaluation,
+  isCounted,
+  type LapseReason,
+  type ResetAnchor,
+  type ResetPeriod,
+  type Snapshot,
+  type SnapshotFeature,
+  type Source,
+  type TopUp,
 } from "./types";
 
 export interface Resolution {
@@ -43,6 +45,7 @@ export function resolveFeature(feature: SnapshotFeature, now: number): Resolutio
   let anchorAt: number | null = null;
   let lapse: LapseReason | null = null;
   let changeAt = Infinity;
+  let topUps: TopUp[] | null = null;
   for (const s of feature.sources) {
     if (s.from !== null && now < s.from) {
       if (s.from < changeAt) changeAt = s.from;
@@ -53,6 +56,14 @@ export function resolveFeature(feature: SnapshotFeature, now: number): Resolutio
       continue;
     }
     if (s.until !== null && s.until < changeAt) changeAt = s.until;
+    // A top-up adds credits once, not to each period's limit: kept aside for the meter (domain/credits.ts).
+    if (s.spec.topUp) {
+      if (s.spec.enabled && s.spec.limit) {
+        topUps ??= [];
+        topUps.push({ id: s.id, amount: s.spec.limit, from: s.from ?? 0, until: s.until });
+      }
+      continue;
+    }
     if (s.mode === "replace" || spec === null || (!spec.enabled && s.spec.enabled)) {
       spec = s.spec;
       owned = false;
@@ -69,6 +80,13 @@ export function resolveFeature(feature: SnapshotFeature, now: number): Resolutio
     sources.push(s);
     if (anchorAt === null) anchorAt = s.anchorAt ?? null;
   }
+  if (topUps) {
+    // Top-ups alone grant the feature, with no period allowance of its own.
+    spec ??= { enabled: true, limit: 0, reset: "month", anchor: "calendar" };
+    if (!spec.enabled) return { effective: { spec, sources, anchorAt }, lapse, changeAt };
+    topUps.sort((a, b) => (a.until ?? Infinity) - (b.until ?? Infinity));
+    return { effective: { spec, sources, anchorAt, topUps }, lapse, changeAt };
+  }
   return { effective: spec ? { spec, sources, anchorAt } : null, lapse, changeAt };
 }
 
@@ -81,6 +99,7 @@ function merge(into: CompiledSpec, add: CompiledSpec): void {
     into.overageCap = add.overageCap;
   }
   if (add.value !== undefined) into.value = add.value;
+  if (add.rollover !== undefined) into.rollover = add.rollover;
   if (add.roles) into.roles = add.roles;
   if (add.allow || add.deny) {
     into.allow = add.allow;
@@ -129,12 +148,12 @@ export function periodTerms(effective: Effective): {
   reset: ResetPeriod;
   anchor: ResetAnchor;
   anchorAt: number | null;
+  rollover?: { max: number; periods: number; limit: number };
 } {
-  return {
-    reset: effective.spec.reset ?? "month",
-    anchor: effective.spec.anchor ?? "calendar",
-    anchorAt: effective.anchorAt,
-  };
+  const { reset = "month", anchor = "calendar", rollover, limit } = effective.spec;
+  const terms = { reset, anchor, anchorAt: effective.anchorAt };
+  // Only a finite allowance that resets leaves something to carry.
+  return rollover && limit != null && reset !== "none" ? { ...terms, rollover: { ...rollover, limit } } : terms;
 }
 
 /** The allowance terms a meter needs to decide a consume atomically. */
@@ -169,12 +188,18 @@ export function headroom(
   return { remaining: Math.max(0, limit - used - reserved), overage: Math.max(0, used - limit) };
 }
 
-/** Completes a metered evaluation with the customer's usage of the current period (reserved units count as used). */
-export function applyUsage(ev: Evaluation, used: number, quantity = 1, reserved = 0): Evaluation {
-  if (ev.type !== "metered" || !ev.effective) return ev;
+/**
+ * Completes a metered evaluation with the customer's usage of the current period (reserved units count
+ * as used). A credits feature's open top-ups (`topUpLeft` credits) are drawn first, then the period's.
+ */
+export function applyUsage(ev: Evaluation, used: number, quantity = 1, reserved = 0, topUpLeft?: number): Evaluation {
+  if (!isCounted(ev.type) || !ev.effective) return ev;
   const a = allowanceOf(ev.effective.spec);
-  const { remaining } = headroom(a.limit, used, reserved);
-  if (!ev.allowed) return { ...ev, used, remaining };
-  const ok = fits(a, used + reserved, quantity);
-  return { ...ev, used, remaining, allowed: ok, reason: ok ? "ok" : "limit_reached" };
+  const left = topUpLeft ?? 0;
+  const { remaining: periodLeft } = headroom(a.limit, used, reserved);
+  const remaining = periodLeft === null ? null : periodLeft + left;
+  const topUps = topUpLeft === undefined ? {} : { topUpRemaining: left };
+  if (!ev.allowed) return { ...ev, used, remaining, ...topUps };
+  const ok = fits(a, used + reserved, Math.max(0, quantity - left));
+  return { ...ev, used, remaining, ...topUps, allowed: ok, reason: ok ? "ok" : "limit_reached" };
 }

@@ -6,8 +6,10 @@
 // end, cancellation, scheduled plan change), so a grant that only matches the plans until a trial
 // ends is elevated. Where two specs cannot be ordered (a config value, a different reset period),
 // any change counts as more: the cost of a needless approval is small, a silent elevation is not.
+
 import { resolveFeature } from "./evaluate";
 import type { CompiledSpec, FeatureType, ResetPeriod, SnapshotFeature, Source } from "./types";
+import { isCounted } from "./types";
 
 export interface Elevation {
   elevated: boolean;
@@ -19,6 +21,9 @@ export interface Elevation {
 
 export function grantElevation(feature: SnapshotFeature, grant: Source, now: number): Elevation {
   const plans = feature.sources.filter((s) => s.kind !== "grant");
+  // A top-up always gives more (credits the plans do not): four eyes, and an expiry, like any elevation.
+  if (grant.spec.enabled && grant.spec.topUp)
+    return { elevated: true, gains: [`top-up of ${grant.spec.limit} credits`], at: Math.max(now, grant.from ?? now) };
   const start = Math.max(now, grant.from ?? now);
   const end = grant.until ?? Infinity;
   const instants = new Set([start]);
@@ -53,7 +58,7 @@ export function gainsOf(
   if (!next) return [];
   if (!base) return ["enables a feature the plans do not grant"];
   const out: string[] = [];
-  if (type === "metered") {
+  if (isCounted(type)) {
     if (measure === "plan" && base.reset !== next.reset) {
       if (moreRate(base, next))
         out.push(

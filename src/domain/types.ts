@@ -2,7 +2,14 @@
 // Instants are milliseconds since the Unix epoch (UTC) everywhere inside Tollgate;
 // they become ISO-8601 strings only at the HTTP edge.
 
-export type FeatureType = "boolean" | "metered" | "config";
+export type FeatureType = "boolean" | "metered" | "config" | "credits";
+/** Features with a counter in the meter: metered units, and credit balances (docs/model.md "Credits"). */
+export const isCounted = (type: string | undefined): boolean => type === "metered" || type === "credits";
+/** A metered feature's draw on a credit balance: each unit costs `cost` credits of the credits feature `credits`. */
+export interface CreditCost {
+  credits: string;
+  cost: number;
+}
 export type ResetPeriod = "none" | "hour" | "day" | "week" | "month" | "year";
 export type ResetAnchor = "calendar" | "billing";
 export type OveragePolicy = "block" | "allow";
@@ -47,6 +54,16 @@ export interface EntitlementSpec {
   value?: Json;
   roles?: string[] | null;
   regions?: { allow?: string[]; deny?: string[] } | null;
+  /**
+   * Metered and credits: unused allowance carries into the next `periods` periods, the carried
+   * balance at most `max`; drawn before the new period's allowance (docs/model.md, Rollover).
+   */
+  rollover?: { max: number; periods: number } | null;
+  /**
+   * Grants of a credits feature only: `limit` credits once, for the grant's window, instead of more
+   * per period: a top-up (domain/credits.ts), drawn before the period's allowance.
+   */
+  topUp?: boolean;
 }
 
 /** A compiled entitlement: region groups expanded to country codes, defaults filled in. */
@@ -89,6 +106,8 @@ export interface SnapshotFeature {
   failurePolicy: FailurePolicy;
   /** Whole units only (metered). */
   integer?: boolean;
+  /** Metered: each unit also draws this many credits from a credits feature's balance. */
+  creditCost?: CreditCost;
   sources: Source[];
 }
 
@@ -128,6 +147,17 @@ export interface Effective {
   sources: Source[];
   /** The billing anchor of the first contributing subscription, if any. */
   anchorAt: number | null;
+  /** Credits: the top-ups open now, in the order they are drawn (soonest expiry first). Absent: none. */
+  topUps?: TopUp[];
+}
+
+/** A top-up grant of credits: `amount` once, usable until `until` (null: no expiry). */
+export interface TopUp {
+  id: string;
+  amount: number;
+  /** Its window's start (0: from its creation); the ledger files its draws under [from, until). */
+  from: number;
+  until: number | null;
 }
 
 /** The outcome of evaluating a check, in internal units (ms instants). */
@@ -149,6 +179,25 @@ export interface Evaluation {
   expiresAt?: number | null;
   /** The effective entitlement, kept for metered follow-ups (usage, overage). */
   effective?: Effective;
+  /** A metered feature with a credit cost: the balance it draws from (domain/credits.ts). */
+  credits?: CreditBalance;
+  /** A credits feature with open top-ups: the credits left in them (counted in `remaining`). */
+  topUpRemaining?: number;
+  /** With a rollover: what earlier periods carried over and is left (counted in `remaining`, drawn first). */
+  rolledOver?: number;
+}
+
+/** The credit balance a check or consume of a feature with a credit cost draws from. */
+export interface CreditBalance {
+  feature: string;
+  /** Credits one unit of the checked feature costs. */
+  cost: number;
+  limit: number | null;
+  used: number;
+  /** What is left of the period's allowance and every open top-up together. */
+  remaining: number | null;
+  /** Credits left in open top-ups (drawn before the period's allowance). */
+  topUpRemaining?: number;
 }
 
 /** A plan or add-on that would allow a denied check (only when the check asks: `"include": ["upgrade"]`). */
@@ -186,6 +235,12 @@ export interface Decision {
   /** Why a degraded answer is degraded: the stores failed, or the isolate's D1 read-through budget was spent. */
   degradedReason?: "stores_unavailable" | "read_through_limited";
   failurePolicy?: "open" | "closed";
+  /** A metered feature with a credit cost: the balance it draws from, which must fit too. */
+  credits?: CreditBalance;
+  /** A credits feature with open top-ups: the credits left in them (counted in `remaining`). */
+  topUpRemaining?: number;
+  /** With a rollover: what earlier periods carried over and is left (counted in `remaining`, drawn first). */
+  rolledOver?: number;
   /** With `"include": ["upgrade"]`, on a not_entitled or limit_reached denial: what would allow it, lowest tier first. */
   upgrade?: UpgradeHint[];
 }

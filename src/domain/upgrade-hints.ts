@@ -7,10 +7,12 @@
 // plans that enable fewer features come first; then the one giving the smaller limit for this
 // feature (the smallest step that suffices; unlimited last); then the smaller overall allowance (the
 // sum of log2(1 + limit) over its metered features, unlimited counting as 64); then id.
+
 import type { CompiledCatalog, CompiledPlan } from "./catalog-compile";
 import { applyUsage, evaluate, resolveFeature } from "./evaluate";
 import { own } from "./records";
 import type { CheckContext, Reason, Snapshot, Source, UpgradeHint } from "./types";
+import { isCounted } from "./types";
 
 export const HINTED_REASONS: ReadonlySet<Reason> = new Set(["not_entitled", "limit_reached"]);
 
@@ -53,10 +55,9 @@ export function upgradeHints(
     const trial: Snapshot = { ...snapshot, features: { ...snapshot.features, [ctx.feature]: { ...feature, sources } } };
     const ev = applyUsage(evaluate(trial, ctx, now), used, ctx.quantity ?? 1);
     if (!ev.allowed) continue;
-    const limit =
-      feature.type === "metered"
-        ? (resolveFeature({ ...feature, sources }, now).effective?.spec.limit ?? null)
-        : undefined;
+    const limit = isCounted(feature.type)
+      ? (resolveFeature({ ...feature, sources }, now).effective?.spec.limit ?? null)
+      : undefined;
     const hint: UpgradeHint = { planId, kind: plan.kind, ...(limit !== undefined ? { limit } : {}) };
     hints.push({
       hint,
@@ -81,7 +82,7 @@ const enabledCount = (plan: CompiledPlan) => Object.values(plan.entitlements).fi
 function allowance(plan: CompiledPlan, catalog: CompiledCatalog): number {
   let size = 0;
   for (const [key, spec] of Object.entries(plan.entitlements))
-    if (spec.enabled && own(catalog.features, key)?.type === "metered")
+    if (spec.enabled && isCounted(own(catalog.features, key)?.type))
       size += spec.limit == null ? 64 : Math.log2(1 + Math.max(0, spec.limit));
   return size;
 }

@@ -94,13 +94,25 @@ export const problemSchema = z
 
 export const reasonSchema = z.enum(REASONS).openapi("Reason");
 
+/** A metered feature with a credit cost: the credit balance it draws from (docs/model.md, Credits). */
+export const creditBalanceSchema = z
+  .object({
+    feature: z.string().describe("the credits feature"),
+    cost: z.number().describe("credits one unit of the checked feature draws"),
+    limit: z.number().nullable(),
+    used: z.number(),
+    remaining: z.number().nullable().describe("the period's allowance and the open top-ups together"),
+    topUpRemaining: z.number().optional().describe("credits left in open top-ups (drawn first)"),
+  })
+  .openapi("CreditBalance");
+
 export const decisionSchema = z
   .object({
     allowed: z.boolean(),
     reason: reasonSchema,
     customerId: z.string(),
     feature: z.string(),
-    type: z.enum(["boolean", "metered", "config"]).optional(),
+    type: z.enum(["boolean", "metered", "config", "credits"]).optional(),
     value: z.any().optional(),
     limit: z.number().nullable().optional(),
     used: z.number().optional(),
@@ -127,6 +139,15 @@ export const decisionSchema = z
         "why a degraded answer is degraded: KV and D1 failed, or this isolate's D1 read-through budget was spent",
       ),
     failurePolicy: z.enum(["open", "closed"]).optional(),
+    credits: creditBalanceSchema.optional(),
+    rolledOver: z
+      .number()
+      .optional()
+      .describe("with a rollover: what earlier periods carried over and is left (counted in remaining, drawn first)"),
+    topUpRemaining: z
+      .number()
+      .optional()
+      .describe("a credits feature: credits left in open top-ups (counted in remaining, drawn first)"),
     upgrade: z
       .array(
         z.object({

@@ -50,10 +50,13 @@ export class MeterClient {
   /**
    * consume (atomic check-and-increment) or record (already happened). Sharded: the idempotency key
    * picks the shard (so a retry reaches the one that remembers it), no key a random one; a gauge
-   * stays on shard 0, unleased (low rate, negative amounts).
+   * stays on shard 0, unleased (low rate, negative amounts), and so does a call that draws on a credit
+   * balance (or consumes a credits feature): balances are not leased, so they live on shard 0 alone and
+   * one balance decides, never one per shard.
    */
   usage(env: Env, owner: MeterOwner, call: Call<UsageCall>): Promise<MeterResult> {
-    const lease = call.gauge ? undefined : leaseRoute(owner, call.idempotencyKey);
+    const unleased = call.gauge || call.credit !== undefined || call.topUps !== undefined;
+    const lease = unleased ? undefined : leaseRoute(owner, call.idempotencyKey);
     return stub(env, owner, lease?.shard).usage({ customerId: owner.customerId, ...call, lease });
   }
 

@@ -17,9 +17,11 @@
 // are behind those helpers. RPC contract: meter/protocol.ts; the Worker's side: meter/client.ts.
 import { DurableObject } from "cloudflare:workers";
 import { configOf } from "../config";
+import { creditsFor } from "../domain/credits";
 import { type Allowance, fits, headroom } from "../domain/evaluate";
 import { leaseBound, type ShardReport, shortfall } from "../domain/leases";
 import { periodAt, periodDefinition } from "../domain/periods";
+import type { TopUp } from "../domain/types";
 import { formatVersion } from "../domain/version";
 import type { Env } from "../env";
 import { IdempotencyKeys } from "./idempotency";
@@ -29,6 +31,8 @@ import { MeterClock, MeterMeta } from "./meter-clock";
 import { PeriodTotals } from "./period-totals";
 import type {
   CounterView,
+  CreditAnswer,
+  CreditCall,
   FeatureUsage,
   LeaseKey,
   LeaseRoute,
@@ -44,9 +48,11 @@ import type {
   UsageCall,
 } from "./protocol";
 import { type ClosedState, Reservations } from "./reservations";
+import { Rollovers } from "./rollovers";
 import { LEDGER_UNNAMED_THROUGH, migrateMeterSchema, UNRECORDED_DEFINITION } from "./schema";
 import { LEASE_TTL_MS, type LeaseRow, ShardLeases } from "./shard-leases";
 import { type TermsVersion, TermsWatermark } from "./terms-version";
+import { type TopUpSplit, TopUps } from "./top-ups";
 import { UsageAlerts } from "./usage-alerts";
 
 const COLLECT_INTERVAL_MS = 60_000;
@@ -71,6 +77,8 @@ export class CustomerMeter extends DurableObject<Env> {
   readonly #reservations: Reservations;
   readonly #terms: TermsWatermark;
   readonly #alerts: UsageAlerts;
+  readonly #topUps: TopUps;
+  readonly #rollovers: Rollovers;
   // The alarm this object has set, kept in memory so a busy meter does not read it back on every
   // call (undefined: not known since the object started; null: none set).
   #alarmAt: number | null | undefined = undefined;
@@ -103,6 +111,8 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#reservations = new Reservations(this.#sql);
     this.#terms = new TermsWatermark(this.#sql);
     this.#alerts = new UsageAlerts(this.#sql);
+    this.#topUps = new TopUps(this.#sql);
+    this.#rollovers = new Rollovers(this.#sql, this.#topUps);
     void ctx.blockConcurrencyWhile(async () => migrateMeterSchema(this.#sql));
   }
 
@@ -124,12 +134,22 @@ export class CustomerMeter extends DurableObject<Env> {
       const reserved = this.#reservations.held(call.feature, call.now);
       const need = short(counter, reserved);
       if (need) return need;
+      const draw = this.#draw(call, at);
+      const ownTopUps = this.#balances(call.feature, call.topUps, at);
+      // A credits feature consumed directly: its open top-ups are drawn first, the rest from the period.
+      const split = ownTopUps && call.amount > 0 ? this.#topUps.split(call.feature, ownTopUps, call.amount, at) : null;
+      const own = split ? { ...call, amount: split.rest } : call;
       const outcome =
-        call.mode === "record" ? this.#record(call, counter, reserved) : this.#consume(call, counter, reserved);
+        call.mode === "record"
+          ? this.#record(own, counter, reserved, draw)
+          : this.#consume(own, counter, reserved, draw);
+      if (split && (call.mode === "record" || outcome.allowed)) this.#takeTopUps(call, call.feature, split);
       this.#raiseAlerts(call, counter, outcome);
-      const answer = this.#leaseAnswer(call, this.#answer(outcome, reserved, call.allowance, counter), counter);
+      const base = this.#leaseAnswer(call, this.#answer(outcome, reserved, call.allowance, counter), counter);
+      this.#drawnTopUps(draw, at);
+      const answer = { ...base, ...this.#topUpAnswer(call.feature, ownTopUps, base, at), ...drawAnswer(draw) };
       this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
-      return { ok: true, answer };
+      return { ok: true as const, answer };
     }).then(async (r) => {
       await this.#ensureAlarm(this.#outbox.flushDelay());
       return r;
@@ -213,10 +233,11 @@ export class CustomerMeter extends DurableObject<Env> {
     const newest = termsVersion ? this.#terms.observe(termsVersion, now).newest : this.#terms.newest;
     const queued = this.#outbox.added;
     const out: Record<string, FeatureUsage> = {};
-    for (const { feature, terms } of items)
+    for (const { feature, terms, topUps } of items)
       out[feature] = {
         used: this.#counter(feature, terms, at).used,
         reserved: this.#reservations.held(feature, now),
+        ...this.#peekTopUps(feature, terms, topUps, at),
       };
     // A rollover queued the closed period's total: like any ledger entry, it needs a flush (the
     // alarm), or it would wait for the customer's next consume. A read that queued nothing sets none.
@@ -480,7 +501,7 @@ export class CustomerMeter extends DurableObject<Env> {
       this.#alerts.limitReached(call.customerId, c, limit, outcome.used, call.now);
   }
 
-  #record(call: UsageCall, counter: Counter, reserved: number): Outcome {
+  #record(call: UsageCall, counter: Counter, reserved: number, draw: Draw | null): Outcome {
     let used = counter.used;
     if (call.occurredAt < counter.periodStart) {
       // Late report for a closed period: it goes to the ledger of that period, not to today's counter.
@@ -490,17 +511,107 @@ export class CustomerMeter extends DurableObject<Env> {
     } else {
       used = this.#apply(call, counter);
     }
-    const allowed = call.entitled && fits(call.allowance, used + reserved, 0);
-    return { allowed, reason: !call.entitled ? "not_entitled" : allowed ? "ok" : "limit_reached", used };
+    if (draw) this.#applyDraw(call, draw);
+    const entitled = call.entitled && (!draw || draw.call.entitled);
+    const allowed =
+      entitled && fits(call.allowance, used + reserved, 0) && (!draw || fits(draw.call.allowance, draw.after, 0));
+    return { allowed, reason: !entitled ? "not_entitled" : allowed ? "ok" : "limit_reached", used };
   }
 
-  #consume(call: UsageCall, counter: Counter, reserved: number): Outcome {
-    if (!call.entitled) return { allowed: false, reason: "not_entitled", used: counter.used };
+  #consume(call: UsageCall, counter: Counter, reserved: number, draw: Draw | null): Outcome {
+    if (!call.entitled || (draw && !draw.call.entitled))
+      return { allowed: false, reason: "not_entitled", used: counter.used };
     if (this.#leaseShort && call.amount >= 0) return { allowed: false, reason: "limit_reached", used: counter.used };
     // A negative amount (a gauge going down) always fits.
     if (call.amount >= 0 && !fits(call.allowance, counter.used + reserved, call.amount))
       return { allowed: false, reason: "limit_reached", used: counter.used };
-    return { allowed: true, reason: "ok", used: this.#apply(call, counter) };
+    // The credit balance decides in the same synchronous step: both fit, or nothing is applied.
+    if (draw && draw.split.rest > 0 && !fits(draw.call.allowance, draw.counter.used + draw.reserved, draw.split.rest))
+      return { allowed: false, reason: "limit_reached", used: counter.used };
+    const used = this.#apply(call, counter);
+    if (draw) this.#applyDraw(call, draw);
+    return { allowed: true, reason: "ok", used };
+  }
+
+  /** The credit balance a call with a credit cost draws from, before the draw; null without one. */
+  #draw(call: UsageCall, at: number): Draw | null {
+    const c = call.credit;
+    if (!c) return null;
+    const counter = this.#counter(c.feature, c.terms, at);
+    const reserved = this.#reservations.held(c.feature, call.now);
+    const amount = creditsFor(call.amount, c.cost);
+    const topUps = this.#balances(c.feature, c.topUps, at);
+    const split =
+      topUps && amount > 0 ? this.#topUps.split(c.feature, topUps, amount, at) : { takes: [], rest: amount };
+    return { topUps, call: c, counter, reserved, amount, split, after: counter.used, topUpLeft: 0, drawn: 0 };
+  }
+
+  /** Draws a split's credits from its top-ups, each into the ledger with the top-up's window as its period. */
+  #takeTopUps(call: UsageCall, feature: string, split: TopUpSplit): void {
+    this.#topUps.apply(feature, split);
+    for (const { topUp, take } of split.takes)
+      this.#outbox.add(
+        call.mode,
+        feature,
+        take,
+        { start: topUp.from, end: topUp.until },
+        call.now,
+        call.idempotencyKey,
+      );
+  }
+
+  /** A credits feature's answer with its top-ups: what is left of them, counted in `remaining` too. */
+  #topUpAnswer(feature: string, topUps: TopUp[] | undefined, a: UsageAnswer, now: number) {
+    if (!topUps) return {};
+    const topUpRemaining = this.#topUps.left(feature, topUps, now);
+    return { topUpRemaining, remaining: a.remaining === null ? null : a.remaining + topUpRemaining };
+  }
+
+  /**
+   * Draws the call's credits from the balance (floored at zero when a gauge gives units back), into the
+   * ledger under the credits feature with the call's idempotency key, so the R2 ledger and D1's period
+   * totals show every credit drawn in the period it was drawn.
+   */
+  #applyDraw(call: UsageCall, d: Draw): void {
+    if (d.split.takes.length > 0) this.#takeTopUps(call, d.call.feature, d.split);
+    const next = Math.max(0, d.counter.used + d.split.rest);
+    const update = "UPDATE counters SET used = ? WHERE feature = ? AND definition = ?";
+    this.#sql.exec(update, next, d.call.feature, d.counter.definition);
+    if (next !== d.counter.used)
+      this.#outbox.add(
+        call.mode,
+        d.call.feature,
+        next - d.counter.used,
+        periodOf(d.counter),
+        call.now,
+        call.idempotencyKey,
+      );
+    d.after = next;
+    d.drawn = next - d.counter.used + d.split.takes.reduce((s, t) => s + t.take, 0);
+  }
+
+  /** The balance's top-ups left after the call (for its answer). */
+  #drawnTopUps(d: Draw | null, now: number): void {
+    if (d?.topUps) d.topUpLeft = this.#topUps.left(d.call.feature, d.topUps, now);
+  }
+
+  /**
+   * What is drawn before a period's allowance: the snapshot's top-ups and the carried balances the meter
+   * holds, soonest expiry first (undefined: neither).
+   */
+  #balances(feature: string, topUps: TopUp[] | undefined, now: number): TopUp[] | undefined {
+    const carried = this.#rollovers.open(feature, now);
+    if (carried.length === 0) return topUps;
+    return [...(topUps ?? []), ...carried].sort((a, b) => (a.until ?? Infinity) - (b.until ?? Infinity));
+  }
+
+  /** A read's top-up and carried balances (the counter was touched first, so carries are made). */
+  #peekTopUps(feature: string, terms: PeriodTerms, topUps: TopUp[] | undefined, now: number) {
+    const carried = terms.rollover ? this.#rollovers.open(feature, now) : [];
+    const all = this.#balances(feature, topUps, now);
+    if (!all) return {};
+    const rolledOver = carried.length > 0 ? { rolledOver: this.#topUps.left(feature, carried, now) } : {};
+    return { topUpLeft: this.#topUps.left(feature, all, now), ...rolledOver };
   }
 
   /**
@@ -519,8 +630,12 @@ export class CustomerMeter extends DurableObject<Env> {
     let own: Counter | null = null;
     let unrecorded: Counter | null = null;
     for (const c of this.#counters(feature)) {
-      if (c.periodEnd !== null && c.periodEnd <= now) this.#closeCounter(feature, c, now);
-      else if (c.definition === definition)
+      if (c.periodEnd !== null && c.periodEnd <= now) {
+        this.#closeCounter(feature, c, now);
+        // Unused allowance carries over, under the definition it was counted in (meter/rollovers.ts).
+        if (terms.rollover && c.definition === definition)
+          this.#rollovers.carry(feature, { start: c.periodStart, end: c.periodEnd, used: c.used }, terms, now);
+      } else if (c.definition === definition)
         own = c; // its period, or a later one (a restart lost `now`)
       else if (c.definition === UNRECORDED_DEFINITION && c.periodStart === period.start && c.periodEnd === period.end)
         unrecorded = c;
@@ -614,6 +729,8 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#reservations.deleteClosedBefore(now - CLOSED_RESERVATION_TTL_MS);
     this.#keys.collect(now);
     this.#alerts.collect(now);
+    this.#topUps.collect(now);
+    this.#rollovers.collect(now - CLOSED_RESERVATION_TTL_MS);
     this.#collectedAt = now;
   }
 
@@ -684,3 +801,32 @@ type ShortOf = (counter: Counter, reserved: number) => Need | null;
 /** A reservation made on shard i > 0 names it (res_s<i>_...), so settle and release reach it (meter/client.ts). */
 const reservationPrefix = (lease: LeaseRoute | undefined): string =>
   lease && lease.shard > 0 ? `res_s${lease.shard}_` : "res_";
+
+/** A call's draw on a credit balance: the balance's counter and held credits, the credits asked, the balance after. */
+type Draw = {
+  call: CreditCall;
+  /** The balance's top-ups and carried balances, drawn first. */
+  topUps: TopUp[] | undefined;
+  counter: Counter;
+  reserved: number;
+  amount: number;
+  /** The credits asked, split over the open top-ups (first) and the period's allowance (`rest`). */
+  split: TopUpSplit;
+  after: number;
+  topUpLeft: number;
+  /** Credits the call drew (top-ups and period together); 0 until applied. */
+  drawn: number;
+};
+
+/** The balance part of an answer (`credits`), or nothing for a feature without a credit cost. */
+function drawAnswer(d: Draw | null): { credits?: CreditAnswer } {
+  if (!d) return {};
+  const { remaining: left, overage } = headroom(d.call.allowance.limit, d.after, d.reserved);
+  const remaining = left === null ? null : left + d.topUpLeft;
+  const { feature, cost } = d.call;
+  const limit = d.call.allowance.limit;
+  const period = { periodStart: d.counter.periodStart, resetsAt: d.counter.periodEnd };
+  const topUps = d.topUps ? { topUpRemaining: d.topUpLeft } : {};
+  const used = d.after;
+  return { credits: { feature, cost, drawn: d.drawn, used, limit, remaining, overage, ...period, ...topUps } };
+}

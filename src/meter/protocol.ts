@@ -7,7 +7,7 @@
 // (MeterResult { ok: false, error }) and the routes map them to problems (routes/usage.ts).
 import type { Allowance } from "../domain/evaluate";
 import type { ShardReport } from "../domain/leases";
-import type { ResetAnchor, ResetPeriod, Residency } from "../domain/types";
+import type { ResetAnchor, ResetPeriod, Residency, TopUp } from "../domain/types";
 import type { TermsVersion } from "./terms-version";
 
 export interface MeterPeriod {
@@ -46,6 +46,10 @@ export interface UsageCall {
   gauge: boolean;
   /** Set when the customer is sharded (meter/client.ts routes): this meter is shard `shard` of `shards`. */
   lease?: LeaseRoute;
+  /** The feature has a credit cost: the same decision draws `amount * cost` from this balance (domain/credits.ts). */
+  credit?: CreditCall;
+  /** A credits feature: its open top-ups, drawn first in this order (meter/top-ups.ts). */
+  topUps?: TopUp[];
 }
 
 /** Which shard of a sharded customer a call reached, and where its coordinator lives. */
@@ -94,6 +98,34 @@ export interface ReturnCall {
   report: ShardReport;
 }
 
+/** The credit balance a consume or record draws from, with its terms as the snapshot gives them. */
+export interface CreditCall {
+  /** The credits feature. */
+  feature: string;
+  cost: number;
+  entitled: boolean;
+  allowance: Allowance;
+  terms: PeriodTerms;
+  /** Its open top-ups, drawn first in this order. */
+  topUps?: TopUp[];
+}
+
+/** The credit balance after a call that drew from it. */
+export interface CreditAnswer {
+  feature: string;
+  cost: number;
+  /** Credits this call drew (0 when it was refused). */
+  drawn: number;
+  used: number;
+  limit: number | null;
+  remaining: number | null;
+  overage: number;
+  periodStart: number;
+  resetsAt: number | null;
+  /** Credits left in open top-ups (they are drawn before the period's allowance). */
+  topUpRemaining?: number;
+}
+
 export interface UsageAnswer {
   allowed: boolean;
   reason: "ok" | "limit_reached" | "not_entitled";
@@ -110,6 +142,10 @@ export interface UsageAnswer {
   settled?: number;
   /** Set on settle/release answers, whose requests do not name the feature. */
   feature?: string;
+  /** The feature has a credit cost: the balance it drew from. */
+  credits?: CreditAnswer;
+  /** A credits feature with open top-ups: the credits left in them (`remaining` counts them too). */
+  topUpRemaining?: number;
 }
 
 export type MeterError =
@@ -129,6 +165,14 @@ export interface PeriodTerms {
   reset: ResetPeriod;
   anchor: ResetAnchor;
   anchorAt: number | null;
+  /** Unused allowance carries over (meter/rollovers.ts): the rule, with the period's limit it applies to. */
+  rollover?: RolloverTerms;
+}
+
+export interface RolloverTerms {
+  max: number;
+  periods: number;
+  limit: number;
 }
 
 export interface ReserveCall extends Omit<UsageCall, "mode" | "occurredAt" | "gauge"> {
@@ -149,6 +193,8 @@ export interface SettleCall {
 export interface PeekItem {
   feature: string;
   terms: PeriodTerms;
+  /** A credits feature's open top-ups: the answer says what is left of them. */
+  topUps?: TopUp[];
 }
 
 /** A read's answer: each feature's usage, and the newest terms version the meter has seen. */
@@ -162,6 +208,10 @@ export interface PeekAnswer {
 export interface FeatureUsage {
   used: number;
   reserved: number;
+  /** Left in the item's top-ups and carried balances (only when it has some), drawn before the period's. */
+  topUpLeft?: number;
+  /** Of which carried over from earlier periods (rollover). */
+  rolledOver?: number;
 }
 
 export interface CounterView extends FeatureUsage {

@@ -22,6 +22,8 @@
 //                 (version 5, meter/usage-alerts.ts)
 //   leases        a sharded customer's shard: its lease per feature, definition and period
 //                 (version 7, meter/shard-leases.ts)
+//   top_ups       credits drawn from each top-up grant, and from each carried balance (issue 17,
+//                 meter/top-ups.ts); rollovers: unused allowance carried into later periods (meter/rollovers.ts)
 const MIGRATIONS: readonly string[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
@@ -104,6 +106,14 @@ const MIGRATIONS: readonly string[] = [
     granted REAL NOT NULL, seq INTEGER NOT NULL, bound REAL NOT NULL, expires_at INTEGER NOT NULL, unreported INTEGER NOT NULL,
     unleased REAL NOT NULL, others_used REAL NOT NULL, shard INTEGER NOT NULL, shards INTEGER NOT NULL, residency TEXT,
     PRIMARY KEY (feature, definition, period_start));
+  `,
+  // 8: credits and rollover (issue 17, meter/top-ups.ts, meter/rollovers.ts): how much of each top-up grant
+  // (or carried balance) was drawn, and the carried balances.
+  `
+  CREATE TABLE IF NOT EXISTS top_ups (feature TEXT NOT NULL, grant_id TEXT NOT NULL, used REAL NOT NULL, until INTEGER,
+    PRIMARY KEY (feature, grant_id));
+  CREATE TABLE IF NOT EXISTS rollovers (feature TEXT NOT NULL, id TEXT NOT NULL, amount REAL NOT NULL, from_at INTEGER NOT NULL,
+    until INTEGER NOT NULL, PRIMARY KEY (feature, id));
   `,
 ];
 

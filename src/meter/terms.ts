@@ -1,10 +1,10 @@
 // From a snapshot to the terms a meter call needs: is the customer entitled, with which allowance,
 // in which period. Pure; the usage routes validate, call this, then make one Durable Object call.
-import { type Allowance, allowanceOf, resolveFeature } from "../domain/evaluate";
+import { type Allowance, allowanceOf, periodTerms, resolveFeature } from "../domain/evaluate";
 import { periodAt } from "../domain/periods";
-import type { LapseReason, Snapshot, SnapshotFeature } from "../domain/types";
+import { isCounted, type LapseReason, type Snapshot, type SnapshotFeature, type TopUp } from "../domain/types";
 import { Problem } from "../http/problem";
-import type { MeterPeriod, PeriodTerms } from "./protocol";
+import type { CreditCall, MeterPeriod, PeriodTerms } from "./protocol";
 
 export interface MeterTerms {
   feature: SnapshotFeature;
@@ -15,27 +15,31 @@ export interface MeterTerms {
   terms: PeriodTerms;
   period: MeterPeriod;
   gauge: boolean;
+  /** A credits feature's open top-ups, drawn first (absent: none). */
+  topUps?: TopUp[];
 }
 
 /** Usage is server-to-server reporting: region and role rules, which describe end users, do not apply. */
 export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterTerms {
   const feature = Object.hasOwn(snapshot.features, key) ? snapshot.features[key] : undefined;
   if (!feature) throw new Problem("not-found", `Unknown feature '${key}'.`);
-  if (feature.type !== "metered")
-    throw new Problem("validation", `'${key}' is a ${feature.type} feature; usage applies to metered features.`, {
-      errors: [{ path: "json.feature", message: "not a metered feature" }],
-    });
+  if (!isCounted(feature.type))
+    throw new Problem(
+      "validation",
+      `'${key}' is a ${feature.type} feature; usage applies to metered and credits features.`,
+      {
+        errors: [{ path: "json.feature", message: "not a metered feature" }],
+      },
+    );
   const { effective, lapse } = resolveFeature(feature, now);
   const entitled = !!effective && effective.spec.enabled;
   // Without an entitlement the customer's allowance is nothing; the period falls back to the calendar month.
   const spec = entitled
     ? effective.spec
     : { enabled: false, limit: 0, reset: feature.sources[0]?.spec.reset ?? "month", anchor: "calendar" as const };
-  const terms: PeriodTerms = {
-    reset: spec.reset ?? "month",
-    anchor: spec.anchor ?? "calendar",
-    anchorAt: effective?.anchorAt ?? null,
-  };
+  const terms: PeriodTerms = entitled
+    ? periodTerms(effective)
+    : { reset: spec.reset ?? "month", anchor: spec.anchor ?? "calendar", anchorAt: effective?.anchorAt ?? null };
   return {
     feature,
     entitled,
@@ -44,7 +48,17 @@ export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterT
     terms,
     period: periodAt(terms.reset, terms.anchor, terms.anchorAt, now),
     gauge: terms.reset === "none",
+    ...(entitled && effective.topUps ? { topUps: effective.topUps } : {}),
   };
+}
+
+/** The credit balance a feature with a credit cost draws from (undefined: it has none), for the same meter call. */
+export function creditCall(snapshot: Snapshot, t: MeterTerms, now: number): CreditCall | undefined {
+  const cc = t.feature.creditCost;
+  if (!cc) return undefined;
+  const c = meterTerms(snapshot, cc.credits, now);
+  const call = { feature: cc.credits, cost: cc.cost, entitled: c.entitled, allowance: c.allowance, terms: c.terms };
+  return c.topUps ? { ...call, topUps: c.topUps } : call;
 }
 
 /** The amount rules: whole units where the feature says so, negative only for gauges. */

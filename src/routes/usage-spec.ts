@@ -80,6 +80,21 @@ const usageAnswer = z
     expiresAt: z.string().optional(),
     settled: z.number().optional(),
     snapshotVersion: z.number().int(),
+    topUpRemaining: z.number().optional().describe("a credits feature: credits left in open top-ups (drawn first)"),
+    credits: z
+      .object({
+        feature: z.string().describe("the credits feature"),
+        cost: z.number().describe("credits one unit draws"),
+        drawn: z.number().describe("credits this call drew (0 when refused)"),
+        used: z.number(),
+        limit: z.number().nullable(),
+        remaining: z.number().nullable(),
+        overage: z.number(),
+        resetsAt: z.string().nullable(),
+        topUpRemaining: z.number().optional(),
+      })
+      .optional()
+      .describe("The feature has a credit cost: the balance it drew from, decided together with it"),
   })
   .openapi("UsageAnswer");
 

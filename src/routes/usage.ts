@@ -6,6 +6,7 @@ import { checkDeps, requireSnapshot, termsOf } from "../check-path";
 import { headroom } from "../domain/evaluate";
 import { iso, isoOrNull } from "../domain/time";
 import type { Snapshot } from "../domain/types";
+import { isCounted } from "../domain/types";
 import type { MinVersion } from "../domain/version";
 import { decodeCursor, page } from "../http/pagination";
 import { Problem } from "../http/problem";
@@ -100,10 +101,14 @@ export async function usageReport(c: Context<AppEnv>, customerId: string, q: Usa
   const read = async (minVersion?: TermsVersion) => {
     const snapshot = await snapshotFor(c, customerId, minVersion);
     const metered = Object.keys(snapshot.features)
-      .filter((k) => snapshot.features[k]?.type === "metered" && (!feature || k === feature))
+      .filter((k) => isCounted(snapshot.features[k]?.type) && (!feature || k === feature))
       .map((key) => ({ key, t: meterTerms(snapshot, key, now) }));
     if (feature && metered.length === 0) throw new Problem("not-found", `No metered feature '${feature}'.`);
-    const items = metered.map(({ key, t }) => ({ feature: key, terms: t.terms }));
+    const items = metered.map(({ key, t }) => ({
+      feature: key,
+      terms: t.terms,
+      ...(t.topUps ? { topUps: t.topUps } : {}),
+    }));
     const peeked = await c.var.services.meter.peek(c.env, snapshot, items, now, termsOf(snapshot));
     return { snapshot, metered, peeked };
   };
@@ -138,6 +143,12 @@ export async function usageReport(c: Context<AppEnv>, customerId: string, q: Usa
 const NO_USAGE: FeatureUsage = { used: 0, reserved: 0 };
 const periodKey = z.tuple([z.string(), z.number().int(), z.number().int().nullable()]);
 
+/** A credits feature's open top-ups count in what remains (and are shown on their own). */
+function withTopUps(h: { remaining: number | null; overage: number }, topUpLeft: number | undefined) {
+  if (topUpLeft === undefined) return h;
+  return { ...h, remaining: h.remaining === null ? null : h.remaining + topUpLeft, topUpRemaining: topUpLeft };
+}
+
 /** One feature of GET /v1/usage: the current period from the meter, past ones from the D1 ledger. */
 function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: LedgerPeriod[]) {
   const limit = t.allowance.limit;
@@ -147,7 +158,8 @@ function featureUsage(key: string, t: MeterTerms, u: FeatureUsage, history: Ledg
     used: u.used,
     reserved: u.reserved,
     limit,
-    ...headroom(limit, u.used, u.reserved),
+    ...withTopUps(headroom(limit, u.used, u.reserved), u.topUpLeft),
+    ...(u.rolledOver !== undefined ? { rolledOver: u.rolledOver } : {}),
     periodStart: iso(t.period.start),
     resetsAt: isoOrNull(t.period.end),
     // This page's closed periods: after a change of reset, that includes the periods of the previous

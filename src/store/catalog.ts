@@ -7,7 +7,7 @@ import type { CatalogState } from "../domain/catalog-diff";
 import { LIVE_STATUSES } from "../domain/lifecycle";
 import type { EntitlementSpec, FailurePolicy, FeatureType } from "../domain/types";
 import { batchRows, query } from "./batch";
-import { type Feature, type FeatureDbRow, toFeature } from "./features";
+import { creditCostOf, type Feature, type FeatureDbRow, toFeature } from "./features";
 import { type Plan, type PlanDbRow, toPlanHead } from "./plans";
 import { PRICE_MAPPING_SELECT, type PriceMapping, type PriceMappingDbRow, toPriceMapping } from "./prices";
 import { type RegionGroup, type RegionGroupDbRow, toRegionGroup } from "./region-groups";
@@ -26,7 +26,13 @@ export async function readCatalog(db: D1Database): Promise<CatalogExport> {
       unit: string | null;
       integer_only: number;
       failure_policy: FailurePolicy;
-    }>(db.prepare("SELECT key, type, description, unit, integer_only, failure_policy FROM features ORDER BY key")),
+      credit_feature: string | null;
+      credit_cost: number | null;
+    }>(
+      db.prepare(
+        "SELECT key, type, description, unit, integer_only, failure_policy, credit_feature, credit_cost FROM features ORDER BY key",
+      ),
+    ),
     query<{ id: string; name: string; kind: string; description: string }>(
       db.prepare("SELECT id, name, kind, description FROM plans ORDER BY id"),
     ),
@@ -46,6 +52,7 @@ export async function readCatalog(db: D1Database): Promise<CatalogExport> {
       ...(f.unit ? { unit: f.unit } : {}),
       integer: f.integer_only === 1,
       failurePolicy: f.failure_policy,
+      ...creditCostOf(f),
     };
   }
   for (const p of plans) {

@@ -9,8 +9,9 @@ import type { CustomerRows, GrantRow, PlanRow, SubscriptionRow } from "../domain
 import type { PartRows } from "../domain/customer-part";
 import type { MigrationMode } from "../domain/plan-versions";
 import { own } from "../domain/records";
-import type { EntitlementSpec, FailurePolicy, FeatureType, Residency, SubscriptionStatus } from "../domain/types";
+import type { EntitlementSpec, Residency, SubscriptionStatus } from "../domain/types";
 import { batchRows, type D1Reader, query } from "./batch";
+import { creditCostOf, type FeatureDbRow } from "./features";
 
 export interface SubscriptionDbRow {
   id: string;
@@ -98,8 +99,8 @@ function partQueries(db: D1Reader, customerIds: string[]) {
 
 function catalogQueries(db: D1Database) {
   return [
-    query<{ key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }>(
-      db.prepare("SELECT key, type, integer_only, failure_policy FROM features"),
+    query<FeatureDbColumns>(
+      db.prepare("SELECT key, type, integer_only, failure_policy, credit_feature, credit_cost FROM features"),
     ),
     query<{ name: string; countries: string }>(db.prepare("SELECT name, countries FROM region_groups")),
     query<{ id: string; kind: "base" | "addon"; version: number; feature_key: string | null; spec: string | null }>(
@@ -119,8 +120,13 @@ function catalogQueries(db: D1Database) {
   ] as const;
 }
 
+type FeatureDbColumns = Pick<
+  FeatureDbRow,
+  "key" | "type" | "integer_only" | "failure_policy" | "credit_feature" | "credit_cost"
+>;
+
 type CatalogResults = [
-  features: { key: string; type: FeatureType; integer_only: number; failure_policy: FailurePolicy }[],
+  features: FeatureDbColumns[],
   groups: { name: string; countries: string }[],
   ents: { id: string; kind: "base" | "addon"; version: number; feature_key: string | null; spec: string | null }[],
   versions: { plan_id: string; version: number; entitlements: string }[],
@@ -156,6 +162,7 @@ function toCatalogRows(
       type: f.type,
       integer: f.integer_only === 1,
       failurePolicy: f.failure_policy,
+      ...creditCostOf(f),
     })),
     regionGroups: Object.fromEntries(groups.map((g) => [g.name, JSON.parse(g.countries) as string[]])),
     plans,

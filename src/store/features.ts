@@ -3,7 +3,7 @@
 // batch (write/catalog-write.ts).
 import type { FeatureDef } from "../domain/catalog";
 import { iso } from "../domain/time";
-import type { FailurePolicy, FeatureType } from "../domain/types";
+import type { CreditCost, FailurePolicy, FeatureType } from "../domain/types";
 import { SqlFilter } from "./sql-filter";
 
 export interface FeatureDbRow {
@@ -13,6 +13,8 @@ export interface FeatureDbRow {
   unit: string | null;
   integer_only: number;
   failure_policy: FailurePolicy;
+  credit_feature: string | null;
+  credit_cost: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -24,6 +26,8 @@ export interface Feature {
   unit: string | null;
   integer: boolean;
   failurePolicy: FailurePolicy;
+  /** Metered: the credit balance each unit draws from (absent: none). */
+  creditCost?: CreditCost;
   createdAt: number;
   updatedAt: number;
 }
@@ -35,9 +39,19 @@ export const toFeature = (r: FeatureDbRow): Feature => ({
   unit: r.unit,
   integer: r.integer_only === 1,
   failurePolicy: r.failure_policy,
+  ...creditCostOf(r),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
+
+/** A row's credit cost as a feature field (spread: absent when the row has none). */
+export const creditCostOf = (r: {
+  credit_feature: string | null;
+  credit_cost: number | null;
+}): { creditCost?: CreditCost } =>
+  r.credit_feature !== null && r.credit_cost !== null
+    ? { creditCost: { credits: r.credit_feature, cost: r.credit_cost } }
+    : {};
 
 /** The wire form (GET /admin/v1/features/{key}), which the audit log records too. */
 export const featureWire = (f: Feature) => ({
@@ -47,6 +61,7 @@ export const featureWire = (f: Feature) => ({
   unit: f.unit,
   integer: f.integer,
   failurePolicy: f.failurePolicy,
+  ...(f.creditCost ? { creditCost: f.creditCost } : {}),
   createdAt: iso(f.createdAt),
   updatedAt: iso(f.updatedAt),
 });
@@ -89,10 +104,21 @@ export async function featureReferences(db: D1Database, key: string): Promise<{ 
 export function insertFeatureStatement(db: D1Database, f: Feature): D1PreparedStatement {
   return db
     .prepare(
-      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at, credit_feature, credit_cost)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
     )
-    .bind(f.key, f.type, f.description, f.unit, f.integer ? 1 : 0, f.failurePolicy, f.createdAt, f.updatedAt);
+    .bind(
+      f.key,
+      f.type,
+      f.description,
+      f.unit,
+      f.integer ? 1 : 0,
+      f.failurePolicy,
+      f.createdAt,
+      f.updatedAt,
+      f.creditCost?.credits ?? null,
+      f.creditCost?.cost ?? null,
+    );
 }
 
 /** Everything but the key and the type (a feature's type never changes in place: specs depend on it). */
@@ -108,11 +134,23 @@ export function updateFeatureStatement(db: D1Database, f: Feature): D1PreparedSt
 export function upsertFeatureStatement(db: D1Database, key: string, f: FeatureDef, now: number): D1PreparedStatement {
   return db
     .prepare(
-      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at, credit_feature, credit_cost)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
        ON CONFLICT (key) DO UPDATE SET type = excluded.type, description = excluded.description, unit = excluded.unit,
-         integer_only = excluded.integer_only, failure_policy = excluded.failure_policy, updated_at = excluded.updated_at`,
+         integer_only = excluded.integer_only, failure_policy = excluded.failure_policy, updated_at = excluded.updated_at,
+         credit_feature = excluded.credit_feature, credit_cost = excluded.credit_cost`,
     )
-    .bind(key, f.type, f.description, f.unit ?? null, f.integer ? 1 : 0, f.failurePolicy, now);
+    .bind(
+      key,
+      f.type,
+      f.description,
+      f.unit ?? null,
+      f.integer ? 1 : 0,
+      f.failurePolicy,
+      now,
+      f.creditCost?.credits ?? null,
+      f.creditCost?.cost ?? null,
+    );
 }
 
 export function deleteFeatureStatement(db: D1Database, key: string): D1PreparedStatement {

@@ -1,9 +1,11 @@
 // What a signed entitlement token says: the customer's entitlements, evaluated by the same pure
 // evaluator as a check, and an expiry that never outlives the earliest expiry among what it grants.
 // Pure: snapshot + context + instant in, claims out.
+
 import { evaluate } from "../domain/evaluate";
 import { iso } from "../domain/time";
 import type { Evaluation, FeatureType, Json, Reason, ResetPeriod, Snapshot } from "../domain/types";
+import { isCounted } from "../domain/types";
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
 export const MAX_TOKEN_TTL_SECONDS = 86_400;
@@ -46,7 +48,7 @@ function featureClaim(ev: Evaluation): FeatureClaim {
   const claim: FeatureClaim = { enabled: ev.allowed, expiresAt: ev.expiresAt == null ? null : iso(ev.expiresAt) };
   if (ev.type) claim.type = ev.type;
   if (!ev.allowed) return { ...claim, reason: ev.reason };
-  if (ev.type === "metered") {
+  if (isCounted(ev.type)) {
     claim.limit = ev.limit ?? null;
     if (ev.reset) claim.reset = ev.reset;
     claim.resetsAt = ev.resetsAt == null ? null : iso(ev.resetsAt);

@@ -38,6 +38,10 @@ export function normalizePlanEntitlements(
       continue;
     }
     const spec = normalizeEntitlement(type, ent) as EntitlementSpec;
+    if (spec.topUp) {
+      errors.push({ path, message: "topUp applies to grants only" });
+      continue;
+    }
     const found = specErrors(facts, key, spec, path);
     if (found.length > 0) errors.push(...found);
     else out[key] = spec;

@@ -37,7 +37,7 @@ const explainSchema = z
     features: z.record(
       z.string(),
       z.object({
-        type: z.enum(["boolean", "metered", "config"]),
+        type: z.enum(["boolean", "metered", "config", "credits"]),
         granted: z.boolean().describe("Has the feature at all (before role, region and usage rules)"),
         check: z
           .object({ allowed: z.boolean(), reason: z.string() })

@@ -2,7 +2,7 @@
 // snapshot (so "unknown_feature" and "not_entitled" stay distinct); a write makes a new catalog revision
 // that every check composes with (write/catalog-write.ts). A feature's type never changes in place.
 import { z } from "@hono/zod-openapi";
-import { failurePolicy, featureDef, featureKey, featureType } from "../../domain/catalog";
+import { creditCostProblem, failurePolicy, featureDef, featureKey, featureType } from "../../domain/catalog";
 import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -30,6 +30,7 @@ const featureSchema = z
     unit: z.string().nullable(),
     integer: z.boolean(),
     failurePolicy,
+    creditCost: z.object({ credits: z.string(), cost: z.number() }).optional(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -109,6 +110,12 @@ featureRoutes
     const body = c.req.valid("json");
     const now = c.var.services.clock.now();
     if (await featureExists(c.env.DB, body.key)) throw new Problem("conflict", `Feature '${body.key}' exists.`);
+    if (body.creditCost) {
+      const credits = await readFeature(c.env.DB, body.creditCost.credits);
+      const problem = creditCostProblem(body, (k) => (k === credits?.key ? credits.type : undefined));
+      if (problem)
+        throw new Problem("validation", problem, { errors: [{ path: "json.creditCost", message: problem }] });
+    }
     const after: Feature = {
       key: body.key,
       type: body.type,
@@ -116,6 +123,7 @@ featureRoutes
       unit: body.unit ?? null,
       integer: body.integer,
       failurePolicy: body.failurePolicy,
+      ...(body.creditCost ? { creditCost: body.creditCost } : {}),
       createdAt: now,
       updatedAt: now,
     };
