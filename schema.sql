@@ -71,10 +71,15 @@ CREATE TABLE IF NOT EXISTS plan_entitlements (
 );
 CREATE INDEX IF NOT EXISTS plan_entitlements_feature ON plan_entitlements (feature_key);
 
-CREATE TABLE IF NOT EXISTS price_mappings (
+-- A price maps to a plan, or (migration 0014) to a credit top-up: exactly one of the two.
+CREATE TABLE IF NOT EXISTS "price_mappings" (
   price_id TEXT PRIMARY KEY, -- a billing provider's price or product id
-  plan_id TEXT NOT NULL REFERENCES plans (id),
-  updated_at INTEGER NOT NULL
+  plan_id TEXT REFERENCES plans (id), -- a plan mapping (NULL: a top-up)
+  credits_feature TEXT REFERENCES features (key), -- a top-up: the credits feature it adds to
+  credits_amount REAL, -- credits per unit of quantity paid
+  credits_expires_days INTEGER, -- usable this many days from the payment
+  updated_at INTEGER NOT NULL,
+  CHECK ((plan_id IS NULL) <> (credits_feature IS NULL))
 );
 
 CREATE TABLE IF NOT EXISTS customers (

@@ -56,9 +56,34 @@ export const stripeSubscription = z.looseObject({
 });
 export type StripeSubscription = z.output<typeof stripeSubscription>;
 
+/**
+ * One invoice line: its price is `price` (an object or id) before API version 2025-03-31 and
+ * `pricing.price_details.price` from it on; both are read (https://docs.stripe.com/api/invoice-line-item/object).
+ */
+export const stripeInvoiceLine = z.looseObject({
+  id: z.string().min(1).max(255),
+  quantity: z.number().int().nonnegative().nullable().optional(),
+  price: idOrObject.nullable().optional(),
+  pricing: z
+    .looseObject({ price_details: z.looseObject({ price: idOrObject.nullable().optional() }).nullable().optional() })
+    .nullable()
+    .optional(),
+});
+export type StripeInvoiceLine = z.output<typeof stripeInvoiceLine>;
+
+export const priceOfLine = (line: StripeInvoiceLine): string | null =>
+  line.pricing?.price_details?.price ?? line.price ?? null;
+
 export const stripeInvoice = z.looseObject({
-  id: z.string().min(1),
+  id: z.string().min(1).max(255),
+  customer: idOrObject.nullable().optional(),
   subscription: idOrObject.nullable().optional(),
+  // The first page of lines (Stripe embeds up to 10 in the event's invoice; `has_more` says there are more).
+  lines: z
+    .looseObject({ data: z.array(stripeInvoiceLine) })
+    .nullable()
+    .optional(),
+  status_transitions: z.looseObject({ paid_at: seconds }).nullable().optional(),
   // Since API version 2025-03-31: invoice.parent.subscription_details.subscription.
   parent: z
     .looseObject({
@@ -72,12 +97,23 @@ export type StripeInvoice = z.output<typeof stripeInvoice>;
 export const subscriptionOfInvoice = (inv: StripeInvoice): string | null =>
   inv.subscription ?? inv.parent?.subscription_details?.subscription ?? null;
 
+/** A credit note (https://docs.stripe.com/api/credit_notes/object): its lines name the invoice lines they credit. */
+export const stripeCreditNote = z.looseObject({
+  id: z.string().min(1).max(255),
+  invoice: idOrObject,
+  lines: z.looseObject({
+    data: z.array(z.looseObject({ invoice_line_item: z.string().min(1).nullable().optional() })),
+  }),
+});
+export type StripeCreditNote = z.output<typeof stripeCreditNote>;
+
 export const SUBSCRIPTION_EVENTS = [
   "customer.subscription.created",
   "customer.subscription.updated",
   "customer.subscription.deleted",
 ] as const;
 export const INVOICE_EVENTS = ["invoice.payment_failed", "invoice.paid"] as const;
+export const CREDIT_NOTE_EVENT = "credit_note.created";
 export type SubscriptionEventType = (typeof SUBSCRIPTION_EVENTS)[number];
 export type InvoiceEventType = (typeof INVOICE_EVENTS)[number];
 

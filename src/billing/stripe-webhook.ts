@@ -7,6 +7,7 @@ import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import type { Services } from "../services";
 import { customerIdByBillingId, customerWire, insertCustomerStatement, newCustomerRow } from "../store/customers";
+import { isDecidedMeanwhile } from "../store/grants";
 import { plansOfPrices } from "../store/prices";
 import {
   basePlanGuard,
@@ -20,21 +21,25 @@ import { recordWebhookEventStatement, webhookEventSeen } from "../store/webhook-
 import { type AuditEntry, commitWrite, STRIPE_WEBHOOK } from "../write/commit";
 import { subscriptionChangeAudit } from "../write/subscription-audit";
 import {
+  CREDIT_NOTE_EVENT,
   isInvoiceEvent,
   isSubscriptionEvent,
   type StripeEvent,
+  stripeCreditNote,
   stripeInvoice,
   stripeSubscription,
   subscriptionOfInvoice,
 } from "./stripe-events";
+import { creditNoteChange, type GrantChange, topUpChange } from "./stripe-grant-events";
 import { planInvoiceEvent, planSubscriptionEvent, type SyncPlan } from "./stripe-sync";
+import { stripeOneOffInvoice } from "./stripe-top-ups";
 
 /** applied (changed may be 0: nothing to change), duplicate (seen before), stale (older than the rows), ignored (type not handled). */
 export type WebhookOutcome = "applied" | "duplicate" | "stale" | "ignored";
 export interface WebhookResult {
   eventId: string;
   outcome: WebhookOutcome;
-  /** Subscriptions created or changed (customers created are not counted). */
+  /** Subscriptions created or changed, and grants created or ended (customers created are not counted). */
   changed: number;
 }
 
@@ -48,13 +53,15 @@ export async function applyStripeEvent(
   const db = env.DB;
   const now = services.clock.now();
   const result = (outcome: WebhookOutcome, changed = 0): WebhookResult => ({ eventId: event.id, outcome, changed });
-  if (!isSubscriptionEvent(event.type) && !isInvoiceEvent(event.type)) return result("ignored"); // acknowledged, not recorded
+  const handled = isSubscriptionEvent(event.type) || isInvoiceEvent(event.type) || event.type === CREDIT_NOTE_EVENT;
+  if (!handled) return result("ignored"); // acknowledged, not recorded
   if (await webhookEventSeen(db, event.id)) return result("duplicate");
 
   const eventMs = event.created * 1000;
   const recordEvent = recordWebhookEventStatement(db, event, now);
   let plan: SyncPlan;
   let customerId: string | null = null;
+  let grantChange: GrantChange | null = null;
   // The event id goes first: a concurrent delivery of the same event fails on it (and is answered as
   // a duplicate) before its other statements can be judged.
   const statements: D1PreparedStatement[] = [recordEvent];
@@ -95,11 +102,17 @@ export async function applyStripeEvent(
         reason: reasonOf(event),
       });
     }
-  } else {
+  } else if (isInvoiceEvent(event.type)) {
     const subscriptionId = subscriptionOfInvoice(parse(stripeInvoice, event.data.object, "data.object"));
     const existing = subscriptionId ? await subscriptionsOfExternal(db, subscriptionId) : [];
     customerId = existing[0]?.customerId ?? null;
     plan = planInvoiceEvent(event.type, { eventMs, existing, graceMs });
+    // A one-off invoice paid (no subscription): its lines may buy credit top-ups.
+    if (!subscriptionId && event.type === "invoice.paid")
+      grantChange = await topUpChange(db, event, parse(stripeOneOffInvoice, event.data.object, "data.object"), now);
+  } else {
+    plan = { outcome: "apply", inserts: [], updates: [], unmapped: [], extraBase: [], basePlanLive: false };
+    grantChange = await creditNoteChange(db, event, parse(stripeCreditNote, event.data.object, "data.object"), now);
   }
 
   if (plan.outcome === "unmapped") {
@@ -128,20 +141,21 @@ export async function applyStripeEvent(
     // A concurrent write (an operator's, another event's) cannot give the customer a second base plan meanwhile.
     if (plan.basePlanLive && customerId) statements.push(basePlanGuard(db, customerId, now));
   }
+  const customers = changed > 0 && customerId ? [customerId] : [];
+  if (grantChange) {
+    statements.push(...grantChange.statements);
+    audits.push(...grantChange.audits);
+    customers.push(...grantChange.customers);
+    changed += grantChange.changed;
+  }
   try {
-    await commitWrite(
-      env,
-      services,
-      STRIPE_WEBHOOK,
-      { statements, audits, customers: changed > 0 && customerId ? [customerId] : [], requestId },
-      now,
-    );
+    await commitWrite(env, services, STRIPE_WEBHOOK, { statements, audits, customers, requestId }, now);
   } catch (err) {
     if (/UNIQUE constraint failed: webhook_events\.id/.test(String(err))) return result("duplicate"); // a concurrent delivery won
-    if (isWriteConflict(err) || /UNIQUE constraint failed/.test(String(err))) {
+    if (isWriteConflict(err) || isDecidedMeanwhile(err) || /UNIQUE constraint failed/.test(String(err))) {
       throw new Problem(
         "conflict",
-        "A concurrent change touched the same subscription; Stripe will retry this event.",
+        "A concurrent change touched the same subscription or grant; Stripe will retry this event.",
         { reason: "write_conflict" },
       );
     }

@@ -9,7 +9,7 @@
 // that reach customers are destructive: `scripts/catalog.mjs apply` refuses them without
 // --allow-destructive. Config values, reset periods, anchors and descriptions are plain changes.
 
-import { type CatalogFile, normalizeEntitlement } from "./catalog";
+import { type CatalogFile, normalizeEntitlement, type PriceTarget } from "./catalog";
 import type { EntitlementSpec } from "./types";
 import { isCounted } from "./types";
 
@@ -30,7 +30,8 @@ export interface CatalogState {
     string,
     { name: string; kind: string; description: string; entitlements: Record<string, EntitlementSpec> }
   >;
-  prices: Record<string, string>;
+  /** A plan id, or a credit top-up. */
+  prices: Record<string, PriceTarget>;
 }
 
 export type Effect = "gain" | "loss" | "change";
@@ -158,13 +159,27 @@ export function diffCatalog(before: CatalogState, after: CatalogState): CatalogC
 
   for (const price of union(before.prices, after.prices)) {
     const [b, a] = [before.prices[price], after.prices[price]];
-    if (b === a) continue;
-    const op = !b ? "added" : !a ? "kept" : "changed";
+    if (canonical(b) === canonical(a)) continue;
+    const op = b === undefined ? "added" : a === undefined ? "kept" : "changed";
     const details =
-      op === "changed" ? [`plan ${b} -> ${a}`] : op === "kept" ? ["not in the file; apply keeps it"] : [`-> plan ${a}`];
+      op === "changed"
+        ? [
+            typeof b === "string" && typeof a === "string"
+              ? `plan ${b} -> ${a}`
+              : `${describeTarget(b)} -> ${describeTarget(a)}`,
+          ]
+        : op === "kept"
+          ? ["not in the file; apply keeps it"]
+          : [`-> ${describeTarget(a)}`];
     out.push({ kind: "price", op, id: price, effect: "change", details, plans: [] });
   }
   return out;
+}
+
+/** "plan pro", or "top-up 500 ai_credits for 365 days". */
+function describeTarget(t: PriceTarget | undefined): string {
+  if (t === undefined) return "nothing";
+  return typeof t === "string" ? `plan ${t}` : `top-up ${t.amount} ${t.credits} for ${t.expiresInDays} days`;
 }
 
 function entitlementChange(

@@ -98,6 +98,29 @@ export const planDef = z
   })
   .strict();
 
+/** Days a Stripe top-up is usable when its price mapping does not say (docs/billing.md, Credit top-ups). */
+export const TOP_UP_DEFAULT_EXPIRES_IN_DAYS = 365;
+
+/** A price that sells credits once: each unit of quantity paid grants `amount` credits of `credits` for `expiresInDays`. */
+export const topUpPrice = z
+  .object({
+    credits: featureKey.describe("the credits feature the payment tops up"),
+    amount: units.positive().describe("credits per unit of quantity paid"),
+    expiresInDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .default(TOP_UP_DEFAULT_EXPIRES_IN_DAYS)
+      .describe("the top-up is usable this many days from the payment (default 365)"),
+  })
+  .strict();
+export type TopUpPrice = z.output<typeof topUpPrice>;
+
+/** What a billing price id provisions: a plan (its id) or a credit top-up. */
+export const priceTarget = z.union([entityId, topUpPrice]);
+export type PriceTarget = z.output<typeof priceTarget>;
+
 export const catalogFile = z
   .object({
     $schema: z.string().optional(),
@@ -116,7 +139,10 @@ export const catalogFile = z
         }),
       )
       .default({}),
-    prices: z.record(z.string().min(1).max(255), entityId).default({}).describe("billing price/product id -> plan id"),
+    prices: z
+      .record(z.string().min(1).max(255), priceTarget)
+      .default({})
+      .describe("billing price/product id -> plan id, or a credit top-up { credits, amount, expiresInDays }"),
   })
   .strict()
   .superRefine((cat, ctx) => {
@@ -143,9 +169,14 @@ export const catalogFile = z
         }
       }
     }
-    for (const [price, planId] of Object.entries(cat.prices)) {
-      if (!own(cat.plans, planId))
-        ctx.addIssue({ code: "custom", path: ["prices", price], message: `unknown plan '${planId}'` });
+    for (const [price, target] of Object.entries(cat.prices)) {
+      const problem =
+        typeof target === "string"
+          ? own(cat.plans, target)
+            ? null
+            : `unknown plan '${target}'`
+          : topUpPriceProblem(target, (k) => own(cat.features, k)?.type);
+      if (problem) ctx.addIssue({ code: "custom", path: ["prices", price], message: problem });
     }
   });
 export type CatalogFile = z.output<typeof catalogFile>;
@@ -162,6 +193,13 @@ export function creditCostProblem(
   const type = typeOf(f.creditCost.credits);
   if (type === undefined) return `unknown feature '${f.creditCost.credits}'`;
   return type === "credits" ? null : `'${f.creditCost.credits}' is a ${type} feature, not a credits feature`;
+}
+
+/** What is wrong with a top-up price, or null: it tops up an existing credits feature. */
+export function topUpPriceProblem(t: { credits: string }, typeOf: (key: string) => string | undefined): string | null {
+  const type = typeOf(t.credits);
+  if (type === undefined) return `unknown feature '${t.credits}'`;
+  return type === "credits" ? null : `'${t.credits}' is a ${type} feature, not a credits feature`;
 }
 
 function shorthandProblem(type: string, ent: z.output<typeof entitlementShorthand>): string | null {

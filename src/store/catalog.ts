@@ -9,7 +9,7 @@ import type { EntitlementSpec, FailurePolicy, FeatureType } from "../domain/type
 import { batchRows, query } from "./batch";
 import { creditCostOf, type Feature, type FeatureDbRow, toFeature } from "./features";
 import { type Plan, type PlanDbRow, toPlanHead } from "./plans";
-import { PRICE_MAPPING_SELECT, type PriceMapping, type PriceMappingDbRow, toPriceMapping } from "./prices";
+import { PRICE_MAPPING_SELECT, type PriceMapping, type PriceMappingDbRow, targetOf, toPriceMapping } from "./prices";
 import { type RegionGroup, type RegionGroupDbRow, toRegionGroup } from "./region-groups";
 
 /** The catalog as stored, in the catalog file's shape: what the diff compares (domain/catalog-diff.ts). */
@@ -39,9 +39,7 @@ export async function readCatalog(db: D1Database): Promise<CatalogExport> {
     query<{ plan_id: string; feature_key: string; spec: string }>(
       db.prepare("SELECT plan_id, feature_key, spec FROM plan_entitlements ORDER BY plan_id, feature_key"),
     ),
-    query<{ price_id: string; plan_id: string }>(
-      db.prepare("SELECT price_id, plan_id FROM price_mappings ORDER BY price_id"),
-    ),
+    query<PriceMappingDbRow>(db.prepare(`${PRICE_MAPPING_SELECT} ORDER BY m.price_id`)),
   ]);
   const out: CatalogExport = { regionGroups: {}, features: {}, plans: {}, prices: {} };
   for (const g of groups) out.regionGroups[g.name] = JSON.parse(g.countries) as string[];
@@ -62,7 +60,7 @@ export async function readCatalog(db: D1Database): Promise<CatalogExport> {
     const plan = out.plans[e.plan_id];
     if (plan) plan.entitlements[e.feature_key] = JSON.parse(e.spec) as EntitlementSpec;
   }
-  for (const p of prices) out.prices[p.price_id] = p.plan_id;
+  for (const p of prices) out.prices[p.price_id] = targetOf(toPriceMapping(p));
   return out;
 }
 

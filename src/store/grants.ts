@@ -2,10 +2,31 @@
 // the active ones (store/customer-rows.ts); this is what the admin API reads and writes. Statements
 // that are part of a write are returned, not run, so the caller can put them in one batch with the
 // audit records (src/write/commit.ts).
+import { iso, isoOrNull } from "../domain/time";
+import type { EntitlementSpec } from "../domain/types";
 import type { GrantDbRow } from "./customer-rows";
 import { SqlFilter } from "./sql-filter";
 
 export type GrantStatus = GrantDbRow["status"];
+
+/** The wire form (GET /admin/v1/grants/{id}), which the audit log records too. */
+export const grantWire = (r: GrantDbRow) => ({
+  id: r.id,
+  customerId: r.customer_id,
+  feature: r.feature_key,
+  mode: r.mode,
+  spec: JSON.parse(r.spec) as EntitlementSpec,
+  reason: r.reason,
+  startsAt: isoOrNull(r.starts_at),
+  expiresAt: isoOrNull(r.expires_at),
+  status: r.status,
+  elevated: r.elevated === 1,
+  proposedBy: r.proposed_by,
+  decidedBy: r.decided_by,
+  decidedAt: isoOrNull(r.decided_at),
+  createdAt: iso(r.created_at),
+  updatedAt: iso(r.updated_at),
+});
 
 export async function readGrant(db: D1Database, id: string): Promise<GrantDbRow | null> {
   return db.prepare("SELECT * FROM grants WHERE id = ?1").bind(id).first<GrantDbRow>();
@@ -78,4 +99,16 @@ export function decideGrantStatement(db: D1Database, from: GrantStatus[], after:
 /** The error D1 reports when decideGrantStatement found the grant already decided by someone else. */
 export function isDecidedMeanwhile(err: unknown): boolean {
   return /CHECK constraint/i.test(String(err));
+}
+
+/** The grants among `ids` that exist, by id (at most 90 ids per look-up: D1 binds at most 100 parameters). */
+export async function grantsByIds(db: D1Database, ids: string[]): Promise<Map<string, GrantDbRow>> {
+  const unique = [...new Set(ids)].slice(0, 90);
+  if (unique.length === 0) return new Map();
+  const marks = unique.map((_, i) => `?${i + 1}`).join(", ");
+  const rows = await db
+    .prepare(`SELECT * FROM grants WHERE id IN (${marks})`)
+    .bind(...unique)
+    .all<GrantDbRow>();
+  return new Map(rows.results.map((r) => [r.id, r]));
 }

@@ -4,14 +4,14 @@
 // the file leaves unchanged is not written at all, so its updatedAt stays true. One entry per entity
 // keeps every audit row small: a single row holding the whole catalog before and after could not be
 // written once the catalog passed about 1 MB (D1 stores at most 2 MB per row).
-import { type CatalogFile, normalizeEntitlement } from "../domain/catalog";
+import { type CatalogFile, normalizeEntitlement, type PriceTarget } from "../domain/catalog";
 import { canonical } from "../domain/catalog-diff";
 import type { MigrationMode } from "../domain/plan-versions";
 import type { EntitlementSpec } from "../domain/types";
 import type { CatalogEntities } from "../store/catalog";
 import { type Feature, featureWire, upsertFeatureStatement } from "../store/features";
 import { type Plan, planWire, putPlanStatements, versionOf } from "../store/plans";
-import { type PriceMapping, priceMappingWire, putPriceMappingStatement } from "../store/prices";
+import { type PriceMapping, priceMappingWire, putPriceMappingStatement, targetOf } from "../store/prices";
 import { putRegionGroupStatement, regionGroupOf, regionGroupWire } from "../store/region-groups";
 import type { AuditEntry } from "./commit";
 
@@ -131,22 +131,27 @@ export function planCatalogApply(
     if (prev && isNew && plan.migrate && plan.migrate !== "stay")
       migrations.push({ planId: id, toVersion: version, mode: plan.migrate });
   }
-  for (const [priceId, planId] of Object.entries(cat.prices)) {
-    const kind = cat.plans[planId]?.kind;
-    if (!kind) throw new Error(`price '${priceId}' names unknown plan '${planId}'`); // the schema refuses this
-    const next: PriceMapping = { priceId, planId, kind, updatedAt: now };
+  for (const [priceId, target] of Object.entries(cat.prices)) {
+    const next = priceMappingOf(priceId, target, cat, now);
     change(
       "price_mapping",
       priceId,
       before.prices.get(priceId),
       next,
-      (a, b) => a.planId === b.planId,
+      (a, b) => canonical(targetOf(a)) === canonical(targetOf(b)),
       priceMappingWire,
-      () => [putPriceMappingStatement(db, priceId, planId, now)],
+      () => [putPriceMappingStatement(db, priceId, target, now)],
       { create: "price_mapping.put", update: "price_mapping.put" },
     );
   }
   return { statements, audits, counts, migrations };
+}
+
+function priceMappingOf(priceId: string, target: PriceTarget, cat: CatalogFile, now: number): PriceMapping {
+  if (typeof target !== "string") return { priceId, topUp: target, updatedAt: now };
+  const kind = cat.plans[target]?.kind;
+  if (!kind) throw new Error(`price '${priceId}' names unknown plan '${target}'`); // the schema refuses this
+  return { priceId, planId: target, kind, updatedAt: now };
 }
 
 const featureFields = ({ createdAt: _c, updatedAt: _u, ...rest }: Feature) => rest;

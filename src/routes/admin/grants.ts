@@ -8,7 +8,6 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
 import { configOf } from "../../config";
 import { entitlementSpec, entityId, featureKey } from "../../domain/catalog";
-import { iso, isoOrNull } from "../../domain/time";
 import type { EntitlementSpec } from "../../domain/types";
 import type { WriteVersion } from "../../domain/version";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
@@ -28,6 +27,7 @@ import { readCatalogFacts } from "../../store/catalog";
 import type { GrantDbRow } from "../../store/customer-rows";
 import {
   decideGrantStatement,
+  grantWire,
   insertGrantStatement,
   isDecidedMeanwhile,
   listGrants,
@@ -72,23 +72,7 @@ const grantSchema = z
   .openapi("Grant");
 type GrantView = z.output<typeof grantSchema>;
 
-const toView = (r: GrantDbRow): GrantView => ({
-  id: r.id,
-  customerId: r.customer_id,
-  feature: r.feature_key,
-  mode: r.mode,
-  spec: JSON.parse(r.spec) as EntitlementSpec,
-  reason: r.reason,
-  startsAt: isoOrNull(r.starts_at),
-  expiresAt: isoOrNull(r.expires_at),
-  status: r.status,
-  elevated: r.elevated === 1,
-  proposedBy: r.proposed_by,
-  decidedBy: r.decided_by,
-  decidedAt: isoOrNull(r.decided_at),
-  createdAt: iso(r.created_at),
-  updatedAt: iso(r.updated_at),
-});
+const toView = (r: GrantDbRow): GrantView => grantWire(r);
 
 const grantInput = z
   .object({

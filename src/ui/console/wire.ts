@@ -117,7 +117,7 @@ export interface CatalogFile {
   features?: Record<string, { type: string; description?: string; unit?: string }>;
   plans?: Record<string, PlanDef>;
   regionGroups?: Record<string, string[]>;
-  prices?: Record<string, string>;
+  prices?: Record<string, string | { credits: string; amount: number; expiresInDays?: number }>;
   [k: string]: unknown;
 }
 
