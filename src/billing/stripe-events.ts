@@ -78,7 +78,7 @@ export const stripeInvoice = z.looseObject({
   id: z.string().min(1).max(255),
   customer: idOrObject.nullable().optional(),
   subscription: idOrObject.nullable().optional(),
-  // The first page of lines (Stripe embeds up to 10 in the event's invoice; `has_more` says there are more).
+  // The first page of lines, as the event embeds it (`has_more` says there are more; those are not read).
   lines: z
     .looseObject({ data: z.array(stripeInvoiceLine) })
     .nullable()
