@@ -205,6 +205,23 @@ describe("price mappings to top-ups", () => {
     expect(zero.status).toBe(400);
     expect((await w.call("GET", "/admin/v1/prices/price_x", { key: BOOTSTRAP })).status).toBe(404);
   });
+
+  it("a credits feature a top-up price names cannot be deleted until the mapping is gone", async () => {
+    const feature = `gift_${Math.random().toString(36).slice(2, 8)}`;
+    expect(
+      (await w.call("POST", "/admin/v1/features", { key: BOOTSTRAP, body: { key: feature, type: "credits" } })).status,
+    ).toBe(201);
+    const price = `price_${feature}`;
+    await w.call("PUT", `/admin/v1/prices/${price}`, {
+      key: BOOTSTRAP,
+      body: { topUp: { credits: feature, amount: 5 } },
+    });
+    const refused = await w.call("DELETE", `/admin/v1/features/${feature}`, { key: BOOTSTRAP });
+    expect(refused.status).toBe(409);
+    expect(refused.json.references).toEqual({ plans: 0, grants: 0, prices: 1 });
+    expect((await w.call("DELETE", `/admin/v1/prices/${price}`, { key: BOOTSTRAP })).status).toBe(204);
+    expect((await w.call("DELETE", `/admin/v1/features/${feature}`, { key: BOOTSTRAP })).status).toBe(200);
+  });
 });
 
 describe("invoice.paid of a one-off invoice", () => {

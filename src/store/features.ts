@@ -89,16 +89,20 @@ export async function listFeatures(
   return rows.results.map(toFeature);
 }
 
-/** How many plan entitlements and grants (of any status) name the feature. */
-export async function featureReferences(db: D1Database, key: string): Promise<{ plans: number; grants: number }> {
+/** How many plan entitlements, grants (of any status) and top-up price mappings name the feature. */
+export async function featureReferences(
+  db: D1Database,
+  key: string,
+): Promise<{ plans: number; grants: number; prices: number }> {
   const refs = await db
     .prepare(
       `SELECT (SELECT COUNT(*) FROM plan_entitlements WHERE feature_key = ?1) AS plans,
-              (SELECT COUNT(*) FROM grants WHERE feature_key = ?1) AS grants`,
+              (SELECT COUNT(*) FROM grants WHERE feature_key = ?1) AS grants,
+              (SELECT COUNT(*) FROM price_mappings WHERE credits_feature = ?1) AS prices`,
     )
     .bind(key)
-    .first<{ plans: number; grants: number }>();
-  return refs ?? { plans: 0, grants: 0 };
+    .first<{ plans: number; grants: number; prices: number }>();
+  return refs ?? { plans: 0, grants: 0, prices: 0 };
 }
 
 export function insertFeatureStatement(db: D1Database, f: Feature): D1PreparedStatement {

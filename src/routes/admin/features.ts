@@ -174,10 +174,11 @@ featureRoutes
     const { key } = c.req.valid("param");
     const before = await featureOr404(c.env.DB, key);
     const refs = await featureReferences(c.env.DB, key);
-    if (refs.plans > 0 || refs.grants > 0) {
+    if (refs.plans > 0 || refs.grants > 0 || refs.prices > 0) {
+      const prices = refs.prices > 0 ? ` and ${refs.prices} top-up price mapping(s)` : "";
       throw new Problem(
         "conflict",
-        `Feature '${key}' is used by ${refs.plans} plan entitlement(s) and ${refs.grants} grant(s); remove those first.`,
+        `Feature '${key}' is used by ${refs.plans} plan entitlement(s) and ${refs.grants} grant(s)${prices}; remove those first.`,
         { references: refs },
       );
     }
