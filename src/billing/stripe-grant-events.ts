@@ -2,13 +2,11 @@
 // top-ups"): a paid one-off invoice tops up credits, a credit note on such an invoice ends what is
 // left of its top-ups. Loads what the event touches and returns the statements and audit entries;
 // stripe-webhook.ts commits them with the event id in one batch.
-
 import { customerIdByBillingId, customerWire, insertCustomerStatement, newCustomerRow } from "../store/customers";
 import { decideGrantStatement, grantsByIds, grantWire, insertGrantStatement } from "../store/grants";
 import { topUpsOfPrices } from "../store/prices";
 import type { AuditEntry } from "../write/commit";
-import type { StripeEvent } from "./stripe-events";
-import { priceOfLine, type StripeCreditNote } from "./stripe-events";
+import { priceOfLine, type StripeCreditNote, type StripeEvent } from "./stripe-events";
 import { creditedGrantIds, planTopUpGrants, STRIPE_ACTOR, type StripeOneOffInvoice } from "./stripe-top-ups";
 
 export interface GrantChange {
