@@ -2,8 +2,10 @@
 // pointer. KV holds one immutable object per catalog revision (`catalog:<rev>`) and the pointer
 // (`catalog:head` = {"rev":k}). An isolate reads the pointer at most once per `ttlMs` (one KV read per
 // isolate, not per customer), and the object only when the revision moved. So a catalog change reaches
-// every check within ttlMs of KV having it, whatever the number of customers, and never goes backwards
-// in an isolate (it keeps the newest revision it has seen).
+// every check within ttlMs of KV having it (the first request past the TTL reads the pointer; those
+// arriving while it does are answered from the held catalog, so for them: ttlMs plus that one read),
+// whatever the number of customers, and never goes backwards in an isolate (it keeps the newest revision
+// it has seen).
 //
 // The object and then the pointer are written by the catalog's publisher (store/publisher.ts), for the
 // catalog write path and for a read-through that finds the pointer missing or behind D1: one Durable
@@ -15,6 +17,7 @@ import { type CompiledCatalog, compileCatalog, isCompiledCatalog } from "../doma
 import type { Env } from "../env";
 import { loadCatalogRows } from "./customer-rows";
 import { SnapshotUnavailable } from "./errors";
+import { type Flight, joinFlight, startFlight } from "./flight";
 import { kvKeys } from "./kv";
 import { publishCatalog } from "./snapshot-publisher";
 
@@ -30,9 +33,10 @@ type WaitUntil = (p: Promise<unknown>) => void;
 export class CatalogStore {
   #held: CompiledCatalog | null = null;
   #checkedAt = Number.NEGATIVE_INFINITY;
-  #inflight: Promise<CompiledCatalog> | null = null;
-  /** The compile from D1 in flight, shared by every refresh that needs one. */
-  #compiling: Promise<CompiledCatalog> | null = null;
+  /** The refresh in flight: requests past the TTL serve the held catalog meanwhile; a cold one joins it. */
+  #inflight: Flight<CompiledCatalog> | null = null;
+  /** The compile from D1 in flight, joined by every refresh that needs one. */
+  #compiling: Flight<CompiledCatalog> | null = null;
   /** When this isolate last compiled the catalog from D1 (or tried to), and whether that failed. */
   #compiledAt = Number.NEGATIVE_INFINITY;
   #compileFailed = false;
@@ -48,11 +52,22 @@ export class CatalogStore {
   async read(env: Env, now: number, minRev = 0, waitUntil?: WaitUntil): Promise<CompiledCatalog> {
     const held = this.#held;
     if (held && held.rev >= minRev && now - this.#checkedAt < this.ttlMs) return held;
-    // Concurrent refreshes share one; one that cannot satisfy minRev is followed by a targeted read.
-    this.#inflight ??= this.#refresh(env, now, 0, waitUntil).finally(() => {
-      this.#inflight = null;
-    });
-    const got = await this.#inflight;
+    // Past the TTL while another request refreshes: the held catalog answers (no request waits on
+    // another's I/O: store/flight.ts), so a change is seen within ttlMs plus one refresh of KV having it.
+    const inflight = this.#inflight;
+    if (inflight && held && held.rev >= minRev) return held;
+    let got: CompiledCatalog;
+    if (inflight) got = await joinFlight(inflight);
+    else {
+      const flight = startFlight(this.#refresh(env, now, 0, waitUntil));
+      this.#inflight = flight;
+      try {
+        got = await flight.promise;
+      } finally {
+        if (this.#inflight === flight) this.#inflight = null;
+      }
+    }
+    // One that cannot satisfy minRev is followed by a targeted read of its own.
     if (got.rev >= minRev) return got;
     return this.#refresh(env, now, minRev, waitUntil);
   }
@@ -114,17 +129,20 @@ export class CatalogStore {
    * gave (or a failure again, when the last compile failed).
    */
   #fromD1(env: Env, now: number, head: number | null, waitUntil?: WaitUntil): Promise<CompiledCatalog> {
-    if (this.#compiling) return this.#compiling;
+    if (this.#compiling) return joinFlight(this.#compiling);
     const held = this.#held;
     if (held && now - this.#compiledAt < this.ttlMs)
       return this.#compileFailed
         ? Promise.reject(new Error("the catalog compile from D1 failed less than the catalog TTL ago"))
         : Promise.resolve(held);
     this.#compiledAt = now;
-    this.#compiling = this.#compile(env, now, head, waitUntil).finally(() => {
-      this.#compiling = null;
-    });
-    return this.#compiling;
+    const flight = startFlight(
+      this.#compile(env, now, head, waitUntil).finally(() => {
+        if (this.#compiling === flight) this.#compiling = null;
+      }),
+    );
+    this.#compiling = flight;
+    return flight.promise;
   }
 
   async #compile(env: Env, now: number, head: number | null, waitUntil?: WaitUntil): Promise<CompiledCatalog> {

@@ -25,6 +25,7 @@ import { BoundedCache } from "./bounded-cache";
 import { CatalogRevNotYetAvailable, CatalogStore } from "./catalog-store";
 import { loadPartRows } from "./customer-rows";
 import { type DegradedReason, SnapshotUnavailable } from "./errors";
+import { type Flight, joinFlight, startFlight } from "./flight";
 import { kvKeys } from "./kv";
 import { ReadBudget } from "./read-budget";
 import { publishPart, refreshPart } from "./snapshot-publisher";
@@ -113,7 +114,7 @@ export class SnapshotStore {
   readonly catalogs: CatalogStore;
   readonly readThrough: ReadBudget;
   /** At most one load per customer at a time (KV, then D1 on a miss): every concurrent read joins it. */
-  readonly #inflight = new Map<string, Flight>();
+  readonly #inflight = new Map<string, Load>();
   #seq = 0;
 
   constructor(readonly options: SnapshotStoreOptions = DEFAULT_SNAPSHOT_CACHE) {
@@ -165,8 +166,10 @@ export class SnapshotStore {
   }
 
   /**
-   * The customer's part, satisfying `min`. Concurrent reads of one customer share one load, minVersion or
-   * not: a read joins the load in flight and takes its result when that satisfies its own `min`; one that
+   * The customer's part, satisfying `min`. A read past the TTL while a load of the customer is in flight
+   * answers from the held part when that satisfies its `min`; otherwise concurrent reads share one load,
+   * minVersion or not (joined on the reader's own timers: store/flight.ts): a read joins the load in flight
+   * and takes its result when that satisfies its own `min`; one that
    * does not satisfy it, read before this read arrived, is followed by another load (shared in turn). A
    * fresh D1 read that started after this read arrived is final: below `min` it is a 409.
    */
@@ -178,36 +181,43 @@ export class SnapshotStore {
     waitUntil?: WaitUntil,
   ): Promise<PartRead> {
     const hit = this.cache.get(customerId);
-    if (
-      hit &&
-      now - hit.storedAt < this.options.ttlMs &&
-      (hit.value === null ? !min : partSatisfies(hit.value.part, min))
-    )
-      return { entry: hit.value, source: "isolate", degraded: false };
+    const ttl = this.options.ttlMs;
+    if (hit && (hit.value === null ? !min : partSatisfies(hit.value.part, min))) {
+      const age = now - hit.storedAt;
+      if (age < ttl) return { entry: hit.value, source: "isolate", degraded: false };
+      // Past the TTL (by less than another) while another request loads this customer: the held part
+      // answers, so no request waits on another's I/O (store/flight.ts).
+      if (age < 2 * ttl && this.#inflight.has(customerId))
+        return { entry: hit.value, source: "isolate", degraded: false };
+    }
     const arrived = ++this.#seq;
     for (let round = 0; ; round++) {
       // After MAX_JOINS loads that could not say, a load of its own, with its own min: always final.
+      const joined = round < MAX_JOINS ? this.#inflight.get(customerId) : undefined;
       const flight =
-        round < MAX_JOINS
-          ? (this.#inflight.get(customerId) ?? this.#start(env, customerId, now, min, waitUntil))
-          : this.#flight(env, customerId, now, min, waitUntil);
-      const got = this.#resolve(customerId, await flight.loaded, now, min, flight.seq > arrived || round >= MAX_JOINS);
+        joined ??
+        (round < MAX_JOINS
+          ? this.#start(env, customerId, now, min, waitUntil)
+          : this.#flight(env, customerId, now, min, waitUntil));
+      const loaded = joined ? await joinFlight(joined.loaded) : await flight.loaded.promise;
+      const got = this.#resolve(customerId, loaded, now, min, flight.seq > arrived || round >= MAX_JOINS);
       if (got) return got;
     }
   }
 
-  #flight(env: Env, customerId: string, now: number, min: MinVersion | undefined, waitUntil?: WaitUntil): Flight {
-    return { seq: ++this.#seq, loaded: this.#load(env, customerId, now, min, waitUntil) };
+  #flight(env: Env, customerId: string, now: number, min: MinVersion | undefined, waitUntil?: WaitUntil): Load {
+    return { seq: ++this.#seq, loaded: startFlight(this.#load(env, customerId, now, min, waitUntil)) };
   }
 
-  #start(env: Env, customerId: string, now: number, min: MinVersion | undefined, waitUntil?: WaitUntil): Flight {
-    const flight = this.#flight(env, customerId, now, min, waitUntil);
-    const loaded = flight.loaded.finally(() => {
-      if (this.#inflight.get(customerId) === shared) this.#inflight.delete(customerId);
-    });
-    const shared: Flight = { seq: flight.seq, loaded };
-    this.#inflight.set(customerId, shared);
-    return shared;
+  /** A load the reads of this customer that arrive while it runs may join (or answer from the held part). */
+  #start(env: Env, customerId: string, now: number, min: MinVersion | undefined, waitUntil?: WaitUntil): Load {
+    const load = this.#flight(env, customerId, now, min, waitUntil);
+    this.#inflight.set(customerId, load);
+    const done = () => {
+      if (this.#inflight.get(customerId) === load) this.#inflight.delete(customerId);
+    };
+    load.loaded.promise.then(done, done); // #load never throws; done either way
+    return load;
   }
 
   /**
@@ -448,9 +458,9 @@ type Loaded =
     };
 
 /** A load in flight; `seq` orders it against the reads that join it. */
-interface Flight {
+interface Load {
   seq: number;
-  loaded: Promise<Loaded>;
+  loaded: Flight<Loaded>;
 }
 
 /**
