@@ -63,8 +63,10 @@ export async function requireSnapshot(
   customerId: string,
   now: number,
   minVersion?: MinVersion,
+  /** A consume's read: a part the customer's meter keeps confirming stays fresh longer (store/snapshots.ts confirm). */
+  confirmed = false,
 ): Promise<KnownSnapshot> {
-  const read = await readSnapshot(deps, customerId, now, minVersion);
+  const read = await readSnapshot(deps, customerId, now, minVersion, confirmed);
   if (!read.snapshot) throw new UnknownCustomer(customerId);
   return read as KnownSnapshot;
 }
@@ -287,9 +289,19 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
 }
 
 /** The snapshot read with the 409 for a version that does not exist yet; a missing customer is a null snapshot. */
-async function readSnapshot(deps: CheckDeps, customerId: string, now: number, minVersion?: MinVersion) {
+async function readSnapshot(
+  deps: CheckDeps,
+  customerId: string,
+  now: number,
+  minVersion?: MinVersion,
+  confirmed = false,
+) {
   try {
-    return await deps.services.snapshots.read(deps.env, customerId, now, { minVersion, waitUntil: deps.waitUntil });
+    return await deps.services.snapshots.read(deps.env, customerId, now, {
+      minVersion,
+      waitUntil: deps.waitUntil,
+      confirmed,
+    });
   } catch (err) {
     if (err instanceof VersionNotYetAvailable) {
       const detail = `Version ${err.wanted} does not exist yet; the newest is ${err.available}.`;

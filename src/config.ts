@@ -46,6 +46,8 @@ export interface Config {
     readThroughBurst: number;
     /** How long a customer part lives in KV unless refreshed, in seconds (store/publisher.ts). */
     partTtlSeconds: number;
+    /** Consumes: how long a part the meter keeps confirming stays fresh after it was read (store/snapshots.ts confirm). */
+    confirmedMaxMs: number;
   };
   lifecycle: LifecycleConfig;
   grants: { maxLifetimeMs: number };
@@ -173,6 +175,7 @@ const configSchema = z
   .object({
     ENVIRONMENT: anyVar.transform((raw) => (typeof raw === "string" ? raw : undefined)),
     SNAPSHOT_CACHE_TTL_MS: numberVar(DEFAULT_SNAPSHOT_CACHE.ttlMs, (n) => n > 0),
+    USAGE_CONFIRMED_PART_MAX_MS: numberVar(DEFAULT_SNAPSHOT_CACHE.confirmedMaxMs, (n) => Number.isFinite(n) && n >= 0),
     SNAPSHOT_CACHE_MAX_ENTRIES: numberVar(DEFAULT_SNAPSHOT_CACHE.maxEntries, isPositiveInteger),
     CATALOG_CACHE_TTL_MS: numberVar(DEFAULT_SNAPSHOT_CACHE.catalogTtlMs, (n) => n > 0),
     READTHROUGH_PER_SECOND: numberVar(DEFAULT_SNAPSHOT_CACHE.readThroughPerSecond, (n) => Number.isFinite(n) && n > 0),
@@ -235,6 +238,7 @@ const configSchema = z
         readThroughPerSecond: v.READTHROUGH_PER_SECOND,
         readThroughBurst: v.READTHROUGH_BURST,
         partTtlSeconds: v.PART_KV_TTL_SECONDS,
+        confirmedMaxMs: v.USAGE_CONFIRMED_PART_MAX_MS,
       },
       lifecycle: { pastDueGraceMs: v.PAST_DUE_GRACE_DAYS },
       grants: { maxLifetimeMs: v.GRANT_MAX_LIFETIME_DAYS * DAY_MS },

@@ -169,12 +169,14 @@ async function meterDecision(
     ({ snapshot, t } = await termsFor(deps, body, now, result.newest));
     result = await send(snapshot, t, termsOf(snapshot));
   }
+  // Decided on these terms: the meter knew of no newer customer revision, so the next consume may keep the part.
+  if (result.ok) deps.services.snapshots.confirm(snapshot.customerId, snapshot.customerRev, now);
   return { snapshot, t, result };
 }
 
 /** The snapshot (at least `minVersion`) and the meter terms of the body's feature, its amount checked. */
 async function termsFor(deps: CheckDeps, body: MeterBody, now: number, minVersion?: MinVersion) {
-  const { snapshot } = await requireSnapshot(deps, body.customerId, now, minVersion);
+  const { snapshot } = await requireSnapshot(deps, body.customerId, now, minVersion, true);
   const t = meterTerms(snapshot, body.feature, now);
   checkAmount(t, body.amount);
   return { snapshot, t };

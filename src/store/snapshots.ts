@@ -59,6 +59,11 @@ export interface SnapshotStoreOptions {
   readThroughBurst: number;
   /** How long a published part lives in KV unless published again (KV's expirationTtl, seconds). */
   partTtlSeconds: number;
+  /**
+   * Consumes only: how long after it was read a part stays fresh while the customer's meter keeps
+   * confirming it (`confirm`), instead of ttlMs. Checks never use it.
+   */
+  confirmedMaxMs: number;
 }
 
 export const DEFAULT_SNAPSHOT_CACHE: SnapshotStoreOptions = {
@@ -70,6 +75,7 @@ export const DEFAULT_SNAPSHOT_CACHE: SnapshotStoreOptions = {
   readThroughPerSecond: 50,
   readThroughBurst: 100,
   partTtlSeconds: 2 * 24 * 3600,
+  confirmedMaxMs: 60_000,
 };
 
 /** A refresh of one customer's part is asked for at most this often per isolate (domain/publication.ts REPAIR_INTERVAL_MS). */
@@ -103,6 +109,8 @@ interface Entry {
   part: CustomerPart;
   partBytes: number;
   composed: Snapshot | null;
+  /** When the customer's meter last decided a call made on this part's terms (confirm). */
+  confirmedAt?: number;
 }
 
 /** What KV holds for an id that is no customer: `{"unknown":true}`, expiring after UNKNOWN_TTL_SECONDS (KV's minimum). */
@@ -133,10 +141,10 @@ export class SnapshotStore {
     env: Env,
     customerId: string,
     now: number,
-    opts: { minVersion?: MinVersion; waitUntil?: WaitUntil } = {},
+    opts: { minVersion?: MinVersion; waitUntil?: WaitUntil; confirmed?: boolean } = {},
   ): Promise<SnapshotRead> {
     const min = opts.minVersion;
-    const got = await this.#part(env, customerId, now, min, opts.waitUntil);
+    const got = await this.#part(env, customerId, now, min, opts.waitUntil, opts.confirmed === true);
     if (!got.entry) return { snapshot: null, source: got.source, degraded: false };
     const catalog = await this.#catalog(env, now, got.entry.part, min, opts.waitUntil);
     return {
@@ -166,6 +174,19 @@ export class SnapshotStore {
   }
 
   /**
+   * The customer's meter decided a call made on the terms of customer revision `rev`: it had been told of
+   * no newer one (every customer write pushes its version to the meter, which refuses older terms:
+   * write/commit.ts, meter/terms-version.ts). So for the next consumes the held part of that revision
+   * stays fresh for another ttlMs, up to confirmedMaxMs after it was read from KV or D1: a busy customer's
+   * consumes do not re-read the part every ttlMs. A change the meter was not told of (its push failed)
+   * reaches consumes within confirmedMaxMs; checks keep ttlMs.
+   */
+  confirm(customerId: string, rev: number, now: number): void {
+    const entry = this.cache.get(customerId)?.value;
+    if (entry && entry.part.rev === rev) entry.confirmedAt = now;
+  }
+
+  /**
    * The customer's part, satisfying `min`. A read past the TTL while a load of the customer is in flight
    * answers from the held part when that satisfies its `min`; otherwise concurrent reads share one load,
    * minVersion or not (joined on the reader's own timers: store/flight.ts): a read joins the load in flight
@@ -178,13 +199,17 @@ export class SnapshotStore {
     customerId: string,
     now: number,
     min: MinVersion | undefined,
-    waitUntil?: WaitUntil,
+    waitUntil: WaitUntil | undefined,
+    confirmed: boolean,
   ): Promise<PartRead> {
     const hit = this.cache.get(customerId);
     const ttl = this.options.ttlMs;
     if (hit && (hit.value === null ? !min : partSatisfies(hit.value.part, min))) {
       const age = now - hit.storedAt;
       if (age < ttl) return { entry: hit.value, source: "isolate", degraded: false };
+      const at = hit.value?.confirmedAt;
+      if (confirmed && at !== undefined && now - at < ttl && age < this.options.confirmedMaxMs)
+        return { entry: hit.value, source: "isolate", degraded: false };
       // Past the TTL (by less than another) while another request loads this customer: the held part
       // answers, so no request waits on another's I/O (store/flight.ts).
       if (age < 2 * ttl && this.#inflight.has(customerId))
