@@ -125,15 +125,9 @@ export class CustomerMeter extends DurableObject<Env> {
    */
   async usage(call: UsageCall): Promise<MeterResult> {
     return this.#withLease(call, call.mode === "consume", (short) => {
-      const at = this.#clock.observe(call.customerId, call.now);
-      const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint, call.now);
-      if (replay) return replay;
-      const stale = this.#staleTerms(call.termsVersion, call.now);
-      if (stale) return stale;
-      const counter = this.#counter(call.feature, call.terms, at);
-      const reserved = this.#reservations.held(call.feature, call.now);
-      const need = short(counter, reserved);
-      if (need) return need;
+      const p = this.#prelude(call, short);
+      if ("early" in p) return p.early;
+      const { at, counter, reserved } = p;
       const draw = this.#draw(call, at);
       const ownTopUps = this.#balances(call.feature, call.topUps, at);
       // A credits feature consumed directly: its open top-ups are drawn first, the rest from the period.
@@ -159,15 +153,9 @@ export class CustomerMeter extends DurableObject<Env> {
   /** Holds `amount` units for `ttlSeconds`; they count against the allowance until settled or released. */
   async reserve(call: ReserveCall): Promise<MeterResult> {
     const result = await this.#withLease({ ...call, gauge: false }, true, (short) => {
-      const at = this.#clock.observe(call.customerId, call.now);
-      const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint, call.now);
-      if (replay) return replay;
-      const stale = this.#staleTerms(call.termsVersion, call.now);
-      if (stale) return stale;
-      const counter = this.#counter(call.feature, call.terms, at);
-      const reserved = this.#reservations.held(call.feature, call.now);
-      const need = short(counter, reserved);
-      if (need) return need;
+      const p = this.#prelude(call, short);
+      if ("early" in p) return p.early;
+      const { counter, reserved } = p;
       const ok = call.entitled && fits(call.allowance, counter.used + reserved, call.amount) && !this.#leaseShort;
       const reason = !call.entitled ? "not_entitled" : ok ? "ok" : "limit_reached";
       const opened = ok ? this.#reservations.open(call, reservationPrefix(call.lease)) : {};
@@ -180,6 +168,26 @@ export class CustomerMeter extends DurableObject<Env> {
     });
     await this.#ensureAlarm(result.ok && result.answer.allowed ? call.ttlSeconds * 1000 : null);
     return result;
+  }
+
+  /**
+   * What usage() and reserve() do before deciding: observe the caller's clock, replay a known key, refuse
+   * stale terms, open the feature's counter with its held reservations, and on a shard ask for more lease
+   * when that is short. Either the answer to give now (`early`) or what the decision starts from.
+   */
+  #prelude(
+    call: UsageCall | ReserveCall,
+    short: ShortOf,
+  ): { early: MeterResult | Need } | { at: number; counter: Counter; reserved: number } {
+    const at = this.#clock.observe(call.customerId, call.now);
+    const replay = this.#keys.replay(call.idempotencyKey, call.fingerprint, call.now);
+    if (replay) return { early: replay };
+    const stale = this.#staleTerms(call.termsVersion, call.now);
+    if (stale) return { early: stale };
+    const counter = this.#counter(call.feature, call.terms, at);
+    const reserved = this.#reservations.held(call.feature, call.now);
+    const need = short(counter, reserved);
+    return need ? { early: need } : { at, counter, reserved };
   }
 
   /**
