@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/clock";
 import { kvKeys } from "../src/store/kv";
-import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { createCustomer, createKey, loadTestCatalog, upgradeElsewhere } from "./helpers/admin";
 import { T0 } from "./helpers/time";
 import { BOOTSTRAP, testWorker, uid } from "./helpers/worker";
 
@@ -44,17 +44,6 @@ function gatedKV(held: (key: string) => boolean) {
 async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 1_000 && !cond(); i++) await new Promise((r) => setTimeout(r, 1));
   expect(cond()).toBe(true);
-}
-
-/** Moves customer `id` to a newer revision (an SSO add-on), written and published by another isolate. */
-async function upgradeElsewhere(id: string) {
-  await env.DB.prepare(
-    "INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) VALUES (?1, ?2, 'sso-addon', 'active', ?3, ?3, ?3)",
-  )
-    .bind(uid("sub"), id, T0)
-    .run();
-  await env.DB.prepare("UPDATE customers SET rev = rev + 1 WHERE id = ?1").bind(id).run();
-  return (await testWorker().services().snapshots.compile(env, id, T0))!;
 }
 
 const check = (w: ReturnType<typeof testWorker>, customerId: string, e?: Cloudflare.Env) =>

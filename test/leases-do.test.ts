@@ -9,12 +9,12 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { shardOf } from "../src/domain/leases";
 import type { CustomerMeter } from "../src/meter/customer-meter";
-import { shardName } from "../src/meter/locate";
 import type { QuotaCoordinator } from "../src/meter/quota-coordinator";
 import { createCustomer, createKey, createPlan, loadTestCatalog } from "./helpers/admin";
 import { auditOf, parsed } from "./helpers/d1";
 import { failingDurableObjectMethod, quiet } from "./helpers/faults";
 import { kvPart } from "./helpers/kv";
+import { meterOf, shardedCustomer } from "./helpers/shards";
 import { DAY_MS, MINUTE_MS, T0 } from "./helpers/time";
 import { BOOTSTRAP, expectProblem, testWorker, uid } from "./helpers/worker";
 
@@ -26,19 +26,7 @@ beforeAll(async () => {
   key = await createKey(w, ["check", "usage"]);
 });
 
-const meterOf = (customerId: string, shard: number) =>
-  env.METER.get(env.METER.idFromName(shardName(customerId, shard)));
 const coordinatorOf = (customerId: string) => env.QUOTA.get(env.QUOTA.idFromName(customerId));
-
-/** A customer on a plan of `limit` api_calls a month, spread over `shards` meters. */
-async function shardedCustomer(limit: number, shards: number): Promise<string> {
-  const planId = uid("plan");
-  await createPlan(w, planId, { api_calls: { limit, reset: "month" } });
-  const { id } = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
-  const res = await w.call("PATCH", `/admin/v1/customers/${id}`, { key: BOOTSTRAP, body: { meterShards: shards } });
-  expect(res.status).toBe(200);
-  return id;
-}
 
 const consume = (customerId: string, idempotencyKey?: string) =>
   w.call("POST", "/v1/usage", {
@@ -98,7 +86,7 @@ describe("opting in", () => {
 describe("four shards under concurrent consumes", () => {
   it("admit everything while plenty remains, then exactly the limit, each key once", async () => {
     const limit = 600;
-    const id = await shardedCustomer(limit, 4);
+    const id = await shardedCustomer(w, limit, 4);
     // Half the limit, concurrently, random keys: no denial at all (plenty remains all along).
     const firstKeys = Array.from({ length: limit / 2 }, () => crypto.randomUUID());
     const first = await Promise.all(firstKeys.map((k) => consume(id, k)));
@@ -141,7 +129,7 @@ describe("four shards under concurrent consumes", () => {
 
 describe("reservations on a sharded customer", () => {
   it("are admitted from the shard's lease and settled on the shard their id names", async () => {
-    const id = await shardedCustomer(50, 4);
+    const id = await shardedCustomer(w, 50, 4);
     const [k] = keysFor(3, 4, 1);
     const res = await w.call("POST", "/v1/usage/reserve", {
       key,
@@ -169,7 +157,7 @@ describe("reservations on a sharded customer", () => {
 
 describe("an expired lease", () => {
   it("is handed back by the shard's alarm, so the coordinator may lease it elsewhere", async () => {
-    const id = await shardedCustomer(1000, 4);
+    const id = await shardedCustomer(w, 1000, 4);
     const [k] = keysFor(2, 4, 1);
     expect((await consume(id, k)).json.allowed).toBe(true);
     const [lease] = await leasesOf(id, 2);
@@ -196,7 +184,7 @@ describe("a recall that fails", () => {
   it("errs towards under-admission, then reconciles when the shard hands its lease back", async () => {
     quiet();
     const limit = 100;
-    const id = await shardedCustomer(limit, 2);
+    const id = await shardedCustomer(w, limit, 2);
     const [onA] = keysFor(0, 2, 1);
     expect((await consume(id, onA)).json.allowed).toBe(true); // shard 0 holds a chunk, uses 1
     const [leaseA] = await leasesOf(id, 0);
@@ -232,7 +220,7 @@ describe("a recall that fails", () => {
 describe("a crashed shard", () => {
   it("keeps its lease across the restart (SQLite), and the customer still reaches exactly the limit", async () => {
     const limit = 120;
-    const id = await shardedCustomer(limit, 4);
+    const id = await shardedCustomer(w, limit, 4);
     const [k] = keysFor(1, 4, 1);
     expect((await consume(id, k)).json.allowed).toBe(true);
     const [before] = await leasesOf(id, 1);
@@ -254,7 +242,7 @@ describe("a crashed shard", () => {
 
 describe("period rollover", () => {
   it("starts the new period's leases from a new book: last month's use does not count", async () => {
-    const id = await shardedCustomer(10, 2);
+    const id = await shardedCustomer(w, 10, 2);
     const month = await Promise.all(Array.from({ length: 14 }, () => consume(id, crypto.randomUUID())));
     expect(month.filter((r) => r.json.allowed).length).toBe(10);
     const next = await w.at(T0 + 40 * DAY_MS, () =>
@@ -270,7 +258,7 @@ describe("period rollover", () => {
 describe("eight shards, more demand than the limit", () => {
   it("admit min(limit, demand) exactly", async () => {
     const limit = 2500;
-    const id = await shardedCustomer(limit, 8);
+    const id = await shardedCustomer(w, limit, 8);
     const all = await Promise.all(Array.from({ length: 4000 }, () => consume(id, crypto.randomUUID())));
     expect(all.every((r) => r.status === 200)).toBe(true);
     expect(all.filter((r) => r.json.allowed).length).toBe(limit);
@@ -282,7 +270,7 @@ describe("eight shards, more demand than the limit", () => {
 describe("a shard that cannot reach its coordinator", () => {
   it("denies rather than admits past its lease, and admits again once the coordinator answers", async () => {
     quiet();
-    const id = await shardedCustomer(100, 4);
+    const id = await shardedCustomer(w, 100, 4);
     let down = true;
     await runInDurableObject(meterOf(id, 3), (m: CustomerMeter) => {
       m.coordinator = failingDurableObjectMethod(m.coordinator, "renew", () => down);

@@ -10,13 +10,13 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { shardOf } from "../src/domain/leases";
-import { shardName } from "../src/meter/locate";
 import { LEASE_TTL_MS } from "../src/meter/shard-leases";
 import { consume, type UsageBody } from "../src/usage-path";
-import { createCustomer, createPlan, loadTestCatalog } from "./helpers/admin";
+import { loadTestCatalog } from "./helpers/admin";
 import { quiet } from "./helpers/faults";
+import { meterOf, shardedCustomer } from "./helpers/shards";
 import { T0 } from "./helpers/time";
-import { BOOTSTRAP, testWorker, uid } from "./helpers/worker";
+import { testWorker } from "./helpers/worker";
 
 const w = testWorker();
 const LIMIT = 12_000;
@@ -31,18 +31,6 @@ beforeAll(async () => {
   await loadTestCatalog(w);
 });
 
-const meterOf = (customerId: string, shard: number) =>
-  env.METER.get(env.METER.idFromName(shardName(customerId, shard)));
-
-async function shardedCustomer(limit: number, shards: number): Promise<string> {
-  const planId = uid("plan");
-  await createPlan(w, planId, { api_calls: { limit, reset: "month" } });
-  const { id } = await createCustomer(w, { id: uid(), subscriptions: [{ planId }] });
-  const res = await w.call("PATCH", `/admin/v1/customers/${id}`, { key: BOOTSTRAP, body: { meterShards: shards } });
-  expect(res.status).toBe(200);
-  return id;
-}
-
 async function shardUsage(customerId: string, shards: number): Promise<number[]> {
   const all = Array.from({ length: shards }, (_, i) => meterOf(customerId, i).counters(T0));
   return (await Promise.all(all)).map((cs) => cs.find((c) => c.feature === "api_calls")?.used ?? 0);
@@ -54,7 +42,7 @@ type Outcome = { key: string; body?: UsageBody; error?: unknown };
 describe("six shards, 20,000 concurrent consumes, a crash and an expired lease", () => {
   it("admit min(limit, demand) exactly, each key once", async () => {
     quiet();
-    const id = await shardedCustomer(LIMIT, SHARDS);
+    const id = await shardedCustomer(w, LIMIT, SHARDS);
     const pending: Promise<unknown>[] = [];
     const deps = { env, services: w.services(), waitUntil: (p: Promise<unknown>) => void pending.push(p) };
     const one = (key: string): Promise<Outcome> =>

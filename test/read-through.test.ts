@@ -5,7 +5,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../src/clock";
 import { kvKeys } from "../src/store/kv";
-import { createCustomer, createKey, loadTestCatalog } from "./helpers/admin";
+import { createCustomer, createKey, loadTestCatalog, upgradeElsewhere } from "./helpers/admin";
 import { compileCountingEnv } from "./helpers/counting";
 import { failingKV, quiet } from "./helpers/faults";
 import { publisherStub } from "./helpers/publishers";
@@ -22,17 +22,6 @@ beforeAll(async () => {
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-/** Moves customer `id` to a newer revision (an SSO add-on) the way a write does, from another isolate. */
-async function upgradeElsewhere(id: string) {
-  await env.DB.prepare(
-    "INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) VALUES (?1, ?2, 'sso-addon', 'active', ?3, ?3, ?3)",
-  )
-    .bind(uid("sub"), id, T0)
-    .run();
-  await env.DB.prepare("UPDATE customers SET rev = rev + 1 WHERE id = ?1").bind(id).run();
-  return (await testWorker().services().snapshots.compile(env, id, T0))!;
-}
 
 /** `n` Pro customers that exist only in D1 (nothing in KV yet). */
 async function d1OnlyCustomers(n: number): Promise<string[]> {

@@ -1,7 +1,9 @@
 // Setting up state through the admin API as the bootstrap key: the catalog, customers, plans, API
 // keys, and subscription lifecycle actions. Each throws when the setup itself fails.
+import { env } from "cloudflare:workers";
 import { testCatalog } from "../fixtures/catalog";
-import { BOOTSTRAP, type TestWorker, uid } from "./worker";
+import { T0 } from "./time";
+import { BOOTSTRAP, type TestWorker, testWorker, uid } from "./worker";
 
 /** Applies the test catalog (idempotent). */
 export async function loadTestCatalog(w: TestWorker) {
@@ -51,3 +53,14 @@ export const subscriptionAction = (
   body: Record<string, unknown> = {},
   key = BOOTSTRAP,
 ) => w.call("POST", `/admin/v1/subscriptions/${id}/${action}`, { key, body });
+
+/** Moves customer `id` to a newer revision (an SSO add-on) the way a write does, from another isolate. */
+export async function upgradeElsewhere(id: string) {
+  await env.DB.prepare(
+    "INSERT INTO subscriptions (id, customer_id, plan_id, status, started_at, created_at, updated_at) VALUES (?1, ?2, 'sso-addon', 'active', ?3, ?3, ?3)",
+  )
+    .bind(uid("sub"), id, T0)
+    .run();
+  await env.DB.prepare("UPDATE customers SET rev = rev + 1 WHERE id = ?1").bind(id).run();
+  return (await testWorker().services().snapshots.compile(env, id, T0))!;
+}
