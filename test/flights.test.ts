@@ -138,4 +138,28 @@ describe("the catalog past its TTL", () => {
     expect((await refreshing).json.version).toMatch(new RegExp(`\\.${head!.rev}$`));
     expect(w.services().snapshots.catalogs.held!.rev).toBe(head!.rev);
   });
+
+  it("more than twice the TTL old is not served while a refresh reads the pointer: the request waits for it", async () => {
+    const clock = new ManualClock(T0);
+    const w = testWorker({ clock });
+    const c = await createCustomer(w, { id: uid(), subscriptions: [{ planId: "pro" }] });
+    await check(w, c.id);
+    const other = testWorker();
+    const changed = await other.call("PATCH", "/admin/v1/features/sso", {
+      key: BOOTSTRAP,
+      body: { description: `changed again ${uid()}` },
+    });
+    expect(changed.status).toBeLessThan(300);
+    const head = await env.SNAPSHOTS.get<{ rev: number }>(kvKeys.catalogHead, "json");
+    clock.advance(10_001);
+    const gated = gatedKV((k) => k === kvKeys.catalogHead);
+    const first = check(w, c.id, gated.env);
+    await until(() => gated.state.entered === 1);
+    const second = check(w, c.id, gated.env);
+    gated.state.open();
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.json.version).toMatch(new RegExp(`\\.${head!.rev}$`));
+    expect(b.json.version).toMatch(new RegExp(`\\.${head!.rev}$`)); // joined: the new revision, not the held one
+    expect(gated.state.entered).toBe(1);
+  });
 });

@@ -52,10 +52,11 @@ export class CatalogStore {
   async read(env: Env, now: number, minRev = 0, waitUntil?: WaitUntil): Promise<CompiledCatalog> {
     const held = this.#held;
     if (held && held.rev >= minRev && now - this.#checkedAt < this.ttlMs) return held;
-    // Past the TTL while another request refreshes: the held catalog answers (no request waits on
-    // another's I/O: store/flight.ts), so a change is seen within ttlMs plus one refresh of KV having it.
+    // Past the TTL (by less than another) while another request refreshes: the held catalog answers (no
+    // request waits on another's I/O: store/flight.ts), so a change is seen within ttlMs plus one refresh
+    // of KV having it. Older than that, or nothing held: the request joins the refresh.
     const inflight = this.#inflight;
-    if (inflight && held && held.rev >= minRev) return held;
+    if (inflight && held && held.rev >= minRev && now - this.#checkedAt < 2 * this.ttlMs) return held;
     let got: CompiledCatalog;
     if (inflight) got = await joinFlight(inflight);
     else {
