@@ -87,6 +87,10 @@ function invoicePaid(o: {
     },
   };
 }
+
+/** Delivers a paid one-off invoice of `lines` ([line id, price]). */
+const pay = (cus: string, invoice: string, lines: [string, string][]) =>
+  deliver(invoicePaid({ invoice, cus, lines: lines.map(([id, price]) => ({ id, price })) }));
 const creditNote = (invoice: string, lineIds: string[], id = uid("evt")) => ({
   id,
   object: "event",
@@ -273,16 +277,10 @@ describe("invoice.paid of a one-off invoice", () => {
   it("the credits show in checks and are drawn before the allowance, and each top-up expires on time", async () => {
     const cus = await stripeCustomer();
     const invoice = uid("in");
-    await deliver(
-      invoicePaid({
-        invoice,
-        cus,
-        lines: [
-          { id: "il_big", price: "price_credits_500" },
-          { id: "il_small", price: "price_credits_50" },
-        ],
-      }),
-    );
+    await pay(cus, invoice, [
+      ["il_big", "price_credits_500"],
+      ["il_small", "price_credits_50"],
+    ]);
     const before = await check({ customerId: cus, feature: "ai_credits" });
     expect(before.json).toMatchObject({ allowed: true, used: 0, limit: 100, topUpRemaining: 550, remaining: 650 });
     // 20 chat messages = 40 credits, all from the top-up expiring first (the 500, in 30 days).
@@ -374,16 +372,10 @@ describe("credit notes", () => {
   it("end the unused credits of the credited line's top-up, once, audited", async () => {
     const cus = await stripeCustomer();
     const invoice = uid("in");
-    await deliver(
-      invoicePaid({
-        invoice,
-        cus,
-        lines: [
-          { id: "il_keep", price: "price_credits_50" },
-          { id: "il_refund", price: "price_credits_500" },
-        ],
-      }),
-    );
+    await pay(cus, invoice, [
+      ["il_keep", "price_credits_50"],
+      ["il_refund", "price_credits_500"],
+    ]);
     await use({ customerId: cus, feature: "ai_credits", amount: 30 }); // from il_refund (expires first)
     const note = creditNote(invoice, ["il_refund", "il_other"]);
     const r = await deliver(note);

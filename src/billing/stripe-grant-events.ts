@@ -2,10 +2,11 @@
 // top-ups"): a paid one-off invoice tops up credits, a credit note on such an invoice ends what is
 // left of its top-ups. Loads what the event touches and returns the statements and audit entries;
 // stripe-webhook.ts commits them with the event id in one batch.
-import { customerIdByBillingId, customerWire, insertCustomerStatement, newCustomerRow } from "../store/customers";
+import { customerIdByBillingId } from "../store/customers";
 import { decideGrantStatement, grantsByIds, grantWire, insertGrantStatement } from "../store/grants";
 import { topUpsOfPrices } from "../store/prices";
 import type { AuditEntry } from "../write/commit";
+import { createBillingCustomer } from "./stripe-customer";
 import { priceOfLine, type StripeCreditNote, type StripeEvent } from "./stripe-events";
 import { creditedGrantIds, planTopUpGrants, STRIPE_ACTOR, type StripeOneOffInvoice } from "./stripe-top-ups";
 
@@ -48,16 +49,9 @@ export async function topUpChange(
   const out = none();
   if (known === null) {
     // Unknown billing customer: created, named by Stripe's id, as subscription events do.
-    const created = { id: customerId, name: "", residency: null, billingCustomerId: billingId };
-    out.statements.push(insertCustomerStatement(db, created, now));
-    out.audits.push({
-      action: "customer.create",
-      entityType: "customer",
-      entityId: customerId,
-      customerId,
-      after: customerWire(newCustomerRow(created, now)),
-      reason: `${event.type} ${event.id}`,
-    });
+    const { statement, audit } = createBillingCustomer(db, billingId, `${event.type} ${event.id}`, now);
+    out.statements.push(statement);
+    out.audits.push(audit);
   }
   const ignored = plan.unmapped.length > 0 ? `; unmapped prices ignored: ${plan.unmapped.join(", ")}` : "";
   for (const g of grants) {

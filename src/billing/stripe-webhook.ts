@@ -6,7 +6,7 @@ import { isCurrentAt } from "../domain/lifecycle";
 import type { Env } from "../env";
 import { Problem } from "../http/problem";
 import type { Services } from "../services";
-import { customerIdByBillingId, customerWire, insertCustomerStatement, newCustomerRow } from "../store/customers";
+import { customerIdByBillingId } from "../store/customers";
 import { isDecidedMeanwhile } from "../store/grants";
 import { plansOfPrices } from "../store/prices";
 import {
@@ -20,6 +20,7 @@ import {
 import { recordWebhookEventStatement, webhookEventSeen } from "../store/webhook-events";
 import { type AuditEntry, commitWrite, STRIPE_WEBHOOK } from "../write/commit";
 import { subscriptionChangeAudit } from "../write/subscription-audit";
+import { createBillingCustomer } from "./stripe-customer";
 import {
   CREDIT_NOTE_EVENT,
   isInvoiceEvent,
@@ -88,19 +89,10 @@ export async function applyStripeEvent(
       () => `sub_${crypto.randomUUID()}`,
     );
     if (plan.outcome === "apply" && plan.inserts.length > 0 && customerId === null) {
-      // Unknown billing customer: create it, named by Stripe's id. (Link an existing customer first by
-      // setting its billingCustomerId through the admin API.)
-      customerId = sub.customer;
-      const created = { id: customerId, name: "", residency: null, billingCustomerId: customerId };
-      statements.push(insertCustomerStatement(db, created, now));
-      audits.push({
-        action: "customer.create",
-        entityType: "customer",
-        entityId: customerId,
-        customerId,
-        after: customerWire(newCustomerRow(created, now)),
-        reason: reasonOf(event),
-      });
+      customerId = sub.customer; // unknown billing customer: created (stripe-customer.ts)
+      const { statement, audit } = createBillingCustomer(db, customerId, reasonOf(event), now);
+      statements.push(statement);
+      audits.push(audit);
     }
   } else if (isInvoiceEvent(event.type)) {
     const subscriptionId = subscriptionOfInvoice(parse(stripeInvoice, event.data.object, "data.object"));

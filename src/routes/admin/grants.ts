@@ -70,9 +70,6 @@ const grantSchema = z
     updatedAt: z.string(),
   })
   .openapi("Grant");
-type GrantView = z.output<typeof grantSchema>;
-
-const toView = (r: GrantDbRow): GrantView => grantWire(r);
 
 const grantInput = z
   .object({
@@ -171,8 +168,8 @@ async function recordDecision(c: Context<AppEnv>, before: GrantDbRow, decision: 
     entityType: "grant",
     entityId: before.id,
     customerId: before.customer_id,
-    before: toView(before),
-    after: toView(after),
+    before: grantWire(before),
+    after: grantWire(after),
     reason: parsed.success ? (parsed.data.reason ?? null) : null,
   };
   const visible = before.status === "active" || after.status === "active";
@@ -186,7 +183,7 @@ async function recordDecision(c: Context<AppEnv>, before: GrantDbRow, decision: 
     throw err;
   }
   const v = versions[before.customer_id];
-  return c.json({ grant: toView(after), ...v }, 200);
+  return c.json({ grant: grantWire(after), ...v }, 200);
 }
 
 export const grantRoutes = newRouter();
@@ -196,11 +193,11 @@ grantRoutes
     const before = decodeCursor(q.cursor, z.tuple([z.number(), z.string()]));
     const rows = await listGrants(c.env.DB, { ...q, before, limit: q.limit + 1 });
     return c.json(
-      page(rows, q.limit, (r) => [r.created_at, r.id], toView),
+      page(rows, q.limit, (r) => [r.created_at, r.id], grantWire),
       200,
     );
   })
-  .openapi(getGrant, async (c) => c.json(toView(await mustReadGrant(c.env.DB, c.req.valid("param").id)), 200))
+  .openapi(getGrant, async (c) => c.json(grantWire(await mustReadGrant(c.env.DB, c.req.valid("param").id)), 200))
   .openapi(proposeGrant, async (c) => {
     const body = c.req.valid("json");
     const db = c.env.DB;
@@ -231,7 +228,7 @@ grantRoutes
       entityType: "grant",
       entityId: row.id,
       customerId: row.customer_id,
-      after: { ...toView(row), gains: elevation.gains },
+      after: { ...grantWire(row), gains: elevation.gains },
       reason: row.reason || null,
     };
     const versions = await commitAdminWrite(c, [insertGrantStatement(db, row)], [audit], {
@@ -240,7 +237,7 @@ grantRoutes
     const v = versions[row.customer_id];
     return c.json(
       {
-        grant: toView(row),
+        grant: grantWire(row),
         elevation: { elevated: elevation.elevated, gains: elevation.gains },
         ...v,
       },
