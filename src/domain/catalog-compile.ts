@@ -21,6 +21,8 @@ export interface CatalogFeature {
   integer?: boolean;
   /** Metered: the credit balance each unit draws from. */
   creditCost?: CreditCost;
+  /** An entity's use of it needs a seat of this seats feature. */
+  seat?: string;
 }
 
 export interface CompiledPlan {
@@ -61,6 +63,7 @@ export function compileCatalog(rows: CatalogRows, compiledAt: number): CompiledC
       failurePolicy: f.failurePolicy,
       ...(isCounted(f.type) ? { integer: f.integer } : {}),
       ...(f.creditCost ? { creditCost: f.creditCost } : {}),
+      ...(f.seat ? { seat: f.seat } : {}),
     };
   }
   const plans: Record<string, CompiledPlan> = {};

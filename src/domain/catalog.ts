@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { isAssignedCountry, UNASSIGNED_COUNTRY_MESSAGE } from "./countries";
 import { notPrototypeName, own, PROTOTYPE_NAME_MESSAGE } from "./records";
+import { hasLimit } from "./types";
 
 export const featureKey = z
   .string()
@@ -23,7 +24,7 @@ export const regionRef = z
   .regex(/^[A-Za-z0-9_-]{2,32}$/)
   .refine(notPrototypeName, PROTOTYPE_NAME_MESSAGE);
 
-export const featureType = z.enum(["boolean", "metered", "config", "credits"]);
+export const featureType = z.enum(["boolean", "metered", "config", "credits", "seats"]);
 export const resetPeriod = z.enum(["none", "hour", "day", "week", "month", "year"]);
 export const resetAnchor = z.enum(["calendar", "billing"]);
 export const overagePolicy = z.enum(["block", "allow"]);
@@ -64,6 +65,15 @@ export const entitlementSpec = z
       .boolean()
       .optional()
       .describe("grants of a credits feature: `limit` credits once, for the grant's window (a top-up)"),
+    perEntity: z
+      .object({
+        limit: units.describe("units each entity may use per period"),
+        reset: resetPeriod.optional().describe("the entity's period (default: the entitlement's reset)"),
+      })
+      .strict()
+      .nullable()
+      .optional()
+      .describe("metered/credits: a limit per entity (user, seat) besides the customer's pooled one"),
   })
   .strict();
 export type EntitlementInput = z.input<typeof entitlementSpec>;
@@ -86,6 +96,9 @@ export const featureDef = z
       .strict()
       .optional()
       .describe("metered: each unit also draws `cost` credits from a credits feature (docs/model.md, Credits)"),
+    seat: featureKey
+      .optional()
+      .describe("an entity's checks and usage of this feature need a seat of this seats feature (docs/model.md, Entities)"),
   })
   .strict();
 
@@ -149,6 +162,8 @@ export const catalogFile = z
     for (const [key, f] of Object.entries(cat.features)) {
       const problem = creditCostProblem(f, (k) => own(cat.features, k)?.type);
       if (problem) ctx.addIssue({ code: "custom", path: ["features", key, "creditCost"], message: problem });
+      const seat = seatProblem(f, (k) => own(cat.features, k)?.type);
+      if (seat) ctx.addIssue({ code: "custom", path: ["features", key, "seat"], message: seat });
     }
     for (const [planId, plan] of Object.entries(cat.plans)) {
       for (const [key, ent] of Object.entries(plan.entitlements)) {
@@ -195,6 +210,18 @@ export function creditCostProblem(
   return type === "credits" ? null : `'${f.creditCost.credits}' is a ${type} feature, not a credits feature`;
 }
 
+/** What is wrong with a feature's seat, or null: it names an existing seats feature (and is not one itself). */
+export function seatProblem(
+  f: { type: string; seat?: string | null },
+  typeOf: (key: string) => string | undefined,
+): string | null {
+  if (!f.seat) return null;
+  if (f.type === "seats") return "a seats feature needs no seat of another";
+  const type = typeOf(f.seat);
+  if (type === undefined) return `unknown feature '${f.seat}'`;
+  return type === "seats" ? null : `'${f.seat}' is a ${type} feature, not a seats feature`;
+}
+
 /** What is wrong with a top-up price, or null: it tops up an existing credits feature. */
 export function topUpPriceProblem(t: { credits: string }, typeOf: (key: string) => string | undefined): string | null {
   const type = typeOf(t.credits);
@@ -211,9 +238,11 @@ function shorthandProblem(type: string, ent: z.output<typeof entitlementShorthan
 
 /** Rules that depend on the feature's type; returns a message, or null when the spec fits. */
 export function specProblem(type: string, spec: z.output<typeof entitlementSpec>): string | null {
-  const meteredOnly = ["limit", "reset", "anchor", "overage", "overageCap", "rollover"] as const;
+  const meteredOnly = ["reset", "anchor", "overage", "overageCap", "rollover", "perEntity"] as const;
   if (type !== "metered" && type !== "credits" && meteredOnly.some((k) => spec[k] !== undefined))
     return `${meteredOnly.join("/")} apply to metered and credits features only`;
+  if (!hasLimit(type) && spec.limit !== undefined) return "limit applies to metered, credits and seats features only";
+  if (spec.perEntity && spec.topUp) return "a topUp has no perEntity limit";
   if (type !== "config" && spec.value !== undefined) return "value applies to config features only";
   if (spec.overageCap != null && spec.overage !== "allow") return "overageCap needs overage: allow";
   if (spec.rollover && spec.reset === "none") return "rollover needs a reset period";
@@ -229,8 +258,7 @@ export function normalizeEntitlement(
   ent: z.output<typeof entitlementShorthand>,
 ): z.output<typeof entitlementSpec> {
   if (typeof ent === "boolean") return { enabled: ent };
-  if (typeof ent === "number")
-    return type === "metered" || type === "credits" ? { enabled: true, limit: ent } : { enabled: true, value: ent };
+  if (typeof ent === "number") return hasLimit(type) ? { enabled: true, limit: ent } : { enabled: true, value: ent };
   if (typeof ent === "string") return { enabled: true, value: ent };
   return ent;
 }

@@ -30,6 +30,8 @@ export interface FeatureRow {
   integer: boolean;
   failurePolicy: FailurePolicy;
   creditCost?: CreditCost;
+  /** An entity's use of it needs a seat of this seats feature. */
+  seat?: string;
 }
 export interface PlanRow {
   id: string;
@@ -93,6 +95,7 @@ export function compileSnapshot(rows: CustomerRows, compiledAt: number): Snapsho
       failurePolicy: f.failurePolicy,
       ...(isCounted(f.type) ? { integer: f.integer } : {}),
       ...(f.creditCost ? { creditCost: f.creditCost } : {}),
+      ...(f.seat ? { seat: f.seat } : {}),
       sources: [],
     };
   }
@@ -192,6 +195,7 @@ export function subscriptionWindows(sub: SubscriptionRow): Window[] {
 /** Fills defaults and expands region groups into country codes, so evaluation never looks anything up. */
 export function compileSpec(spec: EntitlementSpec, type: FeatureType, groups: Record<string, string[]>): CompiledSpec {
   const out: CompiledSpec = { enabled: spec.enabled };
+  if (type === "seats") out.limit = spec.limit ?? null;
   if (isCounted(type)) {
     out.limit = spec.limit ?? null;
     out.reset = spec.reset ?? "month";
@@ -201,6 +205,7 @@ export function compileSpec(spec: EntitlementSpec, type: FeatureType, groups: Re
     if (spec.overageCap != null) out.overageCap = spec.overageCap;
     if (spec.topUp) out.topUp = true;
     if (spec.rollover) out.rollover = { max: spec.rollover.max, periods: spec.rollover.periods };
+    if (spec.perEntity) out.perEntity = { limit: spec.perEntity.limit, reset: spec.perEntity.reset ?? out.reset };
   }
   if (type === "config" && spec.value !== undefined) out.value = spec.value;
   if (spec.roles && spec.roles.length > 0) out.roles = [...spec.roles];

@@ -6,7 +6,8 @@
 // - "replace" (grants only) discards everything before it, including a disabling one.
 // - Otherwise the first enabling source sets the entitlement and later enabling ones add to it:
 //   booleans OR; metered limits sum (unlimited wins) in the period of the first; config values,
-//   overage policy, roles and region rules are taken from the latest source that states them.
+//   overage policy, rollover, per-entity limits, roles and region rules are taken from the latest source
+//   that states them.
 //
 // Metered features take two steps: `evaluate` answers everything the snapshot knows and returns the
 // feature's period but no usage; the caller reads the usage of that period from the customer's
@@ -100,6 +101,7 @@ function merge(into: CompiledSpec, add: CompiledSpec): void {
   }
   if (add.value !== undefined) into.value = add.value;
   if (add.rollover !== undefined) into.rollover = add.rollover;
+  if (add.perEntity !== undefined) into.perEntity = add.perEntity;
   if (add.roles) into.roles = add.roles;
   if (add.allow || add.deny) {
     into.allow = add.allow;
@@ -129,6 +131,8 @@ export function evaluate(snapshot: Snapshot, ctx: CheckContext, now: number): Ev
     return { ...base, allowed: false, reason: "role_denied", effective };
   if (feature.type === "config") return { ...base, allowed: true, reason: "ok", value: spec.value ?? null, effective };
   if (feature.type === "boolean") return { ...base, allowed: true, reason: "ok", effective };
+  // Seats: how many the customer has; which entity holds one is the meter's (check-path.ts).
+  if (feature.type === "seats") return { ...base, allowed: true, reason: "ok", limit: spec.limit ?? null, effective };
   const terms = periodTerms(effective);
   const period = periodAt(terms.reset, terms.anchor, terms.anchorAt, now);
   return {

@@ -2,9 +2,11 @@
 // Instants are milliseconds since the Unix epoch (UTC) everywhere inside Tollgate;
 // they become ISO-8601 strings only at the HTTP edge.
 
-export type FeatureType = "boolean" | "metered" | "config" | "credits";
+export type FeatureType = "boolean" | "metered" | "config" | "credits" | "seats";
 /** Features with a counter in the meter: metered units, and credit balances (docs/model.md "Credits"). */
 export const isCounted = (type: string | undefined): boolean => type === "metered" || type === "credits";
+/** Features whose entitlement has a `limit`: counted ones, and seats (the number of seats; docs/model.md "Entities"). */
+export const hasLimit = (type: string | undefined): boolean => isCounted(type) || type === "seats";
 /** A metered feature's draw on a credit balance: each unit costs `cost` credits of the credits feature `credits`. */
 export interface CreditCost {
   credits: string;
@@ -64,10 +66,17 @@ export interface EntitlementSpec {
    * per period: a top-up (domain/credits.ts), drawn before the period's allowance.
    */
   topUp?: boolean;
+  /**
+   * Metered and credits: each entity (user, seat, device inside the customer) may use at most `limit` units
+   * per `reset` period (default: the entitlement's), on top of the customer's pooled limit (docs/model.md, Entities).
+   */
+  perEntity?: { limit: number; reset?: ResetPeriod } | null;
 }
 
 /** A compiled entitlement: region groups expanded to country codes, defaults filled in. */
-export interface CompiledSpec extends Omit<EntitlementSpec, "roles" | "regions"> {
+export interface CompiledSpec extends Omit<EntitlementSpec, "roles" | "regions" | "perEntity"> {
+  /** With its reset filled in. */
+  perEntity?: { limit: number; reset: ResetPeriod };
   roles?: string[];
   allow?: string[];
   deny?: string[];
@@ -108,6 +117,8 @@ export interface SnapshotFeature {
   integer?: boolean;
   /** Metered: each unit also draws this many credits from a credits feature's balance. */
   creditCost?: CreditCost;
+  /** An entity's check or usage of this feature needs a seat of this seats feature (docs/model.md, Entities). */
+  seat?: string;
   sources: Source[];
 }
 
@@ -135,6 +146,8 @@ export interface Snapshot {
 /** The request context of a check. */
 export interface CheckContext {
   feature: string;
+  /** The user, seat or device inside the customer the check is for (docs/model.md, Entities). */
+  entityId?: string;
   role?: string;
   country?: string;
   quantity?: number;
@@ -185,6 +198,27 @@ export interface Evaluation {
   topUpRemaining?: number;
   /** With a rollover: what earlier periods carried over and is left (counted in `remaining`, drawn first). */
   rolledOver?: number;
+  /** A check for an entity: its seat and its own limit (`remaining` is the smaller of its and the customer's). */
+  entity?: EntityView;
+  /** Which bound denied a check for an entity: its seat, or its per-entity limit (absent: the customer's). */
+  deniedBy?: DeniedBy;
+}
+
+/** What denied an entity's check or usage when the customer's own terms would allow it. */
+export type DeniedBy = "seat" | "entity_limit";
+
+/**
+ * What a check or consume for one entity says of it: the seat it holds (when the feature needs one) and
+ * its own usage against its per-entity limit (when the entitlement has one), in internal units.
+ */
+export interface EntityView {
+  id: string;
+  /** The seats feature the feature needs, and whether the entity holds one of its seats. */
+  seat?: { feature: string; held: boolean };
+  limit?: number;
+  used?: number;
+  remaining?: number;
+  resetsAt?: number | null;
 }
 
 /** The credit balance a check or consume of a feature with a credit cost draws from. */
@@ -241,6 +275,10 @@ export interface Decision {
   topUpRemaining?: number;
   /** With a rollover: what earlier periods carried over and is left (counted in `remaining`, drawn first). */
   rolledOver?: number;
+  /** A check for an entity: its id, seat and own limit (`remaining` above is the smaller of its and the customer's). */
+  entity?: Omit<EntityView, "resetsAt"> & { resetsAt?: string | null };
+  /** Which bound denied a check for an entity: its seat, or its per-entity limit (absent: the customer's). */
+  deniedBy?: DeniedBy;
   /** With `"include": ["upgrade"]`, on a not_entitled or limit_reached denial: what would allow it, lowest tier first. */
   upgrade?: UpgradeHint[];
 }

@@ -106,13 +106,35 @@ export const creditBalanceSchema = z
   })
   .openapi("CreditBalance");
 
+export const featureTypeSchema = z.enum(["boolean", "metered", "config", "credits", "seats"]).openapi("FeatureType");
+
+/** A check for an entity: the seat it holds and its own limit (docs/model.md, Entities). */
+export const entityViewSchema = z
+  .object({
+    id: z.string().describe("the entity (user, seat, device) inside the customer"),
+    seat: z
+      .object({ feature: z.string(), held: z.boolean() })
+      .optional()
+      .describe("the seats feature this feature needs, and whether the entity holds one of its seats"),
+    limit: z.number().optional().describe("the per-entity limit (perEntity) of its period"),
+    used: z.number().optional(),
+    remaining: z.number().optional(),
+    resetsAt: z.string().nullable().optional(),
+  })
+  .openapi("EntityView");
+
+/** Which bound denied an entity's check or usage when the customer's own terms allow it. */
+export const deniedBySchema = z
+  .enum(["seat", "entity_limit"])
+  .describe("an entity's denial: it holds no seat, or its per-entity limit is reached (absent: the customer's)");
+
 export const decisionSchema = z
   .object({
     allowed: z.boolean(),
     reason: reasonSchema,
     customerId: z.string(),
     feature: z.string(),
-    type: z.enum(["boolean", "metered", "config", "credits"]).optional(),
+    type: featureTypeSchema.optional(),
     value: z.any().optional(),
     limit: z.number().nullable().optional(),
     used: z.number().optional(),
@@ -140,6 +162,8 @@ export const decisionSchema = z
       ),
     failurePolicy: z.enum(["open", "closed"]).optional(),
     credits: creditBalanceSchema.optional(),
+    entity: entityViewSchema.optional(),
+    deniedBy: deniedBySchema.optional(),
     rolledOver: z
       .number()
       .optional()

@@ -16,6 +16,7 @@ import { newRouter } from "../../http/router";
 import {
   countryParam,
   errorResponses,
+  featureTypeSchema,
   idParam,
   jsonResponse,
   minVersionQuery,
@@ -37,7 +38,7 @@ const explainSchema = z
     features: z.record(
       z.string(),
       z.object({
-        type: z.enum(["boolean", "metered", "config", "credits"]),
+        type: featureTypeSchema,
         granted: z.boolean().describe("Has the feature at all (before role, region and usage rules)"),
         check: z
           .object({ allowed: z.boolean(), reason: z.string() })
