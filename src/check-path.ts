@@ -7,6 +7,7 @@ import type { AppEnv } from "./app-env";
 import { waitUntilOf } from "./auth/middleware";
 import { configOf } from "./config";
 import { applyCredits, creditEvaluation } from "./domain/credits";
+import { applyEntity, applySeats } from "./domain/entities";
 import { allowanceOf, applyUsage, evaluate, periodTerms } from "./domain/evaluate";
 import { own } from "./domain/records";
 import { iso } from "./domain/time";
@@ -16,7 +17,8 @@ import { admissionBound, answersFromSummary, type UsageObservation } from "./dom
 import { formatVersion, type MinVersion } from "./domain/version";
 import type { Env } from "./env";
 import { Problem } from "./http/problem";
-import type { FeatureUsage, PeekItem } from "./meter/protocol";
+import type { FeatureUsage, PeekAnswer, PeekItem } from "./meter/protocol";
+import { type EntityReads, entityReads } from "./meter/terms";
 import { type TermsVersion, termsAtLeast } from "./meter/terms-version";
 import type { Services } from "./services";
 import { type DegradedReason, type SnapshotRead, SnapshotUnavailable, VersionNotYetAvailable } from "./store/snapshots";
@@ -32,6 +34,8 @@ export interface CheckInput {
   maxUsageAgeMs?: number;
   /** "upgrade": a not_entitled or limit_reached denial lists what would allow it (domain/upgrade-hints.ts). */
   include?: "upgrade"[];
+  /** The user, seat or device inside the customer (docs/model.md, Entities). */
+  entityId?: string;
 }
 
 export interface CheckDeps {
@@ -102,6 +106,13 @@ async function decide(deps: CheckDeps, input: CheckInput, held: Held): Promise<D
   held.snapshot = snapshot;
   if (!snapshot) return unknownCustomerDecision(input, now);
   let ev = evaluate(snapshot, input, now);
+  // An entity's seat and own usage, and a seats feature's assigned seats, are the meter's: one read.
+  const reads = entityReadsOf(snapshot, input, ev, now);
+  if (reads) {
+    const d = await decideWithEntity(deps, input, snapshot, ev, reads, now);
+    held.snapshot = d.snapshot;
+    return withHints(deps, input, d.snapshot, toDecision(d.snapshot, d.ev, now, d.degraded ?? degradedOf(read)), now);
+  }
   if (isCounted(ev.type) && ev.allowed && ev.effective) {
     const local = fromSummary(deps, snapshot, input, ev, ev.effective, now);
     if (local) {
@@ -163,6 +174,81 @@ function fromSummary(
     return usable ? fresh(o) : { ev, refresh: false };
   }
   return o && answersFromSummary(o, { bound, quantity, now, maxAgeMs, periodStart }) ? fresh(o) : null;
+}
+
+/**
+ * What a check must read of its entity (the seats its feature needs, per-entity limits) or, for a seats
+ * feature, of its seats; null when nothing: a check naming an entity of a feature with neither is the customer's.
+ */
+function entityReadsOf(snapshot: Snapshot, input: CheckInput, ev: Evaluation, now: number): EntityReads | null {
+  if (ev.reason === "unknown_feature") return null;
+  if (input.entityId === undefined) return ev.type === "seats" && ev.allowed ? { seats: [], limits: [] } : null;
+  const reads = entityReads(snapshot, [ev], input.quantity ?? 1, now);
+  return reads.seats.length > 0 || reads.limits.length > 0 ? reads : null;
+}
+
+/**
+ * A check with entity reads: one meter read for the feature's usage (and its credit balance), the entity's
+ * seats and usage, and a seats feature's assigned seats, on terms at least as new as the meter's.
+ */
+async function decideWithEntity(
+  deps: CheckDeps,
+  input: CheckInput,
+  snapshot: Snapshot,
+  ev: Evaluation,
+  reads: EntityReads,
+  now: number,
+): Promise<{ snapshot: Snapshot; ev: Evaluation; degraded?: DegradedReason }> {
+  const items: PeekItem[] = [];
+  const counted = isCounted(ev.type) && ev.allowed && ev.effective;
+  if (counted && ev.effective) items.push(peekItem(ev, ev.effective));
+  const credit = counted ? creditEvaluation(snapshot, input, now) : null;
+  if (credit?.allowed && credit.effective) items.push(peekItem(credit, credit.effective));
+  const id = input.entityId;
+  const extra = {
+    ...(id === undefined ? {} : { entity: { id, seats: reads.seats, limits: reads.limits } }),
+    ...(ev.type === "seats" ? { seatCounts: [ev.feature] } : {}),
+  };
+  const peeked = await deps.services.meter.peek(deps.env, snapshot, items, now, termsOf(snapshot), extra);
+  if (!termsAtLeast(termsOf(snapshot), peeked.termsVersion)) {
+    // As decide: the meter has seen newer terms; evaluate again on them (once), or answer degraded.
+    const fresh = await freshRead(deps, input.customerId, now, peeked.termsVersion);
+    if (fresh?.snapshot && termsAtLeast(termsOf(fresh.snapshot), peeked.termsVersion)) {
+      const again = evaluate(fresh.snapshot, input, now);
+      const r = entityReadsOf(fresh.snapshot, input, again, now);
+      if (r) return decideWithEntity(deps, input, fresh.snapshot, again, r, now);
+      return { snapshot: fresh.snapshot, ev: again };
+    }
+    if (!fresh) return { snapshot, ev: withEntity(snapshot, input, ev, reads, peeked, now), degraded: "stores_unavailable" };
+  }
+  return { snapshot, ev: withEntity(snapshot, input, ev, reads, peeked, now) };
+}
+
+/** An evaluation completed with a read that asked of its entity (or its seats). */
+function withEntity(
+  snapshot: Snapshot,
+  input: CheckInput,
+  ev: Evaluation,
+  reads: EntityReads,
+  peeked: PeekAnswer,
+  now: number,
+): Evaluation {
+  let out = isCounted(ev.type) && ev.effective ? withUsage(snapshot, input, ev, peeked.usage, now) : ev;
+  out = applySeats(out, peeked.seats?.[ev.feature] ?? 0);
+  if (input.entityId === undefined) return out;
+  const f = own(snapshot.features, ev.feature);
+  const seatOf = f?.seat ?? (f?.type === "seats" ? ev.feature : undefined);
+  const seat = seatOf ? { feature: seatOf, held: peeked.entity?.seats[seatOf] === true } : undefined;
+  // Its own bound and its credit balance's (a read for every feature holds all of them).
+  const mine = (l: { feature: string }) => l.feature === ev.feature || l.feature === f?.creditCost?.credits;
+  const bounds = reads.limits.filter(mine).map((l) => ({
+    feature: l.feature,
+    limit: l.limit,
+    amount: l.amount,
+    used: peeked.entity?.used[l.feature]?.used ?? 0,
+    resetsAt: peeked.entity?.used[l.feature]?.resetsAt ?? null,
+  }));
+  return applyEntity(out, input.entityId, seat, bounds);
 }
 
 /** The most of a customer's other metered features one meter read also brings into the summary. */
@@ -230,15 +316,25 @@ export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feat
   const snapshot = read.snapshot;
   const evs = Object.keys(snapshot.features).map((feature) => evaluate(snapshot, { ...input, feature }, now));
   const items = evs.flatMap((e) => (isCounted(e.type) && e.effective ? [peekItem(e, e.effective)] : []));
-  const usage =
-    items.length === 0 ? {} : (await deps.services.meter.peek(deps.env, snapshot, items, now, termsOf(snapshot))).usage;
+  // One read for all: usage, and for an entity its seats and per-entity usage; a seats feature's seats.
+  const reads = input.entityId === undefined ? null : entityReads(snapshot, evs, 1, now);
+  const seatCounts = evs.filter((e) => e.type === "seats" && e.effective).map((e) => e.feature);
+  const extra = {
+    ...(reads && input.entityId !== undefined ? { entity: { id: input.entityId, ...reads } } : {}),
+    ...(seatCounts.length > 0 ? { seatCounts } : {}),
+  };
+  const peeked: PeekAnswer =
+    items.length === 0 && !extra.entity && !extra.seatCounts
+      ? { usage: {}, termsVersion: termsOf(snapshot) }
+      : await deps.services.meter.peek(deps.env, snapshot, items, now, termsOf(snapshot), extra);
   const features: Record<string, FeatureDecision> = {};
   for (const ev of evs)
-    if (isCounted(ev.type) && ev.effective) learn(deps, snapshot.customerId, ev, usage[ev.feature], now);
-  for (const ev of evs)
-    features[ev.feature] = featureDecision(
-      toDecision(snapshot, withUsage(snapshot, { ...input, feature: ev.feature }, ev, usage, now), now),
-    );
+    if (isCounted(ev.type) && ev.effective) learn(deps, snapshot.customerId, ev, peeked.usage[ev.feature], now);
+  for (const ev of evs) {
+    const ctx = { ...input, feature: ev.feature };
+    const own = reads ?? { seats: [], limits: [] };
+    features[ev.feature] = featureDecision(toDecision(snapshot, withEntity(snapshot, ctx, ev, own, peeked, now), now));
+  }
   return {
     customerId: snapshot.customerId,
     snapshotVersion: snapshot.version,
@@ -246,6 +342,7 @@ export async function evaluateAll(deps: CheckDeps, input: Omit<CheckInput, "feat
     snapshotAgeMs: Math.max(0, now - snapshot.compiledAt),
     evaluatedAt: iso(now),
     ...(read.degraded ? { degraded: true, degradedReason: degradedOf(read) } : {}),
+    ...(input.entityId === undefined ? {} : { entityId: input.entityId }),
     features,
   };
 }
@@ -264,6 +361,10 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
   } as Decision;
   if (ev.type) d.type = ev.type;
   if (ev.value !== undefined) d.value = ev.value;
+  if (ev.type === "seats" && ev.effective) {
+    d.limit = ev.limit ?? null;
+    if (ev.used !== undefined) [d.used, d.remaining] = [ev.used, ev.remaining ?? null];
+  }
   if (isCounted(ev.type) && ev.effective) {
     d.limit = ev.limit ?? null;
     if (ev.used !== undefined) {
@@ -276,6 +377,8 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
     if (ev.topUpRemaining !== undefined) d.topUpRemaining = ev.topUpRemaining;
     if (ev.rolledOver !== undefined) d.rolledOver = ev.rolledOver;
   }
+  if (ev.entity) d.entity = entityWire(ev.entity);
+  if (ev.deniedBy) d.deniedBy = ev.deniedBy;
   if (ev.expiresAt !== undefined) d.expiresAt = ev.expiresAt === null ? null : iso(ev.expiresAt);
   d.snapshotVersion = snapshot.version;
   d.version = versionOf(snapshot);
@@ -286,6 +389,11 @@ export function toDecision(snapshot: Snapshot, ev: Evaluation, now: number, degr
     d.degradedReason = degraded;
   }
   return d;
+}
+
+/** An answer's entity on the wire: its period's end as an ISO string. */
+export function entityWire<T extends { resetsAt?: number | null }>({ resetsAt, ...e }: T) {
+  return { ...e, ...(resetsAt === undefined ? {} : { resetsAt: resetsAt === null ? null : iso(resetsAt) }) };
 }
 
 /** The snapshot read with the 409 for a version that does not exist yet; a missing customer is a null snapshot. */

@@ -2,13 +2,13 @@
 // meter terms -> one RPC to the customer's meter, which decides -> the wire answer. The HTTP routes
 // (routes/usage.ts) and the service-binding entrypoint (rpc/entrypoint.ts) both call these, so a
 // consume answers the same whichever way it arrives. Refusals are thrown as Problems.
-import { type CheckDeps, requireSnapshot, termsOf } from "./check-path";
+import { type CheckDeps, entityWire, requireSnapshot, termsOf } from "./check-path";
 import { iso } from "./domain/time";
 import type { Snapshot } from "./domain/types";
 import type { MinVersion } from "./domain/version";
 import { Problem, type ProblemSlug } from "./http/problem";
-import type { CreditAnswer, MeterError, MeterResult, UsageAnswer } from "./meter/protocol";
-import { checkAmount, creditCall, type MeterTerms, meterTerms } from "./meter/terms";
+import type { CreditAnswer, EntityAnswer, MeterError, MeterResult, UsageAnswer } from "./meter/protocol";
+import { checkAmount, creditCall, entityCall, type MeterTerms, meterTerms } from "./meter/terms";
 import type { TermsVersion } from "./meter/terms-version";
 
 /** How far in the future a recorded event's timestamp may lie (client clocks drift). */
@@ -25,6 +25,8 @@ export interface ConsumeInput {
   minVersion?: MinVersion;
   /** The edge's country of the request, for its analytics point only (src/analytics/). */
   country?: string;
+  /** The user, seat or device inside the customer (docs/model.md, Entities). */
+  entityId?: string;
 }
 
 export interface ReserveInput {
@@ -44,8 +46,9 @@ export interface CloseInput {
 }
 
 /** What every usage call answers: the meter's answer on the wire (instants as ISO strings). */
-export type UsageBody = Omit<UsageAnswer, "resetsAt" | "expiresAt" | "periodStart" | "credits"> & {
+export type UsageBody = Omit<UsageAnswer, "resetsAt" | "expiresAt" | "periodStart" | "credits" | "entity"> & {
   credits?: Omit<CreditAnswer, "resetsAt" | "periodStart"> & { resetsAt: string | null };
+  entity?: Omit<EntityAnswer, "resetsAt"> & { resetsAt?: string | null };
   customerId: string;
   feature: string;
   resetsAt: string | null;
@@ -57,7 +60,14 @@ export type UsageBody = Omit<UsageAnswer, "resetsAt" | "expiresAt" | "periodStar
 export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<UsageBody> {
   const now = deps.services.clock.now();
   const occurredAt = occurredAtOf(input, now);
-  const fingerprint = JSON.stringify(["usage", input.feature, input.amount, input.mode, input.timestamp ?? null]);
+  const fingerprint = JSON.stringify([
+    "usage",
+    input.feature,
+    input.amount,
+    input.mode,
+    input.timestamp ?? null,
+    ...(input.entityId === undefined ? [] : [input.entityId]),
+  ]);
   const { snapshot, t, result } = await meterDecision(deps, input, now, (snapshot, t, termsVersion) =>
     deps.services.meter.usage(deps.env, snapshot, {
       feature: input.feature,
@@ -71,6 +81,7 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
       gauge: t.gauge,
       credit: creditCall(snapshot, t, now),
       ...(t.topUps ? { topUps: t.topUps } : {}),
+      entity: entityCall(snapshot, t, input.entityId, now),
     }),
   );
   if (result.ok) {
@@ -192,7 +203,7 @@ function answer(
   denial: string | null = null,
 ): UsageBody {
   if (!result.ok) throw meterRefusal(result.error, result.detail);
-  const { periodStart, credits: c, ...a } = result.answer;
+  const { periodStart, credits: c, entity: e, ...a } = result.answer;
   if (feature) deps.services.usage.learn(snapshot.customerId, feature, a.used, a.reserved, now, periodStart);
   // The balance a credit cost drew from is a counter of its own: the summary learns it too.
   if (c) deps.services.usage.learn(snapshot.customerId, c.feature, c.used, 0, now, c.periodStart);
@@ -203,6 +214,7 @@ function answer(
     reason: a.reason === "not_entitled" && denial ? (denial as UsageAnswer["reason"]) : a.reason,
     resetsAt: a.resetsAt === null ? null : iso(a.resetsAt),
     ...(c ? { credits: creditsWire(c) } : {}),
+    ...(e ? { entity: entityWire(e) } : {}),
     expiresAt: a.expiresAt === undefined ? undefined : iso(a.expiresAt),
     snapshotVersion: snapshot.version,
   };

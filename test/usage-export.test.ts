@@ -120,7 +120,7 @@ describe("raw events", () => {
     );
     const csv = await exportOf(`from=${iso(DAY0)}&to=${iso(DAY0 + 2 * DAY_MS)}&customerId=${a}&raw=true&format=csv`);
     expect(csv.text.split("\r\n")[0]).toBe(
-      "customerId,meterId,seq,kind,feature,amount,periodStart,periodEnd,occurredAt,idempotencyKey",
+      "customerId,meterId,seq,kind,feature,amount,periodStart,periodEnd,occurredAt,idempotencyKey,entityId",
     );
     expect(csv.text.split("\r\n").filter((l) => l !== "")).toHaveLength(4); // header, day 0's two, day 1's one
   });

@@ -14,6 +14,15 @@ export const customerIdParam = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/, "letters, digits, '_', '.', ':', '@', '-'")
   .openapi({ example: "acme" });
 
+/** An entity inside a customer: a user, seat, workspace or device (docs/model.md, Entities). */
+export const entityIdParam = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/, "letters, digits, '_', '.', ':', '@', '-'")
+  .describe("the user, seat or device inside the customer the call is for (docs/model.md, Entities)")
+  .openapi({ example: "user_42" });
+
 /** Any plausible feature key is accepted: a key missing from the catalog is a 200 "unknown_feature", not a 400. */
 export const featureParam = z.string().min(1).max(128).openapi({ example: "sso" });
 

@@ -13,12 +13,17 @@ import type { Residency } from "../domain/types";
 import type { Env } from "../env";
 import { meterStub } from "./locate";
 import type {
+  EntityLimit,
+  EntityRead,
   FeatureUsage,
   LeaseRoute,
   MeterResult,
   PeekAnswer,
+  PeekExtra,
   PeekItem,
   ReserveCall,
+  SeatCall,
+  SeatResult,
   SettleCall,
   UsageCall,
 } from "./protocol";
@@ -39,11 +44,21 @@ export class MeterClient {
    * Usage of the current period of each feature, in one call (a check of many features reads them at
    * once), and the newest terms version the meter holds; `termsVersion` is the reader's snapshot's.
    */
-  peek(env: Env, owner: MeterOwner, items: PeekItem[], now: number, termsVersion?: TermsVersion): Promise<PeekAnswer> {
-    if (shardsOf(owner) === 1) return stub(env, owner).peek(owner.customerId, items, now, termsVersion);
+  peek(
+    env: Env,
+    owner: MeterOwner,
+    items: PeekItem[],
+    now: number,
+    termsVersion?: TermsVersion,
+    extra?: PeekExtra,
+  ): Promise<PeekAnswer> {
+    if (shardsOf(owner) === 1) return stub(env, owner).peek(owner.customerId, items, now, termsVersion, extra);
     // Sharded: one peek per shard, in parallel; usage is their sum, the terms the newest any has seen.
+    // Entities live on shard 0 (see usage), so only shard 0 is asked the extras.
     return Promise.all(
-      everyShard(owner).map((i) => stub(env, owner, i).peek(owner.customerId, items, now, termsVersion)),
+      everyShard(owner).map((i) =>
+        stub(env, owner, i).peek(owner.customerId, items, now, termsVersion, i === 0 ? extra : undefined),
+      ),
     ).then(sumPeeks);
   }
 
@@ -52,12 +67,27 @@ export class MeterClient {
    * picks the shard (so a retry reaches the one that remembers it), no key a random one; a gauge
    * stays on shard 0, unleased (low rate, negative amounts), and so does a call that draws on a credit
    * balance (or consumes a credits feature): balances are not leased, so they live on shard 0 alone and
-   * one balance decides, never one per shard.
+   * one balance decides, never one per shard. A call for an entity goes to shard 0, leased like any
+   * shard's: an entity's counters and seats live there, so its bound and the pooled one decide together.
    */
   usage(env: Env, owner: MeterOwner, call: Call<UsageCall>): Promise<MeterResult> {
     const unleased = call.gauge || call.credit !== undefined || call.topUps !== undefined;
-    const lease = unleased ? undefined : leaseRoute(owner, call.idempotencyKey);
+    const lease = unleased ? undefined : leaseRoute(owner, call.idempotencyKey, call.entity ? 0 : undefined);
     return stub(env, owner, lease?.shard).usage({ customerId: owner.customerId, ...call, lease });
+  }
+
+  /** Assigns a seat to an entity, on shard 0 (where a sharded customer's entities live). */
+  assignSeat(env: Env, owner: MeterOwner, call: Call<SeatCall>): Promise<SeatResult> {
+    return stub(env, owner).assignSeat({ customerId: owner.customerId, ...call });
+  }
+
+  releaseSeat(env: Env, owner: MeterOwner, call: Call<SeatCall>): Promise<SeatResult> {
+    return stub(env, owner).releaseSeat({ customerId: owner.customerId, ...call });
+  }
+
+  /** An entity's seats and its usage against the given per-entity limits. */
+  entity(env: Env, owner: MeterOwner, id: string, limits: EntityLimit[], now: number): Promise<EntityRead> {
+    return stub(env, owner).entity(owner.customerId, id, limits, now);
   }
 
   reserve(env: Env, owner: MeterOwner, call: Call<ReserveCall>): Promise<MeterResult> {
@@ -93,10 +123,11 @@ const stub = (env: Env, owner: MeterOwner, shard = 0) => meterStub(env, owner.cu
 const shardsOf = (owner: MeterOwner): number => Math.max(1, owner.meterShards ?? 1);
 const everyShard = (owner: MeterOwner): number[] => Array.from({ length: shardsOf(owner) }, (_, i) => i);
 
-function leaseRoute(owner: MeterOwner, key: string | null): LeaseRoute | undefined {
+/** The shard a leased call goes to: `shard` when the call needs that one, else the key's (no key: a random one). */
+function leaseRoute(owner: MeterOwner, key: string | null, shard?: number): LeaseRoute | undefined {
   const shards = shardsOf(owner);
   if (shards === 1) return undefined;
-  return { shard: shardOf(key, shards, Math.random()), shards, residency: owner.residency };
+  return { shard: shard ?? shardOf(key, shards, Math.random()), shards, residency: owner.residency };
 }
 
 /** res_s<i>_...: made on shard i; any other id on shard 0 (unsharded customers, and ids from before). */
@@ -112,7 +143,13 @@ function sumPeeks(answers: PeekAnswer[]): PeekAnswer {
       const had = usage[feature] ?? { used: 0, reserved: 0 };
       usage[feature] = { used: had.used + u.used, reserved: had.reserved + u.reserved };
     }
-  return { usage, termsVersion: newestOf(answers.map((a) => a.termsVersion)) };
+  const { entity, seats } = answers[0] ?? {};
+  return {
+    usage,
+    termsVersion: newestOf(answers.map((a) => a.termsVersion)),
+    ...(entity ? { entity } : {}),
+    ...(seats ? { seats } : {}),
+  };
 }
 
 /** The newest of versions, part by part (a version is older when either part is lower). */

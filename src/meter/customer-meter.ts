@@ -24,6 +24,7 @@ import { periodAt, periodDefinition } from "../domain/periods";
 import type { TopUp } from "../domain/types";
 import { formatVersion } from "../domain/version";
 import type { Env } from "../env";
+import { Entities, type EntityState } from "./entities";
 import { IdempotencyKeys } from "./idempotency";
 import { LedgerOutbox } from "./ledger";
 import { coordinatorStub } from "./locate";
@@ -33,16 +34,22 @@ import type {
   CounterView,
   CreditAnswer,
   CreditCall,
+  EntityPeek,
+  EntityRead,
   FeatureUsage,
   LeaseKey,
   LeaseRoute,
   MeterPeriod,
   MeterResult,
+  EntityLimit,
   PeekAnswer,
+  PeekExtra,
   PeekItem,
   PeriodTerms,
   RenewAnswer,
   ReserveCall,
+  SeatCall,
+  SeatResult,
   SettleCall,
   UsageAnswer,
   UsageCall,
@@ -61,7 +68,7 @@ const CLOSED_RESERVATION_TTL_MS = 7 * 24 * 3600_000;
 
 /** A feature's counter under one period definition, in that definition's current period. */
 type Counter = { definition: string; used: number; periodStart: number; periodEnd: number | null };
-type Outcome = Pick<UsageAnswer, "allowed" | "reason" | "used">;
+type Outcome = Pick<UsageAnswer, "allowed" | "reason" | "used" | "deniedBy">;
 
 export class CustomerMeter extends DurableObject<Env> {
   /** The totals' database. A field (not env.DB directly) so a test can inject a failing D1. */
@@ -79,6 +86,7 @@ export class CustomerMeter extends DurableObject<Env> {
   readonly #alerts: UsageAlerts;
   readonly #topUps: TopUps;
   readonly #rollovers: Rollovers;
+  readonly #entities: Entities;
   // The alarm this object has set, kept in memory so a busy meter does not read it back on every
   // call (undefined: not known since the object started; null: none set).
   #alarmAt: number | null | undefined = undefined;
@@ -113,6 +121,7 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#alerts = new UsageAlerts(this.#sql);
     this.#topUps = new TopUps(this.#sql);
     this.#rollovers = new Rollovers(this.#sql, this.#topUps);
+    this.#entities = new Entities(this.#sql);
     void ctx.blockConcurrencyWhile(async () => migrateMeterSchema(this.#sql));
   }
 
@@ -129,19 +138,21 @@ export class CustomerMeter extends DurableObject<Env> {
       if ("early" in p) return p.early;
       const { at, counter, reserved } = p;
       const draw = this.#draw(call, at);
+      const entity = this.#entityOf(call, at);
       const ownTopUps = this.#balances(call.feature, call.topUps, at);
       // A credits feature consumed directly: its open top-ups are drawn first, the rest from the period.
       const split = ownTopUps && call.amount > 0 ? this.#topUps.split(call.feature, ownTopUps, call.amount, at) : null;
       const own = split ? { ...call, amount: split.rest } : call;
       const outcome =
         call.mode === "record"
-          ? this.#record(own, counter, reserved, draw)
-          : this.#consume(own, counter, reserved, draw);
+          ? this.#record(own, counter, reserved, draw, entity)
+          : this.#consume(own, counter, reserved, draw, entity);
       if (split && (call.mode === "record" || outcome.allowed)) this.#takeTopUps(call, call.feature, split);
       this.#raiseAlerts(call, counter, outcome);
       const base = this.#leaseAnswer(call, this.#answer(outcome, reserved, call.allowance, counter), counter);
       this.#drawnTopUps(draw, at);
-      const answer = { ...base, ...this.#topUpAnswer(call.feature, ownTopUps, base, at), ...drawAnswer(draw) };
+      const full = { ...base, ...this.#topUpAnswer(call.feature, ownTopUps, base, at), ...drawAnswer(draw) };
+      const answer = entityAnswer(full, entity, call.feature);
       this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
       return { ok: true as const, answer };
     }).then(async (r) => {
@@ -236,7 +247,13 @@ export class CustomerMeter extends DurableObject<Env> {
    * than any consume), and the answer says the newest the meter holds, so a reader on older terms
    * can read its snapshot again.
    */
-  async peek(customerId: string, items: PeekItem[], now: number, termsVersion?: TermsVersion): Promise<PeekAnswer> {
+  async peek(
+    customerId: string,
+    items: PeekItem[],
+    now: number,
+    termsVersion?: TermsVersion,
+    extra?: PeekExtra,
+  ): Promise<PeekAnswer> {
     const at = this.#clock.observe(customerId, now);
     const newest = termsVersion ? this.#terms.observe(termsVersion, now).newest : this.#terms.newest;
     const queued = this.#outbox.added;
@@ -250,7 +267,36 @@ export class CustomerMeter extends DurableObject<Env> {
     // A rollover queued the closed period's total: like any ledger entry, it needs a flush (the
     // alarm), or it would wait for the customer's next consume. A read that queued nothing sets none.
     if (this.#outbox.added !== queued) await this.#ensureAlarm(this.#outbox.flushDelay());
-    return { usage: out, termsVersion: newest };
+    const entity = extra?.entity ? { entity: this.#peekEntity(extra.entity, at) } : {};
+    const seats = extra?.seatCounts
+      ? { seats: Object.fromEntries(extra.seatCounts.map((f) => [f, this.#entities.assigned(f)])) }
+      : {};
+    return { usage: out, termsVersion: newest, ...entity, ...seats };
+  }
+
+  // ---- entities (meter/entities.ts): seats assigned to named entities, per-entity usage ----------
+
+  /** Assigns a seat of a seats feature to an entity, if one is free; refused on stale terms like a consume. */
+  async assignSeat(call: SeatCall): Promise<SeatResult> {
+    const at = this.#clock.observe(call.customerId, call.now);
+    const stale = this.#staleTerms(call.termsVersion, call.now);
+    if (stale && !stale.ok) return { ok: false, error: "stale_terms", detail: stale.detail, newest: stale.newest };
+    return { ok: true, answer: this.#entities.assign(call.feature, call.entityId, call.limit, call.entitled, at) };
+  }
+
+  /** Frees an entity's seat of a seats feature (idempotent). */
+  async releaseSeat(call: SeatCall): Promise<SeatResult> {
+    this.#clock.observe(call.customerId, call.now);
+    return { ok: true, answer: this.#entities.release(call.feature, call.entityId, call.limit) };
+  }
+
+  /** An entity as this meter holds it: its seats, and its usage against the given per-entity limits. */
+  async entity(customerId: string, id: string, limits: EntityLimit[], now: number): Promise<EntityRead> {
+    const at = this.#clock.observe(customerId, now);
+    const usage: EntityRead["usage"] = {};
+    for (const [feature, b] of Object.entries(this.#entities.read(id, limits, at)))
+      usage[feature] = { used: b.used, periodStart: b.period.start, resetsAt: b.period.end };
+    return { seats: this.#entities.seatsOf(id), usage };
   }
 
   /** Every counter as stored, none rolled over. For tests and debugging: no route calls it (reads use peek). */
@@ -509,8 +555,10 @@ export class CustomerMeter extends DurableObject<Env> {
       this.#alerts.limitReached(call.customerId, c, limit, outcome.used, call.now);
   }
 
-  #record(call: UsageCall, counter: Counter, reserved: number, draw: Draw | null): Outcome {
+  #record(call: UsageCall, counter: Counter, reserved: number, draw: Draw | null, entity: EntityState | null): Outcome {
     let used = counter.used;
+    const seatless = entity?.seat?.held === false;
+    const entityOver = entity !== null && !this.#entities.fits(entity);
     if (call.occurredAt < counter.periodStart) {
       // Late report for a closed period: it goes to the ledger of that period, not to today's counter.
       const { reset, anchor, anchorAt } = call.terms;
@@ -518,17 +566,22 @@ export class CustomerMeter extends DurableObject<Env> {
       this.#outbox.add("late", call.feature, call.amount, occurred, call.occurredAt, call.idempotencyKey);
     } else {
       used = this.#apply(call, counter);
+      if (entity) this.#entities.apply(entity); // a late record's entity period is over too
     }
     if (draw) this.#applyDraw(call, draw);
-    const entitled = call.entitled && (!draw || draw.call.entitled);
-    const allowed =
-      entitled && fits(call.allowance, used + reserved, 0) && (!draw || fits(draw.call.allowance, draw.after, 0));
-    return { allowed, reason: !entitled ? "not_entitled" : allowed ? "ok" : "limit_reached", used };
+    const entitled = call.entitled && (!draw || draw.call.entitled) && !seatless;
+    const pooled = fits(call.allowance, used + reserved, 0) && (!draw || fits(draw.call.allowance, draw.after, 0));
+    const allowed = entitled && pooled && !entityOver;
+    const reason = !entitled ? "not_entitled" : allowed ? "ok" : "limit_reached";
+    const deniedBy = seatless ? "seat" : entitled && pooled && entityOver ? "entity_limit" : undefined;
+    return { allowed, reason, used, ...(deniedBy ? { deniedBy } : {}) };
   }
 
-  #consume(call: UsageCall, counter: Counter, reserved: number, draw: Draw | null): Outcome {
+  #consume(call: UsageCall, counter: Counter, reserved: number, draw: Draw | null, entity: EntityState | null): Outcome {
     if (!call.entitled || (draw && !draw.call.entitled))
       return { allowed: false, reason: "not_entitled", used: counter.used };
+    if (entity?.seat?.held === false)
+      return { allowed: false, reason: "not_entitled", used: counter.used, deniedBy: "seat" };
     if (this.#leaseShort && call.amount >= 0) return { allowed: false, reason: "limit_reached", used: counter.used };
     // A negative amount (a gauge going down) always fits.
     if (call.amount >= 0 && !fits(call.allowance, counter.used + reserved, call.amount))
@@ -536,9 +589,30 @@ export class CustomerMeter extends DurableObject<Env> {
     // The credit balance decides in the same synchronous step: both fit, or nothing is applied.
     if (draw && draw.split.rest > 0 && !fits(draw.call.allowance, draw.counter.used + draw.reserved, draw.split.rest))
       return { allowed: false, reason: "limit_reached", used: counter.used };
+    // The entity's own limits, in the same step too: the pooled and the per-entity bound hold together.
+    if (entity && !this.#entities.fits(entity))
+      return { allowed: false, reason: "limit_reached", used: counter.used, deniedBy: "entity_limit" };
     const used = this.#apply(call, counter);
     if (draw) this.#applyDraw(call, draw);
+    if (entity) this.#entities.apply(entity);
     return { allowed: true, reason: "ok", used };
+  }
+
+  /** The call's entity, with what the call adds to each of its per-entity limits; null: the call names none. */
+  #entityOf(call: UsageCall, at: number): EntityState | null {
+    if (!call.entity) return null;
+    const amounts: Record<string, number> = { [call.feature]: call.amount };
+    if (call.credit) amounts[call.credit.feature] = creditsFor(call.amount, call.credit.cost);
+    return this.#entities.state(call.entity, amounts, at);
+  }
+
+  /** A read's entity: the seats it holds, and its usage against each per-entity limit asked about. */
+  #peekEntity(e: EntityPeek, at: number): NonNullable<PeekAnswer["entity"]> {
+    const seats = Object.fromEntries(e.seats.map((f) => [f, this.#entities.holds(f, e.id)]));
+    const used: NonNullable<PeekAnswer["entity"]>["used"] = {};
+    for (const [feature, b] of Object.entries(this.#entities.read(e.id, e.limits, at)))
+      used[feature] = { used: b.used, resetsAt: b.period.end };
+    return { seats, used };
   }
 
   /** The credit balance a call with a credit cost draws from, before the draw; null without one. */
@@ -565,6 +639,7 @@ export class CustomerMeter extends DurableObject<Env> {
         { start: topUp.from, end: topUp.until },
         call.now,
         call.idempotencyKey,
+        { entityId: call.entity?.id },
       );
   }
 
@@ -593,6 +668,7 @@ export class CustomerMeter extends DurableObject<Env> {
         periodOf(d.counter),
         call.now,
         call.idempotencyKey,
+        { entityId: call.entity?.id },
       );
     d.after = next;
     d.drawn = next - d.counter.used + d.split.takes.reduce((s, t) => s + t.take, 0);
@@ -689,7 +765,9 @@ export class CustomerMeter extends DurableObject<Env> {
       counter.definition,
     );
     if (next !== used)
-      this.#outbox.add(call.mode, call.feature, next - used, periodOf(counter), call.occurredAt, call.idempotencyKey);
+      this.#outbox.add(call.mode, call.feature, next - used, periodOf(counter), call.occurredAt, call.idempotencyKey, {
+        entityId: call.entity?.id,
+      });
     return next;
   }
 
@@ -724,10 +802,11 @@ export class CustomerMeter extends DurableObject<Env> {
     return { ok: true, answer };
   }
 
-  #answer({ allowed, reason, used }: Outcome, reserved: number, a: Allowance, counter: Counter): UsageAnswer {
+  #answer({ allowed, reason, used, deniedBy }: Outcome, reserved: number, a: Allowance, counter: Counter): UsageAnswer {
     const { remaining, overage } = headroom(a.limit, used, reserved);
     const period = { periodStart: counter.periodStart, resetsAt: counter.periodEnd };
-    return { allowed, reason, used, reserved, limit: a.limit, remaining, ...period, overage };
+    const denied = deniedBy ? { deniedBy } : {};
+    return { allowed, reason, used, reserved, limit: a.limit, remaining, ...period, overage, ...denied };
   }
 
   // Garbage collection at most once a minute: a busy meter's alarm runs every few seconds. Each
@@ -739,6 +818,7 @@ export class CustomerMeter extends DurableObject<Env> {
     this.#alerts.collect(now);
     this.#topUps.collect(now);
     this.#rollovers.collect(now - CLOSED_RESERVATION_TTL_MS);
+    this.#entities.collect(now);
     this.#collectedAt = now;
   }
 
@@ -825,6 +905,20 @@ type Draw = {
   /** Credits the call drew (top-ups and period together); 0 until applied. */
   drawn: number;
 };
+
+/**
+ * An answer for an entity: what it says of the entity (its seat, its usage of the call's feature against
+ * its own limit), and `remaining` the smaller of the entity's and the customer's.
+ */
+function entityAnswer(a: UsageAnswer, e: EntityState | null, feature: string): UsageAnswer {
+  if (!e) return a;
+  const b = e.bounds.find((x) => x.feature === feature);
+  const seat = e.seat ? { seat: e.seat } : {};
+  if (!b) return { ...a, entity: { id: e.id, ...seat } };
+  const left = Math.max(0, b.limit - b.used);
+  const view = { id: e.id, ...seat, limit: b.limit, used: b.used, remaining: left, resetsAt: b.period.end };
+  return { ...a, entity: view, remaining: a.remaining === null ? left : Math.min(a.remaining, left) };
+}
 
 /** The balance part of an answer (`credits`), or nothing for a feature without a credit cost. */
 function drawAnswer(d: Draw | null): { credits?: CreditAnswer } {

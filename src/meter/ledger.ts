@@ -65,11 +65,22 @@ export class LedgerOutbox {
     return this.#added;
   }
 
-  /** Queues one entry; `key` is the request's idempotency key (or the reservation id of a settle). */
-  add(kind: LedgerKind, feature: string, amount: number, period: MeterPeriod, occurredAt: number, key: string | null) {
+  /**
+   * Queues one entry; `key` is the request's idempotency key (or the reservation id of a settle), `entityId`
+   * the entity inside the customer the usage was for (docs/model.md, Entities).
+   */
+  add(
+    kind: LedgerKind,
+    feature: string,
+    amount: number,
+    period: MeterPeriod,
+    occurredAt: number,
+    key: string | null,
+    { entityId }: { entityId?: string } = {},
+  ) {
     this.#added++;
     this.#sql.exec(
-      "INSERT INTO outbox (kind, feature, amount, period_start, period_end, occurred_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO outbox (kind, feature, amount, period_start, period_end, occurred_at, idempotency_key, entity_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       kind,
       feature,
       amount,
@@ -77,6 +88,7 @@ export class LedgerOutbox {
       period.end,
       occurredAt,
       key,
+      entityId ?? null,
     );
   }
 
@@ -142,6 +154,7 @@ export class LedgerOutbox {
         period: { start: Number(r.period_start), end: r.period_end === null ? null : Number(r.period_end) },
         occurredAt: Number(r.occurred_at),
         idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
+        ...(r.entity_id == null ? {} : { entityId: String(r.entity_id) }),
       }));
   }
 }

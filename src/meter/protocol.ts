@@ -7,7 +7,7 @@
 // (MeterResult { ok: false, error }) and the routes map them to problems (routes/usage.ts).
 import type { Allowance } from "../domain/evaluate";
 import type { ShardReport } from "../domain/leases";
-import type { ResetAnchor, ResetPeriod, Residency, TopUp } from "../domain/types";
+import type { DeniedBy, ResetAnchor, ResetPeriod, Residency, TopUp } from "../domain/types";
 import type { TermsVersion } from "./terms-version";
 
 export interface MeterPeriod {
@@ -50,6 +50,66 @@ export interface UsageCall {
   credit?: CreditCall;
   /** A credits feature: its open top-ups, drawn first in this order (meter/top-ups.ts). */
   topUps?: TopUp[];
+  /** The call is for an entity inside the customer: its seat and per-entity limits decide too (meter/entities.ts). */
+  entity?: EntityCall;
+}
+
+/** An entity's part of a meter call (docs/model.md, Entities). */
+export interface EntityCall {
+  id: string;
+  /** The seats feature of which the entity must hold a seat (absent: none needed). */
+  seat?: string;
+  /** Per-entity limits held in the same decision: the call's feature's, and its credit balance's. */
+  limits: EntityLimit[];
+}
+
+/** A per-entity limit: at most `limit` units of `feature` per period of `terms`, for each entity. */
+export interface EntityLimit {
+  feature: string;
+  limit: number;
+  terms: PeriodTerms;
+}
+
+/** What an answer says of the call's entity: its seat, and its usage of the call's feature against its own limit. */
+export interface EntityAnswer {
+  id: string;
+  seat?: { feature: string; held: boolean };
+  limit?: number;
+  used?: number;
+  remaining?: number;
+  resetsAt?: number | null;
+}
+
+/** Assign or release a seat of a seats feature, for a named entity (POST /v1/entities/{customerId}/{entityId}/assign). */
+export interface SeatCall {
+  customerId: string;
+  feature: string;
+  entityId: string;
+  /** Seats the customer has (null: unlimited). */
+  limit: number | null;
+  entitled: boolean;
+  termsVersion: TermsVersion;
+  now: number;
+}
+
+export interface SeatAnswer {
+  assigned: boolean;
+  /** Why a seat was not assigned. */
+  reason?: "not_entitled" | "limit_reached";
+  /** Seats assigned now, to any entity. */
+  used: number;
+  limit: number | null;
+  remaining: number | null;
+}
+
+export type SeatResult =
+  | { ok: true; answer: SeatAnswer }
+  | { ok: false; error: "stale_terms"; detail: string; newest?: TermsVersion };
+
+/** An entity as its meter holds it: the seats it holds, and its usage against each per-entity limit asked about. */
+export interface EntityRead {
+  seats: { feature: string; assignedAt: number }[];
+  usage: Record<string, { used: number; periodStart: number; resetsAt: number | null }>;
 }
 
 /** Which shard of a sharded customer a call reached, and where its coordinator lives. */
@@ -146,6 +206,10 @@ export interface UsageAnswer {
   credits?: CreditAnswer;
   /** A credits feature with open top-ups: the credits left in them (`remaining` counts them too). */
   topUpRemaining?: number;
+  /** A call for an entity: its seat and its own usage (`remaining` is the smaller of its and the customer's). */
+  entity?: EntityAnswer;
+  /** Which bound of an entity denied the call (absent: the customer's). */
+  deniedBy?: DeniedBy;
 }
 
 export type MeterError =
@@ -197,9 +261,26 @@ export interface PeekItem {
   topUps?: TopUp[];
 }
 
+/** What a read asks of one entity: which seats it holds, its usage against per-entity limits. */
+export interface EntityPeek {
+  id: string;
+  seats: string[];
+  limits: EntityLimit[];
+}
+
+/** A read's extras: one entity, and how many seats of some seats features are assigned. */
+export interface PeekExtra {
+  entity?: EntityPeek;
+  seatCounts?: string[];
+}
+
 /** A read's answer: each feature's usage, and the newest terms version the meter has seen. */
 export interface PeekAnswer {
   usage: Record<string, FeatureUsage>;
+  /** The entity asked about (PeekExtra): the seats it holds (by seats feature) and its usage (by feature). */
+  entity?: { seats: Record<string, boolean>; used: Record<string, { used: number; resetsAt: number | null }> };
+  /** Seats assigned, by seats feature asked about. */
+  seats?: Record<string, number>;
   /** Newer than the reader's snapshot (either part): the reader's terms are stale (check-path.ts re-reads). */
   termsVersion: TermsVersion;
 }

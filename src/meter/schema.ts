@@ -6,7 +6,7 @@
 // version a meter is at is the `schema_version` row of its `meta` table. Meters created before
 // versioning have the version 1 tables but no row: they are recognised as version 1.
 //
-// Tables (version 7):
+// Tables (version 9):
 //   counters      one row per metered feature and period definition (domain/periods.ts
 //                 periodDefinition): that definition's current period and usage
 //   idempotency   answers by idempotency key (kept 24 h; indexed by created_at, version 6)
@@ -24,6 +24,8 @@
 //                 (version 7, meter/shard-leases.ts)
 //   top_ups       credits drawn from each top-up grant, and from each carried balance (issue 17,
 //                 meter/top-ups.ts); rollovers: unused allowance carried into later periods (meter/rollovers.ts)
+//   entity_counters each entity's usage of a feature with a per-entity limit; seats: seats assigned to
+//                 entities (version 9, meter/entities.ts); outbox.entity_id: the entity of an entry
 const MIGRATIONS: readonly string[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
@@ -114,6 +116,18 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (feature, grant_id));
   CREATE TABLE IF NOT EXISTS rollovers (feature TEXT NOT NULL, id TEXT NOT NULL, amount REAL NOT NULL, from_at INTEGER NOT NULL,
     until INTEGER NOT NULL, PRIMARY KEY (feature, id));
+  `,
+  // 9: entities (issue 17, meter/entities.ts): each entity's usage of a feature with a per-entity limit, in
+  // its current period (one row per feature and entity; ended periods collected by period_end), the seats
+  // of seats features assigned to named entities, and the entity each ledger entry was for.
+  `
+  CREATE TABLE IF NOT EXISTS entity_counters (feature TEXT NOT NULL, entity_id TEXT NOT NULL, period_start INTEGER NOT NULL,
+    period_end INTEGER, used REAL NOT NULL, PRIMARY KEY (feature, entity_id));
+  CREATE INDEX IF NOT EXISTS entity_counters_by_end ON entity_counters (period_end);
+  CREATE TABLE IF NOT EXISTS seats (feature TEXT NOT NULL, entity_id TEXT NOT NULL, assigned_at INTEGER NOT NULL,
+    PRIMARY KEY (feature, entity_id));
+  CREATE INDEX IF NOT EXISTS seats_by_entity ON seats (entity_id);
+  ALTER TABLE outbox ADD COLUMN entity_id TEXT;
   `,
 ];
 

@@ -1,10 +1,19 @@
 // From a snapshot to the terms a meter call needs: is the customer entitled, with which allowance,
 // in which period. Pure; the usage routes validate, call this, then make one Durable Object call.
+import { creditEvaluation, creditsFor } from "../domain/credits";
 import { type Allowance, allowanceOf, periodTerms, resolveFeature } from "../domain/evaluate";
 import { periodAt } from "../domain/periods";
-import { isCounted, type LapseReason, type Snapshot, type SnapshotFeature, type TopUp } from "../domain/types";
+import {
+  type Evaluation,
+  isCounted,
+  type LapseReason,
+  type ResetPeriod,
+  type Snapshot,
+  type SnapshotFeature,
+  type TopUp,
+} from "../domain/types";
 import { Problem } from "../http/problem";
-import type { CreditCall, MeterPeriod, PeriodTerms } from "./protocol";
+import type { CreditCall, EntityCall, EntityLimit, MeterPeriod, PeriodTerms } from "./protocol";
 
 export interface MeterTerms {
   feature: SnapshotFeature;
@@ -17,6 +26,8 @@ export interface MeterTerms {
   gauge: boolean;
   /** A credits feature's open top-ups, drawn first (absent: none). */
   topUps?: TopUp[];
+  /** The entitlement's per-entity limit (docs/model.md, Entities; absent: none). */
+  perEntity?: EntityLimit;
 }
 
 /** Usage is server-to-server reporting: region and role rules, which describe end users, do not apply. */
@@ -49,7 +60,25 @@ export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterT
     period: periodAt(terms.reset, terms.anchor, terms.anchorAt, now),
     gauge: terms.reset === "none",
     ...(entitled && effective.topUps ? { topUps: effective.topUps } : {}),
+    ...(entitled && effective.spec.perEntity ? { perEntity: entityLimit(key, effective.spec.perEntity, terms) } : {}),
   };
+}
+
+/** A per-entity limit's terms: its own reset, cut with the entitlement's anchor. */
+export function entityLimit(feature: string, p: { limit: number; reset: ResetPeriod }, terms: PeriodTerms): EntityLimit {
+  return { feature, limit: p.limit, terms: { reset: p.reset, anchor: terms.anchor, anchorAt: terms.anchorAt } };
+}
+
+/**
+ * The entity part of a meter call (undefined: the call names no entity): the seat its feature needs, and
+ * the per-entity limits of the feature and of the credit balance it draws from, decided with the pooled ones.
+ */
+export function entityCall(snapshot: Snapshot, t: MeterTerms, entityId: string | undefined, now: number): EntityCall | undefined {
+  if (entityId === undefined) return undefined;
+  const cc = t.feature.creditCost;
+  const credit = cc ? meterTerms(snapshot, cc.credits, now).perEntity : undefined;
+  const limits = [t.perEntity, credit].filter((l): l is EntityLimit => l !== undefined);
+  return { id: entityId, ...(t.feature.seat ? { seat: t.feature.seat } : {}), limits };
 }
 
 /** The credit balance a feature with a credit cost draws from (undefined: it has none), for the same meter call. */
@@ -59,6 +88,35 @@ export function creditCall(snapshot: Snapshot, t: MeterTerms, now: number): Cred
   const c = meterTerms(snapshot, cc.credits, now);
   const call = { feature: cc.credits, cost: cc.cost, entitled: c.entitled, allowance: c.allowance, terms: c.terms };
   return c.topUps ? { ...call, topUps: c.topUps } : call;
+}
+
+/** What a check reads of an entity for some evaluations: the seats their features need, their per-entity limits. */
+export interface EntityReads {
+  seats: string[];
+  limits: (EntityLimit & { amount: number })[];
+}
+
+/**
+ * The entity reads of checks of `evs` (each for `quantity` units): a feature's seat (a seats feature is its
+ * own), and the per-entity limits of its entitlement and of the credit balance it draws from.
+ */
+export function entityReads(snapshot: Snapshot, evs: readonly Evaluation[], quantity: number, now: number): EntityReads {
+  const seats = new Set<string>();
+  const limits = new Map<string, EntityLimit & { amount: number }>();
+  const limitOf = (e: Evaluation | null, amount: number) => {
+    const pe = e?.effective && isCounted(e.type) ? e.effective.spec.perEntity : undefined;
+    if (pe && e?.effective && !limits.has(e.feature))
+      limits.set(e.feature, { ...entityLimit(e.feature, pe, periodTerms(e.effective)), amount });
+  };
+  for (const ev of evs) {
+    const f = Object.hasOwn(snapshot.features, ev.feature) ? snapshot.features[ev.feature] : undefined;
+    if (f?.seat) seats.add(f.seat);
+    if (f?.type === "seats") seats.add(ev.feature);
+    limitOf(ev, quantity);
+    if (f?.creditCost)
+      limitOf(creditEvaluation(snapshot, { feature: ev.feature }, now), creditsFor(quantity, f.creditCost.cost));
+  }
+  return { seats: [...seats], limits: [...limits.values()] };
 }
 
 /** The amount rules: whole units where the feature says so, negative only for gauges. */

@@ -12,6 +12,7 @@ import {
   customerIdParam,
   decisionSchema,
   edgeCountry,
+  entityIdParam,
   errorResponses,
   featureParam,
   jsonBody,
@@ -45,6 +46,7 @@ export const checkBody = z
     quantity: quantity.optional().describe("Metered: whether this many more units fit (default 1)"),
     maxUsageAgeMs: maxUsageAge.optional(),
     minVersion: minVersionBody.optional(),
+    entityId: entityIdParam.optional(),
     include: z
       .array(z.enum(["upgrade"]))
       .max(1)
@@ -74,6 +76,7 @@ const checkQuery = z.object({
   quantity: z.coerce.number().pipe(quantity).optional(),
   maxUsageAgeMs: z.coerce.number().pipe(maxUsageAge).optional(),
   minVersion: minVersionQuery.optional(),
+  entityId: entityIdParam.optional(),
   include: z
     .enum(["upgrade"])
     .optional()
@@ -84,6 +87,7 @@ const entitlementsQuery = z.object({
   role: roleParam.optional(),
   country: countryParam.optional(),
   minVersion: minVersionQuery.optional(),
+  entityId: entityIdParam.optional().describe("Evaluate for this entity inside the customer (its seats and own limits)"),
 });
 
 const entitlementsSchema = z
@@ -95,6 +99,7 @@ const entitlementsSchema = z
     evaluatedAt: z.string(),
     degraded: z.boolean().optional(),
     degradedReason: z.enum(["stores_unavailable", "read_through_limited"]).optional(),
+    entityId: z.string().optional().describe("the entity the features were evaluated for"),
     features: z.record(
       z.string(),
       decisionSchema.omit({

@@ -6,6 +6,9 @@ import {
   apiKeySecurity,
   conflictResponse,
   customerIdParam,
+  deniedBySchema,
+  entityIdParam,
+  entityViewSchema,
   errorResponses,
   featureParam,
   jsonBody,
@@ -37,6 +40,7 @@ export const usageBody = z
       .describe("consume: atomic check-and-increment; record: already happened, always recorded"),
     timestamp: z.iso.datetime({ offset: true }).optional().describe("record only: when the usage happened"),
     minVersion: minVersionBody.optional(),
+    entityId: entityIdParam.optional(),
   })
   .strict()
   .openapi("UsageRequest");
@@ -80,6 +84,8 @@ const usageAnswer = z
     expiresAt: z.string().optional(),
     settled: z.number().optional(),
     snapshotVersion: z.number().int(),
+    entity: entityViewSchema.optional(),
+    deniedBy: deniedBySchema.optional(),
     topUpRemaining: z.number().optional().describe("a credits feature: credits left in open top-ups (drawn first)"),
     credits: z
       .object({

@@ -25,6 +25,8 @@ export interface LedgerLine {
   periodEnd: number | null;
   occurredAt: number;
   idempotencyKey: string | null;
+  /** The entity inside the customer the usage was for (absent: the customer as a whole). */
+  entityId?: string;
 }
 
 /** The UTC day of an instant, as the ledger's keys name it. */
@@ -56,6 +58,7 @@ function ledgerLine(customerId: string, e: LedgerEntry): LedgerLine {
     periodEnd: p.end,
     occurredAt: e.occurredAt,
     idempotencyKey: e.idempotencyKey,
+    ...(e.entityId === undefined ? {} : { entityId: e.entityId }),
   };
 }
 

@@ -23,6 +23,8 @@ export interface LedgerEntry {
   period: MeterPeriod;
   occurredAt: number;
   idempotencyKey: string | null;
+  /** The entity inside the customer the usage was for (absent: the customer as a whole). */
+  entityId?: string;
 }
 
 /** What a meter adds to one period's total: the change since its last write, and the seqs it covers. */

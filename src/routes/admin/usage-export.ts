@@ -30,6 +30,7 @@ const RAW_COLUMNS = [
   "periodEnd",
   "occurredAt",
   "idempotencyKey",
+  "entityId",
 ] as const;
 
 const streamed = (description: string) => ({
