@@ -130,7 +130,7 @@ describe("plans", () => {
       "json.entitlements.sso",
     ]);
     expect(p.errors!.find((e) => e.path === "json.entitlements.sso")!.message).toMatch(
-      /metered and credits features only/,
+      /limit applies to metered, credits and seats features only/,
     );
   });
 

@@ -42,25 +42,28 @@ const getCatalog = route("viewer", {
 /**
  * The file validates its own features' creditCost and seat (domain/catalog.ts); a stored feature the
  * file leaves out is kept, so the file must not retype the credits or seats feature it names: refused
- * like deleting a feature in use (routes/admin/features.ts).
+ * like deleting a feature in use (routes/admin/features.ts), naming the stored features that name it.
  */
 function assertKeptReferences(before: CatalogEntities, cat: CatalogFile): void {
   const typeOf = (k: string) => cat.features[k]?.type ?? before.features.get(k)?.type;
+  const broken: { key: string; named: string; problem: string }[] = [];
   for (const [key, f] of before.features) {
     if (Object.hasOwn(cat.features, key)) continue;
     const checks = [
       [f.creditCost?.credits, creditCostProblem(f, typeOf)],
       [f.seat, seatProblem(f, typeOf)],
     ] as const;
-    for (const [named, problem] of checks) {
-      if (!named || !problem || !Object.hasOwn(cat.features, named)) continue;
-      throw new Problem(
-        "conflict",
-        `Feature '${named}' is named by the stored feature '${key}', which the file leaves out: ${problem}. Put '${key}' in the file or change it first.`,
-        { references: { features: [key] } },
-      );
-    }
+    for (const [named, problem] of checks)
+      if (named && problem && Object.hasOwn(cat.features, named)) broken.push({ key, named, problem });
   }
+  const first = broken[0];
+  if (!first) return;
+  const keys = [...new Set(broken.map((b) => b.key))].sort();
+  throw new Problem(
+    "conflict",
+    `Feature '${first.named}' is named by stored feature(s) the file leaves out (${keys.join(", ")}): ${first.problem}. Put them in the file or change them first.`,
+    { references: { features: keys } },
+  );
 }
 
 export const catalogRoutes = newRouter();
