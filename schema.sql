@@ -14,7 +14,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_rev', 0);
 
 CREATE TABLE IF NOT EXISTS "features" (
   key TEXT PRIMARY KEY,
-  type TEXT NOT NULL CHECK (type IN ('boolean', 'metered', 'config', 'credits')),
+  type TEXT NOT NULL CHECK (type IN ('boolean', 'metered', 'config', 'credits', 'seats')),
   description TEXT NOT NULL DEFAULT '',
   unit TEXT,
   integer_only INTEGER NOT NULL DEFAULT 1,
@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS "features" (
   credit_feature TEXT, -- metered: the credits feature one unit draws from (NULL: none; migration 0013)
   credit_cost REAL,    -- credits one unit draws
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  seat_feature TEXT    -- the seats feature an entity's use of this one needs (NULL: none; migration 0015)
 );
 
 CREATE TABLE IF NOT EXISTS region_groups (

@@ -88,7 +88,7 @@ describe("features", () => {
     const planId = uid("plan");
     await createPlan(w, planId, { [key]: true });
     const refused = expectProblem(await w.call("DELETE", `/admin/v1/features/${key}`, { key: admin }), 409);
-    expect(refused.references).toEqual({ plans: 1, grants: 0, prices: 0 });
+    expect(refused.references).toEqual({ plans: 1, grants: 0, prices: 0, features: 0 });
     await w.call("DELETE", `/admin/v1/plans/${planId}/entitlements/${key}`, { key: admin });
     const res = await w.call("DELETE", `/admin/v1/features/${key}`, { key: admin });
     expect(res.status).toBe(200);
@@ -130,7 +130,7 @@ describe("plans", () => {
       "json.entitlements.sso",
     ]);
     expect(p.errors!.find((e) => e.path === "json.entitlements.sso")!.message).toMatch(
-      /metered and credits features only/,
+      /limit applies to metered, credits and seats features only/,
     );
   });
 

@@ -222,7 +222,7 @@ describe("price mappings to top-ups", () => {
     });
     const refused = await w.call("DELETE", `/admin/v1/features/${feature}`, { key: BOOTSTRAP });
     expect(refused.status).toBe(409);
-    expect(refused.json.references).toEqual({ plans: 0, grants: 0, prices: 1 });
+    expect(refused.json.references).toEqual({ plans: 0, grants: 0, prices: 1, features: 0 });
     expect((await w.call("DELETE", `/admin/v1/prices/${price}`, { key: BOOTSTRAP })).status).toBe(204);
     expect((await w.call("DELETE", `/admin/v1/features/${feature}`, { key: BOOTSTRAP })).status).toBe(200);
   });

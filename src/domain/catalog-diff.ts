@@ -24,6 +24,7 @@ export interface CatalogState {
       integer: boolean;
       failurePolicy: string;
       creditCost?: { credits: string; cost: number };
+      seat?: string;
     }
   >;
   plans: Record<
@@ -60,6 +61,7 @@ export function stateOfFile(cat: CatalogFile): CatalogState {
       integer: f.integer,
       failurePolicy: f.failurePolicy,
       ...(f.creditCost ? { creditCost: f.creditCost } : {}),
+      ...(f.seat ? { seat: f.seat } : {}),
     };
   }
   const plans: CatalogState["plans"] = {};
@@ -97,7 +99,15 @@ export function diffCatalog(before: CatalogState, after: CatalogState): CatalogC
         feature: key,
       });
     else {
-      const details = fieldChanges(b, a, ["type", "description", "unit", "integer", "failurePolicy", "creditCost"]);
+      const details = fieldChanges(b, a, [
+        "type",
+        "description",
+        "unit",
+        "integer",
+        "failurePolicy",
+        "creditCost",
+        "seat",
+      ]);
       if (details.length === 0) continue;
       const retyped = b.type !== a.type;
       out.push({

@@ -98,7 +98,9 @@ export const featureDef = z
       .describe("metered: each unit also draws `cost` credits from a credits feature (docs/model.md, Credits)"),
     seat: featureKey
       .optional()
-      .describe("an entity's checks and usage of this feature need a seat of this seats feature (docs/model.md, Entities)"),
+      .describe(
+        "an entity's checks and usage of this feature need a seat of this seats feature (docs/model.md, Entities)",
+      ),
   })
   .strict();
 

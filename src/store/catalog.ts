@@ -7,7 +7,7 @@ import type { CatalogState } from "../domain/catalog-diff";
 import { LIVE_STATUSES } from "../domain/lifecycle";
 import type { EntitlementSpec, FailurePolicy, FeatureType } from "../domain/types";
 import { batchRows, query } from "./batch";
-import { creditCostOf, type Feature, type FeatureDbRow, toFeature } from "./features";
+import { creditCostOf, type Feature, type FeatureDbRow, seatOf, toFeature } from "./features";
 import { type Plan, type PlanDbRow, toPlanHead } from "./plans";
 import { PRICE_MAPPING_SELECT, type PriceMapping, type PriceMappingDbRow, targetOf, toPriceMapping } from "./prices";
 import { type RegionGroup, type RegionGroupDbRow, toRegionGroup } from "./region-groups";
@@ -28,9 +28,10 @@ export async function readCatalog(db: D1Database): Promise<CatalogExport> {
       failure_policy: FailurePolicy;
       credit_feature: string | null;
       credit_cost: number | null;
+      seat_feature: string | null;
     }>(
       db.prepare(
-        "SELECT key, type, description, unit, integer_only, failure_policy, credit_feature, credit_cost FROM features ORDER BY key",
+        "SELECT key, type, description, unit, integer_only, failure_policy, credit_feature, credit_cost, seat_feature FROM features ORDER BY key",
       ),
     ),
     query<{ id: string; name: string; kind: string; description: string }>(
@@ -51,6 +52,7 @@ export async function readCatalog(db: D1Database): Promise<CatalogExport> {
       integer: f.integer_only === 1,
       failurePolicy: f.failure_policy,
       ...creditCostOf(f),
+      ...seatOf(f),
     };
   }
   for (const p of plans) {

@@ -11,7 +11,7 @@ import type { MigrationMode } from "../domain/plan-versions";
 import { own } from "../domain/records";
 import type { EntitlementSpec, Residency, SubscriptionStatus } from "../domain/types";
 import { batchRows, type D1Reader, query } from "./batch";
-import { creditCostOf, type FeatureDbRow } from "./features";
+import { creditCostOf, type FeatureDbRow, seatOf } from "./features";
 
 export interface SubscriptionDbRow {
   id: string;
@@ -100,7 +100,9 @@ function partQueries(db: D1Reader, customerIds: string[]) {
 function catalogQueries(db: D1Database) {
   return [
     query<FeatureDbColumns>(
-      db.prepare("SELECT key, type, integer_only, failure_policy, credit_feature, credit_cost FROM features"),
+      db.prepare(
+        "SELECT key, type, integer_only, failure_policy, credit_feature, credit_cost, seat_feature FROM features",
+      ),
     ),
     query<{ name: string; countries: string }>(db.prepare("SELECT name, countries FROM region_groups")),
     query<{ id: string; kind: "base" | "addon"; version: number; feature_key: string | null; spec: string | null }>(
@@ -122,7 +124,7 @@ function catalogQueries(db: D1Database) {
 
 type FeatureDbColumns = Pick<
   FeatureDbRow,
-  "key" | "type" | "integer_only" | "failure_policy" | "credit_feature" | "credit_cost"
+  "key" | "type" | "integer_only" | "failure_policy" | "credit_feature" | "credit_cost" | "seat_feature"
 >;
 
 type CatalogResults = [
@@ -163,6 +165,7 @@ function toCatalogRows(
       integer: f.integer_only === 1,
       failurePolicy: f.failure_policy,
       ...creditCostOf(f),
+      ...seatOf(f),
     })),
     regionGroups: Object.fromEntries(groups.map((g) => [g.name, JSON.parse(g.countries) as string[]])),
     plans,

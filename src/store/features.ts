@@ -15,6 +15,7 @@ export interface FeatureDbRow {
   failure_policy: FailurePolicy;
   credit_feature: string | null;
   credit_cost: number | null;
+  seat_feature: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -28,6 +29,8 @@ export interface Feature {
   failurePolicy: FailurePolicy;
   /** Metered: the credit balance each unit draws from (absent: none). */
   creditCost?: CreditCost;
+  /** The seats feature an entity's use of this one needs (absent: none). */
+  seat?: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -40,6 +43,7 @@ export const toFeature = (r: FeatureDbRow): Feature => ({
   integer: r.integer_only === 1,
   failurePolicy: r.failure_policy,
   ...creditCostOf(r),
+  ...seatOf(r),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -53,6 +57,10 @@ export const creditCostOf = (r: {
     ? { creditCost: { credits: r.credit_feature, cost: r.credit_cost } }
     : {};
 
+/** A row's seat as a feature field (spread: absent when the row names none). */
+export const seatOf = (r: { seat_feature: string | null }): { seat?: string } =>
+  r.seat_feature !== null ? { seat: r.seat_feature } : {};
+
 /** The wire form (GET /admin/v1/features/{key}), which the audit log records too. */
 export const featureWire = (f: Feature) => ({
   key: f.key,
@@ -62,6 +70,7 @@ export const featureWire = (f: Feature) => ({
   integer: f.integer,
   failurePolicy: f.failurePolicy,
   ...(f.creditCost ? { creditCost: f.creditCost } : {}),
+  ...(f.seat ? { seat: f.seat } : {}),
   createdAt: iso(f.createdAt),
   updatedAt: iso(f.updatedAt),
 });
@@ -89,27 +98,36 @@ export async function listFeatures(
   return rows.results.map(toFeature);
 }
 
-/** How many plan entitlements, grants (of any status) and top-up price mappings name the feature. */
-export async function featureReferences(
-  db: D1Database,
-  key: string,
-): Promise<{ plans: number; grants: number; prices: number }> {
+export interface FeatureReferences {
+  plans: number;
+  grants: number;
+  prices: number;
+  /** Other features naming it: as the credits their creditCost draws from, or as their seat. */
+  features: number;
+}
+
+/**
+ * How many plan entitlements, grants (of any status), top-up price mappings and other features (creditCost,
+ * seat) name the feature.
+ */
+export async function featureReferences(db: D1Database, key: string): Promise<FeatureReferences> {
   const refs = await db
     .prepare(
       `SELECT (SELECT COUNT(*) FROM plan_entitlements WHERE feature_key = ?1) AS plans,
               (SELECT COUNT(*) FROM grants WHERE feature_key = ?1) AS grants,
-              (SELECT COUNT(*) FROM price_mappings WHERE credits_feature = ?1) AS prices`,
+              (SELECT COUNT(*) FROM price_mappings WHERE credits_feature = ?1) AS prices,
+              (SELECT COUNT(*) FROM features WHERE key <> ?1 AND (credit_feature = ?1 OR seat_feature = ?1)) AS features`,
     )
     .bind(key)
-    .first<{ plans: number; grants: number; prices: number }>();
-  return refs ?? { plans: 0, grants: 0, prices: 0 };
+    .first<FeatureReferences>();
+  return refs ?? { plans: 0, grants: 0, prices: 0, features: 0 };
 }
 
 export function insertFeatureStatement(db: D1Database, f: Feature): D1PreparedStatement {
   return db
     .prepare(
-      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at, credit_feature, credit_cost)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
+      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at, credit_feature, credit_cost, seat_feature)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)`,
     )
     .bind(
       f.key,
@@ -122,6 +140,7 @@ export function insertFeatureStatement(db: D1Database, f: Feature): D1PreparedSt
       f.updatedAt,
       f.creditCost?.credits ?? null,
       f.creditCost?.cost ?? null,
+      f.seat ?? null,
     );
 }
 
@@ -138,11 +157,11 @@ export function updateFeatureStatement(db: D1Database, f: Feature): D1PreparedSt
 export function upsertFeatureStatement(db: D1Database, key: string, f: FeatureDef, now: number): D1PreparedStatement {
   return db
     .prepare(
-      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at, credit_feature, credit_cost)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
+      `INSERT INTO features (key, type, description, unit, integer_only, failure_policy, created_at, updated_at, credit_feature, credit_cost, seat_feature)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10)
        ON CONFLICT (key) DO UPDATE SET type = excluded.type, description = excluded.description, unit = excluded.unit,
          integer_only = excluded.integer_only, failure_policy = excluded.failure_policy, updated_at = excluded.updated_at,
-         credit_feature = excluded.credit_feature, credit_cost = excluded.credit_cost`,
+         credit_feature = excluded.credit_feature, credit_cost = excluded.credit_cost, seat_feature = excluded.seat_feature`,
     )
     .bind(
       key,
@@ -154,6 +173,7 @@ export function upsertFeatureStatement(db: D1Database, key: string, f: FeatureDe
       now,
       f.creditCost?.credits ?? null,
       f.creditCost?.cost ?? null,
+      f.seat ?? null,
     );
 }
 

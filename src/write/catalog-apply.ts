@@ -85,6 +85,8 @@ export function planCatalogApply(
       unit: f.unit ?? null,
       integer: f.integer,
       failurePolicy: f.failurePolicy,
+      ...(f.creditCost ? { creditCost: f.creditCost } : {}),
+      ...(f.seat ? { seat: f.seat } : {}),
       createdAt: prev?.createdAt ?? now,
       updatedAt: now,
     };

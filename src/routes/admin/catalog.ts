@@ -1,10 +1,11 @@
 // PUT /admin/v1/catalog: apply a catalog file (catalog-as-code). GET: the catalog as a file.
 import { z } from "@hono/zod-openapi";
-import { catalogFile } from "../../domain/catalog";
+import { type CatalogFile, catalogFile, creditCostProblem, seatProblem } from "../../domain/catalog";
 import { auditReason } from "../../http/audit-reason";
+import { Problem } from "../../http/problem";
 import { newRouter } from "../../http/router";
 import { errorResponses, jsonBody, jsonResponse } from "../../http/schemas";
-import { readCatalog, readCatalogEntities } from "../../store/catalog";
+import { type CatalogEntities, readCatalog, readCatalogEntities } from "../../store/catalog";
 import { planCatalogApply } from "../../write/catalog-apply";
 import { commitCatalogWrite } from "../../write/catalog-write";
 import { assertKindChange } from "../../write/plan-kind";
@@ -38,12 +39,40 @@ const getCatalog = route("viewer", {
   responses: { 200: jsonResponse(z.any(), "The catalog"), ...errorResponses },
 });
 
+/**
+ * The file validates its own features' creditCost and seat (domain/catalog.ts); a stored feature the
+ * file leaves out is kept, so the file must not retype the credits or seats feature it names: refused
+ * like deleting a feature in use (routes/admin/features.ts), naming the stored features that name it.
+ */
+function assertKeptReferences(before: CatalogEntities, cat: CatalogFile): void {
+  const typeOf = (k: string) => cat.features[k]?.type ?? before.features.get(k)?.type;
+  const broken: { key: string; named: string; problem: string }[] = [];
+  for (const [key, f] of before.features) {
+    if (Object.hasOwn(cat.features, key)) continue;
+    const checks = [
+      [f.creditCost?.credits, creditCostProblem(f, typeOf)],
+      [f.seat, seatProblem(f, typeOf)],
+    ] as const;
+    for (const [named, problem] of checks)
+      if (named && problem && Object.hasOwn(cat.features, named)) broken.push({ key, named, problem });
+  }
+  const first = broken[0];
+  if (!first) return;
+  const keys = [...new Set(broken.map((b) => b.key))].sort();
+  throw new Problem(
+    "conflict",
+    `Feature '${first.named}' is named by stored feature(s) the file leaves out (${keys.join(", ")}): ${first.problem}. Put them in the file or change them first.`,
+    { references: { features: keys } },
+  );
+}
+
 export const catalogRoutes = newRouter();
 catalogRoutes
   .openapi(putCatalog, async (c) => {
     const cat = c.req.valid("json");
     const now = c.var.services.clock.now();
     const before = await readCatalogEntities(c.env.DB);
+    assertKeptReferences(before, cat);
     for (const [id, plan] of Object.entries(cat.plans))
       await assertKindChange(c.env.DB, id, before.plans.get(id)?.kind, plan.kind);
     const reason = auditReason(c);

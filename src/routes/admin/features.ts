@@ -2,7 +2,14 @@
 // snapshot (so "unknown_feature" and "not_entitled" stay distinct); a write makes a new catalog revision
 // that every check composes with (write/catalog-write.ts). A feature's type never changes in place.
 import { z } from "@hono/zod-openapi";
-import { creditCostProblem, failurePolicy, featureDef, featureKey, featureType } from "../../domain/catalog";
+import {
+  creditCostProblem,
+  failurePolicy,
+  featureDef,
+  featureKey,
+  featureType,
+  seatProblem,
+} from "../../domain/catalog";
 import { auditReason } from "../../http/audit-reason";
 import { decodeCursor, page, pageOf, pageQuery } from "../../http/pagination";
 import { Problem } from "../../http/problem";
@@ -31,6 +38,7 @@ const featureSchema = z
     integer: z.boolean(),
     failurePolicy,
     creditCost: z.object({ credits: z.string(), cost: z.number() }).optional(),
+    seat: z.string().optional().describe("the seats feature an entity's use of this one needs"),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -83,7 +91,7 @@ const patchFeatureRoute = route("admin", {
 const deleteFeatureRoute = route("admin", {
   method: "delete",
   path: "/{key}",
-  summary: "Delete a feature no plan or grant refers to",
+  summary: "Delete a feature no plan, grant, price mapping or other feature refers to",
   request: { params: keyParam },
   responses: { 200: jsonResponse(written, "Deleted"), 404: notFoundResponse, 409: conflictResponse, ...errorResponses },
 });
@@ -116,6 +124,11 @@ featureRoutes
       if (problem)
         throw new Problem("validation", problem, { errors: [{ path: "json.creditCost", message: problem }] });
     }
+    if (body.seat) {
+      const seats = body.type === "seats" ? null : await readFeature(c.env.DB, body.seat);
+      const problem = seatProblem(body, (k) => (k === seats?.key ? seats.type : undefined));
+      if (problem) throw new Problem("validation", problem, { errors: [{ path: "json.seat", message: problem }] });
+    }
     const after: Feature = {
       key: body.key,
       type: body.type,
@@ -124,6 +137,7 @@ featureRoutes
       integer: body.integer,
       failurePolicy: body.failurePolicy,
       ...(body.creditCost ? { creditCost: body.creditCost } : {}),
+      ...(body.seat ? { seat: body.seat } : {}),
       createdAt: now,
       updatedAt: now,
     };
@@ -174,11 +188,12 @@ featureRoutes
     const { key } = c.req.valid("param");
     const before = await featureOr404(c.env.DB, key);
     const refs = await featureReferences(c.env.DB, key);
-    if (refs.plans > 0 || refs.grants > 0 || refs.prices > 0) {
+    if (refs.plans > 0 || refs.grants > 0 || refs.prices > 0 || refs.features > 0) {
       const prices = refs.prices > 0 ? ` and ${refs.prices} top-up price mapping(s)` : "";
+      const features = refs.features > 0 ? ` and ${refs.features} feature(s) naming it (creditCost, seat)` : "";
       throw new Problem(
         "conflict",
-        `Feature '${key}' is used by ${refs.plans} plan entitlement(s) and ${refs.grants} grant(s)${prices}; remove those first.`,
+        `Feature '${key}' is used by ${refs.plans} plan entitlement(s) and ${refs.grants} grant(s)${prices}${features}; remove those first.`,
         { references: refs },
       );
     }

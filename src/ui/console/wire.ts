@@ -58,7 +58,7 @@ export interface Explained {
   features: Record<
     string,
     {
-      type: "boolean" | "metered" | "config";
+      type: "boolean" | "metered" | "config" | "credits" | "seats";
       granted: boolean;
       check: { allowed: boolean; reason: string };
       effective: Spec | null;
