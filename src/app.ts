@@ -17,6 +17,7 @@ import { newRouter } from "./http/router";
 import { adminRoutes } from "./routes/admin";
 import { checkRoutes } from "./routes/check";
 import { documentApi } from "./routes/docs";
+import { entityRoutes } from "./routes/entities";
 import { healthRoutes } from "./routes/health";
 import { ofrepRoutes } from "./routes/ofrep";
 import { portalSessionRoutes } from "./routes/portal-sessions";
@@ -71,6 +72,7 @@ export function createApp(getServices: (env: AppEnv["Bindings"]) => Services) {
   app.route("/", healthRoutes);
   app.route("/v1", checkRoutes);
   app.route("/v1", usageRoutes);
+  app.route("/v1", entityRoutes);
   app.route("/v1/webhooks", webhookRoutes);
   app.route("/admin/v1", adminRoutes);
   app.route("/", tokenRoutes);

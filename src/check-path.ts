@@ -219,7 +219,8 @@ async function decideWithEntity(
       if (r) return decideWithEntity(deps, input, fresh.snapshot, again, r, now);
       return { snapshot: fresh.snapshot, ev: again };
     }
-    if (!fresh) return { snapshot, ev: withEntity(snapshot, input, ev, reads, peeked, now), degraded: "stores_unavailable" };
+    if (!fresh)
+      return { snapshot, ev: withEntity(snapshot, input, ev, reads, peeked, now), degraded: "stores_unavailable" };
   }
   return { snapshot, ev: withEntity(snapshot, input, ev, reads, peeked, now) };
 }

@@ -6,7 +6,7 @@ import { type CheckDeps, requireSnapshot, termsOf } from "./check-path";
 import { evaluate, resolveFeature } from "./domain/evaluate";
 import { own } from "./domain/records";
 import { iso, isoOrNull } from "./domain/time";
-import type { Snapshot } from "./domain/types";
+import type { LapseReason, Snapshot } from "./domain/types";
 import type { MinVersion } from "./domain/version";
 import { Problem } from "./http/problem";
 import type { SeatAnswer, SeatResult } from "./meter/protocol";
@@ -28,7 +28,7 @@ export type SeatBody = Omit<SeatAnswer, "reason"> & {
   entityId: string;
   feature: string;
   /** Why no seat was assigned: not_entitled (or the lapse that ended the entitlement), or limit_reached. */
-  reason?: string;
+  reason?: SeatAnswer["reason"] | LapseReason;
   snapshotVersion: number;
 };
 
@@ -47,7 +47,14 @@ async function seatCall(deps: CheckDeps, input: SeatInput, how: "assignSeat" | "
   const send = async (minVersion?: MinVersion | TermsVersion) => {
     const { snapshot } = await requireSnapshot(deps, input.customerId, now, minVersion);
     const { limit, entitled, lapse } = seatTerms(snapshot, input.feature, now);
-    const call = { feature: input.feature, entityId: input.entityId, limit, entitled, termsVersion: termsOf(snapshot), now };
+    const call = {
+      feature: input.feature,
+      entityId: input.entityId,
+      limit,
+      entitled,
+      termsVersion: termsOf(snapshot),
+      now,
+    };
     return { snapshot, lapse, result: await deps.services.meter[how](deps.env, snapshot, call) };
   };
   let sent = await send(input.minVersion);
@@ -71,10 +78,15 @@ function seatTerms(snapshot: Snapshot, feature: string, now: number) {
   const f = own(snapshot.features, feature);
   if (!f) throw new Problem("not-found", `Unknown feature '${feature}'.`);
   if (f.type !== "seats")
-    throw invalid(`'${feature}' is a ${f.type} feature; seats are assigned of seats features.`, "feature", "not a seats feature");
+    throw invalid(
+      `'${feature}' is a ${f.type} feature; seats are assigned of seats features.`,
+      "feature",
+      "not a seats feature",
+    );
   const { effective, lapse } = resolveFeature(f, now);
   const entitled = !!effective?.spec.enabled;
-  return { entitled, limit: entitled ? (effective?.spec.limit ?? null) : 0, lapse: lapse ?? "not_entitled" };
+  const denial: "not_entitled" | LapseReason = lapse ?? "not_entitled";
+  return { entitled, limit: entitled ? (effective?.spec.limit ?? null) : 0, lapse: denial };
 }
 
 /** GET /v1/entities/{customerId}/{entityId}: the seats the entity holds, and its usage against each per-entity limit. */

@@ -34,6 +34,7 @@ import type {
   CounterView,
   CreditAnswer,
   CreditCall,
+  EntityLimit,
   EntityPeek,
   EntityRead,
   FeatureUsage,
@@ -41,7 +42,6 @@ import type {
   LeaseRoute,
   MeterPeriod,
   MeterResult,
-  EntityLimit,
   PeekAnswer,
   PeekExtra,
   PeekItem,
@@ -577,7 +577,13 @@ export class CustomerMeter extends DurableObject<Env> {
     return { allowed, reason, used, ...(deniedBy ? { deniedBy } : {}) };
   }
 
-  #consume(call: UsageCall, counter: Counter, reserved: number, draw: Draw | null, entity: EntityState | null): Outcome {
+  #consume(
+    call: UsageCall,
+    counter: Counter,
+    reserved: number,
+    draw: Draw | null,
+    entity: EntityState | null,
+  ): Outcome {
     if (!call.entitled || (draw && !draw.call.entitled))
       return { allowed: false, reason: "not_entitled", used: counter.used };
     if (entity?.seat?.held === false)

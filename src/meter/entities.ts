@@ -121,9 +121,16 @@ export class Entities {
   #bound(l: EntityLimit, id: string, now: number): Omit<EntityBound, "amount"> {
     const period = periodAt(l.terms.reset, l.terms.anchor, l.terms.anchorAt, now);
     const row = this.#sql
-      .exec("SELECT used, period_start, period_end FROM entity_counters WHERE feature = ? AND entity_id = ?", l.feature, id)
+      .exec(
+        "SELECT used, period_start, period_end FROM entity_counters WHERE feature = ? AND entity_id = ?",
+        l.feature,
+        id,
+      )
       .toArray()[0];
-    const current = row && Number(row.period_start) === period.start && (row.period_end === null ? null : Number(row.period_end)) === period.end;
+    const current =
+      row &&
+      Number(row.period_start) === period.start &&
+      (row.period_end === null ? null : Number(row.period_end)) === period.end;
     return { feature: l.feature, limit: l.limit, period, used: current ? Number(row.used) : 0 };
   }
 }

@@ -65,7 +65,11 @@ export function meterTerms(snapshot: Snapshot, key: string, now: number): MeterT
 }
 
 /** A per-entity limit's terms: its own reset, cut with the entitlement's anchor. */
-export function entityLimit(feature: string, p: { limit: number; reset: ResetPeriod }, terms: PeriodTerms): EntityLimit {
+export function entityLimit(
+  feature: string,
+  p: { limit: number; reset: ResetPeriod },
+  terms: PeriodTerms,
+): EntityLimit {
   return { feature, limit: p.limit, terms: { reset: p.reset, anchor: terms.anchor, anchorAt: terms.anchorAt } };
 }
 
@@ -73,7 +77,12 @@ export function entityLimit(feature: string, p: { limit: number; reset: ResetPer
  * The entity part of a meter call (undefined: the call names no entity): the seat its feature needs, and
  * the per-entity limits of the feature and of the credit balance it draws from, decided with the pooled ones.
  */
-export function entityCall(snapshot: Snapshot, t: MeterTerms, entityId: string | undefined, now: number): EntityCall | undefined {
+export function entityCall(
+  snapshot: Snapshot,
+  t: MeterTerms,
+  entityId: string | undefined,
+  now: number,
+): EntityCall | undefined {
   if (entityId === undefined) return undefined;
   const cc = t.feature.creditCost;
   const credit = cc ? meterTerms(snapshot, cc.credits, now).perEntity : undefined;
@@ -100,7 +109,12 @@ export interface EntityReads {
  * The entity reads of checks of `evs` (each for `quantity` units): a feature's seat (a seats feature is its
  * own), and the per-entity limits of its entitlement and of the credit balance it draws from.
  */
-export function entityReads(snapshot: Snapshot, evs: readonly Evaluation[], quantity: number, now: number): EntityReads {
+export function entityReads(
+  snapshot: Snapshot,
+  evs: readonly Evaluation[],
+  quantity: number,
+  now: number,
+): EntityReads {
   const seats = new Set<string>();
   const limits = new Map<string, EntityLimit & { amount: number }>();
   const limitOf = (e: Evaluation | null, amount: number) => {

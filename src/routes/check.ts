@@ -87,7 +87,9 @@ const entitlementsQuery = z.object({
   role: roleParam.optional(),
   country: countryParam.optional(),
   minVersion: minVersionQuery.optional(),
-  entityId: entityIdParam.optional().describe("Evaluate for this entity inside the customer (its seats and own limits)"),
+  entityId: entityIdParam
+    .optional()
+    .describe("Evaluate for this entity inside the customer (its seats and own limits)"),
 });
 
 const entitlementsSchema = z

@@ -66,10 +66,10 @@ const entityAnswer = z
   .openapi("Entity");
 
 const tags = ["entities"];
-const seatRoute = (action: "assign" | "release", summary: string) =>
+const seatRoute = <A extends "assign" | "release">(action: A, summary: string) =>
   createRoute({
     method: "post",
-    path: `/entities/{customerId}/{entityId}/${action}`,
+    path: `/entities/{customerId}/{entityId}/${action}` as `/entities/{customerId}/{entityId}/${A}`,
     tags,
     security: apiKeySecurity,
     summary,
