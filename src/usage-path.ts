@@ -87,7 +87,8 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
   if (result.ok) {
     // Its analytics point: a call that returns at once (the local sink writes in waitUntil).
     const reason = result.answer.reason === "not_entitled" && t.denial ? t.denial : result.answer.reason;
-    const point = { feature: input.feature, allowed: result.answer.allowed, reason };
+    const { allowed, deniedBy } = result.answer;
+    const point = { feature: input.feature, allowed, reason, entityId: input.entityId, deniedBy };
     deps.services.analytics.consume(deps, now, snapshot, point, input.country, input.amount);
   }
   return answer(deps, now, snapshot, input.feature, result, t.denial);

@@ -360,6 +360,8 @@ describe("the local sink", () => {
               allowed: step.allowed,
               reason: step.allowed ? "ok" : "limit_reached",
               quantity: step.quantity,
+              entityId: "",
+              deniedBy: "",
             };
             if (step.consume) sink.consume(point, io);
             else sink.check(point, io);
@@ -446,10 +448,10 @@ describe("the check path with analytics on", () => {
     });
     await w.call("POST", "/v1/check", { key, body: { customerId: id, feature: "nope" }, env: counted });
     expect(recorded.dataPoints).toEqual([
-      { indexes: ["sso"], blobs: ["check", "sso", id, "free", "DE", "not_entitled"], doubles: [0, 1] },
-      { indexes: ["api_calls"], blobs: ["consume", "api_calls", id, "free", "FR", "ok"], doubles: [1, 7] },
-      { indexes: ["api_calls"], blobs: ["check", "api_calls", id, "free", "", "ok"], doubles: [1, 4] },
-      { indexes: ["theme"], blobs: ["check", "theme", id, "free", "", "ok"], doubles: [1, 1] },
+      { indexes: ["sso"], blobs: ["check", "sso", id, "free", "DE", "not_entitled", "", ""], doubles: [0, 1] },
+      { indexes: ["api_calls"], blobs: ["consume", "api_calls", id, "free", "FR", "ok", "", ""], doubles: [1, 7] },
+      { indexes: ["api_calls"], blobs: ["check", "api_calls", id, "free", "", "ok", "", ""], doubles: [1, 4] },
+      { indexes: ["theme"], blobs: ["check", "theme", id, "free", "", "ok", "", ""], doubles: [1, 1] },
     ]);
   });
 });

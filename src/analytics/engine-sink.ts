@@ -11,6 +11,8 @@
 //   blob4    base plan id ('' none)
 //   blob5    country ('' unknown)
 //   blob6    reason (ok, not_entitled, limit_reached, ...)
+//   blob7    entity id inside the customer ('' none; docs/model.md, Entities)
+//   blob8    deniedBy: seat | entity_limit ('' none)
 //   double1  allowed: 1 | 0
 //   double2  quantity (units asked for by a check, units consumed)
 import type { AnalyticsPoint, AnalyticsSink, PointKind, SinkIO } from "./points";
@@ -22,7 +24,7 @@ const MAX_INDEX_BYTES = 96;
 export function dataPointOf(kind: PointKind, p: AnalyticsPoint): AnalyticsEngineDataPoint {
   return {
     indexes: [p.feature.slice(0, MAX_INDEX_BYTES)],
-    blobs: [kind, p.feature, p.customerId, p.plan, p.country, p.reason],
+    blobs: [kind, p.feature, p.customerId, p.plan, p.country, p.reason, p.entityId, p.deniedBy],
     doubles: [p.allowed ? 1 : 0, p.quantity],
   };
 }

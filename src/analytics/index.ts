@@ -56,6 +56,8 @@ export class Analytics {
         allowed: d.allowed,
         reason: d.reason,
         quantity,
+        entityId: d.entity?.id ?? "",
+        deniedBy: d.deniedBy ?? "",
       },
       io,
     );
@@ -66,7 +68,7 @@ export class Analytics {
     io: SinkIO,
     at: number,
     snapshot: Snapshot,
-    a: { feature: string; allowed: boolean; reason: string },
+    a: { feature: string; allowed: boolean; reason: string; entityId?: string; deniedBy?: string },
     country: string | undefined,
     quantity: number,
   ) {
@@ -81,6 +83,8 @@ export class Analytics {
         allowed: a.allowed,
         reason: a.reason,
         quantity,
+        entityId: a.entityId ?? "",
+        deniedBy: a.deniedBy ?? "",
       },
       io,
     );

@@ -2,7 +2,8 @@
 // request (Analytics Engine's writeDataPoint returns at once; the local sink only adds to counters and
 // flushes them later in waitUntil). Every dimension comes from a bounded set (catalog features and
 // plans, ISO countries, the reason enum), which is what keeps the local rollups bounded; the customer
-// id is the one open dimension, and only the per-customer table and Analytics Engine keep it.
+// id and the entity id are the open dimensions: only the per-customer table (the customer) and Analytics
+// Engine (both) keep them.
 import type { Env } from "../env";
 import type { DenialDimension, DenialRow, FeatureActivity, UsageBucket } from "../store/analytics";
 
@@ -21,6 +22,10 @@ export interface AnalyticsPoint {
   reason: string;
   /** Units asked for (a check's quantity, default 1) or consumed. */
   quantity: number;
+  /** The entity inside the customer ('' none): unbounded like the customer id, so only Analytics Engine keeps it. */
+  entityId: string;
+  /** Which bound of the entity denied ('' none: the customer's, or allowed). */
+  deniedBy: string;
 }
 
 /** What a sink may use: the request's bindings, and its waitUntil (absent outside a request). */

@@ -34,6 +34,8 @@ export interface CheckRequest {
   assertAudience?: string;
   /** ["upgrade"]: a not_entitled or limit_reached denial lists what would allow it (`decision.upgrade`). */
   include?: "upgrade"[];
+  /** The user, seat or device inside the customer: its seat and own limits decide too (`decision.entity`). */
+  entityId?: string;
 }
 
 export interface Entitlements {
@@ -43,6 +45,8 @@ export interface Entitlements {
   snapshotAgeMs: number;
   evaluatedAt: string;
   degraded?: boolean;
+  /** The entity the features were evaluated for. */
+  entityId?: string;
   features: Record<
     string,
     Omit<Decision, "customerId" | "feature" | "snapshotVersion" | "version" | "snapshotAgeMs" | "evaluatedAt">
@@ -55,6 +59,8 @@ export interface UsageRequest {
   amount?: number;
   /** Generated when absent; the same key is sent on every retry. */
   idempotencyKey?: string;
+  /** The user, seat or device inside the customer: its seat and per-entity limit decide with the pooled one. */
+  entityId?: string;
 }
 
 export interface UsageAnswer {
@@ -73,6 +79,36 @@ export interface UsageAnswer {
   snapshotVersion: number;
   /** The key sent (generated when the request had none). */
   idempotencyKey: string;
+  /** A consume for an entity: its seat and its own usage (`remaining` is the smaller of its and the customer's). */
+  entity?: Decision["entity"];
+  /** Which bound of the entity denied it (absent: the customer's). */
+  deniedBy?: Decision["deniedBy"];
+}
+
+/** A seat of a seats feature for a named entity: assignSeat's and releaseSeat's answer. */
+export interface SeatAnswer {
+  customerId: string;
+  entityId: string;
+  feature: string;
+  /** Whether the entity holds a seat of the feature now. */
+  assigned: boolean;
+  /** Why none was assigned: limit_reached (all seats taken), not_entitled (or the lapse that ended the entitlement). */
+  reason?: Reason;
+  /** Seats assigned now, to any entity. */
+  used: number;
+  limit: number | null;
+  remaining: number | null;
+  snapshotVersion: number;
+}
+
+/** An entity: the seats it holds, its usage against each per-entity limit. */
+export interface Entity {
+  customerId: string;
+  entityId: string;
+  seats: { feature: string; assignedAt: string }[];
+  usage: { feature: string; used: number; limit: number; remaining: number; resetsAt: string | null }[];
+  evaluatedAt: string;
+  snapshotVersion: number;
 }
 
 export interface TokenRequest {
@@ -82,6 +118,8 @@ export interface TokenRequest {
   features?: string[];
   role?: string;
   country?: string;
+  /** A token for this entity: features needing a seat it does not hold are off in it. */
+  entityId?: string;
 }
 
 export interface TokenResponse {
@@ -167,7 +205,7 @@ export class TollgateClient {
   async check(input: CheckRequest): Promise<Decision> {
     const cacheable =
       input.quantity === undefined && input.minVersion === undefined && !input.assert && !input.include?.length;
-    const key = cacheKey(input.customerId, input.feature, input.role, input.country);
+    const key = cacheKey(input.customerId, input.feature, input.role, input.country, input.entityId);
     const hit = cacheable ? this.#cache.get(key) : undefined;
     if (hit && hit.until > this.#o.now()) return hit.decision;
     const decision = await this.#call<Decision>("POST", "/v1/check", input);
@@ -178,7 +216,7 @@ export class TollgateClient {
   /** Every feature at once; the answers also fill the check cache. */
   async entitlements(
     customerId: string,
-    ctx: { role?: string; country?: string; minVersion?: string | number } = {},
+    ctx: { role?: string; country?: string; minVersion?: string | number; entityId?: string } = {},
   ): Promise<Entitlements> {
     const q = new URLSearchParams(
       Object.entries(ctx)
@@ -191,7 +229,7 @@ export class TollgateClient {
     );
     const { features, ...common } = all;
     for (const [feature, d] of Object.entries(features)) {
-      this.#remember(cacheKey(customerId, feature, ctx.role, ctx.country), {
+      this.#remember(cacheKey(customerId, feature, ctx.role, ctx.country, ctx.entityId), {
         ...d,
         ...common,
         degraded: d.degraded ?? common.degraded,
@@ -210,6 +248,23 @@ export class TollgateClient {
   /** Record usage that already happened (always counted; overage is reported). */
   record(input: UsageRequest & { timestamp?: string }): Promise<UsageAnswer> {
     return this.#usage(input, "record");
+  }
+
+  /** Assigns the entity a seat of a seats feature when one is free (assigned: false with a reason when not). */
+  assignSeat(customerId: string, entityId: string, feature: string): Promise<SeatAnswer> {
+    return this.#call<SeatAnswer>("POST", `${entityPath(customerId, entityId)}/assign`, { feature });
+  }
+
+  /** Frees the entity's seat: its checks of features needing one deny from now on. */
+  async releaseSeat(customerId: string, entityId: string, feature: string): Promise<SeatAnswer> {
+    const answer = await this.#call<SeatAnswer>("POST", `${entityPath(customerId, entityId)}/release`, { feature });
+    this.clearCache(customerId);
+    return answer;
+  }
+
+  /** The seats an entity holds and its usage against per-entity limits. */
+  entity(customerId: string, entityId: string): Promise<Entity> {
+    return this.#call<Entity>("GET", entityPath(customerId, entityId));
   }
 
   /** A signed entitlement token (verify offline with /.well-known/jwks.json). */
@@ -242,6 +297,9 @@ export class TollgateClient {
       d.type === undefined ||
       d.type === "metered" ||
       d.type === "credits" ||
+      d.type === "seats" ||
+      // An entity's seat can be released at any moment (by another caller): never cached.
+      d.entity !== undefined ||
       d.degraded
     )
       return;
@@ -296,5 +354,8 @@ export class TollgateClient {
   }
 }
 
-const cacheKey = (customerId: string, feature: string, role?: string, country?: string) =>
-  JSON.stringify([customerId, feature, role ?? null, country?.toUpperCase() ?? null]);
+const cacheKey = (customerId: string, feature: string, role?: string, country?: string, entityId?: string) =>
+  JSON.stringify([customerId, feature, role ?? null, country?.toUpperCase() ?? null, entityId ?? null]);
+
+const entityPath = (customerId: string, entityId: string) =>
+  `/v1/entities/${encodeURIComponent(customerId)}/${encodeURIComponent(entityId)}`;

@@ -6,7 +6,7 @@
 // version a meter is at is the `schema_version` row of its `meta` table. Meters created before
 // versioning have the version 1 tables but no row: they are recognised as version 1.
 //
-// Tables (version 9):
+// Tables (version 10):
 //   counters      one row per metered feature and period definition (domain/periods.ts
 //                 periodDefinition): that definition's current period and usage
 //   idempotency   answers by idempotency key (kept 24 h; indexed by created_at, version 6)
@@ -25,8 +25,8 @@
 //   top_ups       credits drawn from each top-up grant, and from each carried balance (issue 17,
 //                 meter/top-ups.ts); rollovers: unused allowance carried into later periods (meter/rollovers.ts)
 //   entity_counters each entity's usage of a feature with a per-entity limit; seats: seats assigned to
-//                 entities (version 9, meter/entities.ts); outbox.entity_id: the entity of an entry
-const MIGRATIONS: readonly string[] = [
+//                 entities (version 9, meter/entities.ts); outbox.entity_id: the entity of an entry (version 10)
+const MIGRATIONS: readonly (string | ((sql: SqlStorage) => void))[] = [
   // 1: the schema as it was when versioning began (IF NOT EXISTS: a pre-versioning meter may run it).
   `
   CREATE TABLE IF NOT EXISTS counters (feature TEXT PRIMARY KEY, period_start INTEGER NOT NULL, period_end INTEGER, used REAL NOT NULL);
@@ -118,8 +118,8 @@ const MIGRATIONS: readonly string[] = [
     until INTEGER NOT NULL, PRIMARY KEY (feature, id));
   `,
   // 9: entities (issue 17, meter/entities.ts): each entity's usage of a feature with a per-entity limit, in
-  // its current period (one row per feature and entity; ended periods collected by period_end), the seats
-  // of seats features assigned to named entities, and the entity each ledger entry was for.
+  // its current period (one row per feature and entity; ended periods collected by period_end), and the
+  // seats of seats features assigned to named entities.
   `
   CREATE TABLE IF NOT EXISTS entity_counters (feature TEXT NOT NULL, entity_id TEXT NOT NULL, period_start INTEGER NOT NULL,
     period_end INTEGER, used REAL NOT NULL, PRIMARY KEY (feature, entity_id));
@@ -127,8 +127,13 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE IF NOT EXISTS seats (feature TEXT NOT NULL, entity_id TEXT NOT NULL, assigned_at INTEGER NOT NULL,
     PRIMARY KEY (feature, entity_id));
   CREATE INDEX IF NOT EXISTS seats_by_entity ON seats (entity_id);
-  ALTER TABLE outbox ADD COLUMN entity_id TEXT;
   `,
+  // 10: the entity of each ledger entry (outbox.entity_id). A step of its own, and only when the column is
+  // missing: ADD COLUMN is the one statement here that cannot be run twice.
+  (sql) => {
+    const has = sql.exec("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'entity_id'").toArray().length > 0;
+    if (!has) sql.exec("ALTER TABLE outbox ADD COLUMN entity_id TEXT");
+  },
 ];
 
 /** The meta key of the last outbox seq queued before the ledger named meters (version 3). */
@@ -144,7 +149,7 @@ export const METER_SCHEMA_VERSION = MIGRATIONS.length;
 export function migrateMeterSchema(sql: SqlStorage): void {
   const { version, recorded } = readVersion(sql);
   if (recorded && version >= METER_SCHEMA_VERSION) return;
-  for (const step of MIGRATIONS.slice(version)) sql.exec(step);
+  for (const step of MIGRATIONS.slice(version)) typeof step === "string" ? sql.exec(step) : step(sql);
   sql.exec(
     "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     METER_SCHEMA_VERSION,

@@ -7,7 +7,7 @@
 // Tollgate's own reason travels as the variant and in metadata, so "role_denied" and "not_entitled"
 // stay distinguishable in OpenFeature telemetry.
 import type { Decision, Json } from "../domain/types";
-import { countryParam, customerIdParam, roleParam } from "../http/schemas";
+import { countryParam, customerIdParam, entityIdParam, roleParam } from "../http/schemas";
 
 export type OfrepErrorCode = "PARSE_ERROR" | "TARGETING_KEY_MISSING" | "INVALID_CONTEXT" | "GENERAL" | "FLAG_NOT_FOUND";
 /** TARGETING_MATCH: evaluated against the customer; DEFAULT: Tollgate has no value, use the code default. */
@@ -41,6 +41,8 @@ function metadataOf(d: FeatureDecision, snapshotVersion?: number): FlagMetadata 
     const v = d[k];
     if (v !== undefined && v !== null) m[k] = v;
   }
+  if (d.deniedBy) m.deniedBy = d.deniedBy;
+  if (d.entity) m.entityId = d.entity.id;
   // Upsell hints (asked with context.include "upgrade"): plan ids, lowest tier first, comma-separated.
   if (d.upgrade) m.upgrade = d.upgrade.map((h) => h.planId).join(",");
   return m;
@@ -67,6 +69,8 @@ export const isFailure = (f: OfrepSuccess | OfrepFailure): f is OfrepFailure => 
 
 export interface EvaluationContext {
   customerId: string;
+  /** targetingKey `customer/entity`: the entity inside the customer (docs/model.md, Entities). */
+  entityId?: string;
   role?: string;
   country?: string;
   include?: "upgrade"[];
@@ -86,15 +90,19 @@ export function parseContext(
       errorDetails: "context.targetingKey (the Tollgate customer id) is required.",
     };
   }
-  // The same rules as the check API's fields, so a context valid here is valid there.
-  const customerId = customerIdParam.safeParse(targetingKey);
-  if (!customerId.success)
+  // The same rules as the check API's fields, so a context valid here is valid there. A customer id
+  // holds no '/', so `customer/entity` names an entity inside the customer unambiguously.
+  const [customerPart, ...rest] = typeof targetingKey === "string" ? targetingKey.split("/") : [targetingKey];
+  const customerId = customerIdParam.safeParse(customerPart);
+  const entityId = rest.length === 0 ? null : entityIdParam.safeParse(rest.join("/"));
+  if (!customerId.success || entityId?.success === false)
     return {
       ok: false,
       errorCode: "INVALID_CONTEXT",
-      errorDetails: "context.targetingKey is not a valid customer id.",
+      errorDetails: "context.targetingKey is not a valid customer id, or customer/entity.",
     };
   const value: EvaluationContext = { customerId: customerId.data };
+  if (entityId?.success) value.entityId = entityId.data;
   if (country !== undefined) {
     const parsed = countryParam.safeParse(country);
     if (!parsed.success)

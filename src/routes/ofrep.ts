@@ -16,7 +16,10 @@ import { flagOf, isFailure, parseContext } from "../ofrep/flags";
 const metadata = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 const context = z
   .object({
-    targetingKey: z.string().optional().describe("The Tollgate customer id (required)"),
+    targetingKey: z
+      .string()
+      .optional()
+      .describe("The Tollgate customer id, or `customer/entity` for an entity inside it (required)"),
     country: z
       .string()
       .optional()

@@ -1,16 +1,20 @@
 // POST /v1/tokens (a signed copy of a customer's entitlements) and GET /.well-known/jwks.json (the
 // public keys that verify it, and decision assertions, offline).
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope } from "../auth/middleware";
-import { checkDeps, requireSnapshot } from "../check-path";
+import { checkDeps, requireSnapshot, termsOf } from "../check-path";
 import { configOf } from "../config";
 import { iso } from "../domain/time";
+import type { Snapshot } from "../domain/types";
 import { newRouter } from "../http/router";
 import {
   apiKeySecurity,
   countryParam,
   customerIdParam,
   edgeCountry,
+  entityIdParam,
   errorResponses,
   featureParam,
   jsonBody,
@@ -49,6 +53,9 @@ const tokenRequest = z
       .describe("Only these features (default: every catalog feature)"),
     role: roleParam.optional(),
     country: countryParam.optional().describe("Default: the edge's request.cf.country"),
+    entityId: entityIdParam
+      .optional()
+      .describe("A token for this entity inside the customer: features needing a seat it holds none of are off"),
   })
   .strict()
   .openapi("TokenRequest");
@@ -102,22 +109,44 @@ const getJwks = createRoute({
   },
 });
 
+/** The seats an entity holds, of every seats feature the catalog's features name: one meter read. */
+async function entitySeats(c: Context<AppEnv>, snapshot: Snapshot, id: string, now: number) {
+  const seats = [
+    ...new Set(
+      Object.entries(snapshot.features).flatMap(([k, f]) => (f.seat ? [f.seat] : f.type === "seats" ? [k] : [])),
+    ),
+  ];
+  if (seats.length === 0) return { id, seats: {} };
+  const extra = { entity: { id, seats, limits: [] } };
+  const peeked = await c.var.services.meter.peek(c.env, snapshot, [], now, termsOf(snapshot), extra);
+  return { id, seats: peeked.entity?.seats ?? {} };
+}
+
 export const tokenRoutes = newRouter();
 // Minting is its own scope: a token states a role and a country the caller chose (review M4), so a
 // key handed to a browser (scope check) must not be able to mint one.
 tokenRoutes.use("/v1/tokens", requireScope("sign"));
 tokenRoutes
   .openapi(mintToken, async (c) => {
-    const { customerId, ttlSeconds, audience = DEFAULT_TOKEN_AUDIENCE, features, role, country } = c.req.valid("json");
+    const {
+      customerId,
+      ttlSeconds,
+      audience = DEFAULT_TOKEN_AUDIENCE,
+      features,
+      role,
+      country,
+      entityId,
+    } = c.req.valid("json");
     assertCustomerAccess(c.var.principal, customerId);
     const ring = await signingRing(c.env);
     const now = c.var.services.clock.now();
     const read = await requireSnapshot(checkDeps(c), customerId, now);
     // A stale copy (KV and D1 down) may still grant what was revoked: never sign it for an hour.
     if (read.degraded) throw new SnapshotUnavailable(`only a degraded copy of '${customerId}' is readable`);
+    const entity = entityId === undefined ? undefined : await entitySeats(c, read.snapshot, entityId, now);
     const { claims, expiresAt } = entitlementClaims(
       read.snapshot,
-      { role, country: country ?? edgeCountry(c), features, ttlSeconds },
+      { role, country: country ?? edgeCountry(c), features, ttlSeconds, entity },
       now,
     );
     const { sub, ...payload } = claims;

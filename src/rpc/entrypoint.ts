@@ -11,9 +11,10 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import { z } from "@hono/zod-openapi";
 import { type CheckDeps, evaluateAll, evaluateCheck } from "../check-path";
 import type { Decision } from "../domain/types";
+import { assignSeat, readEntity, releaseSeat, type SeatBody } from "../entity-path";
 import type { Env } from "../env";
 import { Problem, type ProblemBody, problemBody, toProblem, zodProblem } from "../http/problem";
-import { countryParam, customerIdParam, minVersionBody, roleParam } from "../http/schemas";
+import { countryParam, customerIdParam, entityIdParam, featureParam, minVersionBody, roleParam } from "../http/schemas";
 import { checkBody } from "../routes/check";
 import { releaseBody, reserveBody, settleBody, usageBody } from "../routes/usage-spec";
 import type { Services } from "../services";
@@ -34,8 +35,19 @@ const rpcEntitlements = z
     role: roleParam.optional(),
     country: countryParam.optional(),
     minVersion: minVersionBody.optional(),
+    entityId: entityIdParam.optional(),
   })
   .strict();
+/** A seat of a seats feature for a named entity (POST /v1/entities/{customerId}/{entityId}/assign's path and body). */
+const rpcSeat = z
+  .object({
+    customerId: customerIdParam,
+    entityId: entityIdParam,
+    feature: featureParam,
+    minVersion: minVersionBody.optional(),
+  })
+  .strict();
+const rpcEntity = rpcSeat.omit({ feature: true });
 
 export type RpcCheckInput = z.input<typeof rpcCheck>;
 export type RpcEntitlementsInput = z.input<typeof rpcEntitlements>;
@@ -43,6 +55,9 @@ export type RpcConsumeInput = z.input<typeof usageBody>;
 export type RpcReserveInput = z.input<typeof reserveBody>;
 export type RpcSettleInput = z.input<typeof settleBody>;
 export type RpcReleaseInput = z.input<typeof releaseBody>;
+export type RpcSeatInput = z.input<typeof rpcSeat>;
+export type RpcEntityInput = z.input<typeof rpcEntity>;
+export type EntityBody = Awaited<ReturnType<typeof readEntity>>;
 export type Entitlements = Awaited<ReturnType<typeof evaluateAll>>;
 
 /** The entrypoint class, over the worker's per-isolate services (index.ts exports it as TollgateRpc). */
@@ -80,6 +95,23 @@ export function rpcEntrypoint(getServices: (env: Env) => Services) {
     /** POST /v1/usage/release: free a reservation without charging. */
     release(input: RpcReleaseInput): Promise<RpcResult<UsageBody>> {
       return this.#call("release", releaseBody, input, (deps, body) => closeReservation(deps, "release", body));
+    }
+
+    /** POST /v1/entities/{customerId}/{entityId}/assign: a seat of a seats feature for the entity, if one is free. */
+    assignSeat(input: RpcSeatInput): Promise<RpcResult<SeatBody>> {
+      return this.#call("assignSeat", rpcSeat, input, (deps, body) => assignSeat(deps, body));
+    }
+
+    /** POST /v1/entities/{customerId}/{entityId}/release: frees the entity's seat. */
+    releaseSeat(input: RpcSeatInput): Promise<RpcResult<SeatBody>> {
+      return this.#call("releaseSeat", rpcSeat, input, (deps, body) => releaseSeat(deps, body));
+    }
+
+    /** GET /v1/entities/{customerId}/{entityId}: the seats the entity holds and its per-entity usage. */
+    entity(input: RpcEntityInput): Promise<RpcResult<EntityBody>> {
+      return this.#call("entity", rpcEntity, input, (deps, b) =>
+        readEntity(deps, b.customerId, b.entityId, b.minVersion),
+      );
     }
 
     /** Validate (the binding's customer filled in and enforced), run, and turn any throw into a problem body. */

@@ -26,13 +26,15 @@ export interface FeatureClaim {
   value?: Json;
   /** When this feature's answer may change (a trial ends, a grant starts or lapses); null: no known end. */
   expiresAt: string | null;
+  /** Metered and credits: what each entity may use per period (docs/model.md, Entities). */
+  perEntity?: { limit: number; reset: ResetPeriod };
 }
 
 export interface EntitlementClaims {
   sub: string;
   snapshotVersion: number;
   /** The context the entitlements were evaluated in (role and geo rules depend on it). */
-  context: { role?: string; country?: string };
+  context: { role?: string; country?: string; entityId?: string };
   entitlements: Record<string, FeatureClaim>;
 }
 
@@ -42,6 +44,19 @@ export interface TokenScope {
   /** Only these features (default: every catalog feature). */
   features?: string[];
   ttlSeconds: number;
+  /**
+   * A token for an entity inside the customer: which seats it held when the token was minted (by seats
+   * feature). A feature needing a seat it does not hold is not enabled (not_entitled).
+   */
+  entity?: { id: string; seats: Record<string, boolean> };
+}
+
+/** A feature's claim for the token's entity: off when it needs a seat the entity does not hold. */
+function entityClaim(snapshot: Snapshot, ev: Evaluation, scope: TokenScope): Evaluation {
+  const f = Object.hasOwn(snapshot.features, ev.feature) ? snapshot.features[ev.feature] : undefined;
+  const seat = f?.seat ?? (f?.type === "seats" ? ev.feature : undefined);
+  if (!scope.entity || !seat || !ev.allowed || scope.entity.seats[seat] === true) return ev;
+  return { ...ev, allowed: false, reason: "not_entitled" };
 }
 
 function featureClaim(ev: Evaluation): FeatureClaim {
@@ -52,7 +67,10 @@ function featureClaim(ev: Evaluation): FeatureClaim {
     claim.limit = ev.limit ?? null;
     if (ev.reset) claim.reset = ev.reset;
     claim.resetsAt = ev.resetsAt == null ? null : iso(ev.resetsAt);
+    const pe = ev.effective?.spec.perEntity;
+    if (pe) claim.perEntity = { limit: pe.limit, reset: pe.reset };
   }
+  if (ev.type === "seats") claim.limit = ev.limit ?? null;
   if (ev.type === "config") claim.value = ev.value ?? null;
   return claim;
 }
@@ -67,7 +85,11 @@ export function entitlementClaims(
   const entries: [string, FeatureClaim][] = [];
   let expiresAt = now + scope.ttlSeconds * 1000;
   for (const feature of keys) {
-    const ev = evaluate(snapshot, { feature, role: scope.role, country: scope.country }, now);
+    const ev = entityClaim(
+      snapshot,
+      evaluate(snapshot, { feature, role: scope.role, country: scope.country }, now),
+      scope,
+    );
     entries.push([feature, featureClaim(ev)]);
     // Only what the token grants bounds it: a feature that is off now stays off in the token.
     if (ev.allowed && ev.expiresAt != null && ev.expiresAt < expiresAt) expiresAt = ev.expiresAt;
@@ -75,6 +97,7 @@ export function entitlementClaims(
   const context: EntitlementClaims["context"] = {};
   if (scope.role !== undefined) context.role = scope.role;
   if (scope.country !== undefined) context.country = scope.country;
+  if (scope.entity) context.entityId = scope.entity.id;
   // fromEntries defines own properties: a requested feature named "__proto__" stays plain data.
   const entitlements = Object.fromEntries(entries);
   return { claims: { sub: snapshot.customerId, snapshotVersion: snapshot.version, context, entitlements }, expiresAt };
