@@ -1,6 +1,8 @@
 // Entities (issue 17, docs/model.md "Entities"): users or seats inside a customer. Per-entity limits hold
 // with the pooled one in one meter decision; a seats feature's seats are assigned to named entities, and
 // an entity without a seat of the feature's seats feature is not_entitled.
+import { env } from "cloudflare:workers";
+import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { testCatalog } from "./fixtures/catalog";
 import { createCustomer, createKey } from "./helpers/admin";
@@ -38,6 +40,10 @@ const entityCatalog = {
       },
     },
     "no-seats": { name: "No seats", entitlements: { editor: true } },
+    "tight-team": {
+      name: "Tight team",
+      entitlements: { team_seats: 4, ai_tokens: { limit: 100, perEntity: { limit: 60, reset: "day" } } },
+    },
     "big-team": {
       name: "Big team",
       entitlements: {
@@ -256,5 +262,95 @@ describe("per-entity limits", () => {
     const counters = await meterOf(id, 0).counters(T0);
     expect(counters.find((c) => c.feature === "ai_tokens")?.used).toBe(60);
     expect((await check({ customerId: id, feature: "ai_tokens", entityId: "ann" })).json.entity.used).toBe(60);
+  });
+});
+
+describe("per-entity and pooled bounds, as a model", () => {
+  it("every consume is admitted exactly when both the entity's and the pool's room take it (fast-check)", async () => {
+    // Pool 100 a month, 60 a day per entity (tight-team): 4 entities could use 240, so both bounds bind.
+    const step = fc.record({ entity: fc.integer({ min: 0, max: 3 }), amount: fc.integer({ min: 1, max: 40 }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
+        const id = await customerOn("tight-team");
+        for (let e = 0; e < 4; e++) await seat(id, `e${e}`, "assign");
+        const own = [0, 0, 0, 0];
+        let pool = 0;
+        for (const s of steps) {
+          const r = await use({ customerId: id, feature: "ai_tokens", amount: s.amount, entityId: `e${s.entity}` });
+          const fitsPool = pool + s.amount <= 100;
+          const fitsOwn = (own[s.entity] ?? 0) + s.amount <= 60;
+          expect(r.json.allowed).toBe(fitsPool && fitsOwn);
+          if (!r.json.allowed) expect(r.json.deniedBy).toBe(fitsPool ? "entity_limit" : undefined);
+          if (r.json.allowed) {
+            pool += s.amount;
+            own[s.entity] = (own[s.entity] ?? 0) + s.amount;
+          }
+          expect([r.json.used, r.json.entity.used]).toEqual([pool, own[s.entity]]);
+        }
+      }),
+      { numRuns: 15 },
+    );
+  });
+});
+
+describe("entities elsewhere: OFREP, tokens, RPC", () => {
+  it("OFREP's targetingKey customer/entity evaluates for the entity", async () => {
+    const id = await customerOn("team");
+    await seat(id, "ann", "assign");
+    const flag = (targetingKey: string) =>
+      w.call("POST", "/ofrep/v1/evaluate/flags/editor", { key, body: { context: { targetingKey } } });
+    expect((await flag(`${id}/ann`)).json).toMatchObject({ value: true, variant: "ok", metadata: { entityId: "ann" } });
+    expect((await flag(`${id}/bob`)).json).toMatchObject({
+      value: false,
+      variant: "not_entitled",
+      metadata: { deniedBy: "seat", entityId: "bob" },
+    });
+    expect((await flag(id)).json).toMatchObject({ value: true, variant: "ok" });
+    const bad = await flag(`${id}/bad id`);
+    expect(bad.status).toBe(400);
+    expect(bad.json.errorCode).toBe("INVALID_CONTEXT");
+  });
+
+  it("a token minted for an entity turns off what needs a seat it does not hold", async () => {
+    const id = await customerOn("team");
+    await seat(id, "ann", "assign");
+    const signer = await createKey(w, ["sign"]);
+    const claims = async (entityId: string) => {
+      const r = await w.call("POST", "/v1/tokens", { key: signer, body: { customerId: id, entityId } });
+      expect(r.status).toBe(200);
+      return JSON.parse(atob(String(r.json.token).split(".")[1]?.replace(/-/g, "+").replace(/_/g, "/") ?? ""));
+    };
+    const ann = await claims("ann");
+    expect(ann.context).toEqual({ entityId: "ann" });
+    expect(ann.entitlements.editor).toMatchObject({ enabled: true });
+    expect(ann.entitlements.ai_tokens).toMatchObject({ enabled: true, perEntity: { limit: 60, reset: "day" } });
+    const bob = await claims("bob");
+    expect(bob.entitlements.editor).toMatchObject({ enabled: false, reason: "not_entitled" });
+    expect(bob.entitlements.exports.enabled).toBe(true);
+  });
+
+  it("TollgateRpc assigns and releases seats and consumes for an entity, as the HTTP API does", async () => {
+    const id = await customerOn("team");
+    const rpc = async (method: string, input: unknown) => {
+      const res = await env.RPC_CALLER.fetch("https://caller.test/", {
+        method: "POST",
+        body: JSON.stringify({ binding: "TOLLGATE", method, input }),
+      });
+      return (await res.json()) as { ok: boolean; value?: any; problem?: any };
+    };
+    expect((await rpc("assignSeat", { customerId: id, entityId: "ann", feature: "team_seats" })).value).toMatchObject({
+      assigned: true,
+      used: 1,
+    });
+    const used = await rpc("consume", { customerId: id, feature: "ai_tokens", amount: 5, entityId: "ann" });
+    expect(used.value).toMatchObject({ allowed: true, entity: { id: "ann", used: 5 } });
+    expect((await rpc("entity", { customerId: id, entityId: "ann" })).value.seats).toHaveLength(1);
+    expect((await rpc("releaseSeat", { customerId: id, entityId: "ann", feature: "team_seats" })).value).toMatchObject({
+      assigned: false,
+      used: 0,
+    });
+    const all = await rpc("entitlements", { customerId: id, entityId: "ann" });
+    expect(all.value.features.editor).toMatchObject({ allowed: false, deniedBy: "seat" });
+    expect((await rpc("assignSeat", { customerId: id, entityId: "ann", feature: "nope" })).problem.status).toBe(404);
   });
 });
