@@ -1,6 +1,7 @@
 // Entities (issue 17, docs/model.md "Entities"): users or seats inside a customer. Per-entity limits hold
 // with the pooled one in one meter decision; a seats feature's seats are assigned to named entities, and
 // an entity without a seat of the feature's seats feature is not_entitled.
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -352,5 +353,42 @@ describe("entities elsewhere: OFREP, tokens, RPC", () => {
     const all = await rpc("entitlements", { customerId: id, entityId: "ann" });
     expect(all.value.features.editor).toMatchObject({ allowed: false, deniedBy: "seat" });
     expect((await rpc("assignSeat", { customerId: id, entityId: "ann", feature: "nope" })).problem.status).toBe(404);
+  });
+});
+
+describe("10,000 entities in one customer", () => {
+  it("seats and per-entity counters live in the meter; the snapshot and the check stay the same size", async () => {
+    const id = await customerOn("big-team");
+    const part = async () => (await env.SNAPSHOTS.get(`part:${id}`))?.length ?? 0;
+    await check({ customerId: id, feature: "ai_tokens" }); // the part is published
+    const before = await part();
+    expect(before).toBeGreaterThan(0);
+    // Seed 10,000 users straight into the meter's tables (as 10,000 assigns and consumes would leave them).
+    const dayStart = Date.parse("2026-03-10T00:00:00.000Z");
+    await runInDurableObject(meterOf(id, 0), (_m: unknown, state: DurableObjectState) => {
+      const sql = state.storage.sql;
+      for (let i = 0; i < 10_000; i++) {
+        sql.exec("INSERT INTO seats (feature, entity_id, assigned_at) VALUES ('team_seats', ?, ?)", `u${i}`, T0);
+        sql.exec(
+          "INSERT INTO entity_counters (feature, entity_id, period_start, period_end, used) VALUES ('ai_tokens', ?, ?, ?, ?)",
+          `u${i}`,
+          dayStart,
+          dayStart + DAY_MS,
+          i % 61,
+        );
+      }
+    });
+    // 10,000 seats held, 20 granted: the next user gets none until one is released.
+    expect((await seat(id, "newcomer", "assign")).json).toMatchObject({ assigned: false, reason: "limit_reached" });
+    expect((await check({ customerId: id, feature: "team_seats" })).json).toMatchObject({ used: 10_000, limit: 20 });
+    // u9998 used 9998 % 61 = 55 of its 60 today: 5 more fit, 6 do not.
+    const ask = (quantity: number) => check({ customerId: id, feature: "ai_tokens", entityId: "u9998", quantity });
+    expect((await ask(5)).json).toMatchObject({ allowed: true, entity: { used: 55, limit: 60, remaining: 5 } });
+    expect((await ask(6)).json).toMatchObject({ allowed: false, deniedBy: "entity_limit" });
+    expect((await use({ customerId: id, feature: "ai_tokens", amount: 3, entityId: "u100" })).json).toMatchObject({
+      allowed: true,
+      entity: { used: (100 % 61) + 3 },
+    });
+    expect(await part()).toBe(before);
   });
 });

@@ -126,6 +126,20 @@ export function targets(
       `${per(exact.perRequest.doCalls)} DO, ${per(exact.perRequest.d1Queries)} D1 (req/s ${ratio(exact.rpsRatio)} of baseline; with the summary ${m ? per(m.perRequest.doCalls) : "-"} DO)`,
       exact.perRequest.doCalls <= 1 && exact.perRequest.d1Queries === 0,
     );
+  const ent = by["check-entity"];
+  if (ent)
+    add(
+      "check-entity: <= 1 DO call and 0 D1 queries per check (the entity's seat and usage in the one meter read)",
+      `${per(ent.perRequest.doCalls)} DO, ${per(ent.perRequest.d1Queries)} D1 (req/s ${ratio(ent.rpsRatio)} of baseline)`,
+      ent.perRequest.doCalls <= 1 && ent.perRequest.d1Queries === 0,
+    );
+  const [ue, spread] = [by["usage-entity"], by["usage-spread"]];
+  if (ue && spread)
+    add(
+      "usage-entity req/s >= 0.9 x usage-spread's (both bounds in one decision cost little more than one)",
+      `${ratio(ue.rpsRatio)} vs ${ratio(spread.rpsRatio)} of usage-baseline`,
+      ue.rpsRatio >= 0.9 * spread.rpsRatio,
+    );
   const c = by["check-cold"];
   if (c)
     add(

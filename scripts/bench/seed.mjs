@@ -29,7 +29,8 @@ export function benchCatalog(features, hotLimit, hotShardedLimit = hotLimit) {
     if (f.type === "boolean")
       entitlements[f.key] = i % 5 === 0 ? { enabled: true, regions: { deny: ["SANCTIONED"] } } : true;
     else if (f.type === "config") entitlements[f.key] = { value: { tier: "gold", n: i } };
-    else entitlements[f.key] = { limit: 1e12, reset: "month" };
+    // A per-entity limit too (docs/model.md, Entities): only calls that name an entity (check-entity) meet it.
+    else entitlements[f.key] = { limit: 1e12, reset: "month", perEntity: { limit: 1e9, reset: "day" } };
   });
   return {
     regionGroups: { SANCTIONED: ["KP", "IR"] },
