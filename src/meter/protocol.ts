@@ -7,7 +7,7 @@
 // (MeterResult { ok: false, error }) and the routes map them to problems (routes/usage.ts).
 import type { Allowance } from "../domain/evaluate";
 import type { ShardReport } from "../domain/leases";
-import type { DeniedBy, ResetAnchor, ResetPeriod, Residency, TopUp } from "../domain/types";
+import type { DeniedBy, EntityView, ResetAnchor, ResetPeriod, Residency, TopUp } from "../domain/types";
 import type { TermsVersion } from "./terms-version";
 
 export interface MeterPeriod {
@@ -71,14 +71,7 @@ export interface EntityLimit {
 }
 
 /** What an answer says of the call's entity: its seat, and its usage of the call's feature against its own limit. */
-export interface EntityAnswer {
-  id: string;
-  seat?: { feature: string; held: boolean };
-  limit?: number;
-  used?: number;
-  remaining?: number;
-  resetsAt?: number | null;
-}
+export type EntityAnswer = EntityView;
 
 /** Assign or release a seat of a seats feature, for a named entity (POST /v1/entities/{customerId}/{entityId}/assign). */
 export interface SeatCall {
