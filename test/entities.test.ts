@@ -1,10 +1,11 @@
 // Entities (issue 17, docs/model.md "Entities"): users or seats inside a customer. Per-entity limits hold
 // with the pooled one in one meter decision; a seats feature's seats are assigned to named entities, and
 // an entity without a seat of the feature's seats feature is not_entitled.
-import { runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
+import { TollgateClient } from "../src/client";
 import { testCatalog } from "./fixtures/catalog";
 import { createCustomer, createKey } from "./helpers/admin";
 import { ledgerEvents } from "./helpers/ledger";
@@ -390,5 +391,38 @@ describe("10,000 entities in one customer", () => {
       entity: { used: (100 % 61) + 3 },
     });
     expect(await part()).toBe(before);
+  });
+});
+
+describe("the typed client", () => {
+  it("assigns and releases seats, checks and consumes for an entity, and never serves an entity's check from cache", async () => {
+    const id = await customerOn("team");
+    let calls = 0;
+    const client = new TollgateClient({
+      baseUrl: "https://tollgate.test",
+      apiKey: key,
+      fetch: async (input, init) => {
+        calls++;
+        const ctx = createExecutionContext();
+        const res = await w.worker.fetch(new Request(input, init), env, ctx);
+        await waitOnExecutionContext(ctx);
+        return res;
+      },
+    });
+    expect(await client.assignSeat(id, "ann", "team_seats")).toMatchObject({ assigned: true, used: 1, limit: 3 });
+    expect(await client.check({ customerId: id, feature: "editor", entityId: "ann" })).toMatchObject({ allowed: true });
+    const consumed = await client.consume({ customerId: id, feature: "ai_tokens", amount: 4, entityId: "ann" });
+    expect(consumed.entity).toMatchObject({ id: "ann", used: 4, limit: 60 });
+    expect((await client.entity(id, "ann")).seats.map((s) => s.feature)).toEqual(["team_seats"]);
+    expect(await client.releaseSeat(id, "ann", "team_seats")).toMatchObject({ assigned: false, used: 0 });
+    const before = calls;
+    expect(await client.check({ customerId: id, feature: "editor", entityId: "ann" })).toMatchObject({
+      allowed: false,
+      deniedBy: "seat",
+    });
+    expect(calls).toBe(before + 1);
+    const all = await client.entitlements(id, { entityId: "ann" });
+    expect(all.entityId).toBe("ann");
+    expect(all.features.editor).toMatchObject({ allowed: false, deniedBy: "seat" });
   });
 });
