@@ -78,7 +78,10 @@ export async function requireSnapshot(
 /** One check: the decision for one feature (an unknown customer is a denial, not an error). */
 export async function evaluateCheck(deps: CheckDeps, input: CheckInput): Promise<Decision> {
   const held: Held = { now: deps.services.clock.now(), snapshot: null };
-  const decision = await decide(deps, input, held);
+  const decided = await decide(deps, input, held);
+  // A check for an entity names it, also when its feature has neither a seat nor a per-entity limit (as consumes do).
+  const named = input.entityId !== undefined && !decided.entity && decided.reason !== "unknown_customer";
+  const decision = named ? { ...decided, entity: { id: input.entityId as string } } : decided;
   // Its analytics point: a call that returns at once (src/analytics/; the local sink writes in waitUntil).
   deps.services.analytics.check(deps, held.now, held.snapshot, decision, input.country, input.quantity);
   return decision;
@@ -110,6 +113,7 @@ async function decide(deps: CheckDeps, input: CheckInput, held: Held): Promise<D
   const reads = entityReadsOf(snapshot, input, ev, now);
   if (reads) {
     const d = await decideWithEntity(deps, input, snapshot, ev, reads, now);
+    if (!d) return unknownCustomerDecision(input, now);
     held.snapshot = d.snapshot;
     return withHints(deps, input, d.snapshot, toDecision(d.snapshot, d.ev, now, d.degraded ?? degradedOf(read)), now);
   }
@@ -189,7 +193,8 @@ function entityReadsOf(snapshot: Snapshot, input: CheckInput, ev: Evaluation, no
 
 /**
  * A check with entity reads: one meter read for the feature's usage (and its credit balance), the entity's
- * seats and usage, and a seats feature's assigned seats, on terms at least as new as the meter's.
+ * seats and usage, and a seats feature's assigned seats, on terms at least as new as the meter's. Null: the
+ * customer was deleted meanwhile.
  */
 async function decideWithEntity(
   deps: CheckDeps,
@@ -198,7 +203,7 @@ async function decideWithEntity(
   ev: Evaluation,
   reads: EntityReads,
   now: number,
-): Promise<{ snapshot: Snapshot; ev: Evaluation; degraded?: DegradedReason }> {
+): Promise<{ snapshot: Snapshot; ev: Evaluation; degraded?: DegradedReason } | null> {
   const items: PeekItem[] = [];
   const counted = isCounted(ev.type) && ev.allowed && ev.effective;
   if (counted && ev.effective) items.push(peekItem(ev, ev.effective));
@@ -213,6 +218,7 @@ async function decideWithEntity(
   if (!termsAtLeast(termsOf(snapshot), peeked.termsVersion)) {
     // As decide: the meter has seen newer terms; evaluate again on them (once), or answer degraded.
     const fresh = await freshRead(deps, input.customerId, now, peeked.termsVersion);
+    if (fresh && !fresh.snapshot) return null; // deleted meanwhile: unknown_customer
     if (fresh?.snapshot && termsAtLeast(termsOf(fresh.snapshot), peeked.termsVersion)) {
       const again = evaluate(fresh.snapshot, input, now);
       const r = entityReadsOf(fresh.snapshot, input, again, now);

@@ -236,6 +236,12 @@ describe("per-entity limits", () => {
     expect((await use(body)).json).toMatchObject({ allowed: true, used: 2 });
     expect((await use(body)).json).toMatchObject({ allowed: true, used: 2, replayed: true });
     expectProblem(await use({ ...body, entityId: "bob" }), 409, "conflict");
+    // A feature with neither a seat nor a per-entity limit is the customer's; the answer still names the entity.
+    expect((await check({ customerId: id, feature: "exports", entityId: "bob" })).json).toMatchObject({
+      allowed: true,
+      used: 2,
+      entity: { id: "bob" },
+    });
   });
 
   it("GET /v1/entitlements?entityId= evaluates every feature for the entity in one read", async () => {
