@@ -36,6 +36,8 @@ export interface ReserveInput {
   ttlSeconds: number;
   idempotencyKey: string | null;
   minVersion?: MinVersion;
+  /** The user or seat inside the customer: its seat and per-entity limit decide too, and hold the units. */
+  entityId?: string;
 }
 
 export interface CloseInput {
@@ -97,7 +99,13 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
 /** Hold units for work whose cost is known later. */
 export async function reserve(deps: CheckDeps, input: ReserveInput): Promise<UsageBody> {
   const now = deps.services.clock.now();
-  const fingerprint = JSON.stringify(["reserve", input.feature, input.amount, input.ttlSeconds]);
+  const fingerprint = JSON.stringify([
+    "reserve",
+    input.feature,
+    input.amount,
+    input.ttlSeconds,
+    ...(input.entityId === undefined ? [] : [input.entityId]),
+  ]);
   await refuseCreditCost(deps, input, now);
   const { snapshot, t, result } = await meterDecision(deps, input, now, (snapshot, t, termsVersion) =>
     deps.services.meter.reserve(deps.env, snapshot, {
@@ -109,6 +117,7 @@ export async function reserve(deps: CheckDeps, input: ReserveInput): Promise<Usa
       ...termsOfCall(t, termsVersion),
       wholeUnits: t.feature.integer !== false,
       now,
+      entity: entityCall(snapshot, t, input.entityId, now),
     }),
   );
   return answer(deps, now, snapshot, input.feature, result, t.denial);

@@ -273,6 +273,48 @@ describe("per-entity limits", () => {
   });
 });
 
+describe("reservations for an entity", () => {
+  it("hold the entity's room until settled, charge its counter, and need its seat", async () => {
+    const id = await customerOn("team");
+    await seat(id, "ann", "assign");
+    const reserve = (body: Record<string, unknown>) =>
+      w.call("POST", "/v1/usage/reserve", { key, body: { customerId: id, feature: "ai_tokens", ...body } });
+    const held = await reserve({ amount: 50, entityId: "ann" });
+    expect(held.json).toMatchObject({ allowed: true, reserved: 50, entity: { id: "ann", used: 0, remaining: 10 } });
+    // 50 held of ann's 60 today: 20 more do not fit her, whether consumed or reserved; the pool has room.
+    expect((await use({ customerId: id, feature: "ai_tokens", amount: 20, entityId: "ann" })).json).toMatchObject({
+      allowed: false,
+      deniedBy: "entity_limit",
+    });
+    expect((await reserve({ amount: 20, entityId: "ann" })).json).toMatchObject({
+      allowed: false,
+      reason: "limit_reached",
+      deniedBy: "entity_limit",
+    });
+    const settled = await w.call("POST", "/v1/usage/settle", {
+      key,
+      body: { customerId: id, reservationId: held.json.reservationId, amount: 30 },
+    });
+    expect(settled.json).toMatchObject({ used: 30, reserved: 0, entity: { id: "ann", used: 30, remaining: 30 } });
+    expect((await use({ customerId: id, feature: "ai_tokens", amount: 20, entityId: "ann" })).json).toMatchObject({
+      allowed: true,
+      used: 50,
+      entity: { used: 50, remaining: 10 },
+    });
+    expect((await reserve({ amount: 1, entityId: "bob" })).json).toMatchObject({
+      allowed: false,
+      reason: "not_entitled",
+      deniedBy: "seat",
+    });
+    await meterOf(id, 0).flush();
+    const lines = (await ledgerEvents(id)).filter((e) => e.feature === "ai_tokens");
+    expect(lines.map((e) => [e.kind, e.amount, e.entityId])).toEqual([
+      ["settle", 30, "ann"],
+      ["consume", 20, "ann"],
+    ]);
+  });
+});
+
 describe("per-entity and pooled bounds, as a model", () => {
   it("every consume is admitted exactly when both the entity's and the pool's room take it (fast-check)", async () => {
     // Pool 100 a month, 60 a day per entity (tight-team): 4 entities could use 240, so both bounds bind.

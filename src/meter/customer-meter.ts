@@ -21,7 +21,7 @@ import { creditsFor } from "../domain/credits";
 import { type Allowance, fits, headroom } from "../domain/evaluate";
 import { leaseBound, type ShardReport, shortfall } from "../domain/leases";
 import { periodAt, periodDefinition } from "../domain/periods";
-import type { TopUp } from "../domain/types";
+import type { DeniedBy, TopUp } from "../domain/types";
 import { formatVersion } from "../domain/version";
 import type { Env } from "../env";
 import { Entities, type EntityState } from "./entities";
@@ -138,7 +138,7 @@ export class CustomerMeter extends DurableObject<Env> {
       if ("early" in p) return p.early;
       const { at, counter, reserved } = p;
       const draw = this.#draw(call, at);
-      const entity = this.#entityOf(call, at);
+      const entity = this.#entityOf(call, at, reserved);
       const ownTopUps = this.#balances(call.feature, call.topUps, at);
       // A credits feature consumed directly: its open top-ups are drawn first, the rest from the period.
       const split = ownTopUps && call.amount > 0 ? this.#topUps.split(call.feature, ownTopUps, call.amount, at) : null;
@@ -166,14 +166,26 @@ export class CustomerMeter extends DurableObject<Env> {
     const result = await this.#withLease({ ...call, gauge: false }, true, (short) => {
       const p = this.#prelude(call, short);
       if ("early" in p) return p.early;
-      const { counter, reserved } = p;
-      const ok = call.entitled && fits(call.allowance, counter.used + reserved, call.amount) && !this.#leaseShort;
-      const reason = !call.entitled ? "not_entitled" : ok ? "ok" : "limit_reached";
+      const { at, counter, reserved } = p;
+      const entity = this.#entityOf(call, at, reserved);
+      const seatless = entity?.seat?.held === false;
+      const pooled = fits(call.allowance, counter.used + reserved, call.amount) && !this.#leaseShort;
+      const entityOver = entity !== null && !this.#entities.fits(entity);
+      const ok = call.entitled && !seatless && pooled && !entityOver;
+      const reason = !call.entitled || seatless ? "not_entitled" : ok ? "ok" : "limit_reached";
+      const deniedBy: DeniedBy | undefined = !call.entitled
+        ? undefined
+        : seatless
+          ? "seat"
+          : pooled && entityOver
+            ? "entity_limit"
+            : undefined;
       const opened = ok ? this.#reservations.open(call, reservationPrefix(call.lease)) : {};
       const nowReserved = ok ? reserved + call.amount : reserved;
-      const outcome = { allowed: ok, reason, used: counter.used } as const;
+      if (ok && entity) for (const b of entity.bounds) b.reserved += b.amount;
+      const outcome = { allowed: ok, reason, used: counter.used, ...(deniedBy ? { deniedBy } : {}) } as const;
       const base = { ...this.#answer(outcome, nowReserved, call.allowance, counter), ...opened };
-      const answer = this.#leaseAnswer({ ...call, gauge: false }, base, counter);
+      const answer = entityAnswer(this.#leaseAnswer({ ...call, gauge: false }, base, counter), entity, call.feature);
       this.#keys.remember(call.idempotencyKey, call.fingerprint, answer, call.now);
       return { ok: true, answer };
     });
@@ -604,12 +616,19 @@ export class CustomerMeter extends DurableObject<Env> {
     return { allowed: true, reason: "ok", used };
   }
 
-  /** The call's entity, with what the call adds to each of its per-entity limits; null: the call names none. */
-  #entityOf(call: UsageCall, at: number): EntityState | null {
-    if (!call.entity) return null;
+  /**
+   * The call's entity, with what the call adds to each of its per-entity limits and what the entity's open
+   * reservations hold of the call's feature (asked only when the feature has any open: `reserved`); null:
+   * the call names none.
+   */
+  #entityOf(call: UsageCall | ReserveCall, at: number, reserved: number): EntityState | null {
+    const e = call.entity;
+    if (!e) return null;
     const amounts: Record<string, number> = { [call.feature]: call.amount };
     if (call.credit) amounts[call.credit.feature] = creditsFor(call.amount, call.credit.cost);
-    return this.#entities.state(call.entity, amounts, at);
+    const reservedOf = (f: string) =>
+      f === call.feature && reserved > 0 ? this.#reservations.heldBy(f, e.id, call.now) : 0;
+    return this.#entities.state(e, amounts, at, reservedOf);
   }
 
   /** A read's entity: the seats it holds, and its usage against each per-entity limit asked about. */
@@ -794,15 +813,18 @@ export class CustomerMeter extends DurableObject<Env> {
     // reservation open across a reset is carried over.
     const counter = this.#counter(feature, terms, at);
     const used = counter.used + amount;
+    // A reservation for an entity charges its counter too (what it held fitted its limit when reserved).
+    const entity = terms.entity ? this.#entities.state(terms.entity, { [feature]: amount }, at) : null;
     if (amount > 0) {
       const charge = "UPDATE counters SET used = ? WHERE feature = ? AND definition = ?";
       this.#sql.exec(charge, used, feature, counter.definition);
-      this.#outbox.add("settle", feature, amount, periodOf(counter), call.now, id);
+      this.#outbox.add("settle", feature, amount, periodOf(counter), call.now, id, { entityId: terms.entity?.id });
+      if (entity) this.#entities.apply(entity);
     }
     this.#reservations.close(id, to, call.now);
     const reserved = this.#reservations.held(feature, call.now);
     const base = this.#answer({ allowed: true, reason: "ok", used }, reserved, terms.allowance, counter);
-    const answer = { ...base, reservationId: id, settled: amount, feature };
+    const answer = { ...entityAnswer(base, entity, feature), reservationId: id, settled: amount, feature };
     this.#reservations.remember(id, answer);
     await this.#ensureAlarm(this.#outbox.flushDelay());
     return { ok: true, answer };
@@ -921,7 +943,7 @@ function entityAnswer(a: UsageAnswer, e: EntityState | null, feature: string): U
   const b = e.bounds.find((x) => x.feature === feature);
   const seat = e.seat ? { seat: e.seat } : {};
   if (!b) return { ...a, entity: { id: e.id, ...seat } };
-  const left = Math.max(0, b.limit - b.used);
+  const left = Math.max(0, b.limit - b.used - b.reserved);
   const view = { id: e.id, ...seat, limit: b.limit, used: b.used, remaining: left, resetsAt: b.period.end };
   return { ...a, entity: view, remaining: a.remaining === null ? left : Math.min(a.remaining, left) };
 }

@@ -14,6 +14,8 @@ export interface EntityBound {
   limit: number;
   period: MeterPeriod;
   used: number;
+  /** Held for the entity by its open reservations of the feature. */
+  reserved: number;
   amount: number;
 }
 
@@ -32,16 +34,28 @@ export class Entities {
     this.#sql = sql;
   }
 
-  /** The entity of a call: its seat, and each bound with what the call would add (`amounts` by feature). */
-  state(call: EntityCall, amounts: Record<string, number>, now: number): EntityState {
+  /**
+   * The entity of a call: its seat, and each bound with what the call would add (`amounts` by feature) and
+   * what the entity's open reservations hold of it (`reservedOf`).
+   */
+  state(
+    call: EntityCall,
+    amounts: Record<string, number>,
+    now: number,
+    reservedOf: (feature: string) => number = () => 0,
+  ): EntityState {
     const seat = call.seat ? { seat: { feature: call.seat, held: this.holds(call.seat, call.id) } } : {};
-    const bounds = call.limits.map((l) => ({ ...this.#bound(l, call.id, now), amount: amounts[l.feature] ?? 0 }));
+    const bounds = call.limits.map((l) => ({
+      ...this.#bound(l, call.id, now),
+      reserved: reservedOf(l.feature),
+      amount: amounts[l.feature] ?? 0,
+    }));
     return { id: call.id, ...seat, bounds };
   }
 
   /** Whether every bound takes what the call adds (a negative amount, a gauge going down, always fits). */
   fits(state: EntityState): boolean {
-    return state.bounds.every((b) => b.amount <= 0 || b.used + b.amount <= b.limit);
+    return state.bounds.every((b) => b.amount <= 0 || b.used + b.reserved + b.amount <= b.limit);
   }
 
   /** Applies the call to the entity's counters (floored at zero), in the same step as the pooled counter. */
@@ -65,7 +79,7 @@ export class Entities {
   /** The entity's usage of each limit's feature in its current period (a read: a check, GET /v1/entities). */
   read(id: string, limits: readonly EntityLimit[], now: number): Record<string, EntityBound> {
     const out: Record<string, EntityBound> = {};
-    for (const l of limits) out[l.feature] = { ...this.#bound(l, id, now), amount: 0 };
+    for (const l of limits) out[l.feature] = { ...this.#bound(l, id, now), reserved: 0, amount: 0 };
     return out;
   }
 
@@ -118,7 +132,7 @@ export class Entities {
   }
 
   /** The entity's counter of a limit's feature in the limit's current period (0: none yet, or of an earlier period). */
-  #bound(l: EntityLimit, id: string, now: number): Omit<EntityBound, "amount"> {
+  #bound(l: EntityLimit, id: string, now: number): Omit<EntityBound, "amount" | "reserved"> {
     const period = periodAt(l.terms.reset, l.terms.anchor, l.terms.anchorAt, now);
     const row = this.#sql
       .exec(

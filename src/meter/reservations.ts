@@ -5,7 +5,7 @@
 //
 // Only the reservations table's rows; the decisions that use them are the meter's (customer-meter.ts).
 import type { Allowance } from "../domain/evaluate";
-import type { MeterResult, PeriodTerms, ReserveCall, UsageAnswer } from "./protocol";
+import type { EntityCall, MeterResult, PeriodTerms, ReserveCall, UsageAnswer } from "./protocol";
 
 export type ClosedState = "settled" | "released";
 
@@ -14,7 +14,7 @@ export interface Held {
   feature: string;
   amount: number;
   /** wholeUnits is absent from reservations made before it was kept (they live a day at most). */
-  terms: PeriodTerms & { allowance: Allowance; wholeUnits?: boolean };
+  terms: PeriodTerms & { allowance: Allowance; wholeUnits?: boolean; entity?: EntityCall };
 }
 
 export class Reservations {
@@ -31,11 +31,19 @@ export class Reservations {
     return Number(this.#sql.exec(sum, feature, now).one().r);
   }
 
-  /** Opens a reservation of the call's amount. */
+  /** Units of `feature` held for one entity by its reservations open at `now` (docs/model.md, Entities). */
+  heldBy(feature: string, entityId: string, now: number): number {
+    const sum = `SELECT COALESCE(SUM(amount), 0) AS r FROM reservations
+      WHERE feature = ? AND state = 'open' AND expires_at > ? AND json_extract(terms, '$.entity.id') = ?`;
+    return Number(this.#sql.exec(sum, feature, now, entityId).one().r);
+  }
+
+  /** Opens a reservation of the call's amount (for the call's entity, if it names one). */
   open(call: ReserveCall, prefix = "res_"): { reservationId: string; expiresAt: number } {
     const reservationId = `${prefix}${crypto.randomUUID()}`;
     const expiresAt = call.now + call.ttlSeconds * 1000;
-    const terms = JSON.stringify({ allowance: call.allowance, ...call.terms, wholeUnits: call.wholeUnits });
+    const entity = call.entity ? { entity: call.entity } : {};
+    const terms = JSON.stringify({ allowance: call.allowance, ...call.terms, wholeUnits: call.wholeUnits, ...entity });
     this.#sql.exec(
       "INSERT INTO reservations (id, feature, amount, expires_at, state, terms, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?)",
       reservationId,

@@ -53,6 +53,7 @@ export const reserveBody = z
     ttlSeconds: z.number().int().min(1).max(86_400).default(300),
     idempotencyKey: idempotencyKey.optional(),
     minVersion: minVersionBody.optional(),
+    entityId: entityIdParam.optional(),
   })
   .strict()
   .openapi("ReserveRequest");
