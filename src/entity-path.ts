@@ -9,7 +9,7 @@ import { iso, isoOrNull } from "./domain/time";
 import type { LapseReason, Snapshot } from "./domain/types";
 import type { MinVersion } from "./domain/version";
 import { Problem } from "./http/problem";
-import type { SeatAnswer, SeatResult } from "./meter/protocol";
+import type { SeatAnswer } from "./meter/protocol";
 import { entityReads } from "./meter/terms";
 import type { TermsVersion } from "./meter/terms-version";
 import { invalid } from "./usage-path";
@@ -62,7 +62,7 @@ async function seatCall(deps: CheckDeps, input: SeatInput, how: "assignSeat" | "
   if (!sent.result.ok && sent.result.newest) sent = await send(sent.result.newest);
   const { snapshot, lapse, result } = sent;
   if (!result.ok) throw new Problem("conflict", result.detail, { code: result.error });
-  const { reason, ...a } = (result as Extract<SeatResult, { ok: true }>).answer;
+  const { reason, ...a } = result.answer;
   return {
     customerId: snapshot.customerId,
     entityId: input.entityId,
