@@ -253,6 +253,7 @@ function withEntity(
     limit: l.limit,
     amount: l.amount,
     used: peeked.entity?.used[l.feature]?.used ?? 0,
+    reserved: peeked.entity?.used[l.feature]?.reserved ?? 0,
     resetsAt: peeked.entity?.used[l.feature]?.resetsAt ?? null,
   }));
   return applyEntity(out, input.entityId, seat, bounds);

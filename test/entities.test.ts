@@ -286,6 +286,15 @@ describe("reservations for an entity", () => {
       allowed: false,
       deniedBy: "entity_limit",
     });
+    // A check counts what her reservations hold too.
+    expect((await check({ customerId: id, feature: "ai_tokens", entityId: "ann", quantity: 20 })).json).toMatchObject({
+      allowed: false,
+      deniedBy: "entity_limit",
+      entity: { used: 0, remaining: 10 },
+    });
+    expect((await check({ customerId: id, feature: "ai_tokens", entityId: "ann", quantity: 10 })).json.allowed).toBe(
+      true,
+    );
     expect((await reserve({ amount: 20, entityId: "ann" })).json).toMatchObject({
       allowed: false,
       reason: "limit_reached",

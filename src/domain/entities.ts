@@ -12,6 +12,8 @@ export interface EntityBoundRead {
   feature: string;
   limit: number;
   used: number;
+  /** Held for the entity by its open reservations (counted against its limit, like used). */
+  reserved: number;
   resetsAt: number | null;
   /** Units (or credits) the checked quantity would add. */
   amount: number;
@@ -32,7 +34,7 @@ export function applyEntity(
   const entity: EntityView = { id, ...(seat ? { seat } : {}) };
   const out: Evaluation = { ...ev, entity };
   if (own) {
-    const left = Math.max(0, own.limit - own.used);
+    const left = Math.max(0, own.limit - own.used - own.reserved);
     Object.assign(entity, { limit: own.limit, used: own.used, remaining: left, resetsAt: own.resetsAt });
     if (ev.allowed) out.remaining = ev.remaining == null ? left : Math.min(ev.remaining, left);
   }
@@ -44,7 +46,8 @@ export function applyEntity(
     deniedBy,
   });
   if (seat && !seat.held) return deny("not_entitled", "seat");
-  if (bounds.some((b) => b.amount > 0 && b.used + b.amount > b.limit)) return deny("limit_reached", "entity_limit");
+  if (bounds.some((b) => b.amount > 0 && b.used + b.reserved + b.amount > b.limit))
+    return deny("limit_reached", "entity_limit");
   return out;
 }
 

@@ -631,12 +631,17 @@ export class CustomerMeter extends DurableObject<Env> {
     return this.#entities.state(e, amounts, at, reservedOf);
   }
 
+  /** What an entity's open reservations hold of a feature (read only when the feature has any open). */
+  #entityHeld(feature: string, id: string, now: number): number {
+    return this.#reservations.held(feature, now) > 0 ? this.#reservations.heldBy(feature, id, now) : 0;
+  }
+
   /** A read's entity: the seats it holds, and its usage against each per-entity limit asked about. */
   #peekEntity(e: EntityPeek, at: number): NonNullable<PeekAnswer["entity"]> {
     const seats = Object.fromEntries(e.seats.map((f) => [f, this.#entities.holds(f, e.id)]));
     const used: NonNullable<PeekAnswer["entity"]>["used"] = {};
     for (const [feature, b] of Object.entries(this.#entities.read(e.id, e.limits, at)))
-      used[feature] = { used: b.used, resetsAt: b.period.end };
+      used[feature] = { used: b.used, reserved: this.#entityHeld(feature, e.id, at), resetsAt: b.period.end };
     return { seats, used };
   }
 

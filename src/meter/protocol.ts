@@ -271,7 +271,11 @@ export interface PeekExtra {
 export interface PeekAnswer {
   usage: Record<string, FeatureUsage>;
   /** The entity asked about (PeekExtra): the seats it holds (by seats feature) and its usage (by feature). */
-  entity?: { seats: Record<string, boolean>; used: Record<string, { used: number; resetsAt: number | null }> };
+  entity?: {
+    seats: Record<string, boolean>;
+    /** By feature: its usage in its period, and what its open reservations hold. */
+    used: Record<string, { used: number; reserved: number; resetsAt: number | null }>;
+  };
   /** Seats assigned, by seats feature asked about. */
   seats?: Record<string, number>;
   /** Newer than the reader's snapshot (either part): the reader's terms are stale (check-path.ts re-reads). */
