@@ -7,7 +7,7 @@ import type { AppEnv } from "./app-env";
 import { waitUntilOf } from "./auth/middleware";
 import { configOf } from "./config";
 import { applyCredits, creditEvaluation } from "./domain/credits";
-import { applyEntity, applySeats } from "./domain/entities";
+import { applyEntity, applySeats, seatOf } from "./domain/entities";
 import { allowanceOf, applyUsage, evaluate, periodTerms } from "./domain/evaluate";
 import { own } from "./domain/records";
 import { iso } from "./domain/time";
@@ -244,8 +244,8 @@ function withEntity(
   out = applySeats(out, peeked.seats?.[ev.feature] ?? 0);
   if (input.entityId === undefined) return out;
   const f = own(snapshot.features, ev.feature);
-  const seatOf = f?.seat ?? (f?.type === "seats" ? ev.feature : undefined);
-  const seat = seatOf ? { feature: seatOf, held: peeked.entity?.seats[seatOf] === true } : undefined;
+  const needs = seatOf(ev.feature, f);
+  const seat = needs ? { feature: needs, held: peeked.entity?.seats[needs] === true } : undefined;
   // Its own bound and its credit balance's (a read for every feature holds all of them).
   const mine = (l: { feature: string }) => l.feature === ev.feature || l.feature === f?.creditCost?.credits;
   const bounds = reads.limits.filter(mine).map((l) => ({

@@ -68,7 +68,7 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
     input.amount,
     input.mode,
     input.timestamp ?? null,
-    ...(input.entityId === undefined ? [] : [input.entityId]),
+    ...entityPart(input),
   ]);
   const { snapshot, t, result } = await meterDecision(deps, input, now, (snapshot, t, termsVersion) =>
     deps.services.meter.usage(deps.env, snapshot, {
@@ -96,16 +96,13 @@ export async function consume(deps: CheckDeps, input: ConsumeInput): Promise<Usa
   return answer(deps, now, snapshot, input.feature, result, t.denial);
 }
 
+/** A request's entity in its fingerprint: absent for the customer, so fingerprints from before entities still match. */
+const entityPart = (input: { entityId?: string }): string[] => (input.entityId === undefined ? [] : [input.entityId]);
+
 /** Hold units for work whose cost is known later. */
 export async function reserve(deps: CheckDeps, input: ReserveInput): Promise<UsageBody> {
   const now = deps.services.clock.now();
-  const fingerprint = JSON.stringify([
-    "reserve",
-    input.feature,
-    input.amount,
-    input.ttlSeconds,
-    ...(input.entityId === undefined ? [] : [input.entityId]),
-  ]);
+  const fingerprint = JSON.stringify(["reserve", input.feature, input.amount, input.ttlSeconds, ...entityPart(input)]);
   await refuseCreditCost(deps, input, now);
   const { snapshot, t, result } = await meterDecision(deps, input, now, (snapshot, t, termsVersion) =>
     deps.services.meter.reserve(deps.env, snapshot, {

@@ -5,7 +5,27 @@
 // period (else limit_reached), on top of the customer's pooled limit. The snapshot lists no entities:
 // which entity holds a seat, and how much each used, is the meter's (meter/entities.ts). Pure: the
 // meter decides a consume with the same rules atomically; the check path applies its one read here.
-import type { DeniedBy, EntityView, Evaluation } from "./types";
+import type { DeniedBy, EntityView, Evaluation, SnapshotFeature } from "./types";
+
+/** The seats feature whose seat an entity needs to use `key` (a seats feature is its own); undefined: none. */
+export const seatOf = (key: string, f: Pick<SnapshotFeature, "type" | "seat"> | undefined): string | undefined =>
+  f?.seat ?? (f?.type === "seats" ? key : undefined);
+
+/** Whether a per-entity bound takes `amount` more on top of what is used and held (a negative amount always fits). */
+export const boundFits = (b: { limit: number; used: number; reserved: number; amount: number }): boolean =>
+  b.amount <= 0 || b.used + b.reserved + b.amount <= b.limit;
+
+/** What an answer says of an entity: its seat, and its usage against its own bound (the remaining room). */
+export function entityView(
+  id: string,
+  seat: { feature: string; held: boolean } | undefined,
+  b: { limit: number; used: number; reserved: number; resetsAt: number | null } | undefined,
+): EntityView {
+  const view: EntityView = { id, ...(seat ? { seat } : {}) };
+  if (!b) return view;
+  const remaining = Math.max(0, b.limit - b.used - b.reserved);
+  return { ...view, limit: b.limit, used: b.used, remaining, resetsAt: b.resetsAt };
+}
 
 /** One per-entity bound as a read found it: the limit, the entity's usage of its period, what the check asks. */
 export interface EntityBoundRead {
@@ -30,14 +50,14 @@ export function applyEntity(
   seat: { feature: string; held: boolean } | undefined,
   bounds: readonly EntityBoundRead[],
 ): Evaluation {
-  const own = bounds.find((b) => b.feature === ev.feature);
-  const entity: EntityView = { id, ...(seat ? { seat } : {}) };
+  const entity = entityView(
+    id,
+    seat,
+    bounds.find((b) => b.feature === ev.feature),
+  );
   const out: Evaluation = { ...ev, entity };
-  if (own) {
-    const left = Math.max(0, own.limit - own.used - own.reserved);
-    Object.assign(entity, { limit: own.limit, used: own.used, remaining: left, resetsAt: own.resetsAt });
-    if (ev.allowed) out.remaining = ev.remaining == null ? left : Math.min(ev.remaining, left);
-  }
+  const left = entity.remaining;
+  if (left !== undefined && ev.allowed) out.remaining = ev.remaining == null ? left : Math.min(ev.remaining, left);
   if (!ev.allowed) return out;
   const deny = (reason: Evaluation["reason"], deniedBy: DeniedBy): Evaluation => ({
     ...out,
@@ -46,8 +66,7 @@ export function applyEntity(
     deniedBy,
   });
   if (seat && !seat.held) return deny("not_entitled", "seat");
-  if (bounds.some((b) => b.amount > 0 && b.used + b.reserved + b.amount > b.limit))
-    return deny("limit_reached", "entity_limit");
+  if (!bounds.every(boundFits)) return deny("limit_reached", "entity_limit");
   return out;
 }
 

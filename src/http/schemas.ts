@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { entityId } from "../domain/catalog";
+import { entityId, featureType } from "../domain/catalog";
 import { edgeCountryCode, isAssignedCountry, UNASSIGNED_COUNTRY_MESSAGE } from "../domain/countries";
 import { REASONS } from "../domain/types";
 import { type MinVersion, parseMinVersion } from "../domain/version";
@@ -14,12 +14,8 @@ export const customerIdParam = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/, "letters, digits, '_', '.', ':', '@', '-'")
   .openapi({ example: "acme" });
 
-/** An entity inside a customer: a user, seat, workspace or device (docs/model.md, Entities). */
-export const entityIdParam = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/, "letters, digits, '_', '.', ':', '@', '-'")
+/** An entity inside a customer has a customer id's form (so `customer/entity` is unambiguous: neither holds '/'). */
+export const entityIdParam = customerIdParam
   .describe("the user, seat or device inside the customer the call is for (docs/model.md, Entities)")
   .openapi({ example: "user_42" });
 
@@ -115,7 +111,7 @@ export const creditBalanceSchema = z
   })
   .openapi("CreditBalance");
 
-export const featureTypeSchema = z.enum(["boolean", "metered", "config", "credits", "seats"]).openapi("FeatureType");
+export const featureTypeSchema = z.enum(featureType.options).openapi("FeatureType");
 
 /** A check for an entity: the seat it holds and its own limit (docs/model.md, Entities). */
 export const entityViewSchema = z

@@ -18,6 +18,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { configOf } from "../config";
 import { creditsFor } from "../domain/credits";
+import { entityView } from "../domain/entities";
 import { type Allowance, fits, headroom } from "../domain/evaluate";
 import { leaseBound, type ShardReport, shortfall } from "../domain/leases";
 import { periodAt, periodDefinition } from "../domain/periods";
@@ -946,10 +947,9 @@ type Draw = {
 function entityAnswer(a: UsageAnswer, e: EntityState | null, feature: string): UsageAnswer {
   if (!e) return a;
   const b = e.bounds.find((x) => x.feature === feature);
-  const seat = e.seat ? { seat: e.seat } : {};
-  if (!b) return { ...a, entity: { id: e.id, ...seat } };
-  const left = Math.max(0, b.limit - b.used - b.reserved);
-  const view = { id: e.id, ...seat, limit: b.limit, used: b.used, remaining: left, resetsAt: b.period.end };
+  const view = entityView(e.id, e.seat, b && { ...b, resetsAt: b.period.end });
+  const left = view.remaining;
+  if (left === undefined) return { ...a, entity: view };
   return { ...a, entity: view, remaining: a.remaining === null ? left : Math.min(a.remaining, left) };
 }
 

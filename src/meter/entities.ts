@@ -5,6 +5,7 @@
 // ledger's, so a closed entity period needs no total of its own), and `seats`, the seats of each
 // seats feature assigned to named entities. The meter decides with both in the same synchronous step
 // as the pooled counter (meter/customer-meter.ts), so the per-entity and the pooled bound hold together.
+import { boundFits } from "../domain/entities";
 import { periodAt } from "../domain/periods";
 import type { EntityCall, EntityLimit, MeterPeriod, SeatAnswer } from "./protocol";
 
@@ -55,7 +56,7 @@ export class Entities {
 
   /** Whether every bound takes what the call adds (a negative amount, a gauge going down, always fits). */
   fits(state: EntityState): boolean {
-    return state.bounds.every((b) => b.amount <= 0 || b.used + b.reserved + b.amount <= b.limit);
+    return state.bounds.every(boundFits);
   }
 
   /** Applies the call to the entity's counters (floored at zero), in the same step as the pooled counter. */

@@ -1,6 +1,7 @@
 // From a snapshot to the terms a meter call needs: is the customer entitled, with which allowance,
 // in which period. Pure; the usage routes validate, call this, then make one Durable Object call.
 import { creditEvaluation, creditsFor } from "../domain/credits";
+import { seatOf } from "../domain/entities";
 import { type Allowance, allowanceOf, periodTerms, resolveFeature } from "../domain/evaluate";
 import { periodAt } from "../domain/periods";
 import {
@@ -124,8 +125,8 @@ export function entityReads(
   };
   for (const ev of evs) {
     const f = Object.hasOwn(snapshot.features, ev.feature) ? snapshot.features[ev.feature] : undefined;
-    if (f?.seat) seats.add(f.seat);
-    if (f?.type === "seats") seats.add(ev.feature);
+    const seat = seatOf(ev.feature, f);
+    if (seat) seats.add(seat);
     limitOf(ev, quantity);
     if (f?.creditCost)
       limitOf(creditEvaluation(snapshot, { feature: ev.feature }, now), creditsFor(quantity, f.creditCost.cost));

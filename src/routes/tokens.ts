@@ -6,6 +6,7 @@ import type { AppEnv } from "../app-env";
 import { assertCustomerAccess, requireScope } from "../auth/middleware";
 import { checkDeps, requireSnapshot, termsOf } from "../check-path";
 import { configOf } from "../config";
+import { seatOf } from "../domain/entities";
 import { iso } from "../domain/time";
 import type { Snapshot } from "../domain/types";
 import { newRouter } from "../http/router";
@@ -111,11 +112,7 @@ const getJwks = createRoute({
 
 /** The seats an entity holds, of every seats feature the catalog's features name: one meter read. */
 async function entitySeats(c: Context<AppEnv>, snapshot: Snapshot, id: string, now: number) {
-  const seats = [
-    ...new Set(
-      Object.entries(snapshot.features).flatMap(([k, f]) => (f.seat ? [f.seat] : f.type === "seats" ? [k] : [])),
-    ),
-  ];
+  const seats = [...new Set(Object.entries(snapshot.features).flatMap(([k, f]) => seatOf(k, f) ?? []))];
   if (seats.length === 0) return { id, seats: {} };
   const extra = { entity: { id, seats, limits: [] } };
   const peeked = await c.var.services.meter.peek(c.env, snapshot, [], now, termsOf(snapshot), extra);

@@ -2,6 +2,7 @@
 // evaluator as a check, and an expiry that never outlives the earliest expiry among what it grants.
 // Pure: snapshot + context + instant in, claims out.
 
+import { seatOf } from "../domain/entities";
 import { evaluate } from "../domain/evaluate";
 import { iso } from "../domain/time";
 import type { Evaluation, FeatureType, Json, Reason, ResetPeriod, Snapshot } from "../domain/types";
@@ -54,7 +55,7 @@ export interface TokenScope {
 /** A feature's claim for the token's entity: off when it needs a seat the entity does not hold. */
 function entityClaim(snapshot: Snapshot, ev: Evaluation, scope: TokenScope): Evaluation {
   const f = Object.hasOwn(snapshot.features, ev.feature) ? snapshot.features[ev.feature] : undefined;
-  const seat = f?.seat ?? (f?.type === "seats" ? ev.feature : undefined);
+  const seat = seatOf(ev.feature, f);
   if (!scope.entity || !seat || !ev.allowed || scope.entity.seats[seat] === true) return ev;
   return { ...ev, allowed: false, reason: "not_entitled" };
 }
